@@ -1,0 +1,20 @@
+/* Firmware kinds by DHCP option 93 and the iPXE binary each gets. */
+#include "boot.h"
+
+#include <string.h>
+
+const struct boot_firmware boot_firmwares[] = {
+    {"bios", 0, "x86 BIOS (undionly.kpxe)"},
+    {"efi64", 7, "x86-64 UEFI (ipxe.efi)"},
+    {"efi64", 9, "x86-64 UEFI, EBC id (ipxe.efi)"},
+};
+const size_t boot_nfirmwares = sizeof boot_firmwares / sizeof boot_firmwares[0];
+
+const char *boot_firmware_binary(const struct lab *lab, const char *tag)
+{
+    if (!strcmp(tag, "bios"))
+        return lab->lan.ipxe_bios;
+    if (!strcmp(tag, "efi64"))
+        return lab->lan.ipxe_efi;
+    return NULL;
+}

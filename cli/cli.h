@@ -1,0 +1,46 @@
+/* cli/ — bootctl. This header is shared by the files of cli/ only. */
+#ifndef CLI_H
+#define CLI_H
+
+#include "../lib/bd.h"
+
+#include <stdio.h>
+
+struct cJSON;
+
+struct cli {
+    const char *url;
+    const char *url_from;   /* where url came from, for messages */
+    char *token;
+    const char *token_from; /* where the token came from */
+    bool json;              /* -o json */
+};
+
+/* Resolves URL and token: flags, then BOOTD_URL/BOOTD_TOKEN/BOOTD_TOKEN_FILE, then the
+ * config file, then the local defaults. */
+int cli_resolve(struct cli *c, const char *flag_url, const char *flag_token_file,
+                struct bd_err *err);
+/* Calls the admin API; returns the parsed JSON (caller frees) or NULL with a message
+ * that says what to do. *status gets the HTTP status. */
+struct cJSON *cli_api(struct cli *c, const char *method, const char *path, const char *body,
+                      long *status, struct bd_err *err);
+/* Prints {"error": ...} bodies as a message on stderr; returns the exit code 1. */
+int cli_api_error(const struct cJSON *j, long status);
+
+/* Output helpers. */
+void cli_print_json(const struct cJSON *j);
+struct table;
+struct table *table_new(size_t ncols, const char *const *headers);
+void table_add(struct table *t, const char *const *cells);
+void table_print(struct table *t, FILE *f); /* frees t */
+const char *cli_time(const struct cJSON *o, const char *key, char buf[32]);
+const char *cli_str(const struct cJSON *o, const char *key);
+
+int cmd_validate(int argc, char **argv);
+int cmd_machines(struct cli *c, int argc, char **argv);
+int cmd_machine(struct cli *c, int argc, char **argv);
+int cmd_events(struct cli *c, int argc, char **argv);
+int cmd_reload(struct cli *c, int argc, char **argv);
+int cmd_status(struct cli *c, int argc, char **argv);
+
+#endif

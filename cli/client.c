@@ -1,0 +1,165 @@
+/* How bootctl finds bootd and proves it is the admin. */
+#include "cli.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_URL "http://127.0.0.1:8080"
+#define DEFAULT_TOKEN_FILE "/var/lib/bootd/admin.token"
+
+static char *config_path(void)
+{
+    const char *p = getenv("BOOTCTL_CONFIG");
+    if (p)
+        return bd_xstrdup(p);
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg)
+        return bd_xasprintf("%s/bootctl/config.yaml", xdg);
+    if (home && *home)
+        return bd_xasprintf("%s/.config/bootctl/config.yaml", home);
+    return NULL;
+}
+
+/* The config file: url, token_file (or token). Absent is fine; broken is an error. */
+static int read_config(char **url, char **token_file, char **token, char **path_out,
+                       struct bd_err *err)
+{
+    char *path = config_path();
+    *path_out = path;
+    if (!path || access(path, F_OK) < 0)
+        return 0;
+    struct bd_yaml_doc doc;
+    if (bd_yaml_parse_file(path, &doc, err) < 0)
+        return -1;
+    int rc = 0;
+    const struct bd_node *root = doc.ndocs ? doc.docs[0] : NULL;
+    if (root && root->kind == BD_NODE_MAP) {
+        for (size_t i = 0; i < root->n && rc == 0; i++) {
+            const struct bd_node *k = root->kids[2 * i], *v = root->kids[2 * i + 1];
+            char **dst = !strcmp(k->str, "url")          ? url
+                         : !strcmp(k->str, "token_file") ? token_file
+                         : !strcmp(k->str, "token")      ? token
+                                                         : NULL;
+            if (!dst)
+                rc = bd_err_set(err, "%s:%d: unknown key \"%s\" (known: url, token_file, token)",
+                                path, k->line, k->str);
+            else if (v->kind != BD_NODE_SCALAR)
+                rc = bd_err_set(err, "%s:%d: %s: expected a string", path, v->line, k->str);
+            else
+                *dst = bd_xstrdup(v->str);
+        }
+    } else if (root && !bd_node_is_null(root)) {
+        rc = bd_err_set(err, "%s: expected a mapping with url and token_file", path);
+    }
+    bd_yaml_doc_free(&doc);
+    return rc;
+}
+
+static int read_token_file(struct cli *c, const char *path, const char *from, struct bd_err *err)
+{
+    char *text;
+    if (bd_file_read(path, &text, NULL, err) < 0)
+        return bd_err_prefix(err, "admin token (%s)", from);
+    text[strcspn(text, "\r\n")] = 0;
+    c->token = text;
+    c->token_from = bd_xasprintf("%s %s", from, path);
+    return 0;
+}
+
+int cli_resolve(struct cli *c, const char *flag_url, const char *flag_token_file,
+                struct bd_err *err)
+{
+    char *cfg_url = NULL, *cfg_token_file = NULL, *cfg_token = NULL, *cfg_path = NULL;
+    if (read_config(&cfg_url, &cfg_token_file, &cfg_token, &cfg_path, err) < 0)
+        return -1;
+    const char *env_url = getenv("BOOTD_URL");
+    if (flag_url) {
+        c->url = flag_url;
+        c->url_from = "--url";
+    } else if (env_url && *env_url) {
+        c->url = env_url;
+        c->url_from = "BOOTD_URL";
+    } else if (cfg_url) {
+        c->url = cfg_url;
+        c->url_from = cfg_path;
+    } else {
+        c->url = DEFAULT_URL;
+        c->url_from = "the default";
+    }
+    const char *env_token = getenv("BOOTD_TOKEN"), *env_token_file = getenv("BOOTD_TOKEN_FILE");
+    int rc = 0;
+    if (flag_token_file)
+        rc = read_token_file(c, flag_token_file, "--token-file", err);
+    else if (env_token && *env_token) {
+        c->token = bd_xstrdup(env_token);
+        c->token_from = "BOOTD_TOKEN";
+    } else if (env_token_file && *env_token_file)
+        rc = read_token_file(c, env_token_file, "BOOTD_TOKEN_FILE", err);
+    else if (cfg_token) {
+        c->token = bd_xstrdup(cfg_token);
+        c->token_from = cfg_path;
+    } else if (cfg_token_file)
+        rc = read_token_file(c, cfg_token_file, cfg_path, err);
+    else if (access(DEFAULT_TOKEN_FILE, R_OK) == 0)
+        rc = read_token_file(c, DEFAULT_TOKEN_FILE, "the default", err);
+    free(cfg_token_file);
+    free(cfg_token);
+    /* cfg_url and cfg_path may be referenced by c; they live as long as bootctl */
+    return rc;
+}
+
+struct cJSON *cli_api(struct cli *c, const char *method, const char *path, const char *body,
+                      long *status, struct bd_err *err)
+{
+    if (!c->token) {
+        bd_err_set(err,
+                   "no admin token: pass --token-file, set BOOTD_TOKEN_FILE, or put token_file "
+                   "in ~/.config/bootctl/config.yaml (bootd keeps it in STATE_DIR/admin.token)");
+        return NULL;
+    }
+    char *url = bd_xasprintf("%s/api/v1%s", c->url, path);
+    struct bd_http_resp resp;
+    struct bd_http_req req = {
+        .method = method,
+        .url = url,
+        .bearer = c->token,
+        .content_type = body ? "application/json" : NULL,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+        .timeout_s = 60,
+    };
+    struct bd_err herr;
+    int rc = bd_http(&req, &resp, &herr);
+    free(url);
+    if (rc < 0) {
+        const char *why = strstr(herr.msg, ": ") ? strstr(herr.msg, ": ") + 2 : herr.msg;
+        bd_err_set(err, "cannot reach bootd at %s (from %s): %s. Is bootd running there?",
+                   c->url, c->url_from, why);
+        return NULL;
+    }
+    *status = resp.status;
+    if (resp.status == 401) {
+        bd_http_resp_free(&resp);
+        bd_err_set(err,
+                   "bootd at %s refused the admin token from %s; use the file named by bootd's "
+                   "--admin-token-file (default STATE_DIR/admin.token)",
+                   c->url, c->token_from);
+        return NULL;
+    }
+    cJSON *j = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "", resp.body.len);
+    if (!j)
+        bd_err_set(err, "%s answered %ld with something that is not JSON; is it bootd?", c->url,
+                   resp.status);
+    bd_http_resp_free(&resp);
+    return j;
+}
+
+int cli_api_error(const struct cJSON *j, long status)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+    fprintf(stderr, "bootctl: %s (HTTP %ld)\n", cJSON_IsString(e) ? e->valuestring : "request failed",
+            status);
+    return 1;
+}

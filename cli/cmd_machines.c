@@ -1,0 +1,265 @@
+/* bootctl machines, machine, events, reload, status: views of bootd's admin API. */
+#include "cli.h"
+
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Runs one API call and handles the failure paths; NULL means "exit with *code". */
+static cJSON *call(struct cli *c, const char *method, const char *path, const char *body, int *code)
+{
+    long status = 0;
+    struct bd_err err;
+    cJSON *j = cli_api(c, method, path, body, &status, &err);
+    if (!j) {
+        fprintf(stderr, "bootctl: %s\n", err.msg);
+        *code = 1;
+        return NULL;
+    }
+    if (status >= 300) {
+        *code = cli_api_error(j, status);
+        cJSON_Delete(j);
+        return NULL;
+    }
+    *code = 0;
+    return j;
+}
+
+static void print_events(const cJSON *events)
+{
+    static const char *const hdr[] = {"TIME (UTC)", "SOURCE", "EVENT", "MESSAGE"};
+    struct table *t = table_new(4, hdr);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, events)
+    {
+        char tb[32];
+        const char *row[] = {cli_time(e, "time", tb), cli_str(e, "source"), cli_str(e, "kind"),
+                             cli_str(e, "message")};
+        table_add(t, row);
+    }
+    table_print(t, stdout);
+}
+
+static int machines_list(struct cli *c)
+{
+    int code;
+    cJSON *j = call(c, "GET", "/machines", NULL, &code);
+    if (!j)
+        return code;
+    if (c->json) {
+        cli_print_json(j);
+    } else {
+        static const char *const hdr[] = {"NAME", "MAC", "ROLE", "IP", "STATE", "LAST SEEN (UTC)"};
+        struct table *t = table_new(6, hdr);
+        const cJSON *m;
+        cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(j, "machines"))
+        {
+            char tb[32];
+            const char *row[] = {cli_str(m, "name"), cli_str(m, "mac"), cli_str(m, "role"),
+                                 cli_str(m, "ip"), cli_str(m, "state"), cli_time(m, "last_seen", tb)};
+            table_add(t, row);
+        }
+        table_print(t, stdout);
+    }
+    cJSON_Delete(j);
+    return 0;
+}
+
+static char *path_for(const char *fmt, const char *id)
+{
+    char *esc = bd_xstrdup(id);
+    for (char *p = esc; *p; p++)
+        if (*p == '/' || *p == '?' || *p == '#' || *p == ' ')
+            *p = '_';
+    char *path = bd_xasprintf(fmt, esc);
+    free(esc);
+    return path;
+}
+
+static int machine_show(struct cli *c, const char *id)
+{
+    int code;
+    char *path = path_for("/machines/%s", id);
+    cJSON *j = call(c, "GET", path, NULL, &code);
+    free(path);
+    if (!j)
+        return code;
+    if (c->json) {
+        cli_print_json(j);
+        cJSON_Delete(j);
+        return 0;
+    }
+    static const char *const keys[] = {"name", "mac", "role", "state", "ip", "hostname",
+                                       "uuid", "arch", "in_lab", "reinstall"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const char *v = cli_str(j, keys[i]);
+        printf("%-10s %s\n", keys[i], v ? v : "-");
+    }
+    char tb[32];
+    const char *t = cli_time(j, "first_seen", tb);
+    printf("%-10s %s\n", "first seen", t ? t : "never");
+    t = cli_time(j, "last_seen", tb);
+    printf("%-10s %s\n\n", "last seen", t ? t : "never");
+    print_events(cJSON_GetObjectItemCaseSensitive(j, "events"));
+    cJSON_Delete(j);
+    return 0;
+}
+
+int cmd_machines(struct cli *c, int argc, char **argv)
+{
+    if (argc == 1 || (argc == 2 && !strcmp(argv[1], "list")))
+        return machines_list(c);
+    if (argc == 3 && !strcmp(argv[1], "show"))
+        return machine_show(c, argv[2]);
+    fprintf(stderr, "usage: bootctl machines [list | show NAME|MAC]\n");
+    return 2;
+}
+
+static int machine_adopt(struct cli *c, int argc, char **argv)
+{
+    const char *name = NULL, *role = NULL, *ip = NULL;
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, 'n'},
+        {"role", required_argument, NULL, 'r'},
+        {"ip", required_argument, NULL, 'i'},
+        {0},
+    };
+    optind = 0; /* 0 makes GNU getopt start over, forgetting main's '+' mode */
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (ch == 'n')
+            name = optarg;
+        else if (ch == 'r')
+            role = optarg;
+        else if (ch == 'i')
+            ip = optarg;
+        else
+            return 2;
+    }
+    if (optind + 1 != argc || !name || !role) {
+        fprintf(stderr, "usage: bootctl machine adopt MAC --name NAME --role controlplane|worker "
+                        "[--ip ADDR]\n");
+        return 2;
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "mac", argv[optind]);
+    cJSON_AddStringToObject(body, "name", name);
+    cJSON_AddStringToObject(body, "role", role);
+    if (ip)
+        cJSON_AddStringToObject(body, "ip", ip);
+    char *text = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    int code;
+    cJSON *j = call(c, "POST", "/machines/adopt", text, &code);
+    free(text);
+    if (!j)
+        return code;
+    if (c->json)
+        cli_print_json(j);
+    else
+        printf("adopted %s as %s (%s); it boots on its next network boot\n", cli_str(j, "mac"),
+               cli_str(j, "name"), cli_str(j, "role"));
+    cJSON_Delete(j);
+    return 0;
+}
+
+static int machine_reinstall(struct cli *c, const char *id)
+{
+    int code;
+    char *path = path_for("/machines/%s/reinstall", id);
+    cJSON *j = call(c, "POST", path, NULL, &code);
+    free(path);
+    if (!j)
+        return code;
+    if (c->json)
+        cli_print_json(j);
+    else
+        printf("%s will install again on its next network boot\n", cli_str(j, "name"));
+    cJSON_Delete(j);
+    return 0;
+}
+
+int cmd_machine(struct cli *c, int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "adopt"))
+        return machine_adopt(c, argc - 1, argv + 1);
+    if (argc == 3 && !strcmp(argv[1], "reinstall"))
+        return machine_reinstall(c, argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "show"))
+        return machine_show(c, argv[2]);
+    fprintf(stderr, "usage: bootctl machine adopt MAC --name NAME --role ROLE [--ip ADDR]\n"
+                    "       bootctl machine reinstall NAME\n"
+                    "       bootctl machine show NAME\n");
+    return 2;
+}
+
+int cmd_events(struct cli *c, int argc, char **argv)
+{
+    if (argc > 2) {
+        fprintf(stderr, "usage: bootctl events [NAME|MAC]   (no name: events about no machine, "
+                        "e.g. unknown config tokens)\n");
+        return 2;
+    }
+    int code;
+    char *path = argc == 2 ? path_for("/machines/%s/events", argv[1]) : bd_xstrdup("/events");
+    cJSON *j = call(c, "GET", path, NULL, &code);
+    free(path);
+    if (!j)
+        return code;
+    if (c->json)
+        cli_print_json(j);
+    else
+        print_events(cJSON_GetObjectItemCaseSensitive(j, "events"));
+    cJSON_Delete(j);
+    return 0;
+}
+
+int cmd_reload(struct cli *c, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 1) {
+        fprintf(stderr, "usage: bootctl reload\n");
+        return 2;
+    }
+    int code;
+    cJSON *j = call(c, "POST", "/reload", NULL, &code);
+    if (!j)
+        return code;
+    if (c->json)
+        cli_print_json(j);
+    else
+        printf("reloaded %s: cluster %s, %d machines\n", cli_str(j, "lab"), cli_str(j, "cluster"),
+               cJSON_GetObjectItemCaseSensitive(j, "machines_in_lab")->valueint);
+    cJSON_Delete(j);
+    return 0;
+}
+
+int cmd_status(struct cli *c, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 1) {
+        fprintf(stderr, "usage: bootctl status\n");
+        return 2;
+    }
+    int code;
+    cJSON *j = call(c, "GET", "/status", NULL, &code);
+    if (!j)
+        return code;
+    if (c->json) {
+        cli_print_json(j);
+    } else {
+        printf("lab       %s\ncluster   %s\n", cli_str(j, "lab"), cli_str(j, "cluster"));
+        const char *re = cli_str(j, "reload_error");
+        if (re)
+            printf("reload    FAILED, previous lab still served: %s\n", re);
+        printf("machines ");
+        const cJSON *s;
+        cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(j, "states"))
+            if (s->valueint)
+                printf(" %s=%d", s->string, s->valueint);
+        printf("\n");
+    }
+    cJSON_Delete(j);
+    return 0;
+}

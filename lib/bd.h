@@ -1,0 +1,490 @@
+/* lib/ — the shared foundation of bootd and bootctl: errors, buffers, YAML trees,
+ * the lab.yaml model, the SQLite state store, atomic files, randomness, hashing and
+ * the outbound HTTP client. Every other folder may include this header; it includes
+ * nothing of theirs. */
+#ifndef BD_H
+#define BD_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---------- errors ---------- */
+
+/* Functions return 0 on success and -1 on failure with a human message here. */
+struct bd_err {
+    char msg[1024];
+};
+
+int bd_err_set(struct bd_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prepends "prefix: " to the message already in e; returns -1. */
+int bd_err_prefix(struct bd_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---------- logging ---------- */
+
+enum bd_log_level { BD_LOG_DEBUG, BD_LOG_INFO, BD_LOG_WARN, BD_LOG_ERROR };
+void bd_log_set_level(enum bd_log_level lvl);
+void bd_log(enum bd_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define bd_info(...) bd_log(BD_LOG_INFO, __VA_ARGS__)
+#define bd_warn(...) bd_log(BD_LOG_WARN, __VA_ARGS__)
+#define bd_error(...) bd_log(BD_LOG_ERROR, __VA_ARGS__)
+#define bd_debug(...) bd_log(BD_LOG_DEBUG, __VA_ARGS__)
+
+/* ---------- growable byte buffer (always NUL-terminated) ---------- */
+
+struct bd_buf {
+    char *data;
+    size_t len, cap;
+};
+
+void bd_buf_init(struct bd_buf *b);
+void bd_buf_free(struct bd_buf *b);
+void bd_buf_reset(struct bd_buf *b);
+void bd_buf_append(struct bd_buf *b, const void *p, size_t n);
+void bd_buf_puts(struct bd_buf *b, const char *s);
+void bd_buf_printf(struct bd_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void bd_buf_vprintf(struct bd_buf *b, const char *fmt, va_list ap);
+/* Hands the data to the caller (caller frees) and leaves b empty. */
+char *bd_buf_steal(struct bd_buf *b);
+
+/* xmalloc family: abort with a message on out-of-memory; bootd cannot continue then. */
+void *bd_xmalloc(size_t n);
+void *bd_xcalloc(size_t n, size_t sz);
+void *bd_xrealloc(void *p, size_t n);
+char *bd_xstrdup(const char *s);
+char *bd_xstrndup(const char *s, size_t n);
+char *bd_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---------- arena: many small allocations freed together ---------- */
+
+struct bd_arena_block;
+struct bd_arena {
+    struct bd_arena_block *head;
+};
+void *bd_arena_alloc(struct bd_arena *a, size_t n); /* zeroed */
+char *bd_arena_strdup(struct bd_arena *a, const char *s);
+void bd_arena_free(struct bd_arena *a);
+
+/* ---------- files ---------- */
+
+/* Reads a whole file (caller frees *out). Fails with the path in the message. */
+int bd_file_read(const char *path, char **out, size_t *len, struct bd_err *err);
+/* Writes data to path atomically: temp file in the same directory, fsync, rename,
+ * fsync of the directory. Readers see the old or the new file, never a mix. */
+int bd_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                         struct bd_err *err);
+/* Refuses a secret file that group or others can read, naming the chmod to run. */
+int bd_file_check_private(const char *path, struct bd_err *err);
+/* Creates a directory and its parents (mode for the new ones). */
+int bd_mkdir_p(const char *path, mode_t mode, struct bd_err *err);
+/* dirname of path, relative paths resolved against base_dir (caller frees). */
+char *bd_path_join(const char *dir, const char *rel);
+char *bd_path_dir(const char *path);
+
+/* ---------- randomness, encodings, hashes ---------- */
+
+int bd_random(void *buf, size_t n, struct bd_err *err);
+void bd_hex(const void *in, size_t n, char *out); /* out: 2n+1 bytes */
+int bd_unhex(const char *in, void *out, size_t n); /* exact length 2n; 0 ok */
+void bd_sha256(const void *data, size_t n, uint8_t out[32]);
+void bd_sha256_hex(const void *data, size_t n, char out[65]);
+/* Compares two secrets in time that depends only on their lengths' digests. */
+bool bd_secret_equal(const char *a, const char *b);
+
+/* ---------- addresses ---------- */
+
+struct bd_mac {
+    uint8_t b[6];
+};
+/* Accepts 52:54:00:12:34:56, 52-54-00-12-34-56 and 525400123456, any case. */
+int bd_mac_parse(const char *s, struct bd_mac *m);
+void bd_mac_format(const struct bd_mac *m, char out[18]); /* lower-case, colons */
+int bd_mac_cmp(const struct bd_mac *a, const struct bd_mac *b);
+
+/* IPv4 addresses are kept in host byte order. */
+int bd_ipv4_parse(const char *s, uint32_t *out);
+void bd_ipv4_format(uint32_t a, char out[16]);
+int bd_cidr_parse(const char *s, uint32_t *addr, int *prefix);
+bool bd_ipv4_in(uint32_t a, uint32_t net, int prefix);
+/* Parses "10s", "5m", "2h", "1d" or plain seconds. */
+int bd_duration_parse(const char *s, int64_t *seconds);
+/* URL with an allowed scheme list ("http,https"); host must be non-empty. */
+int bd_url_check(const char *s, const char *schemes, struct bd_err *err);
+/* A DNS label: 1..63 of [a-z0-9-], not starting or ending with '-'. */
+bool bd_dns_label_ok(const char *s);
+bool bd_dns_name_ok(const char *s);
+
+int64_t bd_now_ms(void);
+
+/* ---------- YAML tree ---------- */
+
+enum bd_node_kind { BD_NODE_SCALAR, BD_NODE_MAP, BD_NODE_SEQ };
+
+/* A parsed YAML node with its position. A map keeps its entries in order:
+ * kids[2i] is the key (a scalar), kids[2i+1] its value; n counts entries. */
+struct bd_node {
+    enum bd_node_kind kind;
+    int line, col; /* 1-based */
+    bool plain;    /* scalar written without quotes or explicit !!str tag */
+    char *str;     /* scalar text */
+    size_t n, cap;
+    struct bd_node **kids;
+};
+
+/* A file's documents. file is kept for error messages. */
+struct bd_yaml_doc {
+    char *file;
+    size_t ndocs;
+    struct bd_node **docs;
+};
+
+int bd_yaml_parse(const char *text, size_t len, const char *file, struct bd_yaml_doc *out,
+                  struct bd_err *err);
+int bd_yaml_parse_file(const char *path, struct bd_yaml_doc *out, struct bd_err *err);
+void bd_yaml_doc_free(struct bd_yaml_doc *d);
+
+struct bd_node *bd_node_new(enum bd_node_kind kind);
+struct bd_node *bd_node_scalar(const char *s, bool plain);
+void bd_node_free(struct bd_node *n);
+struct bd_node *bd_node_clone(const struct bd_node *n);
+/* Map lookup by key; NULL if absent or n is not a map. */
+struct bd_node *bd_node_get(const struct bd_node *n, const char *key);
+void bd_node_map_set(struct bd_node *map, const char *key, struct bd_node *val); /* takes val */
+void bd_node_seq_push(struct bd_node *seq, struct bd_node *item);             /* takes item */
+bool bd_node_is_null(const struct bd_node *n);
+const char *bd_node_kind_name(const struct bd_node *n);
+
+/* ---------- lab.yaml model ---------- */
+
+enum lab_role { LAB_ROLE_CONTROLPLANE, LAB_ROLE_WORKER };
+enum lab_dhcp_mode { LAB_DHCP_FULL, LAB_DHCP_PROXY };
+enum lab_unknown_policy { LAB_UNKNOWN_HOLD, LAB_UNKNOWN_EXIT };
+enum lab_cni { LAB_CNI_FLANNEL, LAB_CNI_NONE, LAB_CNI_CUSTOM };
+
+struct lab_strlist {
+    size_t n;
+    char **v;
+};
+
+struct lab_kv {
+    char *key, *value;
+};
+struct lab_kvlist {
+    size_t n;
+    struct lab_kv *v;
+};
+
+struct lab_ipv4list {
+    size_t n;
+    uint32_t *v;
+};
+
+struct lab_cidr {
+    uint32_t addr;
+    int prefix;
+};
+
+struct lab_manifest {
+    char *name, *file;
+};
+
+struct lab_where { /* where a thing was written, for later error messages */
+    const char *file;
+    int line;
+};
+
+struct lab_proxmox_vm {
+    bool set;
+    char *node;
+    int vmid, cores, memory_mib, disk_gib;
+};
+
+struct lab_machine {
+    char *name;
+    struct bd_mac mac;
+    char *uuid; /* lower-case, or NULL */
+    enum lab_role role;
+    uint32_t ip;
+    bool has_ip;
+    char *hostname; /* defaults to name */
+    char *install_disk;
+    char *config_file; /* user-supplied Talos config for this machine, or NULL */
+    struct lab_strlist patches;
+    struct lab_strlist kernel_args;
+    struct lab_kvlist labels;
+    struct lab_proxmox_vm proxmox;
+    struct lab_where where;
+};
+
+struct lab_role_cfg {
+    struct lab_strlist patches;
+    char *config_file; /* user-supplied Talos config for the role, or NULL */
+};
+
+struct lab_range {
+    uint32_t start, end;
+    bool set;
+};
+
+struct lab_cluster {
+    char *name;
+    char *endpoint;
+    uint32_t vip;
+    bool has_vip;
+    char *talos_version;
+    char *kubernetes_version;
+    char *install_disk;
+    char *secrets_file;
+    char *bootstrap_node;
+    enum lab_cni cni;
+    bool kube_proxy;      /* false when Cilium replaces it */
+    bool discovery;
+    bool allow_scheduling_on_control_planes;
+    char *pod_subnet, *service_subnet, *dns_domain;
+    struct lab_strlist cert_sans;
+    struct lab_strlist patches; /* every machine */
+    struct lab_role_cfg roles[2]; /* indexed by enum lab_role */
+    size_t n_inline_manifests;
+    struct lab_manifest *inline_manifests;
+    struct lab_strlist extra_manifests;
+};
+
+struct lab_lan {
+    char *interface;
+    enum lab_dhcp_mode dhcp;
+    struct lab_cidr subnet;
+    struct lab_range range;
+    uint32_t gateway;
+    bool has_gateway;
+    struct lab_ipv4list dns;
+    char *domain;
+    uint32_t boot_server;
+    int http_port;
+    int log_port; /* kernel-log sink; 0 = off */
+    char *ipxe_bios, *ipxe_efi, *ipxe_snp;
+};
+
+struct lab_boot {
+    enum lab_unknown_policy unknown;
+    int64_t hold_retry_s;
+    struct lab_strlist console;
+    struct lab_strlist kernel_args;
+    int64_t token_grace_s;
+    int64_t token_max_age_s;
+};
+
+struct lab_images {
+    char *factory;
+    char *schematic_file; /* NULL = vanilla */
+    struct lab_strlist arch;
+    char *lock_file;
+};
+
+struct lab_gitops_group {
+    char *name;
+    struct lab_strlist paths;
+};
+
+struct lab_gitops {
+    bool set;
+    char *repo, *ref;
+    char *token_file, *ssh_key_file;
+    int64_t interval_s;
+    int64_t health_timeout_s;
+    bool prune;
+    char *kustomize;
+    size_t ngroups;
+    struct lab_gitops_group *groups;
+};
+
+struct lab_service {
+    char *name;
+    uint32_t ip; /* services.ingress_ip when the record has none */
+    bool has_ip;
+    struct lab_where where;
+};
+
+struct lab_services {
+    char *domain;
+    bool dns;
+    uint32_t ingress_ip;
+    bool has_ingress_ip;
+    size_t n;
+    struct lab_service *v;
+};
+
+struct lab_proxmox {
+    bool set;
+    char *api, *token_file, *node, *storage, *bridge, *ca_file;
+    int vlan;
+    bool verify_tls;
+};
+
+struct lab {
+    struct bd_arena arena;
+    char *path; /* lab.yaml as given */
+    char *dir;  /* its directory; relative paths in lab.yaml resolve here */
+    char *machines_dir;
+    struct lab_cluster cluster;
+    struct lab_lan lan;
+    struct lab_boot boot;
+    struct lab_images images;
+    struct lab_gitops gitops;
+    struct lab_services services;
+    struct lab_proxmox proxmox;
+    size_t nmachines;
+    struct lab_machine *machines;  /* in file order */
+    struct lab_machine **by_mac;   /* sorted by MAC for lookups */
+};
+
+/* Loads lab.yaml plus the *.yaml files in machines.d next to it and validates everything.
+ * extra_name/extra_text, when set, are treated as one more machines.d file (used to
+ * check an adoption before writing it). On error the message names file:line: field. */
+int lab_load(const char *path, const char *extra_name, const char *extra_text, struct lab **out,
+             struct bd_err *err);
+void lab_free(struct lab *lab);
+const struct lab_machine *lab_machine_by_mac(const struct lab *lab, const struct bd_mac *mac);
+const struct lab_machine *lab_machine_by_name(const struct lab *lab, const char *name);
+const char *lab_role_name(enum lab_role r);
+int lab_role_parse(const char *s, enum lab_role *r);
+
+/* ---------- state store (SQLite, WAL) ---------- */
+
+enum bd_state {
+    BD_STATE_DISCOVERED,
+    BD_STATE_ASSIGNED,
+    BD_STATE_BOOTING,
+    BD_STATE_CONFIG_SERVED,
+    BD_STATE_INSTALLING,
+    BD_STATE_READY,
+    BD_STATE_JOINED,
+    BD_STATE_COUNT
+};
+const char *bd_state_name(enum bd_state s);
+int bd_state_parse(const char *s, enum bd_state *out);
+
+struct store;
+
+struct store_machine {
+    char mac[18];
+    char name[64];
+    char uuid[48];
+    char ip[16];
+    char arch[16];
+    char hostname[64];
+    enum bd_state state;
+    bool reinstall;
+    int64_t first_seen_ms, last_seen_ms, state_since_ms;
+};
+
+struct store_event {
+    int64_t id, ts_ms;
+    char mac[18];
+    char source[16];
+    char kind[24];
+    char *message; /* owned by the list */
+};
+
+struct store_events {
+    size_t n;
+    struct store_event *v;
+};
+void store_events_free(struct store_events *ev);
+
+/* How a config token is bound to the network: one address, or (when iPXE and the
+ * booted kernel may get different leases) the lab subnet. */
+struct store_token_bind {
+    uint32_t addr;
+    int prefix; /* 32 = exactly addr */
+};
+
+struct store_token_info {
+    char mac[18];
+    char name[64];
+    struct store_token_bind bind;
+    int64_t issued_ms, first_download_ms; /* 0 = never downloaded */
+    bool revoked;
+};
+
+/* Opens (creating if needed) state.db under dir and applies pending migrations. */
+int store_open(const char *dir, struct store **out, struct bd_err *err);
+void store_close(struct store *st);
+int store_schema_version(struct store *st);
+
+/* What a request told us about a machine; NULL fields leave stored values alone. */
+struct store_sighting {
+    const char *uuid, *ip, *arch, *hostname;
+};
+
+/* Records a sighting: creates the machine (state discovered) or refreshes it. */
+int store_machine_seen(struct store *st, const char *mac, const struct store_sighting *s,
+                       struct bd_err *err);
+
+/* A machine as lab.yaml names it. */
+struct store_lab_entry {
+    char mac[18];
+    const char *name;
+    const char *role;
+};
+/* Brings stored names and states in line with lab.yaml in one transaction: machines it
+ * lists are named and at least assigned; named machines it no longer lists go back to
+ * discovered. Sorts e by MAC. */
+int store_lab_sync(struct store *st, struct store_lab_entry *e, size_t n, struct bd_err *err);
+/* Moves a machine to state (creating it if needed); adds an event only when the state
+ * changes, or always when force_event. Returns 1 if the state changed, 0 if not. */
+int store_machine_set_state(struct store *st, const char *mac, enum bd_state state,
+                            const char *source, const char *message, struct bd_err *err);
+/* Names a machine (from lab.yaml) or clears its name (NULL). */
+int store_machine_set_name(struct store *st, const char *mac, const char *name, struct bd_err *err);
+int store_machine_set_reinstall(struct store *st, const char *mac, bool on, struct bd_err *err);
+/* 1 found, 0 not found, -1 error. */
+int store_machine_get(struct store *st, const char *mac, struct store_machine *out,
+                      struct bd_err *err);
+int store_machine_list(struct store *st, struct store_machine **out, size_t *n, struct bd_err *err);
+int store_machine_counts(struct store *st, int64_t counts[BD_STATE_COUNT], struct bd_err *err);
+
+/* mac may be NULL for events that concern no machine (e.g. an unknown token). */
+int store_event_add(struct store *st, const char *mac, const char *source, const char *kind,
+                    const char *message, struct bd_err *err);
+int store_events_for(struct store *st, const char *mac, int64_t limit, struct store_events *out,
+                     struct bd_err *err);
+
+/* Mints a 128-bit token for a machine and revokes the machine's earlier ones, moving it
+ * to booting in the same transaction. token_out gets 32 hex chars. Only the token's
+ * SHA-256 is stored. */
+int store_token_mint(struct store *st, const char *mac, const char *name,
+                     const struct store_sighting *seen, const struct store_token_bind *bind, const char *boot_message,
+                     char token_out[33], struct bd_err *err);
+/* 1 found, 0 unknown token, -1 error. */
+int store_token_lookup(struct store *st, const char *token, struct store_token_info *out,
+                       struct bd_err *err);
+/* Records the first complete download (later ones keep the first time) and moves the
+ * machine to config-served. */
+int store_token_downloaded(struct store *st, const char *token, struct bd_err *err);
+/* Deletes tokens that can no longer be used. Returns the number deleted or -1. */
+int store_token_gc(struct store *st, int64_t older_than_ms, struct bd_err *err);
+
+/* ---------- outbound HTTP (libcurl) ---------- */
+
+struct bd_http_resp {
+    long status;
+    struct bd_buf body;
+};
+
+struct bd_http_req {
+    const char *method; /* default GET */
+    const char *url;
+    const char *bearer; /* Authorization: Bearer ..., or NULL */
+    const char *content_type;
+    const char *body;
+    size_t body_len;
+    long timeout_s; /* 0 = 30 s */
+};
+
+/* Fails (-1) only when no HTTP answer came; any status is returned in resp. */
+int bd_http(const struct bd_http_req *req, struct bd_http_resp *resp, struct bd_err *err);
+void bd_http_resp_free(struct bd_http_resp *r);
+
+#endif

@@ -1,0 +1,36 @@
+/* Error messages that travel up the call chain. */
+#include "bd.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int bd_err_set(struct bd_err *e, const char *fmt, ...)
+{
+    if (!e)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int bd_err_prefix(struct bd_err *e, const char *fmt, ...)
+{
+    if (!e)
+        return -1;
+    char old[sizeof e->msg];
+    memcpy(old, e->msg, sizeof old);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n + 2 < sizeof e->msg) {
+        e->msg[n] = ':';
+        e->msg[n + 1] = ' ';
+        size_t room = sizeof e->msg - (size_t)n - 2;
+        strncpy(e->msg + n + 2, old, room - 1);
+        e->msg[sizeof e->msg - 1] = 0;
+    }
+    return -1;
+}

@@ -1,0 +1,72 @@
+/* Outbound HTTP through libcurl: one call, one answer. */
+#include "bd.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    bd_buf_append(ud, p, sz * n);
+    return sz * n;
+}
+
+int bd_http(const struct bd_http_req *req, struct bd_http_resp *resp, struct bd_err *err)
+{
+    pthread_once(&curl_once, curl_init);
+    memset(resp, 0, sizeof *resp);
+    bd_buf_init(&resp->body);
+    CURL *c = curl_easy_init();
+    if (!c)
+        return bd_err_set(err, "cannot initialise libcurl");
+    struct curl_slist *hdrs = NULL;
+    char *auth = NULL;
+    if (req->bearer) {
+        auth = bd_xasprintf("Authorization: Bearer %s", req->bearer);
+        hdrs = curl_slist_append(hdrs, auth);
+    }
+    if (req->content_type) {
+        char *ct = bd_xasprintf("Content-Type: %s", req->content_type);
+        hdrs = curl_slist_append(hdrs, ct);
+        free(ct);
+    }
+    char errbuf[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(c, CURLOPT_URL, req->url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method ? req->method : "GET");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp->body);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, req->timeout_s ? req->timeout_s : 30L);
+    if (req->body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)req->body_len);
+    }
+    CURLcode rc = curl_easy_perform(c);
+    int ret = 0;
+    if (rc != CURLE_OK)
+        ret = bd_err_set(err, "%s: %s", req->url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    else
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+    curl_slist_free_all(hdrs);
+    free(auth);
+    curl_easy_cleanup(c);
+    if (ret < 0)
+        bd_buf_free(&resp->body);
+    return ret;
+}
+
+void bd_http_resp_free(struct bd_http_resp *r)
+{
+    bd_buf_free(&r->body);
+}

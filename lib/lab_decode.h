@@ -1,0 +1,65 @@
+/* Private to lib/: the table-driven decoder behind lab.yaml. */
+#ifndef LAB_DECODE_H
+#define LAB_DECODE_H
+
+#include "bd.h"
+
+struct lab_ctx {
+    struct lab *lab;
+    const char *file; /* for messages */
+    const char *dir;  /* relative paths resolve here */
+    struct bd_err *err;
+    char path[256];   /* field path, e.g. machines[2].mac */
+    struct machine_acc *machines; /* where decoded machines collect */
+};
+
+enum lab_ftype {
+    T_STR,
+    T_NAME,     /* DNS label */
+    T_DNSNAME,
+    T_INT,
+    T_PORT,
+    T_BOOL,
+    T_MAC,
+    T_UUID,
+    T_IPV4,
+    T_IPV4LIST,
+    T_CIDR,
+    T_URL,      /* aux: allowed schemes */
+    T_DURATION,
+    T_ENUM,     /* aux: NULL-terminated names; stored as int */
+    T_STRLIST,
+    T_PATH,     /* resolved against the file's directory */
+    T_PATHLIST,
+    T_KARGS,    /* kernel arguments */
+    T_LABELS,   /* map of Kubernetes label key -> value */
+    T_MAP,      /* aux: nested struct lab_field table, stored at off */
+    T_CUSTOM,   /* aux: lab_custom_fn */
+};
+
+struct lab_field {
+    const char *key;
+    enum lab_ftype type;
+    size_t off;
+    bool required;
+    const void *aux;
+    size_t set_off; /* offset of a bool set when the key is present; 0 = none */
+};
+
+typedef int (*lab_custom_fn)(struct lab_ctx *c, const struct bd_node *n, void *dst);
+
+/* Fails with "file:line:col: path: message". */
+int lab_fail(struct lab_ctx *c, const struct bd_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Pushes ".key" or "[i]" onto the field path; returns the old length for lab_path_pop. */
+size_t lab_path_push(struct lab_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void lab_path_pop(struct lab_ctx *c, size_t len);
+int lab_decode_map(struct lab_ctx *c, const struct bd_node *n, const struct lab_field *fields,
+                   void *base);
+const char *lab_scalar(struct lab_ctx *c, const struct bd_node *n, const char *what);
+
+/* lab_check.c */
+int lab_check(struct lab *lab, struct bd_err *err);
+void lab_apply_defaults(struct lab *lab);
+
+#endif

@@ -1,0 +1,772 @@
+/* state.db: machines, their event timelines and config tokens (SQLite in WAL mode).
+ * One connection behind a mutex: writes are short, and SQLite admits one writer anyway. */
+#include "bd.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Each entry upgrades the schema by one version; never edit one that has shipped. */
+static const char *const migrations[] = {
+    /* 1 */
+    "CREATE TABLE machines ("
+    "  mac TEXT PRIMARY KEY,"
+    "  name TEXT,"
+    "  uuid TEXT, ip TEXT, arch TEXT, hostname TEXT,"
+    "  state TEXT NOT NULL,"
+    "  reinstall INTEGER NOT NULL DEFAULT 0,"
+    "  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, state_since INTEGER NOT NULL);"
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  ts INTEGER NOT NULL, mac TEXT, source TEXT NOT NULL, kind TEXT NOT NULL,"
+    "  message TEXT NOT NULL);"
+    "CREATE INDEX events_by_mac ON events(mac, id);"
+    "CREATE TABLE tokens ("
+    "  hash TEXT PRIMARY KEY,"
+    "  mac TEXT NOT NULL, name TEXT NOT NULL,"
+    "  bind_addr INTEGER NOT NULL, bind_prefix INTEGER NOT NULL,"
+    "  issued INTEGER NOT NULL, first_download INTEGER NOT NULL DEFAULT 0,"
+    "  revoked INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX tokens_live_by_mac ON tokens(mac) WHERE revoked = 0;",
+};
+
+enum stmt_id {
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_MACHINE_INSERT,
+    S_MACHINE_SEEN,
+    S_MACHINE_STATE_GET,
+    S_MACHINE_STATE_SET,
+    S_MACHINE_NAME_SET,
+    S_MACHINE_REINSTALL_SET,
+    S_MACHINE_GET,
+    S_MACHINE_LIST,
+    S_MACHINE_COUNTS,
+    S_EVENT_ADD,
+    S_EVENTS_FOR,
+    S_TOKEN_REVOKE_MAC,
+    S_TOKEN_INSERT,
+    S_TOKEN_LOOKUP,
+    S_TOKEN_DOWNLOADED,
+    S_TOKEN_GC,
+    S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_MACHINE_INSERT] = "INSERT OR IGNORE INTO machines(mac, state, first_seen, last_seen, "
+                         "state_since) VALUES (?1, 'discovered', ?3, ?3, ?2)",
+    [S_MACHINE_SEEN] = "UPDATE machines SET last_seen = ?2, uuid = coalesce(?3, uuid),"
+                       " first_seen = CASE first_seen WHEN 0 THEN ?2 ELSE first_seen END,"
+                       " ip = coalesce(?4, ip), arch = coalesce(?5, arch),"
+                       " hostname = coalesce(?6, hostname) WHERE mac = ?1",
+    [S_MACHINE_STATE_GET] = "SELECT state FROM machines WHERE mac = ?1",
+    [S_MACHINE_STATE_SET] = "UPDATE machines SET state = ?2, state_since = ?3, last_seen = ?3,"
+                            " reinstall = CASE WHEN ?2 = 'booting' THEN 0 ELSE reinstall END"
+                            " WHERE mac = ?1",
+    [S_MACHINE_NAME_SET] = "UPDATE machines SET name = ?2 WHERE mac = ?1",
+    [S_MACHINE_REINSTALL_SET] = "UPDATE machines SET reinstall = ?2 WHERE mac = ?1",
+    [S_MACHINE_GET] = "SELECT mac, name, uuid, ip, arch, hostname, state, reinstall, first_seen,"
+                      " last_seen, state_since FROM machines WHERE mac = ?1",
+    [S_MACHINE_LIST] = "SELECT mac, name, uuid, ip, arch, hostname, state, reinstall, first_seen,"
+                       " last_seen, state_since FROM machines ORDER BY name IS NULL, name, mac",
+    [S_MACHINE_COUNTS] = "SELECT state, count(*) FROM machines GROUP BY state",
+    [S_EVENT_ADD] = "INSERT INTO events(ts, mac, source, kind, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_EVENTS_FOR] = "SELECT id, ts, mac, source, kind, message FROM"
+                     " (SELECT * FROM events WHERE mac IS ?1 ORDER BY id DESC LIMIT ?2)"
+                     " ORDER BY id",
+    [S_TOKEN_REVOKE_MAC] = "UPDATE tokens SET revoked = 1 WHERE mac = ?1 AND revoked = 0",
+    [S_TOKEN_INSERT] = "INSERT INTO tokens(hash, mac, name, bind_addr, bind_prefix, issued)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_TOKEN_LOOKUP] = "SELECT mac, name, bind_addr, bind_prefix, issued, first_download, revoked"
+                       " FROM tokens WHERE hash = ?1",
+    [S_TOKEN_DOWNLOADED] = "UPDATE tokens SET first_download = ?2 WHERE hash = ?1 AND"
+                           " first_download = 0",
+    [S_TOKEN_GC] = "DELETE FROM tokens WHERE issued < ?1",
+};
+
+struct store {
+    sqlite3 *db;
+    pthread_mutex_t mu;
+    sqlite3_stmt *stmts[S_COUNT];
+};
+
+static const char *const state_names[BD_STATE_COUNT] = {
+    "discovered", "assigned", "booting", "config-served", "installing", "ready", "joined",
+};
+
+const char *bd_state_name(enum bd_state s)
+{
+    return (unsigned)s < BD_STATE_COUNT ? state_names[s] : "unknown";
+}
+
+int bd_state_parse(const char *s, enum bd_state *out)
+{
+    for (int i = 0; i < BD_STATE_COUNT; i++)
+        if (!strcmp(s, state_names[i])) {
+            *out = (enum bd_state)i;
+            return 0;
+        }
+    return -1;
+}
+
+static int db_fail(struct store *st, struct bd_err *err, const char *what)
+{
+    return bd_err_set(err, "state.db: %s: %s", what, sqlite3_errmsg(st->db));
+}
+
+/* Returns the statement reset and with bindings cleared. */
+static sqlite3_stmt *stmt(struct store *st, enum stmt_id id)
+{
+    sqlite3_stmt *s = st->stmts[id];
+    if (!s) {
+        if (sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
+            SQLITE_OK)
+            return NULL;
+        st->stmts[id] = s;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return s;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+/* Runs a statement that returns no rows. */
+static int run(struct store *st, sqlite3_stmt *s, struct bd_err *err, const char *what)
+{
+    if (!s)
+        return db_fail(st, err, what);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return db_fail(st, err, what);
+    return 0;
+}
+
+static int begin(struct store *st, struct bd_err *err)
+{
+    return run(st, stmt(st, S_BEGIN), err, "begin");
+}
+
+static int commit(struct store *st, struct bd_err *err)
+{
+    return run(st, stmt(st, S_COMMIT), err, "commit");
+}
+
+static void rollback(struct store *st)
+{
+    if (!sqlite3_get_autocommit(st->db))
+        run(st, stmt(st, S_ROLLBACK), NULL, "rollback");
+}
+
+static int migrate(struct store *st, struct bd_err *err)
+{
+    int have = store_schema_version(st);
+    int want = (int)(sizeof migrations / sizeof migrations[0]);
+    if (have > want)
+        return bd_err_set(err, "state.db: schema version %d is newer than this bootd knows (%d); "
+                               "use the bootd that wrote it",
+                          have, want);
+    for (int v = have; v < want; v++) {
+        char *msg = NULL;
+        char *sql = bd_xasprintf("BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;",
+                                 migrations[v], v + 1);
+        int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
+        free(sql);
+        if (rc != SQLITE_OK) {
+            bd_err_set(err, "state.db: migration to version %d: %s", v + 1, msg ? msg : "?");
+            sqlite3_free(msg);
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int store_open(const char *dir, struct store **out, struct bd_err *err)
+{
+    if (bd_mkdir_p(dir, 0700, err) < 0)
+        return -1;
+    struct store *st = bd_xcalloc(1, sizeof *st);
+    pthread_mutex_init(&st->mu, NULL);
+    char *path = bd_path_join(dir, "state.db");
+    int rc = sqlite3_open_v2(path, &st->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        bd_err_set(err, "%s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
+        free(path);
+        store_close(st);
+        return -1;
+    }
+    free(path);
+    sqlite3_busy_timeout(st->db, 5000);
+    /* WAL + synchronous=NORMAL: a committed transaction survives the process being
+     * killed; only an OS crash may roll back the newest ones, never corrupt. */
+    char *msg = NULL;
+    if (sqlite3_exec(st->db,
+                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                     " PRAGMA foreign_keys = ON;",
+                     NULL, NULL, &msg) != SQLITE_OK) {
+        bd_err_set(err, "state.db: %s", msg ? msg : "pragma failed");
+        sqlite3_free(msg);
+        store_close(st);
+        return -1;
+    }
+    if (migrate(st, err) < 0) {
+        store_close(st);
+        return -1;
+    }
+    *out = st;
+    return 0;
+}
+
+void store_close(struct store *st)
+{
+    if (!st)
+        return;
+    for (int i = 0; i < S_COUNT; i++)
+        sqlite3_finalize(st->stmts[i]);
+    sqlite3_close(st->db);
+    pthread_mutex_destroy(&st->mu);
+    free(st);
+}
+
+int store_schema_version(struct store *st)
+{
+    sqlite3_stmt *s;
+    int v = -1;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK) {
+        if (sqlite3_step(s) == SQLITE_ROW)
+            v = sqlite3_column_int(s, 0);
+        sqlite3_finalize(s);
+    }
+    return v;
+}
+
+/* ---- machines ---- */
+
+/* Creates the machine row if missing. seen says whether the machine itself is talking
+ * to us (first/last seen are set) or only lab.yaml names it (they stay 0 = never). */
+static int ensure_machine(struct store *st, const char *mac, int64_t now, bool seen,
+                          struct bd_err *err)
+{
+    sqlite3_stmt *s = stmt(st, S_MACHINE_INSERT);
+    if (s) {
+        bind_text(s, 1, mac);
+        sqlite3_bind_int64(s, 2, now);
+        sqlite3_bind_int64(s, 3, seen ? now : 0);
+    }
+    return run(st, s, err, "insert machine");
+}
+
+static int event_add_locked(struct store *st, int64_t now, const char *mac, const char *source,
+                            const char *kind, const char *message, struct bd_err *err)
+{
+    sqlite3_stmt *s = stmt(st, S_EVENT_ADD);
+    if (s) {
+        sqlite3_bind_int64(s, 1, now);
+        bind_text(s, 2, mac);
+        bind_text(s, 3, source);
+        bind_text(s, 4, kind);
+        bind_text(s, 5, message ? message : "");
+    }
+    return run(st, s, err, "add event");
+}
+
+/* Within a transaction: creates the machine if new (with a discovered event) and
+ * records what the sighting says. */
+static int seen_locked(struct store *st, int64_t now, const char *mac,
+                       const struct store_sighting *seen, struct bd_err *err)
+{
+    if (ensure_machine(st, mac, now, true, err) < 0)
+        return -1;
+    if (sqlite3_changes(st->db) > 0) {
+        char *msg = bd_xasprintf("first seen%s%s", seen && seen->ip ? " at " : "",
+                                 seen && seen->ip ? seen->ip : "");
+        int rc = event_add_locked(st, now, mac, "bootd", "discovered", msg, err);
+        free(msg);
+        if (rc < 0)
+            return -1;
+    }
+    if (!seen)
+        return 0;
+    sqlite3_stmt *s = stmt(st, S_MACHINE_SEEN);
+    if (s) {
+        bind_text(s, 1, mac);
+        sqlite3_bind_int64(s, 2, now);
+        bind_text(s, 3, seen->uuid);
+        bind_text(s, 4, seen->ip);
+        bind_text(s, 5, seen->arch);
+        bind_text(s, 6, seen->hostname);
+    }
+    return run(st, s, err, "update machine");
+}
+
+int store_machine_seen(struct store *st, const char *mac, const struct store_sighting *seen,
+                       struct bd_err *err)
+{
+    int64_t now = bd_now_ms();
+    pthread_mutex_lock(&st->mu);
+    int rc = begin(st, err);
+    if (rc == 0)
+        rc = seen_locked(st, now, mac, seen, err);
+    if (rc == 0)
+        rc = commit(st, err);
+    if (rc < 0)
+        rollback(st);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+/* Within a transaction: returns 1 if the state changed, 0 if it was already state. */
+static int set_state_locked(struct store *st, int64_t now, const char *mac, enum bd_state state,
+                            const char *source, const char *message, struct bd_err *err)
+{
+    if (ensure_machine(st, mac, now, true, err) < 0)
+        return -1;
+    sqlite3_stmt *s = stmt(st, S_MACHINE_STATE_GET);
+    if (!s)
+        return db_fail(st, err, "read state");
+    bind_text(s, 1, mac);
+    bool same = sqlite3_step(s) == SQLITE_ROW &&
+                !strcmp((const char *)sqlite3_column_text(s, 0), bd_state_name(state));
+    sqlite3_reset(s);
+    if (same)
+        return 0;
+    s = stmt(st, S_MACHINE_STATE_SET);
+    if (s) {
+        bind_text(s, 1, mac);
+        bind_text(s, 2, bd_state_name(state));
+        sqlite3_bind_int64(s, 3, now);
+    }
+    if (run(st, s, err, "set state") < 0 ||
+        event_add_locked(st, now, mac, source, bd_state_name(state), message, err) < 0)
+        return -1;
+    return 1;
+}
+
+int store_machine_set_state(struct store *st, const char *mac, enum bd_state state,
+                            const char *source, const char *message, struct bd_err *err)
+{
+    pthread_mutex_lock(&st->mu);
+    int rc = begin(st, err);
+    int changed = 0;
+    if (rc == 0)
+        rc = changed = set_state_locked(st, bd_now_ms(), mac, state, source, message, err);
+    if (rc >= 0)
+        rc = commit(st, err);
+    if (rc < 0)
+        rollback(st);
+    pthread_mutex_unlock(&st->mu);
+    return rc < 0 ? -1 : changed;
+}
+
+static int update_mac_value(struct store *st, enum stmt_id id, const char *mac,
+                            const char *text, int64_t num, bool is_text, struct bd_err *err)
+{
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *s = stmt(st, id);
+    if (s) {
+        bind_text(s, 1, mac);
+        if (is_text)
+            bind_text(s, 2, text);
+        else
+            sqlite3_bind_int64(s, 2, num);
+    }
+    int rc = run(st, s, err, "update machine");
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int store_machine_set_name(struct store *st, const char *mac, const char *name, struct bd_err *err)
+{
+    return update_mac_value(st, S_MACHINE_NAME_SET, mac, name, 0, true, err);
+}
+
+int store_machine_set_reinstall(struct store *st, const char *mac, bool on, struct bd_err *err)
+{
+    return update_mac_value(st, S_MACHINE_REINSTALL_SET, mac, NULL, on, false, err);
+}
+
+static void col_copy(sqlite3_stmt *s, int i, char *dst, size_t n)
+{
+    const unsigned char *v = sqlite3_column_text(s, i);
+    snprintf(dst, n, "%s", v ? (const char *)v : "");
+}
+
+static void read_machine(sqlite3_stmt *s, struct store_machine *m)
+{
+    memset(m, 0, sizeof *m);
+    col_copy(s, 0, m->mac, sizeof m->mac);
+    col_copy(s, 1, m->name, sizeof m->name);
+    col_copy(s, 2, m->uuid, sizeof m->uuid);
+    col_copy(s, 3, m->ip, sizeof m->ip);
+    col_copy(s, 4, m->arch, sizeof m->arch);
+    col_copy(s, 5, m->hostname, sizeof m->hostname);
+    const unsigned char *state = sqlite3_column_text(s, 6);
+    if (!state || bd_state_parse((const char *)state, &m->state) < 0)
+        m->state = BD_STATE_DISCOVERED;
+    m->reinstall = sqlite3_column_int(s, 7) != 0;
+    m->first_seen_ms = sqlite3_column_int64(s, 8);
+    m->last_seen_ms = sqlite3_column_int64(s, 9);
+    m->state_since_ms = sqlite3_column_int64(s, 10);
+}
+
+int store_machine_get(struct store *st, const char *mac, struct store_machine *out,
+                      struct bd_err *err)
+{
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *s = stmt(st, S_MACHINE_GET);
+    int rc;
+    if (!s) {
+        rc = db_fail(st, err, "read machine");
+    } else {
+        bind_text(s, 1, mac);
+        int r = sqlite3_step(s);
+        if (r == SQLITE_ROW) {
+            read_machine(s, out);
+            rc = 1;
+        } else {
+            rc = r == SQLITE_DONE ? 0 : db_fail(st, err, "read machine");
+        }
+        sqlite3_reset(s);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int store_machine_list(struct store *st, struct store_machine **out, size_t *n, struct bd_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    size_t cap = 0;
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *s = stmt(st, S_MACHINE_LIST);
+    int rc = s ? 0 : db_fail(st, err, "list machines");
+    int r;
+    while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            *out = bd_xrealloc(*out, cap * sizeof **out);
+        }
+        read_machine(s, &(*out)[(*n)++]);
+    }
+    if (rc == 0 && r != SQLITE_DONE)
+        rc = db_fail(st, err, "list machines");
+    if (s)
+        sqlite3_reset(s);
+    pthread_mutex_unlock(&st->mu);
+    if (rc < 0) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+int store_machine_counts(struct store *st, int64_t counts[BD_STATE_COUNT], struct bd_err *err)
+{
+    memset(counts, 0, sizeof(int64_t) * BD_STATE_COUNT);
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *s = stmt(st, S_MACHINE_COUNTS);
+    int rc = s ? 0 : db_fail(st, err, "count machines");
+    int r;
+    while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        enum bd_state state;
+        if (bd_state_parse((const char *)sqlite3_column_text(s, 0), &state) == 0)
+            counts[state] = sqlite3_column_int64(s, 1);
+    }
+    if (rc == 0 && r != SQLITE_DONE)
+        rc = db_fail(st, err, "count machines");
+    if (s)
+        sqlite3_reset(s);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const struct store_lab_entry *)a)->mac, ((const struct store_lab_entry *)b)->mac);
+}
+
+static int sync_entry(struct store *st, int64_t now, const struct store_lab_entry *e,
+                      struct bd_err *err)
+{
+    if (ensure_machine(st, e->mac, now, false, err) < 0)
+        return -1;
+    sqlite3_stmt *s = stmt(st, S_MACHINE_GET);
+    if (!s)
+        return db_fail(st, err, "read machine");
+    bind_text(s, 1, e->mac);
+    struct store_machine m;
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        sqlite3_reset(s);
+        return db_fail(st, err, "read machine");
+    }
+    read_machine(s, &m);
+    sqlite3_reset(s);
+    if (strcmp(m.name, e->name)) {
+        s = stmt(st, S_MACHINE_NAME_SET);
+        if (s) {
+            bind_text(s, 1, e->mac);
+            bind_text(s, 2, e->name);
+        }
+        if (run(st, s, err, "name machine") < 0)
+            return -1;
+    }
+    if (m.state != BD_STATE_DISCOVERED)
+        return 0;
+    char *msg = bd_xasprintf("in lab.yaml as %s (%s)", e->name, e->role);
+    int rc = set_state_locked(st, now, e->mac, BD_STATE_ASSIGNED, "lab", msg, err);
+    free(msg);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Named machines that lab.yaml no longer lists lose their name and assignment. */
+static int sync_removed(struct store *st, int64_t now, const struct store_lab_entry *e, size_t n,
+                        struct bd_err *err)
+{
+    sqlite3_stmt *s = stmt(st, S_MACHINE_LIST);
+    if (!s)
+        return db_fail(st, err, "list machines");
+    char (*gone)[18] = NULL;
+    size_t ngone = 0;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        struct store_machine m;
+        read_machine(s, &m);
+        struct store_lab_entry key;
+        snprintf(key.mac, sizeof key.mac, "%s", m.mac);
+        if (!m.name[0] || bsearch(&key, e, n, sizeof *e, cmp_entry))
+            continue;
+        gone = bd_xrealloc(gone, (ngone + 1) * sizeof *gone);
+        memcpy(gone[ngone++], m.mac, 18);
+    }
+    sqlite3_reset(s);
+    int rc = 0;
+    for (size_t i = 0; i < ngone && rc == 0; i++) {
+        s = stmt(st, S_MACHINE_NAME_SET);
+        if (s)
+            bind_text(s, 1, gone[i]);
+        rc = run(st, s, err, "unname machine");
+        if (rc == 0)
+            rc = set_state_locked(st, now, gone[i], BD_STATE_DISCOVERED, "lab",
+                                  "no longer in lab.yaml", err) < 0 ? -1 : 0;
+    }
+    free(gone);
+    return rc;
+}
+
+int store_lab_sync(struct store *st, struct store_lab_entry *e, size_t n, struct bd_err *err)
+{
+    qsort(e, n, sizeof *e, cmp_entry);
+    int64_t now = bd_now_ms();
+    pthread_mutex_lock(&st->mu);
+    int rc = begin(st, err);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = sync_entry(st, now, &e[i], err);
+    if (rc == 0)
+        rc = sync_removed(st, now, e, n, err);
+    if (rc == 0)
+        rc = commit(st, err);
+    if (rc < 0)
+        rollback(st);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+/* ---- events ---- */
+
+int store_event_add(struct store *st, const char *mac, const char *source, const char *kind,
+                    const char *message, struct bd_err *err)
+{
+    pthread_mutex_lock(&st->mu);
+    int rc = event_add_locked(st, bd_now_ms(), mac, source, kind, message, err);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+void store_events_free(struct store_events *ev)
+{
+    for (size_t i = 0; i < ev->n; i++)
+        free(ev->v[i].message);
+    free(ev->v);
+    ev->v = NULL;
+    ev->n = 0;
+}
+
+int store_events_for(struct store *st, const char *mac, int64_t limit, struct store_events *out,
+                     struct bd_err *err)
+{
+    memset(out, 0, sizeof *out);
+    size_t cap = 0;
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *s = stmt(st, S_EVENTS_FOR);
+    int rc = s ? 0 : db_fail(st, err, "read events");
+    int r;
+    if (s) {
+        bind_text(s, 1, mac);
+        sqlite3_bind_int64(s, 2, limit > 0 ? limit : 1000);
+    }
+    while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        if (out->n == cap) {
+            cap = cap ? cap * 2 : 32;
+            out->v = bd_xrealloc(out->v, cap * sizeof *out->v);
+        }
+        struct store_event *e = &out->v[out->n++];
+        memset(e, 0, sizeof *e);
+        e->id = sqlite3_column_int64(s, 0);
+        e->ts_ms = sqlite3_column_int64(s, 1);
+        col_copy(s, 2, e->mac, sizeof e->mac);
+        col_copy(s, 3, e->source, sizeof e->source);
+        col_copy(s, 4, e->kind, sizeof e->kind);
+        const unsigned char *msg = sqlite3_column_text(s, 5);
+        e->message = bd_xstrdup(msg ? (const char *)msg : "");
+    }
+    if (rc == 0 && r != SQLITE_DONE)
+        rc = db_fail(st, err, "read events");
+    if (s)
+        sqlite3_reset(s);
+    pthread_mutex_unlock(&st->mu);
+    if (rc < 0)
+        store_events_free(out);
+    return rc;
+}
+
+/* ---- tokens ---- */
+
+int store_token_mint(struct store *st, const char *mac, const char *name,
+                     const struct store_sighting *seen, const struct store_token_bind *bind,
+                     const char *boot_message, char token_out[33], struct bd_err *err)
+{
+    uint8_t raw[16];
+    if (bd_random(raw, sizeof raw, err) < 0)
+        return -1;
+    bd_hex(raw, sizeof raw, token_out);
+    char hash[65];
+    bd_sha256_hex(token_out, 32, hash);
+    int64_t now = bd_now_ms();
+
+    pthread_mutex_lock(&st->mu);
+    int rc = begin(st, err);
+    if (rc == 0)
+        rc = seen_locked(st, now, mac, seen, err);
+    if (rc == 0)
+        rc = set_state_locked(st, now, mac, BD_STATE_BOOTING, "http", boot_message, err);
+    if (rc >= 0) {
+        sqlite3_stmt *s = stmt(st, S_TOKEN_REVOKE_MAC);
+        if (s)
+            bind_text(s, 1, mac);
+        rc = run(st, s, err, "revoke tokens");
+    }
+    if (rc == 0) {
+        sqlite3_stmt *s = stmt(st, S_TOKEN_INSERT);
+        if (s) {
+            bind_text(s, 1, hash);
+            bind_text(s, 2, mac);
+            bind_text(s, 3, name);
+            sqlite3_bind_int64(s, 4, bind->addr);
+            sqlite3_bind_int(s, 5, bind->prefix);
+            sqlite3_bind_int64(s, 6, now);
+        }
+        rc = run(st, s, err, "store token");
+    }
+    if (rc == 0)
+        rc = commit(st, err);
+    if (rc < 0)
+        rollback(st);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int store_token_lookup(struct store *st, const char *token, struct store_token_info *out,
+                       struct bd_err *err)
+{
+    char hash[65];
+    bd_sha256_hex(token, strlen(token), hash);
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *s = stmt(st, S_TOKEN_LOOKUP);
+    int rc;
+    if (!s) {
+        rc = db_fail(st, err, "read token");
+    } else {
+        bind_text(s, 1, hash);
+        int r = sqlite3_step(s);
+        if (r == SQLITE_ROW) {
+            memset(out, 0, sizeof *out);
+            col_copy(s, 0, out->mac, sizeof out->mac);
+            col_copy(s, 1, out->name, sizeof out->name);
+            out->bind.addr = (uint32_t)sqlite3_column_int64(s, 2);
+            out->bind.prefix = sqlite3_column_int(s, 3);
+            out->issued_ms = sqlite3_column_int64(s, 4);
+            out->first_download_ms = sqlite3_column_int64(s, 5);
+            out->revoked = sqlite3_column_int(s, 6) != 0;
+            rc = 1;
+        } else {
+            rc = r == SQLITE_DONE ? 0 : db_fail(st, err, "read token");
+        }
+        sqlite3_reset(s);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int store_token_downloaded(struct store *st, const char *token, struct bd_err *err)
+{
+    char hash[65];
+    bd_sha256_hex(token, strlen(token), hash);
+    int64_t now = bd_now_ms();
+    pthread_mutex_lock(&st->mu);
+    int rc = begin(st, err);
+    if (rc == 0) {
+        sqlite3_stmt *s = stmt(st, S_TOKEN_DOWNLOADED);
+        if (s) {
+            bind_text(s, 1, hash);
+            sqlite3_bind_int64(s, 2, now);
+        }
+        rc = run(st, s, err, "mark token");
+    }
+    if (rc == 0 && sqlite3_changes(st->db) > 0) {
+        /* the first complete download moves the machine on */
+        sqlite3_stmt *s = stmt(st, S_TOKEN_LOOKUP);
+        char mac[18] = "";
+        if (s) {
+            bind_text(s, 1, hash);
+            if (sqlite3_step(s) == SQLITE_ROW)
+                col_copy(s, 0, mac, sizeof mac);
+            sqlite3_reset(s);
+        }
+        if (mac[0])
+            rc = set_state_locked(st, now, mac, BD_STATE_CONFIG_SERVED, "http",
+                                  "machine config downloaded", err);
+    }
+    if (rc >= 0)
+        rc = commit(st, err);
+    if (rc < 0)
+        rollback(st);
+    pthread_mutex_unlock(&st->mu);
+    return rc < 0 ? -1 : 0;
+}
+
+int store_token_gc(struct store *st, int64_t older_than_ms, struct bd_err *err)
+{
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *s = stmt(st, S_TOKEN_GC);
+    if (s)
+        sqlite3_bind_int64(s, 1, older_than_ms);
+    int rc = run(st, s, err, "delete old tokens");
+    int n = rc == 0 ? sqlite3_changes(st->db) : -1;
+    pthread_mutex_unlock(&st->mu);
+    return n;
+}

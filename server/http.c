@@ -1,0 +1,262 @@
+/* The HTTP front: libmicrohttpd with a thread pool of epoll loops, request contexts,
+ * routing and response helpers. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_BODY (64 * 1024)
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls;
+    (void)c;
+    struct req *r = bd_xcalloc(1, sizeof *r);
+    r->start_us = mono_us();
+    r->raw_uri = bd_xstrdup(uri);
+    r->route = R_OTHER;
+    bd_buf_init(&r->body);
+    return r;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    struct server *s = cls;
+    struct req *r = *con_cls;
+    if (!r)
+        return;
+    bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    if (r->status)
+        metrics_observe(&s->metrics, r->route, r->status, ok ? r->bytes : 0,
+                        (uint64_t)(mono_us() - r->start_us));
+    if (ok && r->config_token[0])
+        route_config_completed(s, r);
+    bd_buf_free(&r->body);
+    free(r->raw_uri);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = 0;
+    bd_warn("http: %s", msg);
+}
+
+uint32_t client_ipv4(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return 0;
+    if (ci->client_addr->sa_family == AF_INET)
+        return ntohl(((const struct sockaddr_in *)ci->client_addr)->sin_addr.s_addr);
+    return 0;
+}
+
+enum MHD_Result reply(struct MHD_Connection *c, struct req *r, unsigned status,
+                      struct MHD_Response *resp)
+{
+    if (!resp)
+        return MHD_NO;
+    r->status = status;
+    enum MHD_Result rc = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+enum MHD_Result reply_text(struct MHD_Connection *c, struct req *r, unsigned status,
+                           const char *content_type, const char *body, size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    r->bytes = len;
+    return reply(c, r, status, resp);
+}
+
+enum MHD_Result reply_json(struct MHD_Connection *c, struct req *r, unsigned status,
+                           struct cJSON *json)
+{
+    char *text = cJSON_Print(json);
+    cJSON_Delete(json);
+    if (!text)
+        return MHD_NO;
+    size_t n = strlen(text);
+    text = bd_xrealloc(text, n + 2);
+    text[n++] = '\n';
+    text[n] = 0;
+    enum MHD_Result rc = reply_text(c, r, status, "application/json", text, n);
+    free(text);
+    return rc;
+}
+
+enum MHD_Result reply_error_json(struct MHD_Connection *c, struct req *r, unsigned status,
+                                 const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "error", msg);
+    return reply_json(c, r, status, j);
+}
+
+static enum MHD_Result plain(struct MHD_Connection *c, struct req *r, unsigned status,
+                             const char *msg)
+{
+    return reply_text(c, r, status, "text/plain; charset=utf-8", msg, strlen(msg));
+}
+
+/* Percent-encoded NUL, slash and backslash have no business in any bootd URL; MHD
+ * would decode them before routing, so they are refused on the raw text. */
+static bool raw_uri_ok(const char *raw)
+{
+    const char *end = strchr(raw, '?');
+    size_t n = end ? (size_t)(end - raw) : strlen(raw);
+    for (const char *p = raw; (p = strchr(p, '%')) && (size_t)(p - raw) < n; p++) {
+        if (p[1] == '0' && p[2] == '0')
+            return false;
+        if ((p[1] == '2' && (p[2] == 'f' || p[2] == 'F')) ||
+            (p[1] == '5' && (p[2] == 'c' || p[2] == 'C')))
+            return false;
+    }
+    /* in the query a NUL would cut a value short without anyone noticing */
+    return !end || !strstr(end, "%00");
+}
+
+static bool is_get(const char *m)
+{
+    return !strcmp(m, "GET") || !strcmp(m, "HEAD");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    struct server *s = cls;
+    struct req *r = *con_cls;
+    if (!r)
+        return MHD_NO;
+    /* Bodies (admin API POSTs) arrive in pieces after a first call without data;
+     * answer once all of it is here. */
+    if (!r->started) {
+        r->started = true;
+        if (!is_get(method))
+            return MHD_YES;
+    } else if (*upload_size) {
+        if (r->body.len + *upload_size > MAX_BODY)
+            r->body_too_large = true;
+        else
+            bd_buf_append(&r->body, upload, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->body_too_large)
+        return plain(c, r, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+    if (!raw_uri_ok(r->raw_uri))
+        return plain(c, r, MHD_HTTP_BAD_REQUEST, "encoded NUL, slash or backslash in URL\n");
+
+    if (!strcmp(url, "/boot.ipxe")) {
+        r->route = R_BOOT;
+        return is_get(method) ? route_boot_chain(s, c, r)
+                              : plain(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET\n");
+    }
+    if (!strcmp(url, "/ipxe")) {
+        r->route = R_IPXE;
+        return is_get(method) ? route_ipxe(s, c, r)
+                              : plain(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET\n");
+    }
+    if (!strncmp(url, "/assets/", 8)) {
+        r->route = R_ASSETS;
+        return is_get(method) ? route_assets(s, c, r, url + 8, method)
+                              : plain(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET or HEAD\n");
+    }
+    if (!strncmp(url, "/config/", 8)) {
+        r->route = R_CONFIG;
+        return !strcmp(method, "GET") ? route_config(s, c, r, url + 8)
+                                      : plain(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET\n");
+    }
+    if (!strcmp(url, "/healthz")) {
+        r->route = R_HEALTHZ;
+        return plain(c, r, MHD_HTTP_OK, "ok\n");
+    }
+    if (!strcmp(url, "/metrics")) {
+        r->route = R_METRICS;
+        return is_get(method) ? route_metrics(s, c, r)
+                              : plain(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET\n");
+    }
+    if (!strncmp(url, "/api/v1/", 8) || !strcmp(url, "/api/v1")) {
+        r->route = R_API;
+        return route_api(s, c, r, url + 7, method);
+    }
+    return plain(c, r, MHD_HTTP_NOT_FOUND, "not found\n");
+}
+
+static unsigned cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+int server_http_start(struct server *s, struct bd_err *err)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+    const char *addr = s->opts.listen_addr ? s->opts.listen_addr : "0.0.0.0";
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+        return bd_err_set(err, "--listen: \"%s\" is not an IPv4 address", addr);
+    unsigned threads = s->opts.threads ? s->opts.threads : cpu_count();
+    s->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG,
+        (uint16_t)s->port, NULL, NULL, on_request, s,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+        MHD_OPTION_CONNECTION_LIMIT, 4096u,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        MHD_OPTION_END);
+    if (!s->daemon)
+        return bd_err_set(err, "cannot listen on %s:%d (in use, or not allowed)", addr, s->port);
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    if (di && di->port)
+        s->port = di->port;
+    bd_info("http: listening on %s:%d with %u threads", addr, s->port, threads);
+    return 0;
+}
+
+void server_http_stop(struct server *s)
+{
+    if (s->daemon)
+        MHD_stop_daemon(s->daemon);
+    s->daemon = NULL;
+}

@@ -1,0 +1,100 @@
+/* bootd: serves PXE boot scripts, Talos images and machine configs for one lab. */
+#include "server.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fputs("usage: bootd --lab PATH [options]\n"
+          "\n"
+          "  --lab PATH              lab.yaml to serve (required)\n"
+          "  --state-dir DIR         state.db, image cache, admin token (default /var/lib/bootd)\n"
+          "  --assets DIR            image cache to serve under /assets (default STATE/images)\n"
+          "  --admin-token-file F    bearer token for /api/v1 (default STATE/admin.token,\n"
+          "                          created 0600 on first start)\n"
+          "  --listen ADDR           IPv4 address to listen on (default 0.0.0.0)\n"
+          "  --port N                port (default lan.http_port from lab.yaml)\n"
+          "  --threads N             HTTP worker threads (default: one per CPU)\n"
+          "  --debug                 verbose logging\n"
+          "\n"
+          "Signals: SIGHUP reloads lab.yaml (a broken one is refused and the old one kept);\n"
+          "SIGTERM and SIGINT stop.\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    struct server_opts o = {.state_dir = "/var/lib/bootd", .port = -1};
+    static const struct option longopts[] = {
+        {"lab", required_argument, NULL, 'l'},
+        {"state-dir", required_argument, NULL, 's'},
+        {"assets", required_argument, NULL, 'a'},
+        {"admin-token-file", required_argument, NULL, 't'},
+        {"listen", required_argument, NULL, 'L'},
+        {"port", required_argument, NULL, 'p'},
+        {"threads", required_argument, NULL, 'T'},
+        {"debug", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'l': o.lab_path = optarg; break;
+        case 's': o.state_dir = optarg; break;
+        case 'a': o.assets_dir = optarg; break;
+        case 't': o.admin_token_file = optarg; break;
+        case 'L': o.listen_addr = optarg; break;
+        case 'p': o.port = atoi(optarg); break;
+        case 'T': o.threads = (unsigned)atoi(optarg); break;
+        case 'd': bd_log_set_level(BD_LOG_DEBUG); break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!o.lab_path || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+
+    /* Signals are taken synchronously by this thread; the HTTP threads never see them. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    static struct server s;
+    struct bd_err err;
+    if (server_start(&s, &o, &err) < 0) {
+        fprintf(stderr, "bootd: %s\n", err.msg);
+        server_stop(&s);
+        return 1;
+    }
+    for (;;) {
+        struct timespec tick = {.tv_sec = 60};
+        int sig = sigtimedwait(&set, NULL, &tick);
+        if (sig == SIGHUP) {
+            bd_info("lab: SIGHUP, reloading %s", o.lab_path);
+            server_reload(&s, &err);
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            bd_info("bootd: stopping");
+            break;
+        } else {
+            /* once a minute: forget tokens nobody can use any more */
+            struct lab_snap *snap = server_lab(&s);
+            int64_t keep_ms = (snap->lab->boot.token_max_age_s + 86400) * 1000;
+            server_lab_put(&s, snap);
+            if (store_token_gc(s.store, bd_now_ms() - keep_ms, &err) < 0)
+                bd_error("tokens: %s", err.msg);
+        }
+    }
+    server_stop(&s);
+    return 0;
+}

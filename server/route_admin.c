@@ -1,0 +1,286 @@
+/* /api/v1/...: the admin API behind a bearer token. */
+#include "server.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void add_time(cJSON *o, const char *key, int64_t ms)
+{
+    if (!ms) {
+        cJSON_AddNullToObject(o, key);
+        return;
+    }
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char buf[40];
+    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, sizeof buf - n, ".%03dZ", (int)(ms % 1000));
+    cJSON_AddStringToObject(o, key, buf);
+}
+
+static void add_str_or_null(cJSON *o, const char *key, const char *v)
+{
+    if (v && *v)
+        cJSON_AddStringToObject(o, key, v);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+/* One machine as the API shows it: what lab.yaml says merged with what bootd saw. */
+static cJSON *machine_json(const struct lab *lab, const struct lab_machine *lm,
+                           const struct store_machine *sm)
+{
+    cJSON *o = cJSON_CreateObject();
+    char mac[18], ip[16];
+    if (lm)
+        bd_mac_format(&lm->mac, mac);
+    add_str_or_null(o, "name", lm ? lm->name : NULL);
+    cJSON_AddStringToObject(o, "mac", lm ? mac : sm->mac);
+    add_str_or_null(o, "role", lm ? lab_role_name(lm->role) : NULL);
+    cJSON_AddStringToObject(o, "state", bd_state_name(sm ? sm->state : BD_STATE_ASSIGNED));
+    if (lm && lm->has_ip) {
+        bd_ipv4_format(lm->ip, ip);
+        cJSON_AddStringToObject(o, "ip", ip);
+    } else {
+        add_str_or_null(o, "ip", sm ? sm->ip : NULL);
+    }
+    add_str_or_null(o, "hostname", lm ? lm->hostname : (sm ? sm->hostname : NULL));
+    add_str_or_null(o, "uuid", sm && sm->uuid[0] ? sm->uuid : (lm ? lm->uuid : NULL));
+    add_str_or_null(o, "arch", sm ? sm->arch : NULL);
+    cJSON_AddBoolToObject(o, "in_lab", lm != NULL);
+    cJSON_AddBoolToObject(o, "reinstall", sm && sm->reinstall);
+    add_time(o, "first_seen", sm ? sm->first_seen_ms : 0);
+    add_time(o, "last_seen", sm ? sm->last_seen_ms : 0);
+    add_time(o, "state_since", sm ? sm->state_since_ms : 0);
+    (void)lab;
+    return o;
+}
+
+static cJSON *events_json(const struct store_events *ev)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < ev->n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        add_time(e, "time", ev->v[i].ts_ms);
+        add_str_or_null(e, "mac", ev->v[i].mac);
+        cJSON_AddStringToObject(e, "source", ev->v[i].source);
+        cJSON_AddStringToObject(e, "kind", ev->v[i].kind);
+        cJSON_AddStringToObject(e, "message", ev->v[i].message);
+        cJSON_AddItemToArray(a, e);
+    }
+    return a;
+}
+
+static enum MHD_Result list_machines(struct server *s, struct MHD_Connection *c, struct req *r,
+                                     const struct lab *lab)
+{
+    struct store_machine *rows;
+    size_t n;
+    struct bd_err err;
+    if (store_machine_list(s->store, &rows, &n, &err) < 0)
+        return reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) {
+        struct bd_mac mac;
+        bd_mac_parse(rows[i].mac, &mac);
+        cJSON_AddItemToArray(arr, machine_json(lab, lab_machine_by_mac(lab, &mac), &rows[i]));
+    }
+    free(rows);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "machines", arr);
+    return reply_json(c, r, MHD_HTTP_OK, o);
+}
+
+/* A machine by lab name or by MAC; fills mac_out. 0 when neither matches. */
+static int find_machine(struct server *s, const struct lab *lab, const char *id,
+                        const struct lab_machine **lm, struct store_machine *sm, bool *have_sm,
+                        char mac_out[18])
+{
+    struct bd_mac mac;
+    struct bd_err err;
+    *lm = lab_machine_by_name(lab, id);
+    if (*lm)
+        mac = (*lm)->mac;
+    else if (bd_mac_parse(id, &mac) == 0)
+        *lm = lab_machine_by_mac(lab, &mac);
+    else
+        return 0;
+    bd_mac_format(&mac, mac_out);
+    *have_sm = store_machine_get(s->store, mac_out, sm, &err) == 1;
+    return *lm || *have_sm;
+}
+
+static enum MHD_Result machine_route(struct server *s, struct MHD_Connection *c, struct req *r,
+                                     const struct lab *lab, const char *rest, const char *method)
+{
+    char id[80];
+    const char *slash = strchr(rest, '/');
+    size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+    if (n == 0 || n >= sizeof id)
+        return reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "no such machine");
+    memcpy(id, rest, n);
+    id[n] = 0;
+    const char *sub = slash ? slash + 1 : "";
+    const struct lab_machine *lm;
+    struct store_machine sm;
+    bool have_sm;
+    char mac[18];
+    if (!find_machine(s, lab, id, &lm, &sm, &have_sm, mac))
+        return reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "no machine named or with MAC \"%s\"",
+                                id);
+    struct bd_err err;
+    if (!strcmp(sub, "reinstall")) {
+        if (strcmp(method, "POST"))
+            return reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+        if (!lm)
+            return reply_error_json(c, r, MHD_HTTP_CONFLICT, "%s is not in lab.yaml", id);
+        if (!have_sm && store_machine_seen(s->store, mac, NULL, &err) < 0)
+            return reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
+        if (store_machine_set_reinstall(s->store, mac, true, &err) < 0 ||
+            store_event_add(s->store, mac, "api", "info",
+                            "reinstall requested: the next network boot installs again", &err) < 0)
+            return reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
+        have_sm = store_machine_get(s->store, mac, &sm, &err) == 1;
+        return reply_json(c, r, MHD_HTTP_OK, machine_json(lab, lm, have_sm ? &sm : NULL));
+    }
+    if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+        return reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+    struct store_events ev;
+    if (store_events_for(s->store, mac, 1000, &ev, &err) < 0)
+        return reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
+    cJSON *events = events_json(&ev);
+    store_events_free(&ev);
+    if (!strcmp(sub, "events")) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToObject(o, "events", events);
+        return reply_json(c, r, MHD_HTTP_OK, o);
+    }
+    if (*sub) {
+        cJSON_Delete(events);
+        return reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "not found");
+    }
+    cJSON *o = machine_json(lab, lm, have_sm ? &sm : NULL);
+    cJSON_AddItemToObject(o, "events", events);
+    return reply_json(c, r, MHD_HTTP_OK, o);
+}
+
+static const char *json_str(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static enum MHD_Result adopt(struct server *s, struct MHD_Connection *c, struct req *r)
+{
+    cJSON *body = cJSON_ParseWithLength(r->body.data ? r->body.data : "", r->body.len);
+    if (!cJSON_IsObject(body)) {
+        cJSON_Delete(body);
+        return reply_error_json(c, r, MHD_HTTP_BAD_REQUEST,
+                                "body must be a JSON object {\"mac\", \"name\", \"role\"}");
+    }
+    struct bd_err err;
+    int status = MHD_HTTP_CREATED;
+    const char *mac = json_str(body, "mac"), *name = json_str(body, "name");
+    const char *role = json_str(body, "role"), *ip = json_str(body, "ip");
+    enum MHD_Result rc;
+    if (!mac || !name || !role) {
+        rc = reply_error_json(c, r, MHD_HTTP_BAD_REQUEST, "mac, name and role are required");
+    } else if (server_adopt(s, mac, name, role, ip, &err, &status) < 0) {
+        rc = reply_error_json(c, r, (unsigned)status, "%s", err.msg);
+    } else {
+        struct lab_snap *snap = server_lab(s);
+        const struct lab_machine *lm = lab_machine_by_name(snap->lab, name);
+        struct store_machine sm;
+        char m[18];
+        bd_mac_format(&lm->mac, m);
+        bool have = store_machine_get(s->store, m, &sm, &err) == 1;
+        rc = reply_json(c, r, MHD_HTTP_CREATED, machine_json(snap->lab, lm, have ? &sm : NULL));
+        server_lab_put(s, snap);
+    }
+    cJSON_Delete(body);
+    return rc;
+}
+
+static bool authorized(struct server *s, struct MHD_Connection *c)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncmp(h, "Bearer ", 7))
+        return false;
+    return bd_secret_equal(h + 7, s->admin_token);
+}
+
+static enum MHD_Result status_route(struct server *s, struct MHD_Connection *c, struct req *r,
+                                    const struct lab *lab)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "lab", lab->path);
+    cJSON_AddStringToObject(o, "cluster", lab->cluster.name);
+    cJSON_AddNumberToObject(o, "machines_in_lab", (double)lab->nmachines);
+    pthread_mutex_lock(&s->mu);
+    add_str_or_null(o, "reload_error", s->reload_error);
+    add_time(o, "reload_at", s->reload_at_ms);
+    pthread_mutex_unlock(&s->mu);
+    int64_t counts[BD_STATE_COUNT];
+    struct bd_err err;
+    if (store_machine_counts(s->store, counts, &err) == 0) {
+        cJSON *st = cJSON_AddObjectToObject(o, "states");
+        for (int i = 0; i < BD_STATE_COUNT; i++)
+            cJSON_AddNumberToObject(st, bd_state_name((enum bd_state)i), (double)counts[i]);
+    }
+    return reply_json(c, r, MHD_HTTP_OK, o);
+}
+
+enum MHD_Result route_api(struct server *s, struct MHD_Connection *c, struct req *r,
+                          const char *url, const char *method)
+{
+    if (!authorized(s, c)) {
+        struct MHD_Response *resp = MHD_create_response_from_buffer(
+            strlen("{\"error\": \"missing or wrong admin token\"}\n"),
+            (void *)"{\"error\": \"missing or wrong admin token\"}\n", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"bootd\"");
+        return reply(c, r, MHD_HTTP_UNAUTHORIZED, resp);
+    }
+    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    bool post = !strcmp(method, "POST");
+    if (!strcmp(url, "/reload")) {
+        if (!post)
+            return reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+        struct bd_err err;
+        if (server_reload(s, &err) < 0)
+            return reply_error_json(c, r, MHD_HTTP_UNPROCESSABLE_CONTENT,
+                                    "%s (bootd keeps serving the previous lab)", err.msg);
+    }
+    if (!strcmp(url, "/machines/adopt"))
+        return post ? adopt(s, c, r)
+                    : reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+
+    struct lab_snap *snap = server_lab(s);
+    enum MHD_Result rc;
+    if (!strcmp(url, "/reload") || (!strcmp(url, "/status") && get)) {
+        rc = status_route(s, c, r, snap->lab);
+    } else if (!strcmp(url, "/machines") && get) {
+        rc = list_machines(s, c, r, snap->lab);
+    } else if (!strncmp(url, "/machines/", 10)) {
+        rc = machine_route(s, c, r, snap->lab, url + 10, method);
+    } else if (!strcmp(url, "/events") && get) {
+        struct store_events ev;
+        struct bd_err err;
+        if (store_events_for(s->store, NULL, 1000, &ev, &err) < 0) {
+            rc = reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
+        } else {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddItemToObject(o, "events", events_json(&ev));
+            store_events_free(&ev);
+            rc = reply_json(c, r, MHD_HTTP_OK, o);
+        }
+    } else {
+        rc = reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "no such API route");
+    }
+    server_lab_put(s, snap);
+    return rc;
+}

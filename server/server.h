@@ -1,0 +1,135 @@
+/* server/ — bootd itself: HTTP routes, admin API, metrics and the lab it serves. This
+ * header is shared by the files of server/ only. */
+#ifndef SERVER_H
+#define SERVER_H
+
+#include "../lib/bd.h"
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+struct cJSON;
+
+/* ---- metrics ---- */
+
+enum route {
+    R_BOOT,
+    R_IPXE,
+    R_ASSETS,
+    R_CONFIG,
+    R_HEALTHZ,
+    R_METRICS,
+    R_API,
+    R_OTHER,
+    R_COUNT
+};
+
+#define METRIC_STATUSES 16
+#define METRIC_BUCKETS 10
+
+enum config_result { CFG_SERVED, CFG_DENIED, CFG_ERROR, CFG_COUNT };
+
+struct metrics {
+    atomic_ullong requests[R_COUNT][METRIC_STATUSES];
+    atomic_ullong bytes[R_COUNT];
+    atomic_ullong duration_bucket[R_COUNT][METRIC_BUCKETS];
+    atomic_ullong duration_sum_us[R_COUNT];
+    atomic_ullong config[CFG_COUNT];
+    atomic_ullong reloads_ok, reloads_failed;
+};
+
+const char *route_name(enum route r);
+void metrics_observe(struct metrics *m, enum route r, unsigned status, uint64_t bytes,
+                     uint64_t duration_us);
+
+/* ---- the lab being served ---- */
+
+/* An immutable lab snapshot; requests hold a reference while they use it, so a reload
+ * never pulls it from under them. */
+struct lab_snap {
+    struct lab *lab;
+    char *base_url; /* http://boot_server:http_port, what machines use to reach bootd */
+    char schematic[65];
+    int refs;
+};
+
+struct server_opts {
+    const char *lab_path;
+    const char *state_dir;
+    const char *assets_dir;       /* default <state>/images */
+    const char *admin_token_file; /* default <state>/admin.token */
+    const char *listen_addr;      /* default 0.0.0.0 */
+    int port;                     /* default lan.http_port */
+    unsigned threads;             /* default: one per CPU */
+};
+
+struct server {
+    struct server_opts opts;
+    struct store *store;
+    char *admin_token;
+    int assets_fd;
+    pthread_mutex_t mu; /* guards snap and the reload status below */
+    struct lab_snap *snap;
+    char reload_error[1024];
+    int64_t reload_at_ms;
+    struct MHD_Daemon *daemon;
+    struct metrics metrics;
+    int port; /* the port actually bound */
+};
+
+int server_start(struct server *s, const struct server_opts *o, struct bd_err *err);
+void server_stop(struct server *s);
+int server_http_start(struct server *s, struct bd_err *err);
+void server_http_stop(struct server *s);
+
+struct lab_snap *server_lab(struct server *s); /* takes a reference */
+void server_lab_put(struct server *s, struct lab_snap *snap);
+/* Reloads lab.yaml; on failure the old lab stays and the error is kept for status. */
+int server_reload(struct server *s, struct bd_err *err);
+/* Swaps in a lab already loaded and checked (adopt uses this). Takes lab. */
+int server_install_lab(struct server *s, struct lab *lab, struct bd_err *err);
+
+/* ---- requests ---- */
+
+/* Per-request state, made when the request line arrives and freed when it completes. */
+struct req {
+    int64_t start_us;
+    char *raw_uri; /* before MHD's percent-decoding: traversal checks need it */
+    enum route route;
+    unsigned status;
+    uint64_t bytes;
+    bool started;
+    struct bd_buf body; /* POST body */
+    bool body_too_large;
+    char config_token[33]; /* set when a config response is queued */
+};
+
+/* Queue a response and note its status and size for metrics. */
+enum MHD_Result reply(struct MHD_Connection *c, struct req *r, unsigned status,
+                      struct MHD_Response *resp);
+enum MHD_Result reply_text(struct MHD_Connection *c, struct req *r, unsigned status,
+                           const char *content_type, const char *body, size_t len);
+enum MHD_Result reply_json(struct MHD_Connection *c, struct req *r, unsigned status,
+                           struct cJSON *json); /* frees json */
+enum MHD_Result reply_error_json(struct MHD_Connection *c, struct req *r, unsigned status,
+                                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* The client's IPv4 address in host order; 0 when not IPv4. */
+uint32_t client_ipv4(struct MHD_Connection *c);
+
+enum MHD_Result route_boot_chain(struct server *s, struct MHD_Connection *c, struct req *r);
+enum MHD_Result route_ipxe(struct server *s, struct MHD_Connection *c, struct req *r);
+enum MHD_Result route_assets(struct server *s, struct MHD_Connection *c, struct req *r,
+                             const char *url, const char *method);
+enum MHD_Result route_config(struct server *s, struct MHD_Connection *c, struct req *r,
+                             const char *token);
+void route_config_completed(struct server *s, struct req *r);
+enum MHD_Result route_metrics(struct server *s, struct MHD_Connection *c, struct req *r);
+enum MHD_Result route_api(struct server *s, struct MHD_Connection *c, struct req *r,
+                          const char *url, const char *method);
+
+/* Adds a machine file to machines.d after checking the whole lab with it. */
+int server_adopt(struct server *s, const char *mac, const char *name, const char *role,
+                 const char *ip, struct bd_err *err, int *http_status);
+
+#endif

@@ -1,0 +1,19 @@
+/* Shared by the unit tests: temporary directories and files. */
+#ifndef TEST_HELPERS_H
+#define TEST_HELPERS_H
+
+#include "../../lib/bd.h"
+
+/* A fresh directory under /tmp (caller frees the string; the directory stays for
+ * inspection after a failure). */
+char *tmpdir_new(void);
+/* Writes text to dir/name (creating subdirectories); returns the path (caller frees). */
+char *write_file(const char *dir, const char *name, const char *text);
+
+/* A valid lab.yaml head (cluster + lan, full DHCP on 192.0.2.0/24) for tests to extend. */
+extern const char lab_head[];
+
+/* Loads dir/lab.yaml; returns the lab or NULL with err filled. */
+struct lab *load_lab(const char *dir, struct bd_err *err);
+
+#endif

@@ -1,0 +1,224 @@
+#include "helpers.h"
+
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static struct store *open_store(char **dir_out)
+{
+    char *dir = tmpdir_new();
+    struct store *st;
+    struct bd_err err;
+    cr_assert_eq(store_open(dir, &st, &err), 0, "%s", err.msg);
+    if (dir_out)
+        *dir_out = dir;
+    else
+        free(dir);
+    return st;
+}
+
+Test(store, migrates_to_current_version_once)
+{
+    char *dir;
+    struct store *st = open_store(&dir);
+    cr_assert_eq(store_schema_version(st), 1);
+    store_close(st);
+    struct bd_err err;
+    cr_assert_eq(store_open(dir, &st, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_schema_version(st), 1);
+    store_close(st);
+    free(dir);
+}
+
+Test(store, refuses_a_newer_schema)
+{
+    char *dir;
+    struct store *st = open_store(&dir);
+    store_close(st);
+    char *path = bd_path_join(dir, "state.db");
+    sqlite3 *db;
+    sqlite3_open(path, &db);
+    sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL);
+    sqlite3_close(db);
+    struct bd_err err;
+    cr_assert_eq(store_open(dir, &st, &err), -1);
+    cr_assert(strstr(err.msg, "schema version 99 is newer"), "%s", err.msg);
+    free(path);
+    free(dir);
+}
+
+Test(store, discovery_and_state_events)
+{
+    struct store *st = open_store(NULL);
+    struct bd_err err;
+    struct store_sighting seen = {.ip = "192.0.2.50", .arch = "x86_64"};
+    cr_assert_eq(store_machine_seen(st, "52:54:00:00:00:01", &seen, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_machine_seen(st, "52:54:00:00:00:01", &seen, &err), 0);
+    struct store_machine m;
+    cr_assert_eq(store_machine_get(st, "52:54:00:00:00:01", &m, &err), 1);
+    cr_assert_eq(m.state, BD_STATE_DISCOVERED);
+    cr_assert_str_eq(m.ip, "192.0.2.50");
+    cr_assert_str_eq(m.arch, "x86_64");
+    cr_assert_eq(store_machine_set_state(st, "52:54:00:00:00:01", BD_STATE_ASSIGNED, "lab", "x", &err), 1);
+    cr_assert_eq(store_machine_set_state(st, "52:54:00:00:00:01", BD_STATE_ASSIGNED, "lab", "x", &err), 0,
+                 "same state is no change");
+    struct store_events ev;
+    cr_assert_eq(store_events_for(st, "52:54:00:00:00:01", 100, &ev, &err), 0);
+    cr_assert_eq(ev.n, 2, "one discovered event and one assigned event, got %zu", ev.n);
+    cr_assert_str_eq(ev.v[0].kind, "discovered");
+    cr_assert_str_eq(ev.v[1].kind, "assigned");
+    store_events_free(&ev);
+    cr_assert_eq(store_machine_get(st, "52:54:00:00:00:99", &m, &err), 0);
+    store_close(st);
+}
+
+Test(store, tokens)
+{
+    struct store *st = open_store(NULL);
+    struct bd_err err;
+    struct store_token_bind bind = {.addr = 0xc000020b, .prefix = 32};
+    char t1[33], t2[33];
+    cr_assert_eq(store_token_mint(st, "52:54:00:00:00:01", "cp-1", NULL, &bind, "boot", t1, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(strlen(t1), 32);
+    struct store_token_info info;
+    cr_assert_eq(store_token_lookup(st, t1, &info, &err), 1);
+    cr_assert_str_eq(info.name, "cp-1");
+    cr_assert_eq(info.bind.addr, 0xc000020b);
+    cr_assert_not(info.revoked);
+    cr_assert_eq(info.first_download_ms, 0);
+    struct store_machine m;
+    store_machine_get(st, "52:54:00:00:00:01", &m, &err);
+    cr_assert_eq(m.state, BD_STATE_BOOTING);
+
+    cr_assert_eq(store_token_mint(st, "52:54:00:00:00:01", "cp-1", NULL, &bind, "boot", t2, &err), 0);
+    cr_assert_str_neq(t1, t2);
+    cr_assert_eq(store_token_lookup(st, t1, &info, &err), 1);
+    cr_assert(info.revoked, "a newer boot revokes the older token");
+
+    cr_assert_eq(store_token_downloaded(st, t2, &err), 0);
+    cr_assert_eq(store_token_lookup(st, t2, &info, &err), 1);
+    int64_t first = info.first_download_ms;
+    cr_assert_gt(first, 0);
+    store_machine_get(st, "52:54:00:00:00:01", &m, &err);
+    cr_assert_eq(m.state, BD_STATE_CONFIG_SERVED);
+    usleep(5000);
+    cr_assert_eq(store_token_downloaded(st, t2, &err), 0);
+    cr_assert_eq(store_token_lookup(st, t2, &info, &err), 1);
+    cr_assert_eq(info.first_download_ms, first, "the first download time stays");
+
+    cr_assert_eq(store_token_lookup(st, "00000000000000000000000000000000", &info, &err), 0);
+    /* only the hash is stored */
+    cr_assert_eq(store_token_gc(st, bd_now_ms() + 1000, &err), 2);
+    cr_assert_eq(store_token_lookup(st, t2, &info, &err), 0);
+    store_close(st);
+}
+
+Test(store, lab_sync)
+{
+    struct store *st = open_store(NULL);
+    struct bd_err err;
+    struct store_sighting seen = {.ip = "192.0.2.50"};
+    store_machine_seen(st, "52:54:00:00:00:02", &seen, &err);
+    struct store_lab_entry e[2] = {
+        {"52:54:00:00:00:02", "w-1", "worker"},
+        {"52:54:00:00:00:01", "cp-1", "controlplane"},
+    };
+    cr_assert_eq(store_lab_sync(st, e, 2, &err), 0, "%s", err.msg);
+    struct store_machine m;
+    cr_assert_eq(store_machine_get(st, "52:54:00:00:00:01", &m, &err), 1);
+    cr_assert_str_eq(m.name, "cp-1");
+    cr_assert_eq(m.state, BD_STATE_ASSIGNED);
+    cr_assert_eq(m.first_seen_ms, 0, "named by lab.yaml, never seen");
+    cr_assert_eq(store_machine_get(st, "52:54:00:00:00:02", &m, &err), 1);
+    cr_assert_eq(m.state, BD_STATE_ASSIGNED);
+    cr_assert_gt(m.first_seen_ms, 0);
+    /* w-1 leaves lab.yaml */
+    struct store_lab_entry one = {"52:54:00:00:00:01", "cp-1", "controlplane"};
+    cr_assert_eq(store_lab_sync(st, &one, 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_machine_get(st, "52:54:00:00:00:02", &m, &err), 1);
+    cr_assert_str_eq(m.name, "");
+    cr_assert_eq(m.state, BD_STATE_DISCOVERED);
+    int64_t counts[BD_STATE_COUNT];
+    cr_assert_eq(store_machine_counts(st, counts, &err), 0);
+    cr_assert_eq(counts[BD_STATE_ASSIGNED], 1);
+    cr_assert_eq(counts[BD_STATE_DISCOVERED], 1);
+    store_close(st);
+}
+
+/* A writer is killed with SIGKILL in the middle of a stream of transactions; every
+ * transaction it reported committed must be there afterwards, and the file intact. */
+Test(store, kill_9_loses_nothing_committed)
+{
+    char *dir = tmpdir_new();
+    int pipefd[2];
+    cr_assert_eq(pipe(pipefd), 0);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        close(pipefd[0]);
+        struct store *st;
+        struct bd_err err;
+        if (store_open(dir, &st, &err) < 0)
+            _exit(1);
+        for (int i = 0;; i++) {
+            char mac[18], msg[32];
+            snprintf(mac, sizeof mac, "52:54:00:00:%02x:%02x", (i >> 8) & 255, i & 255);
+            snprintf(msg, sizeof msg, "event %d", i);
+            struct store_token_bind bind = {.addr = 1, .prefix = 32};
+            char tok[33];
+            if (store_event_add(st, mac, "test", "info", msg, &err) < 0 ||
+                store_token_mint(st, mac, "m", NULL, &bind, "boot", tok, &err) < 0)
+                _exit(2);
+            /* report only after both commits returned */
+            if (write(pipefd[1], &i, sizeof i) != sizeof i)
+                _exit(3);
+        }
+    }
+    close(pipefd[1]);
+    int last = -1, v;
+    while (last < 300 && read(pipefd[0], &v, sizeof v) == sizeof v)
+        last = v;
+    kill(pid, SIGKILL);
+    while (read(pipefd[0], &v, sizeof v) == sizeof v)
+        last = v; /* reports already in the pipe were committed too */
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    cr_assert_geq(last, 300);
+
+    struct store *st;
+    struct bd_err err;
+    cr_assert_eq(store_open(dir, &st, &err), 0, "%s", err.msg);
+    for (int i = 0; i <= last; i++) {
+        char mac[18];
+        snprintf(mac, sizeof mac, "52:54:00:00:%02x:%02x", (i >> 8) & 255, i & 255);
+        struct store_events ev;
+        cr_assert_eq(store_events_for(st, mac, 10, &ev, &err), 0);
+        bool found = false;
+        for (size_t k = 0; k < ev.n; k++)
+            found |= !strcmp(ev.v[k].kind, "info");
+        cr_assert(found, "event %d of %d lost", i, last);
+        store_events_free(&ev);
+        struct store_machine m;
+        cr_assert_eq(store_machine_get(st, mac, &m, &err), 1);
+        cr_assert_eq(m.state, BD_STATE_BOOTING);
+    }
+    store_close(st);
+    char *path = bd_path_join(dir, "state.db");
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *s;
+    sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL);
+    cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+    cr_assert_str_eq((const char *)sqlite3_column_text(s, 0), "ok");
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    free(path);
+    free(dir);
+}
