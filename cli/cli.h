@@ -8,13 +8,15 @@
 
 struct cJSON;
 
+/* Owns its strings; cli_free releases them. */
 struct cli {
-    const char *url;
-    const char *url_from;   /* where url came from, for messages */
+    char *url;
+    char *url_from;   /* where url came from, for messages */
     char *token;
-    const char *token_from; /* where the token came from */
-    bool json;              /* -o json */
+    char *token_from; /* where the token came from */
+    bool json;        /* -o json */
 };
+void cli_free(struct cli *c);
 
 /* Resolves URL and token: flags, then BOOTD_URL/BOOTD_TOKEN/BOOTD_TOKEN_FILE, then the
  * config file, then the local defaults. */

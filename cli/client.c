@@ -68,46 +68,54 @@ static int read_token_file(struct cli *c, const char *path, const char *from, st
     return 0;
 }
 
+static void set_url(struct cli *c, const char *url, const char *from)
+{
+    c->url = bd_xstrdup(url);
+    c->url_from = bd_xstrdup(from);
+}
+
 int cli_resolve(struct cli *c, const char *flag_url, const char *flag_token_file,
                 struct bd_err *err)
 {
     char *cfg_url = NULL, *cfg_token_file = NULL, *cfg_token = NULL, *cfg_path = NULL;
-    if (read_config(&cfg_url, &cfg_token_file, &cfg_token, &cfg_path, err) < 0)
-        return -1;
+    int rc = read_config(&cfg_url, &cfg_token_file, &cfg_token, &cfg_path, err);
     const char *env_url = getenv("BOOTD_URL");
-    if (flag_url) {
-        c->url = flag_url;
-        c->url_from = "--url";
-    } else if (env_url && *env_url) {
-        c->url = env_url;
-        c->url_from = "BOOTD_URL";
-    } else if (cfg_url) {
-        c->url = cfg_url;
-        c->url_from = cfg_path;
-    } else {
-        c->url = DEFAULT_URL;
-        c->url_from = "the default";
-    }
+    if (flag_url)
+        set_url(c, flag_url, "--url");
+    else if (env_url && *env_url)
+        set_url(c, env_url, "BOOTD_URL");
+    else if (cfg_url)
+        set_url(c, cfg_url, cfg_path);
+    else
+        set_url(c, DEFAULT_URL, "the default");
     const char *env_token = getenv("BOOTD_TOKEN"), *env_token_file = getenv("BOOTD_TOKEN_FILE");
-    int rc = 0;
-    if (flag_token_file)
+    if (rc == 0 && flag_token_file)
         rc = read_token_file(c, flag_token_file, "--token-file", err);
-    else if (env_token && *env_token) {
+    else if (rc == 0 && env_token && *env_token) {
         c->token = bd_xstrdup(env_token);
-        c->token_from = "BOOTD_TOKEN";
-    } else if (env_token_file && *env_token_file)
+        c->token_from = bd_xstrdup("BOOTD_TOKEN");
+    } else if (rc == 0 && env_token_file && *env_token_file)
         rc = read_token_file(c, env_token_file, "BOOTD_TOKEN_FILE", err);
-    else if (cfg_token) {
+    else if (rc == 0 && cfg_token) {
         c->token = bd_xstrdup(cfg_token);
-        c->token_from = cfg_path;
-    } else if (cfg_token_file)
+        c->token_from = bd_xstrdup(cfg_path);
+    } else if (rc == 0 && cfg_token_file)
         rc = read_token_file(c, cfg_token_file, cfg_path, err);
-    else if (access(DEFAULT_TOKEN_FILE, R_OK) == 0)
+    else if (rc == 0 && access(DEFAULT_TOKEN_FILE, R_OK) == 0)
         rc = read_token_file(c, DEFAULT_TOKEN_FILE, "the default", err);
+    free(cfg_url);
     free(cfg_token_file);
     free(cfg_token);
-    /* cfg_url and cfg_path may be referenced by c; they live as long as bootctl */
+    free(cfg_path);
     return rc;
+}
+
+void cli_free(struct cli *c)
+{
+    free(c->url);
+    free(c->url_from);
+    free(c->token);
+    free(c->token_from);
 }
 
 struct cJSON *cli_api(struct cli *c, const char *method, const char *path, const char *body,

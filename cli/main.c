@@ -75,12 +75,12 @@ int main(int argc, char **argv)
             continue;
         struct cli c = {.json = !strcmp(output, "json")};
         struct bd_err err;
-        if (cli_resolve(&c, url, token_file, &err) < 0) {
+        int rc = 1;
+        if (cli_resolve(&c, url, token_file, &err) < 0)
             fprintf(stderr, "bootctl: %s\n", err.msg);
-            return 1;
-        }
-        int rc = online[i].fn(&c, sub_argc, sub_argv);
-        free(c.token);
+        else
+            rc = online[i].fn(&c, sub_argc, sub_argv);
+        cli_free(&c);
         return rc;
     }
     fprintf(stderr, "bootctl: unknown command \"%s\"\n\n", cmd);

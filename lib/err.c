@@ -25,12 +25,7 @@ int bd_err_prefix(struct bd_err *e, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n + 2 < sizeof e->msg) {
-        e->msg[n] = ':';
-        e->msg[n + 1] = ' ';
-        size_t room = sizeof e->msg - (size_t)n - 2;
-        strncpy(e->msg + n + 2, old, room - 1);
-        e->msg[sizeof e->msg - 1] = 0;
-    }
+    if (n >= 0 && (size_t)n + 2 < sizeof e->msg)
+        snprintf(e->msg + n, sizeof e->msg - (size_t)n, ": %s", old);
     return -1;
 }

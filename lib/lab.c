@@ -461,7 +461,8 @@ static int load_machines_dir(struct lab *lab, struct machine_acc *acc, const cha
     }
     if (d)
         closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
+    if (n)
+        qsort(names, n, sizeof *names, cmp_str);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         char *path = bd_path_join(lab->machines_dir, names[i]);

@@ -66,7 +66,8 @@ static const char *const stmt_sql[S_COUNT] = {
                        " ip = coalesce(?4, ip), arch = coalesce(?5, arch),"
                        " hostname = coalesce(?6, hostname) WHERE mac = ?1",
     [S_MACHINE_STATE_GET] = "SELECT state FROM machines WHERE mac = ?1",
-    [S_MACHINE_STATE_SET] = "UPDATE machines SET state = ?2, state_since = ?3, last_seen = ?3,"
+    [S_MACHINE_STATE_SET] = "UPDATE machines SET state = ?2, state_since = ?3,"
+                            " last_seen = CASE WHEN ?4 THEN ?3 ELSE last_seen END,"
                             " reinstall = CASE WHEN ?2 = 'booting' THEN 0 ELSE reinstall END"
                             " WHERE mac = ?1",
     [S_MACHINE_NAME_SET] = "UPDATE machines SET name = ?2 WHERE mac = ?1",
@@ -330,11 +331,13 @@ int store_machine_seen(struct store *st, const char *mac, const struct store_sig
     return rc;
 }
 
-/* Within a transaction: returns 1 if the state changed, 0 if it was already state. */
+/* Within a transaction: returns 1 if the state changed, 0 if it was already state.
+ * by_machine says the machine itself caused the change (so it was seen now). */
 static int set_state_locked(struct store *st, int64_t now, const char *mac, enum bd_state state,
-                            const char *source, const char *message, struct bd_err *err)
+                            bool by_machine, const char *source, const char *message,
+                            struct bd_err *err)
 {
-    if (ensure_machine(st, mac, now, true, err) < 0)
+    if (ensure_machine(st, mac, now, by_machine, err) < 0)
         return -1;
     sqlite3_stmt *s = stmt(st, S_MACHINE_STATE_GET);
     if (!s)
@@ -350,6 +353,7 @@ static int set_state_locked(struct store *st, int64_t now, const char *mac, enum
         bind_text(s, 1, mac);
         bind_text(s, 2, bd_state_name(state));
         sqlite3_bind_int64(s, 3, now);
+        sqlite3_bind_int(s, 4, by_machine);
     }
     if (run(st, s, err, "set state") < 0 ||
         event_add_locked(st, now, mac, source, bd_state_name(state), message, err) < 0)
@@ -364,7 +368,7 @@ int store_machine_set_state(struct store *st, const char *mac, enum bd_state sta
     int rc = begin(st, err);
     int changed = 0;
     if (rc == 0)
-        rc = changed = set_state_locked(st, bd_now_ms(), mac, state, source, message, err);
+        rc = changed = set_state_locked(st, bd_now_ms(), mac, state, false, source, message, err);
     if (rc >= 0)
         rc = commit(st, err);
     if (rc < 0)
@@ -529,7 +533,7 @@ static int sync_entry(struct store *st, int64_t now, const struct store_lab_entr
     if (m.state != BD_STATE_DISCOVERED)
         return 0;
     char *msg = bd_xasprintf("in lab.yaml as %s (%s)", e->name, e->role);
-    int rc = set_state_locked(st, now, e->mac, BD_STATE_ASSIGNED, "lab", msg, err);
+    int rc = set_state_locked(st, now, e->mac, BD_STATE_ASSIGNED, false, "lab", msg, err);
     free(msg);
     return rc < 0 ? -1 : 0;
 }
@@ -561,7 +565,7 @@ static int sync_removed(struct store *st, int64_t now, const struct store_lab_en
             bind_text(s, 1, gone[i]);
         rc = run(st, s, err, "unname machine");
         if (rc == 0)
-            rc = set_state_locked(st, now, gone[i], BD_STATE_DISCOVERED, "lab",
+            rc = set_state_locked(st, now, gone[i], BD_STATE_DISCOVERED, false, "lab",
                                   "no longer in lab.yaml", err) < 0 ? -1 : 0;
     }
     free(gone);
@@ -663,7 +667,7 @@ int store_token_mint(struct store *st, const char *mac, const char *name,
     if (rc == 0)
         rc = seen_locked(st, now, mac, seen, err);
     if (rc == 0)
-        rc = set_state_locked(st, now, mac, BD_STATE_BOOTING, "http", boot_message, err);
+        rc = set_state_locked(st, now, mac, BD_STATE_BOOTING, true, "http", boot_message, err);
     if (rc >= 0) {
         sqlite3_stmt *s = stmt(st, S_TOKEN_REVOKE_MAC);
         if (s)
@@ -748,7 +752,7 @@ int store_token_downloaded(struct store *st, const char *token, struct bd_err *e
             sqlite3_reset(s);
         }
         if (mac[0])
-            rc = set_state_locked(st, now, mac, BD_STATE_CONFIG_SERVED, "http",
+            rc = set_state_locked(st, now, mac, BD_STATE_CONFIG_SERVED, true, "http",
                                   "machine config downloaded", err);
     }
     if (rc >= 0)

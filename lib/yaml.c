@@ -115,13 +115,14 @@ static int parse_events(struct parser *p, yaml_parser_t *yp, struct bd_yaml_doc 
     struct bd_node *root = NULL;
     for (;;) {
         yaml_event_t ev;
+        int rc = 0;
         if (!yaml_parser_parse(yp, &ev)) {
             bd_err_set(p->err, "%s:%zu:%zu: %s%s%s", p->file, yp->problem_mark.line + 1,
                        yp->problem_mark.column + 1, yp->problem ? yp->problem : "syntax error",
                        yp->context ? " " : "", yp->context ? yp->context : "");
-            return -1;
+            ev.type = YAML_NO_EVENT;
+            rc = -1;
         }
-        int rc = 0;
         struct bd_node *n = NULL;
         switch (ev.type) {
         case YAML_STREAM_END_EVENT:
