@@ -405,7 +405,7 @@ struct store_token_info {
     char name[64];
     struct store_token_bind bind;
     int64_t issued_ms, first_download_ms; /* 0 = never downloaded */
-    bool revoked;
+    bool superseded; /* a later boot of the machine minted a newer token */
 };
 
 /* Opens (creating if needed) state.db under dir and applies pending migrations. */
@@ -451,20 +451,32 @@ int store_event_add(struct store *st, const char *mac, const char *source, const
 int store_events_for(struct store *st, const char *mac, int64_t limit, struct store_events *out,
                      struct bd_err *err);
 
-/* Mints a 128-bit token for a machine and revokes the machine's earlier ones, moving it
- * to booting in the same transaction. token_out gets 32 hex chars. Only the token's
- * SHA-256 is stored. */
-int store_token_mint(struct store *st, const char *mac, const char *name,
-                     const struct store_sighting *seen, const struct store_token_bind *bind, const char *boot_message,
-                     char token_out[33], struct bd_err *err);
-/* 1 found, 0 unknown token, -1 error. */
+/* One network boot as the store sees it (see store_boot_batch). */
+struct store_boot {
+    /* in */
+    const char *mac;
+    const char *name;                 /* lab.yaml name; NULL for an unknown machine */
+    struct store_sighting seen;
+    struct store_token_bind bind;     /* used when a token is minted */
+    const char *message;              /* for the booting event */
+    const char *warning;              /* an extra warn event, or NULL */
+    /* out */
+    bool installed;                   /* installed and no reinstall asked: boot from disk */
+    char token[33];                   /* the minted token (32 hex chars), or "" */
+};
+
+/* Records many network boots in one transaction. Unknown machines (name NULL) are
+ * only sighted. Known ones are sighted and, unless installed, get a fresh 128-bit
+ * token that supersedes their earlier ones and move to booting. Only the token's
+ * SHA-256 is stored. All or nothing. */
+int store_boot_batch(struct store *st, struct store_boot *v, size_t n, struct bd_err *err);
+/* 1 found (the machine's newest token, or superseded: the one before it), 0 unknown or
+ * older, -1 error. */
 int store_token_lookup(struct store *st, const char *token, struct store_token_info *out,
                        struct bd_err *err);
 /* Records the first complete download (later ones keep the first time) and moves the
  * machine to config-served. */
 int store_token_downloaded(struct store *st, const char *token, struct bd_err *err);
-/* Deletes tokens that can no longer be used. Returns the number deleted or -1. */
-int store_token_gc(struct store *st, int64_t older_than_ms, struct bd_err *err);
 
 /* ---------- outbound HTTP (libcurl) ---------- */
 

@@ -6,7 +6,9 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Each entry upgrades the schema by one version; never edit one that has shipped. */
 static const char *const migrations[] = {
@@ -17,19 +19,19 @@ static const char *const migrations[] = {
     "  uuid TEXT, ip TEXT, arch TEXT, hostname TEXT,"
     "  state TEXT NOT NULL,"
     "  reinstall INTEGER NOT NULL DEFAULT 0,"
-    "  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, state_since INTEGER NOT NULL);"
+    "  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, state_since INTEGER NOT NULL,"
+    /* The config token of the newest boot (SHA-256 of it) and how it is bound. Only the
+     * newest is valid; the one before is kept to tell a stale token from a forged one. */
+    "  token TEXT, token_prev TEXT,"
+    "  token_addr INTEGER, token_prefix INTEGER,"
+    "  token_issued INTEGER, token_downloaded INTEGER NOT NULL DEFAULT 0);"
+    "CREATE UNIQUE INDEX machines_by_token ON machines(token);"
+    "CREATE INDEX machines_by_token_prev ON machines(token_prev);"
     "CREATE TABLE events ("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  ts INTEGER NOT NULL, mac TEXT, source TEXT NOT NULL, kind TEXT NOT NULL,"
     "  message TEXT NOT NULL);"
-    "CREATE INDEX events_by_mac ON events(mac, id);"
-    "CREATE TABLE tokens ("
-    "  hash TEXT PRIMARY KEY,"
-    "  mac TEXT NOT NULL, name TEXT NOT NULL,"
-    "  bind_addr INTEGER NOT NULL, bind_prefix INTEGER NOT NULL,"
-    "  issued INTEGER NOT NULL, first_download INTEGER NOT NULL DEFAULT 0,"
-    "  revoked INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX tokens_live_by_mac ON tokens(mac) WHERE revoked = 0;",
+    "CREATE INDEX events_by_mac ON events(mac, id);",
 };
 
 enum stmt_id {
@@ -47,11 +49,10 @@ enum stmt_id {
     S_MACHINE_COUNTS,
     S_EVENT_ADD,
     S_EVENTS_FOR,
-    S_TOKEN_REVOKE_MAC,
-    S_TOKEN_INSERT,
+    S_MACHINE_TOKEN_SET,
+    S_MACHINE_BOOT_GET,
     S_TOKEN_LOOKUP,
     S_TOKEN_DOWNLOADED,
-    S_TOKEN_GC,
     S_COUNT
 };
 
@@ -81,21 +82,103 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_EVENTS_FOR] = "SELECT id, ts, mac, source, kind, message FROM"
                      " (SELECT * FROM events WHERE mac IS ?1 ORDER BY id DESC LIMIT ?2)"
                      " ORDER BY id",
-    [S_TOKEN_REVOKE_MAC] = "UPDATE tokens SET revoked = 1 WHERE mac = ?1 AND revoked = 0",
-    [S_TOKEN_INSERT] = "INSERT INTO tokens(hash, mac, name, bind_addr, bind_prefix, issued)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [S_TOKEN_LOOKUP] = "SELECT mac, name, bind_addr, bind_prefix, issued, first_download, revoked"
-                       " FROM tokens WHERE hash = ?1",
-    [S_TOKEN_DOWNLOADED] = "UPDATE tokens SET first_download = ?2 WHERE hash = ?1 AND"
-                           " first_download = 0",
-    [S_TOKEN_GC] = "DELETE FROM tokens WHERE issued < ?1",
+    /* one statement for the whole of a boot: sighting, new token, state booting */
+    [S_MACHINE_TOKEN_SET] = "UPDATE machines SET token_prev = token, token = ?2, token_addr = ?3,"
+                            " token_prefix = ?4, token_issued = ?5, token_downloaded = 0,"
+                            " last_seen = ?5, uuid = coalesce(?6, uuid), ip = coalesce(?7, ip),"
+                            " arch = coalesce(?8, arch),"
+                            " first_seen = CASE first_seen WHEN 0 THEN ?5 ELSE first_seen END,"
+                            " state_since = CASE state WHEN 'booting' THEN state_since ELSE ?5 END,"
+                            " state = 'booting', reinstall = 0"
+                            " WHERE mac = ?1",
+    [S_MACHINE_BOOT_GET] = "SELECT state, reinstall FROM machines WHERE mac = ?1",
+    [S_TOKEN_LOOKUP] = "SELECT mac, coalesce(name, ''), token_addr, token_prefix, token_issued,"
+                       " token_downloaded, token IS NOT ?1 FROM machines"
+                       " WHERE token = ?1 OR token_prev = ?1",
+    [S_TOKEN_DOWNLOADED] = "UPDATE machines SET token_downloaded = ?2 WHERE token = ?1 AND"
+                           " token_downloaded = 0 RETURNING mac",
 };
 
 struct store {
     sqlite3 *db;
     pthread_mutex_t mu;
     sqlite3_stmt *stmts[S_COUNT];
+    /* Checkpoints run on their own connection and thread: they fsync, and the writer
+     * (which holds mu) must not wait for that. */
+    sqlite3 *ckpt_db;
+    pthread_t ckpt_thread;
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
+    bool ckpt_wanted, ckpt_stop, ckpt_running;
 };
+
+#define CHECKPOINT_PAGES 1000
+
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    (void)db;
+    (void)name;
+    struct store *st = arg;
+    if (pages >= CHECKPOINT_PAGES) {
+        pthread_mutex_lock(&st->ckpt_mu);
+        st->ckpt_wanted = true;
+        pthread_cond_signal(&st->ckpt_cv);
+        pthread_mutex_unlock(&st->ckpt_mu);
+    }
+    return SQLITE_OK;
+}
+
+static void *checkpointer(void *arg)
+{
+    struct store *st = arg;
+    pthread_mutex_lock(&st->ckpt_mu);
+    while (!st->ckpt_stop) {
+        if (!st->ckpt_wanted) {
+            pthread_cond_wait(&st->ckpt_cv, &st->ckpt_mu);
+            continue;
+        }
+        st->ckpt_wanted = false;
+        pthread_mutex_unlock(&st->ckpt_mu);
+        int rc = sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            bd_warn("state.db: checkpoint: %s", sqlite3_errmsg(st->ckpt_db));
+        pthread_mutex_lock(&st->ckpt_mu);
+    }
+    pthread_mutex_unlock(&st->ckpt_mu);
+    return NULL;
+}
+
+static int start_checkpointer(struct store *st, const char *path, struct bd_err *err)
+{
+    if (sqlite3_open_v2(path, &st->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK)
+        return bd_err_set(err, "%s: %s", path, sqlite3_errmsg(st->ckpt_db));
+    sqlite3_busy_timeout(st->ckpt_db, 5000);
+    pthread_mutex_init(&st->ckpt_mu, NULL);
+    pthread_cond_init(&st->ckpt_cv, NULL);
+    if (pthread_create(&st->ckpt_thread, NULL, checkpointer, st) != 0)
+        return bd_err_set(err, "state.db: cannot start the checkpoint thread");
+    st->ckpt_running = true;
+    sqlite3_wal_autocheckpoint(st->db, 0);
+    sqlite3_wal_hook(st->db, on_wal_commit, st);
+    return 0;
+}
+
+static void stop_checkpointer(struct store *st)
+{
+    if (st->ckpt_running) {
+        pthread_mutex_lock(&st->ckpt_mu);
+        st->ckpt_stop = true;
+        pthread_cond_signal(&st->ckpt_cv);
+        pthread_mutex_unlock(&st->ckpt_mu);
+        pthread_join(st->ckpt_thread, NULL);
+        pthread_cond_destroy(&st->ckpt_cv);
+        pthread_mutex_destroy(&st->ckpt_mu);
+        st->ckpt_running = false;
+    }
+    sqlite3_close(st->ckpt_db);
+    st->ckpt_db = NULL;
+}
 
 static const char *const state_names[BD_STATE_COUNT] = {
     "discovered", "assigned", "booting", "config-served", "installing", "ready", "joined",
@@ -203,6 +286,10 @@ int store_open(const char *dir, struct store **out, struct bd_err *err)
     struct store *st = bd_xcalloc(1, sizeof *st);
     pthread_mutex_init(&st->mu, NULL);
     char *path = bd_path_join(dir, "state.db");
+    /* created private before SQLite opens it; its -wal and -shm files follow its mode */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
     int rc = sqlite3_open_v2(path, &st->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -211,7 +298,6 @@ int store_open(const char *dir, struct store **out, struct bd_err *err)
         store_close(st);
         return -1;
     }
-    free(path);
     sqlite3_busy_timeout(st->db, 5000);
     /* WAL + synchronous=NORMAL: a committed transaction survives the process being
      * killed; only an OS crash may roll back the newest ones, never corrupt. */
@@ -222,13 +308,16 @@ int store_open(const char *dir, struct store **out, struct bd_err *err)
                      NULL, NULL, &msg) != SQLITE_OK) {
         bd_err_set(err, "state.db: %s", msg ? msg : "pragma failed");
         sqlite3_free(msg);
+        free(path);
         store_close(st);
         return -1;
     }
-    if (migrate(st, err) < 0) {
+    if (migrate(st, err) < 0 || start_checkpointer(st, path, err) < 0) {
+        free(path);
         store_close(st);
         return -1;
     }
+    free(path);
     *out = st;
     return 0;
 }
@@ -237,6 +326,7 @@ void store_close(struct store *st)
 {
     if (!st)
         return;
+    stop_checkpointer(st);
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(st->stmts[i]);
     sqlite3_close(st->db);
@@ -650,46 +740,75 @@ int store_events_for(struct store *st, const char *mac, int64_t limit, struct st
 
 /* ---- tokens ---- */
 
-int store_token_mint(struct store *st, const char *mac, const char *name,
-                     const struct store_sighting *seen, const struct store_token_bind *bind,
-                     const char *boot_message, char token_out[33], struct bd_err *err)
+/* Within a transaction: one boot of a known machine. */
+static int boot_known_locked(struct store *st, int64_t now, struct store_boot *b,
+                             struct bd_err *err)
 {
+    if (ensure_machine(st, b->mac, now, true, err) < 0)
+        return -1;
+    bool created = sqlite3_changes(st->db) > 0;
+    sqlite3_stmt *s = stmt(st, S_MACHINE_BOOT_GET);
+    if (!s)
+        return db_fail(st, err, "read machine");
+    bind_text(s, 1, b->mac);
+    enum bd_state state = BD_STATE_DISCOVERED;
+    bool reinstall = false;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        bd_state_parse((const char *)sqlite3_column_text(s, 0), &state);
+        reinstall = sqlite3_column_int(s, 1) != 0;
+    }
+    sqlite3_reset(s);
+    if (state >= BD_STATE_INSTALLING && !reinstall) {
+        b->installed = true;
+        return seen_locked(st, now, b->mac, &b->seen, err);
+    }
     uint8_t raw[16];
     if (bd_random(raw, sizeof raw, err) < 0)
         return -1;
-    bd_hex(raw, sizeof raw, token_out);
+    bd_hex(raw, sizeof raw, b->token);
     char hash[65];
-    bd_sha256_hex(token_out, 32, hash);
-    int64_t now = bd_now_ms();
+    bd_sha256_hex(b->token, 32, hash);
+    s = stmt(st, S_MACHINE_TOKEN_SET);
+    if (s) {
+        bind_text(s, 1, b->mac);
+        bind_text(s, 2, hash);
+        sqlite3_bind_int64(s, 3, b->bind.addr);
+        sqlite3_bind_int(s, 4, b->bind.prefix);
+        sqlite3_bind_int64(s, 5, now);
+        bind_text(s, 6, b->seen.uuid);
+        bind_text(s, 7, b->seen.ip);
+        bind_text(s, 8, b->seen.arch);
+    }
+    if (run(st, s, err, "record boot") < 0)
+        return -1;
+    if (created && event_add_locked(st, now, b->mac, "bootd", "discovered", "first seen", err) < 0)
+        return -1;
+    if (state != BD_STATE_BOOTING &&
+        event_add_locked(st, now, b->mac, "http", "booting", b->message, err) < 0)
+        return -1;
+    if (b->warning && event_add_locked(st, now, b->mac, "http", "warn", b->warning, err) < 0)
+        return -1;
+    return 0;
+}
 
+int store_boot_batch(struct store *st, struct store_boot *v, size_t n, struct bd_err *err)
+{
+    int64_t now = bd_now_ms();
     pthread_mutex_lock(&st->mu);
     int rc = begin(st, err);
-    if (rc == 0)
-        rc = seen_locked(st, now, mac, seen, err);
-    if (rc == 0)
-        rc = set_state_locked(st, now, mac, BD_STATE_BOOTING, true, "http", boot_message, err);
-    if (rc >= 0) {
-        sqlite3_stmt *s = stmt(st, S_TOKEN_REVOKE_MAC);
-        if (s)
-            bind_text(s, 1, mac);
-        rc = run(st, s, err, "revoke tokens");
-    }
-    if (rc == 0) {
-        sqlite3_stmt *s = stmt(st, S_TOKEN_INSERT);
-        if (s) {
-            bind_text(s, 1, hash);
-            bind_text(s, 2, mac);
-            bind_text(s, 3, name);
-            sqlite3_bind_int64(s, 4, bind->addr);
-            sqlite3_bind_int(s, 5, bind->prefix);
-            sqlite3_bind_int64(s, 6, now);
-        }
-        rc = run(st, s, err, "store token");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        v[i].installed = false;
+        v[i].token[0] = 0;
+        rc = v[i].name ? boot_known_locked(st, now, &v[i], err)
+                       : seen_locked(st, now, v[i].mac, &v[i].seen, err);
     }
     if (rc == 0)
         rc = commit(st, err);
-    if (rc < 0)
+    if (rc < 0) {
         rollback(st);
+        for (size_t i = 0; i < n; i++)
+            v[i].token[0] = 0;
+    }
     pthread_mutex_unlock(&st->mu);
     return rc;
 }
@@ -715,7 +834,7 @@ int store_token_lookup(struct store *st, const char *token, struct store_token_i
             out->bind.prefix = sqlite3_column_int(s, 3);
             out->issued_ms = sqlite3_column_int64(s, 4);
             out->first_download_ms = sqlite3_column_int64(s, 5);
-            out->revoked = sqlite3_column_int(s, 6) != 0;
+            out->superseded = sqlite3_column_int(s, 6) != 0;
             rc = 1;
         } else {
             rc = r == SQLITE_DONE ? 0 : db_fail(st, err, "read token");
@@ -733,44 +852,30 @@ int store_token_downloaded(struct store *st, const char *token, struct bd_err *e
     int64_t now = bd_now_ms();
     pthread_mutex_lock(&st->mu);
     int rc = begin(st, err);
+    char mac[18] = "";
     if (rc == 0) {
         sqlite3_stmt *s = stmt(st, S_TOKEN_DOWNLOADED);
-        if (s) {
+        if (!s) {
+            rc = db_fail(st, err, "mark token");
+        } else {
             bind_text(s, 1, hash);
             sqlite3_bind_int64(s, 2, now);
-        }
-        rc = run(st, s, err, "mark token");
-    }
-    if (rc == 0 && sqlite3_changes(st->db) > 0) {
-        /* the first complete download moves the machine on */
-        sqlite3_stmt *s = stmt(st, S_TOKEN_LOOKUP);
-        char mac[18] = "";
-        if (s) {
-            bind_text(s, 1, hash);
-            if (sqlite3_step(s) == SQLITE_ROW)
+            int r = sqlite3_step(s);
+            if (r == SQLITE_ROW)
                 col_copy(s, 0, mac, sizeof mac);
+            else if (r != SQLITE_DONE)
+                rc = db_fail(st, err, "mark token");
             sqlite3_reset(s);
         }
-        if (mac[0])
-            rc = set_state_locked(st, now, mac, BD_STATE_CONFIG_SERVED, true, "http",
-                                  "machine config downloaded", err);
     }
-    if (rc >= 0)
+    /* only the first complete download moves the machine on */
+    if (rc == 0 && mac[0])
+        rc = set_state_locked(st, now, mac, BD_STATE_CONFIG_SERVED, true, "http",
+                              "machine config downloaded", err) < 0 ? -1 : 0;
+    if (rc == 0)
         rc = commit(st, err);
     if (rc < 0)
         rollback(st);
     pthread_mutex_unlock(&st->mu);
-    return rc < 0 ? -1 : 0;
-}
-
-int store_token_gc(struct store *st, int64_t older_than_ms, struct bd_err *err)
-{
-    pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *s = stmt(st, S_TOKEN_GC);
-    if (s)
-        sqlite3_bind_int64(s, 1, older_than_ms);
-    int rc = run(st, s, err, "delete old tokens");
-    int n = rc == 0 ? sqlite3_changes(st->db) : -1;
-    pthread_mutex_unlock(&st->mu);
-    return n;
+    return rc;
 }

@@ -46,6 +46,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                         (uint64_t)(mono_us() - r->start_us));
     if (ok && r->config_token[0])
         route_config_completed(s, r);
+    boot_job_free(s, r->job);
     bd_buf_free(&r->body);
     free(r->raw_uri);
     free(r);
@@ -164,13 +165,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct req *r = *con_cls;
     if (!r)
         return MHD_NO;
-    /* Bodies (admin API POSTs) arrive in pieces after a first call without data;
-     * answer once all of it is here. */
+    /* The first call only announces the request: libmicrohttpd 0.9.75 closes the
+     * connection after a response queued that early, losing keep-alive. Bodies (admin
+     * API POSTs) then arrive in pieces; answer once all of it is here. */
     if (!r->started) {
         r->started = true;
-        if (!is_get(method))
-            return MHD_YES;
-    } else if (*upload_size) {
+        return MHD_YES;
+    }
+    if (*upload_size) {
         if (r->body.len + *upload_size > MAX_BODY)
             r->body_too_large = true;
         else
@@ -233,7 +235,8 @@ int server_http_start(struct server *s, struct bd_err *err)
         return bd_err_set(err, "--listen: \"%s\" is not an IPv4 address", addr);
     unsigned threads = s->opts.threads ? s->opts.threads : cpu_count();
     s->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
+            MHD_ALLOW_SUSPEND_RESUME,
         (uint16_t)s->port, NULL, NULL, on_request, s,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
@@ -242,6 +245,9 @@ int server_http_start(struct server *s, struct bd_err *err)
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_TIMEOUT, 30u,
         MHD_OPTION_CONNECTION_LIMIT, 4096u,
+        /* small per-connection pools: requests here are one short line and a few headers,
+         * and MHD clears the pool for every request */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
         MHD_OPTION_END);

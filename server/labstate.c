@@ -16,12 +16,20 @@ static struct lab_snap *snap_new(struct lab *lab)
     bd_ipv4_format(lab->lan.boot_server, ip);
     snap->base_url = bd_xasprintf("http://%s:%d", ip, lab->lan.http_port);
     snap->refs = 1;
+    snap->scripts = bd_xcalloc(lab->nmachines * SCRIPT_KINDS + 1, sizeof *snap->scripts);
     return snap;
 }
 
 static void snap_unref_locked(struct lab_snap *snap)
 {
     if (--snap->refs == 0) {
+        for (size_t i = 0; i < snap->lab->nmachines * SCRIPT_KINDS; i++)
+            if (snap->scripts[i]) {
+                free(snap->scripts[i]->head);
+                free(snap->scripts[i]->tail);
+                free(snap->scripts[i]);
+            }
+        free(snap->scripts);
         lab_free(snap->lab);
         free(snap->base_url);
         free(snap);

@@ -78,21 +78,15 @@ int main(int argc, char **argv)
         return 1;
     }
     for (;;) {
-        struct timespec tick = {.tv_sec = 60};
-        int sig = sigtimedwait(&set, NULL, &tick);
+        int sig;
+        if (sigwait(&set, &sig) != 0)
+            continue;
         if (sig == SIGHUP) {
             bd_info("lab: SIGHUP, reloading %s", o.lab_path);
             server_reload(&s, &err);
-        } else if (sig == SIGTERM || sig == SIGINT) {
+        } else {
             bd_info("bootd: stopping");
             break;
-        } else {
-            /* once a minute: forget tokens nobody can use any more */
-            struct lab_snap *snap = server_lab(&s);
-            int64_t keep_ms = (snap->lab->boot.token_max_age_s + 86400) * 1000;
-            server_lab_put(&s, snap);
-            if (store_token_gc(s.store, bd_now_ms() - keep_ms, &err) < 0)
-                bd_error("tokens: %s", err.msg);
         }
     }
     server_stop(&s);

@@ -68,17 +68,8 @@ static bool uuid_ok(const char *s)
     return true;
 }
 
-/* What the machine said about itself, checked. */
-struct ident {
-    char mac[18];
-    char mac_hyp[18];
-    char uuid[37];
-    char buildarch[17];
-    char platform[17];
-    char ip[16];
-};
-
-static const char *parse_ident(struct MHD_Connection *c, struct ident *id)
+/* Fills what the machine said about itself into j; a message for a 400 otherwise. */
+static const char *parse_ident(struct MHD_Connection *c, struct boot_job *j)
 {
     struct arg_check a = {0};
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, count_arg, &a);
@@ -90,18 +81,17 @@ static const char *parse_ident(struct MHD_Connection *c, struct ident *id)
         return "missing mac (chain from /boot.ipxe)\n";
     if (bd_mac_parse(mac, &m) < 0)
         return "malformed mac\n";
-    bd_mac_format(&m, id->mac);
-    memcpy(id->mac_hyp, id->mac, sizeof id->mac);
-    for (char *p = id->mac_hyp; *p; p++)
+    bd_mac_format(&m, j->mac);
+    memcpy(j->mac_hyp, j->mac, sizeof j->mac);
+    for (char *p = j->mac_hyp; *p; p++)
         if (*p == ':')
             *p = '-';
     const char *uuid = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "uuid");
-    id->uuid[0] = 0;
     if (uuid && *uuid) {
         if (!uuid_ok(uuid))
             return "malformed uuid\n";
         for (int i = 0; i < 37; i++)
-            id->uuid[i] = (char)tolower((unsigned char)uuid[i]);
+            j->uuid[i] = (char)tolower((unsigned char)uuid[i]);
     }
     const char *arch = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "arch");
     const char *platform = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "platform");
@@ -111,49 +101,49 @@ static const char *parse_ident(struct MHD_Connection *c, struct ident *id)
         platform = "pcbios";
     if (!word_ok(arch, 16) || !word_ok(platform, 16))
         return "malformed arch or platform\n";
-    snprintf(id->buildarch, sizeof id->buildarch, "%s", arch);
-    snprintf(id->platform, sizeof id->platform, "%s", platform);
-    bd_ipv4_format(client_ipv4(c), id->ip);
+    snprintf(j->buildarch, sizeof j->buildarch, "%s", arch);
+    snprintf(j->platform, sizeof j->platform, "%s", platform);
+    bd_ipv4_format(client_ipv4(c), j->ip);
     return NULL;
 }
 
-static char *retry_url(const struct lab_snap *snap, const struct ident *id)
+static char *retry_url(const struct boot_job *j)
 {
-    return bd_xasprintf("%s/ipxe?mac=%s&uuid=%s&arch=%s&platform=%s", snap->base_url, id->mac_hyp,
-                        id->uuid, id->buildarch, id->platform);
+    return bd_xasprintf("%s/ipxe?mac=%s&uuid=%s&arch=%s&platform=%s", j->snap->base_url,
+                        j->mac_hyp, j->uuid, j->buildarch, j->platform);
 }
 
-static enum MHD_Result hold(struct server *s, struct MHD_Connection *c, struct req *r,
-                            const struct lab_snap *snap, const struct ident *id, const char *msg)
+static enum MHD_Result hold(struct MHD_Connection *c, struct req *r, const struct boot_job *j,
+                            const char *msg)
 {
-    (void)s;
     struct bd_buf b;
     bd_buf_init(&b);
-    char *url = retry_url(snap, id);
-    ipxe_render_hold(&b, msg, snap->lab->boot.hold_retry_s, url);
+    char *url = retry_url(j);
+    ipxe_render_hold(&b, msg, j->snap->lab->boot.hold_retry_s, url);
     free(url);
     return script(c, r, &b);
 }
 
-static enum MHD_Result unknown_machine(struct server *s, struct MHD_Connection *c, struct req *r,
-                                       const struct lab_snap *snap, const struct ident *id,
-                                       const struct store_sighting *seen)
+static enum MHD_Result exit_script(struct MHD_Connection *c, struct req *r, const char *msg)
 {
-    struct bd_err err;
-    if (store_machine_seen(s->store, id->mac, seen, &err) < 0)
-        bd_error("ipxe: %s", err.msg);
+    struct bd_buf b;
+    bd_buf_init(&b);
+    ipxe_render_exit(&b, msg);
+    return script(c, r, &b);
+}
+
+static enum MHD_Result unknown_machine(struct MHD_Connection *c, struct req *r,
+                                       const struct boot_job *j)
+{
     char msg[256];
-    if (snap->lab->boot.unknown == LAB_UNKNOWN_EXIT) {
-        struct bd_buf b;
-        bd_buf_init(&b);
-        snprintf(msg, sizeof msg, "%s is not in lab.yaml; booting the next device", id->mac);
-        ipxe_render_exit(&b, msg);
-        return script(c, r, &b);
+    if (j->snap->lab->boot.unknown == LAB_UNKNOWN_EXIT) {
+        snprintf(msg, sizeof msg, "%s is not in lab.yaml; booting the next device", j->mac);
+        return exit_script(c, r, msg);
     }
     snprintf(msg, sizeof msg,
              "%s is not in lab.yaml. Adopt it: bootctl machine adopt %s --name NAME --role worker",
-             id->mac, id->mac);
-    return hold(s, c, r, snap, id, msg);
+             j->mac, j->mac);
+    return hold(c, r, j, msg);
 }
 
 /* Full DHCP mode with a reservation: the machine keeps its address from iPXE to Talos,
@@ -171,65 +161,16 @@ static void token_binding(const struct lab *lab, const struct lab_machine *m,
     }
 }
 
-static enum MHD_Result boot_machine(struct server *s, struct MHD_Connection *c, struct req *r,
-                                    const struct lab_snap *snap, const struct ident *id,
-                                    const struct lab_machine *m, const struct store_sighting *seen)
+#define TOKEN_MARK "@TOKEN@"
+
+/* Renders a machine's script with a placeholder for the token and splits it there. */
+static struct script_parts *render_parts(struct server *s, const struct lab_snap *snap,
+                                         const struct lab_machine *m, const char *arch, bool efi)
 {
-    struct bd_err err;
     const struct lab *lab = snap->lab;
-    const char *arch = boot_talos_arch(id->buildarch);
-    if (!arch) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "%s: iPXE architecture %s has no Talos image", m->name,
-                 id->buildarch);
-        store_event_add(s->store, id->mac, "http", "error", msg, &err);
-        return hold(s, c, r, snap, id, msg);
-    }
-    if (m->uuid && id->uuid[0] && strcmp(m->uuid, id->uuid)) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "%s: SMBIOS UUID %s differs from lab.yaml's %s; held", m->name,
-                 id->uuid, m->uuid);
-        store_event_add(s->store, id->mac, "http", "audit", msg, &err);
-        return hold(s, c, r, snap, id, msg);
-    }
-    struct store_machine sm;
-    int found = store_machine_get(s->store, id->mac, &sm, &err);
-    if (found == 1 && sm.state >= BD_STATE_INSTALLING && !sm.reinstall) {
-        struct bd_buf b;
-        bd_buf_init(&b);
-        char msg[200];
-        snprintf(msg, sizeof msg,
-                 "%s is installed; booting from disk (bootctl machine reinstall %s to reinstall)",
-                 m->name, m->name);
-        ipxe_render_exit(&b, msg);
-        return script(c, r, &b);
-    }
-
-    struct store_token_bind bind;
-    token_binding(lab, m, &bind);
-    char bound[40], boot_msg[256];
-    bd_ipv4_format(bind.addr, bound);
-    if (bind.prefix != 32)
-        snprintf(bound + strlen(bound), sizeof bound - strlen(bound), "/%d", bind.prefix);
-    snprintf(boot_msg, sizeof boot_msg, "script served to %s (%s %s); config token bound to %s%s",
-             id->ip, id->platform, id->buildarch, bound,
-             bind.prefix == 32 ? "" : " (no reserved address: lab subnet)");
-    char token[33];
-    if (store_token_mint(s->store, id->mac, m->name, seen, &bind, boot_msg, token, &err) < 0) {
-        bd_error("ipxe: %s", err.msg);
-        return hold(s, c, r, snap, id, "bootd could not record this boot; retrying");
-    }
-    if (bind.prefix == 32 && client_ipv4(c) != bind.addr) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "script fetched from %s, but the reserved address is %s",
-                 id->ip, bound);
-        store_event_add(s->store, id->mac, "http", "warn", msg, &err);
-    }
-
-    bool efi = !strcmp(id->platform, "efi");
     char initrd_name[32];
     snprintf(initrd_name, sizeof initrd_name, "initramfs-%s.xz", arch);
-    char *config_url = bd_xasprintf("%s/config/%s", snap->base_url, token);
+    char *config_url = bd_xasprintf("%s/config/" TOKEN_MARK, snap->base_url);
     char *base = images_cached_cmdline(s->assets_fd, snap->schematic, lab->cluster.talos_version,
                                        arch);
     char *sink = NULL;
@@ -253,8 +194,10 @@ static enum MHD_Result boot_machine(struct server *s, struct MHD_Connection *c, 
                                lab->cluster.talos_version);
     char *kernel = bd_xasprintf("%s/kernel-%s", asset, arch);
     char *initrd = bd_xasprintf("%s/%s", asset, initrd_name);
-    char *comment = bd_xasprintf("%s (%s, %s)", m->name, lab_role_name(m->role), id->mac);
-    char *again = retry_url(snap, id);
+    char mac[18];
+    bd_mac_format(&m->mac, mac);
+    char *comment = bd_xasprintf("%s (%s, %s)", m->name, lab_role_name(m->role), mac);
+    char *again = bd_xasprintf("%s/boot.ipxe", snap->base_url);
     struct bd_buf b;
     bd_buf_init(&b);
     ipxe_render_boot(&b, &(struct ipxe_boot){
@@ -264,6 +207,13 @@ static enum MHD_Result boot_machine(struct server *s, struct MHD_Connection *c, 
                              .kernel_args = args.data,
                              .retry_url = again,
                          });
+    struct script_parts *p = bd_xcalloc(1, sizeof *p);
+    char *mark = strstr(b.data, TOKEN_MARK);
+    p->head_len = (size_t)(mark - b.data);
+    p->head = bd_xstrndup(b.data, p->head_len);
+    p->tail = bd_xstrdup(mark + strlen(TOKEN_MARK));
+    p->tail_len = strlen(p->tail);
+    bd_buf_free(&b);
     free(again);
     free(comment);
     free(initrd);
@@ -273,27 +223,156 @@ static enum MHD_Result boot_machine(struct server *s, struct MHD_Connection *c, 
     free(sink);
     free(base);
     free(config_url);
-    return script(c, r, &b);
+    return p;
+}
+
+static enum MHD_Result boot_script(struct server *s, struct MHD_Connection *c, struct req *r,
+                                   const struct boot_job *j)
+{
+    struct lab_snap *snap = j->snap;
+    const char *arch = boot_talos_arch(j->buildarch);
+    bool efi = !strcmp(j->platform, "efi");
+    size_t kind = (size_t)(!strcmp(arch, "arm64") * 2 + efi);
+    struct script_parts **slot =
+        &snap->scripts[(size_t)(j->machine - snap->lab->machines) * SCRIPT_KINDS + kind];
+    struct script_parts *p = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (!p) {
+        struct script_parts *fresh = render_parts(s, snap, j->machine, arch, efi);
+        p = NULL;
+        if (__atomic_compare_exchange_n(slot, &p, fresh, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+            p = fresh;
+        } else { /* another thread rendered it first */
+            free(fresh->head);
+            free(fresh->tail);
+            free(fresh);
+        }
+    }
+    size_t len = p->head_len + 32 + p->tail_len;
+    char *body = bd_xmalloc(len + 1);
+    memcpy(body, p->head, p->head_len);
+    memcpy(body + p->head_len, j->boot.token, 32);
+    memcpy(body + p->head_len + 32, p->tail, p->tail_len + 1);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    r->bytes = len;
+    return reply(c, r, MHD_HTTP_OK, resp);
+}
+
+/* The boot is recorded (or recording failed): answer. */
+static enum MHD_Result finish(struct server *s, struct MHD_Connection *c, struct req *r)
+{
+    struct boot_job *j = r->job;
+    enum MHD_Result rc;
+    if (j->failed)
+        rc = hold(c, r, j, "bootd could not record this boot; retrying");
+    else if (!j->machine)
+        rc = unknown_machine(c, r, j);
+    else if (j->boot.installed) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "%s is installed; booting from disk (bootctl machine reinstall %s to reinstall)",
+                 j->machine->name, j->machine->name);
+        rc = exit_script(c, r, msg);
+    } else {
+        rc = boot_script(s, c, r, j);
+    }
+    boot_job_free(s, j);
+    r->job = NULL;
+    return rc;
+}
+
+void boot_job_free(struct server *s, struct boot_job *j)
+{
+    if (!j)
+        return;
+    if (j->snap)
+        server_lab_put(s, j->snap);
+    free(j);
+}
+
+/* Checks that need no state: a known machine with a strange architecture or a
+ * different SMBIOS UUID is held, and the event says why. */
+static const char *refuse_known(struct server *s, struct boot_job *j, char *msg, size_t n)
+{
+    const struct lab_machine *m = j->machine;
+    struct bd_err err;
+    if (!boot_talos_arch(j->buildarch)) {
+        snprintf(msg, n, "%s: iPXE architecture %s has no Talos image", m->name, j->buildarch);
+        store_event_add(s->store, j->mac, "http", "error", msg, &err);
+        return msg;
+    }
+    if (m->uuid && j->uuid[0] && strcmp(m->uuid, j->uuid)) {
+        snprintf(msg, n, "%s: SMBIOS UUID %s differs from lab.yaml's %s; held", m->name, j->uuid,
+                 m->uuid);
+        store_event_add(s->store, j->mac, "http", "audit", msg, &err);
+        return msg;
+    }
+    return NULL;
+}
+
+static void describe_boot(struct MHD_Connection *c, struct boot_job *j)
+{
+    const struct lab *lab = j->snap->lab;
+    struct store_token_bind *bind = &j->boot.bind;
+    token_binding(lab, j->machine, bind);
+    char bound[24];
+    bd_ipv4_format(bind->addr, bound);
+    snprintf(j->message, sizeof j->message,
+             "script served to %s (%s %s); config token bound to %s/%d%s", j->ip, j->platform,
+             j->buildarch, bound, bind->prefix,
+             bind->prefix == 32 ? "" : " (no reserved address: lab subnet)");
+    j->boot.message = j->message;
+    if (bind->prefix == 32 && client_ipv4(c) != bind->addr) {
+        snprintf(j->warning, sizeof j->warning,
+                 "script fetched from %s, but the reserved address is %s", j->ip, bound);
+        j->boot.warning = j->warning;
+    }
 }
 
 enum MHD_Result route_ipxe(struct server *s, struct MHD_Connection *c, struct req *r)
 {
-    struct ident id;
-    const char *bad = parse_ident(c, &id);
-    if (bad)
+    if (r->job)
+        return finish(s, c, r); /* resumed by the boot writer */
+    struct boot_job *j = bd_xcalloc(1, sizeof *j);
+    const char *bad = parse_ident(c, j);
+    if (bad) {
+        free(j);
         return reply_text(c, r, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8", bad,
                           strlen(bad));
-    struct store_sighting seen = {
-        .uuid = id.uuid[0] ? id.uuid : NULL,
-        .ip = id.ip,
-        .arch = id.buildarch,
-    };
-    struct lab_snap *snap = server_lab(s);
+    }
+    j->snap = server_lab(s);
     struct bd_mac mac;
-    bd_mac_parse(id.mac, &mac);
-    const struct lab_machine *m = lab_machine_by_mac(snap->lab, &mac);
-    enum MHD_Result rc = m ? boot_machine(s, c, r, snap, &id, m, &seen)
-                           : unknown_machine(s, c, r, snap, &id, &seen);
-    server_lab_put(s, snap);
-    return rc;
+    bd_mac_parse(j->mac, &mac);
+    j->machine = lab_machine_by_mac(j->snap->lab, &mac);
+    r->job = j;
+    if (j->machine) {
+        char msg[256];
+        const char *why = refuse_known(s, j, msg, sizeof msg);
+        if (why) {
+            enum MHD_Result rc = hold(c, r, j, why);
+            boot_job_free(s, j);
+            r->job = NULL;
+            return rc;
+        }
+        describe_boot(c, j);
+    }
+    j->boot.mac = j->mac;
+    j->boot.name = j->machine ? j->machine->name : NULL;
+    j->boot.seen = (struct store_sighting){
+        .uuid = j->uuid[0] ? j->uuid : NULL,
+        .ip = j->ip,
+        .arch = j->buildarch,
+    };
+    if (bootq_submit(s, c, j))
+        return MHD_YES;
+    /* bootd is stopping: record this one on its own */
+    struct bd_err err;
+    j->failed = store_boot_batch(s->store, &j->boot, 1, &err) < 0;
+    return finish(s, c, r);
 }

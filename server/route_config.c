@@ -60,7 +60,7 @@ enum MHD_Result route_config(struct server *s, struct MHD_Connection *c, struct 
     }
     if (!found)
         return deny(s, c, r, NULL, "unknown config token from %s", ip);
-    if (t.revoked)
+    if (t.superseded)
         return deny(s, c, r, t.mac, "stale config token for %s from %s: a newer boot replaced it",
                     t.name, ip);
 
@@ -70,10 +70,9 @@ enum MHD_Result route_config(struct server *s, struct MHD_Connection *c, struct 
     enum MHD_Result rc;
     char bound[24];
     bd_ipv4_format(t.bind.addr, bound);
-    const struct lab_machine *m = lab_machine_by_name(lab, t.name);
-    char lab_mac[18] = "";
-    if (m)
-        bd_mac_format(&m->mac, lab_mac);
+    struct bd_mac mac;
+    bd_mac_parse(t.mac, &mac);
+    const struct lab_machine *m = lab_machine_by_mac(lab, &mac);
     if (t.first_download_ms && now > t.first_download_ms + lab->boot.token_grace_s * 1000) {
         rc = deny(s, c, r, t.mac, "expired config token for %s from %s: first downloaded %lld s ago",
                   t.name, ip, (long long)((now - t.first_download_ms) / 1000));
@@ -83,9 +82,9 @@ enum MHD_Result route_config(struct server *s, struct MHD_Connection *c, struct 
     } else if (!bd_ipv4_in(addr, t.bind.addr, t.bind.prefix)) {
         rc = deny(s, c, r, t.mac, "config token for %s presented from %s, bound to %s/%d (replay?)",
                   t.name, ip, bound, t.bind.prefix);
-    } else if (!m || strcmp(lab_mac, t.mac)) {
-        rc = deny(s, c, r, t.mac, "config token for %s (%s): lab.yaml no longer has that machine",
-                  t.name, t.mac);
+    } else if (!m) {
+        rc = deny(s, c, r, t.mac, "config token for %s: lab.yaml no longer has that machine",
+                  t.mac);
     } else {
         char *cfg;
         size_t len;

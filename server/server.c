@@ -64,11 +64,15 @@ int server_start(struct server *s, const struct server_opts *o, struct bd_err *e
     if (lab_load(o->lab_path, NULL, NULL, &lab, err) < 0 || server_install_lab(s, lab, err) < 0)
         return -1;
     s->port = o->port >= 0 ? o->port : s->snap->lab->lan.http_port;
+    if (bootq_start(s, err) < 0)
+        return -1;
     return server_http_start(s, err);
 }
 
 void server_stop(struct server *s)
 {
+    /* the queue first: it resumes every suspended request, which MHD needs to stop */
+    bootq_stop(s);
     server_http_stop(s);
     if (s->snap)
         server_lab_put(s, s->snap);

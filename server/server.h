@@ -45,6 +45,16 @@ void metrics_observe(struct metrics *m, enum route r, unsigned status, uint64_t 
 
 /* ---- the lab being served ---- */
 
+/* A machine's boot script is the same for every boot but for its config token: it is
+ * rendered once per snapshot, machine and firmware kind, in two halves around it. */
+struct script_parts {
+    char *head; /* up to and including ".../config/" */
+    char *tail; /* after the token */
+    size_t head_len, tail_len;
+};
+
+#define SCRIPT_KINDS 4 /* {amd64, arm64} x {BIOS, UEFI} */
+
 /* An immutable lab snapshot; requests hold a reference while they use it, so a reload
  * never pulls it from under them. */
 struct lab_snap {
@@ -52,6 +62,7 @@ struct lab_snap {
     char *base_url; /* http://boot_server:http_port, what machines use to reach bootd */
     char schematic[65];
     int refs;
+    struct script_parts **scripts; /* [machine index * SCRIPT_KINDS + kind], filled lazily */
 };
 
 struct server_opts {
@@ -64,8 +75,11 @@ struct server_opts {
     unsigned threads;             /* default: one per CPU */
 };
 
+struct bootq;
+
 struct server {
     struct server_opts opts;
+    struct bootq *bootq;
     struct store *store;
     char *admin_token;
     int assets_fd;
@@ -92,6 +106,24 @@ int server_install_lab(struct server *s, struct lab *lab, struct bd_err *err);
 
 /* ---- requests ---- */
 
+/* A /ipxe request's boot, waiting for (or back from) the boot writer. */
+struct boot_job {
+    struct boot_job *next;
+    struct MHD_Connection *conn;
+    struct store_boot boot;
+    bool done, failed;
+    /* kept for rendering once the boot is recorded */
+    struct lab_snap *snap;
+    const struct lab_machine *machine; /* in snap; NULL for an unknown machine */
+    char mac[18], mac_hyp[18], uuid[37], buildarch[17], platform[17], ip[16];
+    char message[256], warning[160];
+};
+
+int bootq_start(struct server *s, struct bd_err *err);
+/* Queues j and suspends c; false when bootd is stopping (record it directly then). */
+bool bootq_submit(struct server *s, struct MHD_Connection *c, struct boot_job *j);
+void bootq_stop(struct server *s);
+
 /* Per-request state, made when the request line arrives and freed when it completes. */
 struct req {
     int64_t start_us;
@@ -103,7 +135,9 @@ struct req {
     struct bd_buf body; /* POST body */
     bool body_too_large;
     char config_token[33]; /* set when a config response is queued */
+    struct boot_job *job;  /* /ipxe: the boot being recorded */
 };
+void boot_job_free(struct server *s, struct boot_job *j);
 
 /* Queue a response and note its status and size for metrics. */
 enum MHD_Result reply(struct MHD_Connection *c, struct req *r, unsigned status,

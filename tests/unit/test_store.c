@@ -77,29 +77,39 @@ Test(store, discovery_and_state_events)
     store_close(st);
 }
 
+static int boot(struct store *st, const char *mac, const char *name, char token[33])
+{
+    struct bd_err err;
+    struct store_boot b = {.mac = mac, .name = name, .bind = {.addr = 0xc000020b, .prefix = 32},
+                           .message = "boot"};
+    int rc = store_boot_batch(st, &b, 1, &err);
+    cr_assert_eq(rc, 0, "%s", err.msg);
+    memcpy(token, b.token, 33);
+    return b.installed;
+}
+
 Test(store, tokens)
 {
     struct store *st = open_store(NULL);
     struct bd_err err;
-    struct store_token_bind bind = {.addr = 0xc000020b, .prefix = 32};
-    char t1[33], t2[33];
-    cr_assert_eq(store_token_mint(st, "52:54:00:00:00:01", "cp-1", NULL, &bind, "boot", t1, &err), 0,
-                 "%s", err.msg);
+    char t1[33], t2[33], t3[33];
+    boot(st, "52:54:00:00:00:01", "cp-1", t1);
     cr_assert_eq(strlen(t1), 32);
     struct store_token_info info;
     cr_assert_eq(store_token_lookup(st, t1, &info, &err), 1);
-    cr_assert_str_eq(info.name, "cp-1");
+    cr_assert_str_eq(info.mac, "52:54:00:00:00:01");
+    cr_assert_str_eq(info.name, "");
     cr_assert_eq(info.bind.addr, 0xc000020b);
-    cr_assert_not(info.revoked);
+    cr_assert_not(info.superseded);
     cr_assert_eq(info.first_download_ms, 0);
     struct store_machine m;
     store_machine_get(st, "52:54:00:00:00:01", &m, &err);
     cr_assert_eq(m.state, BD_STATE_BOOTING);
 
-    cr_assert_eq(store_token_mint(st, "52:54:00:00:00:01", "cp-1", NULL, &bind, "boot", t2, &err), 0);
+    boot(st, "52:54:00:00:00:01", "cp-1", t2);
     cr_assert_str_neq(t1, t2);
     cr_assert_eq(store_token_lookup(st, t1, &info, &err), 1);
-    cr_assert(info.revoked, "a newer boot revokes the older token");
+    cr_assert(info.superseded, "a newer boot supersedes the older token");
 
     cr_assert_eq(store_token_downloaded(st, t2, &err), 0);
     cr_assert_eq(store_token_lookup(st, t2, &info, &err), 1);
@@ -111,11 +121,52 @@ Test(store, tokens)
     cr_assert_eq(store_token_downloaded(st, t2, &err), 0);
     cr_assert_eq(store_token_lookup(st, t2, &info, &err), 1);
     cr_assert_eq(info.first_download_ms, first, "the first download time stays");
+    /* a superseded token's download changes nothing */
+    cr_assert_eq(store_token_downloaded(st, t1, &err), 0);
 
+    boot(st, "52:54:00:00:00:01", "cp-1", t3);
+    cr_assert_eq(store_token_lookup(st, t1, &info, &err), 0, "two boots back: unknown");
     cr_assert_eq(store_token_lookup(st, "00000000000000000000000000000000", &info, &err), 0);
-    /* only the hash is stored */
-    cr_assert_eq(store_token_gc(st, bd_now_ms() + 1000, &err), 2);
-    cr_assert_eq(store_token_lookup(st, t2, &info, &err), 0);
+    store_close(st);
+}
+
+Test(store, installed_machines_get_no_token)
+{
+    struct store *st = open_store(NULL);
+    struct bd_err err;
+    char t[33];
+    boot(st, "52:54:00:00:00:01", "cp-1", t);
+    cr_assert_eq(store_machine_set_state(st, "52:54:00:00:00:01", BD_STATE_INSTALLING, "log",
+                                         "installing", &err), 1);
+    cr_assert(boot(st, "52:54:00:00:00:01", "cp-1", t));
+    cr_assert_str_eq(t, "");
+    cr_assert_eq(store_machine_set_reinstall(st, "52:54:00:00:00:01", true, &err), 0);
+    cr_assert_not(boot(st, "52:54:00:00:00:01", "cp-1", t));
+    cr_assert_eq(strlen(t), 32);
+    struct store_machine m;
+    store_machine_get(st, "52:54:00:00:00:01", &m, &err);
+    cr_assert_not(m.reinstall, "the reinstall request is used by that boot");
+    cr_assert(boot(st, "52:54:00:00:00:01", "cp-1", t) == false,
+              "booting again is not installed yet");
+    store_close(st);
+}
+
+Test(store, batch_is_all_or_nothing)
+{
+    struct store *st = open_store(NULL);
+    struct bd_err err;
+    struct store_boot v[3] = {
+        {.mac = "52:54:00:00:00:01", .name = "a", .message = "boot"},
+        {.mac = "52:54:00:00:00:02", .name = NULL},
+        {.mac = "52:54:00:00:00:03", .name = "c", .message = "boot"},
+    };
+    cr_assert_eq(store_boot_batch(st, v, 3, &err), 0, "%s", err.msg);
+    cr_assert_eq(strlen(v[0].token), 32);
+    cr_assert_str_eq(v[1].token, "");
+    cr_assert_eq(strlen(v[2].token), 32);
+    struct store_machine m;
+    cr_assert_eq(store_machine_get(st, "52:54:00:00:00:02", &m, &err), 1);
+    cr_assert_eq(m.state, BD_STATE_DISCOVERED);
     store_close(st);
 }
 
@@ -170,10 +221,9 @@ Test(store, kill_9_loses_nothing_committed)
             char mac[18], msg[32];
             snprintf(mac, sizeof mac, "52:54:00:00:%02x:%02x", (i >> 8) & 255, i & 255);
             snprintf(msg, sizeof msg, "event %d", i);
-            struct store_token_bind bind = {.addr = 1, .prefix = 32};
-            char tok[33];
+            struct store_boot b = {.mac = mac, .name = "m", .message = "boot"};
             if (store_event_add(st, mac, "test", "info", msg, &err) < 0 ||
-                store_token_mint(st, mac, "m", NULL, &bind, "boot", tok, &err) < 0)
+                store_boot_batch(st, &b, 1, &err) < 0)
                 _exit(2);
             /* report only after both commits returned */
             if (write(pipefd[1], &i, sizeof i) != sizeof i)
