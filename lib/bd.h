@@ -156,6 +156,23 @@ void bd_node_seq_push(struct bd_node *seq, struct bd_node *item);             /*
 bool bd_node_is_null(const struct bd_node *n);
 const char *bd_node_kind_name(const struct bd_node *n);
 
+/* Emits YAML the way go-yaml v3/v4 does with 4-space indentation (what Talos and Image
+ * Factory write): block style, sequence items indented under their key, strings
+ * quoted only when they would read back as something else, multi-line strings as
+ * literal blocks. A scalar with plain=true is written as is (true, 7445, null); one
+ * with plain=false is a string. */
+void bd_yaml_emit(struct bd_buf *out, const struct bd_node *n);
+/* Several documents separated by "---". */
+void bd_yaml_emit_docs(struct bd_buf *out, struct bd_node *const *docs, size_t n);
+/* true when s, written plain, would read back as the string s. */
+bool bd_yaml_plain_safe(const char *s);
+
+/* YAML tree <-> cJSON. Plain scalars become numbers, booleans or null where YAML 1.2
+ * says so; everything else is a string. Caller frees the result. */
+struct cJSON;
+struct cJSON *bd_node_to_json(const struct bd_node *n);
+struct bd_node *bd_node_from_json(const struct cJSON *j);
+
 /* ---------- lab.yaml model ---------- */
 
 enum lab_role { LAB_ROLE_CONTROLPLANE, LAB_ROLE_WORKER };
