@@ -90,7 +90,7 @@ def rss_kib(pid):
 def lab_with_machines(port, n):
     lines = ["cluster:\n  name: bench\n  talos_version: v1.13.9\n  endpoint: https://127.0.0.2:6443\n"
              "  controlplane: {config: cp.yaml}\n  worker: {config: worker.yaml}\n"
-             "lan:\n  interface: lo\n  dhcp: proxy\n  subnet: 127.0.0.0/8\n"
+             "lan:\n  interface: lo\n  dnsmasq: false\n  dhcp: proxy\n  subnet: 127.0.0.0/8\n"
              "  boot_server: 127.0.0.1\n  http_port: %d\nmachines:\n" % port]
     for i in range(n):
         lines.append("  - {name: m-%d, mac: '52:54:%02x:%02x:%02x:01', role: %s, ip: 127.1.%d.%d}\n"

@@ -44,9 +44,10 @@ void boot_default_cmdline(struct bd_buf *out, const char *talos_version, const c
 
 /* DHCP client architectures (option 93) and the iPXE binary each one gets over TFTP. */
 struct boot_firmware {
-    const char *tag;   /* dnsmasq tag name */
-    int client_arch;   /* option 93 value */
-    const char *what;  /* human description */
+    const char *tag;  /* dnsmasq tag name */
+    int client_arch;  /* option 93 value */
+    const char *csa;  /* PXE client system type, as dnsmasq's pxe-service names it */
+    const char *what; /* human description */
 };
 extern const struct boot_firmware boot_firmwares[];
 extern const size_t boot_nfirmwares;

@@ -4,9 +4,9 @@
 #include <string.h>
 
 const struct boot_firmware boot_firmwares[] = {
-    {"bios", 0, "x86 BIOS (undionly.kpxe)"},
-    {"efi64", 7, "x86-64 UEFI (ipxe.efi)"},
-    {"efi64", 9, "x86-64 UEFI, EBC id (ipxe.efi)"},
+    {"bios", 0, "x86PC", "x86 BIOS (undionly.kpxe)"},
+    {"efi64", 7, "X86-64_EFI", "x86-64 UEFI (ipxe.efi)"},
+    {"efi64", 9, "BC_EFI", "x86-64 UEFI, EBC id (ipxe.efi)"},
 };
 const size_t boot_nfirmwares = sizeof boot_firmwares / sizeof boot_firmwares[0];
 

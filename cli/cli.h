@@ -44,5 +44,7 @@ int cmd_machine(struct cli *c, int argc, char **argv);
 int cmd_events(struct cli *c, int argc, char **argv);
 int cmd_reload(struct cli *c, int argc, char **argv);
 int cmd_status(struct cli *c, int argc, char **argv);
+int cmd_logs(struct cli *c, int argc, char **argv);
+int cmd_dhcp_event(struct cli *c, int argc, char **argv);
 
 #endif

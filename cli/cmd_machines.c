@@ -253,6 +253,7 @@ int cmd_status(struct cli *c, int argc, char **argv)
         const char *re = cli_str(j, "reload_error");
         if (re)
             printf("reload    FAILED, previous lab still served: %s\n", re);
+        printf("dnsmasq   %s\n", cli_str(j, "dnsmasq"));
         printf("machines ");
         const cJSON *s;
         cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(j, "states"))

@@ -19,6 +19,7 @@ static void usage(FILE *f)
           "                                 add a discovered machine (writes machines.d/NAME.yaml)\n"
           "  machine reinstall NAME         install again on the next network boot\n"
           "  events [NAME|MAC]              a machine's timeline; without NAME, audit events\n"
+          "  logs NAME|MAC                  the machine's kernel log, as Talos streamed it\n"
           "  reload                         re-read lab.yaml (a broken one is refused)\n"
           "  status                         what bootd serves and machine counts\n"
           "\n"
@@ -68,7 +69,8 @@ int main(int argc, char **argv)
         int (*fn)(struct cli *, int, char **);
     } online[] = {
         {"machines", cmd_machines}, {"machine", cmd_machine}, {"events", cmd_events},
-        {"reload", cmd_reload},     {"status", cmd_status},
+        {"reload", cmd_reload},     {"status", cmd_status},     {"logs", cmd_logs},
+        {"dhcp-event", cmd_dhcp_event},
     };
     for (size_t i = 0; i < sizeof online / sizeof online[0]; i++) {
         if (strcmp(cmd, online[i].name))

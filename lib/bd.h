@@ -280,6 +280,8 @@ struct lab_lan {
     uint32_t boot_server;
     int http_port;
     int log_port; /* kernel-log sink; 0 = off */
+    bool dnsmasq;    /* bootd runs dnsmasq for this lab */
+    bool only_known; /* full mode: lease addresses to lab.yaml's machines only */
     char *ipxe_bios, *ipxe_efi, *ipxe_snp;
 };
 
@@ -460,6 +462,9 @@ int store_machine_set_reinstall(struct store *st, const char *mac, bool on, stru
 int store_machine_get(struct store *st, const char *mac, struct store_machine *out,
                       struct bd_err *err);
 int store_machine_list(struct store *st, struct store_machine **out, size_t *n, struct bd_err *err);
+/* The machine last seen at ip (IPv4 text). 1 found, 0 not, -1 error. */
+int store_machine_by_ip(struct store *st, const char *ip, struct store_machine *out,
+                        struct bd_err *err);
 int store_machine_counts(struct store *st, int64_t counts[BD_STATE_COUNT], struct bd_err *err);
 
 /* mac may be NULL for events that concern no machine (e.g. an unknown token). */

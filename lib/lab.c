@@ -249,6 +249,8 @@ static const struct lab_field lan_fields[] = {
     F(T_IPV4, "boot_server", boot_server, true, NULL),
     F(T_PORT, "http_port", http_port, false, NULL),
     F(T_PORT, "log_port", log_port, false, NULL),
+    F(T_BOOL, "dnsmasq", dnsmasq, false, NULL),
+    F(T_BOOL, "only_known", only_known, false, NULL),
     F(T_PATH, "ipxe_bios", ipxe_bios, false, NULL),
     F(T_PATH, "ipxe_efi", ipxe_efi, false, NULL),
     F(T_PATH, "ipxe_snp", ipxe_snp, false, NULL),
@@ -413,6 +415,7 @@ static void preset_true_defaults(struct lab *lab)
     lab->gitops.prune = true;
     lab->proxmox.verify_tls = true;
     lab->lan.http_port = 8080;
+    lab->lan.dnsmasq = true;
 }
 
 static int single_doc(const struct bd_yaml_doc *doc, struct bd_err *err)

@@ -212,6 +212,8 @@ static int check_lan(struct lab *lab, struct bd_err *err)
         bd_ipv4_format(lab->cluster.vip, a);
         return bd_err_set(err, "%s: cluster.vip: %s is outside lan.subnet", lab->path, a);
     }
+    if (lan->only_known && lan->dhcp != LAB_DHCP_FULL)
+        return bd_err_set(err, "%s: lan.only_known: only meaningful with lan.dhcp: full", lab->path);
     if (lan->log_port && lan->log_port == lan->http_port)
         return bd_err_set(err, "%s: lan.log_port: same as lan.http_port", lab->path);
     (void)w;

@@ -46,6 +46,7 @@ enum stmt_id {
     S_MACHINE_REINSTALL_SET,
     S_MACHINE_GET,
     S_MACHINE_LIST,
+    S_MACHINE_BY_IP,
     S_MACHINE_COUNTS,
     S_EVENT_ADD,
     S_EVENTS_FOR,
@@ -77,6 +78,9 @@ static const char *const stmt_sql[S_COUNT] = {
                       " last_seen, state_since FROM machines WHERE mac = ?1",
     [S_MACHINE_LIST] = "SELECT mac, name, uuid, ip, arch, hostname, state, reinstall, first_seen,"
                        " last_seen, state_since FROM machines ORDER BY name IS NULL, name, mac",
+    [S_MACHINE_BY_IP] = "SELECT mac, name, uuid, ip, arch, hostname, state, reinstall, first_seen,"
+                        " last_seen, state_since FROM machines WHERE ip = ?1"
+                        " ORDER BY last_seen DESC LIMIT 1",
     [S_MACHINE_COUNTS] = "SELECT state, count(*) FROM machines GROUP BY state",
     [S_EVENT_ADD] = "INSERT INTO events(ts, mac, source, kind, message) VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_EVENTS_FOR] = "SELECT id, ts, mac, source, kind, message FROM"
@@ -518,16 +522,16 @@ static void read_machine(sqlite3_stmt *s, struct store_machine *m)
     m->state_since_ms = sqlite3_column_int64(s, 10);
 }
 
-int store_machine_get(struct store *st, const char *mac, struct store_machine *out,
-                      struct bd_err *err)
+static int machine_query(struct store *st, enum stmt_id id, const char *key,
+                         struct store_machine *out, struct bd_err *err)
 {
     pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *s = stmt(st, S_MACHINE_GET);
+    sqlite3_stmt *s = stmt(st, id);
     int rc;
     if (!s) {
         rc = db_fail(st, err, "read machine");
     } else {
-        bind_text(s, 1, mac);
+        bind_text(s, 1, key);
         int r = sqlite3_step(s);
         if (r == SQLITE_ROW) {
             read_machine(s, out);
@@ -539,6 +543,18 @@ int store_machine_get(struct store *st, const char *mac, struct store_machine *o
     }
     pthread_mutex_unlock(&st->mu);
     return rc;
+}
+
+int store_machine_get(struct store *st, const char *mac, struct store_machine *out,
+                      struct bd_err *err)
+{
+    return machine_query(st, S_MACHINE_GET, mac, out, err);
+}
+
+int store_machine_by_ip(struct store *st, const char *ip, struct store_machine *out,
+                        struct bd_err *err)
+{
+    return machine_query(st, S_MACHINE_BY_IP, ip, out, err);
 }
 
 int store_machine_list(struct store *st, struct store_machine **out, size_t *n, struct bd_err *err)

@@ -65,13 +65,22 @@ static int sync_store(struct server *s, const struct lab *lab, struct bd_err *er
     return rc;
 }
 
-int server_install_lab(struct server *s, struct lab *lab, struct bd_err *err)
+static int install_locked(struct server *s, struct lab *lab, struct bd_err *err)
 {
     if (s->snap && lab->lan.http_port != s->snap->lab->lan.http_port)
         bd_warn("lab: lan.http_port changed to %d; bootd keeps listening on %d until restarted",
                 lab->lan.http_port, s->port);
+    if (s->snap && lab->lan.log_port != s->snap->lab->lan.log_port)
+        bd_warn("lab: lan.log_port changed to %d; the kernel-log sink moves when bootd restarts",
+                lab->lan.log_port);
     char schematic[65];
-    if (images_schematic_id(lab, schematic, err) < 0 || sync_store(s, lab, err) < 0) {
+    bool conf_changed = false, hosts_changed = false;
+    /* dnsmasq's files are checked and written only once bootd is up (server_start
+     * does it for the first lab) */
+    bool running = s->daemon != NULL;
+    if (images_schematic_id(lab, schematic, err) < 0 ||
+        (running && services_prepare(s, lab, &conf_changed, &hosts_changed, err) < 0) ||
+        sync_store(s, lab, err) < 0) {
         lab_free(lab);
         return -1;
     }
@@ -86,9 +95,19 @@ int server_install_lab(struct server *s, struct lab *lab, struct bd_err *err)
         snap_unref_locked(old);
     pthread_mutex_unlock(&s->mu);
     atomic_fetch_add(&s->metrics.reloads_ok, 1);
+    if (running)
+        services_apply(s, lab, conf_changed, hosts_changed);
     bd_info("lab: serving %s: cluster %s, %zu machines", lab->path, lab->cluster.name,
             lab->nmachines);
     return 0;
+}
+
+int server_install_lab(struct server *s, struct lab *lab, struct bd_err *err)
+{
+    pthread_mutex_lock(&s->install_mu);
+    int rc = install_locked(s, lab, err);
+    pthread_mutex_unlock(&s->install_mu);
+    return rc;
 }
 
 int server_reload(struct server *s, struct bd_err *err)

@@ -19,6 +19,7 @@ static void usage(FILE *f)
           "  --listen ADDR           IPv4 address to listen on (default 0.0.0.0)\n"
           "  --port N                port (default lan.http_port from lab.yaml)\n"
           "  --threads N             HTTP worker threads (default: one per CPU)\n"
+          "  --dnsmasq PATH          dnsmasq binary (default: dnsmasq on PATH)\n"
           "  --debug                 verbose logging\n"
           "\n"
           "Signals: SIGHUP reloads lab.yaml (a broken one is refused and the old one kept);\n"
@@ -37,6 +38,7 @@ int main(int argc, char **argv)
         {"listen", required_argument, NULL, 'L'},
         {"port", required_argument, NULL, 'p'},
         {"threads", required_argument, NULL, 'T'},
+        {"dnsmasq", required_argument, NULL, 'D'},
         {"debug", no_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -51,6 +53,7 @@ int main(int argc, char **argv)
         case 'L': o.listen_addr = optarg; break;
         case 'p': o.port = atoi(optarg); break;
         case 'T': o.threads = (unsigned)atoi(optarg); break;
+        case 'D': o.dnsmasq = optarg; break;
         case 'd': bd_log_set_level(BD_LOG_DEBUG); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;

@@ -1,6 +1,8 @@
 /* /api/v1/...: the admin API behind a bearer token. */
 #include "server.h"
 
+#include "../netsvc/netsvc.h"
+
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +151,23 @@ static enum MHD_Result machine_route(struct server *s, struct MHD_Connection *c,
     }
     if (strcmp(method, "GET") && strcmp(method, "HEAD"))
         return reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+    if (!strcmp(sub, "logs")) {
+        struct log_line *lines;
+        size_t n;
+        logsink_lines(s, mac, &lines, &n);
+        cJSON *arr = cJSON_CreateArray();
+        for (size_t i = 0; i < n; i++) {
+            cJSON *l = cJSON_CreateObject();
+            add_time(l, "time", lines[i].ts_ms);
+            cJSON_AddStringToObject(l, "msg", lines[i].msg);
+            cJSON_AddItemToArray(arr, l);
+        }
+        log_lines_free(lines, n);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "mac", mac);
+        cJSON_AddItemToObject(o, "lines", arr);
+        return reply_json(c, r, MHD_HTTP_OK, o);
+    }
     struct store_events ev;
     if (store_events_for(s->store, mac, 1000, &ev, &err) < 0)
         return reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
@@ -205,6 +224,43 @@ static enum MHD_Result adopt(struct server *s, struct MHD_Connection *c, struct 
     return rc;
 }
 
+/* dnsmasq's --dhcp-script, through bootctl dhcp-event: a lease was added, renewed
+ * ("old") or removed. Unknown MACs become discovered machines. */
+static enum MHD_Result dhcp_event(struct server *s, struct MHD_Connection *c, struct req *r)
+{
+    cJSON *body = cJSON_ParseWithLength(r->body.data ? r->body.data : "", r->body.len);
+    const char *action = json_str(body, "action"), *mac_in = json_str(body, "mac");
+    const char *ip = json_str(body, "ip"), *hostname = json_str(body, "hostname");
+    struct bd_mac mac;
+    uint32_t addr;
+    enum MHD_Result rc;
+    if (!action || !mac_in || !ip || bd_mac_parse(mac_in, &mac) < 0 || bd_ipv4_parse(ip, &addr) < 0) {
+        rc = reply_error_json(c, r, MHD_HTTP_BAD_REQUEST, "need action, mac and an IPv4 ip");
+    } else if (!strcmp(action, "del")) {
+        rc = reply_json(c, r, MHD_HTTP_OK, cJSON_CreateObject());
+    } else {
+        char m[18];
+        bd_mac_format(&mac, m);
+        struct store_sighting seen = {
+            .ip = ip,
+            .hostname = hostname && *hostname ? hostname : NULL,
+            .arch = netsvc_arch_from_tags(json_str(body, "tags")),
+        };
+        struct bd_err err;
+        int ok = store_machine_seen(s->store, m, &seen, &err);
+        if (ok == 0 && !strcmp(action, "add")) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "DHCP lease %s%s%s", ip, seen.hostname ? " as " : "",
+                     seen.hostname ? seen.hostname : "");
+            ok = store_event_add(s->store, m, "dhcp", "lease", msg, &err);
+        }
+        rc = ok < 0 ? reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg)
+                    : reply_json(c, r, MHD_HTTP_OK, cJSON_CreateObject());
+    }
+    cJSON_Delete(body);
+    return rc;
+}
+
 static bool authorized(struct server *s, struct MHD_Connection *c)
 {
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -224,6 +280,9 @@ static enum MHD_Result status_route(struct server *s, struct MHD_Connection *c, 
     add_str_or_null(o, "reload_error", s->reload_error);
     add_time(o, "reload_at", s->reload_at_ms);
     pthread_mutex_unlock(&s->mu);
+    char dnsmasq[512];
+    services_status(s, dnsmasq, sizeof dnsmasq);
+    cJSON_AddStringToObject(o, "dnsmasq", dnsmasq);
     int64_t counts[BD_STATE_COUNT];
     struct bd_err err;
     if (store_machine_counts(s->store, counts, &err) == 0) {
@@ -257,6 +316,9 @@ enum MHD_Result route_api(struct server *s, struct MHD_Connection *c, struct req
     }
     if (!strcmp(url, "/machines/adopt"))
         return post ? adopt(s, c, r)
+                    : reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+    if (!strcmp(url, "/dhcp/events"))
+        return post ? dhcp_event(s, c, r)
                     : reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
 
     struct lab_snap *snap = server_lab(s);

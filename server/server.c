@@ -43,13 +43,12 @@ int server_start(struct server *s, const struct server_opts *o, struct bd_err *e
     s->opts = *o;
     s->assets_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->install_mu, NULL);
     if (store_open(o->state_dir, &s->store, err) < 0)
         return -1;
-    char *token_file = o->admin_token_file ? bd_xstrdup(o->admin_token_file)
-                                           : bd_path_join(o->state_dir, "admin.token");
-    int rc = load_admin_token(s, token_file, err);
-    free(token_file);
-    if (rc < 0)
+    s->admin_token_file = o->admin_token_file ? bd_xstrdup(o->admin_token_file)
+                                              : bd_path_join(o->state_dir, "admin.token");
+    if (load_admin_token(s, s->admin_token_file, err) < 0)
         return -1;
     char *assets = o->assets_dir ? bd_xstrdup(o->assets_dir) : bd_path_join(o->state_dir, "images");
     if (bd_mkdir_p(assets, 0755, err) == 0) {
@@ -63,15 +62,25 @@ int server_start(struct server *s, const struct server_opts *o, struct bd_err *e
     struct lab *lab;
     if (lab_load(o->lab_path, NULL, NULL, &lab, err) < 0 || server_install_lab(s, lab, err) < 0)
         return -1;
-    s->port = o->port >= 0 ? o->port : s->snap->lab->lan.http_port;
-    if (bootq_start(s, err) < 0)
+    const struct lab *l = s->snap->lab;
+    s->port = o->port >= 0 ? o->port : l->lan.http_port;
+    if (bootq_start(s, err) < 0 || server_http_start(s, err) < 0)
         return -1;
-    return server_http_start(s, err);
+    if (l->lan.log_port && logsink_start(s, o->listen_addr, l->lan.log_port, err) < 0)
+        return -1;
+    /* dnsmasq last: its lease hook needs the port bootd really listens on */
+    bool conf_changed, hosts_changed;
+    if (services_prepare(s, l, &conf_changed, &hosts_changed, err) < 0)
+        return -1;
+    services_apply(s, l, conf_changed, hosts_changed);
+    return 0;
 }
 
 void server_stop(struct server *s)
 {
-    /* the queue first: it resumes every suspended request, which MHD needs to stop */
+    services_stop(s);
+    logsink_stop(s);
+    /* the queue before HTTP: it resumes every suspended request, which MHD needs */
     bootq_stop(s);
     server_http_stop(s);
     if (s->snap)
@@ -82,5 +91,7 @@ void server_stop(struct server *s)
     if (s->assets_fd >= 0)
         close(s->assets_fd);
     free(s->admin_token);
+    free(s->admin_token_file);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->install_mu);
 }

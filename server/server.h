@@ -73,17 +73,24 @@ struct server_opts {
     const char *listen_addr;      /* default 0.0.0.0 */
     int port;                     /* default lan.http_port */
     unsigned threads;             /* default: one per CPU */
+    const char *dnsmasq;          /* dnsmasq binary (default: dnsmasq on PATH) */
 };
 
 struct bootq;
+struct logsink;
+struct dnsmasq;
 
 struct server {
     struct server_opts opts;
     struct bootq *bootq;
+    struct logsink *logsink;
+    struct dnsmasq *dnsmasq; /* NULL when the lab has lan.dnsmasq: false */
     struct store *store;
     char *admin_token;
+    char *admin_token_file;
     int assets_fd;
-    pthread_mutex_t mu; /* guards snap and the reload status below */
+    pthread_mutex_t install_mu; /* one lab install (reload, adopt) at a time */
+    pthread_mutex_t mu;         /* guards snap and the reload status below */
     struct lab_snap *snap;
     char reload_error[1024];
     int64_t reload_at_ms;
@@ -118,6 +125,29 @@ struct boot_job {
     char mac[18], mac_hyp[18], uuid[37], buildarch[17], platform[17], ip[16];
     char message[256], warning[160];
 };
+
+/* ---- kernel-log sink ---- */
+
+struct log_line {
+    int64_t ts_ms;
+    char *msg;
+};
+int logsink_start(struct server *s, const char *listen_addr, int port, struct bd_err *err);
+void logsink_stop(struct server *s);
+/* A copy of a machine's kept lines, oldest first (free with log_lines_free). */
+int logsink_lines(struct server *s, const char *mac, struct log_line **out, size_t *n);
+void log_lines_free(struct log_line *v, size_t n);
+
+/* ---- dnsmasq for the lab ---- */
+
+/* Checks the lab against this host and writes dnsmasq's files; call before a lab
+ * becomes current. Then services_apply starts, signals or restarts dnsmasq. */
+int services_prepare(struct server *s, const struct lab *lab, bool *conf_changed,
+                     bool *hosts_changed, struct bd_err *err);
+void services_apply(struct server *s, const struct lab *lab, bool conf_changed, bool hosts_changed);
+void services_stop(struct server *s);
+/* One line on dnsmasq's state for /api/v1/status. */
+void services_status(struct server *s, char *buf, size_t n);
 
 int bootq_start(struct server *s, struct bd_err *err);
 /* Queues j and suspends c; false when bootd is stopping (record it directly then). */

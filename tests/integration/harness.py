@@ -32,6 +32,7 @@ cluster:
     config: worker.yaml
 lan:
   interface: lo
+  dnsmasq: false
   dhcp: {dhcp}
   subnet: 127.0.0.0/8
 {range}  boot_server: 127.0.0.1
@@ -59,6 +60,11 @@ machines:
 def read(path, mode="r"):
     with open(path, mode) as f:
         return f.read()
+
+
+def line_of(text, needle):
+    """1-based line number of the first line containing needle."""
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
 
 
 def wait_for(fetch, ok, timeout=5.0):

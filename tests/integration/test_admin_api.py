@@ -4,7 +4,7 @@ import signal
 import stat
 import unittest
 
-from tests.integration.harness import Bootd, read, wait_for
+from tests.integration.harness import Bootd, line_of, read, wait_for
 
 
 class AdminApi(unittest.TestCase):
@@ -95,7 +95,8 @@ class AdminApi(unittest.TestCase):
         self.b.write("lab.yaml", good.replace('mac: "52:54:00:00:00:02"', 'mac: "52:54:00:00:00"'))
         status, j = self.b.api("POST", "/reload")
         self.assertEqual(status, 422)
-        self.assertIn("lab.yaml:26:10: machines[1].mac", j["error"])
+        line = line_of(good, 'mac: "52:54:00:00:00:02"')
+        self.assertIn("lab.yaml:%d:10: machines[1].mac" % line, j["error"])
         self.assertIn("previous lab", j["error"])
         # still serving the old lab
         status, _, body = self.b.ipxe("52-54-00-00-00-02", source="127.0.0.12")

@@ -3,7 +3,7 @@ import json
 import os
 import unittest
 
-from tests.integration.harness import Bootd, BOOTCTL, read
+from tests.integration.harness import Bootd, BOOTCTL, line_of, read
 
 
 class Bootctl(unittest.TestCase):
@@ -19,11 +19,12 @@ class Bootctl(unittest.TestCase):
         r = self.b.bootctl("validate", "examples/minimal/lab.yaml")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("ok: cluster minimal, 1 machines", r.stdout)
-        bad = self.b.write("bad/lab.yaml", read(self.b.lab_path).replace("role: worker",
-                                                                         "role: wrker", 1))
+        text = read(self.b.lab_path).replace("role: worker", "role: wrker", 1)
+        bad = self.b.write("bad/lab.yaml", text)
         r = self.b.bootctl("validate", bad)
         self.assertEqual(r.returncode, 1)
-        self.assertIn('bad/lab.yaml:27:11: machines[1].role: "wrker" is not one of', r.stderr)
+        self.assertIn('bad/lab.yaml:%d:11: machines[1].role: "wrker" is not one of'
+                      % line_of(text, "role: wrker"), r.stderr)
         r = self.b.bootctl("validate")
         self.assertEqual(r.returncode, 2)
 

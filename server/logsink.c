@@ -1,0 +1,310 @@
+/* The kernel-log sink: Talos streams kernel and [talos] log lines as JSON, one per
+ * line, to talos.logging.kernel=tcp://HOST:PORT/. Lines are attributed to machines by
+ * source address, kept per machine in a bounded ring, and move a machine whose config
+ * was served to installing. One thread, epoll over the listener and its clients. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define RING_LINES 500
+#define LINE_MAX_LEN 1024
+#define MAX_CLIENTS 1024
+
+struct ring {
+    char mac[18];
+    size_t head, count;
+    struct log_line lines[RING_LINES];
+};
+
+struct client {
+    struct client *prev, *next;
+    int fd;
+    uint32_t addr;
+    char mac[18]; /* "" until attributed */
+    bool attributed, installing;
+    int64_t last_state_check_ms;
+    size_t len;
+    char buf[LINE_MAX_LEN + 1];
+};
+
+struct logsink {
+    struct server *s;
+    int listen_fd, epoll_fd, stop_fd;
+    pthread_t thread;
+    pthread_mutex_t mu; /* guards rings */
+    struct ring **rings;
+    size_t nrings;
+    struct client *clients; /* only the sink thread touches the list */
+    size_t nclients;
+};
+
+static struct ring *ring_for(struct logsink *ls, const char *mac)
+{
+    for (size_t i = 0; i < ls->nrings; i++)
+        if (!strcmp(ls->rings[i]->mac, mac))
+            return ls->rings[i];
+    ls->rings = bd_xrealloc(ls->rings, (ls->nrings + 1) * sizeof *ls->rings);
+    struct ring *r = bd_xcalloc(1, sizeof *r);
+    snprintf(r->mac, sizeof r->mac, "%s", mac);
+    ls->rings[ls->nrings++] = r;
+    return r;
+}
+
+static void ring_push(struct logsink *ls, const char *mac, const char *msg)
+{
+    pthread_mutex_lock(&ls->mu);
+    struct ring *r = ring_for(ls, mac);
+    struct log_line *slot = &r->lines[(r->head + r->count) % RING_LINES];
+    if (r->count == RING_LINES) {
+        slot = &r->lines[r->head];
+        r->head = (r->head + 1) % RING_LINES;
+    } else {
+        r->count++;
+    }
+    free(slot->msg);
+    slot->msg = bd_xstrdup(msg);
+    slot->ts_ms = bd_now_ms();
+    pthread_mutex_unlock(&ls->mu);
+}
+
+int logsink_lines(struct server *s, const char *mac, struct log_line **out, size_t *n)
+{
+    struct logsink *ls = s->logsink;
+    *out = NULL;
+    *n = 0;
+    if (!ls)
+        return 0;
+    pthread_mutex_lock(&ls->mu);
+    for (size_t i = 0; i < ls->nrings; i++) {
+        struct ring *r = ls->rings[i];
+        if (strcmp(r->mac, mac))
+            continue;
+        *out = bd_xcalloc(r->count + 1, sizeof **out);
+        for (size_t k = 0; k < r->count; k++) {
+            const struct log_line *l = &r->lines[(r->head + k) % RING_LINES];
+            (*out)[k].ts_ms = l->ts_ms;
+            (*out)[k].msg = bd_xstrdup(l->msg);
+        }
+        *n = r->count;
+    }
+    pthread_mutex_unlock(&ls->mu);
+    return 0;
+}
+
+void log_lines_free(struct log_line *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i].msg);
+    free(v);
+}
+
+/* The machine at addr: lab.yaml's reservation first, then where bootd last saw one. */
+static bool attribute(struct logsink *ls, struct client *c)
+{
+    struct lab_snap *snap = server_lab(ls->s);
+    for (size_t i = 0; i < snap->lab->nmachines && !c->mac[0]; i++) {
+        const struct lab_machine *m = &snap->lab->machines[i];
+        if (m->has_ip && m->ip == c->addr)
+            bd_mac_format(&m->mac, c->mac);
+    }
+    server_lab_put(ls->s, snap);
+    if (!c->mac[0]) {
+        char ip[16];
+        struct store_machine sm;
+        struct bd_err err;
+        bd_ipv4_format(c->addr, ip);
+        if (store_machine_by_ip(ls->s->store, ip, &sm, &err) == 1)
+            snprintf(c->mac, sizeof c->mac, "%s", sm.mac);
+        else
+            bd_warn("logs: kernel log from %s matches no machine; its lines are dropped", ip);
+    }
+    c->attributed = true;
+    return c->mac[0] != 0;
+}
+
+/* Once a machine has its config, its log stream means Talos is running from it. */
+static void maybe_installing(struct logsink *ls, struct client *c, const char *msg)
+{
+    int64_t now = bd_now_ms();
+    if (c->installing || now - c->last_state_check_ms < 1000)
+        return;
+    c->last_state_check_ms = now;
+    struct store_machine sm;
+    struct bd_err err;
+    if (store_machine_get(ls->s->store, c->mac, &sm, &err) != 1)
+        return;
+    if (sm.state >= BD_STATE_INSTALLING) {
+        c->installing = true;
+    } else if (sm.state == BD_STATE_CONFIG_SERVED) {
+        char event[300];
+        snprintf(event, sizeof event, "kernel log: %.250s", msg);
+        if (store_machine_set_state(ls->s->store, c->mac, BD_STATE_INSTALLING, "log", event, &err) >= 0)
+            c->installing = true;
+    }
+}
+
+static void handle_line(struct logsink *ls, struct client *c, char *line)
+{
+    if (!*line)
+        return;
+    if (!c->attributed && !attribute(ls, c))
+        return;
+    if (!c->mac[0])
+        return;
+    cJSON *j = cJSON_Parse(line);
+    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "msg");
+    const char *text = cJSON_IsString(msg) ? msg->valuestring : line;
+    ring_push(ls, c->mac, text);
+    maybe_installing(ls, c, text);
+    cJSON_Delete(j);
+}
+
+static void close_client(struct logsink *ls, struct client *c)
+{
+    epoll_ctl(ls->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        ls->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    ls->nclients--;
+    free(c);
+}
+
+static void read_client(struct logsink *ls, struct client *c)
+{
+    ssize_t n = read(c->fd, c->buf + c->len, LINE_MAX_LEN - c->len);
+    if (n <= 0) {
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        c->buf[c->len] = 0;
+        handle_line(ls, c, c->buf); /* a last line without its newline */
+        close_client(ls, c);
+        return;
+    }
+    c->len += (size_t)n;
+    c->buf[c->len] = 0;
+    char *start = c->buf, *nl;
+    while ((nl = strchr(start, '\n'))) {
+        *nl = 0;
+        handle_line(ls, c, start);
+        start = nl + 1;
+    }
+    c->len = strlen(start);
+    memmove(c->buf, start, c->len + 1);
+    if (c->len == LINE_MAX_LEN) { /* an overlong line is cut, not allowed to grow */
+        handle_line(ls, c, c->buf);
+        c->len = 0;
+    }
+}
+
+static void accept_clients(struct logsink *ls)
+{
+    for (;;) {
+        struct sockaddr_in sa;
+        socklen_t sl = sizeof sa;
+        int fd = accept4(ls->listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        if (ls->nclients >= MAX_CLIENTS) {
+            close(fd);
+            continue;
+        }
+        struct client *c = bd_xcalloc(1, sizeof *c);
+        c->fd = fd;
+        c->addr = ntohl(sa.sin_addr.s_addr);
+        c->next = ls->clients;
+        if (c->next)
+            c->next->prev = c;
+        ls->clients = c;
+        ls->nclients++;
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+        epoll_ctl(ls->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+    }
+}
+
+static void *run(void *arg)
+{
+    struct logsink *ls = arg;
+    for (;;) {
+        struct epoll_event evs[32];
+        int n = epoll_wait(ls->epoll_fd, evs, 32, -1);
+        if (n < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.ptr == &ls->stop_fd)
+                return NULL;
+            if (evs[i].data.ptr == &ls->listen_fd)
+                accept_clients(ls);
+            else
+                read_client(ls, evs[i].data.ptr);
+        }
+    }
+    return NULL;
+}
+
+int logsink_start(struct server *s, const char *listen_addr, int port, struct bd_err *err)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, listen_addr ? listen_addr : "0.0.0.0", &sa.sin_addr);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 64) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return bd_err_set(err, "lan.log_port: cannot listen on port %d: %s", port, strerror(e));
+    }
+    struct logsink *ls = bd_xcalloc(1, sizeof *ls);
+    ls->s = s;
+    ls->listen_fd = fd;
+    ls->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    ls->stop_fd = eventfd(0, EFD_CLOEXEC);
+    pthread_mutex_init(&ls->mu, NULL);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &ls->listen_fd};
+    epoll_ctl(ls->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+    struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &ls->stop_fd};
+    epoll_ctl(ls->epoll_fd, EPOLL_CTL_ADD, ls->stop_fd, &sev);
+    pthread_create(&ls->thread, NULL, run, ls);
+    s->logsink = ls;
+    bd_info("logs: kernel-log sink listening on port %d", port);
+    return 0;
+}
+
+void logsink_stop(struct server *s)
+{
+    struct logsink *ls = s->logsink;
+    if (!ls)
+        return;
+    uint64_t one = 1;
+    if (write(ls->stop_fd, &one, sizeof one) != sizeof one)
+        bd_error("logs: cannot stop the sink thread");
+    pthread_join(ls->thread, NULL);
+    while (ls->clients)
+        close_client(ls, ls->clients);
+    close(ls->listen_fd);
+    close(ls->epoll_fd);
+    close(ls->stop_fd);
+    for (size_t i = 0; i < ls->nrings; i++) {
+        for (size_t k = 0; k < RING_LINES; k++)
+            free(ls->rings[i]->lines[k].msg);
+        free(ls->rings[i]);
+    }
+    free(ls->rings);
+    pthread_mutex_destroy(&ls->mu);
+    free(ls);
+    s->logsink = NULL;
+}

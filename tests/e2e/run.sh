@@ -1,0 +1,8 @@
+#!/bin/sh
+# End-to-end tests: PXE boots of QEMU VMs in network namespaces. Needs root.
+set -eu
+if [ "$(id -u)" -ne 0 ]; then
+    echo "e2e: needs root (network namespaces, taps, DHCP); run make test as root" >&2
+    exit 1
+fi
+exec /usr/bin/python3 -m unittest ${E2E_TESTS:-tests.e2e.test_pxe} -v
