@@ -3,6 +3,7 @@
 #include "server.h"
 
 #include "../images/images.h"
+#include "../talos/talos.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ static void snap_unref_locked(struct lab_snap *snap)
                 free(snap->scripts[i]);
             }
         free(snap->scripts);
+        talos_cluster_free(snap->talos);
         lab_free(snap->lab);
         free(snap->base_url);
         free(snap);
@@ -71,11 +73,15 @@ int server_install_lab(struct server *s, struct lab *lab, struct bd_err *err)
         bd_warn("lab: lan.http_port changed to %d; bootd keeps listening on %d until restarted",
                 lab->lan.http_port, s->port);
     char schematic[65];
-    if (images_schematic_id(lab, schematic, err) < 0 || sync_store(s, lab, err) < 0) {
+    struct talos_cluster *talos = NULL;
+    if (images_schematic_id(lab, schematic, err) < 0 ||
+        talos_cluster_new(lab, schematic, &talos, err) < 0 || sync_store(s, lab, err) < 0) {
+        talos_cluster_free(talos);
         lab_free(lab);
         return -1;
     }
     struct lab_snap *snap = snap_new(lab);
+    snap->talos = talos;
     memcpy(snap->schematic, schematic, sizeof schematic);
     pthread_mutex_lock(&s->mu);
     struct lab_snap *old = s->snap;
