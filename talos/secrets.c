@@ -304,20 +304,25 @@ int secrets_ca_open(const struct secrets_ca *ca, const char *name, mbedtls_x509_
 {
     mbedtls_x509_crt_init(crt);
     mbedtls_pk_init(key);
-    size_t len;
-    char *crt_pem = (char *)pki_unb64(ca->crt, &len);
-    int rc = crt_pem ? mbedtls_x509_crt_parse(crt, (unsigned char *)crt_pem, len + 1) : -1;
-    free(crt_pem);
-    char *key_pem = rc == 0 ? (char *)pki_unb64(ca->key, &len) : NULL;
     char what[64];
     snprintf(what, sizeof what, "the %s CA key in the secrets bundle", name);
-    if (rc != 0 || !key_pem || pki_key_parse(key_pem, key, what, err) < 0) {
-        if (rc != 0 || !key_pem)
-            bd_err_set(err, "the %s CA in the secrets bundle cannot be used for signing", name);
+    size_t len;
+    char *key_pem = (char *)pki_unb64(ca->key, &len);
+    if (!key_pem || pki_key_parse(key_pem, key, what, err) < 0) {
+        if (!key_pem)
+            bd_err_set(err, "%s is not base64", what);
         free(key_pem);
-        mbedtls_x509_crt_free(crt);
         return -1;
     }
     free(key_pem);
+    char *crt_pem = (char *)pki_unb64(ca->crt, &len);
+    int rc = crt_pem ? mbedtls_x509_crt_parse(crt, (unsigned char *)crt_pem, len + 1) : -1;
+    free(crt_pem);
+    if (rc != 0) {
+        mbedtls_pk_free(key);
+        mbedtls_x509_crt_free(crt);
+        return bd_err_set(err, "the %s CA certificate in the secrets bundle cannot be read by mbedTLS",
+                          name);
+    }
     return 0;
 }
