@@ -32,12 +32,25 @@ char *fixture_lab(const char *cluster_extra, const char *machines)
                               cluster_extra ? cluster_extra : "", machines ? machines : fixture_machines);
     free(write_file(dir, "lab.yaml", text));
     free(text);
+    fixture_secrets(dir);
+    return dir;
+}
+
+void fixture_secrets(const char *dir)
+{
     char *bundle = read_text(FIXTURES "secrets-reference.yaml");
     char *path = write_file(dir, "secrets.yaml", bundle);
     cr_assert_eq(chmod(path, 0600), 0);
     free(path);
     free(bundle);
-    return dir;
+}
+
+void fixture_done(struct talos_cluster *tc, struct lab *lab, char *dir)
+{
+    talos_cluster_free(tc);
+    lab_free(lab);
+    tmpdir_remove(dir);
+    free(dir);
 }
 
 struct talos_cluster *fixture_cluster(const char *dir, struct lab **lab)

@@ -19,6 +19,10 @@ extern const char fixture_machines[];
  * under cluster:) and machines (a "machines:" section, or NULL for the default), and
  * secrets.yaml, the fixture bundle, mode 0600. Caller frees (tmpdir_remove first). */
 char *fixture_lab(const char *cluster_extra, const char *machines);
+/* Writes the fixture bundle as dir/secrets.yaml, mode 0600. */
+void fixture_secrets(const char *dir);
+/* Frees what fixture_lab and fixture_cluster made, and removes the directory. */
+void fixture_done(struct talos_cluster *tc, struct lab *lab, char *dir);
 /* Loads dir/lab.yaml and prepares its configs; fails the test on error. */
 struct talos_cluster *fixture_cluster(const char *dir, struct lab **lab);
 /* The same, expecting talos_cluster_new to fail; returns the message. */

@@ -41,10 +41,7 @@ Test(config, matches_what_talosctl_gen_config_writes)
     free(w);
     free(want_cp);
     free(want_w);
-    talos_cluster_free(tc);
-    lab_free(lab);
-    tmpdir_remove(dir);
-    free(dir);
+    fixture_done(tc, lab, dir);
 }
 
 #define STR(path) tree_str_at(v1, path)
@@ -118,10 +115,7 @@ Test(config, lab_settings_reach_the_config)
     bd_yaml_doc_free(&dw);
     free(cp);
     free(w);
-    talos_cluster_free(tc);
-    lab_free(lab);
-    tmpdir_remove(dir);
-    free(dir);
+    fixture_done(tc, lab, dir);
 }
 
 Test(config, vip_goes_to_control_planes_on_the_booting_link)
@@ -144,10 +138,7 @@ Test(config, vip_goes_to_control_planes_on_the_booting_link)
     bd_yaml_doc_free(&dw);
     free(cp);
     free(w);
-    talos_cluster_free(tc);
-    lab_free(lab);
-    tmpdir_remove(dir);
-    free(dir);
+    fixture_done(tc, lab, dir);
 }
 
 Test(config, static_addressing_sets_address_route_and_resolvers)
@@ -167,10 +158,7 @@ Test(config, static_addressing_sets_address_route_and_resolvers)
     cr_assert_str_eq(tree_str_at(tree_at(d.docs[res], "nameservers")->kids[0], "address"), "192.0.2.53");
     bd_yaml_doc_free(&d);
     free(cp);
-    talos_cluster_free(tc);
-    lab_free(lab);
-    tmpdir_remove(dir);
-    free(dir);
+    fixture_done(tc, lab, dir);
 }
 
 Test(config, static_addressing_needs_an_ip)
@@ -204,10 +192,7 @@ Test(config, config_files_win_over_generated_per_machine_then_role)
     free(a);
     free(b);
     free(c);
-    talos_cluster_free(tc);
-    lab_free(lab);
-    tmpdir_remove(dir);
-    free(dir);
+    fixture_done(tc, lab, dir);
 }
 
 Test(config, labs_with_only_config_files_need_no_secrets)

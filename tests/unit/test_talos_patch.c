@@ -325,11 +325,7 @@ static char *homelab_dir(void)
     char *cmd = bd_xasprintf("cp -r examples/homelab/. %s/", dir);
     cr_assert_eq(system(cmd), 0);
     free(cmd);
-    char *bundle = read_text(FIXTURES "secrets-reference.yaml");
-    char *path = write_file(dir, "secrets.yaml", bundle);
-    cr_assert_eq(chmod(path, 0600), 0);
-    free(path);
-    free(bundle);
+    fixture_secrets(dir);
     return dir;
 }
 
@@ -376,8 +372,5 @@ Test(patch, homelab_patches_apply)
         free(golden_path);
         free(text);
     }
-    talos_cluster_free(tc);
-    lab_free(lab);
-    tmpdir_remove(dir);
-    free(dir);
+    fixture_done(tc, lab, dir);
 }

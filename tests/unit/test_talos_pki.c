@@ -130,8 +130,5 @@ Test(pki, ed25519_os_ca_serves_configs_but_cannot_mint_talosconfig)
     talos_secrets_free(s);
     free(text);
     free(cfg);
-    talos_cluster_free(tc);
-    lab_free(lab);
-    tmpdir_remove(dir);
-    free(dir);
+    fixture_done(tc, lab, dir);
 }

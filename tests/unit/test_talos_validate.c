@@ -92,10 +92,7 @@ Test(validate, a_patch_may_take_over_hostname_and_network)
     cr_assert_eq(d.ndocs, 1, "only the v1alpha1 document is left:\n%s", text);
     bd_yaml_doc_free(&d);
     free(text);
-    talos_cluster_free(tc);
-    lab_free(lab);
-    tmpdir_remove(dir);
-    free(dir);
+    fixture_done(tc, lab, dir);
 }
 
 Test(validate, rules_on_documents)
@@ -123,8 +120,5 @@ Test(validate, rules_on_documents)
     docs_free(&d);
     bd_yaml_doc_free(&parsed);
     free(text);
-    talos_cluster_free(tc);
-    lab_free(lab);
-    tmpdir_remove(dir);
-    free(dir);
+    fixture_done(tc, lab, dir);
 }
