@@ -1,8 +1,13 @@
-/* The key order Talos writes a v1alpha1 document in, so that a patched config reads the
- * same as one `talosctl gen config --config-patch` would print: struct fields in their
- * Go declaration order (talos@v1.13.9 pkg/machinery/config/types/v1alpha1), Go maps
- * (labels, sysctls, extraArgs, embedded Kubernetes objects) in go-yaml's key order.
- * Keys this table does not know keep their place after the known ones. */
+/* The fields of Talos's v1alpha1 structs (talos@v1.13.9
+ * pkg/machinery/config/types/v1alpha1/v1alpha1_types.go, in their Go declaration
+ * order), used twice:
+ *   - to write a v1alpha1 document the way Talos does, so that a patched config reads
+ *     the same as one `talosctl gen config --config-patch` would print: struct fields
+ *     in declaration order, Go maps (labels, sysctls, extraArgs, embedded Kubernetes
+ *     objects) in go-yaml's key order;
+ *   - to refuse keys those structs do not have, as Talos's strict decoder does, so a
+ *     misspelt key in a patch is caught before a machine downloads it.
+ * Structs not listed here (deeper, rarer ones) are neither reordered nor checked. */
 #include "internal.h"
 
 #include <ctype.h>
@@ -198,4 +203,44 @@ void tree_order_v1alpha1(struct bd_node *doc)
 {
     char path[256] = "";
     walk(doc, path, 0, sizeof path, false);
+}
+
+/* The first key of a listed struct that the struct does not have. path is the dotted
+ * path of n, display the same with list indices for messages. */
+static int check_keys(const struct bd_node *n, const char *path, const char *display,
+                      struct bd_err *err)
+{
+    const struct order *o = n->kind == BD_NODE_MAP ? lookup(path) : NULL;
+    if (o && o->kind != STRUCT)
+        return 0; /* a Go map: any key */
+    for (size_t i = 0; o && i < n->n; i++) {
+        const char *key = n->kids[2 * i]->str;
+        bool known = false;
+        for (size_t k = 0; o->keys[k] && !known; k++)
+            known = !strcmp(o->keys[k], key);
+        if (!known)
+            return bd_err_set(err, "%s%s%s: unknown key (Talos refuses keys its config does not have)",
+                              display, *display ? "." : "", key);
+    }
+    for (size_t i = 0; n->kind != BD_NODE_SCALAR && i < n->n; i++) {
+        const struct bd_node *kid = n->kind == BD_NODE_MAP ? n->kids[2 * i + 1] : n->kids[i];
+        if (kid->kind == BD_NODE_SCALAR)
+            continue;
+        const char *seg = n->kind == BD_NODE_MAP ? n->kids[2 * i]->str : "[]";
+        char *kpath = *path ? bd_xasprintf("%s.%s", path, seg) : bd_xstrdup(seg);
+        char *kdisplay = n->kind == BD_NODE_MAP
+                             ? (*display ? bd_xasprintf("%s.%s", display, seg) : bd_xstrdup(seg))
+                             : bd_xasprintf("%s[%zu]", display, i);
+        int rc = check_keys(kid, kpath, kdisplay, err);
+        free(kpath);
+        free(kdisplay);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int tree_check_v1alpha1_keys(const struct bd_node *doc, struct bd_err *err)
+{
+    return check_keys(doc, "", "", err);
 }

@@ -101,6 +101,8 @@ const char *tree_str_at(const struct bd_node *root, const char *path);
 /* Sorts map keys the way Talos writes them: struct fields in their Go order, Go maps
  * by go-yaml's key order (config_order.c). */
 void tree_order_v1alpha1(struct bd_node *doc);
+/* Refuses a key that Talos's v1alpha1 structs do not have; the message names it. */
+int tree_check_v1alpha1_keys(const struct bd_node *doc, struct bd_err *err);
 
 /* ---------- generation (config_gen.c) ---------- */
 

@@ -300,6 +300,8 @@ int talos_validate(const struct talos_docs *d, const struct validate_ctx *vc, st
     const char *version = str(&c, "version");
     if (!version || strcmp(version, "v1alpha1"))
         return bad(&c, "version", "must be v1alpha1");
+    if (tree_check_v1alpha1_keys(c.cfg, err) < 0)
+        return -1;
     const struct bd_node *persist = bd_node_get(c.cfg, "persist");
     if (persist && !is_true(persist))
         return bad(&c, "persist", ".persist should be enabled");

@@ -197,7 +197,7 @@ Test(patch, json6902_operations)
         "- {op: replace, path: /machine/install/disk, value: /dev/vdb}\n"
         "- {op: remove, path: /machine/features/hostDNS}\n"
         "- {op: copy, from: /cluster/clusterName, path: /machine/nodeLabels/cluster}\n"
-        "- {op: move, from: /machine/kubelet/image, path: /machine/kubelet/moved}\n"
+        "- {op: move, from: /machine/kubelet/image, path: /machine/install/image}\n"
         "- {op: test, path: /machine/install/disk, value: /dev/vdb}\n",
         "j.json", "[{\"op\": \"add\", \"path\": \"/machine/sysctls\", \"value\": {\"vm.x\": \"1\"}}]\n",
         NULL};
@@ -213,7 +213,7 @@ Test(patch, json6902_operations)
     cr_assert_null(tree_at(v1, "machine.features.hostDNS"));
     cr_assert_str_eq(bd_node_get(tree_at(v1, "machine.nodeLabels"), "cluster")->str, "base");
     cr_assert_null(tree_at(v1, "machine.kubelet.image"));
-    cr_assert_str_eq(tree_str_at(v1, "machine.kubelet.moved"), "ghcr.io/siderolabs/kubelet:v1.28.0");
+    cr_assert_str_eq(tree_str_at(v1, "machine.install.image"), "ghcr.io/siderolabs/kubelet:v1.28.0");
     cr_assert_str_eq(bd_node_get(tree_at(v1, "machine.sysctls"), "vm.x")->str, "1");
     cr_assert_gt(fixture_doc(&d, "HostnameConfig"), 0, "other documents stay");
     done(dir, text, &d);

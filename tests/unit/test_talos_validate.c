@@ -49,6 +49,10 @@ Test(validate, contradictions_within_talos_rules)
 {
     static const char *const cases[][3] = {
         {"  patches: [p.yaml]\n", "persist: false\n", "persist: .persist should be enabled"},
+        {"  patches: [p.yaml]\n", "machine:\n  kubelet:\n    extraArg: {v: '2'}\n",
+         "machine.kubelet.extraArg: unknown key (Talos refuses keys its config does not have)"},
+        {"  patches: [p.yaml]\n", "machine:\n  network:\n    interfaces: [{interface: eth0, dchp: true}]\n",
+         "machine.network.interfaces[0].dchp: unknown key"},
         {"  patches: [p.yaml]\n", "machine:\n  install:\n    extraKernelArgs: [console=ttyS1]\n",
          "machine.install.extraKernelArgs: cannot be used with grubUseUKICmdline: true"},
         {"  patches: [p.yaml]\n", "machine:\n  type: worker\n",
