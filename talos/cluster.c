@@ -34,17 +34,19 @@ static const struct talos_patch *patch_by_file(const struct talos_cluster *tc, c
     return NULL;
 }
 
-/* The patch files for a machine, in the order they apply: cluster, role, machine. */
-static size_t machine_patches(const struct talos_cluster *tc, const struct lab_machine *m,
-                              const char **out, size_t cap)
+/* The patch files for a machine, in the order they apply: cluster, role, machine
+ * (caller frees the array, not the strings). */
+static const char **machine_patches(const struct talos_cluster *tc, const struct lab_machine *m,
+                                    size_t *n)
 {
     const struct lab_cluster *cl = &tc->lab->cluster;
     const struct lab_strlist *lists[] = {&cl->patches, &cl->roles[m->role].patches, &m->patches};
-    size_t n = 0;
+    const char **out = bd_xcalloc(lists[0]->n + lists[1]->n + lists[2]->n + 1, sizeof *out);
+    *n = 0;
     for (size_t l = 0; l < 3; l++)
-        for (size_t i = 0; i < lists[l]->n && n < cap; i++)
-            out[n++] = lists[l]->v[i];
-    return n;
+        for (size_t i = 0; i < lists[l]->n; i++)
+            out[(*n)++] = lists[l]->v[i];
+    return out;
 }
 
 static int apply_template(const struct talos_cluster *tc, const struct lab_machine *m,
@@ -118,14 +120,16 @@ static int build(const struct talos_cluster *tc, const struct lab_machine *m, si
                  struct talos_docs *docs, struct bd_err *err)
 {
     gen_machine(&tc->in, tc->base[m->role], m, docs);
-    const char *files[256];
-    size_t n = machine_patches(tc, m, files, 256);
-    for (size_t i = 0; i < n && i < limit; i++) {
+    size_t n;
+    const char **files = machine_patches(tc, m, &n);
+    int rc = 0;
+    for (size_t i = 0; i < n && i < limit && rc == 0; i++) {
         const struct talos_patch *p = patch_by_file(tc, files[i]);
-        int rc = p->is_template ? apply_template(tc, m, p, docs, err) : patch_apply(docs, p, err);
-        if (rc < 0)
-            return -1;
+        rc = p->is_template ? apply_template(tc, m, p, docs, err) : patch_apply(docs, p, err);
     }
+    free(files);
+    if (rc < 0)
+        return -1;
     drop_superseded_docs(tc, docs);
     tree_order_v1alpha1(docs->v[0]);
     return 0;
@@ -143,8 +147,8 @@ static int validate(const struct talos_cluster *tc, const struct lab_machine *m,
  * message can name it. Only runs on the way to an error. */
 static void blame(const struct talos_cluster *tc, const struct lab_machine *m, struct bd_err *err)
 {
-    const char *files[256];
-    size_t n = machine_patches(tc, m, files, 256);
+    size_t n;
+    const char **files = machine_patches(tc, m, &n);
     for (size_t k = 0; k <= n; k++) {
         struct talos_docs docs = {0};
         struct bd_err e;
@@ -157,9 +161,11 @@ static void blame(const struct talos_cluster *tc, const struct lab_machine *m, s
                               tc->lab->cluster.secrets_file);
             else
                 bd_err_prefix(err, "%s: after patch %s", m->name, files[k - 1]);
+            free(files);
             return;
         }
     }
+    free(files);
     bd_err_prefix(err, "%s", m->name);
 }
 
