@@ -280,6 +280,10 @@ static int take_deletes(const struct merge *m, struct bd_node *n, struct bd_node
     if (n->kind == BD_NODE_MAP && is_delete_marker(n)) {
         if (in_list) {
             char *list_path = bd_xstrndup(path, (size_t)(strrchr(path, '[') - path));
+            if (strchr(list_path, '[')) {
+                free(list_path);
+                return failf(m, path, "$patch: delete cannot reach into a list item; delete the item");
+            }
             int rc = delete_items(m, target, list_path, n);
             free(list_path);
             return rc < 0 ? -1 : 1;
