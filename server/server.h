@@ -55,10 +55,10 @@ struct script_parts {
 
 #define SCRIPT_KINDS 4 /* {amd64, arm64} x {BIOS, UEFI} */
 
-/* An immutable lab snapshot; requests hold a reference while they use it, so a reload
- * never pulls it from under them. */
 struct talos_cluster;
 
+/* An immutable lab snapshot; requests hold a reference while they use it, so a reload
+ * never pulls it from under them. */
 struct lab_snap {
     struct lab *lab;
     struct talos_cluster *talos; /* secrets and patches, prepared for rendering configs */
