@@ -96,6 +96,8 @@ static int gen_config(const struct gen_args *a, const struct lab *lab, struct bd
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = talos_machine_config(tc, only ? only : &lab->machines[i], &texts[i], &lens[i], err);
+    if (rc == 0 && !only && a->out)
+        rc = bd_mkdir_p(a->out, 0700, err);
     for (size_t i = 0; i < n && rc == 0; i++) {
         const struct lab_machine *m = only ? only : &lab->machines[i];
         char *file = NULL;
