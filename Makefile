@@ -52,9 +52,11 @@ $(BUILD)/%.o: %.c
 	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libbootd.a: $(LIB_OBJ)
+	@rm -f $@
 	$(AR) rcs $@ $^
 
 $(BUILD)/libbootd-server.a: $(SRV_OBJ)
+	@rm -f $@
 	$(AR) rcs $@ $^
 
 $(BOOTD): $(BUILD)/server/main.o $(BUILD)/libbootd-server.a $(BUILD)/libbootd.a

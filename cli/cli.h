@@ -39,6 +39,7 @@ const char *cli_time(const struct cJSON *o, const char *key, char buf[32]);
 const char *cli_str(const struct cJSON *o, const char *key);
 
 int cmd_validate(int argc, char **argv);
+int cmd_gen(int argc, char **argv);
 int cmd_machines(struct cli *c, int argc, char **argv);
 int cmd_machine(struct cli *c, int argc, char **argv);
 int cmd_events(struct cli *c, int argc, char **argv);

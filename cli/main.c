@@ -11,6 +11,11 @@ static void usage(FILE *f)
           "\n"
           "Offline:\n"
           "  validate PATH                  check lab.yaml (and machines.d/) as bootd would\n"
+          "  gen secrets LAB                a new cluster secrets bundle (cluster.secrets, 0600)\n"
+          "  gen config LAB [--machine NAME] [-o DIR|FILE|-]\n"
+          "                                 the Talos configs bootd serves (NAME.yaml each)\n"
+          "  gen talosconfig LAB [-o FILE]  Talos API client config (os:admin), ./talosconfig\n"
+          "  gen kubeconfig LAB [-o FILE]   admin kubeconfig, ./kubeconfig\n"
           "\n"
           "Talking to bootd:\n"
           "  machines [list]                machines and their lifecycle state\n"
@@ -63,6 +68,8 @@ int main(int argc, char **argv)
     char **sub_argv = argv + optind;
     if (!strcmp(cmd, "validate"))
         return cmd_validate(sub_argc, sub_argv);
+    if (!strcmp(cmd, "gen"))
+        return cmd_gen(sub_argc, sub_argv);
 
     static const struct {
         const char *name;

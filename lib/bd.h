@@ -115,6 +115,10 @@ int bd_url_check(const char *s, const char *schemes, struct bd_err *err);
 /* A DNS label: 1..63 of [a-z0-9-], not starting or ending with '-'. */
 bool bd_dns_label_ok(const char *s);
 bool bd_dns_name_ok(const char *s);
+/* Kubernetes label (and annotation, taint) keys: [DNS-subdomain/]name, the name at most
+ * 63 of [A-Za-z0-9._-] with alphanumeric ends; values the same or empty. */
+bool bd_k8s_label_key_ok(const char *key);
+bool bd_k8s_label_value_ok(const char *value);
 
 int64_t bd_now_ms(void);
 
@@ -179,6 +183,9 @@ enum lab_role { LAB_ROLE_CONTROLPLANE, LAB_ROLE_WORKER };
 enum lab_dhcp_mode { LAB_DHCP_FULL, LAB_DHCP_PROXY };
 enum lab_unknown_policy { LAB_UNKNOWN_HOLD, LAB_UNKNOWN_EXIT };
 enum lab_cni { LAB_CNI_FLANNEL, LAB_CNI_NONE, LAB_CNI_CUSTOM };
+/* How a machine's Talos gets its address: by DHCP, or set from ip, lan.subnet,
+ * lan.gateway and lan.dns in its config. */
+enum lab_addressing { LAB_ADDR_DHCP, LAB_ADDR_STATIC };
 
 struct lab_strlist {
     size_t n;
@@ -225,6 +232,7 @@ struct lab_machine {
     enum lab_role role;
     uint32_t ip;
     bool has_ip;
+    enum lab_addressing addressing;
     char *hostname; /* defaults to name */
     char *install_disk;
     char *config_file; /* user-supplied Talos config for this machine, or NULL */
@@ -266,6 +274,7 @@ struct lab_cluster {
     size_t n_inline_manifests;
     struct lab_manifest *inline_manifests;
     struct lab_strlist extra_manifests;
+    struct lab_kvlist template_files; /* ${name} in *.tftpl patches -> file (resolved path) */
 };
 
 struct lab_lan {

@@ -12,6 +12,7 @@ static const char *const role_names[] = {"controlplane", "worker", NULL};
 static const char *const dhcp_names[] = {"full", "proxy", NULL};
 static const char *const unknown_names[] = {"hold", "exit", NULL};
 static const char *const cni_names[] = {"flannel", "none", "custom", NULL};
+static const char *const addressing_names[] = {"dhcp", "static", NULL};
 
 const char *lab_role_name(enum lab_role r)
 {
@@ -55,6 +56,7 @@ static const struct lab_field machine_fields[] = {
     F(T_UUID, "uuid", uuid, false, NULL),
     F(T_ENUM, "role", role, true, role_names),
     F(T_IPV4, "ip", ip, false, NULL),
+    F(T_ENUM, "addressing", addressing, false, addressing_names),
     F(T_NAME, "hostname", hostname, false, NULL),
     F(T_STR, "install_disk", install_disk, false, NULL),
     F(T_PATH, "config", config_file, false, NULL),
@@ -178,6 +180,37 @@ static int decode_endpoint(struct lab_ctx *c, const struct bd_node *n, void *dst
     return 0;
 }
 
+/* name: file pairs; a name is what a template patch writes as ${name}. */
+static int decode_template_files(struct lab_ctx *c, const struct bd_node *n, void *dst)
+{
+    struct lab_kvlist *l = dst;
+    if (n->kind != BD_NODE_MAP)
+        return lab_fail(c, n, "expected a mapping of name: file, got %s", bd_node_kind_name(n));
+    l->n = n->n;
+    l->v = bd_arena_alloc(&c->lab->arena, (n->n + 1) * sizeof *l->v);
+    for (size_t i = 0; i < n->n; i++) {
+        const struct bd_node *k = n->kids[2 * i], *v = n->kids[2 * i + 1];
+        size_t old = lab_path_push(c, ".%s", k->str);
+        bool ident = (k->str[0] >= 'a' && k->str[0] <= 'z') || (k->str[0] >= 'A' && k->str[0] <= 'Z') ||
+                     k->str[0] == '_';
+        for (const char *p = k->str; ident && *p; p++)
+            ident = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                    *p == '_';
+        if (!ident)
+            return lab_fail(c, k, "\"%s\" is not a template variable name (letters, digits, _)",
+                            k->str);
+        const char *file = lab_scalar(c, v, "a file path");
+        if (!file)
+            return -1;
+        char *p = bd_path_join(c->dir, file);
+        l->v[i].key = bd_arena_strdup(&c->lab->arena, k->str);
+        l->v[i].value = bd_arena_strdup(&c->lab->arena, p);
+        free(p);
+        lab_path_pop(c, old);
+    }
+    return 0;
+}
+
 #define STRUCT struct lab_cluster
 static const struct lab_field cluster_fields[] = {
     F(T_NAME, "name", name, true, NULL),
@@ -212,6 +245,8 @@ static const struct lab_field cluster_fields[] = {
      .off = offsetof(struct lab_cluster, n_inline_manifests),
      .aux = (const void *)decode_inline_manifests},
     F(T_STRLIST, "extra_manifests", extra_manifests, false, NULL),
+    {.key = "template_files", .type = T_CUSTOM, .off = offsetof(struct lab_cluster, template_files),
+     .aux = (const void *)decode_template_files},
     {0},
 };
 #undef STRUCT

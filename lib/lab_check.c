@@ -263,6 +263,14 @@ static int check_cluster(struct lab *lab, struct bd_err *err)
     for (size_t i = 0; i < cl->n_inline_manifests; i++)
         if (check_file(err, &w, "cluster.inline_manifests", cl->inline_manifests[i].file) < 0)
             return -1;
+    for (size_t i = 0; i < cl->template_files.n; i++)
+        if (check_file(err, &w, "cluster.template_files", cl->template_files.v[i].value) < 0)
+            return -1;
+    if (!cl->kube_proxy && cl->cni == LAB_CNI_FLANNEL)
+        return bd_err_set(err,
+                          "%s: cluster.kube_proxy: false needs a CNI that replaces kube-proxy; "
+                          "flannel does not (set cni: none and ship Cilium, or keep kube_proxy)",
+                          lab->path);
     for (size_t i = 0; i < cl->extra_manifests.n; i++) {
         struct bd_err e;
         if (bd_url_check(cl->extra_manifests.v[i], "http,https", &e) < 0)
@@ -302,6 +310,12 @@ static int check_machines(struct lab *lab, struct bd_err *err)
             if (addr_in_use(lab, m->ip, &what))
                 return fail_at(err, w, "ip", "%s (machine %s) is already %s", a, m->name, what);
         }
+        if (m->addressing == LAB_ADDR_STATIC && !m->has_ip)
+            return fail_at(err, w, "addressing", "static needs the machine's ip (machine %s)",
+                           m->name);
+        if (m->addressing == LAB_ADDR_STATIC && !lab->lan.has_gateway)
+            return fail_at(err, w, "addressing",
+                           "static needs lan.gateway for the default route (machine %s)", m->name);
         if (check_files(err, w, "patches", &m->patches) < 0 ||
             check_file(err, w, "config", m->config_file) < 0)
             return -1;

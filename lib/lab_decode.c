@@ -166,9 +166,7 @@ static int decode_strlist(struct lab_ctx *c, const struct bd_node *n, struct lab
     return 0;
 }
 
-/* Kubernetes label keys: optional DNS-subdomain prefix and a name of [A-Za-z0-9._-],
- * at most 63 characters, alphanumeric at both ends. Values follow the same name rule
- * and may be empty. */
+/* Kubernetes label names: at most 63 of [A-Za-z0-9._-], alphanumeric at both ends. */
 static bool k8s_label_name_ok(const char *s, bool allow_empty)
 {
     size_t n = strlen(s);
@@ -182,6 +180,23 @@ static bool k8s_label_name_ok(const char *s, bool allow_empty)
     return true;
 }
 
+bool bd_k8s_label_key_ok(const char *key)
+{
+    const char *slash = strrchr(key, '/');
+    bool ok = k8s_label_name_ok(slash ? slash + 1 : key, false);
+    if (ok && slash) {
+        char *prefix = bd_xstrndup(key, (size_t)(slash - key));
+        ok = bd_dns_name_ok(prefix);
+        free(prefix);
+    }
+    return ok;
+}
+
+bool bd_k8s_label_value_ok(const char *value)
+{
+    return k8s_label_name_ok(value, true);
+}
+
 static int decode_labels(struct lab_ctx *c, const struct bd_node *n, struct lab_kvlist *out)
 {
     if (bd_node_is_null(n))
@@ -193,19 +208,12 @@ static int decode_labels(struct lab_ctx *c, const struct bd_node *n, struct lab_
     for (size_t i = 0; i < n->n; i++) {
         const struct bd_node *k = n->kids[2 * i], *v = n->kids[2 * i + 1];
         size_t old = lab_path_push(c, ".%s", k->str);
-        const char *slash = strrchr(k->str, '/');
-        bool ok = k8s_label_name_ok(slash ? slash + 1 : k->str, false);
-        if (slash) {
-            char *prefix = bd_xstrndup(k->str, (size_t)(slash - k->str));
-            ok = ok && bd_dns_name_ok(prefix);
-            free(prefix);
-        }
-        if (!ok)
+        if (!bd_k8s_label_key_ok(k->str))
             return lab_fail(c, k, "\"%s\" is not a valid Kubernetes label key", k->str);
         const char *val = bd_node_is_null(v) ? "" : lab_scalar(c, v, "a string");
         if (!val)
             return -1;
-        if (!k8s_label_name_ok(val, true))
+        if (!bd_k8s_label_value_ok(val))
             return lab_fail(c, v, "\"%s\" is not a valid Kubernetes label value", val);
         out->v[i].key = bd_arena_strdup(&c->lab->arena, k->str);
         out->v[i].value = bd_arena_strdup(&c->lab->arena, val);

@@ -40,7 +40,7 @@ bool bd_yaml_plain_safe(const char *s)
         "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON",
         "off", "Off", "OFF", "<<", NULL,
     };
-    for (int i = 0; reserved[i]; i++)
+    for (int i = 0; strchr("~nNtTfFyYoO<", s[0]) && reserved[i]; i++) /* their first letters */
         if (!strcmp(s, reserved[i]))
             return false;
     if (looks_like_number(s))
@@ -66,27 +66,30 @@ bool bd_yaml_plain_safe(const char *s)
 static void emit_quoted(struct bd_buf *out, const char *s)
 {
     bd_buf_puts(out, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    const unsigned char *run = (const unsigned char *)s;
+    for (const unsigned char *p = run; *p; p++) {
+        if (*p != '"' && *p != '\\' && *p >= 0x20 && *p != 0x7f)
+            continue; /* copied with the rest of its run */
+        bd_buf_append(out, run, (size_t)(p - run));
+        run = p + 1;
         switch (*p) {
         case '"': bd_buf_puts(out, "\\\""); break;
         case '\\': bd_buf_puts(out, "\\\\"); break;
         case '\n': bd_buf_puts(out, "\\n"); break;
         case '\t': bd_buf_puts(out, "\\t"); break;
         case '\r': bd_buf_puts(out, "\\r"); break;
-        default:
-            if (*p < 0x20 || *p == 0x7f)
-                bd_buf_printf(out, "\\x%02x", *p);
-            else
-                bd_buf_append(out, p, 1);
+        default: bd_buf_printf(out, "\\x%02x", *p);
         }
     }
+    bd_buf_puts(out, (const char *)run);
     bd_buf_puts(out, "\"");
 }
 
 static void pad(struct bd_buf *out, int n)
 {
-    for (int i = 0; i < n; i++)
-        bd_buf_append(out, " ", 1);
+    static const char spaces[] = "                                                                ";
+    for (; n > 0; n -= (int)sizeof spaces - 1)
+        bd_buf_append(out, spaces, n < (int)sizeof spaces - 1 ? (size_t)n : sizeof spaces - 1);
 }
 
 /* A multi-line string as a literal block (|, or |- without a final newline) whose

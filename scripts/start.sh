@@ -15,4 +15,6 @@ In another terminal:
 Machines boot from bootd for real in \`make demo\` (a VM in a network namespace).
 Ctrl-C stops bootd.
 MSG
+# bootd generates the machine's Talos config from lab.yaml and the cluster secrets
+[ -e examples/minimal/secrets.yaml ] || "$build/bootctl" gen secrets examples/minimal/lab.yaml
 exec "$build/bootd" --lab examples/minimal/lab.yaml --state-dir "$state" --listen 127.0.0.1 --port "$port"

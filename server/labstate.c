@@ -3,6 +3,7 @@
 #include "server.h"
 
 #include "../images/images.h"
+#include "../talos/talos.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ static void snap_unref_locked(struct lab_snap *snap)
                 free(snap->scripts[i]);
             }
         free(snap->scripts);
+        talos_cluster_free(snap->talos);
         lab_free(snap->lab);
         free(snap->base_url);
         free(snap);
@@ -78,13 +80,17 @@ static int install_locked(struct server *s, struct lab *lab, struct bd_err *err)
     /* dnsmasq's files are checked and written only once bootd is up (server_start
      * does it for the first lab) */
     bool running = s->daemon != NULL;
+    struct talos_cluster *talos = NULL;
     if (images_schematic_id(lab, schematic, err) < 0 ||
+        talos_cluster_new(lab, schematic, &talos, err) < 0 ||
         (running && services_prepare(s, lab, &conf_changed, &hosts_changed, err) < 0) ||
         sync_store(s, lab, err) < 0) {
+        talos_cluster_free(talos);
         lab_free(lab);
         return -1;
     }
     struct lab_snap *snap = snap_new(lab);
+    snap->talos = talos;
     memcpy(snap->schematic, schematic, sizeof schematic);
     pthread_mutex_lock(&s->mu);
     struct lab_snap *old = s->snap;

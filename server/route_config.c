@@ -88,7 +88,7 @@ enum MHD_Result route_config(struct server *s, struct MHD_Connection *c, struct 
     } else {
         char *cfg;
         size_t len;
-        if (talos_machine_config(lab, m, &cfg, &len, &err) < 0) {
+        if (talos_machine_config(snap->talos, m, &cfg, &len, &err) < 0) {
             atomic_fetch_add(&s->metrics.config[CFG_ERROR], 1);
             store_event_add(s->store, t.mac, "http", "error", err.msg, NULL);
             bd_error("config: %s", err.msg);

@@ -55,10 +55,13 @@ struct script_parts {
 
 #define SCRIPT_KINDS 4 /* {amd64, arm64} x {BIOS, UEFI} */
 
+struct talos_cluster;
+
 /* An immutable lab snapshot; requests hold a reference while they use it, so a reload
  * never pulls it from under them. */
 struct lab_snap {
     struct lab *lab;
+    struct talos_cluster *talos; /* secrets and patches, prepared for rendering configs */
     char *base_url; /* http://boot_server:http_port, what machines use to reach bootd */
     char schematic[65];
     int refs;

@@ -1,6 +1,7 @@
 #include "helpers.h"
 
 #include <criterion/criterion.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,27 @@ char *tmpdir_new(void)
     char *t = bd_xstrdup("/tmp/bootd-unit-XXXXXX");
     cr_assert_not_null(mkdtemp(t));
     return t;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb;
+    (void)type;
+    (void)ftw;
+    return remove(path);
+}
+
+void tmpdir_remove(const char *dir)
+{
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *read_text(const char *path)
+{
+    char *text;
+    struct bd_err err;
+    cr_assert_eq(bd_file_read(path, &text, NULL, &err), 0, "%s", err.msg);
+    return text;
 }
 
 char *write_file(const char *dir, const char *name, const char *text)

@@ -1,0 +1,178 @@
+/* Credentials made from the secrets bundle: a talosconfig (Talos API), an admin
+ * kubeconfig, and server certificates for the test stand-ins of both APIs. Each gets a
+ * fresh ECDSA P-256 key and a certificate signed by the bundle's CA. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ONE_YEAR_S (365LL * 24 * 3600) /* talosctl's and Talos's admin certificate lifetime */
+
+/* A new key and a certificate for it, signed by ca. PEM texts (caller frees). */
+static int issue(const struct secrets_ca *ca, const char *ca_name, const struct pki_cert_spec *spec,
+                 char **crt_pem, char **key_pem, struct bd_err *err)
+{
+    mbedtls_x509_crt ca_crt;
+    mbedtls_pk_context ca_key, key;
+    if (secrets_ca_open(ca, ca_name, &ca_crt, &ca_key, err) < 0)
+        return -1;
+    int rc = pki_key_generate(&key, PKI_KEY_EC_P256, err);
+    if (rc == 0) {
+        rc = pki_cert_issue(spec, &key, &ca_crt, &ca_key, crt_pem, err);
+        if (rc == 0 && (rc = pki_key_pem(&key, key_pem, err)) < 0)
+            free(*crt_pem);
+        mbedtls_pk_free(&key);
+    }
+    mbedtls_x509_crt_free(&ca_crt);
+    mbedtls_pk_free(&ca_key);
+    return rc;
+}
+
+/* The same, base64-encoded the way both config formats carry PEM. */
+static int issue_b64(const struct secrets_ca *ca, const char *ca_name,
+                     const struct pki_cert_spec *spec, char **crt, char **key, struct bd_err *err)
+{
+    char *c, *k;
+    if (issue(ca, ca_name, spec, &c, &k, err) < 0)
+        return -1;
+    *crt = pki_b64(c, strlen(c));
+    *key = pki_b64(k, strlen(k));
+    free(c);
+    free(k);
+    return 0;
+}
+
+static void endpoints(const struct lab *lab, struct bd_node *seq)
+{
+    char ip[16];
+    for (size_t i = 0; i < lab->nmachines; i++)
+        if (lab->machines[i].role == LAB_ROLE_CONTROLPLANE && lab->machines[i].has_ip) {
+            bd_ipv4_format(lab->machines[i].ip, ip);
+            bd_node_seq_push(seq, bd_node_scalar(ip, false));
+        }
+    if (seq->n)
+        return;
+    /* no addresses in lab.yaml: the Kubernetes endpoint's host, where apid listens too */
+    const char *host = strstr(lab->cluster.endpoint, "://") + 3;
+    char *h = bd_xstrndup(host, strcspn(host, ":/"));
+    bd_node_seq_push(seq, bd_node_scalar(h, false));
+    free(h);
+}
+
+static int need_endpoint(const struct lab *lab, struct bd_err *err)
+{
+    if (!lab->cluster.endpoint)
+        return bd_err_set(err, "%s: cluster.endpoint: not set, and neither cluster.vip nor a "
+                               "control plane's ip gives one",
+                          lab->path);
+    return 0;
+}
+
+int talos_talosconfig(const struct lab *lab, const struct talos_secrets *s, struct bd_buf *out,
+                      struct bd_err *err)
+{
+    if (need_endpoint(lab, err) < 0)
+        return -1;
+    if (s->os_ed25519)
+        return bd_err_set(err,
+                          "%s: certs.os is an Ed25519 CA (talosctl's default) and mbedTLS 2.28 "
+                          "cannot sign with Ed25519, so bootd cannot make Talos API client "
+                          "certificates from it. Machines still get their configs from this "
+                          "bundle. Make the talosconfig with `talosctl gen config --with-secrets "
+                          "%s --output-types talosconfig %s %s`, or start a new cluster from a "
+                          "bundle made by `bootctl gen secrets` (ECDSA os CA)",
+                          lab->cluster.secrets_file, lab->cluster.secrets_file, lab->cluster.name,
+                          lab->cluster.endpoint);
+    int64_t now = time(NULL);
+    struct pki_cert_spec spec = {
+        .subject = "O=os:admin", /* the role apid reads from the organization */
+        .key_usage = MBEDTLS_X509_KU_DIGITAL_SIGNATURE,
+        .eku = PKI_EKU_CLIENT, /* exactly clientAuth: apid refuses anything else */
+        .not_before = now,
+        .not_after = now + ONE_YEAR_S,
+    };
+    char *crt, *key;
+    if (issue_b64(&s->os, "os", &spec, &crt, &key, err) < 0)
+        return -1;
+    struct bd_node *root = bd_node_new(BD_NODE_MAP);
+    tree_str(root, "context", lab->cluster.name);
+    struct bd_node *ctx = tree_map(tree_map(root, "contexts"), lab->cluster.name);
+    endpoints(lab, tree_seq(ctx, "endpoints"));
+    tree_str(ctx, "ca", s->os.crt);
+    tree_str(ctx, "crt", crt);
+    tree_str(ctx, "key", key);
+    bd_yaml_emit(out, root);
+    bd_node_free(root);
+    free(crt);
+    free(key);
+    return 0;
+}
+
+int talos_kubeconfig(const struct lab *lab, const struct talos_secrets *s, struct bd_buf *out,
+                     struct bd_err *err)
+{
+    if (need_endpoint(lab, err) < 0)
+        return -1;
+    int64_t now = time(NULL);
+    struct pki_cert_spec spec = {
+        .subject = "O=system:masters,CN=admin",
+        .key_usage = MBEDTLS_X509_KU_DIGITAL_SIGNATURE | MBEDTLS_X509_KU_KEY_ENCIPHERMENT,
+        .eku = PKI_EKU_CLIENT,
+        .not_before = now - 10, /* Talos allows for this much clock skew */
+        .not_after = now + ONE_YEAR_S,
+    };
+    char *crt, *key;
+    if (issue_b64(&s->k8s, "k8s", &spec, &crt, &key, err) < 0)
+        return -1;
+    const char *name = lab->cluster.name;
+    char *user = bd_xasprintf("admin@%s", name);
+    /* keys in the order kubectl writes them */
+    struct bd_node *root = bd_node_new(BD_NODE_MAP);
+    tree_str(root, "apiVersion", "v1");
+    struct bd_node *cluster = tree_item(tree_seq(root, "clusters"));
+    struct bd_node *c = tree_map(cluster, "cluster");
+    tree_str(c, "certificate-authority-data", s->k8s.crt);
+    tree_str(c, "server", lab->cluster.endpoint);
+    tree_str(cluster, "name", name);
+    struct bd_node *context = tree_item(tree_seq(root, "contexts"));
+    struct bd_node *cc = tree_map(context, "context");
+    tree_str(cc, "cluster", name);
+    tree_str(cc, "namespace", "default");
+    tree_str(cc, "user", user);
+    tree_str(context, "name", user);
+    tree_str(root, "current-context", user);
+    tree_str(root, "kind", "Config");
+    tree_map(root, "preferences");
+    struct bd_node *u = tree_item(tree_seq(root, "users"));
+    tree_str(u, "name", user);
+    struct bd_node *uu = tree_map(u, "user");
+    tree_str(uu, "client-certificate-data", crt);
+    tree_str(uu, "client-key-data", key);
+    bd_yaml_emit(out, root);
+    bd_node_free(root);
+    free(user);
+    free(crt);
+    free(key);
+    return 0;
+}
+
+int talos_server_cert(const struct talos_secrets *s, bool k8s, const char *common_name,
+                      const char *const *sans, size_t nsans, char **crt_pem, char **key_pem,
+                      struct bd_err *err)
+{
+    int64_t now = time(NULL);
+    char *subject = bd_xasprintf("CN=%s", common_name);
+    struct pki_cert_spec spec = {
+        .subject = subject,
+        .key_usage = MBEDTLS_X509_KU_DIGITAL_SIGNATURE | MBEDTLS_X509_KU_KEY_ENCIPHERMENT,
+        .eku = PKI_EKU_SERVER,
+        .sans = sans,
+        .nsans = nsans,
+        .not_before = now - 10,
+        .not_after = now + ONE_YEAR_S,
+    };
+    int rc = issue(k8s ? &s->k8s : &s->os, k8s ? "k8s" : "os", &spec, crt_pem, key_pem, err);
+    free(subject);
+    return rc;
+}

@@ -1,0 +1,345 @@
+/* A lab's machine configs: preparing what every render shares (once per lab), and
+ * rendering one machine (per config download):
+ *   generate (config_gen.c) -> patches: cluster, role, machine -> network documents a
+ *   patch took over are dropped -> Talos key order -> validation -> YAML. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct talos_cluster {
+    const struct lab *lab;
+    struct talos_secrets *secrets; /* NULL when every machine has a config file */
+    struct gen_input in;
+    struct bd_node *base[2]; /* per role */
+    size_t npatches;
+    struct talos_patch *patches; /* every patch file lab.yaml names, loaded once */
+    size_t nvars;               /* cluster.template_files, read once */
+    char **var_texts;
+};
+
+static const char *user_config_file(const struct lab *lab, const struct lab_machine *m)
+{
+    return m->config_file ? m->config_file : lab->cluster.roles[m->role].config_file;
+}
+
+static const struct talos_patch *patch_by_file(const struct talos_cluster *tc, const char *file)
+{
+    for (size_t i = 0; i < tc->npatches; i++)
+        if (!strcmp(tc->patches[i].file, file))
+            return &tc->patches[i];
+    return NULL;
+}
+
+/* The patch files for a machine, in the order they apply: cluster, role, machine
+ * (caller frees the array, not the strings). */
+static const char **machine_patches(const struct talos_cluster *tc, const struct lab_machine *m,
+                                    size_t *n)
+{
+    const struct lab_cluster *cl = &tc->lab->cluster;
+    const struct lab_strlist *lists[] = {&cl->patches, &cl->roles[m->role].patches, &m->patches};
+    const char **out = bd_xcalloc(lists[0]->n + lists[1]->n + lists[2]->n + 1, sizeof *out);
+    *n = 0;
+    for (size_t l = 0; l < 3; l++)
+        for (size_t i = 0; i < lists[l]->n; i++)
+            out[(*n)++] = lists[l]->v[i];
+    return out;
+}
+
+static int apply_template(const struct talos_cluster *tc, const struct lab_machine *m,
+                          const struct talos_patch *tpl, struct talos_docs *docs, struct bd_err *err)
+{
+    const struct lab_kvlist *files = &tc->lab->cluster.template_files;
+    size_t n = 3 + tc->nvars;
+    const char **names = bd_xcalloc(n, sizeof *names), **values = bd_xcalloc(n, sizeof *values);
+    names[0] = "hostname", values[0] = m->hostname;
+    names[1] = "node_name", values[1] = m->name;
+    names[2] = "cluster_name", values[2] = tc->lab->cluster.name;
+    for (size_t i = 0; i < tc->nvars; i++) {
+        names[3 + i] = files->v[i].key;
+        values[3 + i] = tc->var_texts[i];
+    }
+    struct patch_vars vars = {.n = n, .names = names, .values = values};
+    struct bd_buf text;
+    bd_buf_init(&text);
+    struct talos_patch filled = {.file = bd_xstrdup(tpl->file)};
+    int rc = patch_fill_template(tpl, &vars, &text, err);
+    if (rc == 0)
+        rc = patch_parse(&filled, text.data, text.len, err);
+    if (rc == 0)
+        rc = patch_apply(docs, &filled, err);
+    patch_free(&filled);
+    bd_buf_free(&text);
+    free(names);
+    free(values);
+    return rc;
+}
+
+static bool legacy_set(const struct bd_node *cfg, const char *path)
+{
+    const struct bd_node *n = tree_at(cfg, path);
+    return n && !bd_node_is_null(n) && !(n->kind != BD_NODE_SCALAR && n->n == 0) &&
+           !(n->kind == BD_NODE_SCALAR && !n->str[0]);
+}
+
+static void drop(struct talos_docs *d, const char *kind, const char *name)
+{
+    long i = docs_find(d, kind, name);
+    if (i > 0)
+        docs_remove(d, (size_t)i);
+}
+
+/* Where a patch configures the hostname, links or resolvers the legacy way under
+ * machine.network, it wins: bootd's documents for the same thing go, since Talos
+ * refuses a config that sets both (or would run two setups on one link). */
+static void drop_superseded_docs(const struct talos_cluster *tc, struct talos_docs *d)
+{
+    const struct bd_node *cfg = d->v[0];
+    if (legacy_set(cfg, "machine.network.hostname") ||
+        (tree_str_at(cfg, "machine.features.stableHostname") &&
+         !strcmp(tree_str_at(cfg, "machine.features.stableHostname"), "true")))
+        drop(d, "HostnameConfig", NULL);
+    if (legacy_set(cfg, "machine.network.interfaces")) {
+        char vip[16];
+        bd_ipv4_format(tc->lab->cluster.vip, vip);
+        drop(d, "LinkAliasConfig", TALOS_LINK);
+        drop(d, "LinkConfig", TALOS_LINK);
+        drop(d, "DHCPv4Config", TALOS_LINK);
+        if (tc->lab->cluster.has_vip)
+            drop(d, "Layer2VIPConfig", vip);
+    }
+    if (legacy_set(cfg, "machine.network.nameservers"))
+        drop(d, "ResolverConfig", NULL);
+}
+
+/* The machine's documents after the first limit patches, dropped and ordered. */
+static int build(const struct talos_cluster *tc, const struct lab_machine *m, size_t limit,
+                 struct talos_docs *docs, struct bd_err *err)
+{
+    gen_machine(&tc->in, tc->base[m->role], m, docs);
+    size_t n;
+    const char **files = machine_patches(tc, m, &n);
+    int rc = 0;
+    for (size_t i = 0; i < n && i < limit && rc == 0; i++) {
+        const struct talos_patch *p = patch_by_file(tc, files[i]);
+        rc = p->is_template ? apply_template(tc, m, p, docs, err) : patch_apply(docs, p, err);
+    }
+    free(files);
+    if (rc < 0)
+        return -1;
+    drop_superseded_docs(tc, docs);
+    tree_order_v1alpha1(docs->v[0]);
+    return 0;
+}
+
+static int validate(const struct talos_cluster *tc, const struct lab_machine *m,
+                    const struct talos_docs *docs, struct bd_err *err)
+{
+    struct validate_ctx vc = {.role = m->role, .has_vip = tc->lab->cluster.has_vip,
+                              .vip = tc->lab->cluster.vip};
+    return talos_validate(docs, &vc, err);
+}
+
+/* A check failed on the full config: find the patch after which it first fails, so the
+ * message can name it. Only runs on the way to an error. */
+static void blame(const struct talos_cluster *tc, const struct lab_machine *m, struct bd_err *err)
+{
+    size_t n;
+    const char **files = machine_patches(tc, m, &n);
+    for (size_t k = 0; k <= n; k++) {
+        struct talos_docs docs = {0};
+        struct bd_err e;
+        bool same = build(tc, m, k, &docs, &e) == 0 && validate(tc, m, &docs, &e) < 0 &&
+                    !strcmp(e.msg, err->msg);
+        docs_free(&docs);
+        if (same) {
+            if (k == 0)
+                bd_err_prefix(err, "%s (from lab.yaml and %s)", m->name,
+                              tc->lab->cluster.secrets_file);
+            else
+                bd_err_prefix(err, "%s: after patch %s", m->name, files[k - 1]);
+            free(files);
+            return;
+        }
+    }
+    free(files);
+    bd_err_prefix(err, "%s", m->name);
+}
+
+static int render(const struct talos_cluster *tc, const struct lab_machine *m, struct bd_buf *out,
+                  struct bd_err *err)
+{
+    struct talos_docs docs = {0};
+    int rc = build(tc, m, (size_t)-1, &docs, err);
+    if (rc < 0) {
+        bd_err_prefix(err, "%s", m->name);
+    } else if ((rc = validate(tc, m, &docs, err)) < 0) {
+        blame(tc, m, err);
+    } else {
+        bd_yaml_emit_docs(out, docs.v, docs.n);
+    }
+    docs_free(&docs);
+    return rc;
+}
+
+int talos_machine_config(const struct talos_cluster *tc, const struct lab_machine *m, char **out,
+                         size_t *len, struct bd_err *err)
+{
+    const char *file = user_config_file(tc->lab, m);
+    if (file)
+        return bd_file_read(file, out, len, err);
+    if (!tc->secrets) /* talos_cluster_new loads them whenever a machine needs them */
+        return bd_err_set(err, "%s: no secrets bundle loaded", m->name);
+    struct bd_buf b;
+    bd_buf_init(&b);
+    if (render(tc, m, &b, err) < 0) {
+        bd_buf_free(&b);
+        return -1;
+    }
+    *len = b.len;
+    *out = bd_buf_steal(&b);
+    return 0;
+}
+
+/* ---- preparing ---- */
+
+static int talos_version_ok(const char *v)
+{
+    int major = 0, minor = 0;
+    return sscanf(v, "v%d.%d", &major, &minor) == 2 && (major > 1 || (major == 1 && minor >= 13));
+}
+
+/* <host>/installer/<schematic>:<version>, the host being the Image Factory's (which
+ * also serves the installer images as a registry). */
+static char *installer_image(const struct lab *lab, const char *schematic)
+{
+    const char *f = lab->images.factory, *host = "factory.talos.dev";
+    size_t hlen = strlen(host);
+    const char *sep = strstr(f, "://");
+    if ((!strncmp(f, "https://", 8) || !strncmp(f, "http://", 7)) && sep) {
+        host = sep + 3;
+        hlen = strcspn(host, "/");
+    }
+    return bd_xasprintf("%.*s/installer/%s:%s", (int)hlen, host, schematic,
+                        lab->cluster.talos_version);
+}
+
+static int load_patch_list(struct talos_cluster *tc, const struct lab_strlist *l, struct bd_err *err)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        if (patch_by_file(tc, l->v[i]))
+            continue;
+        tc->patches = bd_xrealloc(tc->patches, (tc->npatches + 1) * sizeof *tc->patches);
+        if (patch_load(l->v[i], &tc->patches[tc->npatches], err) < 0) {
+            patch_free(&tc->patches[tc->npatches]);
+            return -1;
+        }
+        tc->npatches++;
+    }
+    return 0;
+}
+
+static int load_files(struct talos_cluster *tc, struct bd_err *err)
+{
+    const struct lab *lab = tc->lab;
+    const struct lab_cluster *cl = &lab->cluster;
+    size_t len;
+    tc->in.manifest_texts = bd_xcalloc(cl->n_inline_manifests + 1, sizeof(char *));
+    for (size_t i = 0; i < cl->n_inline_manifests; i++)
+        if (bd_file_read(cl->inline_manifests[i].file, &tc->in.manifest_texts[i], &len, err) < 0)
+            return bd_err_prefix(err, "cluster.inline_manifests[%zu]", i);
+    tc->var_texts = bd_xcalloc(cl->template_files.n + 1, sizeof(char *));
+    tc->nvars = cl->template_files.n;
+    for (size_t i = 0; i < cl->template_files.n; i++)
+        if (bd_file_read(cl->template_files.v[i].value, &tc->var_texts[i], &len, err) < 0)
+            return bd_err_prefix(err, "cluster.template_files.%s", cl->template_files.v[i].key);
+    if (load_patch_list(tc, &cl->patches, err) < 0 ||
+        load_patch_list(tc, &cl->roles[0].patches, err) < 0 ||
+        load_patch_list(tc, &cl->roles[1].patches, err) < 0)
+        return -1;
+    for (size_t i = 0; i < lab->nmachines; i++)
+        if (load_patch_list(tc, &lab->machines[i].patches, err) < 0)
+            return -1;
+    return 0;
+}
+
+static int load_secrets(struct talos_cluster *tc, struct bd_err *err)
+{
+    const char *path = tc->lab->cluster.secrets_file;
+    if (access(path, F_OK) < 0 && errno == ENOENT)
+        return bd_err_set(err,
+                          "cluster.secrets: %s does not exist; bootd generates machine configs "
+                          "from it. Create it with: bootctl gen secrets %s",
+                          path, tc->lab->path);
+    if (talos_secrets_load(path, &tc->secrets, err) < 0)
+        return bd_err_prefix(err, "cluster.secrets");
+    return 0;
+}
+
+int talos_cluster_new(const struct lab *lab, const char *schematic, struct talos_cluster **out,
+                      struct bd_err *err)
+{
+    struct talos_cluster *tc = bd_xcalloc(1, sizeof *tc);
+    tc->lab = lab;
+    *out = tc;
+    bool needed = false;
+    for (size_t i = 0; i < lab->nmachines; i++)
+        needed |= !user_config_file(lab, &lab->machines[i]);
+    if (!needed)
+        return 0;
+    int rc = -1;
+    if (!talos_version_ok(lab->cluster.talos_version)) {
+        bd_err_set(err,
+                   "%s: cluster.talos_version: bootd writes the Talos v1.13 config layout, which "
+                   "Talos %s does not read; use v1.13 or later, or give every machine a config file",
+                   lab->path, lab->cluster.talos_version);
+        goto out;
+    }
+    if (load_secrets(tc, err) < 0 || load_files(tc, err) < 0)
+        goto out;
+    tc->in.lab = lab;
+    tc->in.secrets = tc->secrets;
+    tc->in.installer_image = installer_image(lab, schematic);
+    tc->base[LAB_ROLE_CONTROLPLANE] = gen_role_base(&tc->in, LAB_ROLE_CONTROLPLANE);
+    tc->base[LAB_ROLE_WORKER] = gen_role_base(&tc->in, LAB_ROLE_WORKER);
+    /* every generated config once, so a lab whose patches break is refused now */
+    struct bd_buf scratch;
+    bd_buf_init(&scratch);
+    rc = 0;
+    for (size_t i = 0; i < lab->nmachines && rc == 0; i++) {
+        if (user_config_file(lab, &lab->machines[i]))
+            continue;
+        bd_buf_reset(&scratch);
+        rc = render(tc, &lab->machines[i], &scratch, err);
+    }
+    bd_buf_free(&scratch);
+out:
+    if (rc < 0) {
+        talos_cluster_free(tc);
+        *out = NULL;
+    }
+    return rc;
+}
+
+void talos_cluster_free(struct talos_cluster *tc)
+{
+    if (!tc)
+        return;
+    talos_secrets_free(tc->secrets);
+    for (size_t i = 0; tc->in.manifest_texts && i < tc->lab->cluster.n_inline_manifests; i++)
+        free(tc->in.manifest_texts[i]);
+    free(tc->in.manifest_texts);
+    for (size_t i = 0; i < tc->nvars; i++)
+        free(tc->var_texts[i]);
+    free(tc->var_texts);
+    for (size_t i = 0; i < tc->npatches; i++)
+        patch_free(&tc->patches[i]);
+    free(tc->patches);
+    bd_node_free(tc->base[0]);
+    bd_node_free(tc->base[1]);
+    free(tc->in.installer_image);
+    free(tc);
+}

@@ -1,0 +1,115 @@
+/* A new secrets bundle, made the way `talosctl gen secrets` makes one for Talos v1.13,
+ * except that every CA is ECDSA P-256 (talosctl makes the os CA Ed25519, which
+ * mbedTLS 2.28 cannot sign with; Talos accepts either, see docs/talos.md). */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CA_VALIDITY_S (87600LL * 3600) /* Talos's CAValidityTime, 10 years */
+
+/* 6.16 characters of [0-9a-z], the Kubernetes bootstrap token shape; rejection
+ * sampling keeps every character equally likely. */
+static int make_token(char out[24], struct bd_err *err)
+{
+    static const char alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    for (int i = 0; i < 23;) {
+        unsigned char b[32];
+        if (bd_random(b, sizeof b, err) < 0)
+            return -1;
+        for (size_t j = 0; j < sizeof b && i < 23; j++) {
+            if (i == 6) {
+                out[i++] = '.';
+                continue;
+            }
+            if (b[j] < 252) /* 252 = 7 * 36 */
+                out[i++] = alphabet[b[j] % 36];
+        }
+    }
+    out[23] = 0;
+    return 0;
+}
+
+static char *random_b64(bool url, struct bd_err *err)
+{
+    unsigned char b[32];
+    if (bd_random(b, sizeof b, err) < 0)
+        return NULL;
+    char *s = pki_b64(b, sizeof b);
+    for (char *p = s; url && *p; p++) /* Go's base64.URLEncoding, still padded */
+        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
+    return s;
+}
+
+/* A self-signed CA as Talos makes them: key usage digitalSignature + keyCertSign,
+ * extended key usage serverAuth + clientAuth, CA:TRUE. */
+static int make_ca(const char *subject, struct secrets_ca *out, struct bd_err *err)
+{
+    mbedtls_pk_context key;
+    if (pki_key_generate(&key, PKI_KEY_EC_P256, err) < 0)
+        return -1;
+    int64_t now = time(NULL);
+    struct pki_cert_spec spec = {
+        .subject = subject,
+        .ca = true,
+        .key_usage = MBEDTLS_X509_KU_DIGITAL_SIGNATURE | MBEDTLS_X509_KU_KEY_CERT_SIGN,
+        .eku = PKI_EKU_SERVER | PKI_EKU_CLIENT,
+        .not_before = now,
+        .not_after = now + CA_VALIDITY_S,
+    };
+    char *crt = NULL, *pem = NULL;
+    int rc = pki_cert_issue(&spec, &key, NULL, NULL, &crt, err);
+    if (rc == 0)
+        rc = pki_key_pem(&key, &pem, err);
+    mbedtls_pk_free(&key);
+    if (rc < 0) {
+        free(crt);
+        return -1;
+    }
+    out->crt = pki_b64(crt, strlen(crt));
+    out->key = pki_b64(pem, strlen(pem));
+    free(crt);
+    free(pem);
+    return 0;
+}
+
+int talos_secrets_generate(struct talos_secrets **out, struct bd_err *err)
+{
+    struct talos_secrets *s = bd_xcalloc(1, sizeof *s);
+    char token[24];
+    int rc = -1;
+    if (!(s->cluster_id = random_b64(true, err)) || !(s->cluster_secret = random_b64(false, err)) ||
+        !(s->secretbox_secret = random_b64(false, err)))
+        goto out;
+    if (make_token(token, err) < 0)
+        goto out;
+    s->bootstrap_token = bd_xstrdup(token);
+    if (make_token(token, err) < 0)
+        goto out;
+    s->trustd_token = bd_xstrdup(token);
+    /* The aggregator CA gets the CN Talos asks for (its CA builder drops it). */
+    if (make_ca("O=etcd", &s->etcd, err) < 0 || make_ca("O=kubernetes", &s->k8s, err) < 0 ||
+        make_ca("CN=front-proxy", &s->k8s_aggregator, err) < 0 || make_ca("O=talos", &s->os, err) < 0)
+        goto out;
+    /* kube-apiserver signs service-account tokens with this; RSA-4096 in PKCS#1 is
+     * what talosctl makes since Talos 1.7. */
+    mbedtls_pk_context sa;
+    if (pki_key_generate(&sa, PKI_KEY_RSA_4096, err) < 0)
+        goto out;
+    char *pem;
+    int pem_rc = pki_key_pem(&sa, &pem, err);
+    mbedtls_pk_free(&sa);
+    if (pem_rc < 0)
+        goto out;
+    s->service_account_key = pki_b64(pem, strlen(pem));
+    free(pem);
+    rc = 0;
+out:
+    if (rc < 0) {
+        talos_secrets_free(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}

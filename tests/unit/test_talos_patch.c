@@ -1,0 +1,376 @@
+#include "talos_fixture.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* A fixture lab whose cluster section gets extra (patch lists); files are name, text
+ * pairs written next to lab.yaml. */
+static char *lab_with_files(const char *extra, const char *machines, const char *const *files)
+{
+    char *dir = fixture_lab(extra, machines);
+    for (size_t i = 0; files && files[i]; i += 2)
+        free(write_file(dir, files[i], files[i + 1]));
+    return dir;
+}
+
+/* Renders one machine of a lab made by lab_with_files; returns the parsed documents. */
+static struct bd_yaml_doc render_docs(const char *dir, const char *machine, char **text)
+{
+    struct lab *lab;
+    struct talos_cluster *tc = fixture_cluster(dir, &lab);
+    *text = fixture_render(tc, lab, machine);
+    talos_cluster_free(tc);
+    lab_free(lab);
+    return fixture_parse(*text);
+}
+
+static void done(char *dir, char *text, struct bd_yaml_doc *d)
+{
+    bd_yaml_doc_free(d);
+    free(text);
+    tmpdir_remove(dir);
+    free(dir);
+}
+
+static const char *node_str(const struct bd_node *n)
+{
+    cr_assert(n && n->kind == BD_NODE_SCALAR);
+    return n->str;
+}
+
+Test(patch, cluster_then_role_then_machine)
+{
+    static const char *const files[] = {
+        "c.yaml", "machine:\n  install:\n    image: from-cluster\n  sysctls: {a: cluster, b: cluster, c: cluster}\n",
+        "r.yaml", "machine:\n  sysctls: {b: role, c: role}\n",
+        "m.yaml", "machine:\n  sysctls: {c: machine}\n", NULL};
+    char *dir = lab_with_files("  patches: [c.yaml]\n  controlplane: {patches: [r.yaml]}\n",
+                               "machines:\n"
+                               "  - {name: cp-1, mac: '52:54:00:00:00:01', role: controlplane, patches: [m.yaml]}\n",
+                               files);
+    char *text;
+    struct bd_yaml_doc d = render_docs(dir, "cp-1", &text);
+    const struct bd_node *v1 = d.docs[0];
+    cr_assert_str_eq(tree_str_at(v1, "machine.sysctls.a"), "cluster");
+    cr_assert_str_eq(tree_str_at(v1, "machine.sysctls.b"), "role");
+    cr_assert_str_eq(tree_str_at(v1, "machine.sysctls.c"), "machine");
+    cr_assert_str_eq(tree_str_at(v1, "machine.install.image"), "from-cluster", "patches beat generated values");
+    /* a patch's new keys land where Talos writes them: sysctls after install */
+    cr_assert(strstr(text, "    install:") < strstr(text, "    sysctls:"), "Talos's field order");
+    done(dir, text, &d);
+}
+
+Test(patch, strategic_merge_follows_talos)
+{
+    static const char *const files[] = {
+        "p.yaml",
+        "machine:\n"
+        "  certSANs: [extra.example]\n"        /* lists append */
+        "  install:\n"
+        "    disk: \"\"\n"                      /* an empty string changes nothing */
+        "    wipe: true\n"                      /* booleans always do */
+        "  kubelet:\n"
+        "    extraArgs: {rotate-server-certificates: 'true'}\n"
+        "  network:\n"
+        "    interfaces:\n"
+        "      - {interface: eth0, dhcp: true}\n"
+        "cluster:\n"
+        "  network:\n"
+        "    podSubnets: [10.1.0.0/16]\n"       /* replaced, not appended */
+        "  apiServer:\n"
+        "    admissionControl:\n"
+        "      - name: PodSecurity\n"           /* merged with the one by that name */
+        "        configuration: {defaults: {enforce: privileged}}\n"
+        "---\n"
+        "machine:\n"
+        "  network:\n"
+        "    interfaces:\n"
+        "      - {interface: eth0, mtu: 9000}\n" /* merged by interface name */
+        "      - {interface: eth1, dhcp: false}\n"
+        "  kubelet:\n"
+        "    extraArgs: {rotate-server-certificates: 'false', v: '2'}\n",
+        NULL};
+    char *dir = lab_with_files("  cert_sans: [api.example]\n  patches: [p.yaml]\n", NULL, files);
+    char *text;
+    struct bd_yaml_doc d = render_docs(dir, "cp-1", &text);
+    const struct bd_node *v1 = d.docs[0];
+    const struct bd_node *sans = tree_at(v1, "machine.certSANs");
+    cr_assert_eq(sans->n, 2);
+    cr_assert_str_eq(node_str(sans->kids[1]), "extra.example");
+    cr_assert_str_eq(tree_str_at(v1, "machine.install.disk"), "/dev/sda");
+    cr_assert_str_eq(tree_str_at(v1, "machine.install.wipe"), "true");
+    cr_assert_str_eq(tree_str_at(v1, "machine.kubelet.extraArgs.rotate-server-certificates"), "false");
+    cr_assert_str_eq(tree_str_at(v1, "machine.kubelet.extraArgs.v"), "2");
+    const struct bd_node *pods = tree_at(v1, "cluster.network.podSubnets");
+    cr_assert_eq(pods->n, 1);
+    cr_assert_str_eq(node_str(pods->kids[0]), "10.1.0.0/16");
+    const struct bd_node *ifs = tree_at(v1, "machine.network.interfaces");
+    cr_assert_eq(ifs->n, 2);
+    cr_assert_str_eq(tree_str_at(ifs->kids[0], "mtu"), "9000");
+    cr_assert_str_eq(tree_str_at(ifs->kids[0], "dhcp"), "true");
+    const struct bd_node *adm = tree_at(v1, "cluster.apiServer.admissionControl");
+    cr_assert_eq(adm->n, 1);
+    cr_assert_str_eq(tree_str_at(adm->kids[0], "configuration.defaults.enforce"), "privileged");
+    cr_assert_str_eq(tree_str_at(adm->kids[0], "configuration.defaults.audit"), "restricted");
+    done(dir, text, &d);
+}
+
+Test(patch, delete_removes_keys_list_items_and_documents)
+{
+    static const char *const files[] = {
+        "a.yaml", "kind: A\n", "b.yaml", "kind: B\n",
+        "d.yaml",
+        "machine:\n"
+        "  features:\n"
+        "    hostDNS:\n"
+        "      $patch: delete\n"
+        "cluster:\n"
+        "  inlineManifests:\n"
+        "    - name: a\n"
+        "      $patch: delete\n"
+        "---\n"
+        "apiVersion: v1alpha1\n"
+        "kind: HostnameConfig\n"
+        "$patch: delete\n",
+        NULL};
+    char *dir = lab_with_files("  inline_manifests: [{name: a, file: a.yaml}, {name: b, file: b.yaml}]\n"
+                               "  controlplane: {patches: [d.yaml]}\n",
+                               NULL, files);
+    char *text;
+    struct bd_yaml_doc d = render_docs(dir, "cp-1", &text);
+    const struct bd_node *v1 = d.docs[0];
+    cr_assert_null(tree_at(v1, "machine.features.hostDNS"));
+    cr_assert_not_null(tree_at(v1, "machine.features.kubePrism"));
+    const struct bd_node *im = tree_at(v1, "cluster.inlineManifests");
+    cr_assert_eq(im->n, 1);
+    cr_assert_str_eq(tree_str_at(im->kids[0], "name"), "b");
+    cr_assert_eq(fixture_doc(&d, "HostnameConfig"), -1);
+    done(dir, text, &d);
+}
+
+Test(patch, delete_of_something_absent_names_patch_and_path)
+{
+    static const char *const files[] = {"d.yaml", "machine:\n  network:\n    $patch: delete\n", NULL};
+    char *dir = lab_with_files("  patches: [d.yaml]\n", NULL, files);
+    struct bd_err err;
+    const char *msg = fixture_cluster_error(dir, &err);
+    assert_has(msg, "cp-1: patch ");
+    assert_has(msg, "d.yaml: machine.network: $patch: delete: the config has nothing there to delete");
+    tmpdir_remove(dir);
+    free(dir);
+}
+
+Test(patch, typed_documents_are_added_or_merged)
+{
+    static const char *const files[] = {
+        "t.yaml",
+        "apiVersion: v1alpha1\n"
+        "kind: RegistryMirrorConfig\n"
+        "name: ghcr.io\n"
+        "endpoints:\n"
+        "  - url: https://ghcr.io.my-mirror.com\n"
+        "---\n"
+        "apiVersion: v1alpha1\n"
+        "kind: HostnameConfig\n"
+        "hostname: renamed\n",
+        NULL};
+    char *dir = lab_with_files("  patches: [t.yaml]\n", NULL, files);
+    char *text;
+    struct bd_yaml_doc d = render_docs(dir, "w-1", &text);
+    long mirror = fixture_doc(&d, "RegistryMirrorConfig"), host = fixture_doc(&d, "HostnameConfig");
+    cr_assert(mirror > 0 && host > 0);
+    cr_assert_str_eq(tree_str_at(d.docs[host], "hostname"), "renamed");
+    assert_has(text, "---\napiVersion: v1alpha1\nkind: RegistryMirrorConfig\nname: ghcr.io\n"
+                     "endpoints:\n    - url: https://ghcr.io.my-mirror.com\n");
+    done(dir, text, &d);
+}
+
+Test(patch, json6902_operations)
+{
+    static const char *const files[] = {
+        "j.yaml",
+        "- {op: add, path: /machine/certSANs/-, value: added.example}\n"
+        "- {op: add, path: /machine/certSANs/0, value: first.example}\n"
+        "- {op: replace, path: /machine/install/disk, value: /dev/vdb}\n"
+        "- {op: remove, path: /machine/features/hostDNS}\n"
+        "- {op: copy, from: /cluster/clusterName, path: /machine/nodeLabels/cluster}\n"
+        "- {op: move, from: /machine/kubelet/image, path: /machine/install/image}\n"
+        "- {op: test, path: /machine/install/disk, value: /dev/vdb}\n",
+        "j.json", "[{\"op\": \"add\", \"path\": \"/machine/sysctls\", \"value\": {\"vm.x\": \"1\"}}]\n",
+        NULL};
+    char *dir = lab_with_files("  controlplane: {patches: [j.yaml, j.json]}\n", NULL, files);
+    char *text;
+    struct bd_yaml_doc d = render_docs(dir, "cp-1", &text);
+    const struct bd_node *v1 = d.docs[0];
+    const struct bd_node *sans = tree_at(v1, "machine.certSANs");
+    cr_assert_eq(sans->n, 2);
+    cr_assert_str_eq(node_str(sans->kids[0]), "first.example");
+    cr_assert_str_eq(node_str(sans->kids[1]), "added.example");
+    cr_assert_str_eq(tree_str_at(v1, "machine.install.disk"), "/dev/vdb");
+    cr_assert_null(tree_at(v1, "machine.features.hostDNS"));
+    cr_assert_str_eq(bd_node_get(tree_at(v1, "machine.nodeLabels"), "cluster")->str, "base");
+    cr_assert_null(tree_at(v1, "machine.kubelet.image"));
+    cr_assert_str_eq(tree_str_at(v1, "machine.install.image"), "ghcr.io/siderolabs/kubelet:v1.28.0");
+    cr_assert_str_eq(bd_node_get(tree_at(v1, "machine.sysctls"), "vm.x")->str, "1");
+    cr_assert_gt(fixture_doc(&d, "HostnameConfig"), 0, "other documents stay");
+    done(dir, text, &d);
+}
+
+Test(patch, json6902_failures_name_the_operation)
+{
+    static const char *const cases[][2] = {
+        {"- {op: replace, path: /machine/nothing, value: 1}\n",
+         "j.yaml: operation 0 (replace /machine/nothing): nothing there to replace"},
+        {"- {op: add, path: /machine/missing/deeper, value: 1}\n",
+         "operation 0 (add /machine/missing/deeper): the path's parent does not exist"},
+        {"- {op: test, path: /machine/type, value: worker}\n",
+         "operation 0 (test /machine/type): test failed: the value differs"},
+        {"- {op: frobnicate, path: /x}\n", "j.yaml:1: operation 0: op must be one of add"},
+        {"- {op: add, path: machine, value: 1}\n", "path must be a JSON pointer"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *files[] = {"j.yaml", cases[i][0], NULL};
+        char *dir = lab_with_files("  patches: [j.yaml]\n", NULL, files);
+        struct bd_err err;
+        assert_has(fixture_cluster_error(dir, &err), cases[i][1]);
+        tmpdir_remove(dir);
+        free(dir);
+    }
+}
+
+Test(patch, merge_errors_name_the_patch_and_the_path)
+{
+    static const char *const cases[][2] = {
+        {"machine:\n  certSANs: {a: b}\n", "p.yaml: machine.certSANs: cannot merge a mapping into a list"},
+        {"apiVersion: v1alpha1\nfoo: bar\n", "p.yaml:1: a typed document needs both apiVersion and kind"},
+        {"foo: bar\n", "neither a v1alpha1 fragment (machine:, cluster:) nor a typed document"},
+        {"- a\n- b\n", "p.yaml:1: operation 0: expected a mapping"},
+        {"machine: [\n", "p.yaml:2:1: did not find expected node content"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *files[] = {"p.yaml", cases[i][0], NULL};
+        char *dir = lab_with_files("  patches: [p.yaml]\n", NULL, files);
+        struct bd_err err;
+        assert_has(fixture_cluster_error(dir, &err), cases[i][1]);
+        tmpdir_remove(dir);
+        free(dir);
+    }
+}
+
+Test(patch, templates_fill_in_lab_values_and_files)
+{
+    static const char *const files[] = {
+        "t.yaml.tftpl",
+        "machine:\n"
+        "  nodeLabels:\n"
+        "    topology.kubernetes.io/region: ${cluster_name}\n"
+        "    topology.kubernetes.io/zone: ${ node_name }\n"
+        "    host: ${hostname}\n"
+        "cluster:\n"
+        "  inlineManifests:\n"
+        "    - name: values\n"
+        "      contents: |\n"
+        "        data:\n"
+        "          values.yaml: |-\n"
+        "            ${indent(12, values)}\n"
+        "    - name: literal\n"
+        "      contents: \"$${not_a_var}\"\n",
+        "values.yaml", "a: 1\nb:\n  c: 2",
+        NULL};
+    char *dir = lab_with_files("  patches: [t.yaml.tftpl]\n  template_files: {values: values.yaml}\n",
+                               "machines:\n"
+                               "  - {name: cp-1, hostname: host-1, mac: '52:54:00:00:00:01', role: controlplane}\n",
+                               files);
+    char *text;
+    struct bd_yaml_doc d = render_docs(dir, "cp-1", &text);
+    const struct bd_node *labels = tree_at(d.docs[0], "machine.nodeLabels");
+    cr_assert_str_eq(bd_node_get(labels, "topology.kubernetes.io/region")->str, "base");
+    cr_assert_str_eq(bd_node_get(labels, "topology.kubernetes.io/zone")->str, "cp-1");
+    cr_assert_str_eq(bd_node_get(labels, "host")->str, "host-1");
+    const struct bd_node *im = tree_at(d.docs[0], "cluster.inlineManifests");
+    cr_assert_str_eq(tree_str_at(im->kids[0], "contents"), "data:\n  values.yaml: |-\n    a: 1\n    b:\n      c: 2\n");
+    cr_assert_str_eq(tree_str_at(im->kids[1], "contents"), "${not_a_var}");
+    done(dir, text, &d);
+}
+
+Test(patch, template_mistakes_name_file_and_line)
+{
+    static const char *const cases[][2] = {
+        {"machine:\n  nodeLabels: {a: '${nope}'}\n",
+         "t.tftpl:2: unknown template variable \"nope\" (known: hostname, node_name, cluster_name"},
+        {"machine:\n\n  x: ${upper(hostname)}\n",
+         "t.tftpl:3: ${upper(hostname)}: only ${name} and ${indent(N, name)} are supported"},
+        {"machine:\n  x: %{ if true }\n", "t.tftpl:2: template directives (%{...}) are not supported"},
+        {"machine:\n  x: ${hostname\n", "t.tftpl:2: ${ without a closing }"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *files[] = {"t.tftpl", cases[i][0], NULL};
+        char *dir = lab_with_files("  patches: [t.tftpl]\n", NULL, files);
+        struct bd_err err;
+        assert_has(fixture_cluster_error(dir, &err), cases[i][1]);
+        tmpdir_remove(dir);
+        free(dir);
+    }
+}
+
+/* The reference homelab's own patches, filled from examples/homelab/lab.yaml: the
+ * whole result is kept in tests/fixtures/homelab/ for people to read, and compared
+ * byte for byte. */
+static char *homelab_dir(void)
+{
+    char *dir = tmpdir_new();
+    char *cmd = bd_xasprintf("cp -r examples/homelab/. %s/", dir);
+    cr_assert_eq(system(cmd), 0);
+    free(cmd);
+    fixture_secrets(dir);
+    return dir;
+}
+
+#define QEMU_GUEST_AGENT "ce4c980550dd2ab1b17bbf2b08801c7eb59418eafe8f279833297925d67c7515"
+
+Test(patch, homelab_patches_apply)
+{
+    char *dir = homelab_dir();
+    struct bd_err err;
+    struct lab *lab = load_lab(dir, &err);
+    cr_assert_not_null(lab, "%s", err.msg);
+    struct talos_cluster *tc;
+    cr_assert_eq(talos_cluster_new(lab, QEMU_GUEST_AGENT, &tc, &err), 0, "%s", err.msg);
+    static const char *const machines[] = {"ctrl-00", "work-00"};
+    for (int i = 0; i < 2; i++) {
+        char *text = fixture_render(tc, lab, machines[i]);
+        char *golden_path = bd_xasprintf("tests/fixtures/homelab/%s.yaml", machines[i]);
+        char *golden = read_text(golden_path);
+        cr_assert_str_eq(text, golden, "%s differs from %s", machines[i], golden_path);
+        struct bd_yaml_doc d = fixture_parse(text);
+        const struct bd_node *v1 = d.docs[0];
+        cr_assert_str_eq(tree_str_at(v1, "machine.network.hostname"), machines[i]);
+        cr_assert_eq(fixture_doc(&d, "HostnameConfig"), -1,
+                     "the patch's machine.network.hostname replaces HostnameConfig");
+        const struct bd_node *labels = tree_at(v1, "machine.nodeLabels");
+        cr_assert_str_eq(bd_node_get(labels, "topology.kubernetes.io/region")->str, "talos");
+        cr_assert_str_eq(bd_node_get(labels, "topology.kubernetes.io/zone")->str, machines[i]);
+        cr_assert_str_eq(tree_str_at(v1, "cluster.network.cni.name"), "none");
+        if (i == 0) {
+            cr_assert_str_eq(tree_str_at(v1, "cluster.proxy.disabled"), "true");
+            const struct bd_node *im = tree_at(v1, "cluster.inlineManifests");
+            cr_assert_eq(im->n, 2);
+            assert_has(tree_str_at(im->kids[0], "contents"),
+                       "  values.yaml: |-\n    # https://github.com/cilium/cilium/blob/main/install/kubernetes/cilium/values.yaml\n    cluster:\n      name: talos\n");
+            assert_has(tree_str_at(im->kids[1], "contents"), "kind: Job\nmetadata:\n  name: cilium-install\n");
+            const struct bd_node *ifs = tree_at(v1, "machine.network.interfaces");
+            cr_assert_str_eq(tree_str_at(ifs->kids[0], "vip.ip"), "10.25.150.10");
+            cr_assert_eq(fixture_doc(&d, "Layer2VIPConfig"), -1, "the patch's VIP replaces bootd's");
+            cr_assert_str_eq(tree_str_at(v1, "machine.install.image"),
+                             "factory.talos.dev/installer/" QEMU_GUEST_AGENT ":v1.13.9");
+        }
+        bd_yaml_doc_free(&d);
+        free(golden);
+        free(golden_path);
+        free(text);
+    }
+    fixture_done(tc, lab, dir);
+}

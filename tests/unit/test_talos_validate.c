@@ -1,0 +1,128 @@
+#include "talos_fixture.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Loads the fixture lab with one patch for every machine (or per role) and expects the
+ * message. */
+static void refused(const char *cluster_extra, const char *patch, const char *want)
+{
+    char *dir = fixture_lab(cluster_extra, NULL);
+    free(write_file(dir, "p.yaml", patch));
+    struct bd_err err;
+    assert_has(fixture_cluster_error(dir, &err), want);
+    tmpdir_remove(dir);
+    free(dir);
+}
+
+Test(validate, worker_with_a_vip_names_patch_and_field)
+{
+    refused("  worker: {patches: [p.yaml]}\n",
+            "machine:\n  network:\n    interfaces:\n      - interface: eth0\n        vip: {ip: 192.0.2.10}\n",
+            "w-1: after patch ");
+    refused("  worker: {patches: [p.yaml]}\n",
+            "machine:\n  network:\n    interfaces:\n      - interface: eth0\n        vip: {ip: 192.0.2.10}\n",
+            "p.yaml: machine.network.interfaces[0].vip: a worker cannot hold a VIP");
+    refused("  worker: {patches: [p.yaml]}\n",
+            "machine:\n  network:\n    interfaces:\n      - interface: eth0\n"
+            "        vlans: [{vlanId: 5, vip: {ip: 192.0.2.10}}]\n",
+            "machine.network.interfaces[0].vlans[0].vip: a worker cannot hold a VIP");
+    refused("  worker: {patches: [p.yaml]}\n",
+            "apiVersion: v1alpha1\nkind: Layer2VIPConfig\nname: 192.0.2.10\nlink: eth0\n",
+            "document 2 (Layer2VIPConfig 192.0.2.10): a worker cannot hold a VIP");
+}
+
+Test(validate, control_plane_without_the_ca_key)
+{
+    refused("  controlplane: {patches: [p.yaml]}\n", "machine:\n  ca:\n    key:\n      $patch: delete\n",
+            "cp-1: after patch ");
+    refused("  controlplane: {patches: [p.yaml]}\n", "machine:\n  ca:\n    key:\n      $patch: delete\n",
+            "p.yaml: machine.ca.key: a control plane needs the os CA key");
+    refused("  controlplane: {patches: [p.yaml]}\n",
+            "cluster:\n  etcd:\n    ca:\n      key:\n        $patch: delete\n",
+            "cluster.etcd.ca: a control plane needs the etcd CA certificate and key");
+}
+
+Test(validate, contradictions_within_talos_rules)
+{
+    static const char *const cases[][3] = {
+        {"  patches: [p.yaml]\n", "persist: false\n", "persist: .persist should be enabled"},
+        {"  patches: [p.yaml]\n", "machine:\n  kubelet:\n    extraArg: {v: '2'}\n",
+         "machine.kubelet.extraArg: unknown key (Talos refuses keys its config does not have)"},
+        {"  patches: [p.yaml]\n", "machine:\n  network:\n    interfaces: [{interface: eth0, dchp: true}]\n",
+         "machine.network.interfaces[0].dchp: unknown key"},
+        {"  patches: [p.yaml]\n", "machine:\n  install:\n    extraKernelArgs: [console=ttyS1]\n",
+         "machine.install.extraKernelArgs: cannot be used with grubUseUKICmdline: true"},
+        {"  patches: [p.yaml]\n", "machine:\n  type: worker\n",
+         "cp-1: after patch "},
+        {"  patches: [p.yaml]\n", "machine:\n  type: worker\n",
+         "machine.type: worker, but lab.yaml gives this machine the role controlplane"},
+        {"  patches: [p.yaml]\n", "machine:\n  nodeLabels: {\"bad label\": x}\n",
+         "machine.nodeLabels.bad label: not a valid Kubernetes key"},
+        {"  patches: [p.yaml]\n", "machine:\n  features:\n    hostDNS: {enabled: false}\n",
+         "machine.features.hostDNS.forwardKubeDNSToHost: needs machine.features.hostDNS.enabled: true"},
+        {"  patches: [p.yaml]\n", "cluster:\n  controlPlane: {endpoint: 'http://base:6443'}\n",
+         "cluster.controlPlane.endpoint: "},
+        {"  controlplane: {patches: [p.yaml]}\n",
+         "cluster:\n  network:\n    cni: {name: flannel, urls: [https://example.com/cni.yaml]}\n",
+         "cluster.network.cni.urls: only cni name custom takes urls"},
+        {"  inline_manifests: [{name: a, file: p.yaml}]\n  controlplane: {patches: [p.yaml]}\n",
+         "cluster:\n  inlineManifests: [{name: a, contents: x}]\n",
+         "cluster.inlineManifests: \"a\" appears twice"},
+        {"  patches: [p.yaml]\n", "apiVersion: v1alpha1\nkind: HostnameConfig\nauto: stable\n",
+         "HostnameConfig): 'auto' and 'hostname' cannot be set at the same time"},
+        {"  worker: {patches: [p.yaml]}\n", "cluster:\n  etcd: {image: x}\n",
+         "cluster.etcd: only control planes run etcd"},
+        {"  vip: 192.0.2.10\n  controlplane: {patches: [p.yaml]}\n",
+         "machine:\n  network:\n    interfaces: [{interface: eth0, dhcp: true}]\n",
+         "cluster.vip: 192.0.2.10 is on no link of this control plane"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        refused(cases[i][0], cases[i][1], cases[i][2]);
+}
+
+Test(validate, a_patch_may_take_over_hostname_and_network)
+{
+    char *dir = fixture_lab("  vip: 192.0.2.10\n  controlplane: {patches: [p.yaml]}\n", NULL);
+    free(write_file(dir, "p.yaml",
+                    "machine:\n  network:\n    hostname: legacy\n    nameservers: [192.0.2.53]\n"
+                    "    interfaces:\n      - {interface: eth0, dhcp: true, vip: {ip: 192.0.2.10}}\n"));
+    struct lab *lab;
+    struct talos_cluster *tc = fixture_cluster(dir, &lab);
+    char *text = fixture_render(tc, lab, "cp-1");
+    struct bd_yaml_doc d = fixture_parse(text);
+    cr_assert_eq(d.ndocs, 1, "only the v1alpha1 document is left:\n%s", text);
+    bd_yaml_doc_free(&d);
+    free(text);
+    fixture_done(tc, lab, dir);
+}
+
+Test(validate, rules_on_documents)
+{
+    struct talos_docs d = {0};
+    struct bd_err err;
+    char *dir = fixture_lab(NULL, NULL);
+    struct lab *lab;
+    struct talos_cluster *tc = fixture_cluster(dir, &lab);
+    char *text = fixture_render(tc, lab, "w-1");
+    struct bd_yaml_doc parsed = fixture_parse(text);
+    for (size_t i = 0; i < parsed.ndocs; i++)
+        docs_push(&d, bd_node_clone(parsed.docs[i]));
+    struct validate_ctx vc = {.role = LAB_ROLE_WORKER};
+    cr_assert_eq(talos_validate(&d, &vc, &err), 0, "%s", err.msg);
+    docs_push(&d, bd_node_clone(d.v[1]));
+    cr_assert_eq(talos_validate(&d, &vc, &err), -1);
+    assert_has(err.msg, "document 2 (HostnameConfig): duplicate document (also document 1)");
+    docs_remove(&d, 2);
+    struct bd_node *untyped = bd_node_new(BD_NODE_MAP);
+    tree_str(untyped, "kind", "LinkConfig");
+    docs_push(&d, untyped);
+    cr_assert_eq(talos_validate(&d, &vc, &err), -1);
+    assert_has(err.msg, "every document but the v1alpha1 one needs apiVersion and kind");
+    docs_free(&d);
+    bd_yaml_doc_free(&parsed);
+    free(text);
+    fixture_done(tc, lab, dir);
+}
