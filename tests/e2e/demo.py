@@ -5,6 +5,8 @@ import signal
 import sys
 import time
 
+import hashlib
+
 from tests.e2e.netlab import BOOT_SERVER, Bootd, Lab, VM, wait_until
 
 LAB = "examples/minimal/lab.yaml"
@@ -43,13 +45,22 @@ def main():
     say("building the lab: namespace, bridge br0 with %s/24, bootd on %s" % (BOOT_SERVER, LAB))
     lab = Lab()
     try:
-        bootd = Bootd(lab, lab_path=LAB).start()
+        with open(LAB) as f:
+            bootd = Bootd(lab, lab_yaml=f.read())
+        say("generating the cluster secrets (bootctl gen secrets; a few seconds)")
+        bootd.gen("secrets")
+        expected = hashlib.sha256(bootd.gen("config", "--machine", "cp-1", "-o", "-")).hexdigest()
+        bootd.start()
         say("bootd is up (it runs dnsmasq for DHCP and TFTP); log: %s" % bootd.log)
         say("powering on a BIOS VM with MAC %s (software-emulated: about 30 s)" % MAC)
         vm = VM(lab, MAC, "bios", "cp-1")
         follow(bootd, vm, 300)
         m = wait_until("the timeline", lambda: bootd.machine("cp-1"), 10)
-        say("the VM powered off; its state is %s\n" % m["state"])
+        got = vm.config_sha256(1)
+        say("the VM powered off; its state is %s" % m["state"])
+        say("config it downloaded: sha256 %s: %s" % (
+            got, "cp-1's own generated config" if got == expected else "NOT cp-1's config"))
+        print()
         print(bootd.bootctl("machines", "show", "cp-1"))
         print(bootd.bootctl("logs", "cp-1"))
         say("done; cleaning up (bootd, dnsmasq, the VM, the namespace)")

@@ -167,6 +167,11 @@ class Bootd:
         self.log = os.path.join(self.dir, "bootd.log")
         self.proc = None
 
+    def gen(self, *args):
+        """bootctl gen ... on this lab; returns stdout."""
+        return subprocess.run([BOOTCTL, "gen", *args[:1], self.lab_path, *args[1:]],
+                              check=True, capture_output=True, timeout=120).stdout
+
     def start(self):
         self.proc = self.lab.start([BOOTD, "--lab", self.lab_path, "--state-dir", self.state],
                                    self.log)
