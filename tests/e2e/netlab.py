@@ -107,6 +107,17 @@ class Lab:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
 
+    def check_logs(self):
+        """Fails on sanitizer reports in any log the lab's processes wrote."""
+        from tests.integration.harness import sanitizer_report
+        for dirpath, _, names in os.walk(self.root):
+            for n in names:
+                if n.endswith(".log") and not n.startswith("vm-"):
+                    with open(os.path.join(dirpath, n), errors="replace") as f:
+                        report = sanitizer_report(f.read())
+                    if report:
+                        raise AssertionError("%s:\n%s" % (n, report))
+
     def tap(self):
         """A new tap device on the bridge, for one VM."""
         name = "tap%d" % self.taps
@@ -138,6 +149,7 @@ class Lab:
     def close(self):
         for p in reversed(self.procs):
             self.stop(p)
+        self.check_logs()
         _setns("/proc/self/fd/%d" % self._orig)
         os.close(self._orig)
         for n in self.netns:

@@ -57,6 +57,18 @@ machines:
 """
 
 
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def sanitizer_report(log):
+    """The part of a log where ASan, LSan or UBSan reported something, or None."""
+    for marker in SANITIZER_MARKERS:
+        i = log.find(marker)
+        if i >= 0:
+            return log[max(0, i - 200):i + 3000]
+    return None
+
+
 def read(path, mode="r"):
     with open(path, mode) as f:
         return f.read()
@@ -151,7 +163,10 @@ class Bootd:
 
     def cleanup(self):
         self.stop()
+        report = sanitizer_report(self.logs()) if self.proc else None
         shutil.rmtree(self.root, ignore_errors=True)
+        if report:
+            raise AssertionError("bootd under sanitizers reported:\n" + report)
 
     def token(self):
         with open(os.path.join(self.state, "admin.token")) as f:
