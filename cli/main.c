@@ -11,6 +11,12 @@ static void usage(FILE *f)
           "\n"
           "Offline:\n"
           "  validate PATH                  check lab.yaml (and machines.d/) as bootd would\n"
+          "  image pull                     download the lab's Talos images, pinned in images.lock\n"
+          "  image list                     what the image cache holds and what the lab uses\n"
+          "  image import FILE...           add kernel/initramfs/cmdline files for offline labs\n"
+          "  image gc [--dry-run]           remove images no machine in lab.yaml boots\n"
+          "                                 (image commands take --lab PATH, --state-dir DIR,\n"
+          "                                 --assets DIR; a running bootd is told of changes)\n"
           "\n"
           "Talking to bootd:\n"
           "  machines [list]                machines and their lifecycle state\n"
@@ -62,6 +68,12 @@ int main(int argc, char **argv)
     char **sub_argv = argv + optind;
     if (!strcmp(cmd, "validate"))
         return cmd_validate(sub_argc, sub_argv);
+    if (!strcmp(cmd, "image")) {
+        struct cli c = {.json = !strcmp(output, "json")};
+        int rc = cmd_image(&c, url, token_file, sub_argc, sub_argv);
+        cli_free(&c);
+        return rc;
+    }
 
     static const struct {
         const char *name;
