@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
+/* Copies src into name's partial file in the kernel (sendfile), then hashes what landed. */
 static int copy_in(struct images_stage *st, const char *src, const char *name, struct bd_err *err)
 {
     int in = open(src, O_RDONLY | O_CLOEXEC);
@@ -16,37 +18,22 @@ static int copy_in(struct images_stage *st, const char *src, const char *name, s
         return bd_err_set(err, "%s: %s", src, strerror(errno));
     char part[IMAGES_NAME_MAX + 8];
     images_stage_part(name, part);
-    int out = openat(st->dir_fd, part, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int out = openat(st->dir_fd, part, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (out < 0) {
         close(in);
         return bd_err_set(err, "%s/%s: %s", st->dir, part, strerror(errno));
     }
-    struct images_hash *h = images_hash_new();
-    enum { CHUNK = 1 << 20 };
-    char *buf = bd_xmalloc(CHUNK);
-    uint64_t size = 0;
     int rc = 0;
-    for (;;) {
-        ssize_t r = read(in, buf, CHUNK);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            rc = bd_err_set(err, "%s: %s", src, strerror(errno));
+    ssize_t n;
+    while ((n = sendfile(out, in, NULL, 1 << 30)) != 0)
+        if (n < 0 && errno != EINTR) {
+            rc = bd_err_set(err, "copying %s to %s/%s: %s", src, st->dir, part, strerror(errno));
             break;
         }
-        if (r == 0)
-            break;
-        for (ssize_t done = 0; done < r && rc == 0;) {
-            ssize_t w = write(out, buf + done, (size_t)(r - done));
-            if (w < 0 && errno != EINTR)
-                rc = bd_err_set(err, "writing %s/%s: %s", st->dir, part, strerror(errno));
-            done += w > 0 ? w : 0;
-        }
-        if (rc < 0)
-            break;
-        images_hash_update(h, buf, (size_t)r);
-        size += (uint64_t)r;
-    }
+    struct images_hash *h = images_hash_new();
+    uint64_t size = 0;
+    if (rc == 0)
+        rc = images_hash_fd(out, part, h, &size, err);
     if (rc == 0 && size == 0)
         rc = bd_err_set(err, "%s: empty file", src);
     if (rc == 0 && fsync(out) < 0)
@@ -58,7 +45,6 @@ static int copy_in(struct images_stage *st, const char *src, const char *name, s
     } else {
         unlinkat(st->dir_fd, part, 0);
     }
-    free(buf);
     images_hash_free(h);
     close(out);
     close(in);

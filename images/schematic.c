@@ -332,16 +332,28 @@ static struct bd_node *any_map(struct ctx *c, const struct bd_node *n, const cha
     return out;
 }
 
-static struct bd_node *any_node(struct ctx *c, const struct bd_node *n, const char *path)
+static struct bd_node *struct_node(struct ctx *c, const struct field *fields,
+                                   const struct bd_node *n, const char *path, bool *zero);
+
+/* An item of a list: of the field's kind, or any value when f is NULL. */
+static struct bd_node *item_node(struct ctx *c, const struct field *f, const struct bd_node *n,
+                                 const char *path, bool *zero)
 {
-    if (n->kind == BD_NODE_SCALAR)
-        return any_scalar(c, n, path);
-    if (n->kind == BD_NODE_MAP)
-        return any_map(c, n, path);
+    if (!f)
+        return any_node(c, n, path);
+    if (f->kind == K_STRS)
+        return string_node(c, n, path, zero);
+    return struct_node(c, f->sub, n, path, zero);
+}
+
+static struct bd_node *list_node(struct ctx *c, const struct field *f, const struct bd_node *n,
+                                 const char *path)
+{
     struct bd_node *out = bd_node_new(BD_NODE_SEQ);
     for (size_t i = 0; i < n->n; i++) {
         char *sub = bd_xasprintf("%s[%zu]", path, i);
-        struct bd_node *v = any_node(c, n->kids[i], sub);
+        bool zero;
+        struct bd_node *v = item_node(c, f, n->kids[i], sub, &zero);
         free(sub);
         if (!v) {
             bd_node_free(out);
@@ -352,36 +364,29 @@ static struct bd_node *any_node(struct ctx *c, const struct bd_node *n, const ch
     return out;
 }
 
-/* ---- structs ---- */
+static struct bd_node *any_node(struct ctx *c, const struct bd_node *n, const char *path)
+{
+    if (n->kind == BD_NODE_SCALAR)
+        return any_scalar(c, n, path);
+    if (n->kind == BD_NODE_MAP)
+        return any_map(c, n, path);
+    return list_node(c, NULL, n, path);
+}
 
-static struct bd_node *struct_node(struct ctx *c, const struct field *fields,
-                                   const struct bd_node *n, const char *path, bool *zero);
+/* ---- structs ---- */
 
 static struct bd_node *seq_node(struct ctx *c, const struct field *f, const struct bd_node *n,
                                 const char *path, bool *zero)
 {
-    struct bd_node *out = bd_node_new(BD_NODE_SEQ);
     *zero = true;
     if (bd_node_is_null(n))
-        return out;
+        return bd_node_new(BD_NODE_SEQ);
     if (n->kind != BD_NODE_SEQ) {
         fail(c, n, path, "expected a list, found a %s", bd_node_kind_name(n));
-        bd_node_free(out);
         return NULL;
     }
-    for (size_t i = 0; i < n->n; i++) {
-        char *sub = bd_xasprintf("%s[%zu]", path, i);
-        bool item_zero;
-        struct bd_node *v = f->kind == K_STRS ? string_node(c, n->kids[i], sub, &item_zero)
-                                              : struct_node(c, f->sub, n->kids[i], sub, &item_zero);
-        free(sub);
-        if (!v) {
-            bd_node_free(out);
-            return NULL;
-        }
-        bd_node_seq_push(out, v);
-    }
-    *zero = out->n == 0;
+    struct bd_node *out = list_node(c, f, n, path);
+    *zero = !out || out->n == 0;
     return out;
 }
 

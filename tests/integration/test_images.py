@@ -107,7 +107,10 @@ class Pull(unittest.TestCase):
         self.srv.faults[self.url("kernel-amd64")] = ("cut", 120000)
         self.pull_ok()
         self.assertEqual(self.srv.gets("kernel-amd64"), [None, "bytes=120000-"])
-        self.assertEqual(self.lab.cached("kernel-amd64"), self.files[self.url("kernel-amd64")])
+        data = self.files[self.url("kernel-amd64")]
+        self.assertEqual(self.lab.cached("kernel-amd64"), data)
+        self.assertIn("%s  %s/%s/kernel-amd64" % (sha(data), VANILLA, VERSION),
+                      self.lab.lock_lines(), "the hash covers both parts")
 
     def test_stalled_server_times_out_and_the_next_pull_resumes(self):
         self.srv.faults[self.url("initramfs-amd64.xz")] = ("stall", 200000)
@@ -127,8 +130,10 @@ class Pull(unittest.TestCase):
         del self.srv.faults[self.url("initramfs-amd64.xz")]
         self.pull_ok()
         self.assertEqual(self.srv.gets("initramfs-amd64.xz")[-1], "bytes=200000-")
-        self.assertEqual(self.lab.cached("initramfs-amd64.xz"),
-                         self.files[self.url("initramfs-amd64.xz")])
+        data = self.files[self.url("initramfs-amd64.xz")]
+        self.assertEqual(self.lab.cached("initramfs-amd64.xz"), data)
+        self.assertIn("%s  %s/%s/initramfs-amd64.xz" % (sha(data), VANILLA, VERSION),
+                      self.lab.lock_lines(), "the hash covers what the first pull kept")
 
     def test_wrong_bytes_are_refused_and_old_files_stay(self):
         self.pull_ok()
@@ -163,6 +168,13 @@ class Pull(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(os.path.dirname(self.lab.path("x")))),
                          [".initramfs-amd64.xz.part", ".kernel-amd64.part", ".lock"],
                          "no file lands; the good downloads wait as partial files")
+        del self.srv.faults[self.url("cmdline-metal-amd64")]
+        self.pull_ok()
+        size = len(self.files[self.url("kernel-amd64")])
+        self.assertEqual(self.srv.gets("kernel-amd64"), [None, "bytes=%d-" % size],
+                         "a complete partial file is not downloaded again (416)")
+        for path, data in self.files.items():
+            self.assertEqual(self.lab.cached(path.rsplit("/", 1)[1]), data)
 
     def test_missing_file_is_a_clear_404(self):
         del self.srv.files[self.url("cmdline-metal-amd64")]
