@@ -18,7 +18,7 @@ from tests.integration.harness import (BOOTCTL, CP_CONFIG, VANILLA, WORKER_CONFI
                                        lab_text)
 
 SIZE = 256 << 20
-ROUNDS = 3
+ROUNDS = 5
 VERSION = "v1.13.9"
 
 
