@@ -46,6 +46,7 @@ struct bar {
     char file[IMAGES_NAME_MAX];
     int64_t start_ms;
     uint64_t start_done;
+    bool finished; /* the file's bar reached 100% and ended its line */
 };
 
 static void on_progress(void *ud, const struct images_progress *p)
@@ -57,7 +58,10 @@ static void on_progress(void *ud, const struct images_progress *p)
         snprintf(b->file, sizeof b->file, "%s", p->file);
         b->start_ms = bd_now_ms();
         b->start_done = p->done;
+        b->finished = false;
     }
+    if (b->finished)
+        return;
     double secs = (double)(bd_now_ms() - b->start_ms) / 1000.0;
     double rate = secs > 0 ? mib(p->done - b->start_done) / secs : 0;
     enum { WIDTH = 30 };
@@ -72,7 +76,8 @@ static void on_progress(void *ud, const struct images_progress *p)
                 mib(p->done), mib(p->total), rate);
     else
         fprintf(stderr, "\r  %-22s %8.1f MiB %7.1f MiB/s", p->file, mib(p->done), rate);
-    if (p->total && p->done >= p->total)
+    b->finished = p->total && p->done >= p->total;
+    if (b->finished)
         fputs("\n", stderr);
     fflush(stderr);
 }
