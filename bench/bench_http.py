@@ -110,7 +110,7 @@ def run():
     os.chmod(nginx_root, 0o755)  # nginx workers drop root
     try:
         asset_dir = os.path.join(b.state, "images", VANILLA, "v1.13.9")
-        os.makedirs(asset_dir)
+        os.makedirs(asset_dir, exist_ok=True)
         blob = os.urandom(64 << 20)
         for d in (asset_dir, nginx_root):
             with open(os.path.join(d, "kernel-amd64"), "wb") as f:

@@ -47,5 +47,8 @@ int cmd_reload(struct cli *c, int argc, char **argv);
 int cmd_status(struct cli *c, int argc, char **argv);
 int cmd_logs(struct cli *c, int argc, char **argv);
 int cmd_dhcp_event(struct cli *c, int argc, char **argv);
+/* Works on the image cache directly; url and token_file (global flags, may be NULL)
+ * find bootd to tell it about changes. */
+int cmd_image(struct cli *c, const char *url, const char *token_file, int argc, char **argv);
 
 #endif

@@ -16,6 +16,12 @@ static void usage(FILE *f)
           "                                 the Talos configs bootd serves (NAME.yaml each)\n"
           "  gen talosconfig LAB [-o FILE]  Talos API client config (os:admin), ./talosconfig\n"
           "  gen kubeconfig LAB [-o FILE]   admin kubeconfig, ./kubeconfig\n"
+          "  image pull                     download the lab's Talos images, pinned in images.lock\n"
+          "  image list                     what the image cache holds and what the lab uses\n"
+          "  image import FILE...           add kernel/initramfs/cmdline files for offline labs\n"
+          "  image gc [--dry-run]           remove images no machine in lab.yaml boots\n"
+          "                                 (image commands take --lab PATH, --state-dir DIR,\n"
+          "                                 --assets DIR; a running bootd is told of changes)\n"
           "\n"
           "Talking to bootd:\n"
           "  machines [list]                machines and their lifecycle state\n"
@@ -70,6 +76,12 @@ int main(int argc, char **argv)
         return cmd_validate(sub_argc, sub_argv);
     if (!strcmp(cmd, "gen"))
         return cmd_gen(sub_argc, sub_argv);
+    if (!strcmp(cmd, "image")) {
+        struct cli c = {.json = !strcmp(output, "json")};
+        int rc = cmd_image(&c, url, token_file, sub_argc, sub_argv);
+        cli_free(&c);
+        return rc;
+    }
 
     static const struct {
         const char *name;

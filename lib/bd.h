@@ -308,6 +308,7 @@ struct lab_images {
     char *schematic_file; /* NULL = vanilla */
     struct lab_strlist arch;
     char *lock_file;
+    int64_t timeout_s; /* a download that sends nothing for this long fails */
 };
 
 struct lab_gitops_group {

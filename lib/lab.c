@@ -311,6 +311,7 @@ static const struct lab_field images_fields[] = {
     F(T_PATH, "schematic", schematic_file, false, NULL),
     F(T_STRLIST, "arch", arch, false, NULL),
     F(T_PATH, "lock", lock_file, false, NULL),
+    F(T_DURATION, "timeout", timeout_s, false, NULL),
     {0},
 };
 #undef STRUCT

@@ -82,6 +82,8 @@ void lab_apply_defaults(struct lab *lab)
     struct lab_images *im = &lab->images;
     im->factory = dflt(lab, im->factory, "https://factory.talos.dev");
     im->lock_file = dflt_path(lab, im->lock_file, "images.lock");
+    if (!im->timeout_s)
+        im->timeout_s = 30;
     static const char *const arch[] = {"amd64", NULL};
     dflt_list(lab, &im->arch, arch);
 

@@ -12,7 +12,9 @@ In another terminal:
   curl 'http://127.0.0.1:$port/ipxe?mac=52-54-00-12-34-56&arch=x86_64&platform=efi'
   BOOTD_URL=http://127.0.0.1:$port BOOTD_TOKEN_FILE=$state/admin.token $build/bootctl machines
 
-Machines boot from bootd for real in \`make demo\` (a VM in a network namespace).
+cp-1 is held until its Talos image is in the cache: bootd pulls it from Image Factory
+(or use \`bootctl image import\` offline). Machines boot from bootd for real in
+\`make demo\` (a VM in a network namespace).
 Ctrl-C stops bootd.
 MSG
 # bootd generates the machine's Talos config from lab.yaml and the cluster secrets

@@ -31,11 +31,23 @@ static void snap_unref_locked(struct lab_snap *snap)
                 free(snap->scripts[i]);
             }
         free(snap->scripts);
-        talos_cluster_free(snap->talos);
-        lab_free(snap->lab);
+        if (snap->lab_owner) {
+            snap_unref_locked(snap->lab_owner);
+        } else {
+            talos_cluster_free(snap->talos);
+            lab_free(snap->lab);
+        }
         free(snap->base_url);
         free(snap);
     }
+}
+
+static void snap_check_images(struct server *s, struct lab_snap *snap)
+{
+    static const char *const arch[] = {"amd64", "arm64"};
+    for (int i = 0; i < 2; i++)
+        snap->image_ready[i] = images_cached(s->assets_fd, snap->schematic,
+                                             snap->lab->cluster.talos_version, arch[i]);
 }
 
 struct lab_snap *server_lab(struct server *s)
@@ -92,6 +104,7 @@ static int install_locked(struct server *s, struct lab *lab, struct bd_err *err)
     struct lab_snap *snap = snap_new(lab);
     snap->talos = talos;
     memcpy(snap->schematic, schematic, sizeof schematic);
+    snap_check_images(s, snap);
     pthread_mutex_lock(&s->mu);
     struct lab_snap *old = s->snap;
     s->snap = snap;
@@ -130,4 +143,28 @@ int server_reload(struct server *s, struct bd_err *err)
         return -1;
     }
     return 0;
+}
+
+void server_refresh(struct server *s)
+{
+    struct lab_snap *old = server_lab(s);
+    struct lab_snap *snap = snap_new(old->lab);
+    memcpy(snap->schematic, old->schematic, sizeof snap->schematic);
+    snap->talos = old->talos; /* borrowed with the lab */
+    snap_check_images(s, snap);
+    pthread_mutex_lock(&s->mu);
+    if (s->snap == old) {
+        /* the new snapshot borrows the lab from the one that owns it */
+        snap->lab_owner = old->lab_owner ? old->lab_owner : old;
+        snap->lab_owner->refs++;
+        s->snap = snap;
+        snap_unref_locked(old);
+    } else { /* a reload replaced the lab meanwhile; its snapshot is fresh already */
+        free(snap->scripts);
+        free(snap->base_url);
+        free(snap);
+    }
+    snap_unref_locked(old); /* the reference taken above */
+    pthread_mutex_unlock(&s->mu);
+    bd_info("images: cache changed; boot scripts are rendered again");
 }

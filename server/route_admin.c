@@ -314,6 +314,12 @@ enum MHD_Result route_api(struct server *s, struct MHD_Connection *c, struct req
             return reply_error_json(c, r, MHD_HTTP_UNPROCESSABLE_CONTENT,
                                     "%s (bootd keeps serving the previous lab)", err.msg);
     }
+    if (!strcmp(url, "/images/refresh")) {
+        if (!post)
+            return reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+        server_refresh(s);
+        return reply_json(c, r, MHD_HTTP_OK, cJSON_CreateObject());
+    }
     if (!strcmp(url, "/machines/adopt"))
         return post ? adopt(s, c, r)
                     : reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");

@@ -264,6 +264,17 @@ static enum MHD_Result boot_script(struct server *s, struct MHD_Connection *c, s
     return reply(c, r, MHD_HTTP_OK, resp);
 }
 
+static enum MHD_Result image_hold(struct server *s, struct MHD_Connection *c, struct req *r,
+                                   const struct boot_job *j)
+{
+    char msg[sizeof(struct bd_err) + 128];
+    server_image_hold(s, j->snap, boot_talos_arch(j->buildarch), j->mac, msg, sizeof msg);
+    for (char *p = msg; *p; p++) /* it holds server answers: keep it one echo line */
+        if ((unsigned char)*p < 0x20 || *p == '$')
+            *p = ' ';
+    return hold(c, r, j, msg);
+}
+
 /* The boot is recorded (or recording failed): answer. */
 static enum MHD_Result finish(struct server *s, struct MHD_Connection *c, struct req *r)
 {
@@ -279,6 +290,8 @@ static enum MHD_Result finish(struct server *s, struct MHD_Connection *c, struct
                  "%s is installed; booting from disk (bootctl machine reinstall %s to reinstall)",
                  j->machine->name, j->machine->name);
         rc = exit_script(c, r, msg);
+    } else if (j->image_missing) {
+        rc = image_hold(s, c, r, j);
     } else {
         rc = boot_script(s, c, r, j);
     }
@@ -304,6 +317,16 @@ static const char *refuse_known(struct server *s, struct boot_job *j, char *msg,
     struct bd_err err;
     if (!boot_talos_arch(j->buildarch)) {
         snprintf(msg, n, "%s: iPXE architecture %s has no Talos image", m->name, j->buildarch);
+        store_event_add(s->store, j->mac, "http", "error", msg, &err);
+        return msg;
+    }
+    const struct lab_strlist *arches = &j->snap->lab->images.arch;
+    size_t a = 0;
+    while (a < arches->n && strcmp(arches->v[a], boot_talos_arch(j->buildarch)))
+        a++;
+    if (a == arches->n) {
+        snprintf(msg, n, "%s: images.arch in lab.yaml does not list %s; held", m->name,
+                 boot_talos_arch(j->buildarch));
         store_event_add(s->store, j->mac, "http", "error", msg, &err);
         return msg;
     }
@@ -361,6 +384,13 @@ enum MHD_Result route_ipxe(struct server *s, struct MHD_Connection *c, struct re
             return rc;
         }
         describe_boot(c, j);
+        const char *arch = boot_talos_arch(j->buildarch);
+        if (!j->snap->image_ready[!strcmp(arch, "arm64")]) {
+            j->image_missing = true;
+            snprintf(j->message, sizeof j->message,
+                     "held: the Talos %s %s image is not in the cache yet",
+                     j->snap->lab->cluster.talos_version, arch);
+        }
     }
     j->boot.mac = j->mac;
     j->boot.name = j->machine ? j->machine->name : NULL;

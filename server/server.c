@@ -83,6 +83,7 @@ void server_stop(struct server *s)
     /* the queue before HTTP: it resumes every suspended request, which MHD needs */
     bootq_stop(s);
     server_http_stop(s);
+    server_image_pulls_stop(s);
     if (s->snap)
         server_lab_put(s, s->snap);
     s->snap = NULL;

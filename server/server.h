@@ -62,8 +62,10 @@ struct talos_cluster;
 struct lab_snap {
     struct lab *lab;
     struct talos_cluster *talos; /* secrets and patches, prepared for rendering configs */
+    struct lab_snap *lab_owner; /* set when lab belongs to an earlier snapshot (refresh) */
     char *base_url; /* http://boot_server:http_port, what machines use to reach bootd */
     char schematic[65];
+    bool image_ready[2]; /* amd64, arm64: all files cached when the snapshot was made */
     int refs;
     struct script_parts **scripts; /* [machine index * SCRIPT_KINDS + kind], filled lazily */
 };
@@ -82,12 +84,14 @@ struct server_opts {
 struct bootq;
 struct logsink;
 struct dnsmasq;
+struct image_pulls;
 
 struct server {
     struct server_opts opts;
     struct bootq *bootq;
     struct logsink *logsink;
     struct dnsmasq *dnsmasq; /* NULL when the lab has lan.dnsmasq: false */
+    struct image_pulls *pulls;
     struct store *store;
     char *admin_token;
     char *admin_token_file;
@@ -113,6 +117,18 @@ void server_lab_put(struct server *s, struct lab_snap *snap);
 int server_reload(struct server *s, struct bd_err *err);
 /* Swaps in a lab already loaded and checked (adopt uses this). Takes lab. */
 int server_install_lab(struct server *s, struct lab *lab, struct bd_err *err);
+/* Serves the current lab from a fresh snapshot, so that boot scripts are rendered again
+ * from the image cache: called when images land in it or leave it. */
+void server_refresh(struct server *s);
+
+/* ---- images missing from the cache (image_pull.c) ---- */
+
+/* For a machine whose image the snapshot lacks: starts a background pull unless one
+ * runs (or failed moments ago) and writes what the hold script should say. */
+void server_image_hold(struct server *s, struct lab_snap *snap, const char *arch,
+                       const char *mac, char *msg, size_t n);
+/* Cancels running pulls and waits for them. */
+void server_image_pulls_stop(struct server *s);
 
 /* ---- requests ---- */
 
@@ -125,6 +141,7 @@ struct boot_job {
     /* kept for rendering once the boot is recorded */
     struct lab_snap *snap;
     const struct lab_machine *machine; /* in snap; NULL for an unknown machine */
+    bool image_missing; /* held until the image is in the cache */
     char mac[18], mac_hyp[18], uuid[37], buildarch[17], platform[17], ip[16];
     char message[256], warning[160];
 };

@@ -23,6 +23,7 @@ BOOTD = os.path.abspath(os.path.join(BUILD, "bootd"))
 BOOTCTL = os.path.abspath(os.path.join(BUILD, "bootctl"))
 GUEST_DIR = os.path.abspath(os.path.join(BUILD, "guest"))
 HERE = os.path.dirname(os.path.abspath(__file__))
+from tests.integration.harness import CMDLINE  # noqa: E402  what Image Factory publishes
 VANILLA = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"
 OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
@@ -176,6 +177,8 @@ class Bootd:
         os.makedirs(images, exist_ok=True)
         shutil.copy(kernel, os.path.join(images, "kernel-amd64"))
         shutil.copy(initramfs, os.path.join(images, "initramfs-amd64.xz"))
+        with open(os.path.join(images, "cmdline-metal-amd64"), "w") as f:
+            f.write(CMDLINE["amd64"] + "\n")
         self.log = os.path.join(self.dir, "bootd.log")
         self.proc = None
 

@@ -54,6 +54,8 @@ machines:
   - name: w-2
     mac: "52:54:00:00:00:03"
     role: worker
+images:
+  factory: http://127.0.0.1:9   # nothing listens: no test pulls from the Internet
 """
 
 
@@ -67,6 +69,27 @@ def sanitizer_report(log):
         if i >= 0:
             return log[max(0, i - 200):i + 3000]
     return None
+# What Image Factory publishes as cmdline-metal-<arch> for Talos v1.13.
+CMDLINE = {
+    "amd64": "talos.platform=metal console=tty0 init_on_alloc=1 slab_nomerge pti=on "
+             "consoleblank=0 nvme_core.io_timeout=4294967295 printk.devkmsg=on selinux=1 "
+             "module.sig_enforce=1 proc_mem.force_override=never",
+    "arm64": "talos.platform=metal console=ttyAMA0 console=tty0 init_on_alloc=1 slab_nomerge "
+             "consoleblank=0 nvme_core.io_timeout=4294967295 printk.devkmsg=on selinux=1 "
+             "module.sig_enforce=1 proc_mem.force_override=never",
+}
+
+
+def seed_images(cache, schematic=VANILLA, version="v1.13.9", archs=("amd64", "arm64")):
+    """Puts small stand-in image files in a cache, so that machines boot without a pull."""
+    d = os.path.join(cache, schematic, version)
+    os.makedirs(d, exist_ok=True)
+    for arch in archs:
+        for name, data in (("kernel-" + arch, b"kernel stand-in\n"),
+                           ("initramfs-%s.xz" % arch, b"initramfs stand-in\n"),
+                           ("cmdline-metal-" + arch, CMDLINE[arch].encode() + b"\n")):
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(data)
 
 
 def read(path, mode="r"):
@@ -104,7 +127,7 @@ def lab_text(port, dhcp="full", grace="10m", unknown="hold"):
 class Bootd:
     """One bootd process with its own lab dir and state dir."""
 
-    def __init__(self, lab=None, **lab_args):
+    def __init__(self, lab=None, images=True, **lab_args):
         self.root = tempfile.mkdtemp(prefix="bootd-it-")
         self.labdir = os.path.join(self.root, "lab")
         self.state = os.path.join(self.root, "state")
@@ -116,6 +139,8 @@ class Bootd:
         self.write("worker.yaml", WORKER_CONFIG)
         self.proc = None
         self.log_path = os.path.join(self.root, "bootd.log")
+        if images:
+            seed_images(os.path.join(self.state, "images"))
 
     def write(self, name, text, mode=None):
         path = os.path.join(self.labdir, name)

@@ -10,7 +10,7 @@ class Assets(unittest.TestCase):
     def setUpClass(cls):
         cls.b = Bootd().start()
         cls.dir = os.path.join(cls.b.state, "images", VANILLA, "v1.13.9")
-        os.makedirs(cls.dir)
+        os.makedirs(cls.dir, exist_ok=True)
         cls.data = os.urandom(300000)
         with open(os.path.join(cls.dir, "kernel-amd64"), "wb") as f:
             f.write(cls.data)
