@@ -37,26 +37,32 @@ void ipxe_render_boot(struct bd_buf *out, const struct ipxe_boot *b)
                   b->comment, b->kernel_url, b->kernel_args, b->initrd_url, b->retry_url);
 }
 
+/* Text for an iPXE echo line: one line, and no ${...} for iPXE to expand. */
+static void echo_text(struct bd_buf *out, const char *message)
+{
+    for (const char *p = message; *p; p++)
+        bd_buf_append(out, ((unsigned char)*p < 0x20 || *p == '$') ? "?" : p, 1);
+}
+
 void ipxe_render_hold(struct bd_buf *out, const char *message, int64_t retry_s,
                       const char *retry_url)
 {
+    bd_buf_puts(out, "#!ipxe\necho bootd: ");
+    echo_text(out, message);
     bd_buf_printf(out,
-                  "#!ipxe\n"
-                  "echo bootd: %s\n"
+                  "\n"
                   ":retry\n"
                   "echo bootd: asking again in %lld s\n"
                   "sleep %lld\n"
                   "chain --replace --autofree %s || goto retry\n",
-                  message, (long long)retry_s, (long long)retry_s, retry_url);
+                  (long long)retry_s, (long long)retry_s, retry_url);
 }
 
 void ipxe_render_exit(struct bd_buf *out, const char *message)
 {
-    bd_buf_printf(out,
-                  "#!ipxe\n"
-                  "echo bootd: %s\n"
-                  "exit\n",
-                  message);
+    bd_buf_puts(out, "#!ipxe\necho bootd: ");
+    echo_text(out, message);
+    bd_buf_puts(out, "\nexit\n");
 }
 
 const char *boot_talos_arch(const char *buildarch)

@@ -129,6 +129,11 @@ Test(boot, hold_and_exit_scripts)
     bd_buf_reset(&b);
     ipxe_render_exit(&b, "installed");
     assert_has(b.data, "\nexit\n");
+    bd_buf_reset(&b);
+    /* a message can never add a line or an iPXE setting to the script */
+    ipxe_render_hold(&b, "a\nchain http://x/${evil}", 5, "http://192.0.2.1:8080/boot.ipxe");
+    assert_has(b.data, "echo bootd: a?chain http://x/?{evil}\n");
+    cr_assert_null(strstr(b.data, "${"));
     bd_buf_free(&b);
 }
 
