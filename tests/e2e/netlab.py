@@ -209,10 +209,10 @@ class Bootd:
         with open(self.log, errors="replace") as f:
             return f.read()
 
-    def get(self, path, token=None):
-        c = http.client.HTTPConnection(BOOT_SERVER, 8080, timeout=10)
+    def get(self, path, token=None, method="GET"):
+        c = http.client.HTTPConnection(BOOT_SERVER, 8080, timeout=30)
         try:
-            c.request("GET", path, headers={"Authorization": "Bearer " + token} if token else {})
+            c.request(method, path, headers={"Authorization": "Bearer " + token} if token else {})
             r = c.getresponse()
             return r.status, r.read()
         finally:
@@ -224,6 +224,10 @@ class Bootd:
 
     def api(self, path):
         status, body = self.get("/api/v1" + path, self.token())
+        return status, json.loads(body)
+
+    def api_post(self, path):
+        status, body = self.get("/api/v1" + path, self.token(), "POST")
         return status, json.loads(body)
 
     def machine(self, name):
