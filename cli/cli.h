@@ -26,6 +26,9 @@ int cli_resolve(struct cli *c, const char *flag_url, const char *flag_token_file
  * that says what to do. *status gets the HTTP status. */
 struct cJSON *cli_api(struct cli *c, const char *method, const char *path, const char *body,
                       long *status, struct bd_err *err);
+/* cli_api plus the failure paths: NULL means "exit with *code" (message printed). */
+struct cJSON *cli_call(struct cli *c, const char *method, const char *path, const char *body,
+                       int *code);
 /* Prints {"error": ...} bodies as a message on stderr; returns the exit code 1. */
 int cli_api_error(const struct cJSON *j, long status);
 
@@ -44,5 +47,7 @@ int cmd_machine(struct cli *c, int argc, char **argv);
 int cmd_events(struct cli *c, int argc, char **argv);
 int cmd_reload(struct cli *c, int argc, char **argv);
 int cmd_status(struct cli *c, int argc, char **argv);
+int cmd_gitops(struct cli *c, int argc, char **argv);
+int cmd_gitops_render(int argc, char **argv, bool json); /* offline */
 
 #endif

@@ -11,6 +11,8 @@ static void usage(FILE *f)
           "\n"
           "Offline:\n"
           "  validate PATH                  check lab.yaml (and machines.d/) as bootd would\n"
+          "  gitops render [--kustomize TOOL|builtin] PATH...\n"
+          "                                 the objects bootd would apply from PATH\n"
           "\n"
           "Talking to bootd:\n"
           "  machines [list]                machines and their lifecycle state\n"
@@ -21,6 +23,8 @@ static void usage(FILE *f)
           "  events [NAME|MAC]              a machine's timeline; without NAME, audit events\n"
           "  reload                         re-read lab.yaml (a broken one is refused)\n"
           "  status                         what bootd serves and machine counts\n"
+          "  gitops [status]                GitOps: revision, applied, pruned, unhealthy, errors\n"
+          "  gitops sync [--wait]           sync now (and wait for the outcome)\n"
           "\n"
           "bootd's URL: --url, BOOTD_URL, `url:` in ~/.config/bootctl/config.yaml, or\n"
           "http://127.0.0.1:8080. Admin token: --token-file, BOOTD_TOKEN, BOOTD_TOKEN_FILE,\n"
@@ -62,13 +66,15 @@ int main(int argc, char **argv)
     char **sub_argv = argv + optind;
     if (!strcmp(cmd, "validate"))
         return cmd_validate(sub_argc, sub_argv);
+    if (!strcmp(cmd, "gitops") && sub_argc > 1 && !strcmp(sub_argv[1], "render"))
+        return cmd_gitops_render(sub_argc - 1, sub_argv + 1, !strcmp(output, "json"));
 
     static const struct {
         const char *name;
         int (*fn)(struct cli *, int, char **);
     } online[] = {
         {"machines", cmd_machines}, {"machine", cmd_machine}, {"events", cmd_events},
-        {"reload", cmd_reload},     {"status", cmd_status},
+        {"reload", cmd_reload},     {"status", cmd_status},     {"gitops", cmd_gitops},
     };
     for (size_t i = 0; i < sizeof online / sizeof online[0]; i++) {
         if (strcmp(cmd, online[i].name))

@@ -311,7 +311,9 @@ struct lab_gitops {
     int64_t interval_s;
     int64_t health_timeout_s;
     bool prune;
-    char *kustomize;
+    char *kustomize;          /* external kustomize or kubectl; NULL = search PATH */
+    int64_t kustomize_timeout_s;
+    char *kubeconfig;         /* NULL = <state-dir>/kubeconfig */
     size_t ngroups;
     struct lab_gitops_group *groups;
 };
@@ -494,6 +496,33 @@ int store_token_lookup(struct store *st, const char *token, struct store_token_i
 /* Records the first complete download (later ones keep the first time) and moves the
  * machine to config-served. */
 int store_token_downloaded(struct store *st, const char *token, struct bd_err *err);
+
+/* GitOps (gitops/): what bootd applied and how its syncs went. */
+struct store_gitops_item {
+    char *id;          /* group/kind/namespace/name */
+    char *api_version;
+    char hash[65];     /* SHA-256 of the object as last sent */
+};
+struct store_gitops_sync {
+    int64_t started_ms, finished_ms;
+    char *revision; /* the commit rendered, or NULL when none was reached */
+    bool ok;
+    int64_t applied, unchanged, pruned, failed, unhealthy;
+    char *error;  /* NULL when ok */
+    char *detail; /* JSON: the objects that failed, were unhealthy or pruned */
+};
+int store_gitops_inventory(struct store *st, struct store_gitops_item **out, size_t *n,
+                           struct bd_err *err);
+void store_gitops_items_free(struct store_gitops_item *v, size_t n);
+/* Adds a sync to the history (the newest 100 are kept) and, when replace_inventory,
+ * swaps the inventory for inv, all in one transaction. */
+int store_gitops_record(struct store *st, const struct store_gitops_sync *sync,
+                        const struct store_gitops_item *inv, size_t n, bool replace_inventory,
+                        struct bd_err *err);
+/* The newest sync (or the newest ok one): 1 found, 0 none, -1 error. Caller frees out. */
+int store_gitops_last_sync(struct store *st, bool ok_only, struct store_gitops_sync *out,
+                           struct bd_err *err);
+void store_gitops_sync_free(struct store_gitops_sync *y);
 
 /* ---------- outbound HTTP (libcurl) ---------- */
 

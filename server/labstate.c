@@ -86,6 +86,7 @@ int server_install_lab(struct server *s, struct lab *lab, struct bd_err *err)
         snap_unref_locked(old);
     pthread_mutex_unlock(&s->mu);
     atomic_fetch_add(&s->metrics.reloads_ok, 1);
+    server_gitops_lab(s, lab);
     bd_info("lab: serving %s: cluster %s, %zu machines", lab->path, lab->cluster.name,
             lab->nmachines);
     return 0;

@@ -255,6 +255,8 @@ enum MHD_Result route_api(struct server *s, struct MHD_Connection *c, struct req
             return reply_error_json(c, r, MHD_HTTP_UNPROCESSABLE_CONTENT,
                                     "%s (bootd keeps serving the previous lab)", err.msg);
     }
+    if (!strncmp(url, "/gitops", 7) && (!url[7] || url[7] == '/'))
+        return route_gitops(s, c, r, url + 7, method);
     if (!strcmp(url, "/machines/adopt"))
         return post ? adopt(s, c, r)
                     : reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");

@@ -74,6 +74,7 @@ void server_stop(struct server *s)
     /* the queue first: it resumes every suspended request, which MHD needs to stop */
     bootq_stop(s);
     server_http_stop(s);
+    server_gitops_stop(s);
     if (s->snap)
         server_lab_put(s, s->snap);
     s->snap = NULL;
