@@ -80,6 +80,13 @@ static int render_all(const struct gitops_cfg *cfg, struct gitops_objs *objs, st
             if (gitops_render_path(cfg->checkout_dir, cfg->groups[g].paths[p], g, &ro, objs,
                                    err) < 0)
                 return bd_err_prefix(err, "group %s", cfg->groups[g].name);
+    /* sources read better relative to the repository */
+    size_t n = strlen(cfg->checkout_dir);
+    for (size_t i = 0; i < objs->n; i++) {
+        char *src = objs->v[i].src;
+        if (!strncmp(src, cfg->checkout_dir, n) && src[n] == '/')
+            memmove(src, src + n + 1, strlen(src + n + 1) + 1);
+    }
     return 0;
 }
 
