@@ -85,8 +85,8 @@ struct gitops_render_opts {
 int gitops_render_path(const char *root, const char *rel, size_t group,
                        const struct gitops_render_opts *o, struct gitops_objs *out,
                        struct bd_err *err);
-/* Turns YAML documents into objects; src names them in errors. */
-int gitops_objs_from_yaml(const struct bd_yaml_doc *doc, size_t group, struct gitops_objs *out,
+/* Turns YAML documents into objects (doc->file names them in errors). */
+int gitops_objs_from_yaml(struct bd_yaml_doc *doc, size_t group, struct gitops_objs *out,
                           struct bd_err *err);
 
 /* Internal to gitops/: kustomization directories. */

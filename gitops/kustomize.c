@@ -270,14 +270,12 @@ static int set_namespace(const char *kfile, int line, const char *ns, struct git
         }
         if (!strncmp(o->api_version, "rbac.authorization.k8s.io/", 26) &&
             (!strcmp(o->kind, "RoleBinding") || !strcmp(o->kind, "ClusterRoleBinding"))) {
-            /* subjects named "default" in the default namespace follow, as in kustomize */
+            /* subjects named "default" move along, as kustomize does */
             cJSON *subj;
             cJSON_ArrayForEach(subj, cJSON_GetObjectItemCaseSensitive(o->json, "subjects"))
             {
                 const cJSON *name = cJSON_GetObjectItemCaseSensitive(subj, "name");
-                const cJSON *sns = cJSON_GetObjectItemCaseSensitive(subj, "namespace");
-                if (cJSON_IsString(name) && !strcmp(name->valuestring, "default") &&
-                    (!sns || (cJSON_IsString(sns) && !strcmp(sns->valuestring, "default"))))
+                if (cJSON_IsString(name) && !strcmp(name->valuestring, "default"))
                     set_str(subj, "namespace", ns);
             }
         }

@@ -80,9 +80,34 @@ static int add_object(cJSON *j, const char *file, int line, size_t group, struct
     return 0;
 }
 
-int gitops_objs_from_yaml(const struct bd_yaml_doc *doc, size_t group, struct gitops_objs *out,
+/* A plain YYYY-MM-DD is a timestamp to kubectl and kustomize (go-yaml), which write it
+ * back as RFC 3339; bootd does the same so that objects match theirs. */
+static void dates_as_timestamps(struct bd_node *n)
+{
+    if (n->kind != BD_NODE_SCALAR) {
+        size_t k = n->kind == BD_NODE_MAP ? 2 * n->n : n->n;
+        for (size_t i = n->kind == BD_NODE_MAP ? 1 : 0; i < k; i += n->kind == BD_NODE_MAP ? 2 : 1)
+            dates_as_timestamps(n->kids[i]);
+        return;
+    }
+    const char *s = n->str;
+    static const char shape[] = "dddd-dd-dd";
+    if (!n->plain || strlen(s) != sizeof shape - 1)
+        return;
+    for (size_t i = 0; shape[i]; i++)
+        if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
+            return;
+    char *ts = bd_xasprintf("%sT00:00:00Z", s);
+    free(n->str);
+    n->str = ts;
+    n->plain = false;
+}
+
+int gitops_objs_from_yaml(struct bd_yaml_doc *doc, size_t group, struct gitops_objs *out,
                           struct bd_err *err)
 {
+    for (size_t i = 0; i < doc->ndocs; i++)
+        dates_as_timestamps(doc->docs[i]);
     for (size_t i = 0; i < doc->ndocs; i++) {
         const struct bd_node *d = doc->docs[i];
         if (bd_node_is_null(d))
