@@ -4,7 +4,7 @@ CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 SAN     ?= 0
 
-PKGS    := libmicrohttpd libcurl libcjson yaml-0.1 sqlite3 libgit2
+PKGS    := libmicrohttpd libcurl libcjson yaml-0.1 sqlite3 libgit2 libcrypto
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

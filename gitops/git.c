@@ -1,4 +1,4 @@
-/* The repository, with libgit2: clone on first use, fetch afterwards, then check out the
+/* The repository, with libgit2: made and fetched on first use, fetched afterwards, then check out the
  * configured ref (a branch, a tag or a commit) with a detached HEAD. https takes a token
  * as the password, ssh a private key; file:// and plain paths serve tests and mirrors. */
 #include "gitops.h"
@@ -61,40 +61,31 @@ static void set_callbacks(git_remote_callbacks *cb, struct creds *c)
     cb->payload = c;
 }
 
-/* Opens dir's repository and fetches origin (pointing it at url first if it moved). */
+/* Fetches every branch into refs/remotes/origin/ and every tag. The remote is made in
+ * memory for each fetch (so a changed URL needs nothing more) and skips url.insteadOf
+ * rewriting: our repository has no such settings, and libgit2 1.5 leaks the regex match
+ * data of that lookup. */
 static int fetch(git_repository *repo, struct creds *c, struct bd_err *err)
 {
-    git_remote *origin = NULL;
-    if (git_remote_lookup(&origin, repo, "origin") < 0)
-        return git_fail(err, NULL, "remote origin");
-    if (strcmp(git_remote_url(origin), c->o->url)) {
-        git_remote_free(origin);
-        if (git_remote_set_url(repo, "origin", c->o->url) < 0 ||
-            git_remote_lookup(&origin, repo, "origin") < 0)
-            return git_fail(err, NULL, "remote origin");
-    }
+    git_remote_create_options ro;
+    git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+    ro.repository = repo;
+    ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+    git_remote *remote = NULL;
+    if (git_remote_create_with_opts(&remote, c->o->url, &ro) < 0)
+        return git_fail(err, NULL, "remote");
+    char *specs[] = {"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"};
+    git_strarray refspecs = {.strings = specs, .count = 2};
     git_fetch_options fo;
     git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
     set_callbacks(&fo.callbacks, c);
-    fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL;
+    fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE; /* the refspec takes them */
     fo.prune = GIT_FETCH_PRUNE;
     char *what = bd_xasprintf("fetching %s", c->o->url);
-    int rc = git_remote_fetch(origin, NULL, &fo, "bootd fetch") < 0 ? git_fail(err, c, what) : 0;
+    int rc = git_remote_fetch(remote, &refspecs, &fo, "bootd fetch") < 0 ? git_fail(err, c, what)
+                                                                         : 0;
     free(what);
-    git_remote_free(origin);
-    return rc;
-}
-
-static int clone(git_repository **repo, struct creds *c, struct bd_err *err)
-{
-    git_clone_options co;
-    git_clone_options_init(&co, GIT_CLONE_OPTIONS_VERSION);
-    set_callbacks(&co.fetch_opts.callbacks, c);
-    co.fetch_opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL;
-    co.checkout_opts.checkout_strategy = GIT_CHECKOUT_NONE;
-    char *what = bd_xasprintf("cloning %s", c->o->url);
-    int rc = git_clone(repo, c->o->url, c->o->dir, &co) < 0 ? git_fail(err, c, what) : 0;
-    free(what);
+    git_remote_free(remote);
     return rc;
 }
 
@@ -172,11 +163,12 @@ int gitops_git_sync(const struct gitops_git_opts *o, char commit[41], bool *kept
         if (rc < 0 && head_commit(repo, commit) == 0)
             *kept = true;
     } else if (dir_empty_or_missing(o->dir)) {
-        char *parent = bd_path_dir(o->dir);
-        rc = bd_mkdir_p(parent, 0700, err);
-        free(parent);
+        /* a clone is an empty repository and a first fetch */
+        rc = bd_mkdir_p(o->dir, 0700, err);
+        if (rc == 0 && git_repository_init(&repo, o->dir, 0) < 0)
+            rc = git_fail(err, NULL, o->dir);
         if (rc == 0)
-            rc = clone(&repo, &c, err);
+            rc = fetch(repo, &c, err);
     } else {
         rc = bd_err_set(err, "%s exists and is not a git repository; move it away", o->dir);
     }

@@ -5,6 +5,7 @@
 #include "gitops.h"
 
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +128,7 @@ static void *loop_main(void *arg)
         }
     }
     pthread_mutex_unlock(&l->mu);
+    OPENSSL_thread_stop();
     return NULL;
 }
 

@@ -98,9 +98,17 @@ class GitopsLab:
         return self.head
 
     def cleanup(self):
+        """Stops everything; fails if bootd did not exit cleanly (sanitizer reports
+        included)."""
+        self.bootd.stop()
+        logs = self.bootd.logs()
+        code = self.bootd.proc.returncode if self.bootd.proc else 0
         self.bootd.cleanup()
         self.api.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+        bad = [w for w in ("Sanitizer", "runtime error") if w in logs]
+        if code != 0 or bad:
+            raise AssertionError("bootd exited with %s %s:\n%s" % (code, bad, logs))
 
 
 def yaml_doc(kind, name, ns=None, api="v1", extra=""):
