@@ -245,6 +245,7 @@ int gitops_sync(const struct gitops_cfg *cfg, const struct gitops_target *t, str
             return -1;
         }
     }
+    int64_t t_git = bd_now_ms();
     struct gitops_run r = {.cfg = cfg, .cancel = cancel, .res = res};
     if (render_all(cfg, &r.objs, &err) < 0 || check_unique(&r.objs, &err) < 0) {
         char *msg = bd_xasprintf("render of %.12s: %s; nothing applied", res->revision, err.msg);
@@ -263,7 +264,10 @@ int gitops_sync(const struct gitops_cfg *cfg, const struct gitops_target *t, str
     }
     r.kube = kube_new(t);
     r.disc = discovery_new();
+    int64_t t_render = bd_now_ms();
     apply_all(&r, st);
+    bd_debug("gitops: git %lld ms, render %lld ms, apply %lld ms", (long long)(t_git - res->started_ms),
+             (long long)(t_render - t_git), (long long)(bd_now_ms() - t_render));
     discovery_free(r.disc);
     kube_free(r.kube);
     store_gitops_items_free(r.prev, r.nprev);
