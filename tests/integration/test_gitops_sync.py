@@ -6,6 +6,7 @@ import time
 import unittest
 
 from tests.integration.gitops_env import (CRD_WIDGETS, GitopsLab, deployment, git, yaml_doc)
+from tests.integration.git_http import GitHttp
 from tests.integration.harness import read
 
 APPS = "apps.example.com"
@@ -264,6 +265,34 @@ class Remote(unittest.TestCase):
             head = git(os.path.join(self.lab.bootd.state, "gitops"), "rev-parse", "HEAD")
             self.assertEqual(head, want)
         self.assertIsNotNone(self.lab.api.get("v1", "configmaps", "default", "c2"))
+
+
+class Token(unittest.TestCase):
+    def test_https_style_token_is_the_password(self):
+        lab = GitopsLab({"m/cm.yaml": yaml_doc("ConfigMap", "c", "default")}, [("main", ["m"])])
+        server = GitHttp(os.path.dirname(lab.repo), "s3cret-token")
+        try:
+            token = lab.bootd.write("git.token", "wrong-token\n", mode=0o600)
+            text = read(lab.bootd.lab_path).replace(
+                "repo: file://" + lab.repo,
+                "repo: %s\n  token_file: git.token" % server.url("repo"))
+            lab.bootd.write("lab.yaml", text)
+            lab.start()
+            s = lab.wait_idle()
+            self.assertIn("the server refused the credentials from %s" % token, s["last_error"])
+            self.assertGreaterEqual(server.denied, 2)
+            lab.bootd.write("git.token", "s3cret-token\n", mode=0o600)
+            code, s = lab.sync()
+            self.assertEqual(code, 0, s)
+            self.assertEqual(s["revision"], lab.head)
+            self.assertIsNotNone(lab.api.get("v1", "configmaps", "default", "c"))
+            os.chmod(token, 0o644)
+            code, s = lab.sync()
+            self.assertIn("gitops.token_file: %s: readable by group or others" % token,
+                          s["last_error"])
+        finally:
+            server.stop()
+            lab.cleanup()
 
 
 class Target(unittest.TestCase):
