@@ -43,6 +43,13 @@ static const cJSON *condition(const cJSON *obj, const char *type)
     return NULL;
 }
 
+/* The message of the condition of this type, or "no message". */
+static const char *cond_message(const cJSON *obj, const char *type)
+{
+    const char *m = str(condition(obj, type), "message");
+    return m ? m : "no message";
+}
+
 static bool cond_is(const cJSON *obj, const char *type, const char *status)
 {
     const cJSON *c = condition(obj, type);
@@ -121,9 +128,7 @@ static enum gitops_health daemonset(const cJSON *o, char *msg, size_t n)
 static enum gitops_health job(const cJSON *o, char *msg, size_t n)
 {
     if (cond_is(o, "Failed", "True"))
-        return say(GITOPS_FAILED, msg, n, "job failed: %s",
-                   str(condition(o, "Failed"), "message") ? str(condition(o, "Failed"), "message")
-                                                          : "no message");
+        return say(GITOPS_FAILED, msg, n, "job failed: %s", cond_message(o, "Failed"));
     if (cond_is(o, "Complete", "True"))
         return say(GITOPS_CURRENT, msg, n, "job completed");
     /* kstatus counts a started job as current: it runs, nothing more is known */
@@ -137,9 +142,7 @@ static enum gitops_health crd(const cJSON *o, char *msg, size_t n)
 {
     if (cond_is(o, "NamesAccepted", "False"))
         return say(GITOPS_FAILED, msg, n, "names not accepted: %s",
-                   str(condition(o, "NamesAccepted"), "message")
-                       ? str(condition(o, "NamesAccepted"), "message")
-                       : "no message");
+                   cond_message(o, "NamesAccepted"));
     if (cond_is(o, "Established", "True"))
         return say(GITOPS_CURRENT, msg, n, "established");
     return say(GITOPS_IN_PROGRESS, msg, n, "not established yet");
@@ -158,10 +161,7 @@ enum gitops_health gitops_health_of(const cJSON *obj, char *msg, size_t n)
         return say(GITOPS_IN_PROGRESS, msg, n, "generation %ld not observed yet (at %ld)", gen,
                    seen);
     if (cond_is(obj, "Stalled", "True"))
-        return say(GITOPS_FAILED, msg, n, "stalled: %s",
-                   str(condition(obj, "Stalled"), "message")
-                       ? str(condition(obj, "Stalled"), "message")
-                       : "no message");
+        return say(GITOPS_FAILED, msg, n, "stalled: %s", cond_message(obj, "Stalled"));
     if (cond_is(obj, "Reconciling", "True"))
         return say(GITOPS_IN_PROGRESS, msg, n, "reconciling");
     if (kind && av && !strcmp(av, "apps/v1")) {
@@ -178,9 +178,6 @@ enum gitops_health gitops_health_of(const cJSON *obj, char *msg, size_t n)
         !strcmp(kind, "CustomResourceDefinition"))
         return crd(obj, msg, n);
     if (cond_is(obj, "Ready", "False"))
-        return say(GITOPS_IN_PROGRESS, msg, n, "Ready is False: %s",
-                   str(condition(obj, "Ready"), "message")
-                       ? str(condition(obj, "Ready"), "message")
-                       : "no message");
+        return say(GITOPS_IN_PROGRESS, msg, n, "Ready is False: %s", cond_message(obj, "Ready"));
     return say(GITOPS_CURRENT, msg, n, "current");
 }

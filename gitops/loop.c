@@ -214,21 +214,6 @@ void gitops_loop_free(struct gitops_loop *l)
 
 /* ---- status and metrics ---- */
 
-static void add_time(cJSON *o, const char *key, int64_t ms)
-{
-    if (ms <= 0) {
-        cJSON_AddNullToObject(o, key);
-        return;
-    }
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char buf[40];
-    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, sizeof buf - n, ".%03dZ", (int)(ms % 1000));
-    cJSON_AddStringToObject(o, key, buf);
-}
-
 static void add_str(cJSON *o, const char *key, const char *v)
 {
     if (v)
@@ -240,8 +225,8 @@ static void add_str(cJSON *o, const char *key, const char *v)
 static cJSON *sync_json(const struct store_gitops_sync *y)
 {
     cJSON *o = cJSON_CreateObject();
-    add_time(o, "started", y->started_ms);
-    add_time(o, "finished", y->finished_ms);
+    bd_json_add_time(o, "started", y->started_ms);
+    bd_json_add_time(o, "finished", y->finished_ms);
     cJSON_AddNumberToObject(o, "duration_ms", (double)(y->finished_ms - y->started_ms));
     add_str(o, "revision", y->revision);
     cJSON_AddBoolToObject(o, "ok", y->ok);
@@ -273,7 +258,7 @@ struct cJSON *gitops_loop_status(struct gitops_loop *l)
     cJSON_AddNumberToObject(o, "consecutive_failures", l->failures);
     if (!l->syncing && cfg && l->target) {
         int64_t in = l->next_ms - mono_ms();
-        add_time(o, "next_sync", bd_now_ms() + (in > 0 ? in : 0));
+        bd_json_add_time(o, "next_sync", bd_now_ms() + (in > 0 ? in : 0));
     } else {
         cJSON_AddNullToObject(o, "next_sync");
     }

@@ -172,6 +172,8 @@ bool bd_yaml_plain_safe(const char *s);
 struct cJSON;
 struct cJSON *bd_node_to_json(const struct bd_node *n);
 struct bd_node *bd_node_from_json(const struct cJSON *j);
+/* Adds key: "2026-11-26T03:40:28.594Z" (UTC), or null when ms is 0. */
+void bd_json_add_time(struct cJSON *o, const char *key, int64_t ms);
 
 /* ---------- lab.yaml model ---------- */
 

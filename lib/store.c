@@ -547,49 +547,68 @@ static void read_machine(sqlite3_stmt *s, struct store_machine *m)
     m->state_since_ms = sqlite3_column_int64(s, 10);
 }
 
+/* Steps a statement expected to give at most one row (bindings made, st->mu held):
+ * 1 with dst filled by read, 0 without a row, -1 on error. */
+static int fetch_one_locked(struct store *st, sqlite3_stmt *s, void (*read)(sqlite3_stmt *, void *),
+                            void *dst, const char *what, struct bd_err *err)
+{
+    if (!s)
+        return db_fail(st, err, what);
+    int r = sqlite3_step(s);
+    int rc = r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : db_fail(st, err, what);
+    if (rc == 1)
+        read(s, dst);
+    sqlite3_reset(s);
+    return rc;
+}
+
+static void read_machine_row(sqlite3_stmt *s, void *dst)
+{
+    read_machine(s, dst);
+}
+
 int store_machine_get(struct store *st, const char *mac, struct store_machine *out,
                       struct bd_err *err)
 {
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *s = stmt(st, S_MACHINE_GET);
-    int rc;
-    if (!s) {
-        rc = db_fail(st, err, "read machine");
-    } else {
+    if (s)
         bind_text(s, 1, mac);
-        int r = sqlite3_step(s);
-        if (r == SQLITE_ROW) {
-            read_machine(s, out);
-            rc = 1;
-        } else {
-            rc = r == SQLITE_DONE ? 0 : db_fail(st, err, "read machine");
-        }
-        sqlite3_reset(s);
-    }
+    int rc = fetch_one_locked(st, s, read_machine_row, out, "read machine", err);
     pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+/* Steps a listing statement (bindings made, st->mu held) and collects its rows into a
+ * growing array of elem-byte entries filled by read (caller frees *out). */
+static int collect_locked(struct store *st, sqlite3_stmt *s, size_t elem,
+                          void (*read)(sqlite3_stmt *, void *), void **out, size_t *n,
+                          const char *what, struct bd_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    size_t cap = 0;
+    int rc = s ? 0 : db_fail(st, err, what);
+    int r;
+    while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            *out = bd_xrealloc(*out, cap * elem);
+        }
+        read(s, (char *)*out + (*n)++ * elem);
+    }
+    if (rc == 0 && r != SQLITE_DONE)
+        rc = db_fail(st, err, what);
+    if (s)
+        sqlite3_reset(s);
     return rc;
 }
 
 int store_machine_list(struct store *st, struct store_machine **out, size_t *n, struct bd_err *err)
 {
-    *out = NULL;
-    *n = 0;
-    size_t cap = 0;
     pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *s = stmt(st, S_MACHINE_LIST);
-    int rc = s ? 0 : db_fail(st, err, "list machines");
-    int r;
-    while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 64;
-            *out = bd_xrealloc(*out, cap * sizeof **out);
-        }
-        read_machine(s, &(*out)[(*n)++]);
-    }
-    if (rc == 0 && r != SQLITE_DONE)
-        rc = db_fail(st, err, "list machines");
-    if (s)
-        sqlite3_reset(s);
+    int rc = collect_locked(st, stmt(st, S_MACHINE_LIST), sizeof **out, read_machine_row,
+                            (void **)out, n, "list machines", err);
     pthread_mutex_unlock(&st->mu);
     if (rc < 0) {
         free(*out);
@@ -920,30 +939,20 @@ void store_gitops_items_free(struct store_gitops_item *v, size_t n)
     free(v);
 }
 
+static void read_item(sqlite3_stmt *s, void *dst)
+{
+    struct store_gitops_item *it = dst;
+    it->id = bd_xstrdup((const char *)sqlite3_column_text(s, 0));
+    it->api_version = bd_xstrdup((const char *)sqlite3_column_text(s, 1));
+    col_copy(s, 2, it->hash, sizeof it->hash);
+}
+
 int store_gitops_inventory(struct store *st, struct store_gitops_item **out, size_t *n,
                            struct bd_err *err)
 {
-    *out = NULL;
-    *n = 0;
-    size_t cap = 0;
     pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *s = stmt(st, S_INV_LIST);
-    int rc = s ? 0 : db_fail(st, err, "read inventory");
-    int r;
-    while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 256;
-            *out = bd_xrealloc(*out, cap * sizeof **out);
-        }
-        struct store_gitops_item *it = &(*out)[(*n)++];
-        it->id = bd_xstrdup((const char *)sqlite3_column_text(s, 0));
-        it->api_version = bd_xstrdup((const char *)sqlite3_column_text(s, 1));
-        col_copy(s, 2, it->hash, sizeof it->hash);
-    }
-    if (rc == 0 && r != SQLITE_DONE)
-        rc = db_fail(st, err, "read inventory");
-    if (s)
-        sqlite3_reset(s);
+    int rc = collect_locked(st, stmt(st, S_INV_LIST), sizeof **out, read_item, (void **)out, n,
+                            "read inventory", err);
     pthread_mutex_unlock(&st->mu);
     if (rc < 0) {
         store_gitops_items_free(*out, *n);
@@ -1008,36 +1017,31 @@ static char *col_dup(sqlite3_stmt *s, int i)
     return v ? bd_xstrdup((const char *)v) : NULL;
 }
 
+static void read_sync(sqlite3_stmt *s, void *dst)
+{
+    struct store_gitops_sync *out = dst;
+    out->started_ms = sqlite3_column_int64(s, 0);
+    out->finished_ms = sqlite3_column_int64(s, 1);
+    out->revision = col_dup(s, 2);
+    out->ok = sqlite3_column_int(s, 3) != 0;
+    out->applied = sqlite3_column_int64(s, 4);
+    out->unchanged = sqlite3_column_int64(s, 5);
+    out->pruned = sqlite3_column_int64(s, 6);
+    out->failed = sqlite3_column_int64(s, 7);
+    out->unhealthy = sqlite3_column_int64(s, 8);
+    out->error = col_dup(s, 9);
+    out->detail = col_dup(s, 10);
+}
+
 int store_gitops_last_sync(struct store *st, bool ok_only, struct store_gitops_sync *out,
                            struct bd_err *err)
 {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *s = stmt(st, S_SYNC_LAST);
-    int rc;
-    if (!s) {
-        rc = db_fail(st, err, "read syncs");
-    } else {
+    if (s)
         sqlite3_bind_int(s, 1, ok_only ? 1 : 0);
-        int r = sqlite3_step(s);
-        if (r == SQLITE_ROW) {
-            out->started_ms = sqlite3_column_int64(s, 0);
-            out->finished_ms = sqlite3_column_int64(s, 1);
-            out->revision = col_dup(s, 2);
-            out->ok = sqlite3_column_int(s, 3) != 0;
-            out->applied = sqlite3_column_int64(s, 4);
-            out->unchanged = sqlite3_column_int64(s, 5);
-            out->pruned = sqlite3_column_int64(s, 6);
-            out->failed = sqlite3_column_int64(s, 7);
-            out->unhealthy = sqlite3_column_int64(s, 8);
-            out->error = col_dup(s, 9);
-            out->detail = col_dup(s, 10);
-            rc = 1;
-        } else {
-            rc = r == SQLITE_DONE ? 0 : db_fail(st, err, "read syncs");
-        }
-        sqlite3_reset(s);
-    }
+    int rc = fetch_one_locked(st, s, read_sync, out, "read syncs", err);
     pthread_mutex_unlock(&st->mu);
     return rc;
 }
