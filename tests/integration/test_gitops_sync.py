@@ -2,6 +2,7 @@
 unchanged objects not re-sent, prune, health, bad input, an unreachable remote."""
 import os
 import re
+import shutil
 import time
 import unittest
 
@@ -265,6 +266,29 @@ class Remote(unittest.TestCase):
             head = git(os.path.join(self.lab.bootd.state, "gitops"), "rev-parse", "HEAD")
             self.assertEqual(head, want)
         self.assertIsNotNone(self.lab.api.get("v1", "configmaps", "default", "c2"))
+
+
+class StateLoss(unittest.TestCase):
+    def test_a_fresh_state_dir_prunes_from_the_cluster_inventory(self):
+        lab = GitopsLab({"m/a.yaml": yaml_doc("ConfigMap", "a", "default"),
+                         "m/b.yaml": yaml_doc("ConfigMap", "b", "default")},
+                        [("main", ["m"])]).start()
+        try:
+            self.assertTrue(lab.wait_idle()["last_sync"]["ok"])
+            lab.bootd.stop()
+            for name in os.listdir(lab.bootd.state):
+                if name.startswith("state.db") or name == "gitops":
+                    path = os.path.join(lab.bootd.state, name)
+                    shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+            lab.commit(delete=["m/b.yaml"])
+            lab.bootd.start()
+            s = lab.wait_idle()
+            self.assertTrue(s["last_sync"]["ok"], s)
+            self.assertEqual(s["last_sync"]["pruned"], 1)
+            self.assertIsNone(lab.api.get("v1", "configmaps", "default", "b"))
+            self.assertIsNotNone(lab.api.get("v1", "configmaps", "default", "a"))
+        finally:
+            lab.cleanup()
 
 
 class Token(unittest.TestCase):
