@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Enough to hide round trips; the API server's own limits keep the rest in check. */
-#define KUBE_PARALLEL 8
+/* Enough to hide round trips without crowding a busy API server (over HTTP/2 they share
+ * one connection). */
+#define KUBE_PARALLEL 4
 #define KUBE_TIMEOUT_S 30L
 
 struct kube {

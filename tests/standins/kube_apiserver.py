@@ -27,6 +27,7 @@ Run in-process (KubeApiServer(...).start()) or as a program:
 """
 import argparse
 import datetime
+import email.utils
 import json
 import socket
 import socketserver
@@ -105,6 +106,16 @@ def now():
         _now[:] = [t, datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime(
             "%Y-%m-%dT%H:%M:%SZ")]
     return _now[1]
+
+
+_date = [0, ""]
+
+
+def http_date():
+    t = int(time.time())
+    if t != _date[0]:
+        _date[:] = [t, email.utils.formatdate(t, usegmt=True)]
+    return _date[1]
 
 
 def clone(o):
@@ -199,6 +210,7 @@ class Store:
         self.establish_delay = establish_delay
         self.requests = []  # (method, path)
         self.served_cache = None  # dropped whenever a CRD changes
+        self.mf_cache = {}        # key -> ([(manager, field set)], managedFields)
         for gv, kind, plural, ns, st in BUILTIN:
             self.resources.setdefault(gv, {})[kind] = (plural, ns, st)
         for name in ("default", "kube-system", "kube-public"):
@@ -270,14 +282,26 @@ class Store:
         obj["metadata"] = dict(obj["metadata"])
         if obj["kind"] == "CustomResourceDefinition" and key[1] == "customresourcedefinitions":
             obj["status"] = self.crd_status(key[3])
-        meta = obj["metadata"]
-        owners = self.owners.get(key, {})
-        if owners:
-            meta["managedFields"] = [
-                {"manager": m, "operation": "Apply", "apiVersion": obj["apiVersion"],
-                 "time": now(), "fieldsType": "FieldsV1", "fieldsV1": fields_v1(p)}
-                for m, p in sorted(owners.items()) if p]
+        managed = self.managed_fields(key, obj["apiVersion"])
+        if managed:
+            obj["metadata"]["managedFields"] = managed
         return obj
+
+    def managed_fields(self, key, api_version):
+        """metadata.managedFields, remade only when the owners changed."""
+        owners = self.owners.get(key, {})
+        # field sets are replaced, never changed in place: the same set objects (kept
+        # alive by the cache) mean the same fields
+        state = sorted(owners.items())
+        cached = self.mf_cache.get(key)
+        if cached and len(cached[0]) == len(state) and all(
+                a[0] == b[0] and a[1] is b[1] for a, b in zip(cached[0], state)):
+            return cached[1]
+        mf = [{"manager": m, "operation": "Apply", "apiVersion": api_version, "time": now(),
+               "fieldsType": "FieldsV1", "fieldsV1": fields_v1(p)}
+              for m, p in state if p]
+        self.mf_cache[key] = (state, mf)
+        return mf
 
     def ready_status(self, obj):
         spec = obj.get("spec", {})
@@ -511,11 +535,13 @@ class Handler(BaseHTTPRequestHandler):
             except ApiError as e:
                 code, obj = e.code, e.status()
             data = json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        # status line, headers and body in one write: one TLS record where it fits
+        self.wfile.write(b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\nDate: %s\r\n%s\r\n" % (
+                             code, self.responses.get(code, ("",))[0].encode(), len(data),
+                             http_date().encode(),
+                             b"Connection: close\r\n" if self.close_connection else b"")
+                         + data)
 
     def route(self, st, method, path, q, raw):
         parts = [p for p in path.split("/") if p]
