@@ -32,6 +32,42 @@ static void curl_init(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    bd_buf_append(ud, p, sz * n);
+    return sz * n;
+}
+
+static void set_blob(CURL *e, CURLoption opt, const char *pem)
+{
+    struct curl_blob b = {.data = (void *)pem, .len = strlen(pem), .flags = CURL_BLOB_COPY};
+    curl_easy_setopt(e, opt, &b);
+}
+
+/* What every call of this client shares: TLS (the blobs are parsed once per
+ * connection, and connections are kept), timeouts, the body callback. */
+static CURL *easy_new(const struct gitops_target *t)
+{
+    CURL *e = curl_easy_init();
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "bootd");
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, KUBE_TIMEOUT_S);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    set_blob(e, CURLOPT_CAINFO_BLOB, t->ca_pem);
+    if (t->cert_pem && t->key_pem) {
+        set_blob(e, CURLOPT_SSLCERT_BLOB, t->cert_pem);
+        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+        set_blob(e, CURLOPT_SSLKEY_BLOB, t->key_pem);
+        curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+    return e;
+}
+
 struct kube *kube_new(const struct gitops_target *t)
 {
     pthread_once(&curl_once, curl_init);
@@ -44,7 +80,7 @@ struct kube *kube_new(const struct gitops_target *t)
     curl_multi_setopt(k->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     curl_multi_setopt(k->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)KUBE_PARALLEL);
     for (int i = 0; i < KUBE_PARALLEL; i++)
-        k->easy[i] = curl_easy_init();
+        k->easy[i] = easy_new(&k->t);
     return k;
 }
 
@@ -67,23 +103,13 @@ void kube_call_clear(struct kube_call *c)
     memset(c, 0, sizeof *c);
 }
 
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    bd_buf_append(ud, p, sz * n);
-    return sz * n;
-}
 
-static void set_blob(CURL *e, CURLoption opt, const char *pem)
-{
-    struct curl_blob b = {.data = (void *)pem, .len = strlen(pem), .flags = CURL_BLOB_COPY};
-    curl_easy_setopt(e, opt, &b);
-}
 
-/* Sets up slot i for call c and adds it to the multi handle. */
+/* Points slot i at call c (the TLS setup stays from kube_new) and adds it to the multi
+ * handle. */
 static void start(struct kube *k, int i, struct kube_call *c)
 {
     CURL *e = k->easy[i];
-    curl_easy_reset(e);
     c->status = 0;
     c->err[0] = 0;
     bd_buf_reset(&c->resp);
@@ -91,6 +117,7 @@ static void start(struct kube *k, int i, struct kube_call *c)
     curl_easy_setopt(e, CURLOPT_URL, url);
     free(url);
     struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* forgets the previous call's body */
     if (c->body) {
         char *ct = bd_xasprintf("Content-Type: %s", c->content_type);
         h = curl_slist_append(h, ct);
@@ -105,24 +132,8 @@ static void start(struct kube *k, int i, struct kube_call *c)
     }
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, c->method);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "bootd");
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &c->resp);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->err);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT, KUBE_TIMEOUT_S);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    set_blob(e, CURLOPT_CAINFO_BLOB, k->t.ca_pem);
-    if (k->t.cert_pem && k->t.key_pem) {
-        set_blob(e, CURLOPT_SSLCERT_BLOB, k->t.cert_pem);
-        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
-        set_blob(e, CURLOPT_SSLKEY_BLOB, k->t.key_pem);
-        curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
-    }
     curl_easy_setopt(e, CURLOPT_PRIVATE, c);
     k->busy[i] = c;
     k->hdrs[i] = h;
