@@ -26,18 +26,16 @@ Run in-process (KubeApiServer(...).start()) or as a program:
   python3 -m tests.standins.kube_apiserver --pki DIR [--auto-ready]   (prints the port)
 """
 import argparse
+import asyncio
 import datetime
 import email.utils
 import json
-import socket
-import socketserver
 import ssl
 import sys
 import threading
 import time
 import urllib.parse
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import yaml
 
@@ -467,81 +465,31 @@ class Store:
 
 
 class Headers(dict):
-    """Request headers by lower-case name (http.server's email-based parser costs more
-    than everything else a request does here)."""
+    """Request headers by lower-case name."""
 
     def get(self, name, default=None):
         return dict.get(self, name.lower(), default)
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "kube-apiserver-standin"
+class Api:
+    """One request in, one answer out: (status, JSON bytes)."""
 
-    def log_message(self, fmt, *args):
-        pass
+    def __init__(self, store):
+        self.store = store
+        self.headers = Headers()
 
-    def parse_request(self):
-        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
-        parts = self.requestline.split()
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            self.request_version = "HTTP/1.0"
-            self.send_error(400, "bad request line")
-            return False
-        self.command, self.path, self.request_version = parts
-        headers = Headers()
-        for _ in range(100):
-            line = self.rfile.readline(65537)
-            if line in (b"\r\n", b"\n", b""):
-                break
-            name, sep, value = line.decode("iso-8859-1").partition(":")
-            if not sep:
-                self.send_error(400, "bad header line")
-                return False
-            headers[name.strip().lower()] = value.strip()
-        self.headers = headers
-        self.close_connection = (headers.get("connection", "").lower() == "close" or
-                                 self.request_version == "HTTP/1.0")
-        return True
-
-    def body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
-
-    def do_GET(self):
-        self.handle_any("GET")
-
-    def do_PATCH(self):
-        self.handle_any("PATCH")
-
-    def do_DELETE(self):
-        self.handle_any("DELETE")
-
-    def do_POST(self):
-        self.handle_any("POST")
-
-    def do_PUT(self):
-        self.handle_any("PUT")
-
-    def handle_any(self, method):
-        st = self.server.store
-        url = urllib.parse.urlsplit(self.path)
+    def handle(self, method, target, headers, raw):
+        st = self.store
+        url = urllib.parse.urlsplit(target)
         q = dict(urllib.parse.parse_qsl(url.query))
-        raw = self.body()
+        self.headers = headers
         with st.lock:
-            st.requests.append((method, self.path))
+            st.requests.append((method, target))
             try:
                 code, obj = self.route(st, method, url.path, q, raw)
             except ApiError as e:
                 code, obj = e.code, e.status()
-            data = json.dumps(obj).encode()
-        # status line, headers and body in one write: one TLS record where it fits
-        self.wfile.write(b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\nDate: %s\r\n%s\r\n" % (
-                             code, self.responses.get(code, ("",))[0].encode(), len(data),
-                             http_date().encode(),
-                             b"Connection: close\r\n" if self.close_connection else b"")
-                         + data)
+            return code, json.dumps(obj).encode()
 
     def route(self, st, method, path, q, raw):
         parts = [p for p in path.split("/") if p]
@@ -615,7 +563,7 @@ class Handler(BaseHTTPRequestHandler):
                              "metadata": {"resourceVersion": str(st.rv)}, "items": items}
             if method == "POST":
                 body = self.parse(raw, "application/json")
-                self.server.store.check_body(body, gv, kind, ns, None, namespaced)
+                st.check_body(body, gv, kind, ns, None, namespaced)
                 key = (group, plural, ns, body["metadata"].get("name"))
                 if key in st.objects:
                     raise ApiError(409, "AlreadyExists", '%s "%s" already exists' % (plural,
@@ -631,7 +579,7 @@ class Handler(BaseHTTPRequestHandler):
         if method == "DELETE":
             return 200, st.delete(key)
         if method == "PATCH":
-            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+            ctype = (self.headers.get("content-type") or "").split(";")[0].strip()
             body = self.parse(raw, ctype)
             if ctype == "application/apply-patch+yaml":
                 if sub:
@@ -682,23 +630,87 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "BadRequest", "error decoding the body: %s" % e)
 
 
-class TLSServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
 
-    def __init__(self, addr, store, ctx):
-        self.store = store
+
+REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 404: "Not Found",
+           405: "Method Not Allowed", 409: "Conflict", 415: "Unsupported Media Type",
+           422: "Unprocessable Entity"}
+
+
+class Server:
+    """HTTP/1.1 with keep-alive over TLS on one asyncio loop in its own thread: requests
+    are served one at a time, whichever connection they come on, as a single-core server
+    would (threads would contend for the interpreter lock instead)."""
+
+    def __init__(self, store, ctx):
+        self.api = Api(store)
         self.ctx = ctx
-        super().__init__(addr, Handler)
+        self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(lambda loop, context: None)  # failed handshakes
+        self.server = self.loop.run_until_complete(asyncio.start_server(
+            self.connection, "127.0.0.1", 0, ssl=ctx, ssl_handshake_timeout=10))
+        self.port = self.server.sockets[0].getsockname()[1]
+        self.thread = None
 
-    def get_request(self):
-        sock, addr = self.socket.accept()
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        # the handshake runs in the request's thread, on its first read
-        return self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+    async def connection(self, reader, writer):
+        try:
+            while await self.one_request(reader, writer):
+                pass
+        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, OSError):
+            pass
+        finally:
+            writer.close()
 
-    def handle_error(self, request, client_address):
-        pass  # a client that fails the handshake (wrong CA, no certificate) is just dropped
+    async def one_request(self, reader, writer):
+        line = await reader.readline()
+        if not line:
+            return False
+        parts = line.decode("iso-8859-1").split()
+        headers = Headers()
+        for _ in range(100):
+            h = await reader.readline()
+            if h in (b"\r\n", b"\n", b""):
+                break
+            name, sep, value = h.decode("iso-8859-1").partition(":")
+            if not sep:
+                parts = []
+                break
+            headers[name.strip().lower()] = value.strip()
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            self.respond(writer, 400, b'{"message": "bad request"}', True)
+            return False
+        n = int(headers.get("content-length") or 0)
+        raw = await reader.readexactly(n) if n else b""
+        code, data = self.api.handle(parts[0], parts[1], headers, raw)
+        close = headers.get("connection", "").lower() == "close" or parts[2] == "HTTP/1.0"
+        self.respond(writer, code, data, close)
+        await writer.drain()
+        return not close
+
+    @staticmethod
+    def respond(writer, code, data, close):
+        # status line, headers and body in one write: one TLS record where it fits
+        writer.write(b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\nDate: %s\r\n%s\r\n" % (
+                         code, REASONS.get(code, "Error").encode(), len(data),
+                         http_date().encode(), b"Connection: close\r\n" if close else b"")
+                     + data)
+
+    def serve_forever(self):
+        self.loop.run_forever()
+
+    def start(self):
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        def shut():
+            self.server.close()
+            self.loop.stop()
+        self.loop.call_soon_threadsafe(shut)
+        if self.thread:
+            self.thread.join(10)
+        self.loop.close()
 
 
 def tls_context(pki_dir):
@@ -713,19 +725,16 @@ def tls_context(pki_dir):
 class KubeApiServer:
     def __init__(self, pki_dir, auto_ready=False, establish_delay=0.0):
         self.store = Store(auto_ready=auto_ready, establish_delay=establish_delay)
-        self.httpd = TLSServer(("127.0.0.1", 0), self.store, tls_context(pki_dir))
-        self.port = self.httpd.server_address[1]
+        self.httpd = Server(self.store, tls_context(pki_dir))
+        self.port = self.httpd.port
         self.url = "https://127.0.0.1:%d" % self.port
-        self.thread = None
 
     def start(self):
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.httpd.start()
         return self
 
     def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.httpd.stop()
 
     # -- for tests --
 
