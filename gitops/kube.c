@@ -7,7 +7,6 @@
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,19 +24,6 @@ struct kube {
     struct curl_slist *hdrs[KUBE_PARALLEL];
 };
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_init(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    bd_buf_append(ud, p, sz * n);
-    return sz * n;
-}
-
 static void set_blob(CURL *e, CURLoption opt, const char *pem)
 {
     struct curl_blob b = {.data = (void *)pem, .len = strlen(pem), .flags = CURL_BLOB_COPY};
@@ -50,7 +36,7 @@ static CURL *easy_new(const struct gitops_target *t)
 {
     CURL *e = curl_easy_init();
     curl_easy_setopt(e, CURLOPT_USERAGENT, "bootd");
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, bd_curl_to_buf);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT, KUBE_TIMEOUT_S);
@@ -70,7 +56,7 @@ static CURL *easy_new(const struct gitops_target *t)
 
 struct kube *kube_new(const struct gitops_target *t)
 {
-    pthread_once(&curl_once, curl_init);
+    bd_curl_global_init();
     struct kube *k = bd_xcalloc(1, sizeof *k);
     gitops_target_copy(&k->t, t);
     size_t n = strlen(k->t.server);

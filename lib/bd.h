@@ -546,5 +546,9 @@ struct bd_http_req {
 /* Fails (-1) only when no HTTP answer came; any status is returned in resp. */
 int bd_http(const struct bd_http_req *req, struct bd_http_resp *resp, struct bd_err *err);
 void bd_http_resp_free(struct bd_http_resp *r);
+/* For other libcurl users: global setup once per process, and a write callback that
+ * appends to the struct bd_buf given as its data. */
+void bd_curl_global_init(void);
+size_t bd_curl_to_buf(char *p, size_t sz, size_t n, void *buf);
 
 #endif
