@@ -26,6 +26,9 @@ int cli_resolve(struct cli *c, const char *flag_url, const char *flag_token_file
  * that says what to do. *status gets the HTTP status. */
 struct cJSON *cli_api(struct cli *c, const char *method, const char *path, const char *body,
                       long *status, struct bd_err *err);
+/* cli_api plus the failure paths: NULL means "exit with *code" (message printed). */
+struct cJSON *cli_call(struct cli *c, const char *method, const char *path, const char *body,
+                       int *code);
 /* Prints {"error": ...} bodies as a message on stderr; returns the exit code 1. */
 int cli_api_error(const struct cJSON *j, long status);
 
@@ -50,5 +53,7 @@ int cmd_dhcp_event(struct cli *c, int argc, char **argv);
 /* Works on the image cache directly; url and token_file (global flags, may be NULL)
  * find bootd to tell it about changes. */
 int cmd_image(struct cli *c, const char *url, const char *token_file, int argc, char **argv);
+int cmd_gitops(struct cli *c, int argc, char **argv);
+int cmd_gitops_render(int argc, char **argv, bool json); /* offline */
 
 #endif

@@ -171,3 +171,23 @@ int cli_api_error(const struct cJSON *j, long status)
             status);
     return 1;
 }
+
+/* Runs one API call and handles the failure paths; NULL means "exit with *code". */
+cJSON *cli_call(struct cli *c, const char *method, const char *path, const char *body, int *code)
+{
+    long status = 0;
+    struct bd_err err;
+    cJSON *j = cli_api(c, method, path, body, &status, &err);
+    if (!j) {
+        fprintf(stderr, "bootctl: %s\n", err.msg);
+        *code = 1;
+        return NULL;
+    }
+    if (status >= 300) {
+        *code = cli_api_error(j, status);
+        cJSON_Delete(j);
+        return NULL;
+    }
+    *code = 0;
+    return j;
+}

@@ -6,26 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Runs one API call and handles the failure paths; NULL means "exit with *code". */
-static cJSON *call(struct cli *c, const char *method, const char *path, const char *body, int *code)
-{
-    long status = 0;
-    struct bd_err err;
-    cJSON *j = cli_api(c, method, path, body, &status, &err);
-    if (!j) {
-        fprintf(stderr, "bootctl: %s\n", err.msg);
-        *code = 1;
-        return NULL;
-    }
-    if (status >= 300) {
-        *code = cli_api_error(j, status);
-        cJSON_Delete(j);
-        return NULL;
-    }
-    *code = 0;
-    return j;
-}
-
 static void print_events(const cJSON *events)
 {
     static const char *const hdr[] = {"TIME (UTC)", "SOURCE", "EVENT", "MESSAGE"};
@@ -44,7 +24,7 @@ static void print_events(const cJSON *events)
 static int machines_list(struct cli *c)
 {
     int code;
-    cJSON *j = call(c, "GET", "/machines", NULL, &code);
+    cJSON *j = cli_call(c, "GET", "/machines", NULL, &code);
     if (!j)
         return code;
     if (c->json) {
@@ -81,7 +61,7 @@ static int machine_show(struct cli *c, const char *id)
 {
     int code;
     char *path = path_for("/machines/%s", id);
-    cJSON *j = call(c, "GET", path, NULL, &code);
+    cJSON *j = cli_call(c, "GET", path, NULL, &code);
     free(path);
     if (!j)
         return code;
@@ -151,7 +131,7 @@ static int machine_adopt(struct cli *c, int argc, char **argv)
     char *text = cJSON_PrintUnformatted(body);
     cJSON_Delete(body);
     int code;
-    cJSON *j = call(c, "POST", "/machines/adopt", text, &code);
+    cJSON *j = cli_call(c, "POST", "/machines/adopt", text, &code);
     free(text);
     if (!j)
         return code;
@@ -168,7 +148,7 @@ static int machine_reinstall(struct cli *c, const char *id)
 {
     int code;
     char *path = path_for("/machines/%s/reinstall", id);
-    cJSON *j = call(c, "POST", path, NULL, &code);
+    cJSON *j = cli_call(c, "POST", path, NULL, &code);
     free(path);
     if (!j)
         return code;
@@ -203,7 +183,7 @@ int cmd_events(struct cli *c, int argc, char **argv)
     }
     int code;
     char *path = argc == 2 ? path_for("/machines/%s/events", argv[1]) : bd_xstrdup("/events");
-    cJSON *j = call(c, "GET", path, NULL, &code);
+    cJSON *j = cli_call(c, "GET", path, NULL, &code);
     free(path);
     if (!j)
         return code;
@@ -223,7 +203,7 @@ int cmd_reload(struct cli *c, int argc, char **argv)
         return 2;
     }
     int code;
-    cJSON *j = call(c, "POST", "/reload", NULL, &code);
+    cJSON *j = cli_call(c, "POST", "/reload", NULL, &code);
     if (!j)
         return code;
     if (c->json)
@@ -243,7 +223,7 @@ int cmd_status(struct cli *c, int argc, char **argv)
         return 2;
     }
     int code;
-    cJSON *j = call(c, "GET", "/status", NULL, &code);
+    cJSON *j = cli_call(c, "GET", "/status", NULL, &code);
     if (!j)
         return code;
     if (c->json) {

@@ -22,6 +22,8 @@ static void usage(FILE *f)
           "  image gc [--dry-run]           remove images no machine in lab.yaml boots\n"
           "                                 (image commands take --lab PATH, --state-dir DIR,\n"
           "                                 --assets DIR; a running bootd is told of changes)\n"
+          "  gitops render [--kustomize TOOL|builtin] PATH...\n"
+          "                                 the objects bootd would apply from PATH\n"
           "\n"
           "Talking to bootd:\n"
           "  machines [list]                machines and their lifecycle state\n"
@@ -33,6 +35,8 @@ static void usage(FILE *f)
           "  logs NAME|MAC                  the machine's kernel log, as Talos streamed it\n"
           "  reload                         re-read lab.yaml (a broken one is refused)\n"
           "  status                         what bootd serves and machine counts\n"
+          "  gitops [status]                GitOps: revision, applied, pruned, unhealthy, errors\n"
+          "  gitops sync [--wait]           sync now (and wait for the outcome)\n"
           "\n"
           "bootd's URL: --url, BOOTD_URL, `url:` in ~/.config/bootctl/config.yaml, or\n"
           "http://127.0.0.1:8080. Admin token: --token-file, BOOTD_TOKEN, BOOTD_TOKEN_FILE,\n"
@@ -82,6 +86,8 @@ int main(int argc, char **argv)
         cli_free(&c);
         return rc;
     }
+    if (!strcmp(cmd, "gitops") && sub_argc > 1 && !strcmp(sub_argv[1], "render"))
+        return cmd_gitops_render(sub_argc - 1, sub_argv + 1, !strcmp(output, "json"));
 
     static const struct {
         const char *name;
@@ -89,7 +95,7 @@ int main(int argc, char **argv)
     } online[] = {
         {"machines", cmd_machines}, {"machine", cmd_machine}, {"events", cmd_events},
         {"reload", cmd_reload},     {"status", cmd_status},     {"logs", cmd_logs},
-        {"dhcp-event", cmd_dhcp_event},
+        {"dhcp-event", cmd_dhcp_event}, {"gitops", cmd_gitops},
     };
     for (size_t i = 0; i < sizeof online / sizeof online[0]; i++) {
         if (strcmp(cmd, online[i].name))

@@ -176,6 +176,8 @@ bool bd_yaml_plain_safe(const char *s);
 struct cJSON;
 struct cJSON *bd_node_to_json(const struct bd_node *n);
 struct bd_node *bd_node_from_json(const struct cJSON *j);
+/* Adds key: "2026-11-26T03:40:28.594Z" (UTC), or null when ms is 0. */
+void bd_json_add_time(struct cJSON *o, const char *key, int64_t ms);
 
 /* ---------- lab.yaml model ---------- */
 
@@ -323,7 +325,9 @@ struct lab_gitops {
     int64_t interval_s;
     int64_t health_timeout_s;
     bool prune;
-    char *kustomize;
+    char *kustomize;          /* external kustomize or kubectl; NULL = search PATH */
+    int64_t kustomize_timeout_s;
+    char *kubeconfig;         /* NULL = <state-dir>/kubeconfig */
     size_t ngroups;
     struct lab_gitops_group *groups;
 };
@@ -510,6 +514,33 @@ int store_token_lookup(struct store *st, const char *token, struct store_token_i
  * machine to config-served. */
 int store_token_downloaded(struct store *st, const char *token, struct bd_err *err);
 
+/* GitOps (gitops/): what bootd applied and how its syncs went. */
+struct store_gitops_item {
+    char *id;          /* group/kind/namespace/name */
+    char *api_version;
+    char hash[65];     /* SHA-256 of the object as last sent */
+};
+struct store_gitops_sync {
+    int64_t started_ms, finished_ms;
+    char *revision; /* the commit rendered, or NULL when none was reached */
+    bool ok;
+    int64_t applied, unchanged, pruned, failed, unhealthy;
+    char *error;  /* NULL when ok */
+    char *detail; /* JSON: the objects that failed, were unhealthy or pruned */
+};
+int store_gitops_inventory(struct store *st, struct store_gitops_item **out, size_t *n,
+                           struct bd_err *err);
+void store_gitops_items_free(struct store_gitops_item *v, size_t n);
+/* Adds a sync to the history (the newest 100 are kept) and, when replace_inventory,
+ * swaps the inventory for inv, all in one transaction. */
+int store_gitops_record(struct store *st, const struct store_gitops_sync *sync,
+                        const struct store_gitops_item *inv, size_t n, bool replace_inventory,
+                        struct bd_err *err);
+/* The newest sync (or the newest ok one): 1 found, 0 none, -1 error. Caller frees out. */
+int store_gitops_last_sync(struct store *st, bool ok_only, struct store_gitops_sync *out,
+                           struct bd_err *err);
+void store_gitops_sync_free(struct store_gitops_sync *y);
+
 /* ---------- outbound HTTP (libcurl) ---------- */
 
 struct bd_http_resp {
@@ -530,5 +561,9 @@ struct bd_http_req {
 /* Fails (-1) only when no HTTP answer came; any status is returned in resp. */
 int bd_http(const struct bd_http_req *req, struct bd_http_resp *resp, struct bd_err *err);
 void bd_http_resp_free(struct bd_http_resp *r);
+/* For other libcurl users: global setup once per process, and a write callback that
+ * appends to the struct bd_buf given as its data. */
+void bd_curl_global_init(void);
+size_t bd_curl_to_buf(char *p, size_t sz, size_t n, void *buf);
 
 #endif

@@ -13,15 +13,20 @@ static void curl_init(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+void bd_curl_global_init(void)
 {
-    bd_buf_append(ud, p, sz * n);
+    pthread_once(&curl_once, curl_init);
+}
+
+size_t bd_curl_to_buf(char *p, size_t sz, size_t n, void *buf)
+{
+    bd_buf_append(buf, p, sz * n);
     return sz * n;
 }
 
 int bd_http(const struct bd_http_req *req, struct bd_http_resp *resp, struct bd_err *err)
 {
-    pthread_once(&curl_once, curl_init);
+    bd_curl_global_init();
     memset(resp, 0, sizeof *resp);
     bd_buf_init(&resp->body);
     CURL *c = curl_easy_init();
@@ -42,7 +47,7 @@ int bd_http(const struct bd_http_req *req, struct bd_http_resp *resp, struct bd_
     curl_easy_setopt(c, CURLOPT_URL, req->url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method ? req->method : "GET");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bd_curl_to_buf);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp->body);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);

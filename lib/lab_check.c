@@ -93,6 +93,8 @@ void lab_apply_defaults(struct lab *lab)
         g->interval_s = 300;
     if (!g->health_timeout_s)
         g->health_timeout_s = 300;
+    if (!g->kustomize_timeout_s)
+        g->kustomize_timeout_s = 120;
 
     for (size_t i = 0; i < lab->services.n; i++)
         if (!lab->services.v[i].has_ip)

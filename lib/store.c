@@ -32,6 +32,19 @@ static const char *const migrations[] = {
     "  ts INTEGER NOT NULL, mac TEXT, source TEXT NOT NULL, kind TEXT NOT NULL,"
     "  message TEXT NOT NULL);"
     "CREATE INDEX events_by_mac ON events(mac, id);",
+    /* 2: GitOps. The inventory is what bootd applied (prune deletes what leaves it);
+     * hash is the SHA-256 of the object as last sent, so unchanged ones are not re-sent. */
+    "CREATE TABLE gitops_inventory ("
+    "  id TEXT PRIMARY KEY,"          /* group/kind/namespace/name */
+    "  api_version TEXT NOT NULL,"
+    "  hash TEXT NOT NULL);"
+    "CREATE TABLE gitops_syncs ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  started INTEGER NOT NULL, finished INTEGER NOT NULL,"
+    "  revision TEXT, ok INTEGER NOT NULL,"
+    "  applied INTEGER NOT NULL, unchanged INTEGER NOT NULL, pruned INTEGER NOT NULL,"
+    "  failed INTEGER NOT NULL, unhealthy INTEGER NOT NULL,"
+    "  error TEXT, detail TEXT);",
 };
 
 enum stmt_id {
@@ -54,6 +67,12 @@ enum stmt_id {
     S_MACHINE_BOOT_GET,
     S_TOKEN_LOOKUP,
     S_TOKEN_DOWNLOADED,
+    S_INV_LIST,
+    S_INV_CLEAR,
+    S_INV_PUT,
+    S_SYNC_ADD,
+    S_SYNC_TRIM,
+    S_SYNC_LAST,
     S_COUNT
 };
 
@@ -101,6 +120,16 @@ static const char *const stmt_sql[S_COUNT] = {
                        " WHERE token = ?1 OR token_prev = ?1",
     [S_TOKEN_DOWNLOADED] = "UPDATE machines SET token_downloaded = ?2 WHERE token = ?1 AND"
                            " token_downloaded = 0 RETURNING mac",
+    [S_INV_LIST] = "SELECT id, api_version, hash FROM gitops_inventory ORDER BY id",
+    [S_INV_CLEAR] = "DELETE FROM gitops_inventory",
+    [S_INV_PUT] = "INSERT OR REPLACE INTO gitops_inventory(id, api_version, hash) VALUES (?1, ?2, ?3)",
+    [S_SYNC_ADD] = "INSERT INTO gitops_syncs(started, finished, revision, ok, applied, unchanged,"
+                   " pruned, failed, unhealthy, error, detail)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [S_SYNC_TRIM] = "DELETE FROM gitops_syncs WHERE id <= (SELECT max(id) FROM gitops_syncs) - 100",
+    [S_SYNC_LAST] = "SELECT started, finished, revision, ok, applied, unchanged, pruned, failed,"
+                    " unhealthy, error, detail FROM gitops_syncs WHERE ok >= ?1"
+                    " ORDER BY id DESC LIMIT 1",
 };
 
 struct store {
@@ -522,25 +551,35 @@ static void read_machine(sqlite3_stmt *s, struct store_machine *m)
     m->state_since_ms = sqlite3_column_int64(s, 10);
 }
 
+/* Steps a statement expected to give at most one row (bindings made, st->mu held):
+ * 1 with dst filled by read, 0 without a row, -1 on error. */
+static int fetch_one_locked(struct store *st, sqlite3_stmt *s, void (*read)(sqlite3_stmt *, void *),
+                            void *dst, const char *what, struct bd_err *err)
+{
+    if (!s)
+        return db_fail(st, err, what);
+    int r = sqlite3_step(s);
+    int rc = r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : db_fail(st, err, what);
+    if (rc == 1)
+        read(s, dst);
+    sqlite3_reset(s);
+    return rc;
+}
+
+static void read_machine_row(sqlite3_stmt *s, void *dst)
+{
+    read_machine(s, dst);
+}
+
+/* One machine by a statement keyed on its first parameter. */
 static int machine_query(struct store *st, enum stmt_id id, const char *key,
                          struct store_machine *out, struct bd_err *err)
 {
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *s = stmt(st, id);
-    int rc;
-    if (!s) {
-        rc = db_fail(st, err, "read machine");
-    } else {
+    if (s)
         bind_text(s, 1, key);
-        int r = sqlite3_step(s);
-        if (r == SQLITE_ROW) {
-            read_machine(s, out);
-            rc = 1;
-        } else {
-            rc = r == SQLITE_DONE ? 0 : db_fail(st, err, "read machine");
-        }
-        sqlite3_reset(s);
-    }
+    int rc = fetch_one_locked(st, s, read_machine_row, out, "read machine", err);
     pthread_mutex_unlock(&st->mu);
     return rc;
 }
@@ -557,26 +596,36 @@ int store_machine_by_ip(struct store *st, const char *ip, struct store_machine *
     return machine_query(st, S_MACHINE_BY_IP, ip, out, err);
 }
 
-int store_machine_list(struct store *st, struct store_machine **out, size_t *n, struct bd_err *err)
+/* Steps a listing statement (bindings made, st->mu held) and collects its rows into a
+ * growing array of elem-byte entries filled by read (caller frees *out). */
+static int collect_locked(struct store *st, sqlite3_stmt *s, size_t elem,
+                          void (*read)(sqlite3_stmt *, void *), void **out, size_t *n,
+                          const char *what, struct bd_err *err)
 {
     *out = NULL;
     *n = 0;
     size_t cap = 0;
-    pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *s = stmt(st, S_MACHINE_LIST);
-    int rc = s ? 0 : db_fail(st, err, "list machines");
+    int rc = s ? 0 : db_fail(st, err, what);
     int r;
     while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
         if (*n == cap) {
             cap = cap ? cap * 2 : 64;
-            *out = bd_xrealloc(*out, cap * sizeof **out);
+            *out = bd_xrealloc(*out, cap * elem);
         }
-        read_machine(s, &(*out)[(*n)++]);
+        read(s, (char *)*out + (*n)++ * elem);
     }
     if (rc == 0 && r != SQLITE_DONE)
-        rc = db_fail(st, err, "list machines");
+        rc = db_fail(st, err, what);
     if (s)
         sqlite3_reset(s);
+    return rc;
+}
+
+int store_machine_list(struct store *st, struct store_machine **out, size_t *n, struct bd_err *err)
+{
+    pthread_mutex_lock(&st->mu);
+    int rc = collect_locked(st, stmt(st, S_MACHINE_LIST), sizeof **out, read_machine_row,
+                            (void **)out, n, "list machines", err);
     pthread_mutex_unlock(&st->mu);
     if (rc < 0) {
         free(*out);
@@ -894,4 +943,130 @@ int store_token_downloaded(struct store *st, const char *token, struct bd_err *e
         rollback(st);
     pthread_mutex_unlock(&st->mu);
     return rc;
+}
+
+/* ---- gitops: inventory and sync history ---- */
+
+void store_gitops_items_free(struct store_gitops_item *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].id);
+        free(v[i].api_version);
+    }
+    free(v);
+}
+
+static void read_item(sqlite3_stmt *s, void *dst)
+{
+    struct store_gitops_item *it = dst;
+    it->id = bd_xstrdup((const char *)sqlite3_column_text(s, 0));
+    it->api_version = bd_xstrdup((const char *)sqlite3_column_text(s, 1));
+    col_copy(s, 2, it->hash, sizeof it->hash);
+}
+
+int store_gitops_inventory(struct store *st, struct store_gitops_item **out, size_t *n,
+                           struct bd_err *err)
+{
+    pthread_mutex_lock(&st->mu);
+    int rc = collect_locked(st, stmt(st, S_INV_LIST), sizeof **out, read_item, (void **)out, n,
+                            "read inventory", err);
+    pthread_mutex_unlock(&st->mu);
+    if (rc < 0) {
+        store_gitops_items_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+static int sync_add_locked(struct store *st, const struct store_gitops_sync *y, struct bd_err *err)
+{
+    sqlite3_stmt *s = stmt(st, S_SYNC_ADD);
+    if (s) {
+        sqlite3_bind_int64(s, 1, y->started_ms);
+        sqlite3_bind_int64(s, 2, y->finished_ms);
+        bind_text(s, 3, y->revision);
+        sqlite3_bind_int(s, 4, y->ok);
+        sqlite3_bind_int64(s, 5, y->applied);
+        sqlite3_bind_int64(s, 6, y->unchanged);
+        sqlite3_bind_int64(s, 7, y->pruned);
+        sqlite3_bind_int64(s, 8, y->failed);
+        sqlite3_bind_int64(s, 9, y->unhealthy);
+        bind_text(s, 10, y->error);
+        bind_text(s, 11, y->detail);
+    }
+    if (run(st, s, err, "record sync") < 0)
+        return -1;
+    return run(st, stmt(st, S_SYNC_TRIM), err, "trim syncs");
+}
+
+int store_gitops_record(struct store *st, const struct store_gitops_sync *sync,
+                        const struct store_gitops_item *inv, size_t n, bool replace_inventory,
+                        struct bd_err *err)
+{
+    pthread_mutex_lock(&st->mu);
+    int rc = begin(st, err);
+    if (rc == 0 && replace_inventory) {
+        rc = run(st, stmt(st, S_INV_CLEAR), err, "clear inventory");
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            sqlite3_stmt *s = stmt(st, S_INV_PUT);
+            if (s) {
+                bind_text(s, 1, inv[i].id);
+                bind_text(s, 2, inv[i].api_version);
+                bind_text(s, 3, inv[i].hash);
+            }
+            rc = run(st, s, err, "write inventory");
+        }
+    }
+    if (rc == 0)
+        rc = sync_add_locked(st, sync, err);
+    if (rc == 0)
+        rc = commit(st, err);
+    if (rc < 0)
+        rollback(st);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+static char *col_dup(sqlite3_stmt *s, int i)
+{
+    const unsigned char *v = sqlite3_column_text(s, i);
+    return v ? bd_xstrdup((const char *)v) : NULL;
+}
+
+static void read_sync(sqlite3_stmt *s, void *dst)
+{
+    struct store_gitops_sync *out = dst;
+    out->started_ms = sqlite3_column_int64(s, 0);
+    out->finished_ms = sqlite3_column_int64(s, 1);
+    out->revision = col_dup(s, 2);
+    out->ok = sqlite3_column_int(s, 3) != 0;
+    out->applied = sqlite3_column_int64(s, 4);
+    out->unchanged = sqlite3_column_int64(s, 5);
+    out->pruned = sqlite3_column_int64(s, 6);
+    out->failed = sqlite3_column_int64(s, 7);
+    out->unhealthy = sqlite3_column_int64(s, 8);
+    out->error = col_dup(s, 9);
+    out->detail = col_dup(s, 10);
+}
+
+int store_gitops_last_sync(struct store *st, bool ok_only, struct store_gitops_sync *out,
+                           struct bd_err *err)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *s = stmt(st, S_SYNC_LAST);
+    if (s)
+        sqlite3_bind_int(s, 1, ok_only ? 1 : 0);
+    int rc = fetch_one_locked(st, s, read_sync, out, "read syncs", err);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+void store_gitops_sync_free(struct store_gitops_sync *y)
+{
+    free(y->revision);
+    free(y->error);
+    free(y->detail);
+    memset(y, 0, sizeof *y);
 }

@@ -116,6 +116,7 @@ static int install_locked(struct server *s, struct lab *lab, struct bd_err *err)
     atomic_fetch_add(&s->metrics.reloads_ok, 1);
     if (running)
         services_apply(s, lab, conf_changed, hosts_changed);
+    server_gitops_lab(s, lab);
     bd_info("lab: serving %s: cluster %s, %zu machines", lab->path, lab->cluster.name,
             lab->nmachines);
     return 0;

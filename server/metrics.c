@@ -119,6 +119,7 @@ enum MHD_Result route_metrics(struct server *s, struct MHD_Connection *c, struct
             bd_buf_printf(&b, "bootd_machines{state=\"%s\"} %lld\n", bd_state_name((enum bd_state)i),
                           (long long)counts[i]);
     }
+    server_gitops_metrics(s, &b);
     enum MHD_Result rc =
         reply_text(c, r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
     bd_buf_free(&b);

@@ -7,22 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static void add_time(cJSON *o, const char *key, int64_t ms)
-{
-    if (!ms) {
-        cJSON_AddNullToObject(o, key);
-        return;
-    }
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char buf[40];
-    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, sizeof buf - n, ".%03dZ", (int)(ms % 1000));
-    cJSON_AddStringToObject(o, key, buf);
-}
 
 static void add_str_or_null(cJSON *o, const char *key, const char *v)
 {
@@ -55,9 +39,9 @@ static cJSON *machine_json(const struct lab *lab, const struct lab_machine *lm,
     add_str_or_null(o, "arch", sm ? sm->arch : NULL);
     cJSON_AddBoolToObject(o, "in_lab", lm != NULL);
     cJSON_AddBoolToObject(o, "reinstall", sm && sm->reinstall);
-    add_time(o, "first_seen", sm ? sm->first_seen_ms : 0);
-    add_time(o, "last_seen", sm ? sm->last_seen_ms : 0);
-    add_time(o, "state_since", sm ? sm->state_since_ms : 0);
+    bd_json_add_time(o, "first_seen", sm ? sm->first_seen_ms : 0);
+    bd_json_add_time(o, "last_seen", sm ? sm->last_seen_ms : 0);
+    bd_json_add_time(o, "state_since", sm ? sm->state_since_ms : 0);
     (void)lab;
     return o;
 }
@@ -67,7 +51,7 @@ static cJSON *events_json(const struct store_events *ev)
     cJSON *a = cJSON_CreateArray();
     for (size_t i = 0; i < ev->n; i++) {
         cJSON *e = cJSON_CreateObject();
-        add_time(e, "time", ev->v[i].ts_ms);
+        bd_json_add_time(e, "time", ev->v[i].ts_ms);
         add_str_or_null(e, "mac", ev->v[i].mac);
         cJSON_AddStringToObject(e, "source", ev->v[i].source);
         cJSON_AddStringToObject(e, "kind", ev->v[i].kind);
@@ -158,7 +142,7 @@ static enum MHD_Result machine_route(struct server *s, struct MHD_Connection *c,
         cJSON *arr = cJSON_CreateArray();
         for (size_t i = 0; i < n; i++) {
             cJSON *l = cJSON_CreateObject();
-            add_time(l, "time", lines[i].ts_ms);
+            bd_json_add_time(l, "time", lines[i].ts_ms);
             cJSON_AddStringToObject(l, "msg", lines[i].msg);
             cJSON_AddItemToArray(arr, l);
         }
@@ -278,7 +262,7 @@ static enum MHD_Result status_route(struct server *s, struct MHD_Connection *c, 
     cJSON_AddNumberToObject(o, "machines_in_lab", (double)lab->nmachines);
     pthread_mutex_lock(&s->mu);
     add_str_or_null(o, "reload_error", s->reload_error);
-    add_time(o, "reload_at", s->reload_at_ms);
+    bd_json_add_time(o, "reload_at", s->reload_at_ms);
     pthread_mutex_unlock(&s->mu);
     char dnsmasq[512];
     services_status(s, dnsmasq, sizeof dnsmasq);
@@ -320,6 +304,8 @@ enum MHD_Result route_api(struct server *s, struct MHD_Connection *c, struct req
         server_refresh(s);
         return reply_json(c, r, MHD_HTTP_OK, cJSON_CreateObject());
     }
+    if (!strncmp(url, "/gitops", 7) && (!url[7] || url[7] == '/'))
+        return route_gitops(s, c, r, url + 7, method);
     if (!strcmp(url, "/machines/adopt"))
         return post ? adopt(s, c, r)
                     : reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");

@@ -84,6 +84,7 @@ void server_stop(struct server *s)
     bootq_stop(s);
     server_http_stop(s);
     server_image_pulls_stop(s);
+    server_gitops_stop(s);
     if (s->snap)
         server_lab_put(s, s->snap);
     s->snap = NULL;

@@ -85,6 +85,7 @@ struct bootq;
 struct logsink;
 struct dnsmasq;
 struct image_pulls;
+struct gitops_loop;
 
 struct server {
     struct server_opts opts;
@@ -104,6 +105,7 @@ struct server {
     struct MHD_Daemon *daemon;
     struct metrics metrics;
     int port; /* the port actually bound */
+    struct gitops_loop *gitops; /* NULL until lab.yaml has a gitops section */
 };
 
 int server_start(struct server *s, const struct server_opts *o, struct bd_err *err);
@@ -211,6 +213,13 @@ void route_config_completed(struct server *s, struct req *r);
 enum MHD_Result route_metrics(struct server *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result route_api(struct server *s, struct MHD_Connection *c, struct req *r,
                           const char *url, const char *method);
+
+/* GitOps (route_gitops.c): the loop follows the lab; /api/v1/gitops[/sync]. */
+void server_gitops_lab(struct server *s, const struct lab *lab);
+void server_gitops_stop(struct server *s);
+void server_gitops_metrics(struct server *s, struct bd_buf *b);
+enum MHD_Result route_gitops(struct server *s, struct MHD_Connection *c, struct req *r,
+                             const char *sub, const char *method);
 
 /* Adds a machine file to machines.d after checking the whole lab with it. */
 int server_adopt(struct server *s, const char *mac, const char *name, const char *role,
