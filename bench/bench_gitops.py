@@ -104,7 +104,7 @@ def run_bootd(root, pki, files):
         b.write("lab.yaml", lab_text(b.port) + (
             "gitops:\n  repo: file://%s\n  interval: 1h\n  kustomize: builtin\n"
             "  groups:\n    - name: bench\n      paths: [m]\n" % repo))
-        os.makedirs(b.state, mode=0o700)
+        os.makedirs(b.state, mode=0o700, exist_ok=True)
         kubeconfig(os.path.join(b.state, "kubeconfig"), api.url, pki)
         b.start()
         wait_sync(b, subprocess.run(["git", "-C", repo, "rev-parse", "HEAD"], text=True,

@@ -19,7 +19,7 @@ import time
 from tests.integration.harness import Bootd, VANILLA, free_port
 
 DURATION = os.environ.get("BENCH_DURATION", "8s")
-ROUNDS = 2
+ROUNDS = 3
 
 
 def wrk(url, conns):
