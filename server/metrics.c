@@ -10,7 +10,7 @@ static const char *const route_names[R_COUNT] = {
 };
 
 static const unsigned statuses[METRIC_STATUSES - 1] = {
-    200, 201, 206, 304, 400, 401, 403, 404, 405, 409, 413, 414, 416, 422, 500,
+    200, 201, 202, 206, 304, 400, 401, 403, 404, 405, 409, 413, 414, 416, 422, 500,
 };
 
 static const double bucket_s[METRIC_BUCKETS - 1] = {

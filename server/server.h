@@ -25,7 +25,7 @@ enum route {
     R_COUNT
 };
 
-#define METRIC_STATUSES 16
+#define METRIC_STATUSES 17
 #define METRIC_BUCKETS 10
 
 enum config_result { CFG_SERVED, CFG_DENIED, CFG_ERROR, CFG_COUNT };
