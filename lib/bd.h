@@ -75,6 +75,19 @@ int bd_file_read(const char *path, char **out, size_t *len, struct bd_err *err);
  * fsync of the directory. Readers see the old or the new file, never a mix. */
 int bd_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                          struct bd_err *err);
+/* The same, written piece by piece (a download): begin, write as often as needed, then
+ * commit (fsync, rename, fsync of the directory) or abort (the temp file goes). Until
+ * commit, path keeps its old contents. */
+struct bd_file_atomic {
+    int fd;
+    char *path, *tmp;
+};
+int bd_file_atomic_begin(struct bd_file_atomic *f, const char *path, mode_t mode,
+                         struct bd_err *err);
+int bd_file_atomic_write(struct bd_file_atomic *f, const void *data, size_t len,
+                         struct bd_err *err);
+int bd_file_atomic_commit(struct bd_file_atomic *f, struct bd_err *err); /* aborts on failure */
+void bd_file_atomic_abort(struct bd_file_atomic *f);
 /* Refuses a secret file that group or others can read, naming the chmod to run. */
 int bd_file_check_private(const char *path, struct bd_err *err);
 /* Creates a directory and its parents (mode for the new ones). */
@@ -555,7 +568,12 @@ struct bd_http_req {
     const char *content_type;
     const char *body;
     size_t body_len;
-    long timeout_s; /* 0 = 30 s */
+    long timeout_s; /* 0 = 30 s; -1 = none, but fail when nothing arrives for a minute */
+    /* When set, a 2xx answer's body goes to sink piece by piece instead of into
+     * resp->body (other answers still land there); sink returns -1 to stop, and bd_http
+     * then fails (the sink keeps its own reason). */
+    int (*sink)(const void *data, size_t n, void *ud);
+    void *sink_ud;
 };
 
 /* Fails (-1) only when no HTTP answer came; any status is returned in resp. */

@@ -55,63 +55,99 @@ static int fsync_dir(const char *path)
     return rc;
 }
 
-int bd_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+int bd_file_atomic_begin(struct bd_file_atomic *f, const char *path, mode_t mode,
                          struct bd_err *err)
 {
-    char *tmp = bd_xasprintf("%s.tmp-XXXXXX", path);
+    f->path = bd_xstrdup(path);
     /* A dot-name would be nicer, but the temp must sit in the same directory to make
      * rename atomic; readers of machines.d only take *.yaml, so *.tmp-* is ignored. */
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
+    f->tmp = bd_xasprintf("%s.tmp-XXXXXX", path);
+    f->fd = mkostemp(f->tmp, O_CLOEXEC);
+    if (f->fd < 0) {
         int e = errno;
-        free(tmp);
-        return bd_err_set(err, "%s: cannot create temporary file: %s", path, strerror(e));
+        free(f->tmp);
+        f->tmp = NULL;
+        bd_err_set(err, "%s: cannot create temporary file: %s", path, strerror(e));
+        free(f->path);
+        f->path = NULL;
+        return -1;
     }
-    int rc = -1;
-    if (fchmod(fd, mode) < 0) {
-        bd_err_set(err, "%s: chmod: %s", tmp, strerror(errno));
-        goto out;
+    if (fchmod(f->fd, mode) < 0) {
+        bd_err_set(err, "%s: chmod: %s", f->tmp, strerror(errno));
+        bd_file_atomic_abort(f);
+        return -1;
     }
+    return 0;
+}
+
+int bd_file_atomic_write(struct bd_file_atomic *f, const void *data, size_t len,
+                         struct bd_err *err)
+{
     const char *p = data;
-    size_t left = len;
-    while (left) {
-        ssize_t w = write(fd, p, left);
+    while (len) {
+        ssize_t w = write(f->fd, p, len);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            bd_err_set(err, "%s: write: %s", path, strerror(errno));
-            goto out;
+            return bd_err_set(err, "%s: write: %s", f->path, strerror(errno));
         }
         p += w;
-        left -= (size_t)w;
+        len -= (size_t)w;
     }
-    if (fsync(fd) < 0) {
-        bd_err_set(err, "%s: fsync: %s", path, strerror(errno));
-        goto out;
+    return 0;
+}
+
+void bd_file_atomic_abort(struct bd_file_atomic *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+    if (f->tmp)
+        unlink(f->tmp);
+    free(f->tmp);
+    free(f->path);
+    f->tmp = f->path = NULL;
+}
+
+int bd_file_atomic_commit(struct bd_file_atomic *f, struct bd_err *err)
+{
+    if (fsync(f->fd) < 0) {
+        bd_err_set(err, "%s: fsync: %s", f->path, strerror(errno));
+        bd_file_atomic_abort(f);
+        return -1;
     }
+    int fd = f->fd;
+    f->fd = -1;
     if (close(fd) < 0) {
-        fd = -1;
-        bd_err_set(err, "%s: close: %s", path, strerror(errno));
-        goto out;
+        bd_err_set(err, "%s: close: %s", f->path, strerror(errno));
+        bd_file_atomic_abort(f);
+        return -1;
     }
-    fd = -1;
-    if (rename(tmp, path) < 0) {
-        bd_err_set(err, "%s: rename: %s", path, strerror(errno));
-        goto out;
+    if (rename(f->tmp, f->path) < 0) {
+        bd_err_set(err, "%s: rename: %s", f->path, strerror(errno));
+        bd_file_atomic_abort(f);
+        return -1;
     }
-    if (fsync_dir(path) < 0) {
-        bd_err_set(err, "%s: fsync of directory: %s", path, strerror(errno));
-        free(tmp);
-        return -1; /* the new file is in place; only its durability is in doubt */
-    }
-    rc = 0;
-out:
-    if (fd >= 0)
-        close(fd);
-    if (rc < 0)
-        unlink(tmp);
-    free(tmp);
+    int rc = 0;
+    if (fsync_dir(f->path) < 0) /* the new file is in place; only its durability is in doubt */
+        rc = bd_err_set(err, "%s: fsync of directory: %s", f->path, strerror(errno));
+    free(f->tmp);
+    free(f->path);
+    f->tmp = f->path = NULL;
     return rc;
+}
+
+int bd_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                         struct bd_err *err)
+{
+    struct bd_file_atomic f;
+    if (bd_file_atomic_begin(&f, path, mode, err) < 0)
+        return -1;
+    if (bd_file_atomic_write(&f, data, len, err) < 0) {
+        bd_file_atomic_abort(&f);
+        return -1;
+    }
+    return bd_file_atomic_commit(&f, err);
 }
 
 int bd_file_check_private(const char *path, struct bd_err *err)

@@ -24,6 +24,28 @@ size_t bd_curl_to_buf(char *p, size_t sz, size_t n, void *buf)
     return sz * n;
 }
 
+struct body_ctx {
+    CURL *curl;
+    const struct bd_http_req *req;
+    struct bd_http_resp *resp;
+    bool sink_failed;
+};
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    struct body_ctx *b = ud;
+    long status = 0;
+    if (b->req->sink)
+        curl_easy_getinfo(b->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status / 100 != 2)
+        return bd_curl_to_buf(p, sz, n, &b->resp->body);
+    if (b->req->sink(p, sz * n, b->req->sink_ud) < 0) {
+        b->sink_failed = true;
+        return 0;
+    }
+    return sz * n;
+}
+
 int bd_http(const struct bd_http_req *req, struct bd_http_resp *resp, struct bd_err *err)
 {
     bd_curl_global_init();
@@ -47,19 +69,27 @@ int bd_http(const struct bd_http_req *req, struct bd_http_resp *resp, struct bd_
     curl_easy_setopt(c, CURLOPT_URL, req->url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method ? req->method : "GET");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bd_curl_to_buf);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp->body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    struct body_ctx bctx = {.curl = c, .req = req, .resp = resp};
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &bctx);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, req->timeout_s ? req->timeout_s : 30L);
+    if (req->timeout_s >= 0) {
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, req->timeout_s ? req->timeout_s : 30L);
+    } else { /* a long download: give up only when it stalls for a minute */
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+    }
     if (req->body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)req->body_len);
     }
     CURLcode rc = curl_easy_perform(c);
     int ret = 0;
-    if (rc != CURLE_OK)
+    if (bctx.sink_failed)
+        ret = bd_err_set(err, "%s: the answer could not be stored", req->url);
+    else if (rc != CURLE_OK)
         ret = bd_err_set(err, "%s: %s", req->url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
     else
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);

@@ -69,32 +69,52 @@ static int need_endpoint(const struct lab *lab, struct bd_err *err)
     return 0;
 }
 
-int talos_talosconfig(const struct lab *lab, const struct talos_secrets *s, struct bd_buf *out,
-                      struct bd_err *err)
+/* mbedTLS 2.28 cannot sign with Ed25519, talosctl's os CA: say what needs it and what
+ * to do instead. */
+static int need_signing_os_ca(const struct lab *lab, const struct talos_secrets *s,
+                              const char *needs, const char *instead, struct bd_err *err)
 {
-    if (need_endpoint(lab, err) < 0)
-        return -1;
-    if (s->os_ed25519)
-        return bd_err_set(err,
-                          "%s: certs.os is an Ed25519 CA (talosctl's default) and mbedTLS 2.28 "
-                          "cannot sign with Ed25519, so bootd cannot make Talos API client "
-                          "certificates from it. Machines still get their configs from this "
-                          "bundle. Make the talosconfig with `talosctl gen config --with-secrets "
-                          "%s --output-types talosconfig %s %s`, or start a new cluster from a "
-                          "bundle made by `bootctl gen secrets` (ECDSA os CA)",
-                          lab->cluster.secrets_file, lab->cluster.secrets_file, lab->cluster.name,
-                          lab->cluster.endpoint);
+    if (!s->os_ed25519)
+        return 0;
+    return bd_err_set(err,
+                      "%s: certs.os is an Ed25519 CA (talosctl's default) and mbedTLS 2.28 cannot "
+                      "sign with Ed25519, so bootd cannot make %s. Machines still get their "
+                      "configs from this bundle. %s, or start a new cluster from a bundle made "
+                      "by `bootctl gen secrets` (ECDSA os CA)",
+                      lab->cluster.secrets_file, needs, instead);
+}
+
+/* A fresh os:admin client certificate and key (PEM; caller frees both). */
+static int os_admin_cert(const struct talos_secrets *s, char **crt, char **key, struct bd_err *err)
+{
     int64_t now = time(NULL);
     struct pki_cert_spec spec = {
         .subject = "O=os:admin", /* the role apid reads from the organization */
         .key_usage = MBEDTLS_X509_KU_DIGITAL_SIGNATURE,
         .eku = PKI_EKU_CLIENT, /* exactly clientAuth: apid refuses anything else */
-        .not_before = now,
+        .not_before = now - 10, /* Talos allows for this much clock skew */
         .not_after = now + ONE_YEAR_S,
     };
-    char *crt, *key;
-    if (issue_b64(&s->os, "os", &spec, &crt, &key, err) < 0)
+    return issue(&s->os, "os", &spec, crt, key, err);
+}
+
+int talos_talosconfig(const struct lab *lab, const struct talos_secrets *s, struct bd_buf *out,
+                      struct bd_err *err)
+{
+    if (need_endpoint(lab, err) < 0)
         return -1;
+    char *instead = bd_xasprintf("Make the talosconfig with `talosctl gen config --with-secrets "
+                                 "%s --output-types talosconfig %s %s`",
+                                 lab->cluster.secrets_file, lab->cluster.name,
+                                 lab->cluster.endpoint);
+    int rc = need_signing_os_ca(lab, s, "Talos API client certificates from it", instead, err);
+    free(instead);
+    char *crt_pem, *key_pem;
+    if (rc < 0 || os_admin_cert(s, &crt_pem, &key_pem, err) < 0)
+        return -1;
+    char *crt = pki_b64(crt_pem, strlen(crt_pem)), *key = pki_b64(key_pem, strlen(key_pem));
+    free(crt_pem);
+    free(key_pem);
     struct bd_node *root = bd_node_new(BD_NODE_MAP);
     tree_str(root, "context", lab->cluster.name);
     struct bd_node *ctx = tree_map(tree_map(root, "contexts"), lab->cluster.name);
@@ -107,6 +127,38 @@ int talos_talosconfig(const struct lab *lab, const struct talos_secrets *s, stru
     free(crt);
     free(key);
     return 0;
+}
+
+int talos_api_creds(const struct lab *lab, const struct talos_secrets *s, struct talos_creds *out,
+                    struct bd_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (need_signing_os_ca(lab, s,
+                           "the os:admin client certificate it needs to call the Talos API "
+                           "(bootstrap, kubeconfig, etcd snapshot)",
+                           "Bootstrap with talosctl instead (`talosctl bootstrap -n NODE-IP -e "
+                           "NODE-IP` with a talosconfig from `talosctl gen config "
+                           "--with-secrets`) and turn bootd's bootstrap off (cluster.bootstrap: "
+                           "manual)",
+                           err) < 0)
+        return -1;
+    size_t n;
+    out->ca_pem = (char *)pki_unb64(s->os.crt, &n);
+    if (!out->ca_pem)
+        return bd_err_set(err, "%s: certs.os.crt is not base64", lab->cluster.secrets_file);
+    if (os_admin_cert(s, &out->crt_pem, &out->key_pem, err) < 0) {
+        talos_creds_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+void talos_creds_free(struct talos_creds *c)
+{
+    free(c->ca_pem);
+    free(c->crt_pem);
+    free(c->key_pem);
+    memset(c, 0, sizeof *c);
 }
 
 int talos_kubeconfig(const struct lab *lab, const struct talos_secrets *s, struct bd_buf *out,

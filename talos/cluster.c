@@ -288,9 +288,14 @@ int talos_cluster_new(const struct lab *lab, const char *schematic, struct talos
     bool needed = false;
     for (size_t i = 0; i < lab->nmachines; i++)
         needed |= !user_config_file(lab, &lab->machines[i]);
-    if (!needed)
-        return 0;
     int rc = -1;
+    if (!needed) {
+        /* configs come from files, but a bundle that is there still gives bootd its
+         * Talos API credentials */
+        if (access(lab->cluster.secrets_file, F_OK) == 0 && load_secrets(tc, err) < 0)
+            goto out;
+        return 0;
+    }
     if (!talos_version_ok(lab->cluster.talos_version)) {
         bd_err_set(err,
                    "%s: cluster.talos_version: bootd writes the Talos v1.13 config layout, which "
@@ -322,6 +327,11 @@ out:
         *out = NULL;
     }
     return rc;
+}
+
+const struct talos_secrets *talos_cluster_secrets(const struct talos_cluster *tc)
+{
+    return tc->secrets;
 }
 
 void talos_cluster_free(struct talos_cluster *tc)

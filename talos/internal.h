@@ -170,4 +170,40 @@ struct validate_ctx {
 /* The Talos rules that concern bootd's output; messages name the field. */
 int talos_validate(const struct talos_docs *d, const struct validate_ctx *vc, struct bd_err *err);
 
+/* ---------- Talos API (api*.c, targz.c) ---------- */
+
+/* Reading a protobuf message field by field. */
+struct pb_reader {
+    const uint8_t *p, *end;
+};
+struct pb_field {
+    uint32_t num;
+    int wire;
+    uint64_t varint;     /* varint fields */
+    const uint8_t *data; /* length-delimited and fixed-size fields */
+    size_t len;
+};
+/* 1 a field, 0 the end, -1 malformed. */
+int pb_next(struct pb_reader *r, struct pb_field *f);
+struct pb_reader pb_sub(const struct pb_field *f); /* an embedded message */
+bool pb_is_bytes(const struct pb_field *f);        /* strings, bytes, messages */
+void pb_copy_string(const struct pb_field *f, char *out, size_t n); /* truncates */
+void pb_put_bool(struct bd_buf *b, uint32_t num, bool v);
+
+/* One gRPC call: the request message, then each response message to on_msg (which
+ * returns -1 with err set to stop the call). */
+struct grpc_call {
+    const struct talos_node *node;
+    const char *method; /* "/machine.MachineService/Version" */
+    const struct bd_buf *req;
+    bool stream; /* a server stream: no overall time limit, only one for stalls */
+    int (*on_msg)(const uint8_t *p, size_t n, void *ud, struct bd_err *err);
+    void *ud;
+};
+int grpc_call(const struct grpc_call *c, int *code, struct bd_err *err);
+
+/* The file want from a gzipped tar of at most max bytes unpacked (caller frees *out). */
+int targz_entry(const void *gz, size_t n, const char *want, size_t max, char **out, size_t *len,
+                struct bd_err *err);
+
 #endif

@@ -48,6 +48,11 @@ void talos_secrets_free(struct talos_secrets *s)
     free(s);
 }
 
+const char *talos_secrets_cluster_id(const struct talos_secrets *s)
+{
+    return s->cluster_id;
+}
+
 void talos_secrets_emit(const struct talos_secrets *s, struct bd_buf *out)
 {
     struct bd_node *root = bd_node_new(BD_NODE_MAP);

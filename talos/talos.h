@@ -20,6 +20,8 @@ int talos_secrets_parse(const char *text, size_t len, const char *file, struct t
 /* The bundle as YAML, key for key what talosctl writes. */
 void talos_secrets_emit(const struct talos_secrets *s, struct bd_buf *out);
 void talos_secrets_free(struct talos_secrets *s);
+/* cluster.id: the cluster's identity, the same for every bundle copy. */
+const char *talos_secrets_cluster_id(const struct talos_secrets *s);
 
 /* ---------- machine configs ---------- */
 
@@ -32,6 +34,8 @@ struct talos_cluster;
 int talos_cluster_new(const struct lab *lab, const char *schematic, struct talos_cluster **out,
                       struct bd_err *err);
 void talos_cluster_free(struct talos_cluster *tc);
+/* The lab's secrets bundle; NULL when every machine has a config file of its own. */
+const struct talos_secrets *talos_cluster_secrets(const struct talos_cluster *tc);
 
 /* The Talos config a machine boots with (caller frees *out). First match wins: the
  * machine's own config file, its role's config file, then the config bootd generates
@@ -57,5 +61,89 @@ int talos_kubeconfig(const struct lab *lab, const struct talos_secrets *s, struc
 int talos_server_cert(const struct talos_secrets *s, bool k8s, const char *common_name,
                       const char *const *sans, size_t nsans, char **crt_pem, char **key_pem,
                       struct bd_err *err);
+
+/* How the kubeconfig Talos hands out (text) compares with the one talos_kubeconfig mints:
+ * context, cluster and server names equal, the lab's Kubernetes CA among the CAs it
+ * trusts, its client certificate signed by that CA. -1 when text is no kubeconfig. */
+#define TALOS_KUBE_CHECKS 5
+struct talos_kube_check {
+    const char *what;
+    bool same;
+    char talos[200], bootd[200];
+};
+int talos_kubeconfig_compare(const struct lab *lab, const struct talos_secrets *s,
+                             const char *text, size_t len,
+                             struct talos_kube_check out[TALOS_KUBE_CHECKS], struct bd_err *err);
+
+/* ---------- Talos API client: gRPC over HTTP/2 and mutual TLS to apid ---------- */
+
+#define TALOS_API_PORT 50000
+
+/* What bootd shows apid and what it trusts: the os CA, and an os:admin client
+ * certificate (extended key usage clientAuth only) with its key, PEM. */
+struct talos_creds {
+    char *ca_pem, *crt_pem, *key_pem;
+};
+/* Mints fresh credentials from the bundle. An Ed25519 os CA cannot sign here: the
+ * message says so and what to do instead. */
+int talos_api_creds(const struct lab *lab, const struct talos_secrets *s, struct talos_creds *out,
+                    struct bd_err *err);
+void talos_creds_free(struct talos_creds *c);
+
+/* One node's apid, reached directly (no proxying through another node). */
+struct talos_node {
+    const char *host; /* IPv4 address: apid's certificate names the node's addresses */
+    int port;
+    const struct talos_creds *creds;
+    long connect_timeout_ms; /* 0 = 5 s */
+};
+
+/* Outcomes of a call: TALOS_CALL_FAILED when no gRPC status came (no connection, TLS
+ * refused, not gRPC, an answer that could not be read or stored), else the gRPC status
+ * code; these are the ones bootd acts on. */
+enum {
+    TALOS_CALL_FAILED = -1,
+    TALOS_OK = 0,
+    TALOS_INVALID_ARGUMENT = 3,
+    TALOS_ALREADY_EXISTS = 6,
+    TALOS_PERMISSION_DENIED = 7,
+    TALOS_FAILED_PRECONDITION = 9,
+    TALOS_UNAVAILABLE = 14,
+    TALOS_UNAUTHENTICATED = 16,
+};
+const char *talos_code_name(int code); /* "FailedPrecondition" */
+
+struct talos_version {
+    char tag[64], sha[64], arch[16], platform[32], mode[32], hostname[128];
+};
+
+/* Every call returns 0 when the node answered OK; otherwise -1 with *code and a message
+ * naming the node, the method and the gRPC status or transport failure. */
+int talos_api_version(const struct talos_node *n, struct talos_version *out, int *code,
+                      struct bd_err *err);
+/* Bootstrap: starts etcd on one control plane. FailedPrecondition means not yet (retry);
+ * AlreadyExists means it was done before. */
+int talos_api_bootstrap(const struct talos_node *n, int *code, struct bd_err *err);
+/* The admin kubeconfig Talos makes, unpacked from the Kubeconfig stream's gzipped tar
+ * (caller frees *out). */
+int talos_api_kubeconfig(const struct talos_node *n, char **out, size_t *len, int *code,
+                         struct bd_err *err);
+
+struct talos_snapshot_info {
+    uint64_t size;
+    char sha256[65]; /* of the whole file */
+};
+/* Streams an etcd snapshot into fd, checking etcd's own SHA-256 trailer at the end. */
+int talos_api_etcd_snapshot(const struct talos_node *n, int fd, struct talos_snapshot_info *info,
+                            int *code, struct bd_err *err);
+
+/* The snapshot check on its own, for copies of a snapshot (bootctl's download): feed
+ * every byte in order, then finish. */
+struct talos_etcd_check;
+struct talos_etcd_check *talos_etcd_check_new(void);
+void talos_etcd_check_update(struct talos_etcd_check *c, const void *data, size_t n);
+int talos_etcd_check_finish(struct talos_etcd_check *c, struct talos_snapshot_info *info,
+                            struct bd_err *err);
+void talos_etcd_check_free(struct talos_etcd_check *c);
 
 #endif
