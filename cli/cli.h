@@ -26,6 +26,10 @@ int cli_resolve(struct cli *c, const char *flag_url, const char *flag_token_file
  * that says what to do. *status gets the HTTP status. */
 struct cJSON *cli_api(struct cli *c, const char *method, const char *path, const char *body,
                       long *status, struct bd_err *err);
+/* Streams a GET's 2xx body into sink (which returns -1 to stop); an error answer becomes
+ * err. A sink failure leaves err as the sink's caller set it up (see bd_http). */
+int cli_download(struct cli *c, const char *path, int (*sink)(const void *, size_t, void *),
+                 void *ud, struct bd_err *err);
 /* cli_api plus the failure paths: NULL means "exit with *code" (message printed). */
 struct cJSON *cli_call(struct cli *c, const char *method, const char *path, const char *body,
                        int *code);
@@ -40,6 +44,8 @@ void table_add(struct table *t, const char *const *cells);
 void table_print(struct table *t, FILE *f); /* frees t */
 const char *cli_time(const struct cJSON *o, const char *key, char buf[32]);
 const char *cli_str(const struct cJSON *o, const char *key);
+/* Writes text to path (0600, atomically), or to stdout for "-". */
+int cli_put(const char *path, const char *text, size_t len, struct bd_err *err);
 
 int cmd_validate(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
@@ -55,5 +61,10 @@ int cmd_dhcp_event(struct cli *c, int argc, char **argv);
 int cmd_image(struct cli *c, const char *url, const char *token_file, int argc, char **argv);
 int cmd_gitops(struct cli *c, int argc, char **argv);
 int cmd_gitops_render(int argc, char **argv, bool json); /* offline */
+int cmd_bootstrap(struct cli *c, int argc, char **argv);
+/* The "cluster" part of /status: phase, bootstrap, each machine's Talos API. */
+void cli_print_cluster(const struct cJSON *cluster);
+int cmd_etcd(struct cli *c, int argc, char **argv);
+int cmd_kubeconfig(struct cli *c, int argc, char **argv);
 
 #endif

@@ -118,50 +118,76 @@ void cli_free(struct cli *c)
     free(c->token_from);
 }
 
+/* One call to the admin API: fails (-1) when there is no token, no answer or the token
+ * is refused; any other status is left in resp for the caller. */
+static int request(struct cli *c, struct bd_http_req *req, const char *path,
+                   struct bd_http_resp *resp, struct bd_err *err)
+{
+    if (!c->token)
+        return bd_err_set(err,
+                          "no admin token: pass --token-file, set BOOTD_TOKEN_FILE, or put "
+                          "token_file in ~/.config/bootctl/config.yaml (bootd keeps it in "
+                          "STATE_DIR/admin.token)");
+    char *url = bd_xasprintf("%s/api/v1%s", c->url, path);
+    req->url = url;
+    req->bearer = c->token;
+    struct bd_err herr;
+    int rc = bd_http(req, resp, &herr);
+    free(url);
+    if (rc < 0) {
+        const char *why = strstr(herr.msg, ": ") ? strstr(herr.msg, ": ") + 2 : herr.msg;
+        return bd_err_set(err, "cannot reach bootd at %s (from %s): %s. Is bootd running there?",
+                          c->url, c->url_from, why);
+    }
+    if (resp->status == 401) {
+        bd_http_resp_free(resp);
+        return bd_err_set(err,
+                          "bootd at %s refused the admin token from %s; use the file named by "
+                          "bootd's --admin-token-file (default STATE_DIR/admin.token)",
+                          c->url, c->token_from);
+    }
+    return 0;
+}
+
 struct cJSON *cli_api(struct cli *c, const char *method, const char *path, const char *body,
                       long *status, struct bd_err *err)
 {
-    if (!c->token) {
-        bd_err_set(err,
-                   "no admin token: pass --token-file, set BOOTD_TOKEN_FILE, or put token_file "
-                   "in ~/.config/bootctl/config.yaml (bootd keeps it in STATE_DIR/admin.token)");
-        return NULL;
-    }
-    char *url = bd_xasprintf("%s/api/v1%s", c->url, path);
     struct bd_http_resp resp;
     struct bd_http_req req = {
         .method = method,
-        .url = url,
-        .bearer = c->token,
         .content_type = body ? "application/json" : NULL,
         .body = body,
         .body_len = body ? strlen(body) : 0,
         .timeout_s = 60,
     };
-    struct bd_err herr;
-    int rc = bd_http(&req, &resp, &herr);
-    free(url);
-    if (rc < 0) {
-        const char *why = strstr(herr.msg, ": ") ? strstr(herr.msg, ": ") + 2 : herr.msg;
-        bd_err_set(err, "cannot reach bootd at %s (from %s): %s. Is bootd running there?",
-                   c->url, c->url_from, why);
+    if (request(c, &req, path, &resp, err) < 0)
         return NULL;
-    }
     *status = resp.status;
-    if (resp.status == 401) {
-        bd_http_resp_free(&resp);
-        bd_err_set(err,
-                   "bootd at %s refused the admin token from %s; use the file named by bootd's "
-                   "--admin-token-file (default STATE_DIR/admin.token)",
-                   c->url, c->token_from);
-        return NULL;
-    }
     cJSON *j = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "", resp.body.len);
     if (!j)
         bd_err_set(err, "%s answered %ld with something that is not JSON; is it bootd?", c->url,
                    resp.status);
     bd_http_resp_free(&resp);
     return j;
+}
+
+int cli_download(struct cli *c, const char *path, int (*sink)(const void *, size_t, void *),
+                 void *ud, struct bd_err *err)
+{
+    struct bd_http_resp resp;
+    struct bd_http_req req = {.timeout_s = -1, .sink = sink, .sink_ud = ud};
+    if (request(c, &req, path, &resp, err) < 0)
+        return -1;
+    int rc = 0;
+    if (resp.status / 100 != 2) {
+        cJSON *j = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "", resp.body.len);
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+        rc = bd_err_set(err, "%s (HTTP %ld)", cJSON_IsString(e) ? e->valuestring : "request failed",
+                        resp.status);
+        cJSON_Delete(j);
+    }
+    bd_http_resp_free(&resp);
+    return rc;
 }
 
 int cli_api_error(const struct cJSON *j, long status)

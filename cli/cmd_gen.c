@@ -46,17 +46,6 @@ static int parse_args(int argc, char **argv, bool with_machine, struct gen_args 
     return 0;
 }
 
-/* Writes text to path (0600), or to stdout for "-". */
-static int put(const char *path, const char *text, size_t len, struct bd_err *err)
-{
-    if (!strcmp(path, "-"))
-        return fwrite(text, 1, len, stdout) == len ? 0 : bd_err_set(err, "stdout: write failed");
-    if (bd_file_write_atomic(path, text, len, 0600, err) < 0)
-        return -1;
-    fprintf(stderr, "wrote %s\n", path);
-    return 0;
-}
-
 static int gen_secrets(const struct gen_args *a, const struct lab *lab, struct bd_err *err)
 {
     const char *path = lab->cluster.secrets_file;
@@ -74,7 +63,7 @@ static int gen_secrets(const struct gen_args *a, const struct lab *lab, struct b
     struct bd_buf b;
     bd_buf_init(&b);
     talos_secrets_emit(s, &b);
-    int rc = put(path, b.data, b.len, err);
+    int rc = cli_put(path, b.data, b.len, err);
     bd_buf_free(&b);
     talos_secrets_free(s);
     return rc;
@@ -110,7 +99,7 @@ static int gen_config(const struct gen_args *a, const struct lab *lab, struct bd
             file = bd_path_join(a->out ? a->out : ".", name);
             free(name);
         }
-        rc = put(file, texts[i], lens[i], err);
+        rc = cli_put(file, texts[i], lens[i], err);
         free(file);
     }
     for (size_t i = 0; i < n; i++)
@@ -130,7 +119,7 @@ static int gen_client(const struct gen_args *a, const struct lab *lab, bool kube
     bd_buf_init(&b);
     int rc = kube ? talos_kubeconfig(lab, s, &b, err) : talos_talosconfig(lab, s, &b, err);
     if (rc == 0)
-        rc = put(a->out ? a->out : kube ? "kubeconfig" : "talosconfig", b.data, b.len, err);
+        rc = cli_put(a->out ? a->out : kube ? "kubeconfig" : "talosconfig", b.data, b.len, err);
     bd_buf_free(&b);
     talos_secrets_free(s);
     return rc;

@@ -240,6 +240,7 @@ int cmd_status(struct cli *c, int argc, char **argv)
             if (s->valueint)
                 printf(" %s=%d", s->string, s->valueint);
         printf("\n");
+        cli_print_cluster(cJSON_GetObjectItemCaseSensitive(j, "cluster_state"));
     }
     cJSON_Delete(j);
     return 0;

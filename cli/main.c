@@ -34,7 +34,16 @@ static void usage(FILE *f)
           "  events [NAME|MAC]              a machine's timeline; without NAME, audit events\n"
           "  logs NAME|MAC                  the machine's kernel log, as Talos streamed it\n"
           "  reload                         re-read lab.yaml (a broken one is refused)\n"
-          "  status                         what bootd serves and machine counts\n"
+          "  status                         what bootd serves, the cluster's phase and each\n"
+          "                                 machine's state and Talos API\n"
+          "  bootstrap [--timeout 10m]      bootstrap the cluster now (for cluster.bootstrap:\n"
+          "                                 manual) and wait until Talos says it is done\n"
+          "  kubeconfig [-o FILE|-] [--node NAME]\n"
+          "                                 the admin kubeconfig from a control plane's Talos\n"
+          "                                 API (./kubeconfig), compared with bootd's own\n"
+          "  etcd snapshot FILE [--node NAME]\n"
+          "                                 an etcd snapshot from a control plane, checked\n"
+          "                                 against etcd's own SHA-256\n"
           "  gitops [status]                GitOps: revision, applied, pruned, unhealthy, errors\n"
           "  gitops sync [--wait]           sync now (and wait for the outcome)\n"
           "\n"
@@ -96,6 +105,7 @@ int main(int argc, char **argv)
         {"machines", cmd_machines}, {"machine", cmd_machine}, {"events", cmd_events},
         {"reload", cmd_reload},     {"status", cmd_status},     {"logs", cmd_logs},
         {"dhcp-event", cmd_dhcp_event}, {"gitops", cmd_gitops},
+        {"bootstrap", cmd_bootstrap}, {"etcd", cmd_etcd}, {"kubeconfig", cmd_kubeconfig},
     };
     for (size_t i = 0; i < sizeof online / sizeof online[0]; i++) {
         if (strcmp(cmd, online[i].name))

@@ -80,3 +80,13 @@ const char *cli_time(const struct cJSON *o, const char *key, char buf[32])
     buf[23] = 0;
     return buf;
 }
+
+int cli_put(const char *path, const char *text, size_t len, struct bd_err *err)
+{
+    if (!strcmp(path, "-"))
+        return fwrite(text, 1, len, stdout) == len ? 0 : bd_err_set(err, "stdout: write failed");
+    if (bd_file_write_atomic(path, text, len, 0600, err) < 0)
+        return -1;
+    fprintf(stderr, "wrote %s\n", path);
+    return 0;
+}

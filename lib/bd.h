@@ -198,6 +198,9 @@ enum lab_role { LAB_ROLE_CONTROLPLANE, LAB_ROLE_WORKER };
 enum lab_dhcp_mode { LAB_DHCP_FULL, LAB_DHCP_PROXY };
 enum lab_unknown_policy { LAB_UNKNOWN_HOLD, LAB_UNKNOWN_EXIT };
 enum lab_cni { LAB_CNI_FLANNEL, LAB_CNI_NONE, LAB_CNI_CUSTOM };
+/* auto: bootd bootstraps the cluster once the bootstrap node's Talos API answers;
+ * manual: only when asked (bootctl bootstrap). */
+enum lab_bootstrap { LAB_BOOTSTRAP_AUTO, LAB_BOOTSTRAP_MANUAL };
 /* How a machine's Talos gets its address: by DHCP, or set from ip, lan.subnet,
  * lan.gateway and lan.dns in its config. */
 enum lab_addressing { LAB_ADDR_DHCP, LAB_ADDR_STATIC };
@@ -278,6 +281,7 @@ struct lab_cluster {
     char *install_disk;
     char *secrets_file;
     char *bootstrap_node;
+    enum lab_bootstrap bootstrap;
     enum lab_cni cni;
     bool kube_proxy;      /* false when Cilium replaces it */
     bool discovery;
@@ -553,6 +557,28 @@ int store_gitops_record(struct store *st, const struct store_gitops_sync *sync,
 int store_gitops_last_sync(struct store *st, bool ok_only, struct store_gitops_sync *out,
                            struct bd_err *err);
 void store_gitops_sync_free(struct store_gitops_sync *y);
+
+/* Cluster bootstrap (server/reconcile.c): one record per cluster, keyed by the cluster
+ * id of its secrets bundle. */
+struct store_bootstrap {
+    char node[64];    /* the machine Bootstrap was called on */
+    bool requested;   /* bootctl bootstrap asked for it */
+    int64_t attempts;
+    char last_error[512];
+    bool done;        /* never called again once set */
+    char outcome[32]; /* bootstrapped | already-bootstrapped */
+    int64_t first_attempt_ms, done_ms;
+};
+/* 1 found, 0 no record yet, -1 error. */
+int store_bootstrap_get(struct store *st, const char *cluster, struct store_bootstrap *out,
+                        struct bd_err *err);
+int store_bootstrap_request(struct store *st, const char *cluster, const char *name,
+                            struct bd_err *err);
+/* Counts an attempt on node: with outcome (error NULL) it is done for good; otherwise
+ * error says why not yet. A record already done is left alone. */
+int store_bootstrap_attempt(struct store *st, const char *cluster, const char *name,
+                            const char *node, const char *outcome, const char *error,
+                            struct bd_err *err);
 
 /* ---------- outbound HTTP (libcurl) ---------- */
 

@@ -13,6 +13,7 @@ static const char *const dhcp_names[] = {"full", "proxy", NULL};
 static const char *const unknown_names[] = {"hold", "exit", NULL};
 static const char *const cni_names[] = {"flannel", "none", "custom", NULL};
 static const char *const addressing_names[] = {"dhcp", "static", NULL};
+static const char *const bootstrap_names[] = {"auto", "manual", NULL};
 
 const char *lab_role_name(enum lab_role r)
 {
@@ -225,6 +226,7 @@ static const struct lab_field cluster_fields[] = {
     F(T_STR, "install_disk", install_disk, false, NULL),
     F(T_PATH, "secrets", secrets_file, false, NULL),
     F(T_NAME, "bootstrap_node", bootstrap_node, false, NULL),
+    F(T_ENUM, "bootstrap", bootstrap, false, bootstrap_names),
     F(T_ENUM, "cni", cni, false, cni_names),
     F(T_BOOL, "kube_proxy", kube_proxy, false, NULL),
     F(T_BOOL, "discovery", discovery, false, NULL),

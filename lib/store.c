@@ -45,6 +45,19 @@ static const char *const migrations[] = {
     "  applied INTEGER NOT NULL, unchanged INTEGER NOT NULL, pruned INTEGER NOT NULL,"
     "  failed INTEGER NOT NULL, unhealthy INTEGER NOT NULL,"
     "  error TEXT, detail TEXT);",
+    /* 3: cluster bootstrap, one row per cluster (the cluster.id of its secrets bundle).
+     * bootd calls Bootstrap until the row says done, and never again after that. */
+    "CREATE TABLE bootstrap ("
+    "  cluster TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  node TEXT NOT NULL DEFAULT '',"
+    "  requested INTEGER NOT NULL DEFAULT 0," /* bootctl bootstrap, for manual labs */
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT,"
+    "  done INTEGER NOT NULL DEFAULT 0,"
+    "  outcome TEXT,"                          /* bootstrapped | already-bootstrapped */
+    "  first_attempt INTEGER NOT NULL DEFAULT 0,"
+    "  done_at INTEGER NOT NULL DEFAULT 0);",
 };
 
 enum stmt_id {
@@ -73,6 +86,10 @@ enum stmt_id {
     S_SYNC_ADD,
     S_SYNC_TRIM,
     S_SYNC_LAST,
+    S_BOOTSTRAP_GET,
+    S_BOOTSTRAP_ENSURE,
+    S_BOOTSTRAP_REQUEST,
+    S_BOOTSTRAP_ATTEMPT,
     S_COUNT
 };
 
@@ -130,6 +147,18 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_SYNC_LAST] = "SELECT started, finished, revision, ok, applied, unchanged, pruned, failed,"
                     " unhealthy, error, detail FROM gitops_syncs WHERE ok >= ?1"
                     " ORDER BY id DESC LIMIT 1",
+    [S_BOOTSTRAP_GET] = "SELECT node, requested, attempts, coalesce(last_error, ''), done,"
+                        " coalesce(outcome, ''), first_attempt, done_at FROM bootstrap"
+                        " WHERE cluster = ?1",
+    [S_BOOTSTRAP_ENSURE] = "INSERT OR IGNORE INTO bootstrap(cluster, name) VALUES (?1, ?2)",
+    [S_BOOTSTRAP_REQUEST] = "UPDATE bootstrap SET requested = 1 WHERE cluster = ?1 AND NOT done",
+    /* a done row never changes again: that is what "exactly once" rests on */
+    [S_BOOTSTRAP_ATTEMPT] = "UPDATE bootstrap SET node = ?2, attempts = attempts + 1,"
+                            " last_error = ?3, done = ?4 IS NOT NULL, outcome = ?4,"
+                            " first_attempt = CASE first_attempt WHEN 0 THEN ?5"
+                            " ELSE first_attempt END,"
+                            " done_at = CASE WHEN ?4 IS NOT NULL THEN ?5 ELSE 0 END"
+                            " WHERE cluster = ?1 AND NOT done",
 };
 
 struct store {
@@ -1069,4 +1098,74 @@ void store_gitops_sync_free(struct store_gitops_sync *y)
     free(y->error);
     free(y->detail);
     memset(y, 0, sizeof *y);
+}
+
+/* ---- cluster bootstrap ---- */
+
+static void read_bootstrap(sqlite3_stmt *s, void *dst)
+{
+    struct store_bootstrap *out = dst;
+    col_copy(s, 0, out->node, sizeof out->node);
+    out->requested = sqlite3_column_int(s, 1) != 0;
+    out->attempts = sqlite3_column_int64(s, 2);
+    col_copy(s, 3, out->last_error, sizeof out->last_error);
+    out->done = sqlite3_column_int(s, 4) != 0;
+    col_copy(s, 5, out->outcome, sizeof out->outcome);
+    out->first_attempt_ms = sqlite3_column_int64(s, 6);
+    out->done_ms = sqlite3_column_int64(s, 7);
+}
+
+int store_bootstrap_get(struct store *st, const char *cluster, struct store_bootstrap *out,
+                        struct bd_err *err)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *s = stmt(st, S_BOOTSTRAP_GET);
+    if (s)
+        bind_text(s, 1, cluster);
+    int rc = fetch_one_locked(st, s, read_bootstrap, out, "read bootstrap", err);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+/* Runs a bootstrap statement on the cluster's row, made first if missing. */
+static int bootstrap_update(struct store *st, enum stmt_id id, const char *cluster,
+                            const char *name, const char *node, const char *error,
+                            const char *outcome, struct bd_err *err)
+{
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *s = stmt(st, S_BOOTSTRAP_ENSURE);
+    if (s) {
+        bind_text(s, 1, cluster);
+        bind_text(s, 2, name);
+    }
+    int rc = run(st, s, err, "record bootstrap");
+    if (rc == 0) {
+        s = stmt(st, id);
+        if (s) {
+            bind_text(s, 1, cluster);
+            if (id == S_BOOTSTRAP_ATTEMPT) {
+                bind_text(s, 2, node);
+                bind_text(s, 3, error);
+                bind_text(s, 4, outcome);
+                sqlite3_bind_int64(s, 5, bd_now_ms());
+            }
+        }
+        rc = run(st, s, err, "record bootstrap");
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int store_bootstrap_request(struct store *st, const char *cluster, const char *name,
+                            struct bd_err *err)
+{
+    return bootstrap_update(st, S_BOOTSTRAP_REQUEST, cluster, name, NULL, NULL, NULL, err);
+}
+
+int store_bootstrap_attempt(struct store *st, const char *cluster, const char *name,
+                            const char *node, const char *outcome, const char *error,
+                            struct bd_err *err)
+{
+    return bootstrap_update(st, S_BOOTSTRAP_ATTEMPT, cluster, name, node, error, outcome, err);
 }

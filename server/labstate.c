@@ -35,6 +35,11 @@ static void snap_unref_locked(struct lab_snap *snap)
             snap_unref_locked(snap->lab_owner);
         } else {
             talos_cluster_free(snap->talos);
+            if (snap->creds)
+                talos_creds_free(snap->creds);
+            free(snap->creds);
+            free(snap->creds_error);
+            free(snap->cluster_id);
             lab_free(snap->lab);
         }
         free(snap->base_url);
@@ -79,6 +84,29 @@ static int sync_store(struct server *s, const struct lab *lab, struct bd_err *er
     return rc;
 }
 
+/* bootd's Talos API credentials for the lab; a lab without them is still served, its
+ * status saying why bootstrap cannot run. */
+static void mint_creds(struct lab_snap *snap)
+{
+    const struct talos_secrets *sec = talos_cluster_secrets(snap->talos);
+    if (!sec) {
+        snap->creds_error = bd_xasprintf(
+            "no secrets bundle at %s (every machine has its own config file): bootd needs one "
+            "to make its Talos API client certificate",
+            snap->lab->cluster.secrets_file);
+        return;
+    }
+    snap->cluster_id = bd_xstrdup(talos_secrets_cluster_id(sec));
+    struct bd_err err;
+    snap->creds = bd_xcalloc(1, sizeof *snap->creds);
+    if (talos_api_creds(snap->lab, sec, snap->creds, &err) < 0) {
+        free(snap->creds);
+        snap->creds = NULL;
+        snap->creds_error = bd_xstrdup(err.msg);
+        bd_warn("talos: %s", err.msg);
+    }
+}
+
 static int install_locked(struct server *s, struct lab *lab, struct bd_err *err)
 {
     if (s->snap && lab->lan.http_port != s->snap->lab->lan.http_port)
@@ -103,6 +131,7 @@ static int install_locked(struct server *s, struct lab *lab, struct bd_err *err)
     }
     struct lab_snap *snap = snap_new(lab);
     snap->talos = talos;
+    mint_creds(snap);
     memcpy(snap->schematic, schematic, sizeof schematic);
     snap_check_images(s, snap);
     pthread_mutex_lock(&s->mu);
@@ -117,6 +146,8 @@ static int install_locked(struct server *s, struct lab *lab, struct bd_err *err)
     if (running)
         services_apply(s, lab, conf_changed, hosts_changed);
     server_gitops_lab(s, lab);
+    if (s->reconciler)
+        reconcile_kick(s);
     bd_info("lab: serving %s: cluster %s, %zu machines", lab->path, lab->cluster.name,
             lab->nmachines);
     return 0;

@@ -20,6 +20,8 @@ static void usage(FILE *f)
           "  --port N                port (default lan.http_port from lab.yaml)\n"
           "  --threads N             HTTP worker threads (default: one per CPU)\n"
           "  --dnsmasq PATH          dnsmasq binary (default: dnsmasq on PATH)\n"
+          "  --talos-port N          port of the Talos API on every machine (default 50000;\n"
+          "                          for tests and port-forwarded labs)\n"
           "  --debug                 verbose logging\n"
           "\n"
           "Signals: SIGHUP reloads lab.yaml (a broken one is refused and the old one kept);\n"
@@ -29,7 +31,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    struct server_opts o = {.state_dir = "/var/lib/bootd", .port = -1};
+    struct server_opts o = {.state_dir = "/var/lib/bootd", .port = -1, .talos_port = 50000};
     static const struct option longopts[] = {
         {"lab", required_argument, NULL, 'l'},
         {"state-dir", required_argument, NULL, 's'},
@@ -39,6 +41,7 @@ int main(int argc, char **argv)
         {"port", required_argument, NULL, 'p'},
         {"threads", required_argument, NULL, 'T'},
         {"dnsmasq", required_argument, NULL, 'D'},
+        {"talos-port", required_argument, NULL, 'P'},
         {"debug", no_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -54,6 +57,7 @@ int main(int argc, char **argv)
         case 'p': o.port = atoi(optarg); break;
         case 'T': o.threads = (unsigned)atoi(optarg); break;
         case 'D': o.dnsmasq = optarg; break;
+        case 'P': o.talos_port = atoi(optarg); break;
         case 'd': bd_log_set_level(BD_LOG_DEBUG); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;

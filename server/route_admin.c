@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void add_str_or_null(cJSON *o, const char *key, const char *v)
+void json_add_str_or_null(cJSON *o, const char *key, const char *v)
 {
     if (v && *v)
         cJSON_AddStringToObject(o, key, v);
@@ -24,19 +24,19 @@ static cJSON *machine_json(const struct lab *lab, const struct lab_machine *lm,
     char mac[18], ip[16];
     if (lm)
         bd_mac_format(&lm->mac, mac);
-    add_str_or_null(o, "name", lm ? lm->name : NULL);
+    json_add_str_or_null(o, "name", lm ? lm->name : NULL);
     cJSON_AddStringToObject(o, "mac", lm ? mac : sm->mac);
-    add_str_or_null(o, "role", lm ? lab_role_name(lm->role) : NULL);
+    json_add_str_or_null(o, "role", lm ? lab_role_name(lm->role) : NULL);
     cJSON_AddStringToObject(o, "state", bd_state_name(sm ? sm->state : BD_STATE_ASSIGNED));
     if (lm && lm->has_ip) {
         bd_ipv4_format(lm->ip, ip);
         cJSON_AddStringToObject(o, "ip", ip);
     } else {
-        add_str_or_null(o, "ip", sm ? sm->ip : NULL);
+        json_add_str_or_null(o, "ip", sm ? sm->ip : NULL);
     }
-    add_str_or_null(o, "hostname", lm ? lm->hostname : (sm ? sm->hostname : NULL));
-    add_str_or_null(o, "uuid", sm && sm->uuid[0] ? sm->uuid : (lm ? lm->uuid : NULL));
-    add_str_or_null(o, "arch", sm ? sm->arch : NULL);
+    json_add_str_or_null(o, "hostname", lm ? lm->hostname : (sm ? sm->hostname : NULL));
+    json_add_str_or_null(o, "uuid", sm && sm->uuid[0] ? sm->uuid : (lm ? lm->uuid : NULL));
+    json_add_str_or_null(o, "arch", sm ? sm->arch : NULL);
     cJSON_AddBoolToObject(o, "in_lab", lm != NULL);
     cJSON_AddBoolToObject(o, "reinstall", sm && sm->reinstall);
     bd_json_add_time(o, "first_seen", sm ? sm->first_seen_ms : 0);
@@ -52,7 +52,7 @@ static cJSON *events_json(const struct store_events *ev)
     for (size_t i = 0; i < ev->n; i++) {
         cJSON *e = cJSON_CreateObject();
         bd_json_add_time(e, "time", ev->v[i].ts_ms);
-        add_str_or_null(e, "mac", ev->v[i].mac);
+        json_add_str_or_null(e, "mac", ev->v[i].mac);
         cJSON_AddStringToObject(e, "source", ev->v[i].source);
         cJSON_AddStringToObject(e, "kind", ev->v[i].kind);
         cJSON_AddStringToObject(e, "message", ev->v[i].message);
@@ -261,7 +261,7 @@ static enum MHD_Result status_route(struct server *s, struct MHD_Connection *c, 
     cJSON_AddStringToObject(o, "cluster", lab->cluster.name);
     cJSON_AddNumberToObject(o, "machines_in_lab", (double)lab->nmachines);
     pthread_mutex_lock(&s->mu);
-    add_str_or_null(o, "reload_error", s->reload_error);
+    json_add_str_or_null(o, "reload_error", s->reload_error);
     bd_json_add_time(o, "reload_at", s->reload_at_ms);
     pthread_mutex_unlock(&s->mu);
     char dnsmasq[512];
@@ -274,6 +274,7 @@ static enum MHD_Result status_route(struct server *s, struct MHD_Connection *c, 
         for (int i = 0; i < BD_STATE_COUNT; i++)
             cJSON_AddNumberToObject(st, bd_state_name((enum bd_state)i), (double)counts[i]);
     }
+    cJSON_AddItemToObject(o, "cluster_state", reconcile_status(s));
     return reply_json(c, r, MHD_HTTP_OK, o);
 }
 
@@ -306,6 +307,8 @@ enum MHD_Result route_api(struct server *s, struct MHD_Connection *c, struct req
     }
     if (!strncmp(url, "/gitops", 7) && (!url[7] || url[7] == '/'))
         return route_gitops(s, c, r, url + 7, method);
+    if (!strncmp(url, "/cluster/", 9))
+        return route_cluster(s, c, r, url + 9, method);
     if (!strcmp(url, "/machines/adopt"))
         return post ? adopt(s, c, r)
                     : reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");

@@ -68,6 +68,8 @@ int server_start(struct server *s, const struct server_opts *o, struct bd_err *e
         return -1;
     if (l->lan.log_port && logsink_start(s, o->listen_addr, l->lan.log_port, err) < 0)
         return -1;
+    if (reconcile_start(s, err) < 0)
+        return -1;
     /* dnsmasq last: its lease hook needs the port bootd really listens on */
     bool conf_changed, hosts_changed;
     if (services_prepare(s, l, &conf_changed, &hosts_changed, err) < 0)
@@ -78,6 +80,7 @@ int server_start(struct server *s, const struct server_opts *o, struct bd_err *e
 
 void server_stop(struct server *s)
 {
+    reconcile_stop(s);
     services_stop(s);
     logsink_stop(s);
     /* the queue before HTTP: it resumes every suspended request, which MHD needs */

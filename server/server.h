@@ -56,6 +56,7 @@ struct script_parts {
 #define SCRIPT_KINDS 4 /* {amd64, arm64} x {BIOS, UEFI} */
 
 struct talos_cluster;
+struct talos_creds;
 
 /* An immutable lab snapshot; requests hold a reference while they use it, so a reload
  * never pulls it from under them. */
@@ -63,6 +64,11 @@ struct lab_snap {
     struct lab *lab;
     struct talos_cluster *talos; /* secrets and patches, prepared for rendering configs */
     struct lab_snap *lab_owner; /* set when lab belongs to an earlier snapshot (refresh) */
+    /* bootd's Talos API credentials, minted from the secrets bundle when the lab is
+     * installed; NULL with creds_error saying why (no bundle, an Ed25519 os CA) */
+    struct talos_creds *creds;
+    char *creds_error;
+    char *cluster_id; /* the bundle's cluster.id: what the bootstrap record is keyed by */
     char *base_url; /* http://boot_server:http_port, what machines use to reach bootd */
     char schematic[65];
     bool image_ready[2]; /* amd64, arm64: all files cached when the snapshot was made */
@@ -79,6 +85,7 @@ struct server_opts {
     int port;                     /* default lan.http_port */
     unsigned threads;             /* default: one per CPU */
     const char *dnsmasq;          /* dnsmasq binary (default: dnsmasq on PATH) */
+    int talos_port;               /* apid's port on every machine (default 50000) */
 };
 
 struct bootq;
@@ -86,6 +93,7 @@ struct logsink;
 struct dnsmasq;
 struct image_pulls;
 struct gitops_loop;
+struct reconciler;
 
 struct server {
     struct server_opts opts;
@@ -93,6 +101,7 @@ struct server {
     struct logsink *logsink;
     struct dnsmasq *dnsmasq; /* NULL when the lab has lan.dnsmasq: false */
     struct image_pulls *pulls;
+    struct reconciler *reconciler;
     struct store *store;
     char *admin_token;
     char *admin_token_file;
@@ -200,6 +209,8 @@ enum MHD_Result reply_json(struct MHD_Connection *c, struct req *r, unsigned sta
                            struct cJSON *json); /* frees json */
 enum MHD_Result reply_error_json(struct MHD_Connection *c, struct req *r, unsigned status,
                                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* key: v, or null when v is NULL or empty. */
+void json_add_str_or_null(struct cJSON *o, const char *key, const char *v);
 /* The client's IPv4 address in host order; 0 when not IPv4. */
 uint32_t client_ipv4(struct MHD_Connection *c);
 
@@ -220,6 +231,22 @@ void server_gitops_stop(struct server *s);
 void server_gitops_metrics(struct server *s, struct bd_buf *b);
 enum MHD_Result route_gitops(struct server *s, struct MHD_Connection *c, struct req *r,
                              const char *sub, const char *method);
+/* ---- reconciler: the Talos API, cluster bootstrap and readiness (reconcile.c) ---- */
+
+int reconcile_start(struct server *s, struct bd_err *err);
+void reconcile_stop(struct server *s);
+/* Look again now: the lab changed, or bootstrap was asked for. */
+void reconcile_kick(struct server *s);
+/* The cluster's phase, its bootstrap record and each machine's Talos API (caller frees). */
+struct cJSON *reconcile_status(struct server *s);
+/* bootctl bootstrap: 0 asked for, 1 already done, -1 error. */
+int reconcile_request_bootstrap(struct server *s, struct bd_err *err);
+/* Where a machine's Talos API is: its ip in lab.yaml, else where bootd last saw it.
+ * false when neither is known. */
+bool machine_talos_addr(struct server *s, const struct lab_machine *m, char ip[16]);
+
+enum MHD_Result route_cluster(struct server *s, struct MHD_Connection *c, struct req *r,
+                              const char *url, const char *method);
 
 /* Adds a machine file to machines.d after checking the whole lab with it. */
 int server_adopt(struct server *s, const char *mac, const char *name, const char *role,

@@ -134,6 +134,13 @@ fail:
     return 0; /* libcurl stops the transfer */
 }
 
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return atomic_load((const atomic_bool *)ud) ? 1 : 0;
+}
+
 static void set_blob(CURL *e, CURLoption opt, const char *pem)
 {
     struct curl_blob b = {.data = (void *)pem, .len = strlen(pem), .flags = CURL_BLOB_COPY};
@@ -167,6 +174,9 @@ static void transport_error(CURL *e, CURLcode rc, const char *errbuf, const stru
     switch (rc) {
     case CURLE_COULDNT_CONNECT:
         bd_err_set(err, "cannot connect: %s", detail);
+        break;
+    case CURLE_ABORTED_BY_CALLBACK:
+        bd_err_set(err, "cancelled: bootd is stopping");
         break;
     case CURLE_OPERATION_TIMEDOUT:
         bd_err_set(err, "no answer in time: %s", detail);
@@ -278,6 +288,11 @@ int grpc_call(const struct grpc_call *c, int *code, struct bd_err *err)
         curl_easy_setopt(e, CURLOPT_TIMEOUT, UNARY_TIMEOUT_S);
     }
     set_tls(e, n->creds);
+    if (n->cancel) {
+        curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(e, CURLOPT_XFERINFODATA, (void *)n->cancel);
+        curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    }
 
     CURLcode rc = curl_easy_perform(e);
     int ret;

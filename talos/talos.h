@@ -5,6 +5,8 @@
 
 #include "../lib/bd.h"
 
+#include <stdatomic.h>
+
 /* ---------- secrets bundle (secrets.yaml, the layout of `talosctl gen secrets`) ---------- */
 
 struct talos_secrets;
@@ -96,6 +98,7 @@ struct talos_node {
     int port;
     const struct talos_creds *creds;
     long connect_timeout_ms; /* 0 = 5 s */
+    const atomic_bool *cancel; /* when set and true, a call in flight stops; NULL = never */
 };
 
 /* Outcomes of a call: TALOS_CALL_FAILED when no gRPC status came (no connection, TLS

@@ -26,11 +26,11 @@ Test(store, migrates_to_current_version_once)
 {
     char *dir;
     struct store *st = open_store(&dir);
-    cr_assert_eq(store_schema_version(st), 2);
+    cr_assert_eq(store_schema_version(st), 3);
     store_close(st);
     struct bd_err err;
     cr_assert_eq(store_open(dir, &st, &err), 0, "%s", err.msg);
-    cr_assert_eq(store_schema_version(st), 2);
+    cr_assert_eq(store_schema_version(st), 3);
     store_close(st);
     free(dir);
 }

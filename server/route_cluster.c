@@ -1,0 +1,177 @@
+/* /api/v1/cluster/...: asking for bootstrap, and what only a control plane's Talos API
+ * hands out: the admin kubeconfig (with how it compares to the one bootd mints) and an
+ * etcd snapshot. Both go through bootd's own os:admin credentials, so bootctl needs no
+ * secrets bundle, only the admin token. */
+#include "server.h"
+
+#include "../talos/talos.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CALL_CONNECT_TIMEOUT_MS 5000
+
+static enum MHD_Result bootstrap(struct server *s, struct MHD_Connection *c, struct req *r)
+{
+    struct bd_err err;
+    int rc = reconcile_request_bootstrap(s, &err);
+    if (rc < 0)
+        return reply_error_json(c, r, MHD_HTTP_CONFLICT, "%s", err.msg);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "already_done", rc == 1);
+    cJSON_AddItemToObject(o, "cluster_state", reconcile_status(s));
+    return reply_json(c, r, rc == 1 ? MHD_HTTP_OK : MHD_HTTP_ACCEPTED, o);
+}
+
+/* The control plane a call goes to: ?node=NAME, else the bootstrap node. Fills ip and
+ * *m; on failure replies and returns false. */
+static bool pick_node(struct server *s, struct MHD_Connection *c, struct req *r,
+                      const struct lab_snap *snap, const struct lab_machine **m, char ip[16],
+                      enum MHD_Result *res)
+{
+    const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "node");
+    if (!name)
+        name = snap->lab->cluster.bootstrap_node;
+    *m = name ? lab_machine_by_name(snap->lab, name) : NULL;
+    if (!snap->creds)
+        *res = reply_error_json(c, r, MHD_HTTP_CONFLICT, "bootd cannot call the Talos API: %s",
+                                snap->creds_error);
+    else if (!*m)
+        *res = reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "no machine named \"%s\" in the lab",
+                                name ? name : "");
+    else if ((*m)->role != LAB_ROLE_CONTROLPLANE)
+        *res = reply_error_json(c, r, MHD_HTTP_BAD_REQUEST,
+                                "%s is a worker; only control planes answer this", name);
+    else if (!machine_talos_addr(s, *m, ip))
+        *res = reply_error_json(c, r, MHD_HTTP_CONFLICT,
+                                "no address known for %s (no ip in lab.yaml, not seen booting)",
+                                name);
+    else
+        return true;
+    return false;
+}
+
+static struct talos_node node_for(struct server *s, const struct lab_snap *snap, const char *ip)
+{
+    struct talos_node n = {
+        .host = ip,
+        .port = s->opts.talos_port ? s->opts.talos_port : TALOS_API_PORT,
+        .creds = snap->creds,
+        .connect_timeout_ms = CALL_CONNECT_TIMEOUT_MS,
+    };
+    return n;
+}
+
+static enum MHD_Result kubeconfig(struct server *s, struct MHD_Connection *c, struct req *r,
+                                  const struct lab_snap *snap)
+{
+    const struct lab_machine *m;
+    char ip[16];
+    enum MHD_Result res;
+    if (!pick_node(s, c, r, snap, &m, ip, &res))
+        return res;
+    struct talos_node n = node_for(s, snap, ip);
+    char *text;
+    size_t len;
+    int code;
+    struct bd_err err;
+    if (talos_api_kubeconfig(&n, &text, &len, &code, &err) < 0)
+        return reply_error_json(c, r, MHD_HTTP_BAD_GATEWAY, "%s: %s", m->name, err.msg);
+    struct talos_kube_check checks[TALOS_KUBE_CHECKS];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "node", m->name);
+    cJSON_AddStringToObject(o, "kubeconfig", text);
+    if (talos_kubeconfig_compare(snap->lab, talos_cluster_secrets(snap->talos), text, len, checks,
+                                 &err) < 0) {
+        cJSON_AddBoolToObject(o, "same", false);
+        cJSON_AddStringToObject(o, "compare_error", err.msg);
+    } else {
+        bool same = true;
+        cJSON *arr = cJSON_AddArrayToObject(o, "checks");
+        for (size_t i = 0; i < TALOS_KUBE_CHECKS; i++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "what", checks[i].what);
+            cJSON_AddBoolToObject(e, "same", checks[i].same);
+            cJSON_AddStringToObject(e, "talos", checks[i].talos);
+            cJSON_AddStringToObject(e, "bootd", checks[i].bootd);
+            cJSON_AddItemToArray(arr, e);
+            same &= checks[i].same;
+        }
+        cJSON_AddBoolToObject(o, "same", same);
+    }
+    free(text);
+    return reply_json(c, r, MHD_HTTP_OK, o);
+}
+
+/* The snapshot is fetched and checked in full before anything is sent, so a client
+ * gets either all of a good snapshot or an error. It waits in an unlinked file under
+ * the state dir, which goes away with the response. */
+static enum MHD_Result etcd_snapshot(struct server *s, struct MHD_Connection *c, struct req *r,
+                                     const struct lab_snap *snap)
+{
+    const struct lab_machine *m;
+    char ip[16];
+    enum MHD_Result res;
+    if (!pick_node(s, c, r, snap, &m, ip, &res))
+        return res;
+    char *tmp = bd_path_join(s->opts.state_dir, "etcd-snapshot.tmp-XXXXXX");
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        free(tmp);
+        return reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                "cannot make a temporary file in %s: %s", s->opts.state_dir,
+                                strerror(e));
+    }
+    unlink(tmp);
+    free(tmp);
+    struct talos_node n = node_for(s, snap, ip);
+    struct talos_snapshot_info info;
+    int code;
+    struct bd_err err;
+    if (talos_api_etcd_snapshot(&n, fd, &info, &code, &err) < 0) {
+        close(fd);
+        return reply_error_json(c, r, MHD_HTTP_BAD_GATEWAY, "%s: %s", m->name, err.msg);
+    }
+    char mac[18], msg[256];
+    bd_mac_format(&m->mac, mac);
+    snprintf(msg, sizeof msg, "etcd snapshot taken through the admin API: %llu bytes, sha256 %s",
+             (unsigned long long)info.size, info.sha256);
+    if (store_event_add(s->store, mac, "talos", "etcd-snapshot", msg, &err) < 0)
+        bd_warn("etcd snapshot: %s", err.msg);
+    struct MHD_Response *resp = MHD_create_response_from_fd((uint64_t)info.size, fd);
+    if (!resp) {
+        close(fd);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Etcd-Snapshot-Node", m->name);
+    MHD_add_response_header(resp, "X-Etcd-Snapshot-Sha256", info.sha256);
+    r->bytes = info.size;
+    return reply(c, r, MHD_HTTP_OK, resp);
+}
+
+enum MHD_Result route_cluster(struct server *s, struct MHD_Connection *c, struct req *r,
+                              const char *url, const char *method)
+{
+    bool get = !strcmp(method, "GET");
+    if (!strcmp(url, "bootstrap"))
+        return !strcmp(method, "POST") ? bootstrap(s, c, r)
+                                       : reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                                          "use POST");
+    if (strcmp(url, "kubeconfig") && strcmp(url, "etcd-snapshot"))
+        return reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "no such API route");
+    if (!get)
+        return reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+    struct lab_snap *snap = server_lab(s);
+    enum MHD_Result rc = !strcmp(url, "kubeconfig") ? kubeconfig(s, c, r, snap)
+                                                    : etcd_snapshot(s, c, r, snap);
+    server_lab_put(s, snap);
+    return rc;
+}
