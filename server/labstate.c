@@ -88,12 +88,13 @@ static int sync_store(struct server *s, const struct lab *lab, struct bd_err *er
  * status saying why bootstrap cannot run. */
 static void mint_creds(struct lab_snap *snap)
 {
-    const struct talos_secrets *sec = talos_cluster_secrets(snap->talos);
+    const char *why;
+    const struct talos_secrets *sec = talos_cluster_secrets(snap->talos, &why);
     if (!sec) {
         snap->creds_error = bd_xasprintf(
-            "no secrets bundle at %s (every machine has its own config file): bootd needs one "
-            "to make its Talos API client certificate",
-            snap->lab->cluster.secrets_file);
+            "bootd needs the cluster's secrets bundle to make its Talos API client "
+            "certificate, and has none: %s",
+            why ? why : "?");
         return;
     }
     snap->cluster_id = bd_xstrdup(talos_secrets_cluster_id(sec));

@@ -86,7 +86,7 @@ static enum MHD_Result kubeconfig(struct server *s, struct MHD_Connection *c, st
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "node", m->name);
     cJSON_AddStringToObject(o, "kubeconfig", text);
-    if (talos_kubeconfig_compare(snap->lab, talos_cluster_secrets(snap->talos), text, len, checks,
+    if (talos_kubeconfig_compare(snap->lab, talos_cluster_secrets(snap->talos, NULL), text, len, checks,
                                  &err) < 0) {
         cJSON_AddBoolToObject(o, "same", false);
         cJSON_AddStringToObject(o, "compare_error", err.msg);

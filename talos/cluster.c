@@ -13,6 +13,7 @@
 struct talos_cluster {
     const struct lab *lab;
     struct talos_secrets *secrets; /* NULL when every machine has a config file */
+    char *secrets_error;           /* then why there is none, for the Talos API's sake */
     struct gen_input in;
     struct bd_node *base[2]; /* per role */
     size_t npatches;
@@ -290,10 +291,11 @@ int talos_cluster_new(const struct lab *lab, const char *schematic, struct talos
         needed |= !user_config_file(lab, &lab->machines[i]);
     int rc = -1;
     if (!needed) {
-        /* configs come from files, but a bundle that is there still gives bootd its
-         * Talos API credentials */
-        if (access(lab->cluster.secrets_file, F_OK) == 0 && load_secrets(tc, err) < 0)
-            goto out;
+        /* Configs come from files, so the lab needs no bundle; one that is there still
+         * gives bootd its Talos API credentials. */
+        struct bd_err serr;
+        if (load_secrets(tc, &serr) < 0)
+            tc->secrets_error = bd_xstrdup(serr.msg);
         return 0;
     }
     if (!talos_version_ok(lab->cluster.talos_version)) {
@@ -329,8 +331,11 @@ out:
     return rc;
 }
 
-const struct talos_secrets *talos_cluster_secrets(const struct talos_cluster *tc)
+const struct talos_secrets *talos_cluster_secrets(const struct talos_cluster *tc,
+                                                  const char **why_not)
 {
+    if (why_not)
+        *why_not = tc->secrets_error;
     return tc->secrets;
 }
 
@@ -339,6 +344,7 @@ void talos_cluster_free(struct talos_cluster *tc)
     if (!tc)
         return;
     talos_secrets_free(tc->secrets);
+    free(tc->secrets_error);
     for (size_t i = 0; tc->in.manifest_texts && i < tc->lab->cluster.n_inline_manifests; i++)
         free(tc->in.manifest_texts[i]);
     free(tc->in.manifest_texts);

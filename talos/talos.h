@@ -36,8 +36,10 @@ struct talos_cluster;
 int talos_cluster_new(const struct lab *lab, const char *schematic, struct talos_cluster **out,
                       struct bd_err *err);
 void talos_cluster_free(struct talos_cluster *tc);
-/* The lab's secrets bundle; NULL when every machine has a config file of its own. */
-const struct talos_secrets *talos_cluster_secrets(const struct talos_cluster *tc);
+/* The lab's secrets bundle. When every machine has a config file of its own, the bundle
+ * is optional: NULL then, with *why_not (if asked) saying why. */
+const struct talos_secrets *talos_cluster_secrets(const struct talos_cluster *tc,
+                                                  const char **why_not);
 
 /* The Talos config a machine boots with (caller frees *out). First match wins: the
  * machine's own config file, its role's config file, then the config bootd generates

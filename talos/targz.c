@@ -11,6 +11,8 @@
 #include <zlib.h>
 
 #define BLOCK 512
+/* headers, pax records and tar's 10 KiB record blocking around the file */
+#define ARCHIVE_SLACK (64u << 10)
 
 static int gunzip(const void *gz, size_t n, size_t max, struct bd_buf *out, struct bd_err *err)
 {
@@ -87,7 +89,7 @@ int targz_entry(const void *gz, size_t n, const char *want, size_t max, char **o
 {
     struct bd_buf tar;
     bd_buf_init(&tar);
-    if (gunzip(gz, n, max + 4 * BLOCK, &tar, err) < 0) {
+    if (gunzip(gz, n, max + ARCHIVE_SLACK, &tar, err) < 0) {
         bd_buf_free(&tar);
         return -1;
     }

@@ -81,6 +81,7 @@ Test(lab, defaults)
                              NULL);
     cr_assert_str_eq(lab->cluster.endpoint, "https://192.0.2.11:6443");
     cr_assert_str_eq(lab->cluster.bootstrap_node, "cp-1");
+    cr_assert_eq(lab->cluster.bootstrap, LAB_BOOTSTRAP_AUTO);
     cr_assert_str_eq(lab->cluster.kubernetes_version, "1.36.3");
     cr_assert_str_eq(lab->machines[0].install_disk, "/dev/sda");
     cr_assert_str_eq(lab->machines[0].hostname, "cp-1");

@@ -272,3 +272,44 @@ Test(store, kill_9_loses_nothing_committed)
     free(path);
     free(dir);
 }
+
+Test(store, bootstrap_is_recorded_once_and_then_frozen)
+{
+    char *dir;
+    struct store *st = open_store(&dir);
+    struct bd_err err;
+    struct store_bootstrap b;
+    cr_assert_eq(store_bootstrap_get(st, "cluster-a", &b, &err), 0);
+    cr_assert_eq(store_bootstrap_attempt(st, "cluster-a", "lab", "cp-1", NULL,
+                                         "FailedPrecondition: not yet", &err), 0, "%s", err.msg);
+    cr_assert_eq(store_bootstrap_attempt(st, "cluster-a", "lab", "cp-1", NULL, "still not", &err), 0);
+    cr_assert_eq(store_bootstrap_get(st, "cluster-a", &b, &err), 1);
+    cr_assert_not(b.done);
+    cr_assert_eq(b.attempts, 2);
+    cr_assert_str_eq(b.last_error, "still not");
+    cr_assert_neq(b.first_attempt_ms, 0);
+    cr_assert_eq(store_bootstrap_attempt(st, "cluster-a", "lab", "cp-1", "bootstrapped", NULL, &err),
+                 0);
+    /* done is final: later attempts, requests and other nodes change nothing */
+    cr_assert_eq(store_bootstrap_attempt(st, "cluster-a", "lab", "cp-2", NULL, "late", &err), 0);
+    cr_assert_eq(store_bootstrap_request(st, "cluster-a", "lab", &err), 0);
+    store_close(st);
+    cr_assert_eq(store_open(dir, &st, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_bootstrap_get(st, "cluster-a", &b, &err), 1);
+    cr_assert(b.done);
+    cr_assert_eq(b.attempts, 3);
+    cr_assert_str_eq(b.outcome, "bootstrapped");
+    cr_assert_str_eq(b.node, "cp-1");
+    cr_assert_str_eq(b.last_error, "");
+    cr_assert_not(b.requested);
+    cr_assert_geq(b.done_ms, b.first_attempt_ms);
+    /* another cluster (a new secrets bundle) starts afresh */
+    cr_assert_eq(store_bootstrap_request(st, "cluster-b", "lab", &err), 0);
+    cr_assert_eq(store_bootstrap_get(st, "cluster-b", &b, &err), 1);
+    cr_assert(b.requested);
+    cr_assert_not(b.done);
+    cr_assert_eq(b.attempts, 0);
+    store_close(st);
+    tmpdir_remove(dir);
+    free(dir);
+}
