@@ -183,7 +183,10 @@ void server_refresh(struct server *s)
     struct lab_snap *old = server_lab(s);
     struct lab_snap *snap = snap_new(old->lab);
     memcpy(snap->schematic, old->schematic, sizeof snap->schematic);
-    snap->talos = old->talos; /* borrowed with the lab */
+    snap->talos = old->talos; /* borrowed with the lab, as are the Talos API credentials */
+    snap->creds = old->creds;
+    snap->creds_error = old->creds_error;
+    snap->cluster_id = old->cluster_id;
     snap_check_images(s, snap);
     pthread_mutex_lock(&s->mu);
     if (s->snap == old) {
