@@ -35,14 +35,20 @@ void cli_print_cluster(const cJSON *cluster)
         printf("not done, %d calls%s%s", cJSON_IsNumber(attempts) ? attempts->valueint : 0,
                cli_str(b, "last_error") ? "; last: " : "",
                cli_str(b, "last_error") ? cli_str(b, "last_error") : "");
-    printf("\n\n");
-    static const char *const hdr[] = {"MACHINE", "ROLE", "STATE", "TALOS API"};
-    struct table *t = table_new(4, hdr);
+    printf("\n");
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(cluster, "kubernetes");
+    if (cli_str(k, "api")) {
+        printf("kubernetes %s\n", cli_str(k, "api"));
+        printf("cilium    %s\n", cli_str(cJSON_GetObjectItemCaseSensitive(k, "cilium"), "status"));
+    }
+    printf("\n");
+    static const char *const hdr[] = {"MACHINE", "ROLE", "STATE", "NODE", "TALOS API"};
+    struct table *t = table_new(5, hdr);
     const cJSON *m;
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(cluster, "machines"))
     {
         const char *row[] = {cli_str(m, "name"), cli_str(m, "role"), cli_str(m, "state"),
-                             cli_str(m, "talos")};
+                             cli_str(m, "node"), cli_str(m, "talos")};
         table_add(t, row);
     }
     table_print(t, stdout);

@@ -112,6 +112,9 @@ const char *gitops_health_name(enum gitops_health h);
 
 struct kube;
 struct kube *kube_new(const struct gitops_target *t);
+/* When *cancel turns true, kube_run stops within a second; unfinished calls get status 0
+ * and err "cancelled". */
+void kube_set_cancel(struct kube *k, const atomic_bool *cancel);
 void kube_free(struct kube *k);
 
 struct kube_call {

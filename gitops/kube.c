@@ -18,6 +18,7 @@
 
 struct kube {
     struct gitops_target t;
+    const atomic_bool *cancel; /* NULL: never */
     CURLM *multi;
     CURL *easy[KUBE_PARALLEL];
     struct kube_call *busy[KUBE_PARALLEL];
@@ -44,6 +45,9 @@ static CURL *easy_new(const struct gitops_target *t)
     curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    /* only the cluster CA: without these libcurl would also trust the system's CA path */
+    curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+    curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
     set_blob(e, CURLOPT_CAINFO_BLOB, t->ca_pem);
     if (t->cert_pem && t->key_pem) {
         set_blob(e, CURLOPT_SSLCERT_BLOB, t->cert_pem);
@@ -68,6 +72,11 @@ struct kube *kube_new(const struct gitops_target *t)
     for (int i = 0; i < KUBE_PARALLEL; i++)
         k->easy[i] = easy_new(&k->t);
     return k;
+}
+
+void kube_set_cancel(struct kube *k, const atomic_bool *cancel)
+{
+    k->cancel = cancel;
 }
 
 void kube_free(struct kube *k)
@@ -144,10 +153,28 @@ static void finish(struct kube *k, CURL *e, CURLcode rc)
     }
 }
 
+/* Ends the calls in flight and fails the rest: bootd is stopping. */
+static void cancel_all(struct kube *k, struct kube_call *calls, size_t next, size_t n)
+{
+    for (int i = 0; i < KUBE_PARALLEL; i++)
+        if (k->busy[i]) {
+            snprintf(k->busy[i]->err, sizeof k->busy[i]->err, "cancelled");
+            finish(k, k->easy[i], CURLE_ABORTED_BY_CALLBACK);
+        }
+    for (; next < n; next++) {
+        calls[next].status = 0;
+        snprintf(calls[next].err, sizeof calls[next].err, "cancelled");
+    }
+}
+
 void kube_run(struct kube *k, struct kube_call *calls, size_t n)
 {
     size_t next = 0, active = 0;
     while (next < n || active) {
+        if (k->cancel && atomic_load(k->cancel)) {
+            cancel_all(k, calls, next, n);
+            return;
+        }
         for (int i = 0; i < KUBE_PARALLEL && next < n; i++)
             if (!k->busy[i]) {
                 start(k, i, &calls[next++]);

@@ -40,6 +40,10 @@ static void snap_unref_locked(struct lab_snap *snap)
             free(snap->creds);
             free(snap->creds_error);
             free(snap->cluster_id);
+            if (snap->kube)
+                talos_kube_admin_free(snap->kube);
+            free(snap->kube);
+            free(snap->kube_error);
             lab_free(snap->lab);
         }
         free(snap->base_url);
@@ -84,8 +88,8 @@ static int sync_store(struct server *s, const struct lab *lab, struct bd_err *er
     return rc;
 }
 
-/* bootd's Talos API credentials for the lab; a lab without them is still served, its
- * status saying why bootstrap cannot run. */
+/* bootd's credentials for the lab's Talos and Kubernetes APIs; a lab without them is
+ * still served, its status saying why bootstrap cannot run. */
 static void mint_creds(struct lab_snap *snap)
 {
     const char *why;
@@ -95,10 +99,17 @@ static void mint_creds(struct lab_snap *snap)
             "bootd needs the cluster's secrets bundle to make its Talos API client "
             "certificate, and has none: %s",
             why ? why : "?");
+        snap->kube_error = bd_xstrdup(snap->creds_error);
         return;
     }
     snap->cluster_id = bd_xstrdup(talos_secrets_cluster_id(sec));
     struct bd_err err;
+    snap->kube = bd_xcalloc(1, sizeof *snap->kube);
+    if (talos_kube_admin(snap->lab, sec, snap->kube, &err) < 0) {
+        free(snap->kube);
+        snap->kube = NULL;
+        snap->kube_error = bd_xstrdup(err.msg);
+    }
     snap->creds = bd_xcalloc(1, sizeof *snap->creds);
     if (talos_api_creds(snap->lab, sec, snap->creds, &err) < 0) {
         free(snap->creds);
@@ -187,6 +198,8 @@ void server_refresh(struct server *s)
     snap->creds = old->creds;
     snap->creds_error = old->creds_error;
     snap->cluster_id = old->cluster_id;
+    snap->kube = old->kube;
+    snap->kube_error = old->kube_error;
     snap_check_images(s, snap);
     pthread_mutex_lock(&s->mu);
     if (s->snap == old) {

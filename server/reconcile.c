@@ -5,9 +5,12 @@
  * Bootstrap on it until Talos says it is done. The outcome is kept in state.db, so
  * Bootstrap is never called again for that cluster, also not after a restart.
  *
- * Waiting is on a condition variable with a deadline: each machine and the bootstrap
- * call back off from 0.5 s to 30 s (60 s for machines) while they fail, and a round
- * with nothing due sleeps until the next deadline, a lab reload or bootctl bootstrap. */
+ * After that it watches Kubernetes (reconcile_kube.c) until every machine has joined.
+ *
+ * Waiting is on a condition variable with a deadline: each machine, the bootstrap call
+ * and the Kubernetes API back off from 0.5 s to 30 s (60 s for machines) while they
+ * fail, and a round with nothing due sleeps until the next deadline, a lab reload or
+ * bootctl bootstrap. */
 #include "server.h"
 
 #include "../talos/talos.h"
@@ -22,6 +25,8 @@
 #define BOOT_BACKOFF_MAX_MS 30000
 #define MACHINE_BACKOFF_MAX_MS 60000
 #define IDLE_MS 60000
+#define KUBE_BACKOFF_MAX_MS 30000 /* the API server is not up */
+#define KUBE_JOIN_MAX_MS 10000    /* it is, nodes or Cilium are still coming */
 #define CONNECT_TIMEOUT_MS 3000
 
 /* What the reconciler knows of one machine's Talos API. */
@@ -45,8 +50,10 @@ struct reconciler {
     int64_t phase_since_ms;
     size_t nwatch;
     struct machine_watch *watch;
+    struct kube_view kube;
     /* the thread's own */
     int64_t boot_next_ms, boot_backoff_ms;
+    int64_t kube_next_ms, kube_backoff_ms;
     char boot_event[1200]; /* the last bootstrap event, not repeated while it holds */
 };
 
@@ -321,7 +328,8 @@ static bool step_bootstrap(struct server *s, const struct lab_snap *snap, int64_
         return false;
     }
     if (have && b.done) {
-        phase_done(rc, b.node, b.outcome);
+        if (!rc->kube_next_ms) /* Kubernetes has not been looked at: its phase says more */
+            phase_done(rc, b.node, b.outcome);
         return false;
     }
     if (lab->cluster.bootstrap == LAB_BOOTSTRAP_MANUAL && !(have && b.requested)) {
@@ -356,6 +364,54 @@ static bool step_bootstrap(struct server *s, const struct lab_snap *snap, int64_
     return !call_bootstrap(s, snap, m, next);
 }
 
+static bool bootstrapped(struct server *s, const struct lab_snap *snap)
+{
+    struct store_bootstrap b;
+    struct bd_err err;
+    return store_bootstrap_get(s->store, snap->cluster_id, &b, &err) == 1 && b.done;
+}
+
+/* Kubernetes after bootstrap: the API, then every machine joined, then now and then. */
+static void step_kube(struct server *s, const struct lab_snap *snap, int64_t *next)
+{
+    struct reconciler *rc = s->reconciler;
+    int64_t now = mono_ms();
+    if (now < rc->kube_next_ms) {
+        if (rc->kube_next_ms < *next)
+            *next = rc->kube_next_ms;
+        return;
+    }
+    pthread_mutex_lock(&rc->mu);
+    struct kube_view prev = rc->kube;
+    prev.nodes = NULL; /* only the flags are compared */
+    pthread_mutex_unlock(&rc->mu);
+    struct kube_view v;
+    kube_look(s, snap, &prev, &rc->cancel, &v);
+    size_t want = snap->lab->nmachines;
+    int64_t wait;
+    if (!v.api_ready) {
+        set_phase(rc, "waiting-for-kubernetes", "%s", v.api);
+        wait = backoff_next(&rc->kube_backoff_ms, KUBE_BACKOFF_MAX_MS);
+    } else if (v.joined < want) {
+        set_phase(rc, "kubernetes-ready", "%zu of %zu machines joined; cilium: %s", v.joined, want,
+                  v.cilium);
+        if (v.joined > prev.joined)
+            rc->kube_backoff_ms = 0;
+        wait = backoff_next(&rc->kube_backoff_ms, KUBE_JOIN_MAX_MS);
+    } else {
+        set_phase(rc, "ready", "all %zu machines joined; cilium: %s", want, v.cilium);
+        rc->kube_backoff_ms = 0;
+        wait = v.cilium_found && !v.cilium_ready ? KUBE_JOIN_MAX_MS : IDLE_MS;
+    }
+    rc->kube_next_ms = mono_ms() + wait;
+    if (rc->kube_next_ms < *next)
+        *next = rc->kube_next_ms;
+    pthread_mutex_lock(&rc->mu);
+    kube_view_free(&rc->kube);
+    rc->kube = v;
+    pthread_mutex_unlock(&rc->mu);
+}
+
 /* One pass over the lab; returns when the next one is due (monotonic ms). */
 static int64_t reconcile_round(struct server *s)
 {
@@ -374,7 +430,9 @@ static int64_t reconcile_round(struct server *s)
     bool pending = step_bootstrap(s, snap, &next);
     step_machines(s, snap, pending, &next);
     if (pending && !atomic_load(&rc->cancel))
-        step_bootstrap(s, snap, &next);
+        pending = step_bootstrap(s, snap, &next);
+    if (!pending && !atomic_load(&rc->cancel) && bootstrapped(s, snap))
+        step_kube(s, snap, &next);
     server_lab_put(s, snap);
     return next;
 }
@@ -389,6 +447,7 @@ static void *run(void *arg)
         if (rc->reset) {
             rc->reset = false;
             rc->boot_next_ms = rc->boot_backoff_ms = 0;
+            rc->kube_next_ms = rc->kube_backoff_ms = 0;
             for (size_t i = 0; i < rc->nwatch; i++)
                 rc->watch[i].next_ms = rc->watch[i].backoff_ms = 0;
         }
@@ -439,6 +498,7 @@ void reconcile_stop(struct server *s)
     pthread_cond_destroy(&rc->cv);
     pthread_mutex_destroy(&rc->mu);
     free(rc->watch);
+    kube_view_free(&rc->kube);
     free(rc);
     s->reconciler = NULL;
 }
@@ -515,8 +575,19 @@ struct cJSON *reconcile_status(struct server *s)
             if (!strcmp(rc->watch[j].name, m->name))
                 w = &rc->watch[j];
         json_add_str_or_null(e, "talos", w ? w->talos : NULL);
+        const struct kube_node *n = kube_node_of(&rc->kube, m);
+        json_add_str_or_null(e, "node", !n ? NULL : n->ready ? "Ready" : "NotReady");
         cJSON_AddItemToArray(machines, e);
     }
+    cJSON *kube = cJSON_CreateObject();
+    cJSON_AddBoolToObject(kube, "ready", rc->kube.api_ready);
+    json_add_str_or_null(kube, "api", rc->kube.api);
+    cJSON_AddNumberToObject(kube, "nodes", (double)rc->kube.nnodes);
+    cJSON_AddNumberToObject(kube, "joined", (double)rc->kube.joined);
+    cJSON *cilium = cJSON_AddObjectToObject(kube, "cilium");
+    cJSON_AddBoolToObject(cilium, "found", rc->kube.cilium_found);
+    cJSON_AddBoolToObject(cilium, "ready", rc->kube.cilium_ready);
+    json_add_str_or_null(cilium, "status", rc->kube.cilium);
     pthread_mutex_unlock(&rc->mu);
     /* states from the store, outside the reconciler's lock */
     cJSON *e;
@@ -527,6 +598,7 @@ struct cJSON *reconcile_status(struct server *s)
         cJSON_AddStringToObject(e, "state", bd_state_name(st));
     }
     cJSON_AddItemToObject(o, "bootstrap", bootstrap_json(s, snap));
+    cJSON_AddItemToObject(o, "kubernetes", kube);
     cJSON_AddItemToObject(o, "machines", machines);
     server_lab_put(s, snap);
     return o;

@@ -57,6 +57,7 @@ struct script_parts {
 
 struct talos_cluster;
 struct talos_creds;
+struct talos_kube_admin;
 
 /* An immutable lab snapshot; requests hold a reference while they use it, so a reload
  * never pulls it from under them. */
@@ -69,6 +70,10 @@ struct lab_snap {
     struct talos_creds *creds;
     char *creds_error;
     char *cluster_id; /* the bundle's cluster.id: what the bootstrap record is keyed by */
+    /* bootd's way into the Kubernetes API: cluster.endpoint, the cluster CA and an admin
+     * client certificate minted from it; NULL with kube_error saying why */
+    struct talos_kube_admin *kube;
+    char *kube_error;
     char *base_url; /* http://boot_server:http_port, what machines use to reach bootd */
     char schematic[65];
     bool image_ready[2]; /* amd64, arm64: all files cached when the snapshot was made */
@@ -244,6 +249,28 @@ int reconcile_request_bootstrap(struct server *s, struct bd_err *err);
 /* Where a machine's Talos API is: its ip in lab.yaml, else where bootd last saw it.
  * false when neither is known. */
 bool machine_talos_addr(struct server *s, const struct lab_machine *m, char ip[16]);
+
+/* After bootstrap, one look at Kubernetes (reconcile_kube.c). */
+struct kube_node {
+    char name[64], ip[16];
+    bool ready;
+};
+struct kube_view {
+    bool api_ready;
+    char api[512]; /* "<server>: ready" or why not */
+    bool cilium_found, cilium_ready;
+    char cilium[256]; /* "3/3 pods ready", or what is missing */
+    size_t nnodes, joined; /* joined: the lab's machines whose Node is Ready */
+    struct kube_node *nodes;
+};
+/* Asks the API server for /readyz, the Nodes and the cilium DaemonSet; machines whose
+ * Node is Ready become joined. Compared with prev it records the steps as events and,
+ * when the API first answers, hands it to the GitOps loop. */
+void kube_look(struct server *s, const struct lab_snap *snap, const struct kube_view *prev,
+               const atomic_bool *cancel, struct kube_view *v);
+void kube_view_free(struct kube_view *v);
+/* The Node of a lab machine (by hostname, else by address), or NULL. */
+const struct kube_node *kube_node_of(const struct kube_view *v, const struct lab_machine *m);
 
 enum MHD_Result route_cluster(struct server *s, struct MHD_Connection *c, struct req *r,
                               const char *url, const char *method);

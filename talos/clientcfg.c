@@ -29,20 +29,6 @@ static int issue(const struct secrets_ca *ca, const char *ca_name, const struct 
     return rc;
 }
 
-/* The same, base64-encoded the way both config formats carry PEM. */
-static int issue_b64(const struct secrets_ca *ca, const char *ca_name,
-                     const struct pki_cert_spec *spec, char **crt, char **key, struct bd_err *err)
-{
-    char *c, *k;
-    if (issue(ca, ca_name, spec, &c, &k, err) < 0)
-        return -1;
-    *crt = pki_b64(c, strlen(c));
-    *key = pki_b64(k, strlen(k));
-    free(c);
-    free(k);
-    return 0;
-}
-
 static void endpoints(const struct lab *lab, struct bd_node *seq)
 {
     char ip[16];
@@ -161,9 +147,10 @@ void talos_creds_free(struct talos_creds *c)
     memset(c, 0, sizeof *c);
 }
 
-int talos_kubeconfig(const struct lab *lab, const struct talos_secrets *s, struct bd_buf *out,
-                     struct bd_err *err)
+int talos_kube_admin(const struct lab *lab, const struct talos_secrets *s,
+                     struct talos_kube_admin *out, struct bd_err *err)
 {
+    memset(out, 0, sizeof *out);
     if (need_endpoint(lab, err) < 0)
         return -1;
     int64_t now = time(NULL);
@@ -174,9 +161,34 @@ int talos_kubeconfig(const struct lab *lab, const struct talos_secrets *s, struc
         .not_before = now - 10, /* Talos allows for this much clock skew */
         .not_after = now + ONE_YEAR_S,
     };
-    char *crt, *key;
-    if (issue_b64(&s->k8s, "k8s", &spec, &crt, &key, err) < 0)
+    size_t n;
+    out->ca_pem = (char *)pki_unb64(s->k8s.crt, &n);
+    if (!out->ca_pem)
+        return bd_err_set(err, "%s: certs.k8s.crt is not base64", lab->cluster.secrets_file);
+    if (issue(&s->k8s, "k8s", &spec, &out->crt_pem, &out->key_pem, err) < 0) {
+        talos_kube_admin_free(out);
         return -1;
+    }
+    out->server = bd_xstrdup(lab->cluster.endpoint);
+    return 0;
+}
+
+void talos_kube_admin_free(struct talos_kube_admin *a)
+{
+    free(a->server);
+    free(a->ca_pem);
+    free(a->crt_pem);
+    free(a->key_pem);
+    memset(a, 0, sizeof *a);
+}
+
+int talos_kubeconfig(const struct lab *lab, const struct talos_secrets *s, struct bd_buf *out,
+                     struct bd_err *err)
+{
+    struct talos_kube_admin a;
+    if (talos_kube_admin(lab, s, &a, err) < 0)
+        return -1;
+    char *crt = pki_b64(a.crt_pem, strlen(a.crt_pem)), *key = pki_b64(a.key_pem, strlen(a.key_pem));
     const char *name = lab->cluster.name;
     char *user = bd_xasprintf("admin@%s", name);
     /* keys in the order kubectl writes them */
@@ -185,7 +197,7 @@ int talos_kubeconfig(const struct lab *lab, const struct talos_secrets *s, struc
     struct bd_node *cluster = tree_item(tree_seq(root, "clusters"));
     struct bd_node *c = tree_map(cluster, "cluster");
     tree_str(c, "certificate-authority-data", s->k8s.crt);
-    tree_str(c, "server", lab->cluster.endpoint);
+    tree_str(c, "server", a.server);
     tree_str(cluster, "name", name);
     struct bd_node *context = tree_item(tree_seq(root, "contexts"));
     struct bd_node *cc = tree_map(context, "context");
@@ -206,6 +218,7 @@ int talos_kubeconfig(const struct lab *lab, const struct talos_secrets *s, struc
     free(user);
     free(crt);
     free(key);
+    talos_kube_admin_free(&a);
     return 0;
 }
 

@@ -59,6 +59,16 @@ int talos_talosconfig(const struct lab *lab, const struct talos_secrets *s, stru
 int talos_kubeconfig(const struct lab *lab, const struct talos_secrets *s, struct bd_buf *out,
                      struct bd_err *err);
 
+/* What an admin kubeconfig holds, PEM: the API server (cluster.endpoint), the
+ * Kubernetes CA and a fresh client certificate (CN admin, O system:masters, one year)
+ * with its key. */
+struct talos_kube_admin {
+    char *server, *ca_pem, *crt_pem, *key_pem;
+};
+int talos_kube_admin(const struct lab *lab, const struct talos_secrets *s,
+                     struct talos_kube_admin *out, struct bd_err *err);
+void talos_kube_admin_free(struct talos_kube_admin *a);
+
 /* A TLS server certificate signed by the os CA (or the k8s CA when k8s is set), with
  * the given subject alternative names (IPv4 addresses or DNS names). PEM texts (caller
  * frees). Stand-ins for the Talos and Kubernetes APIs in tests serve with these. */

@@ -3,6 +3,7 @@
 the lab's own os CA. Covers the happy path, FailedPrecondition retries, a cluster
 bootstrapped before, a node certificate from another CA, apid down (backoff, an idle
 CPU), manual bootstrap, restarts, the kubeconfig and etcd snapshot commands."""
+import base64
 import hashlib
 import os
 import shutil
@@ -15,8 +16,10 @@ import unittest
 
 import grpc
 
+from tests.integration.gitops_env import make_repo
 from tests.integration.harness import BOOTCTL, Bootd, free_port, wait_for
-from tests.standins import certs, talos_apid
+from tests.standins import pki, talos_apid
+from tests.standins.kube_apiserver import KubeApiServer
 
 CP, W = "127.0.0.11", "127.0.0.12"
 
@@ -62,27 +65,35 @@ def cpu_seconds(pid):
 
 
 class Lab:
-    """A bootd with generated configs, the module's secrets bundle, and apid stand-ins."""
+    """A bootd with generated configs, the module's secrets bundle, apid stand-ins and,
+    with kube=True, a kube-apiserver stand-in serving the cluster endpoint with a
+    certificate from the bundle's Kubernetes CA."""
 
-    def __init__(self, test, extra=""):
+    def __init__(self, test, extra="", kube=False, after=""):
         self.test = test
         self.bootd = Bootd(lab="")
-        self.bootd.write("lab.yaml", LAB.format(extra=extra, port=self.bootd.port))
-        shutil.copy(os.path.join(_SECRETS, "secrets.yaml"), self.bootd.labdir)
-        os.chmod(os.path.join(self.bootd.labdir, "secrets.yaml"), 0o600)
+        self.apids, self.api = [], None
+        test.addCleanup(self.cleanup)
+        secrets = os.path.join(self.bootd.labdir, "secrets.yaml")
+        shutil.copy(os.path.join(_SECRETS, "secrets.yaml"), secrets)
+        os.chmod(secrets, 0o600)
         self.pki = os.path.join(self.bootd.root, "pki")
         os.makedirs(self.pki)
-        self.os_ca = certs.bundle_ca(os.path.join(self.bootd.labdir, "secrets.yaml"), "os", self.pki)
+        self.os_ca = pki.bundle_ca(secrets, "os", self.pki)
         with open(self.os_ca[0]) as f:
             self.os_ca_pem = f.read()
+        if kube:
+            kpki = pki.make_pki(os.path.join(self.pki, "kube"), ca=pki.bundle_ca(secrets, "k8s",
+                                                                                 self.pki))
+            self.api = KubeApiServer(kpki).start()
+            extra += "  endpoint: %s\n" % self.api.url
+        self.bootd.write("lab.yaml", LAB.format(extra=extra, port=self.bootd.port) + after)
         self.port = None
-        self.apids = []
-        test.addCleanup(self.cleanup)
 
     def apid(self, host, ca=None, **kw):
         """An apid stand-in on host, serving a certificate for host from ca (default: the
         lab's os CA)."""
-        crt, key = certs.issue(ca or self.os_ca, self.pki, "apid-" + host, "/CN=" + host,
+        crt, key = pki.issue(ca or self.os_ca, self.pki, "apid-" + host, "/CN=" + host,
                                "serverAuth", [host])
         a = talos_apid.Apid(host, self.port or 0, self.os_ca_pem, crt, key, **kw).start()
         self.port = a.port
@@ -115,38 +126,113 @@ class Lab:
         self.bootd.cleanup()
         for a in self.apids:
             a.stop()
+        if self.api:
+            self.api.stop()
+
+    def node(self, name, ready, ip):
+        self.api.put({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+                      "status": {"conditions": [{"type": "Ready",
+                                                 "status": "True" if ready else "False"}],
+                                 "addresses": [{"type": "InternalIP", "address": ip}]}})
+
+    def cilium(self, desired, ready):
+        self.api.put({"apiVersion": "apps/v1", "kind": "DaemonSet",
+                      "metadata": {"name": "cilium", "namespace": "kube-system", "generation": 1},
+                      "status": {"observedGeneration": 1, "desiredNumberScheduled": desired,
+                                 "currentNumberScheduled": desired,
+                                 "updatedNumberScheduled": desired, "numberAvailable": ready,
+                                 "numberReady": ready}})
 
 
 def done(c):
     return c["bootstrap"]["done"]
 
 
+
 class BootstrapTest(unittest.TestCase):
     def test_happy_path(self):
-        lab = Lab(self)
+        lab = Lab(self, kube=True)
+        lab.node("cp-1", True, CP)
+        lab.node("w-1", True, W)
+        lab.cilium(2, 2)
         cp = lab.apid(CP)
         w = lab.apid(W)
         lab.start()
-        c = lab.wait_cluster(lambda c: done(c) and lab.machine(c, "w-1")["state"] == "ready")
-        self.assertEqual(c["phase"], "bootstrapped")
+        c = lab.wait_cluster(lambda c: c["phase"] == "ready")
         self.assertEqual(c["bootstrap"]["outcome"], "bootstrapped")
         self.assertEqual(c["bootstrap"]["called_on"], "cp-1")
         self.assertEqual(c["bootstrap"]["attempts"], 1)
         self.assertEqual(cp.calls["Bootstrap"], 1)
         self.assertEqual(w.calls["Bootstrap"], 0, "Bootstrap goes to the bootstrap node only")
-        self.assertEqual(lab.machine(c, "cp-1")["state"], "ready")
+        self.assertEqual([m["state"] for m in c["machines"]], ["joined", "joined"])
+        self.assertEqual([m["node"] for m in c["machines"]], ["Ready", "Ready"])
         self.assertEqual(lab.machine(c, "cp-1")["talos"], "v1.13.9 (metal)")
+        self.assertTrue(c["kubernetes"]["ready"])
+        self.assertEqual(c["kubernetes"]["cilium"]["status"], "2/2 pods ready")
+        self.assertEqual(c["message"], "all 2 machines joined; cilium: 2/2 pods ready")
         self.assertEqual(cp.refused + w.refused, [])
         self.assertEqual(cp.denied + w.denied, [])
         kinds = [e["kind"] for e in lab.bootd.events("cp-1")]
-        self.assertIn("ready", kinds)
-        self.assertIn("bootstrap", kinds)
         self.assertLess(kinds.index("ready"), kinds.index("bootstrap"))
+        self.assertLess(kinds.index("bootstrap"), kinds.index("joined"))
+        cluster = [e["kind"] for e in lab.bootd.events()]
+        for kind in ("kubernetes-ready", "cilium-ready", "cluster-ready"):
+            self.assertIn(kind, cluster)
+        self.assertIn(("GET", "/readyz"), lab.api.requests("GET"))
         out = lab.bootd.bootctl("status")
         self.assertEqual(out.returncode, 0, out.stderr)
-        self.assertIn("phase     bootstrapped", out.stdout)
+        self.assertIn("phase     ready", out.stdout)
         self.assertIn("done (bootstrapped on cp-1", out.stdout)
-        self.assertRegex(out.stdout, r"w-1\s+worker\s+ready\s+v1\.13\.9 \(metal\)")
+        self.assertIn("kubernetes %s: ready" % lab.api.url, out.stdout)
+        self.assertRegex(out.stdout, r"w-1\s+worker\s+joined\s+Ready\s+v1\.13\.9 \(metal\)")
+        # bootd's admin kubeconfig is left for users and the GitOps loop
+        kc = os.path.join(lab.bootd.state, "kubeconfig")
+        self.assertEqual(stat.S_IMODE(os.stat(kc).st_mode), 0o600)
+        with open(kc) as f:
+            self.assertIn("server: %s" % lab.api.url, f.read())
+
+    def test_kubernetes_comes_up_and_machines_join(self):
+        lab = Lab(self, kube=True)
+        lab.api.set_ready(False)
+        lab.apid(CP)
+        lab.apid(W)
+        lab.start()
+        c = lab.wait_cluster(lambda c: c["phase"] == "waiting-for-kubernetes")
+        self.assertIn("HTTP 500", c["message"])
+        self.assertFalse(os.path.exists(os.path.join(lab.bootd.state, "kubeconfig")))
+        lab.api.set_ready(True)
+        c = lab.wait_cluster(lambda c: c["phase"] == "kubernetes-ready")
+        self.assertEqual(c["message"],
+                         "0 of 2 machines joined; cilium: no DaemonSet kube-system/cilium (yet)")
+        lab.node("cp-1", True, "198.51.100.1")  # found by name
+        lab.node("worker-one", False, W)        # found by address, not Ready yet
+        lab.cilium(2, 1)
+        c = lab.wait_cluster(lambda c: lab.machine(c, "cp-1")["state"] == "joined")
+        self.assertEqual(lab.machine(c, "w-1")["node"], "NotReady")
+        self.assertEqual(lab.machine(c, "w-1")["state"], "ready")
+        self.assertIn("1/2 pods ready", c["kubernetes"]["cilium"]["status"])
+        self.assertFalse(c["kubernetes"]["cilium"]["ready"])
+        lab.node("worker-one", True, W)
+        lab.cilium(2, 2)
+        c = lab.wait_cluster(lambda c: c["phase"] == "ready")
+        self.assertTrue(c["kubernetes"]["cilium"]["ready"])
+        msgs = [e["message"] for e in lab.bootd.events("w-1") if e["kind"] == "joined"]
+        self.assertEqual(msgs, ["Kubernetes node worker-one is Ready"])
+
+    def test_kubernetes_api_handed_to_gitops(self):
+        repo = os.path.join(tempfile.mkdtemp(prefix="bootd-bs-repo-"), "repo")
+        self.addCleanup(shutil.rmtree, os.path.dirname(repo), True)
+        make_repo(repo, {"apps/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+                                         "  name: hello\n  namespace: default\n"})
+        lab = Lab(self, kube=True, after="gitops:\n  repo: file://%s\n  kustomize: builtin\n"
+                                         "  groups:\n    - {name: apps, paths: [apps]}\n" % repo)
+        lab.node("cp-1", True, CP)
+        lab.apid(CP)
+        lab.start()
+        ok = wait_for(lambda: lab.api.get("v1", "configmaps", "default", "hello"),
+                      lambda o: o is not None, 20)
+        self.assertIsNotNone(ok, "the GitOps loop applied through bootd's API handover:\n" +
+                             lab.bootd.logs())
 
     def test_retries_while_not_ready(self):
         lab = Lab(self)
@@ -169,11 +255,13 @@ class BootstrapTest(unittest.TestCase):
         c = lab.wait_cluster(done)
         self.assertEqual(c["bootstrap"]["outcome"], "already-bootstrapped")
         self.assertEqual(cp.calls["Bootstrap"], 1)
-        self.assertEqual(c["message"], "cp-1 said etcd was bootstrapped before (AlreadyExists)")
+        boot = [e for e in lab.bootd.events("cp-1") if e["kind"] == "bootstrap"]
+        self.assertEqual([e["message"] for e in boot],
+                         ["cp-1 says etcd was bootstrapped before (AlreadyExists): nothing to do"])
 
     def test_node_certificate_from_another_ca(self):
         lab = Lab(self)
-        other = certs.self_signed_ca(lab.pki, "other-ca")
+        other = pki.self_signed_ca(lab.pki, "other-ca", "/O=talos")
         cp = lab.apid(CP, ca=other)
         lab.start()
         c = lab.wait_cluster(lambda c: "certificate" in (lab.machine(c, "cp-1")["talos"] or ""))
@@ -219,8 +307,7 @@ class BootstrapTest(unittest.TestCase):
         # after success: a restarted bootd reads the record and never calls again
         lab.bootd.stop(signal.SIGKILL)
         lab.bootd.start("--talos-port", str(lab.port))
-        c = lab.wait_cluster(lambda c: c["phase"] == "bootstrapped")
-        lab.wait_cluster(lambda c: cp.calls["Version"] >= 2, timeout=5)
+        c = lab.wait_cluster(lambda c: c["phase"] == "waiting-for-kubernetes")
         time.sleep(1)
         self.assertEqual(cp.calls["Bootstrap"], before + 1)
         self.assertEqual(c["bootstrap"]["outcome"], "bootstrapped")
@@ -269,10 +356,9 @@ class KubeconfigAndSnapshotTest(unittest.TestCase):
         self.assertNotIn("DIFFERS", r.stdout)
 
     def test_kubeconfig_from_another_cluster_differs(self):
-        other = certs.self_signed_ca(self.lab.pki, "other-k8s", "/O=kubernetes")
-        crt, key = certs.issue(other, self.lab.pki, "other-admin", "/O=system:masters/CN=admin",
+        other = pki.self_signed_ca(self.lab.pki, "other-k8s", "/O=kubernetes")
+        crt, key = pki.issue(other, self.lab.pki, "other-admin", "/O=system:masters/CN=admin",
                                "clientAuth")
-        import base64
         b64 = lambda t: base64.b64encode(t.encode()).decode()
         with open(other[0]) as f:
             ca = f.read()
@@ -342,7 +428,7 @@ class ApidStandinTest(unittest.TestCase):
         self.apid = self.lab.apid(CP)
 
     def channel(self, subject, eku):
-        crt, key = certs.issue(self.lab.os_ca, self.lab.pki, "client-%d" % len(self.apid.calls),
+        crt, key = pki.issue(self.lab.os_ca, self.lab.pki, "client-%d" % len(self.apid.calls),
                                subject, eku)
         creds = grpc.ssl_channel_credentials(self.lab.os_ca_pem.encode(), key.encode(),
                                              crt.encode())

@@ -20,7 +20,10 @@ It follows the Kubernetes API reference and the server-side apply documentation
   object in a namespace that does not exist, a CRD whose name is not <plural>.<group>.
 * Tests set status through the /status subresource (as controllers do) or with
   set_status(); with auto_ready, workloads get a healthy status when applied, as if
-  their controllers had run.
+  their controllers had run. put() adds objects the way the cluster itself makes them
+  (Nodes registered by kubelets, the DaemonSet Talos applies from an inline manifest).
+* /readyz, /healthz and /livez answer 200 "ok", or 500 with the failed check while
+  set_ready(False) says the control plane is not up yet (as while etcd starts).
 
 Run in-process (KubeApiServer(...).start()) or as a program:
   python3 -m tests.standins.kube_apiserver --pki DIR [--auto-ready]   (prints the port)
@@ -205,6 +208,7 @@ class Store:
         self.crds = {}      # crd name -> (time applied, obj)
         self.rv = 1000
         self.auto_ready = auto_ready
+        self.ready = True  # /readyz
         self.establish_delay = establish_delay
         self.requests = []  # (method, path)
         self.served_cache = None  # dropped whenever a CRD changes
@@ -497,6 +501,8 @@ class Api:
             return 200, {"major": "1", "minor": "35", "gitVersion": "v1.35.0-standin",
                          "platform": "linux/amd64"}
         if path in ("/readyz", "/healthz", "/livez"):
+            if not st.ready:
+                return 500, "[-]etcd failed: reason withheld\n%s check failed" % path[1:]
             return 200, "ok"
         served = st.served()
         if path == "/openapi/v3":
@@ -749,6 +755,20 @@ class KubeApiServer:
         with self.store.lock:
             return sorted(k[3] for k in self.store.objects
                           if k[0] == group and k[1] == plural and (ns is None or k[2] == ns))
+
+    def set_ready(self, ready):
+        with self.store.lock:
+            self.store.ready = ready
+
+    def put(self, obj):
+        """Creates or replaces an object, status and all, as the cluster would."""
+        gv, kind = obj["apiVersion"], obj["kind"]
+        group = gv.split("/")[0] if "/" in gv else ""
+        with self.store.lock:
+            plural, namespaced, has_status = self.store.served()[gv][kind]
+            meta = obj.setdefault("metadata", {})
+            key = (group, plural, meta.get("namespace", "") if namespaced else "", meta["name"])
+            self.store.store(key, clone(obj), key not in self.store.objects, has_status)
 
     def set_status(self, gv, plural, ns, name, status):
         group = gv.split("/")[0] if "/" in gv else ""

@@ -1,45 +1,79 @@
 """Test PKI made with the openssl command: a cluster CA, an API server certificate for
 127.0.0.1, and client certificates, as Talos's Kubernetes PKI lays them out (ECDSA
-P-256, clientAuth/serverAuth EKUs). Also writes kubeconfig files that point at them."""
+P-256, clientAuth/serverAuth EKUs); CAs taken from a bootd secrets bundle, and leaves
+signed by them (apid's server certificate, clients with chosen organizations and
+extended key usages). Also writes kubeconfig files that point at them."""
 import base64
 import os
+import shutil
 import subprocess
+
+import yaml
 
 
 def _run(*args):
     subprocess.run(["openssl", *args], check=True, capture_output=True)
 
 
-def _ext(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+def self_signed_ca(d, name, subject):
+    """A P-256 CA, d/<name>.crt and .key; returns both paths."""
+    crt, key = os.path.join(d, name + ".crt"), os.path.join(d, name + ".key")
+    _run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", key, "-out", crt, "-days", "2", "-subj", subject,
+         "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,digitalSignature")
+    return crt, key
 
 
-def make_pki(d):
-    """Creates ca.{crt,key}, server.{crt,key}, admin.{crt,key}, other-ca.crt under d."""
+def issue(ca, d, name, subject, eku, sans=()):
+    """A P-256 leaf d/<name>.crt and .key signed by ca (crt, key paths); returns the PEM
+    texts. eku: "clientAuth", "serverAuth", "serverAuth,clientAuth", or None for none;
+    sans: IPv4 addresses and DNS names."""
+    p = lambda ext: os.path.join(d, "%s.%s" % (name, ext))
+    ext = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+    if eku:
+        ext += "extendedKeyUsage=%s\n" % eku
+    if sans:
+        ext += "subjectAltName=%s\n" % ",".join(
+            ("IP:" if s.replace(".", "").isdigit() else "DNS:") + s for s in sans)
+    with open(p("ext"), "w") as f:
+        f.write(ext)
+    _run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", p("key"), "-out", p("csr"), "-subj", subject)
+    _run("x509", "-req", "-in", p("csr"), "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial",
+         "-out", p("crt"), "-days", "2", "-extfile", p("ext"))
+    with open(p("crt")) as c, open(p("key")) as k:
+        return c.read(), k.read()
+
+
+def bundle_ca(secrets_path, name, d):
+    """A CA of a bootd secrets bundle (secrets.yaml: base64 of the PEM texts), `name` being
+    os, k8s or etcd, written as d/<name>-ca.crt and .key (0600); returns both paths."""
+    with open(secrets_path) as f:
+        certs = yaml.safe_load(f)["certs"][name]
+    paths = []
+    for part in ("crt", "key"):
+        path = os.path.join(d, "%s-ca.%s" % (name, part))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(base64.b64decode(certs[part]))
+        paths.append(path)
+    return paths
+
+
+def make_pki(d, ca=None):
+    """Creates ca.{crt,key} (or copies the given CA's), server.{crt,key} for 127.0.0.1,
+    admin.{crt,key} and other-ca.{crt,key} under d."""
     os.makedirs(d, exist_ok=True)
-    p = lambda n: os.path.join(d, n)
-    for name in ("ca", "other-ca"):
-        _run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", p(name + ".key"), "-out", p(name + ".crt"), "-days", "2",
-             "-subj", "/O=kubernetes/CN=%s" % name,
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,digitalSignature")
-    leaves = {
-        "server": ("/CN=kube-apiserver",
-                   "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-                   "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"),
-        "admin": ("/O=system:masters/CN=admin",
-                  "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-                  "extendedKeyUsage=clientAuth\n"),
-    }
-    for name, (subj, ext) in leaves.items():
-        _run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", p(name + ".key"), "-out", p(name + ".csr"), "-subj", subj)
-        _run("x509", "-req", "-in", p(name + ".csr"), "-CA", p("ca.crt"), "-CAkey", p("ca.key"),
-             "-CAcreateserial", "-out", p(name + ".crt"), "-days", "2",
-             "-extfile", _ext(p(name + ".ext"), ext))
+    if ca:
+        for src, dst in zip(ca, ("ca.crt", "ca.key")):
+            shutil.copyfile(src, os.path.join(d, dst))
+        ca = (os.path.join(d, "ca.crt"), os.path.join(d, "ca.key"))
+    else:
+        ca = self_signed_ca(d, "ca", "/O=kubernetes/CN=ca")
+    self_signed_ca(d, "other-ca", "/O=kubernetes/CN=other-ca")
+    issue(ca, d, "server", "/CN=kube-apiserver", "serverAuth", ["127.0.0.1", "localhost"])
+    issue(ca, d, "admin", "/O=system:masters/CN=admin", "clientAuth")
     return d
 
 
