@@ -24,7 +24,8 @@ TARGET_US = 1000.0
 QEMU_GUEST_AGENT = "ce4c980550dd2ab1b17bbf2b08801c7eb59418eafe8f279833297925d67c7515"
 
 
-def build_driver(build, out):
+def build_driver(build, out, source="talos_driver.c"):
+    """Compiles bench/<source> against libbootd.a of build into out."""
     libs = subprocess.run(["pkg-config", "--libs", "libmicrohttpd", "libcurl", "libcjson",
                            "yaml-0.1", "sqlite3", "libgit2"],
                           capture_output=True, text=True, check=True).stdout.split()
@@ -32,7 +33,7 @@ def build_driver(build, out):
     if "san" in os.path.basename(build):
         flags += ["-fsanitize=address,undefined"]
     subprocess.run(["cc", "-std=c11", "-D_GNU_SOURCE", *flags, "-o", out,
-                    os.path.join(HERE, "talos_driver.c"), os.path.join(build, "libbootd.a"),
+                    os.path.join(HERE, source), os.path.join(build, "libbootd.a"),
                     *libs, "-lmbedtls", "-lmbedx509", "-lmbedcrypto", "-lz", "-pthread"],
                    check=True, timeout=120)
 

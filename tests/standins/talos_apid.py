@@ -21,8 +21,11 @@ pkg/grpc/middleware/authz, siderolabs/crypto tls defaults):
 The TLS side is Python's ssl module (so the checks above can be made the way apid makes
 them); behind it a grpcio server on a loopback port speaks the gRPC itself.
 
-Use in-process: Apid(host, port, ca_pem, crt_pem, key_pem).start() ... .stop().
+Use in-process: Apid(host, port, ca_pem, crt_pem, key_pem).start() ... .stop(), or as a
+program (prints the port):
+  python3 -m tests.standins.talos_apid --host 127.0.0.11 --ca CA --crt CRT --key KEY
 """
+import argparse
 import asyncio
 import gzip
 import hashlib
@@ -30,6 +33,7 @@ import io
 import os
 import socket
 import ssl
+import sys
 import tarfile
 import threading
 import time
@@ -344,3 +348,26 @@ class ConnectionCounter:
         self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
         self._thread.join(5)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--ca", required=True, help="the os CA certificate (PEM file)")
+    ap.add_argument("--crt", required=True, help="this node's certificate")
+    ap.add_argument("--key", required=True, help="its key")
+    ap.add_argument("--snapshot-pages", type=int, default=64, help="4 KiB pages of etcd data")
+    a = ap.parse_args()
+    read = lambda p: open(p).read()
+    apid = Apid(a.host, a.port, read(a.ca), read(a.crt), read(a.key),
+                snapshot=etcd_snapshot(a.snapshot_pages)).start()
+    print(apid.port, flush=True)
+    try:
+        sys.stdin.read()  # until the parent closes our stdin
+    finally:
+        apid.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
