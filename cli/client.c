@@ -190,6 +190,17 @@ int cli_download(struct cli *c, const char *path, int (*sink)(const void *, size
     return rc;
 }
 
+cJSON *cli_get_view(struct cli *c, const char *path, int *code)
+{
+    cJSON *j = cli_call(c, "GET", path, NULL, code);
+    if (j && c->json) {
+        cli_print_json(j);
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
 int cli_api_error(const struct cJSON *j, long status)
 {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");

@@ -225,15 +225,10 @@ int cmd_kubeconfig(struct cli *c, int argc, char **argv)
     }
     char *path = node_query("/cluster/kubeconfig%s", node);
     int code;
-    cJSON *j = cli_call(c, "GET", path, NULL, &code);
+    cJSON *j = cli_get_view(c, path, &code);
     free(path);
     if (!j)
         return code;
-    if (c->json) {
-        cli_print_json(j);
-        cJSON_Delete(j);
-        return 0;
-    }
     const char *text = cli_str(j, "kubeconfig");
     struct bd_err err;
     if (!text || cli_put(out, text, strlen(text), &err) < 0) {

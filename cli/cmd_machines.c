@@ -61,15 +61,10 @@ static int machine_show(struct cli *c, const char *id)
 {
     int code;
     char *path = path_for("/machines/%s", id);
-    cJSON *j = cli_call(c, "GET", path, NULL, &code);
+    cJSON *j = cli_get_view(c, path, &code);
     free(path);
     if (!j)
         return code;
-    if (c->json) {
-        cli_print_json(j);
-        cJSON_Delete(j);
-        return 0;
-    }
     static const char *const keys[] = {"name", "mac", "role", "state", "ip", "hostname",
                                        "uuid", "arch", "in_lab", "reinstall"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {

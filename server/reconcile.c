@@ -104,15 +104,22 @@ bool machine_talos_addr(struct server *s, const struct lab_machine *m, char ip[1
     return false;
 }
 
+void machine_talos_node(struct server *s, const struct lab_snap *snap, const char *ip,
+                        struct talos_node *n)
+{
+    memset(n, 0, sizeof *n);
+    n->host = ip;
+    n->port = s->opts.talos_port ? s->opts.talos_port : TALOS_API_PORT;
+    n->creds = snap->creds;
+}
+
+/* The reconciler's calls give up sooner on a silent machine, and when bootd stops. */
 static struct talos_node node_at(struct server *s, const struct lab_snap *snap, const char *ip)
 {
-    struct talos_node n = {
-        .host = ip,
-        .port = s->opts.talos_port ? s->opts.talos_port : TALOS_API_PORT,
-        .creds = snap->creds,
-        .connect_timeout_ms = CONNECT_TIMEOUT_MS,
-        .cancel = &s->reconciler->cancel,
-    };
+    struct talos_node n;
+    machine_talos_node(s, snap, ip, &n);
+    n.connect_timeout_ms = CONNECT_TIMEOUT_MS;
+    n.cancel = &s->reconciler->cancel;
     return n;
 }
 

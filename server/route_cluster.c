@@ -28,11 +28,11 @@ static enum MHD_Result bootstrap(struct server *s, struct MHD_Connection *c, str
     return reply_json(c, r, rc == 1 ? MHD_HTTP_OK : MHD_HTTP_ACCEPTED, o);
 }
 
-/* The control plane a call goes to: ?node=NAME, else the bootstrap node. Fills ip and
- * *m; on failure replies and returns false. */
+/* The control plane a call goes to: ?node=NAME, else the bootstrap node. Fills *m, ip
+ * and n (which points at ip); on failure replies and returns false. */
 static bool pick_node(struct server *s, struct MHD_Connection *c, struct req *r,
                       const struct lab_snap *snap, const struct lab_machine **m, char ip[16],
-                      enum MHD_Result *res)
+                      struct talos_node *n, enum MHD_Result *res)
 {
     const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "node");
     if (!name)
@@ -51,36 +51,23 @@ static bool pick_node(struct server *s, struct MHD_Connection *c, struct req *r,
         *res = reply_error_json(c, r, MHD_HTTP_CONFLICT,
                                 "no address known for %s (no ip in lab.yaml, not seen booting)",
                                 name);
-    else
+    else {
+        machine_talos_node(s, snap, ip, n);
+        n->connect_timeout_ms = CALL_CONNECT_TIMEOUT_MS;
         return true;
+    }
     return false;
 }
 
-static struct talos_node node_for(struct server *s, const struct lab_snap *snap, const char *ip)
+static enum MHD_Result kubeconfig(struct MHD_Connection *c, struct req *r,
+                                  const struct lab_snap *snap, const struct lab_machine *m,
+                                  const struct talos_node *n)
 {
-    struct talos_node n = {
-        .host = ip,
-        .port = s->opts.talos_port ? s->opts.talos_port : TALOS_API_PORT,
-        .creds = snap->creds,
-        .connect_timeout_ms = CALL_CONNECT_TIMEOUT_MS,
-    };
-    return n;
-}
-
-static enum MHD_Result kubeconfig(struct server *s, struct MHD_Connection *c, struct req *r,
-                                  const struct lab_snap *snap)
-{
-    const struct lab_machine *m;
-    char ip[16];
-    enum MHD_Result res;
-    if (!pick_node(s, c, r, snap, &m, ip, &res))
-        return res;
-    struct talos_node n = node_for(s, snap, ip);
     char *text;
     size_t len;
     int code;
     struct bd_err err;
-    if (talos_api_kubeconfig(&n, &text, &len, &code, &err) < 0)
+    if (talos_api_kubeconfig(n, &text, &len, &code, &err) < 0)
         return reply_error_json(c, r, MHD_HTTP_BAD_GATEWAY, "%s: %s", m->name, err.msg);
     struct talos_kube_check checks[TALOS_KUBE_CHECKS];
     cJSON *o = cJSON_CreateObject();
@@ -112,13 +99,8 @@ static enum MHD_Result kubeconfig(struct server *s, struct MHD_Connection *c, st
  * gets either all of a good snapshot or an error. It waits in an unlinked file under
  * the state dir, which goes away with the response. */
 static enum MHD_Result etcd_snapshot(struct server *s, struct MHD_Connection *c, struct req *r,
-                                     const struct lab_snap *snap)
+                                     const struct lab_machine *m, const struct talos_node *n)
 {
-    const struct lab_machine *m;
-    char ip[16];
-    enum MHD_Result res;
-    if (!pick_node(s, c, r, snap, &m, ip, &res))
-        return res;
     char *tmp = bd_path_join(s->opts.state_dir, "etcd-snapshot.tmp-XXXXXX");
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
@@ -130,11 +112,10 @@ static enum MHD_Result etcd_snapshot(struct server *s, struct MHD_Connection *c,
     }
     unlink(tmp);
     free(tmp);
-    struct talos_node n = node_for(s, snap, ip);
     struct talos_snapshot_info info;
     int code;
     struct bd_err err;
-    if (talos_api_etcd_snapshot(&n, fd, &info, &code, &err) < 0) {
+    if (talos_api_etcd_snapshot(n, fd, &info, &code, &err) < 0) {
         close(fd);
         return reply_error_json(c, r, MHD_HTTP_BAD_GATEWAY, "%s: %s", m->name, err.msg);
     }
@@ -170,8 +151,13 @@ enum MHD_Result route_cluster(struct server *s, struct MHD_Connection *c, struct
     if (!get)
         return reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
     struct lab_snap *snap = server_lab(s);
-    enum MHD_Result rc = !strcmp(url, "kubeconfig") ? kubeconfig(s, c, r, snap)
-                                                    : etcd_snapshot(s, c, r, snap);
+    const struct lab_machine *m;
+    char ip[16];
+    struct talos_node n;
+    enum MHD_Result rc;
+    if (pick_node(s, c, r, snap, &m, ip, &n, &rc))
+        rc = !strcmp(url, "kubeconfig") ? kubeconfig(c, r, snap, m, &n)
+                                        : etcd_snapshot(s, c, r, m, &n);
     server_lab_put(s, snap);
     return rc;
 }

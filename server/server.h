@@ -249,6 +249,10 @@ int reconcile_request_bootstrap(struct server *s, struct bd_err *err);
 /* Where a machine's Talos API is: its ip in lab.yaml, else where bootd last saw it.
  * false when neither is known. */
 bool machine_talos_addr(struct server *s, const struct lab_machine *m, char ip[16]);
+/* apid at ip (which n points at) with bootd's credentials from snap. */
+struct talos_node;
+void machine_talos_node(struct server *s, const struct lab_snap *snap, const char *ip,
+                        struct talos_node *n);
 
 /* After bootstrap, one look at Kubernetes (reconcile_kube.c). */
 struct kube_node {

@@ -86,33 +86,42 @@ struct version_ctx {
     bool seen;
 };
 
+/* The string fields of an embedded message that bootd keeps. */
+struct str_field {
+    uint32_t num;
+    char *dst;
+    size_t size;
+};
+
+static void read_strings(const struct pb_field *msg, const struct str_field *want, size_t n)
+{
+    struct pb_reader r = pb_sub(msg);
+    struct pb_field g;
+    while (pb_next(&r, &g) > 0)
+        for (size_t i = 0; i < n; i++)
+            if (g.num == want[i].num && pb_is_bytes(&g))
+                pb_copy_string(&g, want[i].dst, want[i].size);
+}
+
 static int decode_version(const struct pb_field *item, struct talos_version *v, struct bd_err *err)
 {
+    const struct str_field info[] = {{INFO_TAG, v->tag, sizeof v->tag},
+                                     {INFO_SHA, v->sha, sizeof v->sha},
+                                     {INFO_ARCH, v->arch, sizeof v->arch}};
+    const struct str_field platform[] = {{PLATFORM_NAME, v->platform, sizeof v->platform},
+                                         {PLATFORM_MODE, v->mode, sizeof v->mode}};
     struct pb_reader r = pb_sub(item);
-    struct pb_field f, g;
+    struct pb_field f;
     int rc;
     while ((rc = pb_next(&r, &f)) > 0) {
         if (!pb_is_bytes(&f))
             continue;
-        struct pb_reader sub = pb_sub(&f);
         if (f.num == VERSION_METADATA && check_metadata(&f, v->hostname, sizeof v->hostname, err) < 0)
             return -1;
         if (f.num == VERSION_VERSION)
-            while (pb_next(&sub, &g) > 0) {
-                if (g.num == INFO_TAG && pb_is_bytes(&g))
-                    pb_copy_string(&g, v->tag, sizeof v->tag);
-                else if (g.num == INFO_SHA && pb_is_bytes(&g))
-                    pb_copy_string(&g, v->sha, sizeof v->sha);
-                else if (g.num == INFO_ARCH && pb_is_bytes(&g))
-                    pb_copy_string(&g, v->arch, sizeof v->arch);
-            }
+            read_strings(&f, info, 3);
         if (f.num == VERSION_PLATFORM)
-            while (pb_next(&sub, &g) > 0) {
-                if (g.num == PLATFORM_NAME && pb_is_bytes(&g))
-                    pb_copy_string(&g, v->platform, sizeof v->platform);
-                else if (g.num == PLATFORM_MODE && pb_is_bytes(&g))
-                    pb_copy_string(&g, v->mode, sizeof v->mode);
-            }
+            read_strings(&f, platform, 2);
     }
     return rc < 0 ? malformed(err, "machine.Version") : 0;
 }
