@@ -80,6 +80,7 @@ static void check_client_cert(struct talos_kube_check *c, const char *crt_b64,
                               const struct talos_secrets *s)
 {
     c->what = "client certificate";
+    c->same = false;
     snprintf(c->bootd, sizeof c->bootd, "signed by the lab's Kubernetes CA");
     size_t n;
     char *pem = crt_b64 ? (char *)pki_unb64(crt_b64, &n) : NULL;
