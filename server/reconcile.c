@@ -126,6 +126,11 @@ static struct talos_node node_at(struct server *s, const struct lab_snap *snap, 
 /* The watch entries follow the lab's machines (by name) across reloads. Under mu. */
 static void sync_watch(struct reconciler *rc, const struct lab *lab)
 {
+    bool same = rc->nwatch == lab->nmachines;
+    for (size_t i = 0; same && i < lab->nmachines; i++)
+        same = !strcmp(rc->watch[i].name, lab->machines[i].name);
+    if (same)
+        return;
     struct machine_watch *w = bd_xcalloc(lab->nmachines + 1, sizeof *w);
     for (size_t i = 0; i < lab->nmachines; i++) {
         snprintf(w[i].name, sizeof w[i].name, "%s", lab->machines[i].name);
