@@ -93,28 +93,22 @@ static char *entry_of(const char *fixture, const char *name, size_t max, struct 
     return out;
 }
 
-#define KUBECONFIG_TEXT "apiVersion: v1\nkind: Config\ncurrent-context: admin@base\n"
-
-Test(talos_api, kubeconfig_archive_as_talos_writes_it)
+Test(talos_api, kubeconfig_archives_as_talos_writes_them_and_complete_ones)
 {
+    /* machined's: no padding after the file, no end-of-archive blocks; and a complete
+     * tar with pax records, another file first and record blocking */
+    static const char *const fixtures[] = {FIXTURES "kubeconfig-talos.tar.gz",
+                                           FIXTURES "kubeconfig-pax.tar.gz"};
     struct bd_err err;
-    /* no padding after the file, no end-of-archive blocks */
-    char *kc = entry_of(FIXTURES "kubeconfig-talos.tar.gz", "kubeconfig", 4096, &err);
-    cr_assert(kc, "%s", err.msg);
-    cr_assert_str_eq(kc, KUBECONFIG_TEXT);
-    free(kc);
-}
-
-Test(talos_api, kubeconfig_archive_with_pax_records_and_other_files)
-{
-    struct bd_err err;
-    char *kc = entry_of(FIXTURES "kubeconfig-pax.tar.gz", "kubeconfig", 4096, &err);
-    cr_assert(kc, "%s", err.msg);
-    cr_assert_str_eq(kc, KUBECONFIG_TEXT);
-    free(kc);
-    cr_assert_null(entry_of(FIXTURES "kubeconfig-pax.tar.gz", "talosconfig", 4096, &err));
+    for (size_t i = 0; i < 2; i++) {
+        char *kc = entry_of(fixtures[i], "kubeconfig", 4096, &err);
+        cr_assert(kc, "%s: %s", fixtures[i], err.msg);
+        cr_assert_str_eq(kc, "apiVersion: v1\nkind: Config\ncurrent-context: admin@base\n");
+        free(kc);
+    }
+    cr_assert_null(entry_of(fixtures[1], "talosconfig", 4096, &err));
     assert_has(err.msg, "no entry \"talosconfig\"");
-    cr_assert_null(entry_of(FIXTURES "kubeconfig-talos.tar.gz", "kubeconfig", 10, &err));
+    cr_assert_null(entry_of(fixtures[0], "kubeconfig", 10, &err));
     assert_has(err.msg, "over 10 bytes");
 }
 
