@@ -33,9 +33,10 @@ int cli_download(struct cli *c, const char *path, int (*sink)(const void *, size
 /* cli_api plus the failure paths: NULL means "exit with *code" (message printed). */
 struct cJSON *cli_call(struct cli *c, const char *method, const char *path, const char *body,
                        int *code);
-/* A GET for a view: with -o json the answer is printed as it is and NULL comes back
- * with *code 0; otherwise as cli_call. */
-struct cJSON *cli_get_view(struct cli *c, const char *path, int *code);
+/* A call whose answer is shown: with -o json it is printed as it is and NULL comes
+ * back with *code 0; otherwise as cli_call, and the caller prints it for people. */
+struct cJSON *cli_view(struct cli *c, const char *method, const char *path, const char *body,
+                       int *code);
 /* Prints {"error": ...} bodies as a message on stderr; returns the exit code 1. */
 int cli_api_error(const struct cJSON *j, long status);
 

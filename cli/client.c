@@ -190,9 +190,9 @@ int cli_download(struct cli *c, const char *path, int (*sink)(const void *, size
     return rc;
 }
 
-cJSON *cli_get_view(struct cli *c, const char *path, int *code)
+cJSON *cli_view(struct cli *c, const char *method, const char *path, const char *body, int *code)
 {
-    cJSON *j = cli_call(c, "GET", path, NULL, code);
+    cJSON *j = cli_call(c, method, path, body, code);
     if (j && c->json) {
         cli_print_json(j);
         cJSON_Delete(j);

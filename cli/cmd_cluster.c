@@ -225,7 +225,7 @@ int cmd_kubeconfig(struct cli *c, int argc, char **argv)
     }
     char *path = node_query("/cluster/kubeconfig%s", node);
     int code;
-    cJSON *j = cli_get_view(c, path, &code);
+    cJSON *j = cli_view(c, "GET", path, NULL, &code);
     free(path);
     if (!j)
         return code;

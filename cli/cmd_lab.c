@@ -12,30 +12,20 @@ int cmd_logs(struct cli *c, int argc, char **argv)
         return 2;
     }
     char *path = bd_xasprintf("/machines/%s/logs", argv[1]);
-    long status = 0;
-    struct bd_err err;
-    cJSON *j = cli_api(c, "GET", path, NULL, &status, &err);
+    int code;
+    cJSON *j = cli_view(c, "GET", path, NULL, &code);
     free(path);
-    if (!j) {
-        fprintf(stderr, "bootctl: %s\n", err.msg);
-        return 1;
-    }
-    int rc = 0;
-    if (status >= 300) {
-        rc = cli_api_error(j, status);
-    } else if (c->json) {
-        cli_print_json(j);
-    } else {
-        const cJSON *l;
-        cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(j, "lines"))
-        {
-            char tb[32];
-            const char *t = cli_time(l, "time", tb);
-            printf("%s  %s\n", t ? t : "-", cli_str(l, "msg"));
-        }
+    if (!j)
+        return code;
+    const cJSON *l;
+    cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(j, "lines"))
+    {
+        char tb[32];
+        const char *t = cli_time(l, "time", tb);
+        printf("%s  %s\n", t ? t : "-", cli_str(l, "msg"));
     }
     cJSON_Delete(j);
-    return rc;
+    return 0;
 }
 
 /* dnsmasq's --dhcp-script calls this as: ACTION MAC IP [HOSTNAME], with the request's
@@ -62,17 +52,9 @@ int cmd_dhcp_event(struct cli *c, int argc, char **argv)
         cJSON_AddStringToObject(body, "tags", tags);
     char *text = cJSON_PrintUnformatted(body);
     cJSON_Delete(body);
-    long status = 0;
-    struct bd_err err;
-    cJSON *j = cli_api(c, "POST", "/dhcp/events", text, &status, &err);
+    int code;
+    cJSON *j = cli_call(c, "POST", "/dhcp/events", text, &code);
     free(text);
-    int rc = 0;
-    if (!j) {
-        fprintf(stderr, "bootctl: %s\n", err.msg);
-        rc = 1;
-    } else if (status >= 300) {
-        rc = cli_api_error(j, status);
-    }
     cJSON_Delete(j);
-    return rc;
+    return code;
 }

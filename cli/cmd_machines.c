@@ -24,24 +24,20 @@ static void print_events(const cJSON *events)
 static int machines_list(struct cli *c)
 {
     int code;
-    cJSON *j = cli_call(c, "GET", "/machines", NULL, &code);
+    cJSON *j = cli_view(c, "GET", "/machines", NULL, &code);
     if (!j)
         return code;
-    if (c->json) {
-        cli_print_json(j);
-    } else {
-        static const char *const hdr[] = {"NAME", "MAC", "ROLE", "IP", "STATE", "LAST SEEN (UTC)"};
-        struct table *t = table_new(6, hdr);
-        const cJSON *m;
-        cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(j, "machines"))
-        {
-            char tb[32];
-            const char *row[] = {cli_str(m, "name"), cli_str(m, "mac"), cli_str(m, "role"),
-                                 cli_str(m, "ip"), cli_str(m, "state"), cli_time(m, "last_seen", tb)};
-            table_add(t, row);
-        }
-        table_print(t, stdout);
+    static const char *const hdr[] = {"NAME", "MAC", "ROLE", "IP", "STATE", "LAST SEEN (UTC)"};
+    struct table *t = table_new(6, hdr);
+    const cJSON *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(j, "machines"))
+    {
+        char tb[32];
+        const char *row[] = {cli_str(m, "name"), cli_str(m, "mac"), cli_str(m, "role"),
+                             cli_str(m, "ip"), cli_str(m, "state"), cli_time(m, "last_seen", tb)};
+        table_add(t, row);
     }
+    table_print(t, stdout);
     cJSON_Delete(j);
     return 0;
 }
@@ -61,7 +57,7 @@ static int machine_show(struct cli *c, const char *id)
 {
     int code;
     char *path = path_for("/machines/%s", id);
-    cJSON *j = cli_get_view(c, path, &code);
+    cJSON *j = cli_view(c, "GET", path, NULL, &code);
     free(path);
     if (!j)
         return code;
@@ -126,14 +122,11 @@ static int machine_adopt(struct cli *c, int argc, char **argv)
     char *text = cJSON_PrintUnformatted(body);
     cJSON_Delete(body);
     int code;
-    cJSON *j = cli_call(c, "POST", "/machines/adopt", text, &code);
+    cJSON *j = cli_view(c, "POST", "/machines/adopt", text, &code);
     free(text);
     if (!j)
         return code;
-    if (c->json)
-        cli_print_json(j);
-    else
-        printf("adopted %s as %s (%s); it boots on its next network boot\n", cli_str(j, "mac"),
+    printf("adopted %s as %s (%s); it boots on its next network boot\n", cli_str(j, "mac"),
                cli_str(j, "name"), cli_str(j, "role"));
     cJSON_Delete(j);
     return 0;
@@ -143,14 +136,11 @@ static int machine_reinstall(struct cli *c, const char *id)
 {
     int code;
     char *path = path_for("/machines/%s/reinstall", id);
-    cJSON *j = cli_call(c, "POST", path, NULL, &code);
+    cJSON *j = cli_view(c, "POST", path, NULL, &code);
     free(path);
     if (!j)
         return code;
-    if (c->json)
-        cli_print_json(j);
-    else
-        printf("%s will install again on its next network boot\n", cli_str(j, "name"));
+    printf("%s will install again on its next network boot\n", cli_str(j, "name"));
     cJSON_Delete(j);
     return 0;
 }
@@ -178,14 +168,11 @@ int cmd_events(struct cli *c, int argc, char **argv)
     }
     int code;
     char *path = argc == 2 ? path_for("/machines/%s/events", argv[1]) : bd_xstrdup("/events");
-    cJSON *j = cli_call(c, "GET", path, NULL, &code);
+    cJSON *j = cli_view(c, "GET", path, NULL, &code);
     free(path);
     if (!j)
         return code;
-    if (c->json)
-        cli_print_json(j);
-    else
-        print_events(cJSON_GetObjectItemCaseSensitive(j, "events"));
+    print_events(cJSON_GetObjectItemCaseSensitive(j, "events"));
     cJSON_Delete(j);
     return 0;
 }
@@ -198,13 +185,10 @@ int cmd_reload(struct cli *c, int argc, char **argv)
         return 2;
     }
     int code;
-    cJSON *j = cli_call(c, "POST", "/reload", NULL, &code);
+    cJSON *j = cli_view(c, "POST", "/reload", NULL, &code);
     if (!j)
         return code;
-    if (c->json)
-        cli_print_json(j);
-    else
-        printf("reloaded %s: cluster %s, %d machines\n", cli_str(j, "lab"), cli_str(j, "cluster"),
+    printf("reloaded %s: cluster %s, %d machines\n", cli_str(j, "lab"), cli_str(j, "cluster"),
                cJSON_GetObjectItemCaseSensitive(j, "machines_in_lab")->valueint);
     cJSON_Delete(j);
     return 0;
@@ -218,25 +202,21 @@ int cmd_status(struct cli *c, int argc, char **argv)
         return 2;
     }
     int code;
-    cJSON *j = cli_call(c, "GET", "/status", NULL, &code);
+    cJSON *j = cli_view(c, "GET", "/status", NULL, &code);
     if (!j)
         return code;
-    if (c->json) {
-        cli_print_json(j);
-    } else {
-        printf("lab       %s\ncluster   %s\n", cli_str(j, "lab"), cli_str(j, "cluster"));
-        const char *re = cli_str(j, "reload_error");
-        if (re)
-            printf("reload    FAILED, previous lab still served: %s\n", re);
-        printf("dnsmasq   %s\n", cli_str(j, "dnsmasq"));
-        printf("machines ");
-        const cJSON *s;
-        cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(j, "states"))
-            if (s->valueint)
-                printf(" %s=%d", s->string, s->valueint);
-        printf("\n");
-        cli_print_cluster(cJSON_GetObjectItemCaseSensitive(j, "cluster_state"));
-    }
+    printf("lab       %s\ncluster   %s\n", cli_str(j, "lab"), cli_str(j, "cluster"));
+    const char *re = cli_str(j, "reload_error");
+    if (re)
+        printf("reload    FAILED, previous lab still served: %s\n", re);
+    printf("dnsmasq   %s\n", cli_str(j, "dnsmasq"));
+    printf("machines ");
+    const cJSON *s;
+    cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(j, "states"))
+        if (s->valueint)
+            printf(" %s=%d", s->string, s->valueint);
+    printf("\n");
+    cli_print_cluster(cJSON_GetObjectItemCaseSensitive(j, "cluster_state"));
     cJSON_Delete(j);
     return 0;
 }

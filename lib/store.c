@@ -317,6 +317,25 @@ static void rollback(struct store *st)
         run(st, stmt(st, S_ROLLBACK), NULL, "rollback");
 }
 
+/* Takes the store's lock and opens a write transaction; txn_end always follows. */
+static int txn_begin(struct store *st, struct bd_err *err)
+{
+    pthread_mutex_lock(&st->mu);
+    return begin(st, err);
+}
+
+/* Commits when rc >= 0, else rolls back; releases the lock. Returns rc, or -1 when
+ * the commit failed. */
+static int txn_end(struct store *st, int rc, struct bd_err *err)
+{
+    if (rc >= 0 && commit(st, err) < 0)
+        rc = -1;
+    if (rc < 0)
+        rollback(st);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
 static int migrate(struct store *st, struct bd_err *err)
 {
     int have = store_schema_version(st);
@@ -471,16 +490,10 @@ int store_machine_seen(struct store *st, const char *mac, const struct store_sig
                        struct bd_err *err)
 {
     int64_t now = bd_now_ms();
-    pthread_mutex_lock(&st->mu);
-    int rc = begin(st, err);
+    int rc = txn_begin(st, err);
     if (rc == 0)
         rc = seen_locked(st, now, mac, seen, err);
-    if (rc == 0)
-        rc = commit(st, err);
-    if (rc < 0)
-        rollback(st);
-    pthread_mutex_unlock(&st->mu);
-    return rc;
+    return txn_end(st, rc, err);
 }
 
 /* Within a transaction: returns 1 if the state changed, 0 if it was already state.
@@ -516,17 +529,10 @@ static int set_state_locked(struct store *st, int64_t now, const char *mac, enum
 int store_machine_set_state(struct store *st, const char *mac, enum bd_state state,
                             const char *source, const char *message, struct bd_err *err)
 {
-    pthread_mutex_lock(&st->mu);
-    int rc = begin(st, err);
-    int changed = 0;
+    int rc = txn_begin(st, err);
     if (rc == 0)
-        rc = changed = set_state_locked(st, bd_now_ms(), mac, state, false, source, message, err);
-    if (rc >= 0)
-        rc = commit(st, err);
-    if (rc < 0)
-        rollback(st);
-    pthread_mutex_unlock(&st->mu);
-    return rc < 0 ? -1 : changed;
+        rc = set_state_locked(st, bd_now_ms(), mac, state, false, source, message, err);
+    return txn_end(st, rc, err);
 }
 
 static int update_mac_value(struct store *st, enum stmt_id id, const char *mac,
@@ -760,18 +766,12 @@ int store_lab_sync(struct store *st, struct store_lab_entry *e, size_t n, struct
 {
     qsort(e, n, sizeof *e, cmp_entry);
     int64_t now = bd_now_ms();
-    pthread_mutex_lock(&st->mu);
-    int rc = begin(st, err);
+    int rc = txn_begin(st, err);
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = sync_entry(st, now, &e[i], err);
     if (rc == 0)
         rc = sync_removed(st, now, e, n, err);
-    if (rc == 0)
-        rc = commit(st, err);
-    if (rc < 0)
-        rollback(st);
-    pthread_mutex_unlock(&st->mu);
-    return rc;
+    return txn_end(st, rc, err);
 }
 
 /* ---- events ---- */
@@ -888,22 +888,16 @@ static int boot_known_locked(struct store *st, int64_t now, struct store_boot *b
 int store_boot_batch(struct store *st, struct store_boot *v, size_t n, struct bd_err *err)
 {
     int64_t now = bd_now_ms();
-    pthread_mutex_lock(&st->mu);
-    int rc = begin(st, err);
+    int rc = txn_begin(st, err);
     for (size_t i = 0; i < n && rc == 0; i++) {
         v[i].installed = false;
         v[i].token[0] = 0;
         rc = v[i].name ? boot_known_locked(st, now, &v[i], err)
                        : seen_locked(st, now, v[i].mac, &v[i].seen, err);
     }
-    if (rc == 0)
-        rc = commit(st, err);
-    if (rc < 0) {
-        rollback(st);
-        for (size_t i = 0; i < n; i++)
-            v[i].token[0] = 0;
-    }
-    pthread_mutex_unlock(&st->mu);
+    rc = txn_end(st, rc, err);
+    for (size_t i = 0; rc < 0 && i < n; i++)
+        v[i].token[0] = 0; /* nothing was recorded, so no token may be handed out */
     return rc;
 }
 
@@ -944,8 +938,7 @@ int store_token_downloaded(struct store *st, const char *token, struct bd_err *e
     char hash[65];
     bd_sha256_hex(token, strlen(token), hash);
     int64_t now = bd_now_ms();
-    pthread_mutex_lock(&st->mu);
-    int rc = begin(st, err);
+    int rc = txn_begin(st, err);
     char mac[18] = "";
     if (rc == 0) {
         sqlite3_stmt *s = stmt(st, S_TOKEN_DOWNLOADED);
@@ -966,12 +959,7 @@ int store_token_downloaded(struct store *st, const char *token, struct bd_err *e
     if (rc == 0 && mac[0])
         rc = set_state_locked(st, now, mac, BD_STATE_CONFIG_SERVED, true, "http",
                               "machine config downloaded", err) < 0 ? -1 : 0;
-    if (rc == 0)
-        rc = commit(st, err);
-    if (rc < 0)
-        rollback(st);
-    pthread_mutex_unlock(&st->mu);
-    return rc;
+    return txn_end(st, rc, err);
 }
 
 /* ---- gitops: inventory and sync history ---- */
@@ -1033,8 +1021,7 @@ int store_gitops_record(struct store *st, const struct store_gitops_sync *sync,
                         const struct store_gitops_item *inv, size_t n, bool replace_inventory,
                         struct bd_err *err)
 {
-    pthread_mutex_lock(&st->mu);
-    int rc = begin(st, err);
+    int rc = txn_begin(st, err);
     if (rc == 0 && replace_inventory) {
         rc = run(st, stmt(st, S_INV_CLEAR), err, "clear inventory");
         for (size_t i = 0; i < n && rc == 0; i++) {
@@ -1049,12 +1036,7 @@ int store_gitops_record(struct store *st, const struct store_gitops_sync *sync,
     }
     if (rc == 0)
         rc = sync_add_locked(st, sync, err);
-    if (rc == 0)
-        rc = commit(st, err);
-    if (rc < 0)
-        rollback(st);
-    pthread_mutex_unlock(&st->mu);
-    return rc;
+    return txn_end(st, rc, err);
 }
 
 static char *col_dup(sqlite3_stmt *s, int i)
