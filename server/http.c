@@ -3,6 +3,7 @@
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <cjson/cJSON.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -102,17 +103,28 @@ enum MHD_Result reply_text(struct MHD_Connection *c, struct req *r, unsigned sta
 enum MHD_Result reply_json(struct MHD_Connection *c, struct req *r, unsigned status,
                            struct cJSON *json)
 {
-    char *text = cJSON_Print(json);
+    char *text = cJSON_PrintUnformatted(json);
     cJSON_Delete(json);
     if (!text)
         return MHD_NO;
     size_t n = strlen(text);
+    /* A large answer (a JSON object per machine) came from a large short-lived tree;
+     * give that memory back now instead of keeping it in malloc's arenas. */
+    if (n > 64 * 1024)
+        malloc_trim(0);
     text = bd_xrealloc(text, n + 2);
     text[n++] = '\n';
     text[n] = 0;
-    enum MHD_Result rc = reply_text(c, r, status, "application/json", text, n);
-    free(text);
-    return rc;
+    /* handed to MHD without a copy: machine lists can be large */
+    struct MHD_Response *resp = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    r->bytes = n;
+    return reply(c, r, status, resp);
 }
 
 enum MHD_Result reply_error_json(struct MHD_Connection *c, struct req *r, unsigned status,
