@@ -269,10 +269,7 @@ static enum MHD_Result image_hold(struct server *s, struct MHD_Connection *c, st
 {
     char msg[sizeof(struct bd_err) + 128];
     server_image_hold(s, j->snap, boot_talos_arch(j->buildarch), j->mac, msg, sizeof msg);
-    for (char *p = msg; *p; p++) /* it holds server answers: keep it one echo line */
-        if ((unsigned char)*p < 0x20 || *p == '$')
-            *p = ' ';
-    return hold(c, r, j, msg);
+    return hold(c, r, j, msg); /* the hold script keeps server answers to one echo line */
 }
 
 /* The boot is recorded (or recording failed): answer. */
