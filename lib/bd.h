@@ -100,7 +100,6 @@ char *bd_path_dir(const char *path);
 
 int bd_random(void *buf, size_t n, struct bd_err *err);
 void bd_hex(const void *in, size_t n, char *out); /* out: 2n+1 bytes */
-int bd_unhex(const char *in, void *out, size_t n); /* exact length 2n; 0 ok */
 void bd_sha256(const void *data, size_t n, uint8_t out[32]);
 void bd_sha256_hex(const void *data, size_t n, char out[65]);
 /* Compares two secrets in time that depends only on their lengths' digests. */
@@ -486,8 +485,6 @@ int store_lab_sync(struct store *st, struct store_lab_entry *e, size_t n, struct
  * changes, or always when force_event. Returns 1 if the state changed, 0 if not. */
 int store_machine_set_state(struct store *st, const char *mac, enum bd_state state,
                             const char *source, const char *message, struct bd_err *err);
-/* Names a machine (from lab.yaml) or clears its name (NULL). */
-int store_machine_set_name(struct store *st, const char *mac, const char *name, struct bd_err *err);
 int store_machine_set_reinstall(struct store *st, const char *mac, bool on, struct bd_err *err);
 /* 1 found, 0 not found, -1 error. */
 int store_machine_get(struct store *st, const char *mac, struct store_machine *out,

@@ -34,31 +34,6 @@ void bd_hex(const void *in, size_t n, char *out)
     out[2 * n] = 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-int bd_unhex(const char *in, void *out, size_t n)
-{
-    if (strlen(in) != 2 * n)
-        return -1;
-    uint8_t *o = out;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hexval(in[2 * i]), lo = hexval(in[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        o[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
 void bd_sha256(const void *data, size_t n, uint8_t out[32])
 {
     mbedtls_sha256_ret(data, n, out, 0);

@@ -535,31 +535,17 @@ int store_machine_set_state(struct store *st, const char *mac, enum bd_state sta
     return txn_end(st, rc, err);
 }
 
-static int update_mac_value(struct store *st, enum stmt_id id, const char *mac,
-                            const char *text, int64_t num, bool is_text, struct bd_err *err)
+int store_machine_set_reinstall(struct store *st, const char *mac, bool on, struct bd_err *err)
 {
     pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *s = stmt(st, id);
+    sqlite3_stmt *s = stmt(st, S_MACHINE_REINSTALL_SET);
     if (s) {
         bind_text(s, 1, mac);
-        if (is_text)
-            bind_text(s, 2, text);
-        else
-            sqlite3_bind_int64(s, 2, num);
+        sqlite3_bind_int(s, 2, on);
     }
     int rc = run(st, s, err, "update machine");
     pthread_mutex_unlock(&st->mu);
     return rc;
-}
-
-int store_machine_set_name(struct store *st, const char *mac, const char *name, struct bd_err *err)
-{
-    return update_mac_value(st, S_MACHINE_NAME_SET, mac, name, 0, true, err);
-}
-
-int store_machine_set_reinstall(struct store *st, const char *mac, bool on, struct bd_err *err)
-{
-    return update_mac_value(st, S_MACHINE_REINSTALL_SET, mac, NULL, on, false, err);
 }
 
 static void col_copy(sqlite3_stmt *s, int i, char *dst, size_t n)
