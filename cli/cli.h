@@ -40,6 +40,10 @@ struct cJSON *cli_view(struct cli *c, const char *method, const char *path, cons
 /* Prints {"error": ...} bodies as a message on stderr; returns the exit code 1. */
 int cli_api_error(const struct cJSON *j, long status);
 
+/* fmt with a machine name or MAC in its %s, kept from reaching another API route
+ * (caller frees). */
+char *cli_machine_path(const char *fmt, const char *id);
+
 /* Output helpers. */
 void cli_print_json(const struct cJSON *j);
 struct table;

@@ -228,3 +228,14 @@ cJSON *cli_call(struct cli *c, const char *method, const char *path, const char 
     *code = 0;
     return j;
 }
+
+char *cli_machine_path(const char *fmt, const char *id)
+{
+    char *esc = bd_xstrdup(id);
+    for (char *p = esc; *p; p++)
+        if (*p == '/' || *p == '?' || *p == '#' || *p == ' ')
+            *p = '_';
+    char *path = bd_xasprintf(fmt, esc);
+    free(esc);
+    return path;
+}

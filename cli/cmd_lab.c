@@ -11,7 +11,7 @@ int cmd_logs(struct cli *c, int argc, char **argv)
         fprintf(stderr, "usage: bootctl logs NAME|MAC\n");
         return 2;
     }
-    char *path = bd_xasprintf("/machines/%s/logs", argv[1]);
+    char *path = cli_machine_path("/machines/%s/logs", argv[1]);
     int code;
     cJSON *j = cli_view(c, "GET", path, NULL, &code);
     free(path);

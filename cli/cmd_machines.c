@@ -42,21 +42,10 @@ static int machines_list(struct cli *c)
     return 0;
 }
 
-static char *path_for(const char *fmt, const char *id)
-{
-    char *esc = bd_xstrdup(id);
-    for (char *p = esc; *p; p++)
-        if (*p == '/' || *p == '?' || *p == '#' || *p == ' ')
-            *p = '_';
-    char *path = bd_xasprintf(fmt, esc);
-    free(esc);
-    return path;
-}
-
 static int machine_show(struct cli *c, const char *id)
 {
     int code;
-    char *path = path_for("/machines/%s", id);
+    char *path = cli_machine_path("/machines/%s", id);
     cJSON *j = cli_view(c, "GET", path, NULL, &code);
     free(path);
     if (!j)
@@ -135,7 +124,7 @@ static int machine_adopt(struct cli *c, int argc, char **argv)
 static int machine_reinstall(struct cli *c, const char *id)
 {
     int code;
-    char *path = path_for("/machines/%s/reinstall", id);
+    char *path = cli_machine_path("/machines/%s/reinstall", id);
     cJSON *j = cli_view(c, "POST", path, NULL, &code);
     free(path);
     if (!j)
@@ -167,7 +156,7 @@ int cmd_events(struct cli *c, int argc, char **argv)
         return 2;
     }
     int code;
-    char *path = argc == 2 ? path_for("/machines/%s/events", argv[1]) : bd_xstrdup("/events");
+    char *path = argc == 2 ? cli_machine_path("/machines/%s/events", argv[1]) : bd_xstrdup("/events");
     cJSON *j = cli_view(c, "GET", path, NULL, &code);
     free(path);
     if (!j)

@@ -2,11 +2,9 @@
  * whole lab before it is written. bootd never rewrites lab.yaml itself. */
 #include "server.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static pthread_mutex_t adopt_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -74,8 +72,7 @@ static int adopt_locked(struct server *s, const char *mac_in, const char *name, 
     }
     if (rc == 0) {
         *status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-        if (mkdir(machines_dir, 0755) < 0 && errno != EEXIST)
-            rc = bd_err_set(err, "%s: %s", machines_dir, strerror(errno));
+        rc = bd_mkdir_p(machines_dir, 0755, err);
         if (rc == 0)
             rc = bd_file_write_atomic(path, text, strlen(text), 0644, err);
         if (rc == 0) {
