@@ -5,9 +5,13 @@ set -eu
 here=$(dirname "$0")
 missing=""
 for p in $(grep -v '^#' "$here/packages.txt"); do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-        missing="$missing $p"
-    fi
+    case "$p" in
+    *:*)
+        command -v "${p%%:*}" >/dev/null 2>&1 || missing="$missing ${p#*:}" ;;
+    *)
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+            missing="$missing $p" ;;
+    esac
 done
 if [ -z "$missing" ]; then
     echo "deps: all packages present"

@@ -17,11 +17,6 @@ KUBECTL = os.path.join(TOOLS, "kubectl-v35", "kubectl", "kubectl")
 
 
 def _ensure_unzip():
-    if shutil.which("unzip"):
-        return
-    if os.geteuid() == 0:
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "unzip"],
-                       check=True, capture_output=True)
     if not shutil.which("unzip"):
         raise RuntimeError("unzip is missing: run make deps (it is in scripts/packages.txt)")
 
