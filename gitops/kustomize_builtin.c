@@ -33,9 +33,9 @@ static char *kfile_of(const char *dir)
 
 /* The fields of a kustomization, each with the node that set it. */
 struct kfields {
-    const struct bd_node *resources, *bases, *namespace, *prefix, *suffix, *common_labels,
-        *labels, *common_annotations, *images, *replicas, *cm_gen, *secret_gen, *gen_opts,
-        *patches, *patches_sm, *patches_json, *components, *kind;
+    const struct bd_node *resources, *bases, *namespace, *prefix, *suffix, *common_labels, *labels,
+        *common_annotations, *images, *replicas, *cm_gen, *secret_gen, *gen_opts, *patches,
+        *patches_sm, *patches_json, *components, *kind;
     int line_of[32];
 };
 
@@ -43,7 +43,10 @@ static const struct {
     const char *name;
     size_t off;
 } field_table[] = {
-#define F(n, m) {n, offsetof(struct kfields, m)}
+#define F(n, m)                                                                                    \
+    {                                                                                              \
+        n, offsetof(struct kfields, m)                                                             \
+    }
     F("resources", resources),
     F("bases", bases),
     F("namespace", namespace),
@@ -80,8 +83,9 @@ static int read_fields(const char *kfile, const struct bd_node *k, struct kfield
         if (t == sizeof field_table / sizeof field_table[0]) {
             if (bd_node_is_null(v))
                 continue;
-            return bd_err_set(err, "%s:%d: %s: the built-in renderer does not handle this "
-                                   "field; " REFUSE_HINT,
+            return bd_err_set(err,
+                              "%s:%d: %s: the built-in renderer does not handle this "
+                              "field; " REFUSE_HINT,
                               kfile, key->line, key->str);
         }
         *(const struct bd_node **)((char *)f + field_table[t].off) = v;
@@ -111,8 +115,9 @@ static int one_resource(const char *root, const char *dir, const char *kfile, co
     if (item->kind != BD_NODE_SCALAR || !*item->str)
         return bd_err_set(err, "%s:%d: %s[%zu]: expected a path", kfile, item->line, field, idx);
     if (remote(item->str))
-        return bd_err_set(err, "%s:%d: %s[%zu]: \"%s\" is remote; the built-in renderer reads "
-                               "only files in the repository; " REFUSE_HINT,
+        return bd_err_set(err,
+                          "%s:%d: %s[%zu]: \"%s\" is remote; the built-in renderer reads "
+                          "only files in the repository; " REFUSE_HINT,
                           kfile, item->line, field, idx, item->str);
     char *path = bd_path_join(dir, item->str);
     struct stat sb;
@@ -144,8 +149,8 @@ static int one_resource(const char *root, const char *dir, const char *kfile, co
 }
 
 static int resources(const char *root, const char *dir, const char *kfile, const char *field,
-                     const struct bd_node *list, size_t group, struct gitops_objs *out,
-                     int depth, struct bd_err *err)
+                     const struct bd_node *list, size_t group, struct gitops_objs *out, int depth,
+                     struct bd_err *err)
 {
     if (bd_node_is_null(list))
         return 0;
@@ -170,8 +175,7 @@ static int check_unique(const char *kfile, struct gitops_objs *objs, size_t from
         for (size_t j = from; j < i; j++)
             if (same_id(&objs->v[i], &objs->v[j]))
                 return bd_err_set(err, "%s: %s %s appears twice (%s and %s)", kfile,
-                                  objs->v[i].kind, objs->v[i].name, objs->v[j].src,
-                                  objs->v[i].src);
+                                  objs->v[i].kind, objs->v[i].name, objs->v[j].src, objs->v[i].src);
     return 0;
 }
 
@@ -187,12 +191,12 @@ static int labels_list(const struct kust_at *at, const struct bd_node *list,
     if (bd_node_is_null(list))
         return 0;
     if (list->kind != BD_NODE_SEQ)
-        return kust_fail(at, err, "expected a list");
+        return gitops_kust_fail(at, err, "expected a list");
     for (size_t i = 0; i < list->n; i++) {
         const struct bd_node *e = list->kids[i];
         struct kust_at here = {at->kfile, e->line, at->field};
         if (e->kind != BD_NODE_MAP)
-            return kust_fail(&here, err, "expected a mapping");
+            return gitops_kust_fail(&here, err, "expected a mapping");
         bool sel = false, tmpl = false;
         cJSON *pairs = NULL;
         for (size_t k = 0; k < e->n; k++) {
@@ -201,7 +205,7 @@ static int labels_list(const struct kust_at *at, const struct bd_node *list,
             here.line = e->kids[2 * k]->line;
             if (!strcmp(key, "pairs")) {
                 cJSON_Delete(pairs);
-                if (!(pairs = kust_string_map(&here, v, err)))
+                if (!(pairs = gitops_kust_string_map(&here, v, err)))
                     return -1;
             } else if (!strcmp(key, "includeSelectors")) {
                 sel = scalar(v) && !strcmp(v->str, "true");
@@ -209,13 +213,14 @@ static int labels_list(const struct kust_at *at, const struct bd_node *list,
                 tmpl = scalar(v) && !strcmp(v->str, "true");
             } else {
                 cJSON_Delete(pairs);
-                return kust_fail(&here, err, "%s: the built-in renderer does not handle this "
-                                             "field; " REFUSE_HINT,
-                                 key);
+                return gitops_kust_fail(&here, err,
+                                        "%s: the built-in renderer does not handle this "
+                                        "field; " REFUSE_HINT,
+                                        key);
             }
         }
         if (pairs)
-            kust_labels(pairs, sel, tmpl, objs, from);
+            gitops_kust_labels(pairs, sel, tmpl, objs, from);
         cJSON_Delete(pairs);
     }
     return 0;
@@ -226,22 +231,24 @@ static int string_map_transform(const struct kust_at *at, const struct bd_node *
 {
     if (!n)
         return 0;
-    cJSON *m = kust_string_map(at, n, err);
+    cJSON *m = gitops_kust_string_map(at, n, err);
     if (!m)
         return -1;
     if (labels)
-        kust_labels(m, true, true, objs, from);
+        gitops_kust_labels(m, true, true, objs, from);
     else
-        kust_annotations(m, objs, from);
+        gitops_kust_annotations(m, objs, from);
     cJSON_Delete(m);
     return 0;
 }
 
-static int transform(const char *root, const char *dir, const char *kfile,
-                     const struct kfields *f, struct gitops_objs *out, size_t from,
-                     struct bd_err *err)
+static int transform(const char *root, const char *dir, const char *kfile, const struct kfields *f,
+                     struct gitops_objs *out, size_t from, struct bd_err *err)
 {
-#define AT(field, name) {kfile, line_of(f, &f->field), name}
+#define AT(field, name)                                                                            \
+    {                                                                                              \
+        kfile, line_of(f, &f->field), name                                                         \
+    }
     struct kust_at a_sm = AT(patches_sm, "patchesStrategicMerge"), a_p = AT(patches, "patches"),
                    a_ns = AT(namespace, "namespace"), a_pre = AT(prefix, "namePrefix"),
                    a_l = AT(labels, "labels"), a_cl = AT(common_labels, "commonLabels"),
@@ -250,26 +257,27 @@ static int transform(const char *root, const char *dir, const char *kfile,
                    a_i = AT(images, "images");
 #undef AT
     const char *ns = scalar(f->namespace), *pre = scalar(f->prefix), *suf = scalar(f->suffix);
-    if (kust_patches(&a_sm, root, dir, f->patches_sm, out, from, err) < 0 ||
-        kust_patches(&a_p, root, dir, f->patches, out, from, err) < 0)
+    if (gitops_kust_patches(&a_sm, root, dir, f->patches_sm, out, from, err) < 0 ||
+        gitops_kust_patches(&a_p, root, dir, f->patches, out, from, err) < 0)
         return -1;
-    if (ns && *ns && kust_namespace(&a_ns, ns, out, from, err) < 0)
+    if (ns && *ns && gitops_kust_namespace(&a_ns, ns, out, from, err) < 0)
         return -1;
-    if (((pre && *pre) || (suf && *suf)) && kust_name_affix(&a_pre, pre, suf, out, from, err) < 0)
+    if (((pre && *pre) || (suf && *suf)) &&
+        gitops_kust_name_affix(&a_pre, pre, suf, out, from, err) < 0)
         return -1;
     if (labels_list(&a_l, f->labels, out, from, err) < 0 ||
         string_map_transform(&a_cl, f->common_labels, true, out, from, err) < 0 ||
         string_map_transform(&a_ca, f->common_annotations, false, out, from, err) < 0 ||
-        kust_patches(&a_j, root, dir, f->patches_json, out, from, err) < 0 ||
-        kust_replicas(&a_r, f->replicas, out, from, err) < 0 ||
-        kust_images(&a_i, f->images, out, from, err) < 0)
+        gitops_kust_patches(&a_j, root, dir, f->patches_json, out, from, err) < 0 ||
+        gitops_kust_replicas(&a_r, f->replicas, out, from, err) < 0 ||
+        gitops_kust_images(&a_i, f->images, out, from, err) < 0)
         return -1;
     return 0;
 }
 
-static int build_from(const char *root, const char *dir, const char *kfile,
-                      const struct bd_node *k, size_t group, struct gitops_objs *out,
-                      size_t from, bool component, int depth, struct bd_err *err)
+static int build_from(const char *root, const char *dir, const char *kfile, const struct bd_node *k,
+                      size_t group, struct gitops_objs *out, size_t from, bool component, int depth,
+                      struct bd_err *err)
 {
     struct kfields f;
     if (read_fields(kfile, k, &f, err) < 0)
@@ -284,21 +292,21 @@ static int build_from(const char *root, const char *dir, const char *kfile,
         return -1;
     struct kust_at a_cm = {kfile, line_of(&f, &f.cm_gen), "configMapGenerator"};
     struct kust_at a_sg = {kfile, line_of(&f, &f.secret_gen), "secretGenerator"};
-    if (kust_generate(&a_cm, dir, f.cm_gen, false, f.gen_opts, group, out, from, err) < 0 ||
-        kust_generate(&a_sg, dir, f.secret_gen, true, f.gen_opts, group, out, from, err) < 0)
+    if (gitops_kust_generate(&a_cm, dir, f.cm_gen, false, f.gen_opts, group, out, from, err) < 0 ||
+        gitops_kust_generate(&a_sg, dir, f.secret_gen, true, f.gen_opts, group, out, from, err) < 0)
         return -1;
     if (f.components && !bd_node_is_null(f.components)) {
         if (f.components->kind != BD_NODE_SEQ)
-            return bd_err_set(err, "%s:%d: components: expected a list", kfile,
-                              f.components->line);
+            return bd_err_set(err, "%s:%d: components: expected a list", kfile, f.components->line);
         /* a component's transformers apply to everything accumulated so far */
         for (size_t i = 0; i < f.components->n; i++) {
             const struct bd_node *c = f.components->kids[i];
             char *path = c->kind == BD_NODE_SCALAR ? bd_path_join(dir, c->str) : NULL;
             int rc = path && kustomize_dir_has_file(path)
                          ? build(root, path, group, out, from, true, depth + 1, err)
-                         : bd_err_set(err, "%s:%d: components[%zu]: expected a directory with a "
-                                           "kustomization.yaml",
+                         : bd_err_set(err,
+                                      "%s:%d: components[%zu]: expected a directory with a "
+                                      "kustomization.yaml",
                                       kfile, c->line, i);
             free(path);
             if (rc < 0)
@@ -344,19 +352,19 @@ static bool local_config(const struct gitops_obj *o)
     return cJSON_IsString(a) && !strcmp(a->valuestring, "true");
 }
 
-int kustomize_builtin(const char *root, const char *dir, size_t group, struct gitops_objs *out,
-                      struct bd_err *err)
+int gitops_kustomize_builtin(const char *root, const char *dir, size_t group,
+                             struct gitops_objs *out, struct bd_err *err)
 {
     size_t from = out->n;
     int rc = build(root, dir, group, out, from, false, 0, err);
     if (rc == 0)
-        rc = kust_hash_suffixes(out, from, err);
+        rc = gitops_kust_hash_suffixes(out, from, err);
     if (rc == 0)
-        kust_fix_references(out, from);
+        gitops_kust_fix_references(out, from);
     for (size_t i = from; i < out->n; i++) {
-        kust_track_strip(&out->v[i]);
+        gitops_kust_track_strip(&out->v[i]);
         if (rc == 0 && local_config(&out->v[i]))
-            kust_remove(out, i--);
+            gitops_kust_remove(out, i--);
     }
     return rc;
 }

@@ -6,15 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool kust_fieldspec_matches(const struct kust_fieldspec *fs, const struct gitops_obj *o)
+bool gitops_kust_fieldspec_matches(const struct kust_fieldspec *fs, const struct gitops_obj *o)
 {
     if (fs->kind && strcmp(fs->kind, o->kind))
         return false;
     char g[256];
-    return !fs->group || !strcmp(fs->group, kust_group(o->api_version, g, sizeof g));
+    return !fs->group || !strcmp(fs->group, gitops_kust_group(o->api_version, g, sizeof g));
 }
 
-static int visit(cJSON *node, char **segs, size_t i, size_t n, bool create, kust_field_fn fn,
+static int visit(cJSON *node, char **segs, size_t i, size_t n, bool create, gitops_kust_field_fn fn,
                  void *ud)
 {
     if (cJSON_IsArray(node)) {
@@ -41,7 +41,8 @@ static int visit(cJSON *node, char **segs, size_t i, size_t n, bool create, kust
     return visit(child, segs, i + 1, n, create, fn, ud);
 }
 
-int kust_fields_visit(cJSON *obj, const char *path, bool create, kust_field_fn fn, void *ud)
+int gitops_kust_fields_visit(cJSON *obj, const char *path, bool create, gitops_kust_field_fn fn,
+                             void *ud)
 {
     char *copy = bd_xstrdup(path);
     char *segs[32];

@@ -33,13 +33,13 @@ static int opts_read(const struct kust_at *at, const struct bd_node *n, struct g
     if (bd_node_is_null(n))
         return 0;
     if (n->kind != BD_NODE_MAP)
-        return kust_fail(at, err, "options: expected a mapping");
+        return gitops_kust_fail(at, err, "options: expected a mapping");
     for (size_t i = 0; i < n->n; i++) {
         const char *k = n->kids[2 * i]->str;
         const struct bd_node *v = n->kids[2 * i + 1];
         struct kust_at here = {at->kfile, n->kids[2 * i]->line, at->field};
         if (!strcmp(k, "labels") || !strcmp(k, "annotations")) {
-            cJSON *m = kust_string_map(&here, v, err);
+            cJSON *m = gitops_kust_string_map(&here, v, err);
             if (!m)
                 return -1;
             cJSON **dst = !strcmp(k, "labels") ? &o->labels : &o->annotations;
@@ -50,7 +50,7 @@ static int opts_read(const struct kust_at *at, const struct bd_node *n, struct g
                 cJSON_ArrayForEach(e, m)
                 {
                     if (!cJSON_GetObjectItemCaseSensitive(*dst, e->string))
-                        kust_set_str(*dst, e->string, e->valuestring);
+                        gitops_kust_set_str(*dst, e->string, e->valuestring);
                 }
                 cJSON_Delete(m);
             }
@@ -59,9 +59,10 @@ static int opts_read(const struct kust_at *at, const struct bd_node *n, struct g
         } else if (!strcmp(k, "immutable")) {
             o->immutable = o->immutable || truthy(v);
         } else {
-            return kust_fail(&here, err, "options.%s: the built-in renderer does not know this "
-                                         "option",
-                             k);
+            return gitops_kust_fail(&here, err,
+                                    "options.%s: the built-in renderer does not know this "
+                                    "option",
+                                    k);
         }
     }
     return 0;
@@ -133,12 +134,13 @@ static int put(struct gen *g, int line, const char *key, const char *val, size_t
 {
     struct kust_at here = {g->at->kfile, line, g->at->field};
     if (!key_ok(key))
-        return kust_fail(&here, err, "%s: key \"%s\" is not valid (letters, digits, '-', '_' "
-                                     "and '.')",
-                         g->name, key);
+        return gitops_kust_fail(&here, err,
+                                "%s: key \"%s\" is not valid (letters, digits, '-', '_' "
+                                "and '.')",
+                                g->name, key);
     if (cJSON_GetObjectItemCaseSensitive(g->data, key) ||
         cJSON_GetObjectItemCaseSensitive(g->binary, key))
-        return kust_fail(&here, err, "%s illegally repeats the key `%s`", g->name, key);
+        return gitops_kust_fail(&here, err, "%s illegally repeats the key `%s`", g->name, key);
     if (g->secret) {
         char *b = base64(val, len);
         cJSON_AddStringToObject(g->data, key, b);
@@ -169,7 +171,7 @@ static int read_file_in(struct gen *g, const char *dir, const char *rel, int lin
     char *real = render_inside(dir, path, err);
     int rc = real ? bd_file_read(path, text, len, err) : -1;
     if (!real)
-        kust_fail(&here, err, "%s: %s is not in or below %s", g->name, rel, dir);
+        gitops_kust_fail(&here, err, "%s: %s is not in or below %s", g->name, rel, dir);
     else if (rc < 0)
         bd_err_prefix(err, "%s:%d: %s: %s", g->at->kfile, line, g->at->field, g->name);
     free(real);
@@ -219,7 +221,7 @@ static const struct bd_node *strings_of(const struct kust_at *at, const struct b
         ok = n->kids[i]->kind == BD_NODE_SCALAR;
     if (!ok) {
         struct kust_at here = {at->kfile, n->line, at->field};
-        kust_fail(&here, err, "%s: expected a list of strings", key);
+        gitops_kust_fail(&here, err, "%s: expected a list of strings", key);
         *bad = true;
     }
     return ok ? n : NULL;
@@ -245,7 +247,8 @@ static int load_data(struct gen *g, const char *dir, const struct bd_node *e, st
         const char *eq = strchr(l->str, '=');
         struct kust_at here = {g->at->kfile, l->line, g->at->field};
         if (!eq || eq == l->str)
-            return kust_fail(&here, err, "invalid literal source %s, expected key=value", l->str);
+            return gitops_kust_fail(&here, err, "invalid literal source %s, expected key=value",
+                                    l->str);
         char *key = bd_xstrndup(l->str, (size_t)(eq - l->str));
         char *val = unquote(eq + 1);
         int rc = put(g, l->line, key, val, strlen(val), err);
@@ -259,7 +262,8 @@ static int load_data(struct gen *g, const char *dir, const struct bd_node *e, st
         const char *src = f->str, *eq = strchr(src, '=');
         struct kust_at here = {g->at->kfile, f->line, g->at->field};
         if (eq && (eq == src || !eq[1] || strchr(eq + 1, '=')))
-            return kust_fail(&here, err, "file source \"%s\": expected path or key=path", src);
+            return gitops_kust_fail(&here, err, "file source \"%s\": expected path or key=path",
+                                    src);
         char *key = eq ? bd_xstrndup(src, (size_t)(eq - src)) : NULL;
         const char *rel = eq ? eq + 1 : src;
         if (!key) {
@@ -293,7 +297,7 @@ static void set_map(cJSON *meta, const char *key, const cJSON *pairs, bool over)
     cJSON_ArrayForEach(p, pairs)
     {
         if (over || !cJSON_GetObjectItemCaseSensitive(m, p->string))
-            kust_set_str(m, p->string, p->valuestring);
+            gitops_kust_set_str(m, p->string, p->valuestring);
     }
 }
 
@@ -307,7 +311,7 @@ static void fold_into(struct gitops_obj *old, cJSON *json, bool merge)
         const char *key = k ? "annotations" : "labels";
         set_map(meta, key, cJSON_GetObjectItemCaseSensitive(ometa, key), false);
     }
-    kust_set_str(meta, "name", old->name);
+    gitops_kust_set_str(meta, "name", old->name);
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "namespace");
     if (old->ns)
         cJSON_AddStringToObject(meta, "namespace", old->ns);
@@ -331,7 +335,7 @@ static void fold_into(struct gitops_obj *old, cJSON *json, bool merge)
         cJSON_AddItemToObject(json, KUST_TRACK, track);
     cJSON_Delete(old->json);
     old->json = json;
-    kust_refresh(old);
+    gitops_kust_refresh(old);
 }
 
 static struct gitops_obj *find_existing(struct gitops_objs *objs, size_t from, const char *kind,
@@ -349,7 +353,7 @@ static struct gitops_obj *find_existing(struct gitops_objs *objs, size_t from, c
         if (!strcmp(o->name, name))
             return o;
         const cJSON *e;
-        cJSON_ArrayForEach(e, kust_track_names(o))
+        cJSON_ArrayForEach(e, gitops_kust_track_names(o))
         {
             if (!strcmp(e->valuestring, name))
                 return o;
@@ -363,28 +367,31 @@ static int one(const struct kust_at *at, const char *dir, const struct bd_node *
                struct bd_err *err)
 {
     static const char *const known[] = {"name", "namespace", "behavior", "files", "literals",
-                                        "envs", "env", "options", "type"};
+                                        "envs", "env",       "options",  "type"};
     if (e->kind != BD_NODE_MAP)
-        return kust_fail(at, err, "expected a mapping");
+        return gitops_kust_fail(at, err, "expected a mapping");
     for (size_t i = 0; i < e->n; i++) {
         size_t k = 0;
         while (k < sizeof known / sizeof known[0] && strcmp(known[k], e->kids[2 * i]->str))
             k++;
         if (k == sizeof known / sizeof known[0] || (!secret && k == 8)) {
             struct kust_at here = {at->kfile, e->kids[2 * i]->line, at->field};
-            return kust_fail(&here, err, "%s: the built-in renderer does not know this field",
-                             e->kids[2 * i]->str);
+            return gitops_kust_fail(&here, err,
+                                    "%s: the built-in renderer does not know this field",
+                                    e->kids[2 * i]->str);
         }
     }
     const struct bd_node *name = bd_node_get(e, "name"), *ns = bd_node_get(e, "namespace");
     const struct bd_node *beh = bd_node_get(e, "behavior"), *type = bd_node_get(e, "type");
     struct kust_at here = {at->kfile, e->line, at->field};
     if (!name || name->kind != BD_NODE_SCALAR || !*name->str)
-        return kust_fail(&here, err, "a %s must have a name", secret ? "secret" : "configmap");
+        return gitops_kust_fail(&here, err, "a %s must have a name",
+                                secret ? "secret" : "configmap");
     const char *behavior = beh && beh->kind == BD_NODE_SCALAR && *beh->str ? beh->str : "create";
     if (strcmp(behavior, "create") && strcmp(behavior, "merge") && strcmp(behavior, "replace"))
-        return kust_fail(&here, err, "%s: behavior \"%s\": expected create, merge or replace",
-                         name->str, behavior);
+        return gitops_kust_fail(&here, err,
+                                "%s: behavior \"%s\": expected create, merge or replace", name->str,
+                                behavior);
     struct gen_opts opts = {0};
     struct gen g = {at, name->str, secret, cJSON_CreateObject(), cJSON_CreateObject()};
     int rc = opts_read(&here, bd_node_get(e, "options"), &opts, err);
@@ -419,18 +426,17 @@ static int one(const struct kust_at *at, const char *dir, const struct bd_node *
     if (opts.immutable)
         cJSON_AddTrueToObject(j, "immutable");
     if (secret)
-        cJSON_AddStringToObject(j, "type",
-                                type && type->kind == BD_NODE_SCALAR && *type->str ? type->str
-                                                                                    : "Opaque");
-    struct gitops_obj *old = find_existing(objs, from, secret ? "Secret" : "ConfigMap", name->str,
-                                           nsname);
+        cJSON_AddStringToObject(
+            j, "type", type && type->kind == BD_NODE_SCALAR && *type->str ? type->str : "Opaque");
+    struct gitops_obj *old =
+        find_existing(objs, from, secret ? "Secret" : "ConfigMap", name->str, nsname);
     if (old && !strcmp(behavior, "create")) {
-        rc = kust_fail(&here, err, "%s %s exists (%s); behavior must be merge or replace",
-                       secret ? "Secret" : "ConfigMap", name->str, old->src);
+        rc = gitops_kust_fail(&here, err, "%s %s exists (%s); behavior must be merge or replace",
+                              secret ? "Secret" : "ConfigMap", name->str, old->src);
         cJSON_Delete(j);
     } else if (!old && strcmp(behavior, "create")) {
-        rc = kust_fail(&here, err, "%s %s does not exist; cannot %s it",
-                       secret ? "Secret" : "ConfigMap", name->str, behavior);
+        rc = gitops_kust_fail(&here, err, "%s %s does not exist; cannot %s it",
+                              secret ? "Secret" : "ConfigMap", name->str, behavior);
         cJSON_Delete(j);
     } else {
         char *src = bd_xasprintf("%s:%d", at->kfile, e->line);
@@ -438,23 +444,23 @@ static int one(const struct kust_at *at, const char *dir, const struct bd_node *
         if (old)
             fold_into(old, j, !strcmp(behavior, "merge"));
         else
-            o = kust_add(objs, j, src, group);
-        kust_track_id(o);
-        kust_track_set_bool(o, "hash", !opts.no_hash);
+            o = gitops_kust_add(objs, j, src, group);
+        gitops_kust_track_id(o);
+        gitops_kust_track_set_bool(o, "hash", !opts.no_hash);
         free(src);
     }
     opts_free(&opts);
     return rc;
 }
 
-int kust_generate(const struct kust_at *at, const char *dir, const struct bd_node *list,
-                  bool secret, const struct bd_node *global_opts, size_t group,
-                  struct gitops_objs *objs, size_t from, struct bd_err *err)
+int gitops_kust_generate(const struct kust_at *at, const char *dir, const struct bd_node *list,
+                         bool secret, const struct bd_node *global_opts, size_t group,
+                         struct gitops_objs *objs, size_t from, struct bd_err *err)
 {
     if (bd_node_is_null(list))
         return 0;
     if (list->kind != BD_NODE_SEQ)
-        return kust_fail(at, err, "expected a list");
+        return gitops_kust_fail(at, err, "expected a list");
     for (size_t i = 0; i < list->n; i++)
         if (one(at, dir, list->kids[i], secret, global_opts, group, objs, from, err) < 0)
             return -1;
@@ -538,8 +544,8 @@ static void go_json_map(struct bd_buf *b, const cJSON *m)
 static void encode(struct bd_buf *b, const struct gitops_obj *o)
 {
     bool secret = !strcmp(o->kind, "Secret");
-    const cJSON *extra = cJSON_GetObjectItemCaseSensitive(o->json,
-                                                          secret ? "stringData" : "binaryData");
+    const cJSON *extra =
+        cJSON_GetObjectItemCaseSensitive(o->json, secret ? "stringData" : "binaryData");
     if (!secret && cJSON_IsObject(extra)) {
         bd_buf_puts(b, "{\"binaryData\":");
         go_json_map(b, extra);
@@ -561,12 +567,12 @@ static void encode(struct bd_buf *b, const struct gitops_obj *o)
     bd_buf_puts(b, "}");
 }
 
-int kust_hash_suffixes(struct gitops_objs *objs, size_t from, struct bd_err *err)
+int gitops_kust_hash_suffixes(struct gitops_objs *objs, size_t from, struct bd_err *err)
 {
     (void)err;
     for (size_t i = from; i < objs->n; i++) {
         struct gitops_obj *o = &objs->v[i];
-        if (!kust_track_bool(o, "hash"))
+        if (!gitops_kust_track_bool(o, "hash"))
             continue;
         struct bd_buf b;
         bd_buf_init(&b);
@@ -576,13 +582,17 @@ int kust_hash_suffixes(struct gitops_objs *objs, size_t from, struct bd_err *err
         bd_buf_free(&b);
         hex[10] = 0;
         for (char *p = hex; *p; p++) /* kustomize's encode(): no vowels, no 0/1/3 */
-            *p = *p == '0' ? 'g' : *p == '1' ? 'h' : *p == '3' ? 'k' : *p == 'a' ? 'm'
-                 : *p == 'e' ? 't' : *p;
-        kust_track_id(o);
+            *p = *p == '0'   ? 'g'
+                 : *p == '1' ? 'h'
+                 : *p == '3' ? 'k'
+                 : *p == 'a' ? 'm'
+                 : *p == 'e' ? 't'
+                             : *p;
+        gitops_kust_track_id(o);
         char *name = bd_xasprintf("%s-%s", o->name, hex);
-        kust_set_str(cJSON_GetObjectItemCaseSensitive(o->json, "metadata"), "name", name);
+        gitops_kust_set_str(cJSON_GetObjectItemCaseSensitive(o->json, "metadata"), "name", name);
         free(name);
-        kust_refresh(o);
+        gitops_kust_refresh(o);
     }
     return 0;
 }

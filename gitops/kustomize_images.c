@@ -53,8 +53,7 @@ static void update(const struct image *im, cJSON *v)
         tag = t;
         digest = bd_xstrdup("");
     }
-    char *full = bd_xasprintf("%s%s%s%s%s", name, *tag ? ":" : "", tag, *digest ? "@" : "",
-                              digest);
+    char *full = bd_xasprintf("%s%s%s%s%s", name, *tag ? ":" : "", tag, *digest ? "@" : "", digest);
     cJSON_SetValuestring(v, full);
     free(full);
     free(name);
@@ -77,8 +76,8 @@ static void walk(const struct image *im, cJSON *node)
     cJSON_ArrayForEach(e, node)
     {
         walk(im, e);
-        if (cJSON_IsArray(e) && (!strcmp(e->string, "containers") ||
-                                 !strcmp(e->string, "initContainers"))) {
+        if (cJSON_IsArray(e) &&
+            (!strcmp(e->string, "containers") || !strcmp(e->string, "initContainers"))) {
             cJSON *c;
             cJSON_ArrayForEach(c, e)
             {
@@ -100,32 +99,33 @@ static const char *str_field(const struct bd_node *e, const char *key)
     return v && v->kind == BD_NODE_SCALAR && !bd_node_is_null(v) ? v->str : NULL;
 }
 
-static int check_fields(const struct kust_at *at, const struct bd_node *e,
-                        const char *const *known, size_t nknown, struct bd_err *err)
+static int check_fields(const struct kust_at *at, const struct bd_node *e, const char *const *known,
+                        size_t nknown, struct bd_err *err)
 {
     if (e->kind != BD_NODE_MAP)
-        return kust_fail(at, err, "expected a mapping");
+        return gitops_kust_fail(at, err, "expected a mapping");
     for (size_t i = 0; i < e->n; i++) {
         size_t k = 0;
         while (k < nknown && strcmp(known[k], e->kids[2 * i]->str))
             k++;
         if (k == nknown) {
             struct kust_at here = {at->kfile, e->kids[2 * i]->line, at->field};
-            return kust_fail(&here, err, "%s: the built-in renderer does not know this field",
-                             e->kids[2 * i]->str);
+            return gitops_kust_fail(&here, err,
+                                    "%s: the built-in renderer does not know this field",
+                                    e->kids[2 * i]->str);
         }
     }
     return 0;
 }
 
-int kust_images(const struct kust_at *at, const struct bd_node *images,
-                struct gitops_objs *objs, size_t from, struct bd_err *err)
+int gitops_kust_images(const struct kust_at *at, const struct bd_node *images,
+                       struct gitops_objs *objs, size_t from, struct bd_err *err)
 {
     static const char *const known[] = {"name", "newName", "newTag", "digest", "tagSuffix"};
     if (bd_node_is_null(images))
         return 0;
     if (images->kind != BD_NODE_SEQ)
-        return kust_fail(at, err, "expected a list");
+        return gitops_kust_fail(at, err, "expected a list");
     for (size_t i = 0; i < images->n; i++) {
         const struct bd_node *e = images->kids[i];
         struct kust_at here = {at->kfile, e->line, at->field};
@@ -139,28 +139,29 @@ int kust_images(const struct kust_at *at, const struct bd_node *images,
         im.digest = str_field(e, "digest");
         im.tag_suffix = str_field(e, "tagSuffix");
         if (!im.name || !*im.name)
-            return kust_fail(&here, err, "an image entry needs a name");
+            return gitops_kust_fail(&here, err, "an image entry needs a name");
         char *re = bd_xasprintf("^%s(:[a-zA-Z0-9_.{}-]*)?(@sha256:[a-zA-Z0-9_.{}-]*)?$", im.name);
         int rc = regcomp(&im.rx, re, REG_EXTENDED | REG_NOSUB);
         free(re);
         if (rc != 0)
-            return kust_fail(&here, err, "image name \"%s\" is not a valid pattern", im.name);
+            return gitops_kust_fail(&here, err, "image name \"%s\" is not a valid pattern",
+                                    im.name);
         for (size_t k = from; k < objs->n; k++) {
             struct gitops_obj *o = &objs->v[k];
             if (!strcmp(o->kind, "CustomResourceDefinition"))
                 continue;
             walk(&im, o->json);
-            kust_fields_visit(o->json, "spec/volumes/image/reference", false, set_ref, &im);
-            kust_fields_visit(o->json, "spec/template/spec/volumes/image/reference", false,
-                              set_ref, &im);
+            gitops_kust_fields_visit(o->json, "spec/volumes/image/reference", false, set_ref, &im);
+            gitops_kust_fields_visit(o->json, "spec/template/spec/volumes/image/reference", false,
+                                     set_ref, &im);
         }
         regfree(&im.rx);
     }
     return 0;
 }
 
-int kust_replicas(const struct kust_at *at, const struct bd_node *replicas,
-                  struct gitops_objs *objs, size_t from, struct bd_err *err)
+int gitops_kust_replicas(const struct kust_at *at, const struct bd_node *replicas,
+                         struct gitops_objs *objs, size_t from, struct bd_err *err)
 {
     static const char *const known[] = {"name", "count"};
     static const char *const kinds[] = {"Deployment", "ReplicationController", "ReplicaSet",
@@ -168,7 +169,7 @@ int kust_replicas(const struct kust_at *at, const struct bd_node *replicas,
     if (bd_node_is_null(replicas))
         return 0;
     if (replicas->kind != BD_NODE_SEQ)
-        return kust_fail(at, err, "expected a list");
+        return gitops_kust_fail(at, err, "expected a list");
     for (size_t i = 0; i < replicas->n; i++) {
         const struct bd_node *e = replicas->kids[i];
         struct kust_at here = {at->kfile, e->line, at->field};
@@ -179,11 +180,12 @@ int kust_replicas(const struct kust_at *at, const struct bd_node *replicas,
         errno = 0;
         long n = count ? strtol(count, &end, 10) : -1;
         if (!name || !count || *end || errno || n < 0 || n > 2147483647)
-            return kust_fail(&here, err, "a replicas entry needs a name and a count (a "
-                                         "non-negative integer)");
+            return gitops_kust_fail(&here, err,
+                                    "a replicas entry needs a name and a count (a "
+                                    "non-negative integer)");
         for (size_t k = from; k < objs->n; k++) {
             struct gitops_obj *o = &objs->v[k];
-            const cJSON *first = cJSON_GetArrayItem(kust_track_names(o), 0);
+            const cJSON *first = cJSON_GetArrayItem(gitops_kust_track_names(o), 0);
             bool named = !strcmp(o->name, name) || (first && !strcmp(first->valuestring, name));
             bool kind = false;
             for (size_t j = 0; j < 4; j++)

@@ -19,30 +19,32 @@ struct kust_at {
     int line;
     const char *field;
 };
-int kust_fail(const struct kust_at *at, struct bd_err *err, const char *fmt, ...)
+int gitops_kust_fail(const struct kust_at *at, struct bd_err *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* ---- objects (kustomize_objs.c) ---- */
 
 /* Re-points o's apiVersion/kind/name/ns after o->json changed. */
-void kust_refresh(struct gitops_obj *o);
+void gitops_kust_refresh(struct gitops_obj *o);
 /* The API group of an apiVersion ("" for the core group), into buf. */
-const char *kust_group(const char *api_version, char *buf, size_t n);
+const char *gitops_kust_group(const char *api_version, char *buf, size_t n);
 /* Remembers o's current name and namespace before a transformer changes them. */
-void kust_track_id(struct gitops_obj *o);
+void gitops_kust_track_id(struct gitops_obj *o);
 /* Names and namespaces o had (current ones included); arrays of strings, may be NULL. */
-const cJSON *kust_track_names(const struct gitops_obj *o);
-const cJSON *kust_track_namespaces(const struct gitops_obj *o);
-void kust_track_set_bool(struct gitops_obj *o, const char *key, bool v);
-bool kust_track_bool(const struct gitops_obj *o, const char *key);
-void kust_track_strip(struct gitops_obj *o);
-void kust_set_str(cJSON *obj, const char *key, const char *v);
+const cJSON *gitops_kust_track_names(const struct gitops_obj *o);
+const cJSON *gitops_kust_track_namespaces(const struct gitops_obj *o);
+void gitops_kust_track_set_bool(struct gitops_obj *o, const char *key, bool v);
+bool gitops_kust_track_bool(const struct gitops_obj *o, const char *key);
+void gitops_kust_track_strip(struct gitops_obj *o);
+void gitops_kust_set_str(cJSON *obj, const char *key, const char *v);
 /* Appends a new object (takes json) to out, tagged as from src. */
-struct gitops_obj *kust_add(struct gitops_objs *out, cJSON *json, const char *src, size_t group);
+struct gitops_obj *gitops_kust_add(struct gitops_objs *out, cJSON *json, const char *src,
+                                   size_t group);
 /* Removes out->v[i], keeping the order. */
-void kust_remove(struct gitops_objs *out, size_t i);
+void gitops_kust_remove(struct gitops_objs *out, size_t i);
 /* A map of strings from a kustomization node (labels, annotations); NULL with err. */
-cJSON *kust_string_map(const struct kust_at *at, const struct bd_node *n, struct bd_err *err);
+cJSON *gitops_kust_string_map(const struct kust_at *at, const struct bd_node *n,
+                              struct bd_err *err);
 
 /* ---- field specs (kustomize_fields.c) ---- */
 
@@ -52,50 +54,52 @@ struct kust_fieldspec {
     const char *group, *kind, *path;
     bool create;
 };
-bool kust_fieldspec_matches(const struct kust_fieldspec *fs, const struct gitops_obj *o);
+bool gitops_kust_fieldspec_matches(const struct kust_fieldspec *fs, const struct gitops_obj *o);
 /* Calls fn(parent, key) for every place of path in obj whose last field exists (or, with
  * create, could: missing maps on the way are then created). Stops at the first fn that
  * returns -1. */
-typedef int (*kust_field_fn)(cJSON *parent, const char *key, void *ud);
-int kust_fields_visit(cJSON *obj, const char *path, bool create, kust_field_fn fn, void *ud);
+typedef int (*gitops_kust_field_fn)(cJSON *parent, const char *key, void *ud);
+int gitops_kust_fields_visit(cJSON *obj, const char *path, bool create, gitops_kust_field_fn fn,
+                             void *ud);
 
 /* ---- transformers ---- */
 
-bool kust_cluster_kind(const char *api_version, const char *kind);
-int kust_namespace(const struct kust_at *at, const char *ns, struct gitops_objs *objs,
-                   size_t from, struct bd_err *err);                       /* kustomize_ns.c */
-int kust_name_affix(const struct kust_at *at, const char *prefix, const char *suffix,
-                    struct gitops_objs *objs, size_t from, struct bd_err *err); /* _names.c */
+bool gitops_kust_cluster_kind(const char *api_version, const char *kind);
+int gitops_kust_namespace(const struct kust_at *at, const char *ns, struct gitops_objs *objs,
+                          size_t from, struct bd_err *err); /* kustomize_ns.c */
+int gitops_kust_name_affix(const struct kust_at *at, const char *prefix, const char *suffix,
+                           struct gitops_objs *objs, size_t from,
+                           struct bd_err *err); /* _names.c */
 /* labels: includeSelectors / includeTemplates; commonLabels = both. */
-int kust_labels(const cJSON *pairs, bool selectors, bool templates, struct gitops_objs *objs,
-                size_t from);                                            /* kustomize_labels.c */
-int kust_annotations(const cJSON *pairs, struct gitops_objs *objs, size_t from);
-int kust_images(const struct kust_at *at, const struct bd_node *images,
-                struct gitops_objs *objs, size_t from, struct bd_err *err); /* _images.c */
-int kust_replicas(const struct kust_at *at, const struct bd_node *replicas,
-                  struct gitops_objs *objs, size_t from, struct bd_err *err);
+int gitops_kust_labels(const cJSON *pairs, bool selectors, bool templates, struct gitops_objs *objs,
+                       size_t from); /* kustomize_labels.c */
+int gitops_kust_annotations(const cJSON *pairs, struct gitops_objs *objs, size_t from);
+int gitops_kust_images(const struct kust_at *at, const struct bd_node *images,
+                       struct gitops_objs *objs, size_t from, struct bd_err *err); /* _images.c */
+int gitops_kust_replicas(const struct kust_at *at, const struct bd_node *replicas,
+                         struct gitops_objs *objs, size_t from, struct bd_err *err);
 
 /* Generators (kustomize_gen.c): configMapGenerator or secretGenerator entries. */
-int kust_generate(const struct kust_at *at, const char *dir, const struct bd_node *list,
-                  bool secret, const struct bd_node *global_opts, size_t group,
-                  struct gitops_objs *objs, size_t from, struct bd_err *err);
+int gitops_kust_generate(const struct kust_at *at, const char *dir, const struct bd_node *list,
+                         bool secret, const struct bd_node *global_opts, size_t group,
+                         struct gitops_objs *objs, size_t from, struct bd_err *err);
 /* At the end of the top kustomization: hash suffixes, then name references. */
-int kust_hash_suffixes(struct gitops_objs *objs, size_t from, struct bd_err *err);
-void kust_fix_references(struct gitops_objs *objs, size_t from);        /* kustomize_refs.c */
+int gitops_kust_hash_suffixes(struct gitops_objs *objs, size_t from, struct bd_err *err);
+void gitops_kust_fix_references(struct gitops_objs *objs, size_t from); /* kustomize_refs.c */
 
 /* The whole build of the kustomization in dir (kustomize_builtin.c). */
-int kustomize_builtin(const char *root, const char *dir, size_t group, struct gitops_objs *out,
-                      struct bd_err *err);
+int gitops_kustomize_builtin(const char *root, const char *dir, size_t group,
+                             struct gitops_objs *out, struct bd_err *err);
 
 /* Patches (kustomize_patch.c). at->field: "patches", "patchesStrategicMerge" or
  * "patchesJson6902". */
-int kust_patches(const struct kust_at *at, const char *root, const char *dir,
-                 const struct bd_node *list, struct gitops_objs *objs, size_t from,
-                 struct bd_err *err);
+int gitops_kust_patches(const struct kust_at *at, const char *root, const char *dir,
+                        const struct bd_node *list, struct gitops_objs *objs, size_t from,
+                        struct bd_err *err);
 /* Strategic merge patch of obj with patch (kustomize_smp.c); builtin_kind picks the
  * Kubernetes merge keys for lists, custom kinds replace lists. */
-int kust_smp(cJSON *obj, const cJSON *patch, bool builtin_kind, char *why, size_t n);
+int gitops_kust_smp(cJSON *obj, const cJSON *patch, bool builtin_kind, char *why, size_t n);
 /* RFC 6902 operations (an array) on obj (kustomize_json6902.c). */
-int kust_json6902(cJSON *obj, const cJSON *ops, char *why, size_t n);
+int gitops_kust_json6902(cJSON *obj, const cJSON *ops, char *why, size_t n);
 
 #endif

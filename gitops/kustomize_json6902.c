@@ -143,8 +143,7 @@ static cJSON *detach(cJSON *doc, const char *ptr, char *why, size_t n)
     cJSON *parent = parent_of(doc, ptr, &last, why, n);
     cJSON *v = NULL;
     int idx;
-    if (parent && cJSON_IsArray(parent) &&
-        index_of(last, cJSON_GetArraySize(parent), false, &idx))
+    if (parent && cJSON_IsArray(parent) && index_of(last, cJSON_GetArraySize(parent), false, &idx))
         v = cJSON_DetachItemFromArray(parent, idx);
     else if (parent && cJSON_IsObject(parent))
         v = cJSON_DetachItemFromObjectCaseSensitive(parent, last);
@@ -204,7 +203,7 @@ static int one(cJSON *doc, const cJSON *op, char *why, size_t n)
     return -1;
 }
 
-int kust_json6902(cJSON *obj, const cJSON *ops, char *why, size_t n)
+int gitops_kust_json6902(cJSON *obj, const cJSON *ops, char *why, size_t n)
 {
     if (!cJSON_IsArray(ops)) {
         snprintf(why, n, "a JSON patch is a list of operations");

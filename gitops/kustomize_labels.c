@@ -14,16 +14,19 @@ static const struct kust_fieldspec selector_specs[] = {
     {NULL, "Deployment", "spec/selector/matchLabels", true},
     {"apps", "Deployment",
      AFF "podAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/"
-         "labelSelector/matchLabels", false},
+         "labelSelector/matchLabels",
+     false},
     {"apps", "Deployment",
      AFF "podAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels",
      false},
     {"apps", "Deployment",
      AFF "podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/"
-         "labelSelector/matchLabels", false},
+         "labelSelector/matchLabels",
+     false},
     {"apps", "Deployment",
      AFF "podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/"
-         "matchLabels", false},
+         "matchLabels",
+     false},
     {"apps", "Deployment", "spec/template/spec/topologySpreadConstraints/labelSelector/matchLabels",
      false},
     {NULL, "ReplicaSet", "spec/selector/matchLabels", true},
@@ -31,16 +34,19 @@ static const struct kust_fieldspec selector_specs[] = {
     {"apps", "StatefulSet", "spec/selector/matchLabels", true},
     {"apps", "StatefulSet",
      AFF "podAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/"
-         "labelSelector/matchLabels", false},
+         "labelSelector/matchLabels",
+     false},
     {"apps", "StatefulSet",
      AFF "podAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels",
      false},
     {"apps", "StatefulSet",
      AFF "podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/"
-         "labelSelector/matchLabels", false},
+         "labelSelector/matchLabels",
+     false},
     {"apps", "StatefulSet",
      AFF "podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/"
-         "matchLabels", false},
+         "matchLabels",
+     false},
     {"apps", "StatefulSet",
      "spec/template/spec/topologySpreadConstraints/labelSelector/matchLabels", false},
     {"batch", "Job", "spec/selector/matchLabels", false},
@@ -52,9 +58,8 @@ static const struct kust_fieldspec selector_specs[] = {
 };
 
 /* Labels (not annotations) of templates also go to the PVC templates. */
-static const struct kust_fieldspec claim_templates = {"apps", "StatefulSet",
-                                                      "spec/volumeClaimTemplates[]/metadata/",
-                                                      true};
+static const struct kust_fieldspec claim_templates = {
+    "apps", "StatefulSet", "spec/volumeClaimTemplates[]/metadata/", true};
 
 /* Pod templates; with "labels" replaced by "annotations" for commonAnnotations. */
 static const struct kust_fieldspec template_specs[] = {
@@ -81,7 +86,7 @@ static int set_pairs(cJSON *parent, const char *key, void *ud)
     const cJSON *p;
     cJSON_ArrayForEach(p, pairs)
     {
-        kust_set_str(m, p->string, p->valuestring);
+        gitops_kust_set_str(m, p->string, p->valuestring);
     }
     return 0;
 }
@@ -89,10 +94,10 @@ static int set_pairs(cJSON *parent, const char *key, void *ud)
 static void apply(const struct kust_fieldspec *fs, const char *leaf, const cJSON *pairs,
                   struct gitops_obj *o)
 {
-    if (!kust_fieldspec_matches(fs, o))
+    if (!gitops_kust_fieldspec_matches(fs, o))
         return;
     char *path = bd_xasprintf("%s%s", fs->path, leaf);
-    kust_fields_visit(o->json, path, fs->create, set_pairs, (void *)pairs);
+    gitops_kust_fields_visit(o->json, path, fs->create, set_pairs, (void *)pairs);
     free(path);
 }
 
@@ -106,8 +111,8 @@ static void metadata(const char *leaf, const cJSON *pairs, bool templates, struc
         apply(&claim_templates, leaf, pairs, o);
 }
 
-int kust_labels(const cJSON *pairs, bool selectors, bool templates, struct gitops_objs *objs,
-                size_t from)
+int gitops_kust_labels(const cJSON *pairs, bool selectors, bool templates, struct gitops_objs *objs,
+                       size_t from)
 {
     if (!cJSON_GetArraySize(pairs))
         return 0;
@@ -120,7 +125,7 @@ int kust_labels(const cJSON *pairs, bool selectors, bool templates, struct gitop
     return 0;
 }
 
-int kust_annotations(const cJSON *pairs, struct gitops_objs *objs, size_t from)
+int gitops_kust_annotations(const cJSON *pairs, struct gitops_objs *objs, size_t from)
 {
     if (!cJSON_GetArraySize(pairs))
         return 0;

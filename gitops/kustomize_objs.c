@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int kust_fail(const struct kust_at *at, struct bd_err *err, const char *fmt, ...)
+int gitops_kust_fail(const struct kust_at *at, struct bd_err *err, const char *fmt, ...)
 {
     char msg[768];
     va_list ap;
@@ -18,7 +18,7 @@ int kust_fail(const struct kust_at *at, struct bd_err *err, const char *fmt, ...
     return bd_err_set(err, "%s:%d: %s: %s", at->kfile, at->line, at->field, msg);
 }
 
-void kust_set_str(cJSON *obj, const char *key, const char *v)
+void gitops_kust_set_str(cJSON *obj, const char *key, const char *v)
 {
     if (cJSON_GetObjectItemCaseSensitive(obj, key))
         cJSON_ReplaceItemInObjectCaseSensitive(obj, key, cJSON_CreateString(v));
@@ -32,7 +32,7 @@ static const char *str_of(const cJSON *o, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-void kust_refresh(struct gitops_obj *o)
+void gitops_kust_refresh(struct gitops_obj *o)
 {
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(o->json, "metadata");
     const char *ns = str_of(meta, "namespace");
@@ -42,7 +42,7 @@ void kust_refresh(struct gitops_obj *o)
     o->ns = ns && *ns ? ns : NULL;
 }
 
-const char *kust_group(const char *api_version, char *buf, size_t n)
+const char *gitops_kust_group(const char *api_version, char *buf, size_t n)
 {
     const char *slash = api_version ? strchr(api_version, '/') : NULL;
     snprintf(buf, n, "%.*s", slash ? (int)(slash - api_version) : 0, slash ? api_version : "");
@@ -68,7 +68,7 @@ static void add_unique(cJSON *arr, const char *s)
     cJSON_AddItemToArray(arr, cJSON_CreateString(s));
 }
 
-void kust_track_id(struct gitops_obj *o)
+void gitops_kust_track_id(struct gitops_obj *o)
 {
     cJSON *t = track(o, true);
     cJSON *names = cJSON_GetObjectItemCaseSensitive(t, "names");
@@ -81,35 +81,36 @@ void kust_track_id(struct gitops_obj *o)
     add_unique(nss, o->ns ? o->ns : "");
 }
 
-const cJSON *kust_track_names(const struct gitops_obj *o)
+const cJSON *gitops_kust_track_names(const struct gitops_obj *o)
 {
     return cJSON_GetObjectItemCaseSensitive(track((struct gitops_obj *)o, false), "names");
 }
 
-const cJSON *kust_track_namespaces(const struct gitops_obj *o)
+const cJSON *gitops_kust_track_namespaces(const struct gitops_obj *o)
 {
     return cJSON_GetObjectItemCaseSensitive(track((struct gitops_obj *)o, false), "namespaces");
 }
 
-void kust_track_set_bool(struct gitops_obj *o, const char *key, bool v)
+void gitops_kust_track_set_bool(struct gitops_obj *o, const char *key, bool v)
 {
     cJSON *t = track(o, true);
     cJSON_DeleteItemFromObjectCaseSensitive(t, key);
     cJSON_AddBoolToObject(t, key, v);
 }
 
-bool kust_track_bool(const struct gitops_obj *o, const char *key)
+bool gitops_kust_track_bool(const struct gitops_obj *o, const char *key)
 {
     return cJSON_IsTrue(
         cJSON_GetObjectItemCaseSensitive(track((struct gitops_obj *)o, false), key));
 }
 
-void kust_track_strip(struct gitops_obj *o)
+void gitops_kust_track_strip(struct gitops_obj *o)
 {
     cJSON_DeleteItemFromObjectCaseSensitive(o->json, KUST_TRACK);
 }
 
-struct gitops_obj *kust_add(struct gitops_objs *out, cJSON *json, const char *src, size_t group)
+struct gitops_obj *gitops_kust_add(struct gitops_objs *out, cJSON *json, const char *src,
+                                   size_t group)
 {
     if (out->n == out->cap) {
         out->cap = out->cap ? out->cap * 2 : 64;
@@ -120,11 +121,11 @@ struct gitops_obj *kust_add(struct gitops_objs *out, cJSON *json, const char *sr
     o->json = json;
     o->src = bd_xstrdup(src);
     o->group = group;
-    kust_refresh(o);
+    gitops_kust_refresh(o);
     return o;
 }
 
-void kust_remove(struct gitops_objs *out, size_t i)
+void gitops_kust_remove(struct gitops_objs *out, size_t i)
 {
     struct gitops_obj *o = &out->v[i];
     cJSON_Delete(o->json);
@@ -136,12 +137,12 @@ void kust_remove(struct gitops_objs *out, size_t i)
     out->n--;
 }
 
-cJSON *kust_string_map(const struct kust_at *at, const struct bd_node *n, struct bd_err *err)
+cJSON *gitops_kust_string_map(const struct kust_at *at, const struct bd_node *n, struct bd_err *err)
 {
     if (bd_node_is_null(n))
         return cJSON_CreateObject();
     if (n->kind != BD_NODE_MAP) {
-        kust_fail(at, err, "expected a mapping of strings, got a %s", bd_node_kind_name(n));
+        gitops_kust_fail(at, err, "expected a mapping of strings, got a %s", bd_node_kind_name(n));
         return NULL;
     }
     cJSON *m = cJSON_CreateObject();
@@ -149,13 +150,13 @@ cJSON *kust_string_map(const struct kust_at *at, const struct bd_node *n, struct
         const struct bd_node *k = n->kids[2 * i], *v = n->kids[2 * i + 1];
         if (v->kind != BD_NODE_SCALAR) {
             struct kust_at here = {at->kfile, v->line, at->field};
-            kust_fail(&here, err, "%s: expected a string, got a %s", k->str,
-                      bd_node_kind_name(v));
+            gitops_kust_fail(&here, err, "%s: expected a string, got a %s", k->str,
+                             bd_node_kind_name(v));
             cJSON_Delete(m);
             return NULL;
         }
         /* null reads as "" in kustomize's map[string]string */
-        kust_set_str(m, k->str, bd_node_is_null(v) ? "" : v->str);
+        gitops_kust_set_str(m, k->str, bd_node_is_null(v) ? "" : v->str);
     }
     return m;
 }

@@ -105,7 +105,8 @@ static bool selector_match(const cJSON *meta, const char *key, const char *sel)
 
 static const char *first_name(const struct gitops_obj *o, const char *key)
 {
-    const cJSON *list = !strcmp(key, "names") ? kust_track_names(o) : kust_track_namespaces(o);
+    const cJSON *list =
+        !strcmp(key, "names") ? gitops_kust_track_names(o) : gitops_kust_track_namespaces(o);
     const cJSON *first = cJSON_GetArrayItem(list, 0);
     return first ? first->valuestring : NULL;
 }
@@ -119,12 +120,13 @@ static bool selected(const struct selector *s, const struct gitops_obj *o, bool 
     const char *ns = o->ns ? o->ns : "default";
     if (org_ns && !*org_ns)
         org_ns = "default";
-    if (s->ns && *s->ns && !sel_re_match(s->ns, ns, bad) && !(org_ns && sel_re_match(s->ns, org_ns, bad)))
+    if (s->ns && *s->ns && !sel_re_match(s->ns, ns, bad) &&
+        !(org_ns && sel_re_match(s->ns, org_ns, bad)))
         return false;
     if (s->name && *s->name && !sel_re_match(s->name, o->name, bad) &&
         !(org_name && sel_re_match(s->name, org_name, bad)))
         return false;
-    if (!sel_re_match(s->group, kust_group(o->api_version, g, sizeof g), bad) ||
+    if (!sel_re_match(s->group, gitops_kust_group(o->api_version, g, sizeof g), bad) ||
         !sel_re_match(s->version, version, bad) || !sel_re_match(s->kind, o->kind, bad))
         return false;
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(o->json, "metadata");
@@ -137,7 +139,7 @@ static int read_selector(const struct kust_at *at, const struct bd_node *t, stru
 {
     memset(s, 0, sizeof *s);
     if (t->kind != BD_NODE_MAP)
-        return kust_fail(at, err, "target: expected a mapping");
+        return gitops_kust_fail(at, err, "target: expected a mapping");
     for (size_t i = 0; i < t->n; i++) {
         const char *k = t->kids[2 * i]->str;
         const struct bd_node *v = t->kids[2 * i + 1];
@@ -151,9 +153,9 @@ static int read_selector(const struct kust_at *at, const struct bd_node *t, stru
                                                               : NULL;
         struct kust_at here = {at->kfile, t->kids[2 * i]->line, at->field};
         if (!dst)
-            return kust_fail(&here, err, "target.%s: not a selector field", k);
+            return gitops_kust_fail(&here, err, "target.%s: not a selector field", k);
         if (v->kind != BD_NODE_SCALAR)
-            return kust_fail(&here, err, "target.%s: expected a string", k);
+            return gitops_kust_fail(&here, err, "target.%s: expected a string", k);
         *dst = v->str;
     }
     return 0;
@@ -161,12 +163,25 @@ static int read_selector(const struct kust_at *at, const struct bd_node *t, stru
 
 static bool builtin_group(const char *group)
 {
-    static const char *const groups[] = {
-        "", "apps", "batch", "policy", "autoscaling", "networking.k8s.io",
-        "rbac.authorization.k8s.io", "storage.k8s.io", "scheduling.k8s.io",
-        "apiextensions.k8s.io", "admissionregistration.k8s.io", "apiregistration.k8s.io",
-        "certificates.k8s.io", "coordination.k8s.io", "discovery.k8s.io", "events.k8s.io",
-        "node.k8s.io", "flowcontrol.apiserver.k8s.io", "resource.k8s.io"};
+    static const char *const groups[] = {"",
+                                         "apps",
+                                         "batch",
+                                         "policy",
+                                         "autoscaling",
+                                         "networking.k8s.io",
+                                         "rbac.authorization.k8s.io",
+                                         "storage.k8s.io",
+                                         "scheduling.k8s.io",
+                                         "apiextensions.k8s.io",
+                                         "admissionregistration.k8s.io",
+                                         "apiregistration.k8s.io",
+                                         "certificates.k8s.io",
+                                         "coordination.k8s.io",
+                                         "discovery.k8s.io",
+                                         "events.k8s.io",
+                                         "node.k8s.io",
+                                         "flowcontrol.apiserver.k8s.io",
+                                         "resource.k8s.io"};
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
         if (!strcmp(groups[i], group))
             return true;
@@ -184,18 +199,19 @@ static int apply_smp(const struct kust_at *at, struct gitops_obj *o, const cJSON
     char *kind = bd_xstrdup(o->kind), *name = bd_xstrdup(o->name);
     char *ns = o->ns ? bd_xstrdup(o->ns) : NULL;
     char g[256], why[512];
-    int rc = kust_smp(o->json, patch, builtin_group(kust_group(o->api_version, g, sizeof g)), why,
-                      sizeof why);
+    int rc = gitops_kust_smp(o->json, patch,
+                             builtin_group(gitops_kust_group(o->api_version, g, sizeof g)), why,
+                             sizeof why);
     if (rc < 0) {
-        rc = kust_fail(at, err, "%s %s (%s): %s", kind, name, o->src, why);
+        rc = gitops_kust_fail(at, err, "%s %s (%s): %s", kind, name, o->src, why);
     } else {
         cJSON *meta = cJSON_GetObjectItemCaseSensitive(o->json, "metadata");
-        kust_set_str(o->json, "kind", kind);
-        kust_set_str(meta, "name", name);
+        gitops_kust_set_str(o->json, "kind", kind);
+        gitops_kust_set_str(meta, "name", name);
         cJSON_DeleteItemFromObjectCaseSensitive(meta, "namespace");
         if (ns)
             cJSON_AddStringToObject(meta, "namespace", ns);
-        kust_refresh(o);
+        gitops_kust_refresh(o);
     }
     free(kind);
     free(name);
@@ -213,10 +229,11 @@ static int by_patch_id(const struct kust_at *at, const cJSON *patch, struct gito
     const cJSON *ns = cJSON_GetObjectItemCaseSensitive(meta, "namespace");
     const cJSON *av = cJSON_GetObjectItemCaseSensitive(patch, "apiVersion");
     if (!cJSON_IsString(kind) || !cJSON_IsString(name))
-        return kust_fail(at, err, "a strategic merge patch without target needs kind and "
-                                  "metadata.name");
+        return gitops_kust_fail(at, err,
+                                "a strategic merge patch without target needs kind and "
+                                "metadata.name");
     char pg[256], g[256];
-    kust_group(cJSON_IsString(av) ? av->valuestring : "", pg, sizeof pg);
+    gitops_kust_group(cJSON_IsString(av) ? av->valuestring : "", pg, sizeof pg);
     size_t found = 0;
     for (size_t i = from; i < objs->n; i++) {
         const struct gitops_obj *o = &objs->v[i];
@@ -224,20 +241,22 @@ static int by_patch_id(const struct kust_at *at, const cJSON *patch, struct gito
         if (strcmp(o->kind, kind->valuestring) ||
             (strcmp(o->name, name->valuestring) && !(org && !strcmp(org, name->valuestring))))
             continue;
-        if (cJSON_IsString(av) && strcmp(pg, kust_group(o->api_version, g, sizeof g)))
+        if (cJSON_IsString(av) && strcmp(pg, gitops_kust_group(o->api_version, g, sizeof g)))
             continue;
         if (cJSON_IsString(ns) && strcmp(ns->valuestring, o->ns ? o->ns : "") &&
             !(!o->ns && !strcmp(ns->valuestring, "default")))
             continue;
         if (found++)
-            return kust_fail(at, err, "strategic merge patch for %s %s matches more than one "
-                                      "object (%s and %s); give it a namespace",
-                             kind->valuestring, name->valuestring, objs->v[*match].src, o->src);
+            return gitops_kust_fail(at, err,
+                                    "strategic merge patch for %s %s matches more than one "
+                                    "object (%s and %s); give it a namespace",
+                                    kind->valuestring, name->valuestring, objs->v[*match].src,
+                                    o->src);
         *match = i;
     }
     if (!found)
-        return kust_fail(at, err, "no resource matches strategic merge patch %s %s",
-                         kind->valuestring, name->valuestring);
+        return gitops_kust_fail(at, err, "no resource matches strategic merge patch %s %s",
+                                kind->valuestring, name->valuestring);
     return 0;
 }
 
@@ -252,23 +271,25 @@ static int apply_docs(const struct kust_at *at, struct bd_yaml_doc *doc, const s
     for (size_t i = 0; i < doc->ndocs; i++)
         ndocs += !bd_node_is_null(doc->docs[i]);
     if (!ndocs)
-        return kust_fail(at, err, "the patch is empty");
+        return gitops_kust_fail(at, err, "the patch is empty");
     const struct bd_node *first = doc->docs[0];
     bool json = first->kind == BD_NODE_SEQ;
     if (json_only && !json)
-        return kust_fail(at, err, "expected a list of JSON patch operations");
+        return gitops_kust_fail(at, err, "expected a list of JSON patch operations");
     if (json && !t)
-        return kust_fail(at, err, "a JSON patch needs a target");
+        return gitops_kust_fail(at, err, "a JSON patch needs a target");
     if (!json && t && ndocs > 1)
-        return kust_fail(at, err, "several strategic merge patches in one entry cannot share a "
-                                  "target");
+        return gitops_kust_fail(at, err,
+                                "several strategic merge patches in one entry cannot share a "
+                                "target");
     int rc = 0;
     for (size_t d = 0; rc == 0 && d < doc->ndocs; d++) {
         if (bd_node_is_null(doc->docs[d]))
             continue;
         if (doc->docs[d]->kind != (json ? BD_NODE_SEQ : BD_NODE_MAP))
-            return kust_fail(at, err, "%s:%d: expected a %s", doc->file, doc->docs[d]->line,
-                             json ? "list of JSON patch operations" : "strategic merge patch");
+            return gitops_kust_fail(at, err, "%s:%d: expected a %s", doc->file, doc->docs[d]->line,
+                                    json ? "list of JSON patch operations"
+                                         : "strategic merge patch");
         cJSON *patch = bd_node_to_json(doc->docs[d]);
         size_t one = 0;
         if (!t)
@@ -279,24 +300,25 @@ static int apply_docs(const struct kust_at *at, struct bd_yaml_doc *doc, const s
             bool bad = false;
             if (t && !selected(&s, o, &bad)) {
                 if (bad)
-                    rc = kust_fail(at, err, "target: a pattern is not a valid regular "
-                                            "expression");
+                    rc = gitops_kust_fail(at, err,
+                                          "target: a pattern is not a valid regular "
+                                          "expression");
                 continue;
             }
             char why[512];
             if (json) {
-                kust_track_id(o);
-                if (kust_json6902(o->json, patch, why, sizeof why) < 0)
-                    rc = kust_fail(at, err, "%s %s (%s): %s", o->kind, o->name, o->src, why);
+                gitops_kust_track_id(o);
+                if (gitops_kust_json6902(o->json, patch, why, sizeof why) < 0)
+                    rc = gitops_kust_fail(at, err, "%s %s (%s): %s", o->kind, o->name, o->src, why);
                 else
-                    kust_refresh(o);
+                    gitops_kust_refresh(o);
                 if (rc == 0 && (!o->api_version || !o->kind || !o->name))
-                    rc = kust_fail(at, err, "the patch removed apiVersion, kind or name of %s",
-                                   o->src);
+                    rc = gitops_kust_fail(
+                        at, err, "the patch removed apiVersion, kind or name of %s", o->src);
             } else {
                 rc = apply_smp(at, o, patch, err);
                 if (rc == 1) {
-                    kust_remove(objs, i--);
+                    gitops_kust_remove(objs, i--);
                     end--;
                     rc = 0;
                 }
@@ -322,7 +344,7 @@ static int load(const struct kust_at *at, const char *root, const char *dir, con
     char *in_root = real ? render_inside(root, full, err) : NULL;
     int rc = in_root ? bd_yaml_parse_file(full, doc, err) : -1;
     if (!real)
-        kust_fail(at, err, "%s is not in or below %s", path, dir);
+        gitops_kust_fail(at, err, "%s is not in or below %s", path, dir);
     free(real);
     free(in_root);
     free(full);
@@ -347,7 +369,7 @@ static int entry(const struct kust_at *list_at, const char *root, const char *di
     const struct bd_node *target = NULL;
     if (sm_list) {
         if (e->kind != BD_NODE_SCALAR)
-            return kust_fail(&at, err, "expected a file name or an inline patch");
+            return gitops_kust_fail(&at, err, "expected a file name or an inline patch");
         /* kustomize takes an entry that is not a file as an inline patch */
         if (strchr(e->str, '\n'))
             text = e->str;
@@ -355,13 +377,14 @@ static int entry(const struct kust_at *list_at, const char *root, const char *di
             path = e->str;
     } else {
         if (e->kind != BD_NODE_MAP)
-            return kust_fail(&at, err, "expected a mapping with path or patch");
+            return gitops_kust_fail(&at, err, "expected a mapping with path or patch");
         for (size_t i = 0; i < e->n; i++) {
             const char *k = e->kids[2 * i]->str;
             if (strcmp(k, "path") && strcmp(k, "patch") && strcmp(k, "target")) {
                 at.line = e->kids[2 * i]->line;
-                return kust_fail(&at, err, "%s: the built-in renderer does not know this field%s",
-                                 k, !strcmp(k, "options") ? " (patch options)" : "");
+                return gitops_kust_fail(&at, err,
+                                        "%s: the built-in renderer does not know this field%s", k,
+                                        !strcmp(k, "options") ? " (patch options)" : "");
             }
         }
         const struct bd_node *p = scalar(e, "path"), *t = scalar(e, "patch");
@@ -369,27 +392,27 @@ static int entry(const struct kust_at *list_at, const char *root, const char *di
         if (target && bd_node_is_null(target))
             target = NULL;
         if (!!p == !!t)
-            return kust_fail(&at, err, "give exactly one of path and patch");
+            return gitops_kust_fail(&at, err, "give exactly one of path and patch");
         path = p ? p->str : NULL;
         text = t ? t->str : NULL;
     }
     struct bd_yaml_doc doc;
     if (load(&at, root, dir, path, text, e->line, &doc, err) < 0)
         return -1;
-    int rc = apply_docs(&at, &doc, target, !strcmp(list_at->field, "patchesJson6902"), objs, from,
-                        err);
+    int rc =
+        apply_docs(&at, &doc, target, !strcmp(list_at->field, "patchesJson6902"), objs, from, err);
     bd_yaml_doc_free(&doc);
     return rc;
 }
 
-int kust_patches(const struct kust_at *at, const char *root, const char *dir,
-                 const struct bd_node *list, struct gitops_objs *objs, size_t from,
-                 struct bd_err *err)
+int gitops_kust_patches(const struct kust_at *at, const char *root, const char *dir,
+                        const struct bd_node *list, struct gitops_objs *objs, size_t from,
+                        struct bd_err *err)
 {
     if (bd_node_is_null(list))
         return 0;
     if (list->kind != BD_NODE_SEQ)
-        return kust_fail(at, err, "expected a list");
+        return gitops_kust_fail(at, err, "expected a list");
     for (size_t i = 0; i < list->n; i++)
         if (entry(at, root, dir, list->kids[i], i, objs, from, err) < 0)
             return -1;

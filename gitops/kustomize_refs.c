@@ -84,8 +84,8 @@ static const struct {
      "roleRef/name"},
     {"ClusterRole", "rbac.authorization.k8s.io", "RoleBinding", "rbac.authorization.k8s.io",
      "roleRef/name"},
-    {"ClusterRole", "rbac.authorization.k8s.io", "ClusterRoleBinding",
-     "rbac.authorization.k8s.io", "roleRef/name"},
+    {"ClusterRole", "rbac.authorization.k8s.io", "ClusterRoleBinding", "rbac.authorization.k8s.io",
+     "roleRef/name"},
     {"ServiceAccount", "", "RoleBinding", "rbac.authorization.k8s.io", "subjects"},
     {"ServiceAccount", "", "ClusterRoleBinding", "rbac.authorization.k8s.io", "subjects"},
     {"PersistentVolume", "", "PersistentVolumeClaim", NULL, "spec/volumeName"},
@@ -128,20 +128,20 @@ static bool in_list(const cJSON *list, const char *s, bool ns)
 
 static bool had_name(const struct gitops_obj *o, const char *name)
 {
-    return !strcmp(o->name, name) || in_list(kust_track_names(o), name, false);
+    return !strcmp(o->name, name) || in_list(gitops_kust_track_names(o), name, false);
 }
 
 static bool had_ns(const struct gitops_obj *o, const char *ns)
 {
-    return ns_eq(o->ns, ns) || in_list(kust_track_namespaces(o), ns, true);
+    return ns_eq(o->ns, ns) || in_list(gitops_kust_track_namespaces(o), ns, true);
 }
 
 /* kustomize's sameCurrentNamespaceAsReferrer: cluster-wide referrers and candidates, and
  * ServiceAccounts (bindings name accounts of other namespaces), always pass. */
 static bool same_namespace(const struct gitops_obj *referrer, const struct gitops_obj *o)
 {
-    if (kust_cluster_kind(referrer->api_version, referrer->kind) ||
-        kust_cluster_kind(o->api_version, o->kind) || !strcmp(o->kind, "ServiceAccount"))
+    if (gitops_kust_cluster_kind(referrer->api_version, referrer->kind) ||
+        gitops_kust_cluster_kind(o->api_version, o->kind) || !strcmp(o->kind, "ServiceAccount"))
         return true;
     return ns_eq(referrer->ns, o->ns);
 }
@@ -156,12 +156,11 @@ static const struct gitops_obj *resolve(const struct fix *f, const char *name, c
         const struct gitops_obj *o = &f->objs->v[i];
         char g[256];
         if (strcmp(o->kind, f->kind) ||
-            (f->group && strcmp(f->group, kust_group(o->api_version, g, sizeof g))))
+            (f->group && strcmp(f->group, gitops_kust_group(o->api_version, g, sizeof g))))
             continue;
         if (!had_name(o, name) || (ns && !had_ns(o, ns)) || !same_namespace(f->referrer, o))
             continue;
-        if (found && (strcmp(found->name, o->name) ||
-                      (map && !ns_eq(found->ns, o->ns))))
+        if (found && (strcmp(found->name, o->name) || (map && !ns_eq(found->ns, o->ns))))
             return NULL; /* ambiguous: kustomize refuses, bootd leaves the field alone */
         if (!found)
             found = o;
@@ -184,8 +183,8 @@ static void fix_named(const struct fix *f, cJSON *m)
     cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "name");
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(m, "kind");
     const cJSON *ns = cJSON_GetObjectItemCaseSensitive(m, "namespace");
-    if (!cJSON_IsString(name) || (kind && !(cJSON_IsString(kind) &&
-                                            !strcmp(kind->valuestring, f->kind))))
+    if (!cJSON_IsString(name) ||
+        (kind && !(cJSON_IsString(kind) && !strcmp(kind->valuestring, f->kind))))
         return;
     const struct gitops_obj *o =
         resolve(f, name->valuestring, cJSON_IsString(ns) ? ns->valuestring : NULL, true);
@@ -194,7 +193,7 @@ static void fix_named(const struct fix *f, cJSON *m)
     if (strcmp(o->name, name->valuestring))
         cJSON_SetValuestring(name, o->name);
     if (o->ns) /* written even where the reference had none, as kustomize does */
-        kust_set_str(m, "namespace", o->ns);
+        gitops_kust_set_str(m, "namespace", o->ns);
 }
 
 static int visit(cJSON *parent, const char *key, void *ud)
@@ -229,7 +228,7 @@ static int visit(cJSON *parent, const char *key, void *ud)
 static void fix_one(struct gitops_objs *objs, size_t from, struct gitops_obj *o)
 {
     char g[256];
-    kust_group(o->api_version, g, sizeof g);
+    gitops_kust_group(o->api_version, g, sizeof g);
     for (size_t h = 0; h < sizeof pod_holders / sizeof pod_holders[0]; h++) {
         if (strcmp(pod_holders[h].kind, o->kind))
             continue;
@@ -240,7 +239,7 @@ static void fix_one(struct gitops_objs *objs, size_t from, struct gitops_obj *o)
                             !strcmp(pod_refs[r].referral, "PriorityClass") ? "scheduling.k8s.io"
                                                                            : ""};
             char *path = bd_xasprintf("%s%s", pod_holders[h].prefix, pod_refs[r].path);
-            kust_fields_visit(o->json, path, false, visit, &f);
+            gitops_kust_fields_visit(o->json, path, false, visit, &f);
             free(path);
         }
     }
@@ -248,11 +247,11 @@ static void fix_one(struct gitops_objs *objs, size_t from, struct gitops_obj *o)
         if (strcmp(refs[r].rkind, o->kind) || (refs[r].rgroup && strcmp(refs[r].rgroup, g)))
             continue;
         struct fix f = {objs, from, o, refs[r].kind, refs[r].group};
-        kust_fields_visit(o->json, refs[r].path, false, visit, &f);
+        gitops_kust_fields_visit(o->json, refs[r].path, false, visit, &f);
     }
 }
 
-void kust_fix_references(struct gitops_objs *objs, size_t from)
+void gitops_kust_fix_references(struct gitops_objs *objs, size_t from)
 {
     for (size_t i = from; i < objs->n; i++)
         fix_one(objs, from, &objs->v[i]);

@@ -11,11 +11,20 @@
 static const struct {
     const char *field, *key;
 } merge_keys[] = {
-    {"containers", "name"},     {"initContainers", "name"}, {"ephemeralContainers", "name"},
-    {"volumes", "name"},        {"env", "name"},            {"volumeMounts", "mountPath"},
-    {"volumeDevices", "devicePath"}, {"imagePullSecrets", "name"}, {"hostAliases", "ip"},
-    {"topologySpreadConstraints", "topologyKey"}, {"conditions", "type"},
-    {"ownerReferences", "uid"}, {"resourceClaims", "name"}, {"readinessGates", "conditionType"},
+    {"containers", "name"},
+    {"initContainers", "name"},
+    {"ephemeralContainers", "name"},
+    {"volumes", "name"},
+    {"env", "name"},
+    {"volumeMounts", "mountPath"},
+    {"volumeDevices", "devicePath"},
+    {"imagePullSecrets", "name"},
+    {"hostAliases", "ip"},
+    {"topologySpreadConstraints", "topologyKey"},
+    {"conditions", "type"},
+    {"ownerReferences", "uid"},
+    {"resourceClaims", "name"},
+    {"readinessGates", "conditionType"},
 };
 
 static const char *merge_key(const char *field, const cJSON *a, const cJSON *b, bool builtin)
@@ -171,7 +180,7 @@ static int merge_map(cJSON *dst, const cJSON *patch, bool builtin, char *why, si
     return 0;
 }
 
-int kust_smp(cJSON *obj, const cJSON *patch, bool builtin_kind, char *why, size_t n)
+int gitops_kust_smp(cJSON *obj, const cJSON *patch, bool builtin_kind, char *why, size_t n)
 {
     return merge_map(obj, patch, builtin_kind, why, n);
 }
