@@ -95,6 +95,8 @@ def check_prefixes(problems, build):
                 if len(parts) != 3 or parts[1] not in "TDBR":
                     continue
                 sym = parts[2]
+                if sym.startswith("__"):
+                    continue  # the compiler's own (sanitizer bookkeeping)
                 if not sym.startswith(prefixes):
                     problems.append("%s/%s: exports %s: name it %s..." %
                                     (folder, name, sym, prefixes[0]))
