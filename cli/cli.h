@@ -71,6 +71,7 @@ int cli_cmd_dhcp_event(struct cli *c, int argc, char **argv);
 int cli_cmd_image(struct cli *c, const char *url, const char *token_file, int argc, char **argv);
 int cli_cmd_gitops(struct cli *c, int argc, char **argv);
 int cli_cmd_gitops_render(int argc, char **argv, bool json); /* offline */
+int cli_cmd_gitops_plan(int argc, char **argv, bool json);   /* offline */
 int cli_cmd_bootstrap(struct cli *c, int argc, char **argv);
 /* The "cluster" part of /status: phase, bootstrap, each machine's Talos API. */
 void cli_print_cluster(const struct cJSON *cluster);

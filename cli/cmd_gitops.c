@@ -156,26 +156,36 @@ int cli_cmd_gitops(struct cli *c, int argc, char **argv)
 usage:
     fprintf(stderr, "usage: bootctl gitops [status]\n"
                     "       bootctl gitops sync [--wait] [--timeout=SECONDS]\n"
-                    "       bootctl gitops render [--kustomize TOOL|builtin] PATH...\n");
+                    "       bootctl gitops render [--kustomize TOOL|builtin] [--helm HELM]\n"
+                    "                             [--helm-cache DIR] PATH...\n"
+                    "       bootctl gitops plan [--root DIR] [--kustomize TOOL|builtin] PATH...\n");
     return 2;
 }
 
 int cli_cmd_gitops_render(int argc, char **argv, bool json)
 {
-    const char *tool = NULL;
-    static const struct option opts[] = {{"kustomize", required_argument, NULL, 'k'}, {0}};
+    struct gitops_render_opts ro = {0};
+    static const struct option opts[] = {{"kustomize", required_argument, NULL, 'k'},
+                                         {"helm", required_argument, NULL, 'h'},
+                                         {"helm-cache", required_argument, NULL, 'c'},
+                                         {0}};
     optind = 0;
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (ch != 'k')
+        if (ch == 'k')
+            ro.kustomize = optarg;
+        else if (ch == 'h')
+            ro.helm = optarg;
+        else if (ch == 'c')
+            ro.helm_cache = optarg;
+        else
             return 2;
-        tool = optarg;
     }
     if (optind >= argc) {
-        fprintf(stderr, "usage: bootctl gitops render [--kustomize TOOL|builtin] PATH...\n");
+        fprintf(stderr, "usage: bootctl gitops render [--kustomize TOOL|builtin] [--helm HELM] "
+                        "[--helm-cache DIR] PATH...\n");
         return 2;
     }
-    struct gitops_render_opts ro = {.kustomize = tool};
     struct gitops_objs objs = {0};
     struct bd_err err;
     for (int i = optind; i < argc; i++) {

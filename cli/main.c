@@ -97,6 +97,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "gitops") && sub_argc > 1 && !strcmp(sub_argv[1], "render"))
         return cli_cmd_gitops_render(sub_argc - 1, sub_argv + 1, !strcmp(output, "json"));
+    if (!strcmp(cmd, "gitops") && sub_argc > 1 && !strcmp(sub_argv[1], "plan"))
+        return cli_cmd_gitops_plan(sub_argc - 1, sub_argv + 1, !strcmp(output, "json"));
 
     static const struct {
         const char *name;

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#define APPLY_QUERY "?fieldManager=bootd&force=true"
+#define APPLY_QUERY "?fieldManager=" GITOPS_FIELD_MANAGER "&force=true"
 #define APPLY_TYPE "application/apply-patch+yaml"
 
 static int stage_of(const struct gitops_obj *o)
@@ -96,8 +96,9 @@ static void prepare(struct gitops_run *r, struct gitops_obj *o)
         return;
     }
     cJSON *meta = cJSON_GetObjectItemCaseSensitive(o->json, "metadata");
-    if (o->res->namespaced && !o->ns)
-        cJSON_AddStringToObject(meta, "namespace", "default");
+    const char *dest = r->cfg->groups[o->group].namespace;
+    if (o->res->namespaced && !o->ns) /* the group's namespace: an ArgoCD destination */
+        cJSON_AddStringToObject(meta, "namespace", dest ? dest : "default");
     else if (!o->res->namespaced && o->ns)
         cJSON_DeleteItemFromObjectCaseSensitive(meta, "namespace"); /* as the API server does */
     const cJSON *ns = cJSON_GetObjectItemCaseSensitive(meta, "namespace");
@@ -109,15 +110,34 @@ static void prepare(struct gitops_run *r, struct gitops_obj *o)
     o->path = kube_object_path(o->api_version, o->res, o->ns, o->name);
 }
 
-/* Health from an object the API server returned. */
-static void take_status(struct gitops_obj *o, const struct kube_call *c)
+/* Health from an object the API server returned (parsed, or NULL when it was not
+ * JSON). */
+static void take_status(struct gitops_obj *o, const cJSON *live)
 {
-    cJSON *live = cJSON_ParseWithLength(c->resp.data ? c->resp.data : "", c->resp.len);
     char msg[256];
     o->health = live ? gitops_health_of(live, msg, sizeof msg) : GITOPS_IN_PROGRESS;
     free(o->message);
     o->message = bd_xstrdup(live ? msg : "the API server answered something that is not JSON");
-    cJSON_Delete(live);
+}
+
+static cJSON *parse_answer(const struct kube_call *c)
+{
+    return cJSON_ParseWithLength(c->resp.data ? c->resp.data : "", c->resp.len);
+}
+
+/* Self-heal: an object changed or deleted in the cluster while unchanged in Git is
+ * applied again; each is counted, listed and an event. */
+static void drifted(struct gitops_run *r, struct gitops_obj *o, const char *why)
+{
+    r->res->drifted++;
+    detail_add(r, "drifted", o, "drift", why);
+    char *msg = bd_xasprintf("%s %s%s%s changed in the cluster (%s); applying Git's again",
+                             o->kind, o->ns ? o->ns : "", o->ns ? "/" : "", o->name, why);
+    bd_info("gitops: %s", msg);
+    struct bd_err err;
+    if (r->st && state_event_add(r->st, NULL, "gitops", "drift", msg, &err) < 0)
+        bd_warn("gitops: %s", err.msg);
+    free(msg);
 }
 
 static void call_init(struct kube_call *c, struct gitops_obj *o, bool apply)
@@ -156,18 +176,38 @@ static void send(struct gitops_run *r, struct gitops_obj **v, size_t n)
             struct gitops_obj *o = c->ud;
             bool get = !strcmp(c->method, "GET");
             char buf[600];
+            if (get && c->status == 404 && gitops_self_heal_disabled(o->json)) {
+                o->outcome = GITOPS_UNCHANGED; /* deleted, and to stay so */
+                o->health = GITOPS_CURRENT;
+                r->res->unchanged++;
+                kube_call_clear(c);
+                continue;
+            }
             if (get && c->status == 404) {
+                drifted(r, o, "deleted");
                 kube_call_clear(c);
                 call_init(&calls[again++], o, true);
                 continue;
             }
             if (c->status == 200 || c->status == 201) {
+                cJSON *live = parse_answer(c);
+                char why[512];
+                if (get && live && !gitops_self_heal_disabled(live) &&
+                    !gitops_self_heal_disabled(o->json) &&
+                    gitops_drifted(o->json, live, GITOPS_FIELD_MANAGER, why, sizeof why)) {
+                    drifted(r, o, why);
+                    cJSON_Delete(live);
+                    kube_call_clear(c);
+                    call_init(&calls[again++], o, true);
+                    continue;
+                }
                 o->outcome = get ? GITOPS_UNCHANGED : GITOPS_APPLIED;
                 if (get)
                     r->res->unchanged++;
                 else
                     r->res->applied++;
-                take_status(o, c);
+                take_status(o, live);
+                cJSON_Delete(live);
             } else {
                 fail(r, o, kube_call_error(c, buf, sizeof buf));
             }
@@ -198,7 +238,9 @@ static void poll_health(struct gitops_run *r, struct gitops_obj **v, size_t n, i
         for (size_t i = 0; i < nc; i++) {
             struct gitops_obj *o = calls[i].ud;
             if (calls[i].status == 200) {
-                take_status(o, &calls[i]);
+                cJSON *live = parse_answer(&calls[i]);
+                take_status(o, live);
+                cJSON_Delete(live);
             } else {
                 char buf[600];
                 free(o->message);

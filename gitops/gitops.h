@@ -64,6 +64,9 @@ struct gitops_render_opts {
      * for kustomize, then kubectl; "builtin" never runs one. */
     const char *kustomize;
     int64_t timeout_s; /* for one run of the tool; 0 = 120 */
+    /* helmCharts in the built-in renderer: helm to run (NULL searches PATH) and where
+     * pulled charts are kept (NULL: charts/ in the kustomization, as kustomize does) */
+    const char *helm, *helm_cache;
 };
 
 /* Renders root/rel (a YAML file, a directory of YAML files, or a kustomization
@@ -90,30 +93,66 @@ struct gitops_group_cfg {
     char *name;
     size_t npaths;
     char **paths;
+    char *namespace; /* for namespaced objects that name none; NULL: "default" */
 };
 
 /* Everything a sync needs from lab.yaml, copied so a reload cannot change it midway. */
 struct gitops_cfg {
     char *repo, *ref, *token_file, *ssh_key_file;
     char *checkout_dir; /* <state-dir>/gitops */
-    char *kustomize;
+    char *kustomize, *helm;
+    char *helm_cache; /* <state-dir>/helm */
     int64_t kustomize_timeout_s;
     int64_t interval_s, health_timeout_s;
     bool prune;
+    bool argocd; /* Applications and ApplicationSets become groups (argocd.c) */
     size_t ngroups;
     struct gitops_group_cfg *groups;
 };
 /* Copies lab's gitops section (paths resolved against the lab's directory). */
 struct gitops_cfg *gitops_cfg_from_lab(const struct lab *lab, const char *state_dir);
 void gitops_cfg_free(struct gitops_cfg *c);
+/* Same settings and groups (a reload that changed nothing under gitops:). */
+bool gitops_cfg_equal(const struct gitops_cfg *a, const struct gitops_cfg *b);
+
+/* ---------- ArgoCD app of apps (argocd.c) ---------- */
+
+/* One group of the plan: a lab group, or an Application found while rendering one. */
+struct gitops_plan_group {
+    char *name;
+    size_t npaths;
+    char **paths;
+    char *from;       /* the Application or ApplicationSet ("file:line"); NULL: lab.yaml */
+    long wave;        /* argocd.argoproj.io/sync-wave */
+    char *dest_ns;    /* spec.destination.namespace */
+    bool create_ns;   /* syncOptions CreateNamespace=true */
+    int depth;        /* 0 for a lab group */
+    size_t parent;    /* index of the group whose render named it; (size_t)-1 for none */
+    char *error;      /* plan only: why a path did not render */
+};
+struct gitops_plan {
+    size_t n;
+    struct gitops_plan_group *groups;
+};
+/* Renders cfg's groups from its checkout, turning ArgoCD Applications and
+ * ApplicationSets into groups placed after the group that rendered them (sync-wave,
+ * then name; depth first) and rendering those too. The objects (ArgoCD's own kinds
+ * left out) are appended to objs tagged with their plan group. With keep_going, a path
+ * that fails to render is noted in its group instead of failing the plan. */
+int gitops_argocd_plan(const struct gitops_cfg *cfg, const struct gitops_render_opts *ro,
+                       bool keep_going, struct gitops_plan *plan, struct gitops_objs *objs,
+                       struct bd_err *err) BD_MUST_CHECK;
+void gitops_plan_free(struct gitops_plan *p);
 
 struct gitops_result {
     int64_t started_ms, finished_ms;
     char revision[41]; /* "" when no revision was reached */
     bool ok;
     int64_t objects, applied, unchanged, pruned, failed, unhealthy;
+    int64_t drifted; /* unchanged in Git, changed or deleted in the cluster, set back */
     char *error;
-    struct cJSON *detail; /* {"failed": [...], "unhealthy": [...], "pruned": [...]} */
+    /* {"failed": [...], "unhealthy": [...], "pruned": [...], "drifted": [...]} */
+    struct cJSON *detail;
 };
 void gitops_result_free(struct gitops_result *r);
 
@@ -124,6 +163,10 @@ void gitops_result_free(struct gitops_result *r);
 #define GITOPS_MANAGED_LABEL "bootd/managed"
 #define GITOPS_GROUP_LABEL "bootd/group"
 #define GITOPS_PRUNE_ANNOTATION "bootd/prune" /* "disabled" keeps an object */
+/* "disabled" on the live object (or in Git): changes made in the cluster stay */
+#define GITOPS_SELF_HEAL_ANNOTATION "bootd/self-heal"
+/* The field manager bootd applies as */
+#define GITOPS_FIELD_MANAGER "bootd"
 
 /* git -> render -> apply (group by group, each healthy before the next) -> prune.
  * Records the outcome and the new inventory in st. Fills res; returns 0 when ok. */

@@ -7,6 +7,8 @@
 
 /* Kustomization directories (kustomize.c). */
 bool gitops_kustomize_dir_has_file(const char *dir);
+/* dir's kustomization.yaml (or .yml, or Kustomization); NULL when none (caller frees). */
+char *gitops_kustomize_file(const char *dir);
 int gitops_kustomize_build(const char *root, const char *dir, size_t group,
                     const struct gitops_render_opts *o, struct gitops_objs *out,
                     struct bd_err *err) BD_MUST_CHECK;
@@ -15,6 +17,21 @@ int gitops_render_file(const char *root, const char *path, size_t group, struct 
                 struct bd_err *err) BD_MUST_CHECK;
 /* The real path of path if it lies inside root (caller frees); NULL with err if not. */
 char *gitops_render_inside(const char *root, const char *path, struct bd_err *err);
+
+/* External tools (exec.c): argv[0] from PATH; extra_env ("NAME=value", NULL-ended, may
+ * be NULL) added to bootd's environment; stdout into out; an error with the start of
+ * stderr when the tool fails or outlives timeout_s (its process group is killed). */
+int gitops_exec(char *const argv[], char *const extra_env[], int64_t timeout_s,
+                struct bd_buf *out, struct bd_err *err) BD_MUST_CHECK;
+/* The path of an executable name found in PATH, or NULL (caller frees). */
+char *gitops_find_program(const char *name);
+
+/* Drift (drift.c): true, with why, when live no longer holds every field of want (the
+ * body bootd applied) or a field of it is no longer manager's in managedFields. */
+bool gitops_drifted(const struct cJSON *want, const struct cJSON *live, const char *manager,
+                    char *why, size_t n);
+/* true when obj carries GITOPS_SELF_HEAL_ANNOTATION: disabled. */
+bool gitops_self_heal_disabled(const struct cJSON *obj);
 
 /* The steps of a sync (sync.c, apply.c, prune.c, inventory.c). */
 struct gitops_run {
@@ -26,6 +43,7 @@ struct gitops_run {
     size_t nprev;
     const atomic_bool *cancel;
     struct gitops_result *res;
+    struct state_db *st; /* for drift events */
 };
 /* Applies one group's objects in stages and waits for them to be healthy; 0 when every
  * object applied and became healthy. */

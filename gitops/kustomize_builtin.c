@@ -17,25 +17,11 @@
 
 #define REFUSE_HINT "install kustomize or kubectl, or name one in gitops.kustomize"
 
-static const char *const kfile_names[] = {"kustomization.yaml", "kustomization.yml",
-                                          "Kustomization"};
-
-static char *kfile_of(const char *dir)
-{
-    for (size_t i = 0; i < sizeof kfile_names / sizeof kfile_names[0]; i++) {
-        char *p = bd_path_join(dir, kfile_names[i]);
-        if (access(p, F_OK) == 0)
-            return p;
-        free(p);
-    }
-    return NULL;
-}
-
 /* The fields of a kustomization, each with the node that set it. */
 struct kfields {
-    const struct bd_node *resources, *bases, *namespace, *prefix, *suffix, *common_labels, *labels,
-        *common_annotations, *images, *replicas, *cm_gen, *secret_gen, *gen_opts, *patches,
-        *patches_sm, *patches_json, *components, *kind;
+    const struct bd_node *resources, *bases, *helm_charts, *namespace, *prefix, *suffix,
+        *common_labels, *labels, *common_annotations, *images, *replicas, *cm_gen, *secret_gen,
+        *gen_opts, *patches, *patches_sm, *patches_json, *components, *kind;
     int line_of[32];
 };
 
@@ -49,6 +35,7 @@ static const struct {
     }
     F("resources", resources),
     F("bases", bases),
+    F("helmCharts", helm_charts),
     F("namespace", namespace),
     F("namePrefix", prefix),
     F("nameSuffix", suffix),
@@ -105,10 +92,16 @@ static bool remote(const char *r)
            !strncmp(r, "git@", 4);
 }
 
-static int build(const char *root, const char *dir, size_t group, struct gitops_objs *out,
+/* What every level of one build shares. */
+struct bctx {
+    const char *root;
+    const struct gitops_kust_helm *helm;
+};
+
+static int build(const struct bctx *c, const char *dir, size_t group, struct gitops_objs *out,
                  size_t from, bool component, int depth, struct bd_err *err);
 
-static int one_resource(const char *root, const char *dir, const char *kfile, const char *field,
+static int one_resource(const struct bctx *c, const char *dir, const char *kfile, const char *field,
                         const struct bd_node *item, size_t idx, size_t group,
                         struct gitops_objs *out, int depth, struct bd_err *err)
 {
@@ -126,9 +119,8 @@ static int one_resource(const char *root, const char *dir, const char *kfile, co
         rc = bd_err_set(err, "%s:%d: %s[%zu]: %s: %s", kfile, item->line, field, idx, path,
                         strerror(errno));
     } else if (S_ISDIR(sb.st_mode)) {
-        rc = kustomize_dir_has_file(path)
-                 ? build(root, path, group, out, out->n, !strcmp(field, "components"), depth + 1,
-                         err)
+        rc = gitops_kustomize_dir_has_file(path)
+                 ? build(c, path, group, out, out->n, !strcmp(field, "components"), depth + 1, err)
                  : bd_err_set(err, "%s:%d: %s[%zu]: %s has no kustomization.yaml", kfile,
                               item->line, field, idx, path);
     } else if (!strcmp(field, "components")) {
@@ -137,8 +129,8 @@ static int one_resource(const char *root, const char *dir, const char *kfile, co
     } else {
         /* as kustomize's default load restrictor: files only from the kustomization's
          * own directory tree */
-        char *real = render_inside(dir, path, err);
-        rc = real ? render_file(root, path, group, out, err) : -1;
+        char *real = gitops_render_inside(dir, path, err);
+        rc = real ? gitops_render_file(c->root, path, group, out, err) : -1;
         if (!real)
             bd_err_set(err, "%s:%d: %s[%zu]: %s is not in or below %s", kfile, item->line, field,
                        idx, item->str, dir);
@@ -148,7 +140,7 @@ static int one_resource(const char *root, const char *dir, const char *kfile, co
     return rc;
 }
 
-static int resources(const char *root, const char *dir, const char *kfile, const char *field,
+static int resources(const struct bctx *c, const char *dir, const char *kfile, const char *field,
                      const struct bd_node *list, size_t group, struct gitops_objs *out, int depth,
                      struct bd_err *err)
 {
@@ -157,7 +149,7 @@ static int resources(const char *root, const char *dir, const char *kfile, const
     if (list->kind != BD_NODE_SEQ)
         return bd_err_set(err, "%s:%d: %s: expected a list", kfile, list->line, field);
     for (size_t i = 0; i < list->n; i++)
-        if (one_resource(root, dir, kfile, field, list->kids[i], i, group, out, depth, err) < 0)
+        if (one_resource(c, dir, kfile, field, list->kids[i], i, group, out, depth, err) < 0)
             return -1;
     return 0;
 }
@@ -242,8 +234,9 @@ static int string_map_transform(const struct kust_at *at, const struct bd_node *
     return 0;
 }
 
-static int transform(const char *root, const char *dir, const char *kfile, const struct kfields *f,
-                     struct gitops_objs *out, size_t from, struct bd_err *err)
+static int transform(const struct bctx *c, const char *dir, const char *kfile,
+                     const struct kfields *f, struct gitops_objs *out, size_t from,
+                     struct bd_err *err)
 {
 #define AT(field, name)                                                                            \
     {                                                                                              \
@@ -257,8 +250,8 @@ static int transform(const char *root, const char *dir, const char *kfile, const
                    a_i = AT(images, "images");
 #undef AT
     const char *ns = scalar(f->namespace), *pre = scalar(f->prefix), *suf = scalar(f->suffix);
-    if (gitops_kust_patches(&a_sm, root, dir, f->patches_sm, out, from, err) < 0 ||
-        gitops_kust_patches(&a_p, root, dir, f->patches, out, from, err) < 0)
+    if (gitops_kust_patches(&a_sm, c->root, dir, f->patches_sm, out, from, err) < 0 ||
+        gitops_kust_patches(&a_p, c->root, dir, f->patches, out, from, err) < 0)
         return -1;
     if (ns && *ns && gitops_kust_namespace(&a_ns, ns, out, from, err) < 0)
         return -1;
@@ -268,16 +261,16 @@ static int transform(const char *root, const char *dir, const char *kfile, const
     if (labels_list(&a_l, f->labels, out, from, err) < 0 ||
         string_map_transform(&a_cl, f->common_labels, true, out, from, err) < 0 ||
         string_map_transform(&a_ca, f->common_annotations, false, out, from, err) < 0 ||
-        gitops_kust_patches(&a_j, root, dir, f->patches_json, out, from, err) < 0 ||
+        gitops_kust_patches(&a_j, c->root, dir, f->patches_json, out, from, err) < 0 ||
         gitops_kust_replicas(&a_r, f->replicas, out, from, err) < 0 ||
         gitops_kust_images(&a_i, f->images, out, from, err) < 0)
         return -1;
     return 0;
 }
 
-static int build_from(const char *root, const char *dir, const char *kfile, const struct bd_node *k,
-                      size_t group, struct gitops_objs *out, size_t from, bool component, int depth,
-                      struct bd_err *err)
+static int build_from(const struct bctx *c, const char *dir, const char *kfile,
+                      const struct bd_node *k, size_t group, struct gitops_objs *out, size_t from,
+                      bool component, int depth, struct bd_err *err)
 {
     struct kfields f;
     if (read_fields(kfile, k, &f, err) < 0)
@@ -287,47 +280,52 @@ static int build_from(const char *root, const char *dir, const char *kfile, cons
         !(depth == 0 && !strcmp(kind, "Component")))
         return bd_err_set(err, "%s:%d: kind: %s here must be a %s", kfile, f.kind->line, kind,
                           component ? "Component" : "Kustomization");
-    if (resources(root, dir, kfile, "resources", f.resources, group, out, depth, err) < 0 ||
-        resources(root, dir, kfile, "bases", f.bases, group, out, depth, err) < 0)
+    if (resources(c, dir, kfile, "resources", f.resources, group, out, depth, err) < 0 ||
+        resources(c, dir, kfile, "bases", f.bases, group, out, depth, err) < 0)
         return -1;
     struct kust_at a_cm = {kfile, line_of(&f, &f.cm_gen), "configMapGenerator"};
     struct kust_at a_sg = {kfile, line_of(&f, &f.secret_gen), "secretGenerator"};
     if (gitops_kust_generate(&a_cm, dir, f.cm_gen, false, f.gen_opts, group, out, from, err) < 0 ||
         gitops_kust_generate(&a_sg, dir, f.secret_gen, true, f.gen_opts, group, out, from, err) < 0)
         return -1;
+    struct kust_at a_h = {kfile, line_of(&f, &f.helm_charts), "helmCharts"};
+    if (f.helm_charts && !bd_node_is_null(f.helm_charts) &&
+        gitops_kust_helm(&a_h, c->helm, dir, f.helm_charts, scalar(f.namespace), group, out, err) <
+            0)
+        return -1;
     if (f.components && !bd_node_is_null(f.components)) {
         if (f.components->kind != BD_NODE_SEQ)
             return bd_err_set(err, "%s:%d: components: expected a list", kfile, f.components->line);
         /* a component's transformers apply to everything accumulated so far */
         for (size_t i = 0; i < f.components->n; i++) {
-            const struct bd_node *c = f.components->kids[i];
-            char *path = c->kind == BD_NODE_SCALAR ? bd_path_join(dir, c->str) : NULL;
-            int rc = path && kustomize_dir_has_file(path)
-                         ? build(root, path, group, out, from, true, depth + 1, err)
+            const struct bd_node *comp = f.components->kids[i];
+            char *path = comp->kind == BD_NODE_SCALAR ? bd_path_join(dir, comp->str) : NULL;
+            int rc = path && gitops_kustomize_dir_has_file(path)
+                         ? build(c, path, group, out, from, true, depth + 1, err)
                          : bd_err_set(err,
                                       "%s:%d: components[%zu]: expected a directory with a "
                                       "kustomization.yaml",
-                                      kfile, c->line, i);
+                                      kfile, comp->line, i);
             free(path);
             if (rc < 0)
                 return -1;
         }
     }
-    if (transform(root, dir, kfile, &f, out, from, err) < 0)
+    if (transform(c, dir, kfile, &f, out, from, err) < 0)
         return -1;
     return check_unique(kfile, out, from, err);
 }
 
-static int build(const char *root, const char *dir, size_t group, struct gitops_objs *out,
+static int build(const struct bctx *c, const char *dir, size_t group, struct gitops_objs *out,
                  size_t from, bool component, int depth, struct bd_err *err)
 {
     if (depth > 32)
         return bd_err_set(err, "%s: kustomizations nested deeper than 32 (a cycle?)", dir);
-    char *kfile = kfile_of(dir);
+    char *kfile = gitops_kustomize_file(dir);
     if (!kfile)
         return bd_err_set(err, "%s: no kustomization.yaml", dir);
     struct bd_yaml_doc doc;
-    char *real = render_inside(root, dir, err);
+    char *real = gitops_render_inside(c->root, dir, err);
     if (!real || bd_yaml_parse_file(kfile, &doc, err) < 0) {
         free(real);
         free(kfile);
@@ -336,7 +334,7 @@ static int build(const char *root, const char *dir, size_t group, struct gitops_
     free(real);
     const struct bd_node *k = doc.ndocs == 1 ? doc.docs[0] : NULL;
     int rc = k && k->kind == BD_NODE_MAP
-                 ? build_from(root, dir, kfile, k, group, out, from, component, depth, err)
+                 ? build_from(c, dir, kfile, k, group, out, from, component, depth, err)
                  : bd_err_set(err, "%s: expected one Kustomization mapping", kfile);
     bd_yaml_doc_free(&doc);
     free(kfile);
@@ -353,10 +351,12 @@ static bool local_config(const struct gitops_obj *o)
 }
 
 int gitops_kustomize_builtin(const char *root, const char *dir, size_t group,
-                             struct gitops_objs *out, struct bd_err *err)
+                             const struct gitops_kust_helm *helm, struct gitops_objs *out,
+                             struct bd_err *err)
 {
     size_t from = out->n;
-    int rc = build(root, dir, group, out, from, false, 0, err);
+    struct bctx ctx = {root, helm}, *c = &ctx;
+    int rc = build(c, dir, group, out, from, false, 0, err);
     if (rc == 0)
         rc = gitops_kust_hash_suffixes(out, from, err);
     if (rc == 0)

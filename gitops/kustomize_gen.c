@@ -168,7 +168,7 @@ static int read_file_in(struct gen *g, const char *dir, const char *rel, int lin
 {
     struct kust_at here = {g->at->kfile, line, g->at->field};
     char *path = bd_path_join(dir, rel);
-    char *real = render_inside(dir, path, err);
+    char *real = gitops_render_inside(dir, path, err);
     int rc = real ? bd_file_read(path, text, len, err) : -1;
     if (!real)
         gitops_kust_fail(&here, err, "%s: %s is not in or below %s", g->name, rel, dir);

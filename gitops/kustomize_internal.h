@@ -7,7 +7,7 @@
 #ifndef GITOPS_KUSTOMIZE_INTERNAL_H
 #define GITOPS_KUSTOMIZE_INTERNAL_H
 
-#include "gitops.h"
+#include "internal.h"
 
 #include <cjson/cJSON.h>
 
@@ -87,9 +87,20 @@ int gitops_kust_generate(const struct kust_at *at, const char *dir, const struct
 int gitops_kust_hash_suffixes(struct gitops_objs *objs, size_t from, struct bd_err *err);
 void gitops_kust_fix_references(struct gitops_objs *objs, size_t from); /* kustomize_refs.c */
 
+/* helmCharts through `helm template` (kustomize_helm.c). */
+struct gitops_kust_helm {
+    const char *helm;      /* the helm program; NULL when there is none */
+    const char *cache_dir; /* charts pulled once, by repository, name and version */
+    int64_t timeout_s;
+};
+int gitops_kust_helm(const struct kust_at *at, const struct gitops_kust_helm *h, const char *dir,
+                     const struct bd_node *charts, const char *kust_ns, size_t group,
+                     struct gitops_objs *objs, struct bd_err *err);
+
 /* The whole build of the kustomization in dir (kustomize_builtin.c). */
 int gitops_kustomize_builtin(const char *root, const char *dir, size_t group,
-                             struct gitops_objs *out, struct bd_err *err);
+                             const struct gitops_kust_helm *helm, struct gitops_objs *out,
+                             struct bd_err *err);
 
 /* Patches (kustomize_patch.c). at->field: "patches", "patchesStrategicMerge" or
  * "patchesJson6902". */

@@ -340,8 +340,8 @@ static int load(const struct kust_at *at, const char *root, const char *dir, con
         return rc;
     }
     char *full = bd_path_join(dir, path);
-    char *real = render_inside(dir, full, err);
-    char *in_root = real ? render_inside(root, full, err) : NULL;
+    char *real = gitops_render_inside(dir, full, err);
+    char *in_root = real ? gitops_render_inside(root, full, err) : NULL;
     int rc = in_root ? bd_yaml_parse_file(full, doc, err) : -1;
     if (!real)
         gitops_kust_fail(at, err, "%s is not in or below %s", path, dir);

@@ -22,7 +22,7 @@ struct gitops_loop {
     int64_t next_ms;
     int failures;
     /* metrics */
-    uint64_t syncs_ok, syncs_failed, applied_total, pruned_total;
+    uint64_t syncs_ok, syncs_failed, applied_total, pruned_total, drift_total;
     struct gitops_result last; /* detail and error not kept */
     bool have_last;
 };
@@ -67,8 +67,9 @@ static void run_once(struct gitops_loop *l)
     pthread_mutex_lock(&l->worker.mu);
     l->syncing = false;
     l->running_cfg = NULL;
-    if (!l->cfg)
-        l->cfg = cfg; /* no reconfigure happened meanwhile */
+    bool reconfigured = l->cfg != NULL;
+    if (!reconfigured)
+        l->cfg = cfg;
     else
         gitops_cfg_free(cfg);
     l->failures = rc == 0 ? 0 : l->failures + 1;
@@ -78,6 +79,7 @@ static void run_once(struct gitops_loop *l)
         l->syncs_failed++;
     l->applied_total += (uint64_t)res.applied;
     l->pruned_total += (uint64_t)res.pruned;
+    l->drift_total += (uint64_t)res.drifted;
     gitops_result_free(&l->last);
     l->last = res;
     l->last.error = NULL;
@@ -86,6 +88,8 @@ static void run_once(struct gitops_loop *l)
     gitops_result_free(&res);
     int64_t interval = l->cfg ? l->cfg->interval_s : 300;
     l->next_ms = bd_mono_ms() + (rc == 0 ? interval * 1000 : backoff_ms(l->failures, interval));
+    if (reconfigured) /* a changed configuration arrived during the sync: it syncs now */
+        l->next_ms = 0;
 }
 
 static void *loop_main(void *arg)
@@ -115,6 +119,13 @@ int gitops_loop_start(struct gitops_loop *l, struct bd_err *err)
 void gitops_loop_configure(struct gitops_loop *l, struct gitops_cfg *cfg)
 {
     pthread_mutex_lock(&l->worker.mu);
+    const struct gitops_cfg *now = l->cfg ? l->cfg : l->running_cfg;
+    if (cfg && gitops_cfg_equal(cfg, now)) {
+        /* a reload that changed nothing under gitops: keeps the schedule */
+        pthread_mutex_unlock(&l->worker.mu);
+        gitops_cfg_free(cfg);
+        return;
+    }
     gitops_cfg_free(l->cfg);
     l->cfg = cfg;
     l->next_ms = 0; /* a new configuration syncs at once */
@@ -122,8 +133,26 @@ void gitops_loop_configure(struct gitops_loop *l, struct gitops_cfg *cfg)
     pthread_mutex_unlock(&l->worker.mu);
 }
 
+static bool same_text(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+static bool same_target(const struct kube_target *a, const struct kube_target *b)
+{
+    return a && b && same_text(a->server, b->server) && same_text(a->ca_pem, b->ca_pem) &&
+           same_text(a->cert_pem, b->cert_pem) && same_text(a->key_pem, b->key_pem) &&
+           same_text(a->token, b->token);
+}
+
 void gitops_loop_set_target(struct gitops_loop *l, const struct kube_target *t)
 {
+    pthread_mutex_lock(&l->worker.mu);
+    if (same_target(l->target, t)) { /* a reload read the same kubeconfig again */
+        pthread_mutex_unlock(&l->worker.mu);
+        return;
+    }
+    pthread_mutex_unlock(&l->worker.mu);
     struct kube_target *copy = bd_xcalloc(1, sizeof *copy);
     kube_target_copy(copy, t);
     pthread_mutex_lock(&l->worker.mu);
@@ -199,6 +228,9 @@ static cJSON *sync_json(const struct state_gitops_sync *y)
     cJSON_AddNumberToObject(o, "unhealthy", (double)y->unhealthy);
     add_str(o, "error", y->error);
     cJSON *detail = y->detail ? cJSON_Parse(y->detail) : NULL;
+    cJSON *drifted = cJSON_DetachItemFromObjectCaseSensitive(detail, "drifted_count");
+    cJSON_AddNumberToObject(o, "drifted", cJSON_IsNumber(drifted) ? drifted->valuedouble : 0);
+    cJSON_Delete(drifted);
     cJSON_AddItemToObject(o, "detail", detail ? detail : cJSON_CreateObject());
     return o;
 }
@@ -257,9 +289,14 @@ void gitops_loop_metrics(struct gitops_loop *l, struct bd_buf *b)
                   "# HELP bootd_gitops_objects_pruned_total Objects deleted because they left "
                   "Git.\n"
                   "# TYPE bootd_gitops_objects_pruned_total counter\n"
-                  "bootd_gitops_objects_pruned_total %llu\n",
+                  "bootd_gitops_objects_pruned_total %llu\n"
+                  "# HELP bootd_gitops_drift_corrected_total Objects changed or deleted in the "
+                  "cluster and set back to Git.\n"
+                  "# TYPE bootd_gitops_drift_corrected_total counter\n"
+                  "bootd_gitops_drift_corrected_total %llu\n",
                   (unsigned long long)l->syncs_ok, (unsigned long long)l->syncs_failed,
-                  (unsigned long long)l->applied_total, (unsigned long long)l->pruned_total);
+                  (unsigned long long)l->applied_total, (unsigned long long)l->pruned_total,
+                  (unsigned long long)l->drift_total);
     if (l->have_last)
         bd_buf_printf(b,
                       "# HELP bootd_gitops_last_sync_ok 1 when the last sync succeeded.\n"

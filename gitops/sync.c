@@ -14,6 +14,12 @@ static char *dup_or_null(const char *s)
     return s ? bd_xstrdup(s) : NULL;
 }
 
+/* A relative tool path is relative to lab.yaml, a bare name is looked up in PATH. */
+static char *tool_path(const struct lab *lab, const char *tool)
+{
+    return tool && strchr(tool, '/') ? bd_path_join(lab->dir, tool) : dup_or_null(tool);
+}
+
 struct gitops_cfg *gitops_cfg_from_lab(const struct lab *lab, const char *state_dir)
 {
     const struct lab_gitops *g = &lab->gitops;
@@ -25,9 +31,10 @@ struct gitops_cfg *gitops_cfg_from_lab(const struct lab *lab, const char *state_
     c->token_file = dup_or_null(g->token_file);
     c->ssh_key_file = dup_or_null(g->ssh_key_file);
     c->checkout_dir = bd_path_join(state_dir, "gitops");
-    /* a relative tool path is relative to lab.yaml, a bare name is looked up in PATH */
-    c->kustomize = g->kustomize && strchr(g->kustomize, '/') ? bd_path_join(lab->dir, g->kustomize)
-                                                             : dup_or_null(g->kustomize);
+    c->kustomize = tool_path(lab, g->kustomize);
+    c->helm = tool_path(lab, g->helm);
+    c->helm_cache = bd_path_join(state_dir, "helm");
+    c->argocd = g->argocd;
     c->kustomize_timeout_s = g->kustomize_timeout_s;
     c->interval_s = g->interval_s;
     c->health_timeout_s = g->health_timeout_s;
@@ -53,6 +60,7 @@ void gitops_cfg_free(struct gitops_cfg *c)
             free(c->groups[i].paths[k]);
         free(c->groups[i].paths);
         free(c->groups[i].name);
+        free(c->groups[i].namespace);
     }
     free(c->groups);
     free(c->repo);
@@ -61,7 +69,38 @@ void gitops_cfg_free(struct gitops_cfg *c)
     free(c->ssh_key_file);
     free(c->checkout_dir);
     free(c->kustomize);
+    free(c->helm);
+    free(c->helm_cache);
     free(c);
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+bool gitops_cfg_equal(const struct gitops_cfg *a, const struct gitops_cfg *b)
+{
+    if (!a || !b)
+        return a == b;
+    if (!same_str(a->repo, b->repo) || !same_str(a->ref, b->ref) ||
+        !same_str(a->token_file, b->token_file) || !same_str(a->ssh_key_file, b->ssh_key_file) ||
+        !same_str(a->checkout_dir, b->checkout_dir) || !same_str(a->kustomize, b->kustomize) ||
+        !same_str(a->helm, b->helm) || !same_str(a->helm_cache, b->helm_cache) ||
+        a->kustomize_timeout_s != b->kustomize_timeout_s || a->interval_s != b->interval_s ||
+        a->health_timeout_s != b->health_timeout_s || a->prune != b->prune ||
+        a->argocd != b->argocd || a->ngroups != b->ngroups)
+        return false;
+    for (size_t i = 0; i < a->ngroups; i++) {
+        const struct gitops_group_cfg *x = &a->groups[i], *y = &b->groups[i];
+        if (!same_str(x->name, y->name) || !same_str(x->namespace, y->namespace) ||
+            x->npaths != y->npaths)
+            return false;
+        for (size_t k = 0; k < x->npaths; k++)
+            if (strcmp(x->paths[k], y->paths[k]))
+                return false;
+    }
+    return true;
 }
 
 void gitops_result_free(struct gitops_result *r)
@@ -71,11 +110,54 @@ void gitops_result_free(struct gitops_result *r)
     memset(r, 0, sizeof *r);
 }
 
-static int render_all(const struct gitops_cfg *cfg, struct gitops_objs *objs, struct bd_err *err)
+/* The configuration with the plan's groups in place of the lab's (ArgoCD apps). */
+static struct gitops_cfg *cfg_with_plan(const struct gitops_cfg *cfg, struct gitops_plan *plan)
+{
+    struct gitops_cfg *c = bd_xcalloc(1, sizeof *c);
+    *c = *cfg;
+    c->repo = bd_xstrdup(cfg->repo);
+    c->ref = bd_xstrdup(cfg->ref);
+    c->token_file = dup_or_null(cfg->token_file);
+    c->ssh_key_file = dup_or_null(cfg->ssh_key_file);
+    c->checkout_dir = bd_xstrdup(cfg->checkout_dir);
+    c->kustomize = dup_or_null(cfg->kustomize);
+    c->helm = dup_or_null(cfg->helm);
+    c->helm_cache = dup_or_null(cfg->helm_cache);
+    c->ngroups = plan->n;
+    c->groups = bd_xcalloc(plan->n + 1, sizeof *c->groups);
+    for (size_t i = 0; i < plan->n; i++) {
+        struct gitops_plan_group *g = &plan->groups[i];
+        c->groups[i].name = g->name;
+        c->groups[i].npaths = g->npaths;
+        c->groups[i].paths = g->paths;
+        c->groups[i].namespace = g->dest_ns;
+        g->name = g->dest_ns = NULL; /* moved */
+        g->paths = NULL;
+        g->npaths = 0;
+    }
+    return c;
+}
+
+/* Renders every group; with argocd, *plan_cfg gets the groups the Applications make
+ * (the caller frees it and uses it for the rest of the sync). */
+static int render_all(const struct gitops_cfg *cfg, struct gitops_cfg **plan_cfg,
+                      struct gitops_objs *objs, struct bd_err *err)
 {
     struct gitops_render_opts ro = {.kustomize = cfg->kustomize,
-                                    .timeout_s = cfg->kustomize_timeout_s};
-    for (size_t g = 0; g < cfg->ngroups; g++)
+                                    .timeout_s = cfg->kustomize_timeout_s,
+                                    .helm = cfg->helm,
+                                    .helm_cache = cfg->helm_cache};
+    *plan_cfg = NULL;
+    if (cfg->argocd) {
+        struct gitops_plan plan;
+        int rc = gitops_argocd_plan(cfg, &ro, false, &plan, objs, err);
+        if (rc == 0)
+            *plan_cfg = cfg_with_plan(cfg, &plan);
+        gitops_plan_free(&plan);
+        if (rc < 0)
+            return -1;
+    }
+    for (size_t g = 0; !cfg->argocd && g < cfg->ngroups; g++)
         for (size_t p = 0; p < cfg->groups[g].npaths; p++)
             if (gitops_render_path(cfg->checkout_dir, cfg->groups[g].paths[p], g, &ro, objs,
                                    err) < 0)
@@ -194,6 +276,8 @@ static void apply_all(struct gitops_run *r, struct state_db *st)
     if (!same_ids(inv, n, r->prev, r->nprev) && gitops_inventory_to_cluster(r, inv, n, &err) < 0)
         set_error(res, err.msg);
     res->finished_ms = bd_now_ms();
+    /* the sync record has no column for it: the count travels in the detail */
+    cJSON_AddNumberToObject(res->detail, "drifted_count", (double)res->drifted);
     char *detail = cJSON_PrintUnformatted(res->detail);
     struct state_gitops_sync rec = {
         .started_ms = res->started_ms, .finished_ms = res->finished_ms,
@@ -246,19 +330,24 @@ int gitops_sync(const struct gitops_cfg *cfg, const struct kube_target *t, struc
         }
     }
     int64_t t_git = bd_now_ms();
-    struct gitops_run r = {.cfg = cfg, .cancel = cancel, .res = res};
-    if (render_all(cfg, &r.objs, &err) < 0 || check_unique(&r.objs, &err) < 0) {
+    struct gitops_run r = {.cfg = cfg, .cancel = cancel, .res = res, .st = st};
+    struct gitops_cfg *plan_cfg = NULL;
+    if (render_all(cfg, &plan_cfg, &r.objs, &err) < 0 || check_unique(&r.objs, &err) < 0) {
         char *msg = bd_xasprintf("render of %.12s: %s; nothing applied", res->revision, err.msg);
         free(res->error);
         res->error = msg;
         gitops_objs_free(&r.objs);
+        gitops_cfg_free(plan_cfg);
         record_failure(st, res);
         return -1;
     }
+    if (plan_cfg)
+        r.cfg = plan_cfg;
     res->objects = (int64_t)r.objs.n;
     if (state_gitops_inventory(st, &r.prev, &r.nprev, &err) < 0) {
         set_error(res, err.msg);
         gitops_objs_free(&r.objs);
+        gitops_cfg_free(plan_cfg);
         record_failure(st, res);
         return -1;
     }
@@ -272,6 +361,7 @@ int gitops_sync(const struct gitops_cfg *cfg, const struct kube_target *t, struc
     kube_free(r.kube);
     state_gitops_items_free(r.prev, r.nprev);
     gitops_objs_free(&r.objs);
+    gitops_cfg_free(plan_cfg);
     res->ok = !res->error;
     return res->ok ? 0 : -1;
 }

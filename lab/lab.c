@@ -357,6 +357,8 @@ static const struct lab_field gitops_fields[] = {
     F(T_STR, "kustomize", kustomize, false, NULL),
     F(T_DURATION, "kustomize_timeout", kustomize_timeout_s, false, NULL),
     F(T_PATH, "kubeconfig", kubeconfig, false, NULL),
+    F(T_STR, "helm", helm, false, NULL),
+    F(T_BOOL, "argocd", argocd, false, NULL),
     {.key = "groups", .type = T_CUSTOM, .off = offsetof(struct lab_gitops, ngroups), .required = true,
      .aux = (const void *)decode_groups},
     {0},

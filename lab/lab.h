@@ -160,6 +160,8 @@ struct lab_gitops {
     char *kubeconfig;         /* NULL = <state-dir>/kubeconfig */
     size_t ngroups;
     struct lab_gitops_group *groups;
+    char *helm;               /* helm for helmCharts; NULL = search PATH */
+    bool argocd;              /* ArgoCD Applications/ApplicationSets become groups */
 };
 
 struct lab_service {

@@ -14,7 +14,9 @@ It follows the Kubernetes API reference and the server-side apply documentation
   and no longer sends, and 409 Conflict when another manager owns a field the apply would
   change, unless force=true. Lists are owned as a whole (the reference's associative
   list merging is not modelled). Also merge patches (including on /status), GET, LIST,
-  DELETE, POST.
+  DELETE, POST; a merge patch of the object records its fields as the patching
+  manager's (operation Update, fieldManager or "kubectl-patch"), taking them from the
+  other managers, as the API server does for updates.
 * It rejects what the real one rejects here: apiVersion/kind not matching the URL, a
   name or namespace differing from the URL, apply without fieldManager, a namespaced
   object in a namespace that does not exist, a CRD whose name is not <plural>.<group>.
@@ -213,6 +215,7 @@ class Store:
         self.requests = []  # (method, path)
         self.served_cache = None  # dropped whenever a CRD changes
         self.mf_cache = {}        # key -> ([(manager, field set)], managedFields)
+        self.updaters = {}        # key -> managers whose fields came from updates
         for gv, kind, plural, ns, st in BUILTIN:
             self.resources.setdefault(gv, {})[kind] = (plural, ns, st)
         for name in ("default", "kube-system", "kube-public"):
@@ -299,7 +302,9 @@ class Store:
         if cached and len(cached[0]) == len(state) and all(
                 a[0] == b[0] and a[1] is b[1] for a, b in zip(cached[0], state)):
             return cached[1]
-        mf = [{"manager": m, "operation": "Apply", "apiVersion": api_version, "time": now(),
+        updaters = self.updaters.get(key, set())
+        mf = [{"manager": m, "operation": "Update" if m in updaters else "Apply",
+               "apiVersion": api_version, "time": now(),
                "fieldsType": "FieldsV1", "fieldsV1": fields_v1(p)}
               for m, p in state if p]
         self.mf_cache[key] = (state, mf)
@@ -431,10 +436,20 @@ class Store:
         self.store(key, new, created, has_status)
         return self.view(key), created
 
-    def patch_merge(self, key, kind, patch, subresource):
+    def patch_merge(self, key, kind, patch, subresource, manager=None):
         if key not in self.objects:
             raise ApiError(404, "NotFound", '%s "%s" not found' % (key[1], key[3]))
         obj = self.objects[key]
+        if subresource != "status" and isinstance(patch, dict):
+            manager = manager or "kubectl-patch"
+            changed = leaf_paths(patch)
+            owners = self.owners.setdefault(key, {})
+            for m in list(owners):
+                if m != manager:
+                    owners[m] = {p for p in owners[m] if not any(
+                        p[:len(q)] == q or q[:len(p)] == p for q in changed)}
+            owners[manager] = owners.get(manager, set()) | changed
+            self.updaters.setdefault(key, set()).add(manager)
         if subresource == "status":
             obj.setdefault("status", {})
             merge(obj["status"], patch.get("status", {}))
@@ -452,6 +467,7 @@ class Store:
             raise ApiError(404, "NotFound", '%s "%s" not found' % (key[1], key[3]))
         obj = self.objects.pop(key)
         self.owners.pop(key, None)
+        self.updaters.pop(key, None)
         if obj["kind"] == "Namespace" and key[1] == "namespaces":
             for k in [k for k in self.objects if k[2] == key[3]]:
                 self.objects.pop(k)
@@ -596,7 +612,7 @@ class Api:
                                         q.get("dryRun") == "All")
                 return (201 if created else 200), obj
             if ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
-                return 200, st.patch_merge(key, kind, body, sub)
+                return 200, st.patch_merge(key, kind, body, sub, q.get("fieldManager"))
             raise ApiError(415, "UnsupportedMediaType",
                            "the body of the request was in an unknown format - accepted media "
                            "types include: application/json-patch+json, "

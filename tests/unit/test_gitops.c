@@ -310,11 +310,11 @@ Test(gitops_render, builtin_kustomize_refuses_what_it_cannot_do)
     struct gitops_objs objs;
     struct bd_err err;
     free(write_file(dir, "k/kustomization.yaml", "resources: [a.yaml]\n"
-                                                 "commonLabels: {app: x}\n"));
+                                                 "replacements: [{path: r.yaml}]\n"));
     free(write_file(dir, "k/a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"));
     cr_assert_eq(render(dir, "k", "builtin", &objs, &err), -1);
-    assert_has(err.msg, "k/kustomization.yaml:2: commonLabels: the built-in renderer handles "
-                        "only resources and namespace");
+    assert_has(err.msg, "k/kustomization.yaml:2: replacements: the built-in renderer does not "
+                        "handle this field");
     gitops_objs_free(&objs);
     free(write_file(dir, "r/kustomization.yaml",
                     "resources:\n- a.yaml\n- https://example.com/x.yaml\n"));
@@ -333,12 +333,6 @@ Test(gitops_render, builtin_kustomize_refuses_what_it_cannot_do)
     free(write_file(dir, "d/b.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"));
     cr_assert_eq(render(dir, "d", "builtin", &objs, &err), -1);
     assert_has(err.msg, "ConfigMap a appears twice");
-    gitops_objs_free(&objs);
-    free(write_file(dir, "w/kustomization.yaml", "namespace: x\nresources: [a.yaml]\n"));
-    free(write_file(dir, "w/a.yaml", "apiVersion: admissionregistration.k8s.io/v1\n"
-                                     "kind: ValidatingWebhookConfiguration\nmetadata: {name: v}\n"));
-    cr_assert_eq(render(dir, "w", "builtin", &objs, &err), -1);
-    assert_has(err.msg, "w/kustomization.yaml:1: namespace: ValidatingWebhookConfiguration v");
     gitops_objs_free(&objs);
     free(write_file(dir, "n/kustomization.yaml", "namespace: x\nresources: [a.yaml]\n"));
     free(write_file(dir, "n/a.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n"
@@ -409,6 +403,52 @@ Test(gitops_render, external_tool_output_errors_and_timeout)
     free(missing);
     free(tool);
     free(dir);
+}
+
+/* ---- drift ---- */
+
+static bool drift(const char *want, const char *live, char *why)
+{
+    cJSON *w = cJSON_Parse(want), *l = cJSON_Parse(live);
+    cr_assert(w && l, "bad test JSON");
+    bool d = gitops_drifted(w, l, "bootd", why, 256);
+    cJSON_Delete(w);
+    cJSON_Delete(l);
+    return d;
+}
+
+Test(gitops_drift, fields_values_and_owners)
+{
+    char why[256];
+    const char *want = "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\","
+                       "\"labels\":{\"a\":\"1\"}},\"data\":{\"k\":\"v\"},\"list\":[{\"x\":1}]}";
+    const char *mf = "\"managedFields\":[{\"manager\":\"bootd\",\"operation\":\"Apply\","
+                     "\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:a\":{}}},\"f:data\":{\"f:k\":{}},"
+                     "\"f:list\":{}}}]";
+    char *same = bd_xasprintf("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":"
+                              "\"c\",\"uid\":\"u\",\"labels\":{\"a\":\"1\",\"extra\":\"e\"},%s},"
+                              "\"data\":{\"k\":\"v\",\"other\":\"o\"},\"list\":[{\"x\":1,\"d\":2}]}",
+                              mf);
+    cr_assert_not(drift(want, same, why), "extra fields are not drift: %s", why);
+    char *changed = bd_xasprintf("{\"metadata\":{%s,\"labels\":{\"a\":\"1\"}},"
+                                 "\"data\":{\"k\":\"w\"},\"list\":[{\"x\":1}]}", mf);
+    cr_assert(drift(want, changed, why));
+    assert_has(why, "data.k is \"w\" in the cluster, \"v\" in Git");
+    char *shorter = bd_xasprintf("{\"metadata\":{%s,\"labels\":{\"a\":\"1\"}},"
+                                 "\"data\":{\"k\":\"v\"},\"list\":[]}", mf);
+    cr_assert(drift(want, shorter, why));
+    assert_has(why, "list is [] in the cluster, a list of 1 in Git");
+    const char *taken = "{\"metadata\":{\"managedFields\":[{\"manager\":\"bootd\",\"operation\":"
+                        "\"Apply\",\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:a\":{}}},"
+                        "\"f:list\":{}}}],\"labels\":{\"a\":\"1\"}},\"data\":{\"k\":\"v\"},"
+                        "\"list\":[{\"x\":1}]}";
+    cr_assert(drift(want, taken, why));
+    assert_has(why, "data is no longer managed by bootd");
+    cr_assert(drift(want, "{\"metadata\":{}}", why));
+    assert_has(why, "no field of it is managed by bootd");
+    free(same);
+    free(changed);
+    free(shorter);
 }
 
 /* ---- ids, paths, store ---- */
