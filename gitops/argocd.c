@@ -11,7 +11,7 @@
  * the group's namespaced objects without one go. Anything else an Application can say
  * (Helm or remote sources, other generators, multiple sources) is an error naming the
  * object. */
-#include "internal.h"
+#include "kustomize_internal.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -27,6 +27,7 @@
 
 struct app {
     char *name, *path, *dest_ns, *src;
+    cJSON *chart;      /* a Helm repository chart: a helmCharts entry, else NULL */
     char *unsupported; /* why bootd cannot render it, or NULL */
     long wave;
     bool create_ns;
@@ -39,6 +40,7 @@ static void app_free(struct app *a)
     free(a->dest_ns);
     free(a->src);
     free(a->unsupported);
+    cJSON_Delete(a->chart);
 }
 
 static const char *str(const cJSON *o, const char *key)
@@ -71,24 +73,107 @@ static int wave_of(const cJSON *meta, const char *src, long *wave, struct bd_err
     return 0;
 }
 
+/* A source with a chart from a Helm repository, as a kustomize helmCharts entry:
+ * valueFiles written "$<ref>/path" name files of this repository (the other sources may
+ * only be such refs). NULL with why when bootd cannot take it. */
+static cJSON *chart_entry(const char *name, const cJSON *spec, const cJSON *source,
+                          const cJSON *sources, char **why)
+{
+    const cJSON *s;
+    cJSON_ArrayForEach(s, sources)
+    {
+        if (s != source && (!str(s, "ref") || str(s, "path") || str(s, "chart"))) {
+            *why = bd_xstrdup("its other sources may only be refs to this repository");
+            return NULL;
+        }
+    }
+    const cJSON *helm = cJSON_GetObjectItemCaseSensitive(source, "helm");
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "name", str(source, "chart"));
+    cJSON_AddStringToObject(e, "repo", str(source, "repoURL") ? str(source, "repoURL") : "");
+    if (str(source, "targetRevision"))
+        cJSON_AddStringToObject(e, "version", str(source, "targetRevision"));
+    cJSON_AddStringToObject(e, "releaseName",
+                            str(helm, "releaseName") ? str(helm, "releaseName") : name);
+    const char *ns = str(cJSON_GetObjectItemCaseSensitive(spec, "destination"), "namespace");
+    if (ns && *ns)
+        cJSON_AddStringToObject(e, "namespace", ns);
+    const cJSON *vf;
+    cJSON *more = NULL;
+    cJSON_ArrayForEach(vf, cJSON_GetObjectItemCaseSensitive(helm, "valueFiles"))
+    {
+        const char *v = cJSON_IsString(vf) ? vf->valuestring : "";
+        const char *slash = strchr(v, '/');
+        if (v[0] != '$' || !slash || !slash[1]) {
+            *why = bd_xasprintf("value file \"%s\" is not \"$<ref>/<path in this repository>\"", v);
+            cJSON_Delete(more);
+            cJSON_Delete(e);
+            return NULL;
+        }
+        if (!cJSON_GetObjectItemCaseSensitive(e, "valuesFile")) {
+            cJSON_AddStringToObject(e, "valuesFile", slash + 1);
+        } else {
+            if (!more)
+                more = cJSON_CreateArray();
+            cJSON_AddItemToArray(more, cJSON_CreateString(slash + 1));
+        }
+    }
+    if (more)
+        cJSON_AddItemToObject(e, "additionalValuesFiles", more);
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(helm, "valuesObject");
+    const char *text = str(helm, "values");
+    if (cJSON_IsObject(obj)) {
+        cJSON_AddItemToObject(e, "valuesInline", cJSON_Duplicate(obj, true));
+    } else if (text) {
+        struct bd_yaml_doc doc;
+        struct bd_err perr;
+        if (bd_yaml_parse(text, strlen(text), "helm.values", &doc, &perr) < 0) {
+            *why = bd_xasprintf("helm.values: %s", perr.msg);
+            cJSON_Delete(e);
+            return NULL;
+        }
+        if (doc.ndocs && doc.docs[0]->kind == BD_NODE_MAP)
+            cJSON_AddItemToObject(e, "valuesInline", bd_node_to_json(doc.docs[0]));
+        bd_yaml_doc_free(&doc);
+    }
+    return e;
+}
+
 /* The parts of an Application spec bootd acts on. */
 static int app_from_spec(const char *name, const cJSON *meta, const cJSON *spec, const char *src,
                          struct app *out, struct bd_err *err)
 {
     memset(out, 0, sizeof *out);
     const cJSON *source = cJSON_GetObjectItemCaseSensitive(spec, "source");
-    if (!source && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(spec, "sources")) == 1)
-        source = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(spec, "sources"), 0);
+    const cJSON *sources = cJSON_GetObjectItemCaseSensitive(spec, "sources");
+    const cJSON *s, *scan = source ? NULL : sources;
+    cJSON_ArrayForEach(s, scan)
+    {
+        if (str(s, "path") || str(s, "chart")) {
+            if (source) { /* two that render */
+                source = NULL;
+                break;
+            }
+            source = s;
+        }
+    }
     const char *path = str(source, "path");
-    if (!path || str(source, "chart"))
-        out->unsupported = bd_xasprintf("%s: Application %s: bootd takes only a source with a "
-                                        "path in the repository (no Helm repository charts, no "
-                                        "multiple sources)",
-                                        src, name);
+    char *why = NULL;
+    if (str(source, "chart") && !path)
+        out->chart = chart_entry(name, spec, source, sources, &why);
+    else if (!path)
+        why = bd_xstrdup("bootd takes a source with a path in this repository or a chart from "
+                         "a Helm repository, one of them");
+    if (why) {
+        out->unsupported = bd_xasprintf("%s: Application %s: %s", src, name, why);
+        free(why);
+    }
     long wave;
     if (wave_of(meta, src, &wave, err) < 0) {
         free(out->unsupported);
         out->unsupported = NULL;
+        cJSON_Delete(out->chart);
+        out->chart = NULL;
         return -1;
     }
     const cJSON *opt;
@@ -365,25 +450,26 @@ static void group_add_path(struct gitops_plan_group *g, const char *path)
 
 static int expand(struct planner *pl, size_t gi, int depth, struct bd_err *err);
 
-/* Renders path into group gi; Applications found become groups right after. */
-static int render_into(struct planner *pl, size_t gi, const char *path, struct app **apps,
-                       size_t *napps, struct bd_err *err)
+/* A path or chart of group gi that did not render: fatal, or noted in a plan. */
+static int not_rendered(struct planner *pl, size_t gi, struct bd_err *err)
 {
-    struct gitops_objs tmp = {0};
-    if (gitops_render_path(pl->cfg->checkout_dir, path, gi, pl->ro, &tmp, err) < 0) {
-        gitops_objs_free(&tmp);
-        if (!pl->keep_going)
-            return bd_err_prefix(err, "group %s", pl->plan->groups[gi].name);
-        struct gitops_plan_group *g = &pl->plan->groups[gi];
-        char *note =
-            bd_xasprintf("%s%s%s", g->error ? g->error : "", g->error ? "; " : "", err->msg);
-        free(g->error);
-        g->error = note;
-        return 0;
-    }
-    for (size_t i = 0; i < tmp.n; i++) {
-        struct gitops_obj *o = &tmp.v[i];
-        int rc = 0;
+    struct gitops_plan_group *g = &pl->plan->groups[gi];
+    if (!pl->keep_going)
+        return bd_err_prefix(err, "group %s", g->name);
+    char *note = bd_xasprintf("%s%s%s", g->error ? g->error : "", g->error ? "; " : "", err->msg);
+    free(g->error);
+    g->error = note;
+    return 0;
+}
+
+/* Moves the rendered objects of group gi to the plan's list, except ArgoCD's own kinds:
+ * Applications (also those of ApplicationSets) go to apps. */
+static int sort_out(struct planner *pl, struct gitops_objs *tmp, struct app **apps, size_t *napps,
+                    struct bd_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < tmp->n; i++) {
+        struct gitops_obj *o = &tmp->v[i];
         if (argo_kind(o, "Application")) {
             struct app a;
             rc = app_from_spec(o->name, cJSON_GetObjectItemCaseSensitive(o->json, "metadata"),
@@ -393,7 +479,7 @@ static int render_into(struct planner *pl, size_t gi, const char *path, struct a
         } else if (argo_kind(o, "ApplicationSet")) {
             rc = from_appset(pl->cfg->checkout_dir, o, apps, napps, err);
         } else if (!argo_kind(o, NULL)) {
-            /* the object moves to the caller's list; tmp keeps an empty shell */
+            /* the object moves to the plan's list; tmp keeps an empty shell */
             struct gitops_objs *out = pl->objs;
             if (out->n == out->cap) {
                 out->cap = out->cap ? out->cap * 2 : 64;
@@ -402,13 +488,58 @@ static int render_into(struct planner *pl, size_t gi, const char *path, struct a
             out->v[out->n++] = *o;
             memset(o, 0, sizeof *o);
         }
-        if (rc < 0) {
-            gitops_objs_free(&tmp);
-            return -1;
-        }
     }
-    gitops_objs_free(&tmp);
-    return 0;
+    gitops_objs_free(tmp);
+    return rc;
+}
+
+/* Renders path into group gi; Applications found become groups right after. */
+static int render_into(struct planner *pl, size_t gi, const char *path, struct app **apps,
+                       size_t *napps, struct bd_err *err)
+{
+    struct gitops_objs tmp = {0};
+    if (gitops_render_path(pl->cfg->checkout_dir, path, gi, pl->ro, &tmp, err) < 0) {
+        gitops_objs_free(&tmp);
+        return not_rendered(pl, gi, err);
+    }
+    return sort_out(pl, &tmp, apps, napps, err);
+}
+
+/* Renders a Helm repository chart of an Application into group gi, through the
+ * built-in kustomize's helmCharts (the same cache). */
+static int render_chart(struct planner *pl, size_t gi, const struct app *a, struct bd_err *err)
+{
+    const struct gitops_render_opts *ro = pl->ro;
+    char *helm = ro && ro->helm ? bd_xstrdup(ro->helm) : gitops_find_program("helm");
+    char *cache = ro && ro->helm_cache ? bd_xstrdup(ro->helm_cache)
+                                       : bd_path_join(pl->cfg->checkout_dir, "charts");
+    struct gitops_kust_helm h = {helm, cache, ro && ro->timeout_s ? ro->timeout_s : 120};
+    char *file = bd_xstrdup(a->src);
+    char *colon = strrchr(file, ':');
+    int line = colon ? atoi(colon + 1) : 0;
+    if (colon)
+        *colon = 0;
+    struct kust_at at = {file, line, "chart"};
+    struct bd_node *entry = bd_node_from_json(a->chart);
+    struct bd_node *list = bd_node_new(BD_NODE_SEQ);
+    bd_node_seq_push(list, entry);
+    struct gitops_objs tmp = {0};
+    int rc = gitops_kust_helm(&at, &h, pl->cfg->checkout_dir, list, NULL, gi, &tmp, err);
+    bd_node_free(list);
+    free(file);
+    free(helm);
+    free(cache);
+    if (rc < 0) {
+        gitops_objs_free(&tmp);
+        return not_rendered(pl, gi, err);
+    }
+    struct app *none = NULL;
+    size_t n = 0;
+    rc = sort_out(pl, &tmp, &none, &n, err); /* a chart's Applications are not followed */
+    for (size_t i = 0; i < n; i++)
+        app_free(&none[i]);
+    free(none);
+    return rc;
 }
 
 /* A namespace the Application's CreateNamespace=true asks for, unless rendered; never
@@ -474,6 +605,20 @@ static int expand(struct planner *pl, size_t gi, int depth, struct bd_err *err)
         pl->plan->groups[child].parent = gi;
         if (apps[i].unsupported) {
             pl->plan->groups[child].error = bd_xstrdup(apps[i].unsupported);
+            continue;
+        }
+        if (apps[i].chart) {
+            const cJSON *c = apps[i].chart;
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, "version");
+            char *what = bd_xasprintf("chart %s %s from %s",
+                                      cJSON_GetObjectItemCaseSensitive(c, "name")->valuestring,
+                                      cJSON_IsString(v) ? v->valuestring : "(latest)",
+                                      cJSON_GetObjectItemCaseSensitive(c, "repo")->valuestring);
+            group_add_path(&pl->plan->groups[child], what);
+            free(what);
+            rc = render_chart(pl, child, &apps[i], err);
+            if (rc == 0 && apps[i].create_ns && apps[i].dest_ns)
+                rc = add_namespace(pl, child, apps[i].dest_ns, err);
             continue;
         }
         group_add_path(&pl->plan->groups[child], apps[i].path);

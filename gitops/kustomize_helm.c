@@ -255,8 +255,9 @@ static int one(const struct kust_at *list_at, const struct gitops_kust_helm *h, 
                struct gitops_objs *objs, struct bd_err *err)
 {
     char field[48];
-    snprintf(field, sizeof field, "helmCharts[%zu]", idx);
-    struct kust_at at = {list_at->kfile, e->line, field};
+    snprintf(field, sizeof field, "%s[%zu]", list_at->field, idx);
+    /* an entry made from an ArgoCD Application has no line of its own */
+    struct kust_at at = {list_at->kfile, e->line ? e->line : list_at->line, field};
     if (e->kind != BD_NODE_MAP)
         return gitops_kust_fail(&at, err, "expected a mapping");
     for (size_t i = 0; i < e->n; i++) {

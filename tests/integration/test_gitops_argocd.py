@@ -12,6 +12,31 @@ import unittest
 
 from tests.integration.gitops_env import GitopsLab
 from tests.integration.harness import BOOTCTL
+from tests.integration.kubetools import helm
+from tests.integration.test_gitops_helm import ChartRepo
+
+CHART_APP = """apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: demo
+  annotations: {argocd.argoproj.io/sync-wave: "2"}
+spec:
+  project: everything
+  sources:
+    - repoURL: %s
+      chart: demo
+      targetRevision: 0.1.0
+      helm:
+        releaseName: rel
+        valueFiles: [$values/values/demo.yaml]
+        valuesObject: {replicas: 4}
+    - repoURL: https://git.example/lab
+      targetRevision: main
+      ref: values
+  destination: {name: in-cluster, namespace: demo}
+  syncPolicy:
+    syncOptions: [CreateNamespace=true]
+"""
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURE = os.path.join(HERE, "..", "fixtures", "gitops-argocd")
@@ -85,6 +110,35 @@ class Fixture(unittest.TestCase):
             self.assertFalse(any("argoproj" in p for _, p in api.requests()))
         finally:
             lab.cleanup()
+
+
+class HelmChartApplication(unittest.TestCase):
+    def test_a_chart_application_is_rendered_with_helm_and_applied(self):
+        root = tempfile.mkdtemp(prefix="bootd-argo-helm-")
+        repo = ChartRepo(root)
+        files = read_tree(FIXTURE)
+        files["sets/demo.yaml"] = CHART_APP % repo.url
+        files["sets/kustomization.yaml"] = files["sets/kustomization.yaml"].replace(
+            "platform.yaml]", "platform.yaml, demo.yaml]")
+        files["values/demo.yaml"] = "image: demo:3.0\ngreeting: moin\n"
+        lab = GitopsLab(files, [("root", ["sets"])],
+                        gitops_extra="  argocd: true\n  helm: %s\n" % helm())
+        try:
+            lab.start()
+            s = lab.wait_idle(timeout=120)
+            self.assertIsNone(s["last_error"], s)
+            dep = lab.api.get("apps/v1", "deployments", "demo", "rel-web")
+            self.assertEqual(dep["spec"]["replicas"], 4)
+            self.assertEqual(dep["spec"]["template"]["spec"]["containers"][0]["image"], "demo:3.0")
+            self.assertEqual(dep["metadata"]["labels"]["bootd/group"], "demo")
+            self.assertEqual(lab.api.get("v1", "configmaps", "demo", "rel-config")["data"]
+                             ["GREETING"], "moin")
+            order = [p.split("?")[0].rsplit("/", 1)[1] for _, p in lab.api.requests("PATCH")]
+            self.assertLess(order.index("zeta"), order.index("rel-web"))  # wave 2 after 1
+        finally:
+            lab.cleanup()
+            repo.stop()
+            shutil.rmtree(root, ignore_errors=True)
 
 
 class ReferenceTree(unittest.TestCase):
