@@ -52,11 +52,12 @@ static void print_status(const cJSON *j)
     if (cJSON_IsObject(last)) {
         const char *t = cli_time(last, "finished", tb);
         printf("last sync         %s (%s, %ld ms): %ld applied, %ld unchanged, %ld pruned, "
-               "%ld failed, %ld unhealthy\n",
+               "%ld failed, %ld unhealthy, %ld drifted\n",
                t ? t : "-", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(last, "ok")) ? "ok"
                                                                                        : "failed",
                num(last, "duration_ms"), num(last, "applied"), num(last, "unchanged"),
-               num(last, "pruned"), num(last, "failed"), num(last, "unhealthy"));
+               num(last, "pruned"), num(last, "failed"), num(last, "unhealthy"),
+               num(last, "drifted"));
     } else {
         printf("last sync         never\n");
     }
@@ -67,6 +68,7 @@ static void print_status(const cJSON *j)
     print_list(detail, "failed", "FAILED", "error", "ERROR");
     print_list(detail, "unhealthy", "UNHEALTHY", "status", "STATUS");
     print_list(detail, "pruned", "PRUNED", "result", "RESULT");
+    print_list(detail, "drifted", "DRIFTED (set back to Git)", "drift", "DRIFT");
 }
 
 static int show(struct cli *c, cJSON *j)

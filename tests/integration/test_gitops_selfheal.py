@@ -73,6 +73,10 @@ class SelfHeal(unittest.TestCase):
                          "spec.replicas is no longer managed by bootd")
         self.assertRegex(drifted["ConfigMap shop/free"], r"deleted")
         self.assertEqual(self.metric(), before + 3)
+        out = self.lab.bootd.bootctl("gitops", "status").stdout
+        self.assertRegex(out, r"0 unhealthy, 3 drifted")
+        self.assertRegex(out, r"Deployment shop/web\s+apps/web\.yaml:1\s+spec\.replicas is no "
+                              r"longer managed by bootd")
         events = [e for e in self.lab.bootd.events() if e["kind"] == "drift"]
         self.assertTrue(any("Deployment shop/web" in e["message"] for e in events), events)
         # and the next check finds nothing left to correct
