@@ -30,7 +30,7 @@ struct app {
     cJSON *chart;      /* a Helm repository chart: a helmCharts entry, else NULL */
     char *unsupported; /* why bootd cannot render it, or NULL */
     long wave;
-    bool create_ns;
+    bool create_ns, recurse;
 };
 
 static void app_free(struct app *a)
@@ -193,6 +193,7 @@ static int app_from_spec(const char *name, const cJSON *meta, const cJSON *spec,
     out->src = bd_xstrdup(src);
     out->wave = wave;
     out->create_ns = create_ns;
+    out->recurse = cJSON_IsTrue(at(source, "directory", "recurse"));
     return 0;
 }
 
@@ -498,7 +499,11 @@ static int render_into(struct planner *pl, size_t gi, const char *path, struct a
                        size_t *napps, struct bd_err *err)
 {
     struct gitops_objs tmp = {0};
-    if (gitops_render_path(pl->cfg->checkout_dir, path, gi, pl->ro, &tmp, err) < 0) {
+    /* ArgoCD reads a plain directory without its subdirectories unless told to recurse;
+     * lab.yaml's own groups keep bootd's recursive reading */
+    struct gitops_render_opts ro = pl->ro ? *pl->ro : (struct gitops_render_opts){0};
+    ro.flat = pl->plan->groups[gi].depth > 0 && !pl->plan->groups[gi].recurse;
+    if (gitops_render_path(pl->cfg->checkout_dir, path, gi, &ro, &tmp, err) < 0) {
         gitops_objs_free(&tmp);
         return not_rendered(pl, gi, err);
     }
@@ -519,12 +524,12 @@ static int render_chart(struct planner *pl, size_t gi, const struct app *a, stru
     int line = colon ? atoi(colon + 1) : 0;
     if (colon)
         *colon = 0;
-    struct kust_at at = {file, line, "chart"};
+    struct kust_at where = {file, line, "chart"};
     struct bd_node *entry = bd_node_from_json(a->chart);
     struct bd_node *list = bd_node_new(BD_NODE_SEQ);
     bd_node_seq_push(list, entry);
     struct gitops_objs tmp = {0};
-    int rc = gitops_kust_helm(&at, &h, pl->cfg->checkout_dir, list, NULL, gi, &tmp, err);
+    int rc = gitops_kust_helm(&where, &h, pl->cfg->checkout_dir, list, NULL, gi, &tmp, err);
     bd_node_free(list);
     free(file);
     free(helm);
@@ -602,6 +607,7 @@ static int expand(struct planner *pl, size_t gi, int depth, struct bd_err *err)
         size_t child = add_group(pl->plan, apps[i].name, apps[i].src, apps[i].wave, apps[i].dest_ns,
                                  depth + 1);
         pl->plan->groups[child].create_ns = apps[i].create_ns;
+        pl->plan->groups[child].recurse = apps[i].recurse;
         pl->plan->groups[child].parent = gi;
         if (apps[i].unsupported) {
             pl->plan->groups[child].error = bd_xstrdup(apps[i].unsupported);

@@ -67,6 +67,7 @@ struct gitops_render_opts {
     /* helmCharts in the built-in renderer: helm to run (NULL searches PATH) and where
      * pulled charts are kept (NULL: charts/ in the kustomization, as kustomize does) */
     const char *helm, *helm_cache;
+    bool flat; /* a plain directory's own files only, not its subdirectories */
 };
 
 /* Renders root/rel (a YAML file, a directory of YAML files, or a kustomization
@@ -126,6 +127,7 @@ struct gitops_plan_group {
     long wave;        /* argocd.argoproj.io/sync-wave */
     char *dest_ns;    /* spec.destination.namespace */
     bool create_ns;   /* syncOptions CreateNamespace=true */
+    bool recurse;     /* spec.source.directory.recurse: subdirectories of a plain directory */
     int depth;        /* 0 for a lab group */
     size_t parent;    /* index of the group whose render named it; (size_t)-1 for none */
     char *error;      /* plan only: why a path did not render */

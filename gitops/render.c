@@ -229,7 +229,8 @@ static int render_dir(const char *root, const char *dir, size_t group,
     for (size_t i = 0; i < n; i++) {
         char *p = bd_path_join(dir, names[i]);
         struct stat sb;
-        if (rc == 0 && stat(p, &sb) == 0 && (S_ISDIR(sb.st_mode) || is_manifest(names[i])))
+        bool sub = stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+        if (rc == 0 && ((sub && !(o && o->flat)) || (!sub && is_manifest(names[i]))))
             rc = render_any(root, p, group, o, out, depth + 1, err);
         free(p);
         free(names[i]);

@@ -103,6 +103,8 @@ class Fixture(unittest.TestCase):
                 self.assertEqual(cm["metadata"]["labels"]["bootd/group"], "app-" + app)
                 self.assertIsNotNone(api.get("v1", "namespaces", "", app))
             self.assertIsNone(api.get("v1", "namespaces", "", "skip"))
+            # a plain directory source is read without its subdirectories, as ArgoCD does
+            self.assertIsNone(api.get("v1", "configmaps", "platform-system", "nested"))
             self.assertIsNone(api.get("v1", "configmaps", "skip", "skip"))
             order = [p.split("?")[0].rsplit("/", 1)[1] for _, p in api.requests("PATCH")]
             self.assertLess(order.index("platform-settings"), order.index("alpha"))
