@@ -134,9 +134,8 @@ static void drifted(struct gitops_run *r, struct gitops_obj *o, const char *why)
     char *msg = bd_xasprintf("%s %s%s%s changed in the cluster (%s); applying Git's again",
                              o->kind, o->ns ? o->ns : "", o->ns ? "/" : "", o->name, why);
     bd_info("gitops: %s", msg);
-    struct bd_err err;
-    if (r->st && state_event_add(r->st, NULL, "gitops", "drift", msg, &err) < 0)
-        bd_warn("gitops: %s", err.msg);
+    if (r->st)
+        state_event_note(r->st, NULL, "gitops", "drift", msg);
     free(msg);
 }
 
