@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,7 +106,12 @@ static void prepare(struct gitops_run *r, struct gitops_obj *o)
     o->ns = cJSON_IsString(ns) ? ns->valuestring : NULL;
     o->name = cJSON_GetObjectItemCaseSensitive(meta, "name")->valuestring;
     set_label(meta, GITOPS_MANAGED_LABEL, "true");
-    set_label(meta, GITOPS_GROUP_LABEL, r->cfg->groups[o->group].name);
+    /* a label value holds at most 63 characters; ArgoCD application names may be longer */
+    char group[64];
+    snprintf(group, sizeof group, "%s", r->cfg->groups[o->group].name);
+    for (size_t n = strlen(group); n && !isalnum((unsigned char)group[n - 1]); n--)
+        group[n - 1] = 0;
+    set_label(meta, GITOPS_GROUP_LABEL, group);
     o->id = gitops_object_id(o->api_version, o->kind, o->ns, o->name);
     o->path = kube_object_path(o->api_version, o->res, o->ns, o->name);
 }
