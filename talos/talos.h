@@ -161,4 +161,8 @@ int talos_etcd_check_finish(struct talos_etcd_check *c, struct talos_snapshot_in
                             struct bd_err *err);
 void talos_etcd_check_free(struct talos_etcd_check *c);
 
+/* The etcd revision a snapshot (or a raw bbolt db copy) was taken at: the highest key
+ * revision in it. */
+int talos_etcd_snapshot_revision(const char *path, uint64_t *rev, struct bd_err *err);
+
 #endif
