@@ -342,9 +342,12 @@ class NodeTwin(talos_apid.Apid):
         with self.lock:
             self._authorize("EtcdSnapshot", context)
         self._controlplane(context, "etcd snapshot")
+        if self.etcd is None or self.etcd.poll() is not None:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "failed to create etcd client: etcd is "
+                          "not running (%s)" % self.etcd_state)
         path = os.path.join(self.workdir, "snapshot.%d" % threading.get_ident())
         try:
-            self.etcdctl("snapshot", "save", path, timeout=60)
+            self.etcdctl("snapshot", "save", path, timeout=30)
             with open(path, "rb") as f:
                 data = f.read()
         except EtcdError as e:
