@@ -100,6 +100,14 @@ class TwinLab:
         self.bootd.start("--talos-port", str(self.apid_port), *args)
         return self
 
+    def bootctl_popen(self, *args):
+        """bootctl talking to this bootd, running on (stdout and stderr piped, text)."""
+        env = dict(os.environ, BOOTD_URL="http://127.0.0.1:%d" % self.bootd.port,
+                   BOOTD_TOKEN_FILE=os.path.join(self.bootd.state, "admin.token"),
+                   HOME=self.bootd.root)
+        return subprocess.Popen([BOOTCTL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env)
+
     def etcd_get(self, key):
         for t in self.twins.values():
             try:
