@@ -124,6 +124,21 @@ class RebuildTest(unittest.TestCase):
         self.assertNotIn("\033[", out, "plain lines when not on a terminal")
         self.assertEqual(lab.etcd_get("/marker"), "before-the-flood")
 
+    def test_lost_state_waits_for_rebuild_instead_of_bootstrapping_empty(self):
+        lab = self.lab()
+        self.backed_up_cluster(lab)
+        self.disaster(lab)
+        lab.start_twins()  # the machines are back before anyone ran rebuild
+        lab.start()
+        phase = lambda: lab.bootd.api("GET", "/status")[1]["cluster_state"]
+        c = wait_for(phase, lambda c: c["phase"] == "waiting-for-rebuild", 15)
+        self.assertEqual(c["phase"], "waiting-for-rebuild", lab.bootd.logs())
+        self.assertIn("bootctl rebuild --etcd-snapshot latest", c["message"])
+        time.sleep(2)
+        self.assertFalse(any(t.bootstrapped for t in lab.twins.values()),
+                         "an empty etcd would bury the snapshots")
+        self.assertEqual(lab.voters(), [])
+
     def test_refusals_change_nothing(self):
         lab = self.lab()
         self.backed_up_cluster(lab)
