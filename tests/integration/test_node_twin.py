@@ -180,13 +180,14 @@ class TwinTest(unittest.TestCase):
 
         # disaster: every node wiped; the new ones take a while to mount EPHEMERAL
         for i in range(3):
-            self.twin(i, ready_after=2.0)
+            self.twin(i, ready_after=3600)
         c = self.client(HOSTS[0])
         with self.assertRaises(grpc.RpcError) as e:
             c.recover(snap)
         self.assertEqual(e.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
         self.assertIn("not ready for recovery", e.exception.details())
-        time.sleep(2.2)
+        for t in self.twins.values():
+            t.mount()
         c.recover(snap)
         self.assertTrue(os.path.exists(self.twins["cp-1"].recovery))
         c.bootstrap(recover=True)

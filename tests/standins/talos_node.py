@@ -405,6 +405,10 @@ class NodeTwin(talos_apid.Apid):
             self._joiner.start()
         return self
 
+    def mount(self):
+        """EPHEMERAL is mounted now: the node is ready for recovery and bootstrap."""
+        self.ready_at = time.monotonic()
+
     def stop_etcd(self):
         """The machine losing power: etcd dies without leaving the cluster."""
         self._stop.set()
