@@ -13,7 +13,9 @@ import subprocess
 import tempfile
 import unittest
 
-from tests.integration.harness import BOOTCTL, wait_for
+import yaml
+
+from tests.integration.harness import wait_for
 from tests.integration.twin_lab import TwinLab, gen_secrets
 
 HOSTS = ["127.0.0.41", "127.0.0.42", "127.0.0.43"]
@@ -31,8 +33,6 @@ def tearDownModule():
 
 
 def cluster_id():
-    import base64
-    import yaml
     with open(os.path.join(_DIR, "secrets.yaml")) as f:
         return yaml.safe_load(f)["cluster"]["id"]
 
@@ -64,8 +64,6 @@ class EtcdBackupTest(unittest.TestCase):
         lab.start()
         self.assertEqual(wait_for(lab.voters, lambda v: len(v) == 3, 60), ["cp-1", "cp-2", "cp-3"],
                          lab.bootd.logs())
-        for t in lab.twins.values():
-            pass
         lab.twins["cp-1"].etcdctl("put", "/marker", "first")
         first = wait_for(self.snapshots, lambda v: len(v) >= 1, 30)
         self.assertTrue(first, lab.bootd.logs())

@@ -5,13 +5,11 @@ learners and promoted); a snapshot taken through EtcdSnapshot comes back through
 EtcdRecover + Bootstrap{recover_etcd} on wiped nodes; members are listed and removed;
 what Talos refuses, the twin refuses."""
 import hashlib
-import json
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import unittest
 
 import grpc

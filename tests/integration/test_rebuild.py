@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 import unittest

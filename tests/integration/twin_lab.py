@@ -2,6 +2,7 @@
 each machine its own 127.0.0.x address, the configs the ones `bootctl gen config` makes
 from the lab and its secrets bundle, real etcd members behind them. For the etcd backup
 and recovery tests."""
+import json
 import os
 import shutil
 import socket
@@ -119,7 +120,6 @@ class TwinLab:
     def voters(self):
         for t in self.twins.values():
             try:
-                import json
                 ms = json.loads(t.etcdctl("member", "list", "-w", "json", timeout=5))["members"]
                 return sorted(m.get("name", "") for m in ms if not m.get("isLearner"))
             except (talos_node.EtcdError, subprocess.TimeoutExpired, ValueError):

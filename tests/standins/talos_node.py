@@ -58,7 +58,6 @@ import time
 
 import grpc
 import yaml
-from google.protobuf import descriptor_pb2
 
 from tests.standins import pki, talos_apid
 from tests.standins.talos_apid import F, _file, message
