@@ -127,6 +127,23 @@ class RebuildTest(unittest.TestCase):
         self.assertNotIn("\033[", out, "plain lines when not on a terminal")
         self.assertEqual(lab.etcd_get("/marker"), "before-the-flood")
 
+    def test_bootstrap_node_dead_recovery_goes_to_another_control_plane(self):
+        lab = self.lab()
+        self.backed_up_cluster(lab)
+        self.disaster(lab)
+        lab.start()
+        r = lab.bootd.bootctl("rebuild", "--etcd-snapshot", "latest", "--yes", "--until", "etcd",
+                              "--timeout", "1s")  # start it, do not follow
+        self.assertIn("started", r.stdout, r.stderr)
+        lab.twin("cp-2")  # cp-1 (the bootstrap node) never comes back
+        lab.twin("cp-3")
+        rb = wait_for(lambda: self.rebuild_state(lab), lambda r: r and r["phase"] == "recovered", 120)
+        self.assertEqual(rb["phase"], "recovered", lab.bootd.logs())
+        self.assertIn(rb["node"], ("cp-2", "cp-3"))
+        self.assertEqual(wait_for(lambda: lab.etcd_get("/marker"), lambda v: v == "before-the-flood", 60),
+                         "before-the-flood")
+        self.assertEqual(wait_for(lab.voters, lambda v: len(v) == 2, 120), ["cp-2", "cp-3"])
+
     def test_lost_state_waits_for_rebuild_instead_of_bootstrapping_empty(self):
         lab = self.lab()
         self.backed_up_cluster(lab)
