@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -153,10 +154,14 @@ static int lines_of(struct view *v, const cJSON *cs, char out[][160], bool *etcd
 static void draw(struct view *v, char lines[][160], int n)
 {
     if (v->tty) {
+        /* a line that wraps would throw the redraw's line count off */
+        struct winsize ws;
+        int cols = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 ? ws.ws_col - 1
+                                                                                : 159;
         if (v->drawn)
             printf("\033[%dA", v->drawn);
         for (int i = 0; i < n; i++)
-            printf("\033[2K%s\n", lines[i]);
+            printf("\033[2K%.*s\n", cols, lines[i]);
         v->drawn = n;
     } else {
         for (int i = 0; i < n; i++) {
