@@ -58,6 +58,11 @@ const char *cli_str(const struct cJSON *o, const char *key);
 int cli_put(const char *path, const char *text, size_t len, struct bd_err *err) BD_MUST_CHECK;
 
 int cli_cmd_validate(int argc, char **argv);
+int cli_etcd_snapshots(struct cli *c, int argc, char **argv); /* argv[0] = "snapshots" */
+int cli_cmd_rebuild(struct cli *c, int argc, char **argv);
+int cli_etcd_members(struct cli *c);
+int cli_cmd_secrets(struct cli *c, int argc, char **argv);
+int cli_machine_replace(struct cli *c, int argc, char **argv); /* argv[0] = "replace" */
 int cli_cmd_gen(int argc, char **argv);
 int cli_cmd_machines(struct cli *c, int argc, char **argv);
 int cli_cmd_machine(struct cli *c, int argc, char **argv);

@@ -206,9 +206,13 @@ static int node_args(int argc, char **argv, const char **node, const char **out)
 int cli_cmd_etcd(struct cli *c, int argc, char **argv)
 {
     const char *node = NULL;
+    if (argc == 2 && !strcmp(argv[1], "members"))
+        return cli_etcd_members(c);
     if (argc < 2 || strcmp(argv[1], "snapshot") || node_args(argc - 1, argv + 1, &node, NULL) < 0 ||
         optind + 1 != argc - 1) {
-        fprintf(stderr, "usage: bootctl etcd snapshot FILE [--node NAME]\n");
+        fprintf(stderr, "usage: bootctl etcd snapshot FILE [--node NAME]\n"
+                        "       bootctl etcd snapshots [--lab PATH]\n"
+                        "       bootctl etcd members\n");
         return 2;
     }
     return etcd_snapshot(c, argv[optind + 1], node);

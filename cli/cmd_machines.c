@@ -70,6 +70,8 @@ int cli_cmd_machines(struct cli *c, int argc, char **argv)
 {
     if (argc == 1 || (argc == 2 && !strcmp(argv[1], "list")))
         return machines_list(c);
+    if (argc >= 3 && !strcmp(argv[1], "replace"))
+        return cli_machine_replace(c, argc - 1, argv + 1);
     if (argc == 3 && !strcmp(argv[1], "show"))
         return machine_show(c, argv[2]);
     fprintf(stderr, "usage: bootctl machines [list | show NAME|MAC]\n");
@@ -140,10 +142,13 @@ int cli_cmd_machine(struct cli *c, int argc, char **argv)
         return machine_adopt(c, argc - 1, argv + 1);
     if (argc == 3 && !strcmp(argv[1], "reinstall"))
         return machine_reinstall(c, argv[2]);
+    if (argc >= 3 && !strcmp(argv[1], "replace"))
+        return cli_machine_replace(c, argc - 1, argv + 1);
     if (argc == 3 && !strcmp(argv[1], "show"))
         return machine_show(c, argv[2]);
     fprintf(stderr, "usage: bootctl machine adopt MAC --name NAME --role ROLE [--ip ADDR]\n"
                     "       bootctl machine reinstall NAME\n"
+                    "       bootctl machine replace NAME [--no-wait] [--timeout 10m]\n"
                     "       bootctl machine show NAME\n");
     return 2;
 }

@@ -31,6 +31,8 @@ static void usage(FILE *f)
           "  machine adopt MAC --name NAME --role controlplane|worker [--ip ADDR]\n"
           "                                 add a discovered machine (writes machines.d/NAME.yaml)\n"
           "  machine reinstall NAME         install again on the next network boot\n"
+          "  machine replace NAME           a dead machine's etcd member removed, the machine\n"
+          "                                 reinstalled, followed until it has rejoined\n"
           "  events [NAME|MAC]              a machine's timeline; without NAME, audit events\n"
           "  logs NAME|MAC                  the machine's kernel log, as Talos streamed it\n"
           "  reload                         re-read lab.yaml (a broken one is refused)\n"
@@ -44,6 +46,13 @@ static void usage(FILE *f)
           "  etcd snapshot FILE [--node NAME]\n"
           "                                 an etcd snapshot from a control plane, checked\n"
           "                                 against etcd's own SHA-256\n"
+          "  secrets export NS/NAME -o FILE a live Secret as a cluster.bootstrap_secrets file\n"
+          "  rebuild [--etcd-snapshot FILE|latest] [--skip-hash-check] [--yes]\n"
+          "                                 reinstall every machine and restore etcd (or\n"
+          "                                 bootstrap afresh); shows the plan first\n"
+          "  etcd members                   etcd's members, through a control plane\n"
+          "  etcd snapshots [--lab PATH]    the scheduled etcd backups (cluster.etcd_backup),\n"
+          "                                 read from the backup dir; bootd need not run\n"
           "  gitops [status]                GitOps: revision, applied, pruned, unhealthy, errors\n"
           "  gitops sync [--wait]           sync now (and wait for the outcome)\n"
           "\n"
@@ -95,6 +104,12 @@ int main(int argc, char **argv)
         cli_free(&c);
         return rc;
     }
+    if (!strcmp(cmd, "etcd") && sub_argc > 1 && !strcmp(sub_argv[1], "snapshots")) {
+        struct cli c = {.json = !strcmp(output, "json")}; /* offline: the dir, not bootd */
+        int rc = cli_etcd_snapshots(&c, sub_argc - 1, sub_argv + 1);
+        cli_free(&c);
+        return rc;
+    }
     if (!strcmp(cmd, "gitops") && sub_argc > 1 && !strcmp(sub_argv[1], "render"))
         return cli_cmd_gitops_render(sub_argc - 1, sub_argv + 1, !strcmp(output, "json"));
     if (!strcmp(cmd, "gitops") && sub_argc > 1 && !strcmp(sub_argv[1], "plan"))
@@ -108,6 +123,7 @@ int main(int argc, char **argv)
         {"reload", cli_cmd_reload},     {"status", cli_cmd_status},     {"logs", cli_cmd_logs},
         {"dhcp-event", cli_cmd_dhcp_event}, {"gitops", cli_cmd_gitops},
         {"bootstrap", cli_cmd_bootstrap}, {"etcd", cli_cmd_etcd}, {"kubeconfig", cli_cmd_kubeconfig},
+        {"rebuild", cli_cmd_rebuild}, {"secrets", cli_cmd_secrets},
     };
     for (size_t i = 0; i < sizeof online / sizeof online[0]; i++) {
         if (strcmp(cmd, online[i].name))

@@ -28,6 +28,43 @@ static int real_talos_bootstrap(void *ud, const struct talos_node *n, int *code,
     return talos_api_bootstrap(n, code, err);
 }
 
+static int real_talos_etcd_snapshot(void *ud, const struct talos_node *n, int fd,
+                                    struct talos_snapshot_info *info, int *code,
+                                    struct bd_err *err)
+{
+    (void)ud;
+    return talos_api_etcd_snapshot(n, fd, info, code, err);
+}
+
+static int real_talos_etcd_recover(void *ud, const struct talos_node *n, int fd, int *code,
+                                   struct bd_err *err)
+{
+    (void)ud;
+    return talos_api_etcd_recover(n, fd, code, err);
+}
+
+static int real_talos_bootstrap_recover(void *ud, const struct talos_node *n, bool skip_hash,
+                                        int *code, struct bd_err *err)
+{
+    (void)ud;
+    return talos_api_bootstrap_recover(n, skip_hash, code, err);
+}
+
+static int real_talos_etcd_members(void *ud, const struct talos_node *n, bool local,
+                                   struct talos_etcd_member **out, size_t *count, int *code,
+                                   struct bd_err *err)
+{
+    (void)ud;
+    return talos_api_etcd_members(n, local, out, count, code, err);
+}
+
+static int real_talos_etcd_remove_member(void *ud, const struct talos_node *n, uint64_t id,
+                                         int *code, struct bd_err *err)
+{
+    (void)ud;
+    return talos_api_etcd_remove_member(n, id, code, err);
+}
+
 static void real_kube_run(void *ud, const struct kube_target *t, const atomic_bool *cancel,
                           struct kube_call *calls, size_t n)
 {
@@ -48,6 +85,16 @@ struct cluster *cluster_new(const struct cluster_env *env)
         c->env.talos_version = real_talos_version;
     if (!c->env.talos_bootstrap)
         c->env.talos_bootstrap = real_talos_bootstrap;
+    if (!c->env.talos_etcd_snapshot)
+        c->env.talos_etcd_snapshot = real_talos_etcd_snapshot;
+    if (!c->env.talos_etcd_recover)
+        c->env.talos_etcd_recover = real_talos_etcd_recover;
+    if (!c->env.talos_bootstrap_recover)
+        c->env.talos_bootstrap_recover = real_talos_bootstrap_recover;
+    if (!c->env.talos_etcd_members)
+        c->env.talos_etcd_members = real_talos_etcd_members;
+    if (!c->env.talos_etcd_remove_member)
+        c->env.talos_etcd_remove_member = real_talos_etcd_remove_member;
     if (!c->env.kube_run)
         c->env.kube_run = real_kube_run;
     bd_worker_init(&c->worker);
@@ -192,6 +239,7 @@ struct cJSON *cluster_status(struct cluster *c)
         cJSON_AddStringToObject(e, "state", state_lifecycle_name(st));
     }
     cJSON_AddItemToObject(o, "bootstrap", bootstrap_json(c, &l));
+    cJSON_AddItemToObject(o, "rebuild", cluster_rebuild_json(c, l.cluster_id));
     cJSON_AddItemToObject(o, "kubernetes", kube);
     cJSON_AddItemToObject(o, "machines", machines);
     c->env.lab_put(c->env.ud, &l);

@@ -51,6 +51,17 @@ struct cluster_env {
     int (*talos_bootstrap)(void *ud, const struct talos_node *n, int *code, struct bd_err *err);
     void (*kube_run)(void *ud, const struct kube_target *t, const atomic_bool *cancel,
                      struct kube_call *calls, size_t n);
+    int (*talos_etcd_snapshot)(void *ud, const struct talos_node *n, int fd,
+                               struct talos_snapshot_info *info, int *code, struct bd_err *err);
+    int (*talos_etcd_recover)(void *ud, const struct talos_node *n, int fd, int *code,
+                              struct bd_err *err);
+    int (*talos_bootstrap_recover)(void *ud, const struct talos_node *n, bool skip_hash,
+                                   int *code, struct bd_err *err);
+    int (*talos_etcd_members)(void *ud, const struct talos_node *n, bool local,
+                              struct talos_etcd_member **out, size_t *count, int *code,
+                              struct bd_err *err);
+    int (*talos_etcd_remove_member)(void *ud, const struct talos_node *n, uint64_t id,
+                                    int *code, struct bd_err *err);
 };
 
 struct cluster;
@@ -71,6 +82,62 @@ int cluster_request_bootstrap(struct cluster *c, struct bd_err *err)
 /* The cluster's phase, its bootstrap record and each machine's Talos API and Node
  * (caller frees). */
 struct cJSON *cluster_status(struct cluster *c);
+
+/* ---- etcd backups (backup.c) ---- */
+
+/* What the scheduled snapshots did, for /metrics and the admin API. */
+struct cluster_backup_status {
+    int64_t last_success_s; /* wall clock; 0 = never (the newest file in the dir counts) */
+    uint64_t failures;      /* since bootd started */
+    char last_error[1024];
+    char last_file[300];
+};
+void cluster_backup_status(struct cluster *c, struct cluster_backup_status *out);
+
+/* A snapshot in a backup dir, known by its name:
+ * etcd-<cluster id>-<YYYYMMDDTHHMMSSZ>-r<revision>.snapshot */
+struct cluster_snapshot {
+    char name[256];
+    char cluster_id[128]; /* as in the name: '/' and '+' of std base64 read '_' and '-' */
+    uint64_t revision;
+    int64_t taken_s;
+    uint64_t size;
+};
+int cluster_snapshot_name_parse(const char *name, struct cluster_snapshot *out);
+/* The snapshots in dir (of cluster_id only, unless NULL), newest first; a missing dir
+ * has none. Caller frees *out. */
+int cluster_snapshots_list(const char *dir, const char *cluster_id, struct cluster_snapshot **out,
+                           size_t *count, struct bd_err *err);
+
+/* ---- rebuild (rebuild.c) ---- */
+
+/* Checks a snapshot before a restore: this cluster's (by its name, when bootd named
+ * it), etcd's SHA-256 trailer (or, with skip_hash, a raw db copy without one), a
+ * readable revision. */
+int cluster_snapshot_check(const char *path, const char *cluster_id, bool skip_hash,
+                           struct cluster_snapshot *out, struct bd_err *err);
+/* The rebuild plan (snapshot: "latest", an absolute path, or NULL for a fresh
+ * bootstrap); unless dry_run, and unless etcd is healthy and not force, starts it.
+ * NULL with err when it cannot be done (a foreign or damaged snapshot, none). */
+struct cJSON *cluster_rebuild(struct cluster *c, const char *snapshot, bool skip_hash,
+                              bool dry_run, bool force, struct bd_err *err);
+/* The rebuild record for the status (JSON null when there is none). */
+struct cJSON *cluster_rebuild_json(struct cluster *c, const char *cluster_id);
+
+/* ---- members and replacing a machine (replace.c) ---- */
+
+/* etcd's members, through the first control plane that answers (caller frees). */
+struct cJSON *cluster_etcd_members(struct cluster *c, struct bd_err *err);
+/* bootctl machine replace: a control plane's etcd member removed through another one,
+ * then the machine told to install again. NULL with err when it cannot be done. */
+struct cJSON *cluster_machine_replace(struct cluster *c, const char *name, struct bd_err *err);
+
+/* A document of a bootstrap secrets file: a v1 Secret with name and namespace;
+ * messages name file:line:col. */
+int cluster_secret_doc_check(const struct bd_node *doc, const char *file, struct bd_err *err);
+
+/* A live Secret (from the API) reduced to what applies again elsewhere (caller frees). */
+struct cJSON *cluster_secret_clean(const struct cJSON *live);
 
 /* Where a machine's Talos API is: its ip in lab.yaml, else where bootd last saw it.
  * false when neither is known. */

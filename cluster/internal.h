@@ -41,7 +41,29 @@ struct cluster {
     int64_t boot_next_ms, boot_backoff_ms;
     int64_t kube_next_ms, kube_backoff_ms;
     char boot_event[1200]; /* the last bootstrap event, not repeated while it holds */
+    int64_t backup_next_ms, backup_retry_ms;
+    struct cluster_backup_status backup; /* under mu */
+    bool secrets_pending;   /* the API answers, the bootstrap secrets are not in yet */
+    char secrets_event[1400];
 };
+
+/* A machine's Talos API as the reconciler calls it: a short connect timeout, cancelled
+ * when bootd stops. */
+struct talos_node cluster_node_at(struct cluster *c, const struct cluster_lab *l, const char *ip);
+/* rebuild.c: is a rebuild under way (r filled)? And its EtcdRecover + Bootstrap{recover}. */
+bool cluster_rebuild_active(struct cluster *c, const char *cluster_id, struct state_rebuild *r);
+int cluster_recover_call(struct cluster *c, const struct talos_node *n,
+                         const struct state_rebuild *r, int *code, struct bd_err *err);
+/* secrets.c: cluster.bootstrap_secrets applied; -1 (an event says why) to try again. */
+int cluster_bootstrap_secrets_apply(struct cluster *c, const struct cluster_lab *l,
+                                    const struct kube_target *t);
+/* A cluster with no bootstrap record but snapshots of it in the backup dir was lost (or
+ * bootd's state was): bootstrapping it empty would bury them, so bootd waits for
+ * bootctl rebuild (or bootctl bootstrap). true with why filled. */
+bool cluster_backups_block_bootstrap(struct cluster *c, const struct cluster_lab *l, char *why,
+                                     size_t n);
+/* Takes a snapshot into cluster.etcd_backup.dir when one is due. */
+void cluster_backup_step(struct cluster *c, const struct cluster_lab *l, int64_t *next);
 
 /* Asks the API server for /readyz, the Nodes and Cilium's DaemonSet; machines whose
  * Node is Ready become joined. Compared with prev it records the steps as events and,

@@ -190,6 +190,11 @@ void cluster_kube_look(struct cluster *c, const struct cluster_lab *l,
     if (v->api_ready && !prev->api_ready) {
         snprintf(msg, sizeof msg, "Kubernetes API ready at %s", l->kube->server);
         cluster_event(c, "kube", NULL, "kubernetes-ready", msg);
+        c->secrets_pending = true;
+    }
+    if (v->api_ready && c->secrets_pending &&
+        cluster_bootstrap_secrets_apply(c, l, &t) == 0) { /* GitOps only after them */
+        c->secrets_pending = false;
         hand_over(c, l);
     }
     if (v->cilium_ready && !prev->cilium_ready) {

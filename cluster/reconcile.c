@@ -68,7 +68,7 @@ bool cluster_machine_addr(struct state_db *st, const struct lab_machine *m, char
 }
 
 /* The reconciler's calls give up sooner on a silent machine, and when bootd stops. */
-static struct talos_node node_at(struct cluster *c, const struct cluster_lab *l, const char *ip)
+struct talos_node cluster_node_at(struct cluster *c, const struct cluster_lab *l, const char *ip)
 {
     struct talos_node n = {
         .host = ip,
@@ -130,7 +130,7 @@ static void ask_version(struct cluster *c, const struct cluster_lab *l,
     if (!cluster_machine_addr(c->env.store, m, ip)) {
         snprintf(talos, sizeof talos, "no address known yet (no ip in lab.yaml, not seen)");
     } else {
-        struct talos_node n = node_at(c, l, ip);
+        struct talos_node n = cluster_node_at(c, l, ip);
         struct talos_version v;
         int code;
         struct bd_err err;
@@ -201,7 +201,9 @@ static void boot_event(struct cluster *c, const struct lab_machine *m, const cha
 
 static void phase_done(struct cluster *c, const char *node, const char *outcome)
 {
-    if (!strcmp(outcome, "bootstrapped"))
+    if (!strcmp(outcome, "recovered"))
+        set_phase(c, "bootstrapped", "etcd restored from a snapshot on %s", node);
+    else if (!strcmp(outcome, "bootstrapped"))
         set_phase(c, "bootstrapped", "etcd bootstrapped on %s", node);
     else
         set_phase(c, "bootstrapped", "%s said etcd was bootstrapped before (AlreadyExists)", node);
@@ -229,21 +231,38 @@ static bool call_bootstrap(struct cluster *c, const struct cluster_lab *l,
     char ip[16];
     if (!cluster_machine_addr(c->env.store, m, ip))
         return false;
-    struct talos_node n = node_at(c, l, ip);
+    struct talos_node n = cluster_node_at(c, l, ip);
     int code;
     struct bd_err err;
-    int ok = c->env.talos_bootstrap(c->env.ud, &n, &code, &err);
+    struct state_rebuild r;
+    bool rebuild = cluster_rebuild_active(c, l->cluster_id, &r);
+    bool restore = rebuild && r.snapshot[0];
+    int ok = restore ? cluster_recover_call(c, &n, &r, &code, &err)
+                     : c->env.talos_bootstrap(c->env.ud, &n, &code, &err);
     char msg[1200];
-    if (ok == 0 || code == TALOS_ALREADY_EXISTS) {
-        if (ok == 0)
+    if (ok == 0 || (code == TALOS_ALREADY_EXISTS && !restore)) {
+        if (restore)
+            snprintf(msg, sizeof msg, "etcd restored on %s (%s) from %s", m->name, ip,
+                     r.snapshot);
+        else if (ok == 0)
             snprintf(msg, sizeof msg, "etcd bootstrapped on %s (%s)", m->name, ip);
         else
             snprintf(msg, sizeof msg,
                      "%s says etcd was bootstrapped before (AlreadyExists): nothing to do",
                      m->name);
-        bootstrap_done(c, l, m, ok == 0 ? "bootstrapped" : "already-bootstrapped", msg);
+        bootstrap_done(c, l, m, restore ? "recovered" : ok == 0 ? "bootstrapped" : "already-bootstrapped",
+                       msg);
+        if (rebuild && state_rebuild_progress(c->env.store, l->cluster_id, "recovered", m->name,
+                                              NULL, &err) < 0)
+            bd_warn("reconcile: %s", err.msg);
         *next = now_ms(c);
         return true;
+    }
+    if (rebuild) {
+        struct bd_err rerr;
+        if (state_rebuild_progress(c->env.store, l->cluster_id, "recovering", m->name, err.msg,
+                                   &rerr) < 0)
+            bd_warn("reconcile: %s", rerr.msg);
     }
     struct bd_err serr;
     if (state_bootstrap_attempt(c->env.store, l->cluster_id, l->lab->cluster.name, m->name, NULL,
@@ -273,6 +292,23 @@ static bool call_bootstrap(struct cluster *c, const struct cluster_lab *l,
     return false;
 }
 
+/* A rebuild restores on any control plane: the bootstrap node while its Talos API
+ * answers, else the first one that does (the bootstrap node died mid-recovery). */
+static const struct lab_machine *recovery_node(struct cluster *c, const struct lab *lab,
+                                               const struct lab_machine *boot)
+{
+    const struct lab_machine *pick = boot;
+    pthread_mutex_lock(&c->worker.mu);
+    if (!c->watch[boot - lab->machines].up)
+        for (size_t i = 0; i < lab->nmachines && i < c->nwatch; i++)
+            if (lab->machines[i].role == LAB_ROLE_CONTROLPLANE && c->watch[i].up) {
+                pick = &lab->machines[i];
+                break;
+            }
+    pthread_mutex_unlock(&c->worker.mu);
+    return pick;
+}
+
 /* Where bootstrap stands; calls Bootstrap when its time has come. Returns true while
  * it is still to be done. */
 static bool step_bootstrap(struct cluster *c, const struct cluster_lab *l, int64_t *next)
@@ -290,12 +326,20 @@ static bool step_bootstrap(struct cluster *c, const struct cluster_lab *l, int64
             phase_done(c, b.node, b.outcome);
         return false;
     }
+    char backups[600];
+    if (!(have && b.requested) && cluster_backups_block_bootstrap(c, l, backups, sizeof backups)) {
+        set_phase(c, "waiting-for-rebuild", "%s", backups);
+        return false;
+    }
     if (lab->cluster.bootstrap == LAB_BOOTSTRAP_MANUAL && !(have && b.requested)) {
         set_phase(c, "manual", "cluster.bootstrap is manual: waiting for `bootctl bootstrap`");
         return false;
     }
     const struct lab_machine *m =
         lab->cluster.bootstrap_node ? lab_machine_by_name(lab, lab->cluster.bootstrap_node) : NULL;
+    struct state_rebuild r;
+    if (m && cluster_rebuild_active(c, l->cluster_id, &r))
+        m = recovery_node(c, lab, m);
     if (!m) {
         set_phase(c, "waiting", "the lab has no control plane to bootstrap");
         return false;
@@ -374,6 +418,7 @@ int64_t cluster_round(struct cluster *c)
         c->reset = false;
         c->boot_next_ms = c->boot_backoff_ms = 0;
         c->kube_next_ms = c->kube_backoff_ms = 0;
+        c->backup_next_ms = c->backup_retry_ms = 0; /* the dir may have changed */
         for (size_t i = 0; i < c->nwatch; i++)
             c->watch[i].next_ms = c->watch[i].backoff_ms = 0;
     }
@@ -394,8 +439,11 @@ int64_t cluster_round(struct cluster *c)
     step_machines(c, &l, pending, &next);
     if (pending && !atomic_load(&c->worker.cancel))
         pending = step_bootstrap(c, &l, &next);
-    if (!pending && !atomic_load(&c->worker.cancel) && bootstrapped(c, &l))
+    if (!pending && !atomic_load(&c->worker.cancel) && bootstrapped(c, &l)) {
         step_kube(c, &l, &next);
+        if (!atomic_load(&c->worker.cancel))
+            cluster_backup_step(c, &l, &next);
+    }
     c->env.lab_put(c->env.ud, &l);
     return next;
 }

@@ -45,6 +45,10 @@ void lab_apply_defaults(struct lab *lab)
     cl->pod_subnet = dflt(lab, cl->pod_subnet, "10.244.0.0/16");
     cl->service_subnet = dflt(lab, cl->service_subnet, "10.96.0.0/12");
     cl->dns_domain = dflt(lab, cl->dns_domain, "cluster.local");
+    if (cl->etcd_backup.set && !cl->etcd_backup.interval_s)
+        cl->etcd_backup.interval_s = 3600;
+    if (cl->etcd_backup.set && !cl->etcd_backup.keep)
+        cl->etcd_backup.keep = 24;
     if (!cl->bootstrap_node)
         for (size_t i = 0; i < lab->nmachines; i++)
             if (lab->machines[i].role == LAB_ROLE_CONTROLPLANE) {
@@ -270,6 +274,15 @@ static int check_cluster(struct lab *lab, struct bd_err *err)
     for (size_t i = 0; i < cl->template_files.n; i++)
         if (check_file(err, &w, "cluster.template_files", cl->template_files.v[i].value) < 0)
             return -1;
+    if (check_files(err, &w, "cluster.bootstrap_secrets", &cl->bootstrap_secrets) < 0)
+        return -1;
+    for (size_t i = 0; i < cl->bootstrap_secrets.n; i++) {
+        struct bd_err e;
+        if (bd_file_check_private(cl->bootstrap_secrets.v[i], &e) < 0)
+            return bd_err_set(err, "%s: cluster.bootstrap_secrets[%zu]: %s", lab->path, i, e.msg);
+    }
+    if (cl->etcd_backup.set && cl->etcd_backup.interval_s < 10)
+        return bd_err_set(err, "%s: cluster.etcd_backup.interval: at least 10s", lab->path);
     if (!cl->kube_proxy && cl->cni == LAB_CNI_FLANNEL)
         return bd_err_set(err,
                           "%s: cluster.kube_proxy: false needs a CNI that replaces kube-proxy; "

@@ -212,6 +212,15 @@ static int decode_template_files(struct lab_ctx *c, const struct bd_node *n, voi
     return 0;
 }
 
+#define STRUCT struct lab_etcd_backup
+static const struct lab_field etcd_backup_fields[] = {
+    F(T_DURATION, "interval", interval_s, false, NULL),
+    F(T_INT, "keep", keep, false, NULL),
+    F(T_PATH, "dir", dir, true, NULL),
+    {0},
+};
+#undef STRUCT
+
 #define STRUCT struct lab_cluster
 static const struct lab_field cluster_fields[] = {
     F(T_NAME, "name", name, true, NULL),
@@ -249,6 +258,10 @@ static const struct lab_field cluster_fields[] = {
     F(T_STRLIST, "extra_manifests", extra_manifests, false, NULL),
     {.key = "template_files", .type = T_CUSTOM, .off = offsetof(struct lab_cluster, template_files),
      .aux = (const void *)decode_template_files},
+    F(T_PATHLIST, "bootstrap_secrets", bootstrap_secrets, false, NULL),
+    {.key = "etcd_backup", .type = T_MAP, .off = offsetof(struct lab_cluster, etcd_backup),
+     .aux = etcd_backup_fields,
+     .set_off = offsetof(struct lab_cluster, etcd_backup) + offsetof(struct lab_etcd_backup, set)},
     {0},
 };
 #undef STRUCT

@@ -84,6 +84,14 @@ struct lab_range {
     bool set;
 };
 
+/* cluster.etcd_backup: scheduled etcd snapshots into dir (off the cluster) */
+struct lab_etcd_backup {
+    bool set;
+    int64_t interval_s; /* default 1h */
+    int keep;           /* the newest this many stay; default 24 */
+    char *dir;          /* required */
+};
+
 struct lab_cluster {
     char *name;
     char *endpoint;
@@ -107,6 +115,8 @@ struct lab_cluster {
     struct lab_manifest *inline_manifests;
     struct lab_strlist extra_manifests;
     struct lab_kvlist template_files; /* ${name} in *.tftpl patches -> file (resolved path) */
+    struct lab_etcd_backup etcd_backup;
+    struct lab_strlist bootstrap_secrets; /* files of v1 Secrets, 0600, applied before GitOps */
 };
 
 struct lab_lan {

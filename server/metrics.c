@@ -2,6 +2,8 @@
  * completion; machine counts come from state.db at scrape time. */
 #include "server.h"
 
+#include "../cluster/cluster.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -118,6 +120,20 @@ enum MHD_Result server_route_metrics(struct server *s, struct MHD_Connection *c,
         for (int i = 0; i < STATE_COUNT; i++)
             bd_buf_printf(&b, "bootd_machines{state=\"%s\"} %lld\n", state_lifecycle_name((enum state_lifecycle)i),
                           (long long)counts[i]);
+    }
+    if (s->cluster) {
+        struct cluster_backup_status bs;
+        cluster_backup_status(s->cluster, &bs);
+        bd_buf_printf(&b,
+                      "# HELP bootd_etcd_snapshot_last_success_timestamp_seconds When the last "
+                      "scheduled etcd snapshot was written (0: never).\n"
+                      "# TYPE bootd_etcd_snapshot_last_success_timestamp_seconds gauge\n"
+                      "bootd_etcd_snapshot_last_success_timestamp_seconds %lld\n"
+                      "# HELP bootd_etcd_snapshot_failures_total Scheduled etcd snapshots that "
+                      "failed.\n"
+                      "# TYPE bootd_etcd_snapshot_failures_total counter\n"
+                      "bootd_etcd_snapshot_failures_total %llu\n",
+                      (long long)bs.last_success_s, (unsigned long long)bs.failures);
     }
     server_gitops_metrics(s, &b);
     enum MHD_Result rc =

@@ -130,6 +130,15 @@ static enum MHD_Result machine_route(struct server *s, struct MHD_Connection *c,
         have_sm = state_machine_get(s->store, mac, &sm, &err) == 1;
         return server_reply_json(c, r, MHD_HTTP_OK, machine_json(lab, lm, have_sm ? &sm : NULL));
     }
+    if (!strcmp(sub, "replace")) {
+        if (strcmp(method, "POST"))
+            return server_reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+        if (!lm)
+            return server_reply_error_json(c, r, MHD_HTTP_CONFLICT, "%s is not in lab.yaml", id);
+        cJSON *o = cluster_machine_replace(s->cluster, lm->name, &err);
+        return o ? server_reply_json(c, r, MHD_HTTP_OK, o)
+                 : server_reply_error_json(c, r, MHD_HTTP_CONFLICT, "%s", err.msg);
+    }
     if (strcmp(method, "GET") && strcmp(method, "HEAD"))
         return server_reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
     if (!strcmp(sub, "logs")) {

@@ -141,6 +141,73 @@ static enum MHD_Result etcd_snapshot(struct server *s, struct MHD_Connection *c,
     return server_reply(c, r, MHD_HTTP_OK, resp);
 }
 
+/* POST /api/v1/cluster/rebuild {"snapshot": "latest"|"/path"|null, "skip_hash_check",
+ * "dry_run", "force"}: the plan, and unless dry_run the rebuild started. */
+static enum MHD_Result rebuild(struct server *s, struct MHD_Connection *c, struct req *r)
+{
+    cJSON *in = r->body.len ? cJSON_ParseWithLength(r->body.data, r->body.len) : cJSON_CreateObject();
+    if (!cJSON_IsObject(in)) {
+        cJSON_Delete(in);
+        return server_reply_error_json(c, r, MHD_HTTP_BAD_REQUEST, "the body is not a JSON object");
+    }
+    const cJSON *snap = cJSON_GetObjectItemCaseSensitive(in, "snapshot");
+    if (snap && !cJSON_IsNull(snap) && !cJSON_IsString(snap)) {
+        cJSON_Delete(in);
+        return server_reply_error_json(c, r, MHD_HTTP_BAD_REQUEST,
+                                       "snapshot: a path, \"latest\" or null");
+    }
+    struct bd_err err;
+    cJSON *plan = cluster_rebuild(s->cluster, cJSON_IsString(snap) ? snap->valuestring : NULL,
+                                  cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(in, "skip_hash_check")),
+                                  cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(in, "dry_run")),
+                                  cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(in, "force")), &err);
+    cJSON_Delete(in);
+    if (!plan)
+        return server_reply_error_json(c, r, MHD_HTTP_CONFLICT, "%s", err.msg);
+    return server_reply_json(c, r, MHD_HTTP_OK, plan);
+}
+
+/* GET /api/v1/cluster/secret?namespace=NS&name=NAME: a live Secret, cleaned for
+ * cluster.bootstrap_secrets (bootctl secrets export). */
+static enum MHD_Result secret_export(struct server *s, struct MHD_Connection *c, struct req *r)
+{
+    const char *ns = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "namespace");
+    const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
+    if (!ns || !name || !bd_dns_label_ok(ns) || !bd_dns_name_ok(name))
+        return server_reply_error_json(c, r, MHD_HTTP_BAD_REQUEST,
+                                       "namespace and name: DNS names, e.g. kube-system and "
+                                       "sealed-secrets-key");
+    struct lab_snap *snap = server_lab(s);
+    enum MHD_Result rc;
+    if (!snap->kube) {
+        rc = server_reply_error_json(c, r, MHD_HTTP_CONFLICT, "bootd cannot reach Kubernetes: %s",
+                                     snap->kube_error);
+    } else {
+        struct kube_target t = {.server = snap->kube->server, .ca_pem = snap->kube->ca_pem,
+                                .cert_pem = snap->kube->crt_pem, .key_pem = snap->kube->key_pem};
+        struct kube *k = kube_new(&t);
+        struct kube_call call = {.method = "GET",
+                                 .path = bd_xasprintf("/api/v1/namespaces/%s/secrets/%s", ns, name)};
+        kube_run(k, &call, 1);
+        kube_free(k);
+        char why[300];
+        if (call.status != 200) {
+            rc = server_reply_error_json(c, r, call.status == 404 ? MHD_HTTP_NOT_FOUND
+                                                                  : MHD_HTTP_BAD_GATEWAY,
+                                         "Secret %s/%s: %s", ns, name,
+                                         kube_call_error(&call, why, sizeof why));
+        } else {
+            cJSON *live = cJSON_ParseWithLength(call.resp.data, call.resp.len);
+            cJSON *o = cluster_secret_clean(live);
+            cJSON_Delete(live);
+            rc = server_reply_json(c, r, MHD_HTTP_OK, o);
+        }
+        kube_call_clear(&call);
+    }
+    server_lab_put(s, snap);
+    return rc;
+}
+
 enum MHD_Result server_route_cluster(struct server *s, struct MHD_Connection *c, struct req *r,
                               const char *url, const char *method)
 {
@@ -149,6 +216,18 @@ enum MHD_Result server_route_cluster(struct server *s, struct MHD_Connection *c,
         return !strcmp(method, "POST") ? bootstrap(s, c, r)
                                        : server_reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED,
                                                           "use POST");
+    if (!strcmp(url, "secret") && get)
+        return secret_export(s, c, r);
+    if (!strcmp(url, "etcd-members") && get) {
+        struct bd_err err;
+        cJSON *o = cluster_etcd_members(s->cluster, &err);
+        return o ? server_reply_json(c, r, MHD_HTTP_OK, o)
+                 : server_reply_error_json(c, r, MHD_HTTP_BAD_GATEWAY, "%s", err.msg);
+    }
+    if (!strcmp(url, "rebuild"))
+        return !strcmp(method, "POST") ? rebuild(s, c, r)
+                                       : server_reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                                                 "use POST");
     if (strcmp(url, "kubeconfig") && strcmp(url, "etcd-snapshot"))
         return server_reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "no such API route");
     if (!get)

@@ -49,6 +49,18 @@ const char *const state_migrations[] = {
     "  outcome TEXT,"                          /* bootstrapped | already-bootstrapped */
     "  first_attempt INTEGER NOT NULL DEFAULT 0,"
     "  done_at INTEGER NOT NULL DEFAULT 0);",
+    /* 4: bootctl rebuild, one row per cluster: what it restores and how far it got, so
+     * a bootd that restarts mid-rebuild carries on. */
+    "CREATE TABLE rebuild ("
+    "  cluster TEXT PRIMARY KEY,"
+    "  snapshot TEXT NOT NULL DEFAULT '',"      /* '' = a fresh bootstrap */
+    "  skip_hash INTEGER NOT NULL DEFAULT 0,"
+    "  phase TEXT NOT NULL,"                    /* reinstall | recovering | recovered */
+    "  node TEXT NOT NULL DEFAULT '',"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT,"
+    "  started INTEGER NOT NULL,"
+    "  recovered INTEGER NOT NULL DEFAULT 0);",
 };
 
 const size_t state_nmigrations = sizeof state_migrations / sizeof state_migrations[0];
@@ -111,6 +123,15 @@ const char *const state_stmt_sql[S_COUNT] = {
     [S_BOOTSTRAP_GET] = "SELECT node, requested, attempts, coalesce(last_error, ''), done,"
                         " coalesce(outcome, ''), first_attempt, done_at FROM bootstrap"
                         " WHERE cluster = ?1",
+    [S_REBUILD_GET] = "SELECT snapshot, skip_hash, phase, node, attempts, coalesce(last_error, ''),"
+                      " started, recovered FROM rebuild WHERE cluster = ?1",
+    [S_REBUILD_START] = "INSERT OR REPLACE INTO rebuild(cluster, snapshot, skip_hash, phase,"
+                        " started) VALUES (?1, ?2, ?3, 'reinstall', ?4)",
+    [S_REBUILD_PROGRESS] = "UPDATE rebuild SET phase = ?2, node = ?3, last_error = ?4,"
+                           " attempts = attempts + (?4 IS NOT NULL),"
+                           " recovered = CASE WHEN ?2 = 'recovered' THEN ?5 ELSE recovered END"
+                           " WHERE cluster = ?1",
+    [S_BOOTSTRAP_FORGET] = "DELETE FROM bootstrap WHERE cluster = ?1",
     [S_BOOTSTRAP_ENSURE] = "INSERT OR IGNORE INTO bootstrap(cluster, name) VALUES (?1, ?2)",
     [S_BOOTSTRAP_REQUEST] = "UPDATE bootstrap SET requested = 1 WHERE cluster = ?1 AND NOT done",
     /* a done row never changes again: that is what "exactly once" rests on */

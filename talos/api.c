@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SERVICE "/machine.MachineService/"
+#define SERVICE TALOS_API_SERVICE
 
 /* common.Metadata */
 enum { METADATA_HOSTNAME = 1, METADATA_ERROR = 2, METADATA_STATUS = 3 };
@@ -43,7 +43,7 @@ static int malformed(struct bd_err *err, const char *what)
 
 /* A response item's common.Metadata: apid puts an upstream failure here instead of
  * failing the call (a relic of multi-node proxying, still honoured). */
-static int check_metadata(const struct pb_field *md, char *hostname, size_t hn, struct bd_err *err)
+int talos_api_check_metadata(const struct pb_field *md, char *hostname, size_t hn, struct bd_err *err)
 {
     struct pb_reader r = talos_pb_sub(md);
     struct pb_field f;
@@ -69,7 +69,7 @@ static int check_metadata(const struct pb_field *md, char *hostname, size_t hn, 
     return 0;
 }
 
-static int call(const struct talos_node *n, const char *method, const struct bd_buf *req,
+int talos_api_call(const struct talos_node *n, const char *method, const struct bd_buf *req,
                 bool stream, int (*on_msg)(const uint8_t *, size_t, void *, struct bd_err *),
                 void *ud, int *code, struct bd_err *err)
 {
@@ -116,7 +116,7 @@ static int decode_version(const struct pb_field *item, struct talos_version *v, 
     while ((rc = talos_pb_next(&r, &f)) > 0) {
         if (!talos_pb_is_bytes(&f))
             continue;
-        if (f.num == VERSION_METADATA && check_metadata(&f, v->hostname, sizeof v->hostname, err) < 0)
+        if (f.num == VERSION_METADATA && talos_api_check_metadata(&f, v->hostname, sizeof v->hostname, err) < 0)
             return -1;
         if (f.num == VERSION_VERSION)
             read_strings(&f, info, 3);
@@ -148,7 +148,7 @@ int talos_api_version(const struct talos_node *n, struct talos_version *out, int
     struct bd_buf empty; /* google.protobuf.Empty */
     bd_buf_init(&empty);
     struct version_ctx x = {.v = out};
-    int rc = call(n, SERVICE "Version", &empty, false, on_version, &x, code, err);
+    int rc = talos_api_call(n, SERVICE "Version", &empty, false, on_version, &x, code, err);
     bd_buf_free(&empty);
     if (rc == 0 && !x.seen) {
         *code = TALOS_CALL_FAILED;
@@ -160,9 +160,9 @@ int talos_api_version(const struct talos_node *n, struct talos_version *out, int
 
 /* ---- Bootstrap ---- */
 
-static int on_bootstrap(const uint8_t *p, size_t n, void *ud, struct bd_err *err)
+/* ud: the message's name, for the error */
+int talos_api_on_items(const uint8_t *p, size_t n, void *ud, struct bd_err *err)
 {
-    (void)ud;
     struct pb_reader r = {p, p + n};
     struct pb_field f, g;
     int rc;
@@ -172,21 +172,34 @@ static int on_bootstrap(const uint8_t *p, size_t n, void *ud, struct bd_err *err
         struct pb_reader item = talos_pb_sub(&f);
         while (talos_pb_next(&item, &g) > 0)
             if (g.num == BOOTSTRAP_METADATA && talos_pb_is_bytes(&g) &&
-                check_metadata(&g, NULL, 0, err) < 0)
+                talos_api_check_metadata(&g, NULL, 0, err) < 0)
                 return -1;
     }
-    return rc < 0 ? malformed(err, "machine.BootstrapResponse") : 0;
+    return rc < 0 ? malformed(err, ud ? (const char *)ud : "machine.BootstrapResponse") : 0;
+}
+
+static int bootstrap(const struct talos_node *n, bool recover, bool skip_hash, int *code,
+                     struct bd_err *err)
+{
+    struct bd_buf req;
+    bd_buf_init(&req);
+    talos_pb_put_bool(&req, BOOTSTRAP_RECOVER_ETCD, recover);
+    talos_pb_put_bool(&req, BOOTSTRAP_RECOVER_SKIP_HASH_CHECK, skip_hash);
+    int rc = talos_api_call(n, SERVICE "Bootstrap", &req, false, talos_api_on_items, NULL, code,
+                            err);
+    bd_buf_free(&req);
+    return rc;
 }
 
 int talos_api_bootstrap(const struct talos_node *n, int *code, struct bd_err *err)
 {
-    struct bd_buf req; /* a first bootstrap, not a recovery: both flags false */
-    bd_buf_init(&req);
-    talos_pb_put_bool(&req, BOOTSTRAP_RECOVER_ETCD, false);
-    talos_pb_put_bool(&req, BOOTSTRAP_RECOVER_SKIP_HASH_CHECK, false);
-    int rc = call(n, SERVICE "Bootstrap", &req, false, on_bootstrap, NULL, code, err);
-    bd_buf_free(&req);
-    return rc;
+    return bootstrap(n, false, false, code, err); /* a first bootstrap, not a recovery */
+}
+
+int talos_api_bootstrap_recover(const struct talos_node *n, bool skip_hash_check, int *code,
+                                struct bd_err *err)
+{
+    return bootstrap(n, true, skip_hash_check, code, err);
 }
 
 /* ---- streams of common.Data ---- */
@@ -205,7 +218,7 @@ static int on_data(const uint8_t *p, size_t n, void *ud, struct bd_err *err)
     while ((rc = talos_pb_next(&r, &f)) > 0) {
         if (!talos_pb_is_bytes(&f))
             continue;
-        if (f.num == DATA_METADATA && check_metadata(&f, NULL, 0, err) < 0)
+        if (f.num == DATA_METADATA && talos_api_check_metadata(&f, NULL, 0, err) < 0)
             return -1;
         if (f.num == DATA_BYTES && f.len && x->on_bytes(f.data, f.len, x->ud, err) < 0)
             return -1;
@@ -220,7 +233,7 @@ static int data_stream(const struct talos_node *n, const char *method,
     struct bd_buf empty; /* Empty and EtcdSnapshotRequest have no fields */
     bd_buf_init(&empty);
     struct data_ctx x = {on_bytes, ud};
-    int rc = call(n, method, &empty, true, on_data, &x, code, err);
+    int rc = talos_api_call(n, method, &empty, true, on_data, &x, code, err);
     bd_buf_free(&empty);
     return rc;
 }

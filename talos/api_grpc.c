@@ -20,6 +20,9 @@
 
 struct call_ctx {
     const struct talos_grpc_call *call;
+    struct bd_buf out; /* a client stream: framed messages not yet handed to libcurl */
+    size_t out_off;
+    bool out_done;
     struct bd_buf pending; /* the start of a message whose end has not arrived */
     int grpc_status;       /* -1 until grpc-status arrives */
     char grpc_message[512];
@@ -142,6 +145,40 @@ static void set_tls(CURL *e, const struct talos_creds *cr)
     bd_curl_tls(e, cr->ca_pem, cr->crt_pem, cr->key_pem);
 }
 
+static void frame(struct bd_buf *b, const void *msg, size_t len)
+{
+    uint8_t prefix[5] = {0, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+                         (uint8_t)len};
+    bd_buf_append(b, prefix, sizeof prefix);
+    bd_buf_append(b, msg, len);
+}
+
+/* A client stream's body: each message next_msg makes, framed, until it says the end. */
+static size_t on_read(char *buf, size_t sz, size_t n, void *ud)
+{
+    struct call_ctx *x = ud;
+    if (x->out_off == x->out.len && !x->out_done) {
+        struct bd_buf msg;
+        bd_buf_init(&msg);
+        int rc = x->call->next_msg(&msg, x->call->next_ud, x->err);
+        bd_buf_reset(&x->out);
+        x->out_off = 0;
+        if (rc > 0)
+            frame(&x->out, msg.data, msg.len);
+        else
+            x->out_done = true;
+        bd_buf_free(&msg);
+        if (rc < 0) {
+            x->failed = true;
+            return CURL_READFUNC_ABORT;
+        }
+    }
+    size_t m = x->out.len - x->out_off < sz * n ? x->out.len - x->out_off : sz * n;
+    memcpy(buf, x->out.data + x->out_off, m);
+    x->out_off += m;
+    return m; /* 0 once the stream is over: the end of the body */
+}
+
 /* Why no gRPC answer came, in words that point at the cause. */
 static void transport_error(CURL *e, CURLcode rc, const char *errbuf, const struct talos_grpc_call *c,
                             struct bd_err *err)
@@ -228,10 +265,8 @@ int talos_grpc_call(const struct talos_grpc_call *c, int *code, struct bd_err *e
 
     struct bd_buf body; /* the request: one length-prefixed message */
     bd_buf_init(&body);
-    uint8_t prefix[5] = {0, (uint8_t)(c->req->len >> 24), (uint8_t)(c->req->len >> 16),
-                         (uint8_t)(c->req->len >> 8), (uint8_t)c->req->len};
-    bd_buf_append(&body, prefix, sizeof prefix);
-    bd_buf_append(&body, c->req->data, c->req->len);
+    if (!c->next_msg)
+        frame(&body, c->req->data, c->req->len);
 
     struct curl_slist *h = NULL;
     h = curl_slist_append(h, "Content-Type: application/grpc");
@@ -243,11 +278,17 @@ int talos_grpc_call(const struct talos_grpc_call *c, int *code, struct bd_err *e
     char errbuf[CURL_ERROR_SIZE] = "";
     struct call_ctx x = {.call = c, .grpc_status = -1, .err = err};
     bd_buf_init(&x.pending);
+    bd_buf_init(&x.out);
 
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.data);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)body.len);
+    if (c->next_msg) { /* HTTP/2 frames the body: no length needed, no chunked encoding */
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(e, CURLOPT_READDATA, &x);
+    } else {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.data);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)body.len);
+    }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, &x);
@@ -276,6 +317,7 @@ int talos_grpc_call(const struct talos_grpc_call *c, int *code, struct bd_err *e
         bd_err_prefix(err, "Talos API %s:%d: %s", n->host, n->port, method);
 
     bd_buf_free(&x.pending);
+    bd_buf_free(&x.out);
     bd_buf_free(&body);
     curl_slist_free_all(h);
     free(url);

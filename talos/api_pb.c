@@ -98,3 +98,18 @@ void talos_pb_put_bool(struct bd_buf *b, uint32_t num, bool v)
     put_varint(b, (uint64_t)num << 3); /* wire type 0: varint */
     put_varint(b, 1);
 }
+
+void talos_pb_put_uint64(struct bd_buf *b, uint32_t num, uint64_t v)
+{
+    if (!v)
+        return;
+    put_varint(b, (uint64_t)num << 3); /* wire type 0: varint */
+    put_varint(b, v);
+}
+
+void talos_pb_put_bytes(struct bd_buf *b, uint32_t num, const void *p, size_t n)
+{
+    put_varint(b, (uint64_t)num << 3 | 2); /* wire type 2: length-delimited */
+    put_varint(b, n);
+    bd_buf_append(b, p, n);
+}

@@ -189,6 +189,10 @@ struct pb_reader talos_pb_sub(const struct pb_field *f); /* an embedded message 
 bool talos_pb_is_bytes(const struct pb_field *f);        /* strings, bytes, messages */
 void talos_pb_copy_string(const struct pb_field *f, char *out, size_t n); /* truncates */
 void talos_pb_put_bool(struct bd_buf *b, uint32_t num, bool v);
+void talos_pb_put_uint64(struct bd_buf *b, uint32_t num, uint64_t v);
+void talos_pb_put_bytes(struct bd_buf *b, uint32_t num, const void *p, size_t n);
+void talos_pb_put_uint64(struct bd_buf *b, uint32_t num, uint64_t v);
+void talos_pb_put_bytes(struct bd_buf *b, uint32_t num, const void *p, size_t n);
 
 /* One gRPC call: the request message, then each response message to on_msg (which
  * returns -1 with err set to stop the call). */
@@ -199,8 +203,25 @@ struct talos_grpc_call {
     bool stream; /* a server stream: no overall time limit, only one for stalls */
     int (*on_msg)(const uint8_t *p, size_t n, void *ud, struct bd_err *err);
     void *ud;
+    /* A client stream instead of req: next_msg puts the next message in b (returns 1),
+     * or says the stream is over (0) or failed (-1, err set). */
+    int (*next_msg)(struct bd_buf *b, void *ud, struct bd_err *err);
+    void *next_ud;
 };
 int talos_grpc_call(const struct talos_grpc_call *c, int *code, struct bd_err *err) BD_MUST_CHECK;
+
+/* The shared parts of api.c's calls, for api_etcd.c. */
+#define TALOS_API_SERVICE "/machine.MachineService/"
+int talos_api_call(const struct talos_node *n, const char *method, const struct bd_buf *req,
+                   bool stream, int (*on_msg)(const uint8_t *, size_t, void *, struct bd_err *),
+                   void *ud, int *code, struct bd_err *err) BD_MUST_CHECK;
+/* A response item's common.Metadata: the error a node reports there fails the call. */
+int talos_api_check_metadata(const struct pb_field *md, char *hostname, size_t hn,
+                             struct bd_err *err) BD_MUST_CHECK;
+/* on_msg for the answers made of `repeated {common.Metadata metadata = 1; ...} messages = 1`
+ * (Bootstrap, EtcdRecover, EtcdRemoveMemberByID): checks each item's metadata; ud names
+ * the message for errors (NULL: BootstrapResponse). */
+int talos_api_on_items(const uint8_t *p, size_t n, void *ud, struct bd_err *err);
 
 /* The file want from a gzipped tar of at most max bytes unpacked (caller frees *out). */
 int talos_targz_entry(const void *gz, size_t n, const char *want, size_t max, char **out, size_t *len,

@@ -121,9 +121,11 @@ enum {
     TALOS_CALL_FAILED = -1,
     TALOS_OK = 0,
     TALOS_INVALID_ARGUMENT = 3,
+    TALOS_NOT_FOUND = 5,
     TALOS_ALREADY_EXISTS = 6,
     TALOS_PERMISSION_DENIED = 7,
     TALOS_FAILED_PRECONDITION = 9,
+    TALOS_UNIMPLEMENTED = 12,
     TALOS_UNAVAILABLE = 14,
     TALOS_UNAUTHENTICATED = 16,
 };
@@ -145,6 +147,31 @@ int talos_api_bootstrap(const struct talos_node *n, int *code, struct bd_err *er
 int talos_api_kubeconfig(const struct talos_node *n, char **out, size_t *len, int *code,
                          struct bd_err *err) BD_MUST_CHECK;
 
+/* Bootstrap{recover_etcd: true}: etcd starts from the snapshot uploaded with
+ * talos_api_etcd_recover. skip_hash_check only for a raw copy of etcd's db file, which
+ * has no SHA-256 trailer. */
+int talos_api_bootstrap_recover(const struct talos_node *n, bool skip_hash_check, int *code,
+                                struct bd_err *err) BD_MUST_CHECK;
+/* EtcdRecover: uploads the snapshot in fd, from its start, in 4 KiB messages as talosctl
+ * does. FailedPrecondition: the node's etcd is not ready for recovery yet (retry). */
+int talos_api_etcd_recover(const struct talos_node *n, int fd, int *code,
+                           struct bd_err *err) BD_MUST_CHECK;
+
+struct talos_etcd_member {
+    uint64_t id;
+    char hostname[128];
+    char peer_url[256]; /* the first */
+    bool learner;
+};
+/* EtcdMemberList through a control plane (query_local: its own etcd only); caller frees
+ * *out. */
+int talos_api_etcd_members(const struct talos_node *n, bool query_local,
+                           struct talos_etcd_member **out, size_t *count, int *code,
+                           struct bd_err *err) BD_MUST_CHECK;
+/* EtcdRemoveMemberByID: NotFound when there is no such member. */
+int talos_api_etcd_remove_member(const struct talos_node *n, uint64_t id, int *code,
+                                 struct bd_err *err) BD_MUST_CHECK;
+
 struct talos_snapshot_info {
     uint64_t size;
     char sha256[65]; /* of the whole file */
@@ -161,5 +188,10 @@ void talos_etcd_check_update(struct talos_etcd_check *c, const void *data, size_
 int talos_etcd_check_finish(struct talos_etcd_check *c, struct talos_snapshot_info *info,
                             struct bd_err *err) BD_MUST_CHECK;
 void talos_etcd_check_free(struct talos_etcd_check *c);
+
+/* The etcd revision a snapshot (or a raw bbolt db copy) was taken at: the highest key
+ * revision in it. */
+int talos_etcd_snapshot_revision(const char *path, uint64_t *rev,
+                                 struct bd_err *err) BD_MUST_CHECK;
 
 #endif

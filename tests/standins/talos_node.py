@@ -1,0 +1,448 @@
+"""A node twin: what a Talos machine does once it has downloaded its machine config, for
+bootd's recovery tests (Talos itself cannot run on a build machine).
+
+Given the config bootd generated for a machine and the machine's address, the twin:
+
+* answers the Talos API on that address (the apid stand-in's TLS front and RBAC, see
+  talos_apid.py), with a server certificate made the way Talos's secrets.APIController
+  makes it: signed by the os CA from `machine.ca`, the node's address and hostname as
+  SANs, EKU serverAuth. A worker's config holds no os CA key; Talos asks trustd on a
+  control plane for its certificate, the twin takes the key from the control plane twin
+  given as `trustd`.
+* on a control plane, runs a real etcd member (Debian's etcd-server) with the
+  certificates Talos's etcd.CertificateGenerator derives from `cluster.etcd.ca`: a server
+  and a peer certificate for the node's address and hostname (EKU serverAuth+clientAuth)
+  and a "talos" client certificate; client and peer TLS with client certificates
+  required, as Talos runs etcd.
+* follows machined's etcd service and the v1alpha1 server (internal/app/machined/
+  internal/server/v1alpha1/v1alpha1_server.go, pkg/system/services/etcd.go at
+  siderolabs/talos ad88231), messages and field numbers from api/machine/machine.proto:
+  - Bootstrap{recover_etcd, recover_skip_hash_check}: FailedPrecondition "bootstrap is
+    not available yet" until the node is up (`ready_after`), Unimplemented on a worker,
+    AlreadyExists "etcd data directory is not empty" once /var/lib/etcd holds anything;
+    otherwise a new one-member cluster, or with recover_etcd the uploaded snapshot
+    restored with etcd's own `etcdctl snapshot restore` (hash checked unless
+    recover_skip_hash_check) and deleted. Like Talos, the call returns once etcd is
+    started; a failed restore shows as the etcd service failing (`etcd_state`).
+  - EtcdRecover (client stream of common.Data): FailedPrecondition "etcd service is not
+    ready for recovery yet" until /var/lib exists (EPHEMERAL mounted: `ready_after`),
+    Unimplemented on a worker; writes /var/lib/etcd.snapshot, removes it when the upload
+    did not finish.
+  - EtcdSnapshot: streams what the local etcd's Maintenance.Snapshot sends (through
+    `etcdctl snapshot save`: the bbolt file and etcd's SHA-256 trailer).
+  - EtcdMemberList{query_local}: the members as etcd lists them; EtcdRemoveMemberByID
+    {member_id}: NotFound when there is no such member.
+  - Control planes that were not bootstrapped keep trying to join (every second): when
+    another control plane's etcd answers, they add themselves as a learner, start etcd
+    with initial-cluster-state=existing and are promoted once etcd allows it (Talos's
+    etcd.go addMember / promoteMember). Until then etcd stays "Preparing".
+
+What it does not do: boot, install, kubelet, Kubernetes, trustd's API, EtcdLeaveCluster,
+Reset, etcd encryption or defragmentation, time sync, discovery (control planes are given
+their peers' addresses). Its "node" is a directory: wiping the VM is `stop()` plus a new
+twin on a fresh directory.
+
+In-process: NodeTwin(config_text, host, workdir, peers=[...]).start() ... .stop(); or as a
+program: python3 -m tests.standins.talos_node --config F --host IP --workdir D [--peer IP]
+"""
+import argparse
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import grpc
+import yaml
+
+from tests.standins import pki, talos_apid
+from tests.standins.talos_apid import F, _file, message
+
+U64 = F.TYPE_UINT64
+talos_apid._POOL.Add(_file("machine/etcd.proto", "machine", ["common/common.proto"], {
+    "EtcdRecover": [("metadata", 1, F.TYPE_MESSAGE, ".common.Metadata", False)],
+    "EtcdRecoverResponse": [("messages", 1, F.TYPE_MESSAGE, ".machine.EtcdRecover", True)],
+    "EtcdMemberListRequest": [("query_local", 1, F.TYPE_BOOL, None, False)],
+    "EtcdMember": [("id", 2, U64, None, False), ("hostname", 3, F.TYPE_STRING, None, False),
+                   ("peer_urls", 4, F.TYPE_STRING, None, True),
+                   ("client_urls", 5, F.TYPE_STRING, None, True),
+                   ("is_learner", 6, F.TYPE_BOOL, None, False)],
+    "EtcdMembers": [("metadata", 1, F.TYPE_MESSAGE, ".common.Metadata", False),
+                    ("legacy_members", 2, F.TYPE_STRING, None, True),
+                    ("members", 3, F.TYPE_MESSAGE, ".machine.EtcdMember", True)],
+    "EtcdMemberListResponse": [("messages", 1, F.TYPE_MESSAGE, ".machine.EtcdMembers", True)],
+    "EtcdRemoveMemberByIDRequest": [("member_id", 1, U64, None, False)],
+    "EtcdRemoveMemberByID": [("metadata", 1, F.TYPE_MESSAGE, ".common.Metadata", False)],
+    "EtcdRemoveMemberByIDResponse": [("messages", 1, F.TYPE_MESSAGE,
+                                      ".machine.EtcdRemoveMemberByID", True)],
+}))
+EtcdRecoverResponse = message("machine.EtcdRecoverResponse")
+EtcdMemberListRequest = message("machine.EtcdMemberListRequest")
+EtcdMemberListResponse = message("machine.EtcdMemberListResponse")
+EtcdRemoveMemberByIDRequest = message("machine.EtcdRemoveMemberByIDRequest")
+EtcdRemoveMemberByIDResponse = message("machine.EtcdRemoveMemberByIDResponse")
+
+# machined's RBAC table (internal/app/machined/pkg/system/services/machined.go)
+ROLES = dict(talos_apid.ROLES, **{
+    "EtcdRecover": {"os:admin"},
+    "EtcdMemberList": {"os:admin", "os:operator", "os:reader", "os:etcd:backup"},
+    "EtcdRemoveMemberByID": {"os:admin"},
+})
+
+ETCD, ETCDCTL = shutil.which("etcd") or "/usr/bin/etcd", shutil.which("etcdctl") or "/usr/bin/etcdctl"
+
+
+class MachineConfig:
+    """The parts of a v1alpha1 machine config (plus HostnameConfig) the twin acts on."""
+
+    def __init__(self, text):
+        docs = [d for d in yaml.safe_load_all(text) if d]
+        main = next(d for d in docs if d.get("version") == "v1alpha1")
+        m, c = main["machine"], main["cluster"]
+        self.type = m["type"]
+        self.hostname = next((d["hostname"] for d in docs if d.get("kind") == "HostnameConfig"),
+                             (m.get("network") or {}).get("hostname"))
+        b64 = lambda s: base64.b64decode(s).decode() if s else None
+        self.os_ca = (b64(m["ca"]["crt"]), b64(m["ca"].get("key")))
+        etcd = (c.get("etcd") or {}).get("ca") or {}
+        self.etcd_ca = (b64(etcd.get("crt")), b64(etcd.get("key")))
+        self.cluster_id = c.get("id")
+        self.controlplane = self.type in ("controlplane", "init")
+
+
+class EtcdError(Exception):
+    pass
+
+
+class NodeTwin(talos_apid.Apid):
+    roles = ROLES
+
+    def __init__(self, config_text, host, workdir, peers=(), apid_port=50000, client_port=2379,
+                 peer_port=2380, ready_after=0.0, trustd=None, **kw):
+        self.config = MachineConfig(config_text)
+        self.host, self.workdir = host, workdir
+        self.peers = [p for p in peers if p != host]
+        self.client_port, self.peer_port = client_port, peer_port
+        self.pki = os.path.join(workdir, "system", "secrets")
+        os.makedirs(self.pki, exist_ok=True)
+        os_ca = self._ca("os", self.config.os_ca if self.config.os_ca[1] else trustd.config.os_ca)
+        name = self.config.hostname or host
+        crt, key = pki.issue(os_ca, self.pki, "api", "/CN=" + name, "serverAuth", [host, name])
+        super().__init__(host, apid_port, self.config.os_ca[0], crt, key, hostname=name, **kw)
+        if self.config.controlplane:
+            ca = self._ca("etcd", self.config.etcd_ca)
+            sans = [host, name, "localhost", "127.0.0.1"]
+            pki.issue(ca, self.pki, "etcd-server", "/CN=" + name, "serverAuth,clientAuth", sans)
+            # etcd checks a peer's client certificate against the connection's source
+            # address; on loopback that is 127.0.0.1, not the node's own 127.0.0.x
+            pki.issue(ca, self.pki, "etcd-peer", "/CN=" + name, "serverAuth,clientAuth",
+                      [host, name, "127.0.0.1"])
+            pki.issue(ca, self.pki, "etcd-admin", "/CN=talos", "clientAuth")
+        self.datadir = os.path.join(workdir, "var", "lib", "etcd")
+        self.recovery = os.path.join(workdir, "var", "lib", "etcd.snapshot")
+        self.ready_at = time.monotonic() + ready_after
+        self.etcd = None              # the etcd process
+        self.etcd_state = "Preparing"
+        self.etcd_log = os.path.join(workdir, "etcd.log")
+        self.restored = None          # etcdctl's output of the last restore
+        self._stop = threading.Event()
+        self._joiner = None
+
+    def _ca(self, name, pair):
+        paths = []
+        for part, text in zip(("crt", "key"), pair):
+            path = os.path.join(self.pki, "%s-ca.%s" % (name, part))
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            paths.append(path)
+        return paths
+
+    # ---- etcd ----
+
+    @property
+    def name(self):
+        return self.hostname
+
+    def client_url(self, host=None):
+        return "https://%s:%d" % (host or self.host, self.client_port)
+
+    def peer_url(self):
+        return "https://%s:%d" % (self.host, self.peer_port)
+
+    def etcdctl(self, *args, endpoints=None, timeout=15):
+        """etcdctl with the node's "talos" client certificate; returns stdout."""
+        p = lambda n: os.path.join(self.pki, n)
+        cmd = [ETCDCTL, "--endpoints", ",".join(endpoints or [self.client_url()]),
+               "--cacert", p("etcd-ca.crt"), "--cert", p("etcd-admin.crt"),
+               "--key", p("etcd-admin.key"), "--dial-timeout", "3s",
+               "--command-timeout", "%ds" % timeout, *args]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 5,
+                           env=dict(os.environ, ETCDCTL_API="3"))
+        if r.returncode:
+            raise EtcdError((r.stderr.strip().splitlines() or ["etcdctl failed"])[-1])
+        return r.stdout
+
+    def _start_etcd(self, initial_cluster, state):
+        p = lambda n: os.path.join(self.pki, n)
+        cmd = [ETCD, "--name", self.name, "--data-dir", self.datadir,
+               "--listen-client-urls", self.client_url(),
+               "--advertise-client-urls", self.client_url(),
+               "--listen-peer-urls", self.peer_url(),
+               "--initial-advertise-peer-urls", self.peer_url(),
+               "--cert-file", p("etcd-server.crt"), "--key-file", p("etcd-server.key"),
+               "--trusted-ca-file", p("etcd-ca.crt"), "--client-cert-auth",
+               "--peer-cert-file", p("etcd-peer.crt"), "--peer-key-file", p("etcd-peer.key"),
+               "--peer-trusted-ca-file", p("etcd-ca.crt"), "--peer-client-cert-auth"]
+        if initial_cluster:
+            cmd += ["--initial-cluster", initial_cluster, "--initial-cluster-state", state]
+        log = open(self.etcd_log, "ab")
+        self.etcd = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        log.close()
+        self.etcd_state = "Running"
+
+    def _data_dir_empty(self):
+        return not os.path.isdir(self.datadir) or not os.listdir(self.datadir)
+
+    def _bootstrap_etcd(self, recover, skip_hash):
+        """machined's BootstrapEtcd (+ recoverFromSnapshot) for the etcd service."""
+        os.makedirs(os.path.dirname(self.datadir), exist_ok=True)
+        ic = "%s=%s" % (self.name, self.peer_url())
+        if recover:
+            args = ["snapshot", "restore", self.recovery, "--name", self.name,
+                    "--data-dir", self.datadir, "--initial-cluster", ic,
+                    "--initial-advertise-peer-urls", self.peer_url()]
+            if skip_hash:
+                args.append("--skip-hash-check")
+            r = subprocess.run([ETCDCTL, *args], capture_output=True, text=True, timeout=60,
+                               env=dict(os.environ, ETCDCTL_API="3"))
+            self.restored = r.stdout + r.stderr
+            if r.returncode:
+                shutil.rmtree(self.datadir, ignore_errors=True)
+                self.etcd_state = "Failed: " + (r.stderr.strip().splitlines() or ["restore"])[-1]
+                return
+            os.unlink(self.recovery)
+            self._start_etcd(None, None)  # the data dir has the member: no initial cluster
+        else:
+            self._start_etcd(ic, "new")
+
+    def _join(self):
+        """Adds this control plane to a running cluster as a learner and starts etcd; the
+        member's id. Discovery runs without the lock, so the API stays responsive."""
+        endpoints = [self.client_url(p) for p in self.peers]
+        members = json.loads(self.etcdctl("member", "list", "-w", "json",
+                                          endpoints=endpoints, timeout=5))["members"]
+        with self.lock:
+            if self.etcd is not None or not self._data_dir_empty():
+                return None  # bootstrapped meanwhile
+            mine = [m for m in members if self.peer_url() in m.get("peerURLs", [])]
+            if not mine:
+                out = json.loads(self.etcdctl("member", "add", self.name, "--learner",
+                                              "--peer-urls", self.peer_url(), "-w", "json",
+                                              endpoints=endpoints, timeout=5))
+                members, mine = out["members"], [out["member"]]
+            ic = ",".join("%s=%s" % (m.get("name") or self.name, m["peerURLs"][0])
+                          for m in members if m.get("peerURLs"))
+            self._start_etcd(ic, "existing")
+            return mine[0]["ID"]
+
+    def _join_loop(self):
+        learner = None
+        while not self._stop.wait(1.0):
+            if self.etcd is not None and self.etcd.poll() is not None:
+                # the service failed; machined restarts it, a failed join starts over
+                with self.lock:
+                    self.etcd_state = "Failed (exit %d)" % self.etcd.returncode
+                    self.etcd = None
+                    if learner is not None:
+                        shutil.rmtree(self.datadir, ignore_errors=True)
+                    elif not self._data_dir_empty():
+                        self._start_etcd(None, None)
+            try:
+                if self.etcd is None and self._data_dir_empty() and self.peers and \
+                        time.monotonic() >= self.ready_at:
+                    learner = self._join()
+                elif learner is not None:
+                    self.etcdctl("member", "promote", "%x" % learner,
+                                 endpoints=[self.client_url(p) for p in self.peers], timeout=5)
+                    learner = None
+            except (EtcdError, subprocess.TimeoutExpired, ValueError, KeyError):
+                pass  # not yet: no cluster to join, or the learner is not caught up
+
+    # ---- Talos API ----
+
+    def _handlers(self):
+        h = super()._handlers()
+        h.update({
+            "EtcdRecover": grpc.stream_unary_rpc_method_handler(
+                self._etcd_recover, talos_apid.Data.FromString,
+                EtcdRecoverResponse.SerializeToString),
+            "EtcdMemberList": grpc.unary_unary_rpc_method_handler(
+                self._etcd_member_list, EtcdMemberListRequest.FromString,
+                EtcdMemberListResponse.SerializeToString),
+            "EtcdRemoveMemberByID": grpc.unary_unary_rpc_method_handler(
+                self._etcd_remove_member, EtcdRemoveMemberByIDRequest.FromString,
+                EtcdRemoveMemberByIDResponse.SerializeToString),
+        })
+        return h
+
+    def _controlplane(self, context, api):
+        if not self.config.controlplane:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                          "%s is only available on control plane nodes" % api)
+
+    def _bootstrap(self, request, context):
+        with self.lock:
+            self._authorize("Bootstrap", context)
+            if time.monotonic() < self.ready_at:
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION, "bootstrap is not available yet")
+            self._controlplane(context, "bootstrap")
+            if not self.config.etcd_ca[0]:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                              "etcd is not configured, bootstrap is not possible")
+            if not self._data_dir_empty() or self.etcd is not None:
+                context.abort(grpc.StatusCode.ALREADY_EXISTS, "etcd data directory is not empty")
+            self.bootstrapped = True
+            self._bootstrap_etcd(request.recover_etcd, request.recover_skip_hash_check)
+        resp = talos_apid.BootstrapResponse()
+        resp.messages.add()
+        return resp
+
+    def _etcd_recover(self, chunks, context):
+        with self.lock:
+            self._authorize("EtcdRecover", context)
+            if time.monotonic() < self.ready_at:
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                              "etcd service is not ready for recovery yet")
+            self._controlplane(context, "etcd recover")
+            os.makedirs(os.path.dirname(self.recovery), exist_ok=True)
+        done = False
+        try:
+            with open(self.recovery, "wb") as f:
+                os.chmod(self.recovery, 0o700)
+                for chunk in chunks:
+                    f.write(chunk.bytes)
+                f.flush()
+                os.fsync(f.fileno())
+            done = True
+        finally:
+            if not done and os.path.exists(self.recovery):
+                os.unlink(self.recovery)
+        resp = EtcdRecoverResponse()
+        resp.messages.add()
+        return resp
+
+    def _etcd_snapshot(self, request, context):
+        with self.lock:
+            self._authorize("EtcdSnapshot", context)
+        self._controlplane(context, "etcd snapshot")
+        if self.etcd is None or self.etcd.poll() is not None:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "failed to create etcd client: etcd is "
+                          "not running (%s)" % self.etcd_state)
+        path = os.path.join(self.workdir, "snapshot.%d" % threading.get_ident())
+        try:
+            self.etcdctl("snapshot", "save", path, timeout=30)
+            with open(path, "rb") as f:
+                data = f.read()
+        except EtcdError as e:
+            context.abort(grpc.StatusCode.UNKNOWN, "failed reading etcd snapshot: %s" % e)
+        finally:
+            for p in (path, path + ".part"):
+                if os.path.exists(p):
+                    os.unlink(p)
+        for i in range(0, len(data), 1024):
+            yield talos_apid.Data(bytes=data[i:i + 1024])
+
+    def _etcd_member_list(self, request, context):
+        with self.lock:
+            self._authorize("EtcdMemberList", context)
+        self._controlplane(context, "member list")
+        endpoints = [self.client_url()] + ([] if request.query_local else
+                                           [self.client_url(p) for p in self.peers])
+        try:
+            members = json.loads(self.etcdctl("member", "list", "-w", "json",
+                                              endpoints=endpoints, timeout=5))["members"]
+        except (EtcdError, subprocess.TimeoutExpired) as e:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "etcd: %s" % e)
+        resp = EtcdMemberListResponse()
+        item = resp.messages.add()
+        for m in members:
+            item.legacy_members.append(m.get("name", ""))
+            e = item.members.add(id=m["ID"], hostname=m.get("name", ""),
+                                 is_learner=bool(m.get("isLearner")))
+            e.peer_urls.extend(m.get("peerURLs", []))
+            e.client_urls.extend(m.get("clientURLs", []))
+        return resp
+
+    def _etcd_remove_member(self, request, context):
+        with self.lock:
+            self._authorize("EtcdRemoveMemberByID", context)
+        self._controlplane(context, "etcd remove member")
+        try:
+            self.etcdctl("member", "remove", "%x" % request.member_id,
+                         endpoints=[self.client_url()] + [self.client_url(p) for p in self.peers],
+                         timeout=10)
+        except EtcdError as e:
+            if "member not found" in str(e):
+                context.abort(grpc.StatusCode.NOT_FOUND, "etcdserver: member not found")
+            context.abort(grpc.StatusCode.UNKNOWN, "failed to remove member: %s" % e)
+        resp = EtcdRemoveMemberByIDResponse()
+        resp.messages.add()
+        return resp
+
+    # ---- life ----
+
+    def start(self):
+        super().start()
+        if self.config.controlplane:
+            self._joiner = threading.Thread(target=self._join_loop, daemon=True)
+            self._joiner.start()
+        return self
+
+    def mount(self):
+        """EPHEMERAL is mounted now: the node is ready for recovery and bootstrap."""
+        self.ready_at = time.monotonic()
+
+    def stop_etcd(self):
+        """The machine losing power: etcd dies without leaving the cluster."""
+        self._stop.set()
+        if self._joiner:
+            self._joiner.join(20)
+            self._joiner = None
+        if self.etcd is not None:
+            os.killpg(self.etcd.pid, signal.SIGKILL)
+            self.etcd.wait(10)
+            self.etcd = None
+            self.etcd_state = "Stopped"
+
+    def stop(self):
+        self.stop_etcd()
+        super().stop()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", required=True, help="the machine config bootd served")
+    ap.add_argument("--host", required=True)
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--peer", action="append", default=[], help="another control plane's address")
+    ap.add_argument("--apid-port", type=int, default=50000)
+    ap.add_argument("--ready-after", type=float, default=0.0)
+    a = ap.parse_args()
+    with open(a.config) as f:
+        twin = NodeTwin(f.read(), a.host, a.workdir, a.peer, apid_port=a.apid_port,
+                        ready_after=a.ready_after).start()
+    print(twin.port, flush=True)
+    try:
+        sys.stdin.read()  # until the parent closes our stdin
+    finally:
+        twin.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
