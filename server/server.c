@@ -82,13 +82,14 @@ int server_start(struct server *s, const struct server_opts *o, struct bd_err *e
 
 void server_stop(struct server *s)
 {
-    cluster_free(s->cluster);
-    s->cluster = NULL;
     server_services_stop(s);
     server_logsink_stop(s);
     /* the queue before HTTP: it resumes every suspended request, which MHD needs */
     server_bootq_stop(s);
     server_http_stop(s);
+    /* after HTTP: a request may still ask the reconciler for its status until then */
+    cluster_free(s->cluster);
+    s->cluster = NULL;
     server_image_pulls_stop(s);
     server_gitops_stop(s);
     if (s->snap)
