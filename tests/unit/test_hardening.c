@@ -3,10 +3,12 @@
  * table lines. Run under `make unit SAN=1` to see the undefined behaviour itself. */
 #include "helpers.h"
 #include "../../gitops/gitops.h"
+#include "../../netsvc/netsvc.h"
 #include "../../server/server.h"
 
 #include <criterion/criterion.h>
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <string.h>
 
 Test(hardening, yaml_20_digit_integer_round_trips)
@@ -63,4 +65,38 @@ Test(hardening, neighbour_table_lines)
                  -1);
     cr_assert_eq(claim_neigh_parse_line("192.0.2.12 0x1 0x2 52:54:00:aa:bb:cc *", &ip, &mac, dev),
                  -1);
+}
+
+/* dnsmasq runs the lease hook as root: paths with a quote stay one word each. */
+Test(hardening, lease_hook_quotes_paths)
+{
+    char *dir = tmpdir_new();
+    char *labdir = tmpdir_new();
+    char *lab_path = write_file(labdir, "lab.yaml",
+                                "cluster: {name: t, talos_version: v1.13.9, vip: 127.0.0.10}\n"
+                                "lan: {interface: lo, dhcp: proxy, subnet: 127.0.0.0/8,"
+                                " boot_server: 127.0.0.1}\n");
+    struct bd_err err;
+    struct lab *lab = load_lab(labdir, &err);
+    cr_assert_not_null(lab, "%s", err.msg);
+    struct netsvc_files f;
+    netsvc_files_init(&f, dir);
+    struct netsvc_hook hook = {"/bin/echo", "http://127.0.0.1:8080",
+                               "/x/it's'; echo INJECTED; '"};
+    bool cc, hc;
+    cr_assert_eq(netsvc_prepare(lab, &f, &hook, &cc, &hc, &err), 0, "%s", err.msg);
+    char *cmd = bd_xasprintf("sh '%s' add 52:54:00:00:00:01 127.0.0.5", f.hook);
+    FILE *p = popen(cmd, "r");
+    char out[512] = "";
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    pclose(p);
+    cr_assert_str_eq(out, "--url http://127.0.0.1:8080 --token-file /x/it's'; echo INJECTED; '"
+                          " dhcp-event add 52:54:00:00:00:01 127.0.0.5\n");
+    free(cmd);
+    netsvc_files_free(&f);
+    lab_free(lab);
+    free(lab_path);
+    free(labdir);
+    free(dir);
 }
