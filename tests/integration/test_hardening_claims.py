@@ -51,6 +51,11 @@ class Claims(unittest.TestCase):
     def test_foreign_claim_for_reserved_machine(self):
         self.assert_foreign_claim_refused(W1, "w-1", "127.0.0.12")
 
+    def test_reserved_address_taken_by_another_mac(self):
+        # a host that configured cp-1's address by hand: the neighbour table knows better
+        self.b.neighbours({"127.0.0.11": ATTACKER_MAC})
+        self.assertIsNone(config_path(self.script(CP1, "127.0.0.11", uuid=CP1_UUID)))
+
     def test_neighbour_on_another_interface_is_not_the_lab_lan(self):
         self.b.neighbours({"127.0.0.13": W2})
         with open(self.b.neigh_path, "a") as f:
