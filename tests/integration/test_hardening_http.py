@@ -33,6 +33,40 @@ class Floods(unittest.TestCase):
             for s in socks:
                 s.close()
 
+    def test_trickling_heads_from_many_hosts(self):
+        # 4200 connections from 70 addresses, each sending a byte of its request head every
+        # 2 s: never idle, never done; they must not hold every connection for long
+        socks = []
+        for i in range(70):
+            socks += open_idle(self.b.port, 60, source="127.0.5.%d" % (i + 1))
+        try:
+            start = time.monotonic()
+            head = b"GET /ipxe?mac=52-54-00-00-00-0"
+            sent = 0
+            answered = None
+            while time.monotonic() - start < 25 and answered is None:
+                for s in socks:
+                    try:
+                        s.send(head[sent % len(head):sent % len(head) + 1])
+                    except OSError:
+                        pass
+                sent += 1
+                try:
+                    c = socket.create_connection(("127.0.0.1", self.b.port), timeout=2,
+                                                 source_address=("127.0.0.12", 0))
+                    c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    if c.recv(20).startswith(b"HTTP/1.1 200"):
+                        answered = time.monotonic() - start
+                    c.close()
+                except OSError:
+                    time.sleep(1)
+            print("\nanswered after %s s with 4200 trickling connections" % answered)
+            self.assertIsNotNone(answered, "no answer in 25 s")
+            self.assertLess(answered, 15)
+        finally:
+            for s in socks:
+                s.close()
+
     def test_unauthenticated_bodies_are_not_read(self):
         body = b"{" + b" " * (64 * 1024 - 2) + b"}"
         head = ("POST /api/v1/machines/adopt HTTP/1.1\r\nHost: x\r\nContent-Type: "
