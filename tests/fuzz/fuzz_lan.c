@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char dev[32], out[18];
     switch (data[0] % 4) {
     case 0:
-        if (claim_neigh_parse_line(text, &ip, &mac, dev) == 0)
+        if (server_neigh_parse_line(text, &ip, &mac, dev) == 0)
             bd_mac_format(&mac, out);
         break;
     case 1:

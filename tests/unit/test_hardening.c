@@ -47,7 +47,7 @@ Test(hardening, neighbour_table_lines)
     uint32_t ip;
     struct bd_mac mac;
     char dev[32], text[18];
-    cr_assert_eq(claim_neigh_parse_line("192.0.2.10       0x1         0x2         "
+    cr_assert_eq(server_neigh_parse_line("192.0.2.10       0x1         0x2         "
                                         "52:54:00:aa:bb:cc     *        vmbr0\n",
                                         &ip, &mac, dev),
                  0);
@@ -56,14 +56,14 @@ Test(hardening, neighbour_table_lines)
     cr_assert_str_eq(dev, "vmbr0");
     cr_assert_eq(ip, 0xc000020a);
     /* incomplete (no reply to ARP yet), the header, a device name too long to be one */
-    cr_assert_eq(claim_neigh_parse_line("192.0.2.11 0x1 0x0 00:00:00:00:00:00 * vmbr0", &ip,
+    cr_assert_eq(server_neigh_parse_line("192.0.2.11 0x1 0x0 00:00:00:00:00:00 * vmbr0", &ip,
                                         &mac, dev),
                  -1);
-    cr_assert_eq(claim_neigh_parse_line("IP address       HW type     Flags       HW address"
+    cr_assert_eq(server_neigh_parse_line("IP address       HW type     Flags       HW address"
                                         "            Mask     Device",
                                         &ip, &mac, dev),
                  -1);
-    cr_assert_eq(claim_neigh_parse_line("192.0.2.12 0x1 0x2 52:54:00:aa:bb:cc *", &ip, &mac, dev),
+    cr_assert_eq(server_neigh_parse_line("192.0.2.12 0x1 0x2 52:54:00:aa:bb:cc *", &ip, &mac, dev),
                  -1);
 }
 
