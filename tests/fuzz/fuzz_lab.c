@@ -1,6 +1,7 @@
 /* lab.yaml as bootd loads it (decode and checks), and a machines.d file checked against a
  * fixed lab as `bootctl machine adopt` does. */
 #include "fuzz.h"
+#include "../../lab/lab.h"
 
 #include <stdio.h>
 #include <unistd.h>

@@ -7,11 +7,11 @@ static void walk(struct pb_reader r, int depth)
 {
     struct pb_field f;
     char s[64];
-    while (pb_next(&r, &f) == 1) {
-        if (pb_is_bytes(&f)) {
-            pb_copy_string(&f, s, sizeof s);
+    while (talos_pb_next(&r, &f) == 1) {
+        if (talos_pb_is_bytes(&f)) {
+            talos_pb_copy_string(&f, s, sizeof s);
             if (depth < 8)
-                walk(pb_sub(&f), depth + 1);
+                walk(talos_pb_sub(&f), depth + 1);
         }
     }
 }
@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *out;
         size_t len;
         struct bd_err err;
-        if (targz_entry(data + 1, size - 1, "kubeconfig", 1 << 20, &out, &len, &err) == 0)
+        if (talos_targz_entry(data + 1, size - 1, "kubeconfig", 1 << 20, &out, &len, &err) == 0)
             free(out);
     }
     return 0;
