@@ -50,6 +50,7 @@ help:
 	@echo "make bench      benchmarks against nginx and curl, printed as ratios"
 	@echo "make demo       a VM PXE-boots from bootd in a network namespace"
 	@echo "make start      run bootd on examples/minimal in the foreground"
+	@echo "make fuzz       libFuzzer on each tests/fuzz target, FUZZ_TIME s each (default 60)"
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -92,6 +93,7 @@ test: deps
 	$(MAKE) all
 	$(MAKE) lint
 	$(MAKE) unit
+	$(MAKE) fuzz-replay
 	$(MAKE) integration
 	$(MAKE) e2e
 
@@ -111,3 +113,43 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/server/main.d $(BUILD)/cli/main.d
+
+# ---- fuzzing (tests/fuzz): libFuzzer harnesses for what bootd takes from outside ----
+# `make fuzz` runs each target FUZZ_TIME seconds (new inputs go to build/fuzz/corpus);
+# `make fuzz-replay` runs every committed corpus file once, under ASan+UBSan.
+FUZZ_CC    ?= clang
+FUZZ_TIME  ?= 60
+FUZZ_BUILD := build/fuzz
+FUZZ_FLAGS := -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+              -fno-omit-frame-pointer
+FUZZ_CFLAGS = $(filter-out -Werror,$(BD_CFLAGS)) $(FUZZ_FLAGS)
+FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_OBJ   := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o) $(SRV_SRC:%.c=$(FUZZ_BUILD)/%.o)
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  FUZZCC  $<"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/libfuzzed.a: $(FUZZ_OBJ)
+	@rm -f $@
+	@$(AR) rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_BUILD)/libfuzzed.a
+	@echo "  FUZZLD  $@"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libfuzzed.a $(BD_LDLIBS)
+
+.PHONY: fuzz fuzz-replay
+.SECONDARY: $(FUZZ_OBJ)
+fuzz: $(FUZZ_BINS)
+	@for b in $(FUZZ_BINS); do n=$${b##*/fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
+	  echo "== $$n ($(FUZZ_TIME) s)"; \
+	  $$b -max_total_time=$(FUZZ_TIME) -print_final_stats=1 $(FUZZ_BUILD)/corpus/$$n \
+	    tests/fuzz/corpus/$$n 2>&1 | grep -E "stat::number_of_executed_units|ERROR|SUMMARY" \
+	    || exit 1; done
+
+fuzz-replay: $(FUZZ_BINS)
+	@for b in $(FUZZ_BINS); do n=$${b##*/fuzz_}; \
+	  $$b -runs=0 tests/fuzz/corpus/$$n >$(FUZZ_BUILD)/replay-$$n.log 2>&1 \
+	    && echo "  REPLAY  $$n: $$(ls tests/fuzz/corpus/$$n | wc -l) inputs" \
+	    || { cat $(FUZZ_BUILD)/replay-$$n.log; exit 1; }; done

@@ -16,6 +16,9 @@ struct cli {
     char *url_from;   /* where url came from, for messages */
     char *token;
     char *token_from; /* where the token came from */
+    char *pin;        /* https: bootd's certificate pin (BOOTD_PIN, or admin.pin beside the
+                       * token file) */
+    char *pin_from;
     bool json;        /* -o json */
 };
 void cli_free(struct cli *c);
@@ -54,6 +57,8 @@ void cli_table_add(struct table *t, const char *const *cells);
 void cli_table_print(struct table *t, FILE *f); /* frees t */
 const char *cli_time(const struct cJSON *o, const char *key, char buf[32]);
 const char *cli_str(const struct cJSON *o, const char *key);
+/* s with control characters shown as \xNN (caller frees): for anything a machine sent. */
+char *cli_escape(const char *s);
 /* Writes text to path (0600, atomically), or to stdout for "-". */
 int cli_put(const char *path, const char *text, size_t len, struct bd_err *err) BD_MUST_CHECK;
 

@@ -65,6 +65,20 @@ static int read_token_file(struct cli *c, const char *path, const char *from, st
     text[strcspn(text, "\r\n")] = 0;
     c->token = text;
     c->token_from = bd_xasprintf("%s %s", from, path);
+    /* bootd keeps its certificate's pin beside its token, and so can a user */
+    char *dir = bd_xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    free(c->pin_from);
+    c->pin_from = bd_path_join(slash ? dir : ".", "admin.pin");
+    free(dir);
+    char *pin;
+    struct bd_err ignored;
+    if (bd_file_read(c->pin_from, &pin, NULL, &ignored) == 0) {
+        pin[strcspn(pin, "\r\n")] = 0;
+        c->pin = pin;
+    }
     return 0;
 }
 
@@ -103,6 +117,13 @@ int cli_resolve(struct cli *c, const char *flag_url, const char *flag_token_file
         rc = read_token_file(c, cfg_token_file, cfg_path, err);
     else if (rc == 0 && access(DEFAULT_TOKEN_FILE, R_OK) == 0)
         rc = read_token_file(c, DEFAULT_TOKEN_FILE, "the default", err);
+    const char *env_pin = getenv("BOOTD_PIN");
+    if (env_pin && *env_pin) {
+        free(c->pin);
+        free(c->pin_from);
+        c->pin = bd_xstrdup(env_pin);
+        c->pin_from = bd_xstrdup("BOOTD_PIN");
+    }
     free(cfg_url);
     free(cfg_token_file);
     free(cfg_token);
@@ -116,6 +137,8 @@ void cli_free(struct cli *c)
     free(c->url_from);
     free(c->token);
     free(c->token_from);
+    free(c->pin);
+    free(c->pin_from);
 }
 
 /* One call to the admin API: fails (-1) when there is no token, no answer or the token
@@ -128,12 +151,27 @@ static int request(struct cli *c, struct bd_http_req *req, const char *path,
                           "no admin token: pass --token-file, set BOOTD_TOKEN_FILE, or put "
                           "token_file in ~/.config/bootctl/config.yaml (bootd keeps it in "
                           "STATE_DIR/admin.token)");
+    bool tls = !strncmp(c->url, "https://", 8);
+    if (tls && !c->pin)
+        return bd_err_set(err,
+                          "bootd at %s: no pin for its certificate: copy STATE_DIR/admin.pin"
+                          " from bootd's host to %s (bootd also logs it at start), or set"
+                          " BOOTD_PIN",
+                          c->url, c->pin_from ? c->pin_from : "admin.pin beside the token");
     char *url = bd_xasprintf("%s/api/v1%s", c->url, path);
     req->url = url;
     req->bearer = c->token;
+    req->pinned_key = tls ? c->pin : NULL;
     struct bd_err herr;
     int rc = bd_http(req, resp, &herr);
     free(url);
+    if (rc < 0 && tls && strstr(herr.msg, "not the pinned one"))
+        return bd_err_set(err,
+                          "bootd at %s presented a certificate that is not the one pinned in %s;"
+                          " refusing to send the token. If bootd made a new certificate (its"
+                          " state dir was replaced), check the pin it logs at start"
+                          " (\"certificate pin sha256//...\") and put it in %s",
+                          c->url, c->pin_from, c->pin_from);
     if (rc < 0) {
         const char *why = strstr(herr.msg, ": ") ? strstr(herr.msg, ": ") + 2 : herr.msg;
         return bd_err_set(err, "cannot reach bootd at %s (from %s): %s. Is bootd running there?",

@@ -22,7 +22,10 @@ int cli_cmd_logs(struct cli *c, int argc, char **argv)
     {
         char tb[32];
         const char *t = cli_time(l, "time", tb);
-        printf("%s  %s\n", t ? t : "-", cli_str(l, "msg"));
+        const char *msg = cli_str(l, "msg");
+        char *shown = cli_escape(msg ? msg : "");
+        printf("%s  %s\n", t ? t : "-", shown);
+        free(shown);
     }
     cJSON_Delete(j);
     return 0;

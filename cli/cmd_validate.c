@@ -1,7 +1,10 @@
 /* bootctl validate: the whole lab checked offline, exactly as bootd would load it. */
 #include "cli.h"
 
+#include "../talos/talos.h"
+
 #include <string.h>
+#include <unistd.h>
 
 int cli_cmd_validate(int argc, char **argv)
 {
@@ -15,6 +18,15 @@ int cli_cmd_validate(int argc, char **argv)
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
+    /* bootd refuses a secrets bundle others can read: so does validate */
+    struct talos_secrets *secrets = NULL;
+    if (lab->cluster.secrets_file && access(lab->cluster.secrets_file, F_OK) == 0 &&
+        talos_secrets_load(lab->cluster.secrets_file, &secrets, &err) < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        lab_free(lab);
+        return 1;
+    }
+    talos_secrets_free(secrets);
     size_t ncp = 0;
     for (size_t i = 0; i < lab->nmachines; i++)
         ncp += lab->machines[i].role == LAB_ROLE_CONTROLPLANE;

@@ -18,11 +18,32 @@ struct table *cli_table_new(size_t ncols, const char *const *headers)
     return t;
 }
 
+/* C0 controls, DEL and the C1 controls (UTF-8 C2 80..9F: some terminals take U+009B as
+ * CSI) become \xNN, and a backslash \\, so that text is always told apart from them. */
+char *cli_escape(const char *s)
+{
+    struct bd_buf b;
+    bd_buf_init(&b);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            bd_buf_printf(&b, "\\u%04x", p[1]);
+            p++;
+        } else if (*p < 0x20 || *p == 0x7f) {
+            bd_buf_printf(&b, "\\x%02x", *p);
+        } else if (*p == '\\') {
+            bd_buf_append(&b, "\\\\", 2);
+        } else {
+            bd_buf_append(&b, (const char *)p, 1);
+        }
+    }
+    return bd_buf_steal(&b);
+}
+
 void cli_table_add(struct table *t, const char *const *cells)
 {
     t->cells = bd_xrealloc(t->cells, (t->nrows + 1) * t->ncols * sizeof *t->cells);
     for (size_t i = 0; i < t->ncols; i++)
-        t->cells[t->nrows * t->ncols + i] = bd_xstrdup(cells[i] ? cells[i] : "-");
+        t->cells[t->nrows * t->ncols + i] = cli_escape(cells[i] ? cells[i] : "-");
     t->nrows++;
 }
 

@@ -17,11 +17,15 @@ static const cJSON *at(const cJSON *o, const char *a, const char *b)
     return b ? cJSON_GetObjectItemCaseSensitive(v, b) : v;
 }
 
-/* An integer field; dflt when absent. */
+/* An integer field; dflt when absent or not a number a long holds (the API server's
+ * answer is not ours to trust: converting such a double would be undefined). */
 static long num(const cJSON *o, const char *a, const char *b, long dflt)
 {
     const cJSON *v = at(o, a, b);
-    return cJSON_IsNumber(v) ? (long)v->valuedouble : dflt;
+    if (!cJSON_IsNumber(v))
+        return dflt;
+    double d = v->valuedouble;
+    return d > -9.0e15 && d < 9.0e15 ? (long)d : dflt;
 }
 
 static const char *str(const cJSON *o, const char *key)

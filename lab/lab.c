@@ -301,6 +301,7 @@ static const struct lab_field lan_fields[] = {
     F(T_PORT, "log_port", log_port, false, NULL),
     F(T_BOOL, "dnsmasq", dnsmasq, false, NULL),
     F(T_BOOL, "only_known", only_known, false, NULL),
+    F(T_BOOL, "routed", routed, false, NULL),
     F(T_PATH, "ipxe_bios", ipxe_bios, false, NULL),
     F(T_PATH, "ipxe_efi", ipxe_efi, false, NULL),
     F(T_PATH, "ipxe_snp", ipxe_snp, false, NULL),

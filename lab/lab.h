@@ -133,6 +133,7 @@ struct lab_lan {
     int log_port; /* kernel-log sink; 0 = off */
     bool dnsmasq;    /* bootd runs dnsmasq for this lab */
     bool only_known; /* full mode: lease addresses to lab.yaml's machines only */
+    bool routed;     /* machines are not on bootd's L2: claims cannot be checked */
     char *ipxe_bios, *ipxe_efi, *ipxe_snp;
 };
 

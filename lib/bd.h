@@ -222,6 +222,7 @@ struct bd_http_req {
     const char *method; /* default GET */
     const char *url;
     const char *bearer; /* Authorization: Bearer ..., or NULL */
+    const char *pinned_key; /* https: trust the server by this pin (sha256//BASE64) alone */
     const char *content_type;
     const char *body;
     size_t body_len;

@@ -78,6 +78,12 @@ int bd_http(const struct bd_http_req *req, struct bd_http_resp *resp, struct bd_
         curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
     }
+    if (req->pinned_key) {
+        /* the server's own certificate, trusted by its public key alone */
+        curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, req->pinned_key);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
     if (req->body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)req->body_len);
@@ -86,6 +92,9 @@ int bd_http(const struct bd_http_req *req, struct bd_http_resp *resp, struct bd_
     int ret = 0;
     if (bctx.sink_failed)
         ret = bd_err_set(err, "%s: the answer could not be stored", req->url);
+    else if (rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH)
+        ret = bd_err_set(err, "%s: the server's certificate is not the pinned one (%s)", req->url,
+                         req->pinned_key);
     else if (rc != CURLE_OK)
         ret = bd_err_set(err, "%s: %s", req->url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
     else

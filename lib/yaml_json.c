@@ -79,7 +79,8 @@ struct bd_node *bd_node_from_json(const cJSON *j)
     if (cJSON_IsNumber(j)) {
         char buf[64];
         double d = j->valuedouble;
-        if (d == (double)(long long)d && fabs(d) < 9.0e15)
+        /* range first: converting a double outside long long's range is undefined */
+        if (fabs(d) < 9.0e15 && d == (double)(long long)d)
             snprintf(buf, sizeof buf, "%lld", (long long)d);
         else
             snprintf(buf, sizeof buf, "%.17g", d);

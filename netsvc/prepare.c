@@ -112,6 +112,19 @@ static int copy_ipxe(const struct lab *lab, const struct netsvc_files *f, struct
     return 0;
 }
 
+/* One shell word whatever s holds: inside '...' only ' itself needs care. */
+static void sh_quote(struct bd_buf *b, const char *s)
+{
+    bd_buf_append(b, "'", 1);
+    for (; *s; s++) {
+        if (*s == '\'')
+            bd_buf_append(b, "'\\''", 4);
+        else
+            bd_buf_append(b, s, 1);
+    }
+    bd_buf_append(b, "'", 1);
+}
+
 int netsvc_prepare(const struct lab *lab, const struct netsvc_files *f,
                    const struct netsvc_hook *hook, bool *conf_changed, bool *hosts_changed,
                    struct bd_err *err)
@@ -124,11 +137,15 @@ int netsvc_prepare(const struct lab *lab, const struct netsvc_files *f,
     struct bd_buf b;
     bd_buf_init(&b);
     /* dnsmasq runs this on every lease change (as root, its default script user) */
-    bd_buf_printf(&b,
-                  "#!/bin/sh\n"
-                  "# written by bootd: tells bootd about DHCP leases\n"
-                  "exec '%s' --url '%s' --token-file '%s' dhcp-event \"$@\"\n",
-                  hook->bootctl, hook->api_url, hook->token_file);
+    bd_buf_printf(&b, "#!/bin/sh\n"
+                      "# written by bootd: tells bootd about DHCP leases\n"
+                      "exec ");
+    sh_quote(&b, hook->bootctl);
+    bd_buf_printf(&b, " --url ");
+    sh_quote(&b, hook->api_url);
+    bd_buf_printf(&b, " --token-file ");
+    sh_quote(&b, hook->token_file);
+    bd_buf_printf(&b, " dhcp-event \"$@\"\n");
     int rc = write_if_changed(f->hook, b.data, b.len, 0700, NULL, err);
     bd_buf_reset(&b);
     if (rc == 0) {

@@ -21,6 +21,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     struct req *r = bd_xcalloc(1, sizeof *r);
     r->start_us = bd_mono_us();
     r->raw_uri = bd_xstrdup(uri);
+    r->raw_at = uri;
     r->route = R_OTHER;
     bd_buf_init(&r->body);
     return r;
@@ -29,12 +30,12 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)c;
     struct server *s = cls;
     struct req *r = *con_cls;
     if (!r)
         return;
     bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    server_http_deadline_mark(s->deadline, c, true);
     if (r->status)
         server_metrics_observe(&s->metrics, r->route, r->status, ok ? r->bytes : 0,
                         (uint64_t)(bd_mono_us() - r->start_us));
@@ -156,6 +157,39 @@ static bool raw_uri_ok(const char *raw)
     return !end || !strstr(end, "%00");
 }
 
+/* A raw NUL in the request line cuts the target short, and MHD hands on what is left:
+ * "/healthz\0/../x" reads as "/healthz". MHD 0.9.75 splits the line in place, the target
+ * from after the method up to the last space before the version, so the target's true
+ * length is the distance from where it starts to the version. */
+static bool target_has_nul(const struct req *r, const char *version)
+{
+    if (!version || version <= r->raw_at || version - r->raw_at > 65536)
+        return false; /* not the layout described above: nothing to compare */
+    return strlen(r->raw_uri) + 1 < (size_t)(version - r->raw_at);
+}
+
+static struct MHD_Daemon *connection_daemon(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_DAEMON);
+    return ci ? ci->daemon : NULL;
+}
+
+/* A client on this host: loopback, or the very address it connected to. */
+static bool from_this_host(struct MHD_Connection *c)
+{
+    uint32_t from = server_client_ipv4(c);
+    if (from >> 24 == 127)
+        return true;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct sockaddr_in local;
+    socklen_t len = sizeof local;
+    if (!ci || getsockname(ci->connect_fd, (struct sockaddr *)&local, &len) < 0 ||
+        local.sin_family != AF_INET)
+        return false;
+    return ntohl(local.sin_addr.s_addr) == from;
+}
+
 static bool is_get(const char *m)
 {
     return !strcmp(m, "GET") || !strcmp(m, "HEAD");
@@ -175,12 +209,38 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
      * API POSTs) then arrive in pieces; answer once all of it is here. */
     if (!r->started) {
         r->started = true;
+        server_http_deadline_mark(s->deadline, c, false);
+        if (target_has_nul(r, version))
+            return plain(c, r, MHD_HTTP_BAD_REQUEST, "NUL in the request target\n");
+        /* Decided before any body is read: a body from someone without the token is never
+         * buffered (the 401 closes the connection, which is all such a client deserves). */
+        r->api = !strncmp(url, "/api/v1/", 8) || !strcmp(url, "/api/v1");
+        if (s->admin_daemon) {
+            bool on_tls = connection_daemon(c) == s->admin_daemon;
+            if (on_tls && !r->api && strcmp(url, "/healthz"))
+                return plain(c, r, MHD_HTTP_NOT_FOUND, "this port serves /api/v1 only\n");
+            /* with TLS on, the admin API in clear text is for this host only (bootctl on
+             * it, dnsmasq's lease hook) */
+            if (!on_tls && r->api && !from_this_host(c)) {
+                r->route = R_API;
+                return server_reply_error_json(c, r, MHD_HTTP_FORBIDDEN,
+                                        "the admin API is on https, port %d (bootctl: "
+                                        "BOOTD_URL=https://HOST:%d)",
+                                        s->opts.admin_port, s->opts.admin_port);
+            }
+        }
+        enum api_scope scope = r->api ? server_api_scope_of(s, c) : SCOPE_NONE;
+        if (r->api && !server_api_scope_allows(scope, url + 7, method)) {
+            r->route = R_API;
+            return server_api_refuse(c, r, scope);
+        }
         return MHD_YES;
     }
     if (*upload_size) {
-        if (r->body.len + *upload_size > MAX_BODY)
+        /* only the admin API takes bodies; others are dropped unread */
+        if (r->api && r->body.len + *upload_size > MAX_BODY)
             r->body_too_large = true;
-        else
+        else if (r->api)
             bd_buf_append(&r->body, upload, *upload_size);
         *upload_size = 0;
         return MHD_YES;
@@ -232,6 +292,59 @@ static unsigned cpu_count(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
+/* One listener: the plain one for everything, or (key set) the admin API over TLS. */
+static struct MHD_Daemon *listen_on(struct server *s, struct sockaddr_in *sa, unsigned threads,
+                                    const char *key, const char *cert)
+{
+    struct MHD_OptionItem tls[] = {
+        {key ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)key},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    return MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
+            MHD_ALLOW_SUSPEND_RESUME | (key ? MHD_USE_TLS : 0),
+        ntohs(sa->sin_port), NULL, NULL, on_request, s,
+        MHD_OPTION_ARRAY, tls,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)sa,
+        MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, server_http_deadline_notify, s->deadline,
+        MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+        MHD_OPTION_CONNECTION_LIMIT, 4096u,
+        /* one host cannot take every connection; a PXE boot or bootctl needs one or two */
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, 64u,
+        /* small per-connection pools: requests here are one short line and a few headers,
+         * and MHD clears the pool for every request */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(key ? 32768 : 8192),
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_END);
+}
+
+static int admin_tls_start(struct server *s, struct sockaddr_in sa, struct bd_err *err)
+{
+    char *cert, *key, ip[16];
+    struct lab_snap *snap = server_lab(s);
+    bd_ipv4_format(snap->lab->lan.boot_server, ip);
+    server_lab_put(s, snap);
+    if (server_admin_tls_material(s->opts.state_dir, ip, &cert, &key, s->admin_pin,
+                           sizeof s->admin_pin, err) < 0)
+        return -1;
+    sa.sin_port = htons((uint16_t)s->opts.admin_port);
+    s->admin_daemon = listen_on(s, &sa, 1, key, cert);
+    free(cert);
+    free(key);
+    if (!s->admin_daemon)
+        return bd_err_set(err, "--admin-port: cannot listen on port %d (in use, or not allowed)",
+                          s->opts.admin_port);
+    bd_info("admin: API over TLS on port %d; certificate pin %s (bootctl keeps it in admin.pin"
+            " beside the token)",
+            s->opts.admin_port, s->admin_pin);
+    return 0;
+}
+
 int server_http_start(struct server *s, struct bd_err *err)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
@@ -239,23 +352,13 @@ int server_http_start(struct server *s, struct bd_err *err)
     if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
         return bd_err_set(err, "--listen: \"%s\" is not an IPv4 address", addr);
     unsigned threads = s->opts.threads ? s->opts.threads : cpu_count();
-    s->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
-            MHD_ALLOW_SUSPEND_RESUME,
-        (uint16_t)s->port, NULL, NULL, on_request, s,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-        MHD_OPTION_CONNECTION_LIMIT, 4096u,
-        /* small per-connection pools: requests here are one short line and a few headers,
-         * and MHD clears the pool for every request */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-        MHD_OPTION_END);
+    s->deadline = server_http_deadline_start();
+    if (!s->deadline)
+        return bd_err_set(err, "http: cannot start the request deadline thread");
+    /* the admin listener first: once the plain one answers, all of bootd is up */
+    if (s->opts.admin_port && admin_tls_start(s, sa, err) < 0)
+        return -1;
+    s->daemon = listen_on(s, &sa, threads, NULL, NULL);
     if (!s->daemon)
         return bd_err_set(err, "cannot listen on %s:%d (in use, or not allowed)", addr, s->port);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -267,7 +370,12 @@ int server_http_start(struct server *s, struct bd_err *err)
 
 void server_http_stop(struct server *s)
 {
+    if (s->admin_daemon)
+        MHD_stop_daemon(s->admin_daemon);
+    s->admin_daemon = NULL;
     if (s->daemon)
         MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
+    server_http_deadline_stop(s->deadline);
+    s->deadline = NULL;
 }

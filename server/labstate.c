@@ -164,6 +164,10 @@ static int install_locked(struct server *s, struct lab *lab, struct bd_err *err)
         cluster_kick(s->cluster);
     bd_info("lab: serving %s: cluster %s, %zu machines", lab->path, lab->cluster.name,
             lab->nmachines);
+    if (lab->lan.routed)
+        bd_warn("lab: lan.routed: true: bootd cannot tell which machine is asking, so any host"
+                " in lan.subnet can fetch the config of a machine without a reservation"
+                " (docs/security.md)");
     return 0;
 }
 

@@ -1,7 +1,11 @@
 /* The kernel-log sink: Talos streams kernel and [talos] log lines as JSON, one per
- * line, to talos.logging.kernel=tcp://HOST:PORT/. Lines are attributed to machines by
- * source address, kept per machine in a bounded ring, and move a machine whose config
- * was served to installing. One thread, epoll over the listener and its clients. */
+ * line, to talos.logging.kernel=tcp://HOST:PORT/. A connection's lines belong to the
+ * machine that the connecting address proves to be (claim.c: its reservation, or its
+ * link-layer address), are kept in a bounded ring per machine, and move a lab machine
+ * whose config was served to installing. Anyone on the LAN can connect, so everything is
+ * capped: connections per address and in all (the longest idle one makes room), idle
+ * time, and rings (one per lab machine, a few for others, least recently written out
+ * first). One thread, epoll over the listener and its clients. */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -14,14 +18,21 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RING_LINES 500
 #define LINE_MAX_LEN 1024
 #define MAX_CLIENTS 1024
+#define MAX_PER_ADDR 4   /* Talos keeps one stream; a reconnect may overlap the old one */
+#define IDLE_MS (10 * 60 * 1000)
+#define SWEEP_MS 10000
+#define OTHER_RINGS 16   /* machines not in lab.yaml */
 
 struct ring {
     char mac[18];
+    bool in_lab;
+    int64_t last_ms;
     size_t head, count;
     struct log_line lines[RING_LINES];
 };
@@ -31,7 +42,8 @@ struct client {
     int fd;
     uint32_t addr;
     char mac[18]; /* "" until attributed */
-    bool attributed, installing;
+    bool attributed, in_lab, installing;
+    int64_t last_active_ms;
     int64_t last_state_check_ms;
     size_t len;
     char buf[LINE_MAX_LEN + 1];
@@ -46,24 +58,50 @@ struct logsink {
     size_t nrings;
     struct client *clients; /* only the sink thread touches the list */
     size_t nclients;
+    int64_t swept_ms;
 };
 
-static struct ring *ring_for(struct logsink *ls, const char *mac)
+static void ring_free(struct ring *r)
 {
-    for (size_t i = 0; i < ls->nrings; i++)
-        if (!strcmp(ls->rings[i]->mac, mac))
-            return ls->rings[i];
+    for (size_t k = 0; k < RING_LINES; k++)
+        free(r->lines[k].msg);
+    free(r);
+}
+
+/* A ring for a machine outside lab.yaml replaces the least recently written of theirs
+ * once there are OTHER_RINGS. */
+static struct ring *ring_for(struct logsink *ls, const char *mac, bool in_lab)
+{
+    size_t others = 0, oldest = SIZE_MAX;
+    for (size_t i = 0; i < ls->nrings; i++) {
+        struct ring *r = ls->rings[i];
+        if (!strcmp(r->mac, mac)) {
+            r->in_lab = r->in_lab || in_lab;
+            return r;
+        }
+        if (!r->in_lab) {
+            others++;
+            if (oldest == SIZE_MAX || r->last_ms < ls->rings[oldest]->last_ms)
+                oldest = i;
+        }
+    }
+    if (!in_lab && others >= OTHER_RINGS) {
+        ring_free(ls->rings[oldest]);
+        ls->rings[oldest] = ls->rings[--ls->nrings];
+    }
     ls->rings = bd_xrealloc(ls->rings, (ls->nrings + 1) * sizeof *ls->rings);
     struct ring *r = bd_xcalloc(1, sizeof *r);
     snprintf(r->mac, sizeof r->mac, "%s", mac);
+    r->in_lab = in_lab;
     ls->rings[ls->nrings++] = r;
     return r;
 }
 
-static void ring_push(struct logsink *ls, const char *mac, const char *msg)
+static void ring_push(struct logsink *ls, const char *mac, bool in_lab, const char *msg)
 {
     pthread_mutex_lock(&ls->mu);
-    struct ring *r = ring_for(ls, mac);
+    struct ring *r = ring_for(ls, mac, in_lab);
+    r->last_ms = bd_now_ms();
     struct log_line *slot = &r->lines[(r->head + r->count) % RING_LINES];
     if (r->count == RING_LINES) {
         slot = &r->lines[r->head];
@@ -108,25 +146,54 @@ void server_log_lines_free(struct log_line *v, size_t n)
     free(v);
 }
 
-/* The machine at addr: lab.yaml's reservation first, then where bootd last saw one. */
+/* Which machine addr proves to be, by the rules a boot request follows (claim.c). With
+ * lan.routed nothing can be proved: where bootd last saw a machine is all there is. */
+static const struct lab_machine *machine_at(const struct lab *lab, uint32_t addr,
+                                            struct bd_mac *seen, bool *have_seen)
+{
+    char why[256];
+    for (size_t i = 0; i < lab->nmachines; i++) {
+        const struct lab_machine *m = &lab->machines[i];
+        if (lab->lan.dhcp == LAB_DHCP_FULL && m->has_ip && m->ip == addr)
+            return m;
+    }
+    *have_seen = !lab->lan.routed && server_neigh_lookup(addr, lab->lan.interface, seen);
+    if (*have_seen) {
+        const struct lab_machine *m = lab_machine_by_mac(lab, seen);
+        return m && server_claim_ok(lab, m, addr, why, sizeof why) ? m : NULL;
+    }
+    return NULL;
+}
+
 static bool attribute(struct logsink *ls, struct client *c)
 {
+    char ip[16];
+    bd_ipv4_format(c->addr, ip);
     struct lab_snap *snap = server_lab(ls->s);
-    for (size_t i = 0; i < snap->lab->nmachines && !c->mac[0]; i++) {
-        const struct lab_machine *m = &snap->lab->machines[i];
-        if (m->has_ip && m->ip == c->addr)
-            bd_mac_format(&m->mac, c->mac);
+    struct bd_mac seen;
+    bool have_seen = false;
+    const struct lab_machine *m = machine_at(snap->lab, c->addr, &seen, &have_seen);
+    bool routed = snap->lab->lan.routed;
+    if (m) {
+        bd_mac_format(&m->mac, c->mac);
+        c->in_lab = true;
+    } else if (have_seen) {
+        bd_mac_format(&seen, c->mac);
     }
     server_lab_put(ls->s, snap);
-    if (!c->mac[0]) {
-        char ip[16];
+    if (!c->mac[0] && routed) {
         struct state_machine sm;
         struct bd_err err;
-        bd_ipv4_format(c->addr, ip);
-        if (state_machine_by_ip(ls->s->store, ip, &sm, &err) == 1)
+        if (state_machine_by_ip(ls->s->store, ip, &sm, &err) == 1) {
             snprintf(c->mac, sizeof c->mac, "%s", sm.mac);
-        else
-            bd_warn("logs: kernel log from %s matches no machine; its lines are dropped", ip);
+            c->in_lab = true;
+        }
+    }
+    if (!c->mac[0]) {
+        unsigned more;
+        if (server_refusal_log_now(ls->s->refusals, "logsink unknown", &more))
+            bd_warn("logs: kernel log from %s matches no machine; its lines are dropped"
+                    " (%u more like it since the last report)", ip, more);
     }
     c->attributed = true;
     return c->mac[0] != 0;
@@ -139,6 +206,8 @@ static void maybe_installing(struct logsink *ls, struct client *c, const char *m
     if (c->installing || now - c->last_state_check_ms < 1000)
         return;
     c->last_state_check_ms = now;
+    if (!c->in_lab)
+        return;
     struct state_machine sm;
     struct bd_err err;
     if (state_machine_get(ls->s->store, c->mac, &sm, &err) != 1)
@@ -164,7 +233,7 @@ static void handle_line(struct logsink *ls, struct client *c, char *line)
     cJSON *j = cJSON_Parse(line);
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "msg");
     const char *text = cJSON_IsString(msg) ? msg->valuestring : line;
-    ring_push(ls, c->mac, text);
+    ring_push(ls, c->mac, c->in_lab, text);
     maybe_installing(ls, c, text);
     cJSON_Delete(j);
 }
@@ -186,6 +255,7 @@ static void close_client(struct logsink *ls, struct client *c)
 static void read_client(struct logsink *ls, struct client *c)
 {
     ssize_t n = read(c->fd, c->buf + c->len, LINE_MAX_LEN - c->len);
+    c->last_active_ms = bd_mono_ms();
     if (n <= 0) {
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
@@ -210,6 +280,34 @@ static void read_client(struct logsink *ls, struct client *c)
     }
 }
 
+/* false: addr has its share of connections. Otherwise, when all are taken, the longest
+ * idle connection goes: idle connections cannot lock machines out. */
+static bool make_room(struct logsink *ls, uint32_t addr)
+{
+    size_t same = 0;
+    struct client *idlest = NULL;
+    for (struct client *c = ls->clients; c; c = c->next) {
+        same += c->addr == addr;
+        if (!idlest || c->last_active_ms < idlest->last_active_ms)
+            idlest = c;
+    }
+    if (same >= MAX_PER_ADDR)
+        return false;
+    if (ls->nclients >= MAX_CLIENTS && idlest)
+        close_client(ls, idlest);
+    return true;
+}
+
+static void close_idle(struct logsink *ls)
+{
+    int64_t now = bd_mono_ms();
+    for (struct client *c = ls->clients, *next; c; c = next) {
+        next = c->next;
+        if (now - c->last_active_ms > IDLE_MS)
+            close_client(ls, c);
+    }
+}
+
 static void accept_clients(struct logsink *ls)
 {
     for (;;) {
@@ -218,13 +316,15 @@ static void accept_clients(struct logsink *ls)
         int fd = accept4(ls->listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
-        if (ls->nclients >= MAX_CLIENTS) {
+        uint32_t addr = ntohl(sa.sin_addr.s_addr);
+        if (!make_room(ls, addr)) {
             close(fd);
             continue;
         }
         struct client *c = bd_xcalloc(1, sizeof *c);
         c->fd = fd;
-        c->addr = ntohl(sa.sin_addr.s_addr);
+        c->addr = addr;
+        c->last_active_ms = bd_mono_ms();
         c->next = ls->clients;
         if (c->next)
             c->next->prev = c;
@@ -240,9 +340,13 @@ static void *run(void *arg)
     struct logsink *ls = arg;
     for (;;) {
         struct epoll_event evs[32];
-        int n = epoll_wait(ls->epoll_fd, evs, 32, -1);
+        int n = epoll_wait(ls->epoll_fd, evs, 32, SWEEP_MS);
         if (n < 0 && errno != EINTR)
             break;
+        if (bd_mono_ms() - ls->swept_ms >= SWEEP_MS) {
+            ls->swept_ms = bd_mono_ms();
+            close_idle(ls);
+        }
         for (int i = 0; i < n; i++) {
             if (evs[i].data.ptr == &ls->stop_fd)
                 return NULL;
@@ -317,11 +421,8 @@ void server_logsink_stop(struct server *s)
     close(ls->listen_fd);
     close(ls->epoll_fd);
     close(ls->stop_fd);
-    for (size_t i = 0; i < ls->nrings; i++) {
-        for (size_t k = 0; k < RING_LINES; k++)
-            free(ls->rings[i]->lines[k].msg);
-        free(ls->rings[i]);
-    }
+    for (size_t i = 0; i < ls->nrings; i++)
+        ring_free(ls->rings[i]);
     free(ls->rings);
     pthread_mutex_destroy(&ls->mu);
     free(ls);

@@ -16,12 +16,19 @@ static void usage(FILE *f)
           "  --assets DIR            image cache to serve under /assets (default STATE/images)\n"
           "  --admin-token-file F    bearer token for /api/v1 (default STATE/admin.token,\n"
           "                          created 0600 on first start)\n"
+          "  --viewer-token-file F   read-only token for /api/v1 (default STATE/viewer.token,\n"
+          "                          created 0600 on first start)\n"
+          "  --admin-port N          the admin API over TLS on port N (a certificate bootd\n"
+          "                          makes; bootctl pins it); plain /api/v1 then only locally\n"
           "  --listen ADDR           IPv4 address to listen on (default 0.0.0.0)\n"
           "  --port N                port (default lan.http_port from lab.yaml)\n"
           "  --threads N             HTTP worker threads (default: one per CPU)\n"
           "  --dnsmasq PATH          dnsmasq binary (default: dnsmasq on PATH)\n"
           "  --talos-port N          port of the Talos API on every machine (default 50000;\n"
           "                          for tests and port-forwarded labs)\n"
+          "  --events-max N          events kept in state.db, newest first (default 100000)\n"
+          "  --events-max-age D      and for how long, e.g. 30d (default 90d)\n"
+          "  --discovered-max N      machines outside lab.yaml recorded (default 4096)\n"
           "  --debug                 verbose logging\n"
           "\n"
           "Signals: SIGHUP reloads lab.yaml (a broken one is refused and the old one kept);\n"
@@ -37,11 +44,16 @@ int main(int argc, char **argv)
         {"state-dir", required_argument, NULL, 's'},
         {"assets", required_argument, NULL, 'a'},
         {"admin-token-file", required_argument, NULL, 't'},
+        {"viewer-token-file", required_argument, NULL, 'V'},
+        {"admin-port", required_argument, NULL, 'S'},
         {"listen", required_argument, NULL, 'L'},
         {"port", required_argument, NULL, 'p'},
         {"threads", required_argument, NULL, 'T'},
         {"dnsmasq", required_argument, NULL, 'D'},
         {"talos-port", required_argument, NULL, 'P'},
+        {"events-max", required_argument, NULL, 'E'},
+        {"events-max-age", required_argument, NULL, 'A'},
+        {"discovered-max", required_argument, NULL, 'M'},
         {"debug", no_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -53,11 +65,21 @@ int main(int argc, char **argv)
         case 's': o.state_dir = optarg; break;
         case 'a': o.assets_dir = optarg; break;
         case 't': o.admin_token_file = optarg; break;
+        case 'V': o.viewer_token_file = optarg; break;
+        case 'S': o.admin_port = atoi(optarg); break;
         case 'L': o.listen_addr = optarg; break;
         case 'p': o.port = atoi(optarg); break;
         case 'T': o.threads = (unsigned)atoi(optarg); break;
         case 'D': o.dnsmasq = optarg; break;
         case 'P': o.talos_port = atoi(optarg); break;
+        case 'E': o.events_max = atoll(optarg); break;
+        case 'A':
+            if (bd_duration_parse(optarg, &o.events_max_age_s) < 0) {
+                fprintf(stderr, "bootd: --events-max-age: \"%s\" is not a duration\n", optarg);
+                return 2;
+            }
+            break;
+        case 'M': o.discovered_max = atoll(optarg); break;
         case 'd': bd_log_set_level(BD_LOG_DEBUG); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;

@@ -251,12 +251,25 @@ static enum MHD_Result dhcp_event(struct server *s, struct MHD_Connection *c, st
     return rc;
 }
 
-static bool authorized(struct server *s, struct MHD_Connection *c)
+enum api_scope server_api_scope_of(struct server *s, struct MHD_Connection *c)
 {
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h || strncmp(h, "Bearer ", 7))
+        return SCOPE_NONE;
+    /* both compared, whatever the first gives: the time says nothing about which matched */
+    bool admin = bd_secret_equal(h + 7, s->admin_token);
+    bool viewer = bd_secret_equal(h + 7, s->viewer_token);
+    return admin ? SCOPE_ADMIN : viewer ? SCOPE_VIEWER : SCOPE_NONE;
+}
+
+bool server_api_scope_allows(enum api_scope scope, const char *sub, const char *method)
+{
+    if (scope == SCOPE_ADMIN)
+        return true;
+    if (scope != SCOPE_VIEWER || (strcmp(method, "GET") && strcmp(method, "HEAD")))
         return false;
-    return bd_secret_equal(h + 7, s->admin_token);
+    /* secrets stay with the admin */
+    return strncmp(sub, "/cluster/", 9) != 0;
 }
 
 static enum MHD_Result status_route(struct server *s, struct MHD_Connection *c, struct req *r,
@@ -284,17 +297,29 @@ static enum MHD_Result status_route(struct server *s, struct MHD_Connection *c, 
     return server_reply_json(c, r, MHD_HTTP_OK, o);
 }
 
+enum MHD_Result server_api_refuse(struct MHD_Connection *c, struct req *r, enum api_scope scope)
+{
+    static const char none[] = "{\"error\": \"missing or wrong admin token\"}\n";
+    static const char viewer[] =
+        "{\"error\": \"the viewer token only reads; this needs the admin token\"}\n";
+    bool v = scope == SCOPE_VIEWER;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        v ? sizeof viewer - 1 : sizeof none - 1, (void *)(v ? viewer : none),
+        MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (!v)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"bootd\"");
+    return server_reply(c, r, v ? MHD_HTTP_FORBIDDEN : MHD_HTTP_UNAUTHORIZED, resp);
+}
+
 enum MHD_Result server_route_api(struct server *s, struct MHD_Connection *c, struct req *r,
                           const char *url, const char *method)
 {
-    if (!authorized(s, c)) {
-        struct MHD_Response *resp = MHD_create_response_from_buffer(
-            strlen("{\"error\": \"missing or wrong admin token\"}\n"),
-            (void *)"{\"error\": \"missing or wrong admin token\"}\n", MHD_RESPMEM_PERSISTENT);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"bootd\"");
-        return server_reply(c, r, MHD_HTTP_UNAUTHORIZED, resp);
-    }
+    enum api_scope scope = server_api_scope_of(s, c);
+    if (!server_api_scope_allows(scope, url, method))
+        return server_api_refuse(c, r, scope);
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     bool post = !strcmp(method, "POST");
     if (!strcmp(url, "/reload")) {

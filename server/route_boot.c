@@ -326,10 +326,12 @@ static const char *refuse_known(struct server *s, struct boot_job *j, char *msg,
         state_event_note(s->store, j->mac, "http", "error", msg);
         return msg;
     }
-    if (m->uuid && j->uuid[0] && strcmp(m->uuid, j->uuid)) {
-        snprintf(msg, n, "%s: SMBIOS UUID %s differs from lab.yaml's %s; held", m->name, j->uuid,
-                 m->uuid);
-        state_event_note(s->store, j->mac, "http", "audit", msg);
+    /* iPXE always sends ${uuid}: a pinned UUID left out is a request not from iPXE. The
+     * pinned value is never told: it would show a spoofer what to send. */
+    if (m->uuid && strcmp(m->uuid, j->uuid)) {
+        snprintf(msg, n, "%s: SMBIOS UUID %s is not the one lab.yaml pins; held", m->name,
+                 j->uuid[0] ? j->uuid : "(none sent)");
+        server_refusal(s, j->mac, "uuid", msg);
         return msg;
     }
     return NULL;
@@ -370,6 +372,18 @@ enum MHD_Result server_route_ipxe(struct server *s, struct MHD_Connection *c, st
     bd_mac_parse(j->mac, &mac);
     j->machine = lab_machine_by_mac(j->snap->lab, &mac);
     r->job = j;
+    if (j->machine && !server_claim_ok(j->snap->lab, j->machine, server_client_ipv4(c), j->message,
+                                sizeof j->message)) {
+        /* no token, and the machine's own token stays valid */
+        char held[300];
+        snprintf(held, sizeof held, "%s; held, no token", j->message);
+        server_refusal(s, j->mac, "claim", held);
+        snprintf(held, sizeof held, "bootd cannot tell that %s is asking; held", j->mac);
+        enum MHD_Result rc = hold(c, r, j, held);
+        server_boot_job_free(s, j);
+        r->job = NULL;
+        return rc;
+    }
     if (j->machine) {
         char msg[256];
         const char *why = refuse_known(s, j, msg, sizeof msg);
@@ -387,6 +401,12 @@ enum MHD_Result server_route_ipxe(struct server *s, struct MHD_Connection *c, st
                      "held: the Talos %s %s image is not in the cache yet",
                      j->snap->lab->cluster.talos_version, arch);
         }
+    }
+    if (!j->machine && !server_discovery_allowed(s, server_client_ipv4(c), j->ip)) {
+        enum MHD_Result rc = unknown_machine(c, r, j);
+        server_boot_job_free(s, j);
+        r->job = NULL;
+        return rc;
     }
     j->boot.mac = j->mac;
     j->boot.name = j->machine ? j->machine->name : NULL;

@@ -12,19 +12,19 @@
 
 static const char denied_body[] = "config token refused; see bootctl events\n";
 
+/* why: the kind of refusal, for counting repeats */
 static enum MHD_Result deny(struct server *s, struct MHD_Connection *c, struct req *r,
-                            const char *mac, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+                            const char *mac, const char *why, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 static enum MHD_Result deny(struct server *s, struct MHD_Connection *c, struct req *r,
-                            const char *mac, const char *fmt, ...)
+                            const char *mac, const char *why, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    state_event_note(s->store, mac, "http", "audit", msg);
-    bd_warn("config: refused: %s", msg);
+    server_refusal(s, mac, why, msg);
     atomic_fetch_add(&s->metrics.config[CFG_DENIED], 1);
     return server_reply_text(c, r, MHD_HTTP_FORBIDDEN, "text/plain; charset=utf-8", denied_body,
                       sizeof denied_body - 1);
@@ -47,7 +47,7 @@ enum MHD_Result server_route_config(struct server *s, struct MHD_Connection *c, 
     uint32_t addr = server_client_ipv4(c);
     bd_ipv4_format(addr, ip);
     if (!token_format_ok(token))
-        return deny(s, c, r, NULL, "malformed config token from %s", ip);
+        return deny(s, c, r, NULL, "config-malformed", "malformed config token from %s", ip);
     struct state_token_info t;
     struct bd_err err;
     int found = state_token_lookup(s->store, token, &t, &err);
@@ -57,32 +57,38 @@ enum MHD_Result server_route_config(struct server *s, struct MHD_Connection *c, 
         return server_reply_text(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "try again\n", 10);
     }
     if (!found)
-        return deny(s, c, r, NULL, "unknown config token from %s", ip);
+        return deny(s, c, r, NULL, "config-unknown", "unknown config token from %s", ip);
     if (t.superseded)
-        return deny(s, c, r, t.mac, "stale config token for %s from %s: a newer boot replaced it",
-                    t.name, ip);
+        return deny(s, c, r, t.mac, "config-stale",
+                    "stale config token for %s from %s: a newer boot replaced it", t.name, ip);
 
     struct lab_snap *snap = server_lab(s);
     const struct lab *lab = snap->lab;
     int64_t now = bd_now_ms();
     enum MHD_Result rc;
-    char bound[24];
+    char bound[24], why[256];
     bd_ipv4_format(t.bind.addr, bound);
     struct bd_mac mac;
     bd_mac_parse(t.mac, &mac);
     const struct lab_machine *m = lab_machine_by_mac(lab, &mac);
     if (t.first_download_ms && now > t.first_download_ms + lab->boot.token_grace_s * 1000) {
-        rc = deny(s, c, r, t.mac, "expired config token for %s from %s: first downloaded %lld s ago",
-                  t.name, ip, (long long)((now - t.first_download_ms) / 1000));
+        rc = deny(s, c, r, t.mac, "config-expired",
+                  "expired config token for %s from %s: first downloaded %lld s ago", t.name, ip,
+                  (long long)((now - t.first_download_ms) / 1000));
     } else if (!t.first_download_ms && now > t.issued_ms + lab->boot.token_max_age_s * 1000) {
-        rc = deny(s, c, r, t.mac, "expired config token for %s from %s: never used in %lld s",
-                  t.name, ip, (long long)lab->boot.token_max_age_s);
+        rc = deny(s, c, r, t.mac, "config-expired",
+                  "expired config token for %s from %s: never used in %lld s", t.name, ip,
+                  (long long)lab->boot.token_max_age_s);
     } else if (!bd_ipv4_in(addr, t.bind.addr, t.bind.prefix)) {
-        rc = deny(s, c, r, t.mac, "config token for %s presented from %s, bound to %s/%d (replay?)",
-                  t.name, ip, bound, t.bind.prefix);
+        rc = deny(s, c, r, t.mac, "config-replay",
+                  "config token for %s presented from %s, bound to %s/%d (replay?)", t.name, ip,
+                  bound, t.bind.prefix);
     } else if (!m) {
-        rc = deny(s, c, r, t.mac, "config token for %s: lab.yaml no longer has that machine",
-                  t.mac);
+        rc = deny(s, c, r, t.mac, "config-gone",
+                  "config token for %s: lab.yaml no longer has that machine", t.mac);
+    } else if (!server_claim_ok(lab, m, addr, why, sizeof why)) {
+        rc = deny(s, c, r, t.mac, "config-claim", "config token presented by another host: %s",
+                  why);
     } else {
         char *cfg;
         size_t len;

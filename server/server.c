@@ -9,9 +9,22 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The admin token is made on first start so that a local bootctl works out of the box;
- * an existing file must be private. */
-static int load_admin_token(struct server *s, const char *path, struct bd_err *err)
+/* 32 characters, not a repeated few: 128 bits when they are hex digits. */
+static bool token_strong(const char *t)
+{
+    bool seen[256] = {false};
+    size_t distinct = 0, n = strlen(t);
+    for (const unsigned char *p = (const unsigned char *)t; *p; p++)
+        if (!seen[*p]) {
+            seen[*p] = true;
+            distinct++;
+        }
+    return n >= 32 && distinct >= 8;
+}
+
+/* Tokens are made on first start so that a local bootctl works out of the box; an
+ * existing file must be private. what: "admin" or "viewer". */
+static int load_token(const char *path, const char *what, char **out, struct bd_err *err)
 {
     if (access(path, F_OK) < 0) {
         uint8_t raw[32];
@@ -22,7 +35,7 @@ static int load_admin_token(struct server *s, const char *path, struct bd_err *e
         hex[64] = '\n';
         if (bd_file_write_atomic(path, hex, 65, 0600, err) < 0)
             return -1;
-        bd_info("admin: created admin token in %s", path);
+        bd_info("admin: created %s token in %s", what, path);
     }
     if (bd_file_check_private(path, err) < 0)
         return -1;
@@ -31,11 +44,14 @@ static int load_admin_token(struct server *s, const char *path, struct bd_err *e
         return -1;
     size_t n = strcspn(text, "\r\n");
     text[n] = 0;
-    if (n < 16) {
+    if (!token_strong(text)) {
         free(text);
-        return bd_err_set(err, "%s: admin token is shorter than 16 characters", path);
+        return bd_err_set(err,
+                          "%s: %s token too weak: at least 32 characters, 8 of them different"
+                          " (remove the file and bootd makes one)",
+                          path, what);
     }
-    s->admin_token = text;
+    *out = text;
     return 0;
 }
 
@@ -44,14 +60,31 @@ int server_start(struct server *s, const struct server_opts *o, struct bd_err *e
     memset(s, 0, sizeof *s);
     s->opts = *o;
     s->assets_fd = -1;
+    s->state_lock_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->install_mu, NULL);
+    s->refusals = server_refusals_new();
+    s->discover = server_discover_limit_new();
+    if (!s->opts.discovered_max)
+        s->opts.discovered_max = 4096;
+    if (server_state_dir_claim(o->state_dir, &s->state_lock_fd, err) < 0)
+        return -1;
     if (state_open(o->state_dir, &s->store, err) < 0)
         return -1;
+    state_set_event_retention(s->store, o->events_max, o->events_max_age_s);
     s->admin_token_file = o->admin_token_file ? bd_xstrdup(o->admin_token_file)
                                               : bd_path_join(o->state_dir, "admin.token");
-    if (load_admin_token(s, s->admin_token_file, err) < 0)
+    if (load_token(s->admin_token_file, "admin", &s->admin_token, err) < 0)
         return -1;
+    /* read-only (status page, dashboards): beside the admin token unless told otherwise */
+    char *viewer = o->viewer_token_file ? bd_xstrdup(o->viewer_token_file)
+                                        : bd_path_join(o->state_dir, "viewer.token");
+    int vrc = load_token(viewer, "viewer", &s->viewer_token, err);
+    free(viewer);
+    if (vrc < 0)
+        return -1;
+    if (!strcmp(s->viewer_token, s->admin_token))
+        return bd_err_set(err, "the viewer token is the admin token; make them differ");
     char *assets = o->assets_dir ? bd_xstrdup(o->assets_dir) : bd_path_join(o->state_dir, "images");
     if (bd_mkdir_p(assets, 0755, err) == 0) {
         s->assets_fd = open(assets, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -100,7 +133,12 @@ void server_stop(struct server *s)
     if (s->assets_fd >= 0)
         close(s->assets_fd);
     free(s->admin_token);
+    free(s->viewer_token);
     free(s->admin_token_file);
+    server_refusals_free(s->refusals);
+    server_discover_limit_free(s->discover);
+    if (s->state_lock_fd >= 0)
+        close(s->state_lock_fd);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->install_mu);
 }

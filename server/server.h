@@ -88,11 +88,16 @@ struct server_opts {
     const char *state_dir;
     const char *assets_dir;       /* default <state>/images */
     const char *admin_token_file; /* default <state>/admin.token */
+    const char *viewer_token_file; /* read-only API token, default <state>/viewer.token */
+    int admin_port;               /* admin API over TLS on this port; 0 = off */
     const char *listen_addr;      /* default 0.0.0.0 */
     int port;                     /* default lan.http_port */
     unsigned threads;             /* default: one per CPU */
     const char *dnsmasq;          /* dnsmasq binary (default: dnsmasq on PATH) */
     int talos_port;               /* apid's port on every machine (default 50000) */
+    int64_t events_max;           /* events kept (default STATE_EVENTS_MAX) */
+    int64_t events_max_age_s;     /* and for how long (default STATE_EVENTS_MAX_AGE_S) */
+    int64_t discovered_max;       /* machines outside lab.yaml recorded (default 4096) */
 };
 
 struct bootq;
@@ -111,6 +116,7 @@ struct server {
     struct cluster *cluster; /* the reconciler */
     struct state_db *store;
     char *admin_token;
+    char *viewer_token; /* reads only */
     char *admin_token_file;
     int assets_fd;
     pthread_mutex_t install_mu; /* one lab install (reload, adopt) at a time */
@@ -119,14 +125,35 @@ struct server {
     char reload_error[1024];
     int64_t reload_at_ms;
     struct MHD_Daemon *daemon;
+    struct MHD_Daemon *admin_daemon; /* --admin-port: the admin API over TLS */
+    char admin_pin[64];              /* its certificate's public-key pin, sha256//BASE64 */
+    struct http_deadline *deadline;
     struct metrics metrics;
     int port; /* the port actually bound */
     struct gitops_loop *gitops; /* NULL until lab.yaml has a gitops section */
+    struct refusals *refusals;
+    struct discover_limit *discover;
+    int state_lock_fd; /* held for the life of the process: one bootd per state dir */
 };
 
 int server_start(struct server *s, const struct server_opts *o, struct bd_err *err) BD_MUST_CHECK;
+/* Creates the state dir (0700) or takes group and world access away from it and its files,
+ * removes what interrupted atomic writes left, and locks it; fails naming the bootd that
+ * holds it. */
+int server_state_dir_claim(const char *dir, int *lock_fd, struct bd_err *err);
 void server_stop(struct server *s);
 int server_http_start(struct server *s, struct bd_err *err) BD_MUST_CHECK;
+/* The admin API's TLS certificate and key (PEM, caller frees), made in state_dir on first
+ * start for ip and 127.0.0.1, and the pin of its public key (admin_tls.c). */
+int server_admin_tls_material(const char *state_dir, const char *ip, char **cert_pem, char **key_pem,
+                       char *pin, size_t pin_len, struct bd_err *err);
+/* Request heads that do not arrive in time (http_deadline.c). */
+struct http_deadline *server_http_deadline_start(void);
+void server_http_deadline_stop(struct http_deadline *d);
+void server_http_deadline_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code);
+/* waiting: the connection now waits for a request head (after a response). */
+void server_http_deadline_mark(struct http_deadline *d, struct MHD_Connection *c, bool waiting);
 void server_http_stop(struct server *s);
 
 struct lab_snap *server_lab(struct server *s); /* takes a reference */
@@ -196,12 +223,13 @@ void server_bootq_stop(struct server *s);
 struct req {
     int64_t start_us;
     char *raw_uri; /* before MHD's percent-decoding: traversal checks need it */
+    const char *raw_at; /* where MHD had it: in its read buffer, for the NUL check */
     enum route route;
     unsigned status;
     uint64_t bytes;
     bool started;
-    struct bd_buf body; /* POST body */
-    bool body_too_large;
+    struct bd_buf body; /* POST body: admin API requests only, once authorized */
+    bool api, body_too_large;
     char config_token[33]; /* set when a config response is queued */
     struct boot_job *job;  /* /ipxe: the boot being recorded */
 };
@@ -229,6 +257,14 @@ void server_route_config_completed(struct server *s, struct req *r);
 enum MHD_Result server_route_metrics(struct server *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result server_route_api(struct server *s, struct MHD_Connection *c, struct req *r,
                           const char *url, const char *method);
+/* Whom the bearer token names, decided from the headers alone. The viewer token reads
+ * what an admin reads, except secrets (kubeconfig, etcd snapshots); it changes nothing. */
+enum api_scope { SCOPE_NONE, SCOPE_VIEWER, SCOPE_ADMIN };
+enum api_scope server_api_scope_of(struct server *s, struct MHD_Connection *c);
+/* sub: the decoded path under /api/v1 */
+bool server_api_scope_allows(enum api_scope scope, const char *sub, const char *method);
+/* 401 without a token, 403 for a viewer asking for more */
+enum MHD_Result server_api_refuse(struct MHD_Connection *c, struct req *r, enum api_scope scope);
 
 /* GitOps (server_route_gitops.c): the loop follows the lab; /api/v1/gitops[/sync]. */
 void server_gitops_lab(struct server *s, const struct lab *lab);
@@ -247,4 +283,31 @@ enum MHD_Result server_route_cluster(struct server *s, struct MHD_Connection *c,
 int server_adopt(struct server *s, const char *mac, const char *name, const char *role,
                  const char *ip, struct bd_err *err, int *http_status);
 
+
+/* ---- who may claim a MAC (claim.c) ---- */
+/* Whether a request from `from` may act for lab machine m: its reserved address in full
+ * DHCP mode, or a neighbour whose link-layer address is m's MAC (lan.routed: anywhere in
+ * the subnet). When not, why says so. */
+bool server_claim_ok(const struct lab *lab, const struct lab_machine *m, uint32_t from, char *why,
+              size_t n);
+/* The kernel's neighbour table (or $BOOTD_NEIGH_TABLE, same format): the complete entry
+ * for ip on ifname (any when NULL). 1 found, 0 not. */
+int server_neigh_lookup(uint32_t ip, const char *ifname, struct bd_mac *out);
+/* One line of /proc/net/arp; -1 for the header, malformed or incomplete entries. */
+int server_neigh_parse_line(const char *line, uint32_t *ip, struct bd_mac *mac, char dev[32]);
+
+/* ---- machines outside lab.yaml (discover_limit.c) ---- */
+struct discover_limit *server_discover_limit_new(void);
+void server_discover_limit_free(struct discover_limit *d);
+/* Whether a sighting of an unknown machine from addr (ip, as text) is recorded. */
+bool server_discovery_allowed(struct server *s, uint32_t addr, const char *ip);
+
+/* ---- repeated refusals, logged once per window with a count (refusals.c) ---- */
+struct refusals *server_refusals_new(void);
+void server_refusals_free(struct refusals *r);
+/* true: log now; *suppressed says how many of key were left out since it last was. */
+bool server_refusal_log_now(struct refusals *r, const char *key, unsigned *suppressed);
+/* An audit event and a warning for msg, unless one of the same kind (why) for the same
+ * machine (mac, may be NULL) was made in the last minute. */
+void server_refusal(struct server *s, const char *mac, const char *why, const char *msg);
 #endif

@@ -8,7 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
+/* A passive checkpoint starts at CHECKPOINT_PAGES; it never blocks the writer, so under a
+ * steady stream of commits the WAL may never find a moment to restart from its beginning.
+ * Past WAL_PAGES_MAX a truncating checkpoint runs: writers wait for it (one fsync of at
+ * most that many pages), and the WAL stays bounded under any load. */
 #define CHECKPOINT_PAGES 1000
+#define WAL_PAGES_MAX (4 * CHECKPOINT_PAGES)
 
 static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
 {
@@ -18,6 +23,8 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
     if (pages >= CHECKPOINT_PAGES) {
         pthread_mutex_lock(&st->ckpt_mu);
         st->ckpt_wanted = true;
+        if (pages >= WAL_PAGES_MAX)
+            st->ckpt_mode = SQLITE_CHECKPOINT_TRUNCATE;
         pthread_cond_signal(&st->ckpt_cv);
         pthread_mutex_unlock(&st->ckpt_mu);
     }
@@ -34,8 +41,10 @@ static void *checkpointer(void *arg)
             continue;
         }
         st->ckpt_wanted = false;
+        int mode = st->ckpt_mode;
+        st->ckpt_mode = SQLITE_CHECKPOINT_PASSIVE;
         pthread_mutex_unlock(&st->ckpt_mu);
-        int rc = sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        int rc = sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, mode, NULL, NULL);
         if (rc != SQLITE_OK && rc != SQLITE_BUSY)
             bd_warn("state.db: checkpoint: %s", sqlite3_errmsg(st->ckpt_db));
         pthread_mutex_lock(&st->ckpt_mu);
@@ -50,6 +59,16 @@ static int start_checkpointer(struct state_db *st, const char *path, struct bd_e
         SQLITE_OK)
         return bd_err_set(err, "%s: %s", path, sqlite3_errmsg(st->ckpt_db));
     sqlite3_busy_timeout(st->ckpt_db, 5000);
+    /* A connection learns that the file is in WAL mode only when it first reads it; until
+     * then sqlite3_wal_checkpoint_v2 returns SQLITE_OK and does nothing. */
+    char *msg = NULL;
+    if (sqlite3_exec(st->ckpt_db, "SELECT count(*) FROM sqlite_master;", NULL, NULL, &msg) !=
+        SQLITE_OK) {
+        bd_err_set(err, "state.db: checkpoint connection: %s", msg ? msg : "cannot read");
+        sqlite3_free(msg);
+        return -1;
+    }
+    st->ckpt_mode = SQLITE_CHECKPOINT_PASSIVE;
     pthread_mutex_init(&st->ckpt_mu, NULL);
     pthread_cond_init(&st->ckpt_cv, NULL);
     if (pthread_create(&st->ckpt_thread, NULL, checkpointer, st) != 0)
@@ -175,6 +194,8 @@ int state_open(const char *dir, struct state_db **out, struct bd_err *err)
     if (bd_mkdir_p(dir, 0700, err) < 0)
         return -1;
     struct state_db *st = bd_xcalloc(1, sizeof *st);
+    st->events_max = STATE_EVENTS_MAX;
+    st->events_max_age_ms = (int64_t)STATE_EVENTS_MAX_AGE_S * 1000;
     pthread_mutex_init(&st->mu, NULL);
     char *path = bd_path_join(dir, "state.db");
     /* created private before SQLite opens it; its -wal and -shm files follow its mode */
@@ -191,11 +212,12 @@ int state_open(const char *dir, struct state_db **out, struct bd_err *err)
     }
     sqlite3_busy_timeout(st->db, 5000);
     /* WAL + synchronous=NORMAL: a committed transaction survives the process being
-     * killed; only an OS crash may roll back the newest ones, never corrupt. */
+     * killed; only an OS crash may roll back the newest ones, never corrupt.
+     * journal_size_limit: the writer that restarts the WAL truncates the file back. */
     char *msg = NULL;
     if (sqlite3_exec(st->db,
                      "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                     " PRAGMA foreign_keys = ON;",
+                     " PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = 16777216;",
                      NULL, NULL, &msg) != SQLITE_OK) {
         bd_err_set(err, "state.db: %s", msg ? msg : "pragma failed");
         sqlite3_free(msg);

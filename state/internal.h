@@ -23,6 +23,7 @@ enum stmt_id {
     S_MACHINE_BY_IP,
     S_MACHINE_COUNTS,
     S_EVENT_ADD,
+    S_EVENTS_TRIM,
     S_EVENTS_FOR,
     S_MACHINE_TOKEN_SET,
     S_MACHINE_BOOT_GET,
@@ -56,6 +57,10 @@ struct state_db {
     pthread_mutex_t ckpt_mu;
     pthread_cond_t ckpt_cv;
     bool ckpt_wanted, ckpt_stop, ckpt_running;
+    int ckpt_mode;
+    /* event retention: trimmed within the transaction that adds the trim_every-th event */
+    int64_t events_max, events_max_age_ms;
+    unsigned events_since_trim;
 };
 
 /* The schema, one migration per version, and the SQL of every statement (schema.c). */

@@ -41,6 +41,17 @@ int state_ensure_machine(struct state_db *st, const char *mac, int64_t now, bool
     return state_run(st, s, err, "insert machine");
 }
 
+static int events_trim_locked(struct state_db *st, int64_t now, struct bd_err *err)
+{
+    sqlite3_stmt *s = state_stmt(st, S_EVENTS_TRIM);
+    if (s) {
+        sqlite3_bind_int64(s, 1, now - st->events_max_age_ms);
+        sqlite3_bind_int64(s, 2, st->events_max);
+    }
+    st->events_since_trim = 0;
+    return state_run(st, s, err, "trim events");
+}
+
 int state_event_add_locked(struct state_db *st, int64_t now, const char *mac, const char *source,
                             const char *kind, const char *message, struct bd_err *err)
 {
@@ -52,7 +63,21 @@ int state_event_add_locked(struct state_db *st, int64_t now, const char *mac, co
         state_bind_text(s, 4, kind);
         state_bind_text(s, 5, message ? message : "");
     }
-    return state_run(st, s, err, "add event");
+    if (state_run(st, s, err, "add event") < 0)
+        return -1;
+    /* a tenth of the limit at a time: the table holds at most 110% of it */
+    int64_t every = st->events_max / 10 > 0 ? st->events_max / 10 : 1;
+    if (++st->events_since_trim >= (uint64_t)every)
+        return events_trim_locked(st, now, err);
+    return 0;
+}
+
+void state_set_event_retention(struct state_db *st, int64_t max_events, int64_t max_age_s)
+{
+    pthread_mutex_lock(&st->mu);
+    st->events_max = max_events > 0 ? max_events : STATE_EVENTS_MAX;
+    st->events_max_age_ms = (max_age_s > 0 ? max_age_s : STATE_EVENTS_MAX_AGE_S) * 1000;
+    pthread_mutex_unlock(&st->mu);
 }
 
 /* Within a transaction: creates the machine if new (with a discovered event) and

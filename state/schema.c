@@ -92,6 +92,8 @@ const char *const state_stmt_sql[S_COUNT] = {
                         " ORDER BY last_seen DESC LIMIT 1",
     [S_MACHINE_COUNTS] = "SELECT state, count(*) FROM machines GROUP BY state",
     [S_EVENT_ADD] = "INSERT INTO events(ts, mac, source, kind, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+    /* ids only grow, so the newest max are those above max(id) - max */
+    [S_EVENTS_TRIM] = "DELETE FROM events WHERE ts < ?1 OR id <= (SELECT max(id) FROM events) - ?2",
     [S_EVENTS_FOR] = "SELECT id, ts, mac, source, kind, message FROM"
                      " (SELECT * FROM events WHERE mac IS ?1 ORDER BY id DESC LIMIT ?2)"
                      " ORDER BY id",

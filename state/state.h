@@ -101,6 +101,11 @@ int state_machine_by_ip(struct state_db *st, const char *ip, struct state_machin
                         struct bd_err *err) BD_MUST_CHECK;
 int state_machine_counts(struct state_db *st, int64_t counts[STATE_COUNT], struct bd_err *err) BD_MUST_CHECK;
 
+/* Events older than max_age_s, and beyond the newest max_events, are deleted as new ones
+ * come (0: the defaults). */
+#define STATE_EVENTS_MAX 100000
+#define STATE_EVENTS_MAX_AGE_S (90 * 86400)
+void state_set_event_retention(struct state_db *st, int64_t max_events, int64_t max_age_s);
 /* mac may be NULL for events that concern no machine (e.g. an unknown token). */
 int state_event_add(struct state_db *st, const char *mac, const char *source, const char *kind,
                     const char *message, struct bd_err *err) BD_MUST_CHECK;

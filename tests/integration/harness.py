@@ -62,6 +62,13 @@ images:
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 
+# What the harness's machines look like on the wire: cp-1 and w-1 at their reserved
+# addresses, w-2 (no reservation) at 127.0.0.13.
+NEIGHBOURS = {"127.0.0.11": "52:54:00:00:00:01", "127.0.0.12": "52:54:00:00:00:02",
+              "127.0.0.13": "52:54:00:00:00:03"}
+UUIDS = {"52:54:00:00:00:01": "4c4c4544-0000-1000-8000-000000000001"}
+
+
 def sanitizer_report(log):
     """The part of a log where ASan, LSan or UBSan reported something, or None."""
     for marker in SANITIZER_MARKERS:
@@ -139,6 +146,9 @@ class Bootd:
         self.write("worker.yaml", WORKER_CONFIG)
         self.proc = None
         self.log_path = os.path.join(self.root, "bootd.log")
+        # loopback has no neighbours: bootd reads who is who from this file instead
+        self.neigh_path = os.path.join(self.root, "neigh")
+        self.neighbours(NEIGHBOURS)
         if images:
             seed_images(os.path.join(self.state, "images"))
 
@@ -151,12 +161,23 @@ class Bootd:
             os.chmod(path, mode)
         return path
 
-    def start(self, *extra, wait=True):
+    def neighbours(self, entries):
+        """Sets the neighbour table bootd sees (/proc/net/arp's format): address -> MAC."""
+        lines = ["IP address       HW type     Flags       HW address            Mask     Device"]
+        for ip, mac in entries.items():
+            lines.append("%-16s 0x1         0x2         %-21s *        lo" % (ip, mac))
+        with open(self.neigh_path + ".new", "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.replace(self.neigh_path + ".new", self.neigh_path)
+
+    def start(self, *extra, wait=True, env=None):
         self.log = open(self.log_path, "ab")
+        e = dict(os.environ, BOOTD_NEIGH_TABLE=self.neigh_path)
+        e.update(env or {})
         self.proc = subprocess.Popen(
             [BOOTD, "--lab", self.lab_path, "--state-dir", self.state, "--listen", "127.0.0.1",
              "--port", str(self.port), "--threads", "2", *extra],
-            stdout=self.log, stderr=self.log)
+            stdout=self.log, stderr=self.log, env=e)
         if wait:
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
@@ -219,7 +240,9 @@ class Bootd:
         status, hdrs, data = self.request(method, "/api/v1" + path, headers=headers, body=body)
         return status, json.loads(data) if data else None
 
-    def ipxe(self, mac, source="127.0.0.1", arch="x86_64", platform="pcbios", uuid=""):
+    def ipxe(self, mac, source="127.0.0.1", arch="x86_64", platform="pcbios", uuid=None):
+        if uuid is None:  # iPXE always sends ${uuid}
+            uuid = UUIDS.get(mac.lower().replace("-", ":"), "")
         return self.get("/ipxe?mac=%s&uuid=%s&arch=%s&platform=%s" % (mac, uuid, arch, platform),
                         source=source)
 

@@ -81,7 +81,8 @@ class BootRoutes(unittest.TestCase):
                                       uuid="4c4c4544-0000-1000-8000-0000000000ff")
         self.assertEqual(status, 200)
         self.assertNotIn(b"/config/", body)
-        self.assertIn(b"differs from lab.yaml", body)
+        self.assertIn(b"is not the one lab.yaml pins", body)
+        self.assertNotIn(b"4c4c4544-0000-1000-8000-000000000001", body)
         kinds = [e["kind"] for e in self.b.events("cp-1")]
         self.assertIn("audit", kinds)
 

@@ -91,6 +91,7 @@ class ConfigTokens(unittest.TestCase):
 
     def test_no_reservation_binds_to_the_subnet(self):
         # w-2 has no ip in lab.yaml: iPXE and Talos may get different leases
+        self.b.neighbours({"127.0.0.40": "52:54:00:00:00:03", "127.0.0.41": "52:54:00:00:00:03"})
         w2 = self.script("52-54-00-00-00-03", "127.0.0.40")
         self.assertEqual(self.b.get(w2, source="127.0.0.41")[0], 200)
         ev = self.b.events("w-2")
