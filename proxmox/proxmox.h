@@ -157,6 +157,22 @@ void proxmox_volumes_free(struct proxmox_volume *v, size_t n);
 /* The vmid that owns a volume name (PVE's vm-<vmid>-... rule), or 0. */
 int proxmox_volume_owner(const char *volname);
 
+/* ---------- from lab.yaml ---------- */
+
+struct proxmox_lab {
+    struct proxmox_cfg cfg;
+    size_t n;
+    struct proxmox_vm_spec *specs; /* the machines with a proxmox: section, in file order */
+    char **descriptions;
+    size_t nprotected;
+    const int *protected_ids;      /* proxmox.protected_vmids */
+};
+/* Borrows strings from lab, which must outlive the result. */
+int proxmox_lab_load(const struct lab *lab, struct proxmox_lab *out, struct bd_err *err);
+void proxmox_lab_free(struct proxmox_lab *pl);
+/* By machine name or hostname; NULL if no machine with a proxmox: section has it. */
+const struct proxmox_vm_spec *proxmox_lab_find(const struct proxmox_lab *pl, const char *name);
+
 /* ---------- wire pieces (exposed for tests) ---------- */
 
 struct proxmox_upid {

@@ -12,9 +12,9 @@ int proxmox_upid_parse(const char *s, struct proxmox_upid *out)
     if (strncmp(s, "UPID:", 5) != 0)
         return -1;
     const char *p = s + 5;
-    const char *field[8];
-    size_t len[8];
-    for (int i = 0; i < 8; i++) {
+    const char *field[7];
+    size_t len[7];
+    for (int i = 0; i < 7; i++) {
         const char *c = strchr(p, ':');
         if (!c)
             return -1;

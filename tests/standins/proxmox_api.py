@@ -540,7 +540,7 @@ class Api:
             if len(rest) >= 2 and rest[0] == "qemu":
                 vmid = parse_int("vmid", rest[1], 100, 999999999)
                 return self.qemu(method, node, vmid, rest[2:], p, user)
-            if len(rest) == 4 and rest[0] == "tasks" and method == "GET":
+            if len(rest) == 3 and rest[0] == "tasks" and method == "GET":
                 return self.task_route(node, rest[1], rest[2:], p)
             if len(rest) >= 3 and rest[0] == "storage" and rest[2] == "content":
                 return self.storage(method, node, rest[1], rest[3:], p, user)
