@@ -145,6 +145,8 @@ static int apply_item(struct proxmox *px, const struct proxmox_plan_item *it,
             bd_buf_printf(&keys, "%s%s", i ? ", " : "", it->changes[i].key);
             restart = restart || needs_restart(it->changes[i].key);
         }
+        if (it->digest)
+            px_params_add(&p, "digest", "%s", it->digest);
         ret = put_config(px, s->node, s->vmid, what, &p, err);
         proxmox_params_free(&p);
         if (ret == 0 && report) {

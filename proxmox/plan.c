@@ -204,6 +204,7 @@ void proxmox_plan_vm(const struct proxmox_vm_spec *s, const cJSON *config, const
         free(v);
     }
     free(efi);
+    out->digest = config_text(config, "digest");
     out->action = out->nchanges ? PROXMOX_CHANGE : PROXMOX_OK;
 }
 
@@ -220,6 +221,7 @@ static void item_free(struct proxmox_plan_item *it)
     free(it->node);
     free(it->status);
     free(it->reason);
+    free(it->digest);
 }
 
 void proxmox_plan_free(struct proxmox_plan *p)

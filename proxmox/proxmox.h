@@ -97,6 +97,7 @@ struct proxmox_plan_item {
     char *name, *node;
     char *status;  /* running, stopped, or NULL when missing */
     char *reason;  /* for conflicts */
+    char *digest;  /* of the config the plan read: a change is refused if it moved since */
     size_t nchanges;
     struct proxmox_change *changes;
     const struct proxmox_vm_spec *spec; /* NULL for not-in-lab */
