@@ -155,6 +155,22 @@ struct proxmox_volume {
 int proxmox_volumes(struct proxmox *px, const char *node, const char *storage, int owner,
                     struct proxmox_volume **out, size_t *n, struct bd_err *err);
 void proxmox_volumes_free(struct proxmox_volume *v, size_t n);
+/* A persistent volume of the lab: vm-9999-<name> on node/storage. */
+struct proxmox_volume_spec {
+    const char *node, *storage, *name;
+    int64_t size; /* bytes */
+};
+enum proxmox_volume_state {
+    PROXMOX_VOLUME_OK,         /* there, of that size */
+    PROXMOX_VOLUME_OTHER_SIZE, /* there, another size: left as it is */
+    PROXMOX_VOLUME_CREATED,
+};
+/* Creates the volume unless it exists (an "already exists" race counts as there). Never
+ * deletes or resizes. */
+int proxmox_volume_ensure(struct proxmox *px, const struct proxmox_volume_spec *v,
+                          enum proxmox_volume_state *state, struct bd_err *err);
+/* "4G", "512M", "1024K", "1T" -> bytes; -1 for anything else. */
+int proxmox_size_parse(const char *s, int64_t *bytes);
 /* The vmid that owns a volume name (PVE's vm-<vmid>-... rule), or 0. */
 int proxmox_volume_owner(const char *volname);
 
