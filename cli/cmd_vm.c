@@ -17,6 +17,9 @@ static void usage(FILE *f)
           "                                                    stop, then delete VM and own disks\n"
           "       bootctl vm volumes  [--lab PATH] [--owner VMID]\n"
           "                                                    volumes on proxmox.storage (vm-9999-*)\n"
+          "       bootctl vm csi      [--lab PATH] [-o FILE|-]\n"
+          "                                                    credentials for the Proxmox CSI plugin and\n"
+          "                                                    its Secret (./proxmox-csi-plugin.yaml)\n"
           "lab.yaml defaults to ./lab.yaml; its proxmox: section says where and how to connect.\n",
           f);
 }
@@ -303,13 +306,45 @@ static int vm_volumes(struct vm_ctx *v, int owner)
     return 0;
 }
 
+static int vm_csi(struct vm_ctx *v, const char *out)
+{
+    char *secret_file = bd_xasprintf("%s/proxmox-csi.token", v->lab->dir);
+    struct proxmox_csi_cfg cfg = {
+        .role = "CSI", .user = "kubernetes-csi@pve", .token = "csi", .secret_file = secret_file,
+    };
+    char *token_id, *secret;
+    struct bd_err err;
+    int rc = 0;
+    if (proxmox_csi_ensure(v->px, &cfg, &token_id, &secret, &err) < 0) {
+        fprintf(stderr, "bootctl: %s\n", err.msg);
+        free(secret_file);
+        return 1;
+    }
+    char *yaml = proxmox_csi_secret_yaml(v->lab->proxmox.api, v->lab->cluster.name, token_id,
+                                         secret, !v->lab->proxmox.verify_tls);
+    if (cli_put(out, yaml, strlen(yaml), &err) < 0) {
+        fprintf(stderr, "bootctl: %s\n", err.msg);
+        rc = 1;
+    } else if (strcmp(out, "-")) {
+        fprintf(stderr, "token %s (secret kept in %s); Secret csi-proxmox/proxmox-csi-plugin "
+                        "written to %s\n", token_id, secret_file, out);
+    }
+    explicit_bzero(yaml, strlen(yaml));
+    explicit_bzero(secret, strlen(secret));
+    free(yaml);
+    free(secret);
+    free(token_id);
+    free(secret_file);
+    return rc;
+}
+
 int cmd_vm(int argc, char **argv, bool json)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    const char *sub = argv[1], *lab_path = "lab.yaml";
+    const char *sub = argv[1], *lab_path = "lab.yaml", *out = "proxmox-csi-plugin.yaml";
     bool yes = false;
     int owner = PROXMOX_CSI_VMID;
     static const struct option opts[] = {
@@ -321,8 +356,9 @@ int cmd_vm(int argc, char **argv, bool json)
     };
     optind = 0;
     int ch;
-    while ((ch = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc - 1, argv + 1, "ho:", opts, NULL)) != -1) {
         switch (ch) {
+        case 'o': out = optarg; break;
         case 'l': lab_path = optarg; break;
         case 'y': yes = true; break;
         case 'w': owner = atoi(optarg); break;
@@ -334,7 +370,7 @@ int cmd_vm(int argc, char **argv, bool json)
     char **args = argv + 1 + optind;
     static const char *const power[] = {"start", "stop", "shutdown", "reset", NULL};
     bool known = !strcmp(sub, "plan") || !strcmp(sub, "apply") || !strcmp(sub, "destroy") ||
-                 !strcmp(sub, "volumes");
+                 !strcmp(sub, "volumes") || !strcmp(sub, "csi");
     for (int i = 0; power[i]; i++)
         known = known || !strcmp(sub, power[i]);
     if (!known) {
@@ -354,6 +390,8 @@ int cmd_vm(int argc, char **argv, bool json)
         rc = vm_apply(&v, nargs, args);
     } else if (!strcmp(sub, "destroy")) {
         rc = vm_destroy(&v, yes, nargs, args);
+    } else if (!strcmp(sub, "csi")) {
+        rc = vm_csi(&v, out);
     } else if (!strcmp(sub, "volumes")) {
         rc = vm_volumes(&v, owner);
     } else {

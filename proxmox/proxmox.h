@@ -174,6 +174,23 @@ int proxmox_size_parse(const char *s, int64_t *bytes);
 /* The vmid that owns a volume name (PVE's vm-<vmid>-... rule), or 0. */
 int proxmox_volume_owner(const char *volname);
 
+/* ---------- credentials for the Proxmox CSI plugin ---------- */
+
+struct proxmox_csi_cfg {
+    const char *role;        /* CSI */
+    const char *user;        /* kubernetes-csi@pve */
+    const char *token;       /* csi */
+    const char *secret_file; /* where the token's secret is kept (0600) */
+};
+/* Makes the role (with the plugin's privileges), the user with the role on /, and the
+ * token (no privilege separation), each only when missing. *token_id and *secret (caller
+ * frees) are what the plugin authenticates with. */
+int proxmox_csi_ensure(struct proxmox *px, const struct proxmox_csi_cfg *cfg, char **token_id,
+                       char **secret, struct bd_err *err);
+/* The Kubernetes Secret csi-proxmox/proxmox-csi-plugin (config.yaml) the plugin reads. */
+char *proxmox_csi_secret_yaml(const char *api, const char *region, const char *token_id,
+                              const char *secret, bool insecure);
+
 /* ---------- from lab.yaml ---------- */
 
 struct proxmox_lab {

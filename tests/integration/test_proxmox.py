@@ -11,6 +11,8 @@ import tempfile
 import time
 import unittest
 
+import yaml
+
 from tests.integration.harness import BOOTCTL, free_port
 from tests.standins.proxmox_api import ProxmoxApi
 
@@ -262,6 +264,43 @@ class TestDataSafety(ProxmoxCase):
         self.assertEqual([(v["volid"], v["size"], v["owner"]) for v in vols],
                          [("local-lvm:vm-9999-pv-a", 4 << 30, 9999),
                           ("local-lvm:vm-9999-pv-b", 1 << 30, 9999)])
+
+
+class TestCsiCredentials(ProxmoxCase):
+    def csi(self):
+        out = os.path.join(self.root, "secret.yaml")
+        p = self.ok("csi", "-o", out)
+        self.assertEqual(os.stat(out).st_mode & 0o777, 0o600)
+        with open(out) as f:
+            doc = yaml.safe_load(f)
+        return doc, yaml.safe_load(doc["stringData"]["config.yaml"])["clusters"][0]
+
+    def test_role_user_acl_and_token_made_once(self):
+        doc, cluster = self.csi()
+        self.assertEqual((doc["kind"], doc["metadata"]["namespace"], doc["metadata"]["name"]),
+                         ("Secret", "csi-proxmox", "proxmox-csi-plugin"))
+        self.assertEqual(cluster["url"], self.pve.url + "/api2/json")
+        self.assertEqual(cluster["token_id"], "kubernetes-csi@pve!csi")
+        self.assertEqual(cluster["region"], "vmtest")
+        s = self.pve.state
+        self.assertEqual(s.roles["CSI"], {"VM.Audit", "VM.Config.Disk", "Datastore.Allocate",
+                                          "Datastore.AllocateSpace", "Datastore.Audit"})
+        self.assertIn(("/", "CSI", "kubernetes-csi@pve"), s.acl)
+        self.assertEqual(s.users["kubernetes-csi@pve"]["tokens"]["csi"]["privsep"], 0)
+        self.assertIn("kubernetes-csi@pve!csi=" + cluster["token_secret"], s.tokens)
+        kept = os.path.join(self.root, "proxmox-csi.token")
+        self.assertEqual(os.stat(kept).st_mode & 0o777, 0o600)
+        # a second run keeps the token: no POST, the same secret
+        self.pve.reset_requests()
+        _, again = self.csi()
+        self.assertEqual(again["token_secret"], cluster["token_secret"])
+        self.assertEqual([r for r in self.writes() if r[0] in ("POST", "DELETE")], [])
+        # the kept secret is lost: the token is replaced, and the new one works
+        os.unlink(kept)
+        _, renewed = self.csi()
+        self.assertNotEqual(renewed["token_secret"], cluster["token_secret"])
+        self.assertNotIn("kubernetes-csi@pve!csi=" + cluster["token_secret"], s.tokens)
+        self.assertIn("kubernetes-csi@pve!csi=" + renewed["token_secret"], s.tokens)
 
 
 class TestConnectionErrors(ProxmoxCase):

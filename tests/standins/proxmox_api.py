@@ -17,6 +17,10 @@ provider make:
   delay (3 s in PVE; --auth-delay). No CSRF token is needed with API tokens.
 * Bodies: application/x-www-form-urlencoded or application/json for POST/PUT; query
   strings for GET/DELETE. Booleans 0/1 (also yes/no/on/off/true/false, as PVE's schema).
+* /access: roles (privileges checked against PVE's list; built-in roles cannot change),
+  users (pam and pve realms), ACLs (PUT adds or, with delete=1, removes entries), API tokens
+  (the secret is shown once, at creation; "Token already exists." after that); a new token
+  authenticates at once.
 * VMs: GET /cluster/resources, /cluster/nextid[?vmid=N], /nodes/{n}/qemu,
   POST /nodes/{n}/qemu (create; checks vmid range, net[n], scsi[n], efidisk0, boot order,
   smbios1, tags, memory, machine, bios, ostype, scsihw syntax; allocates STORAGE:SIZE disks
@@ -38,7 +42,8 @@ provider make:
 Not simulated: tickets/cookies and CSRF, ACLs and privilege separation (every valid token may
 do everything), HA, pools, clones, snapshots, backups, migration, pending changes (a config
 change takes effect at once), hotplug rules, disk resize/move, SDN, LXC containers, clusters
-of several real hosts (nodes are names in one process), the /access tree. Disk contents are
+of several real hosts (nodes are names in one process), groups, realms other than pam and
+pve, token expiry. Disk contents are
 not stored (sizes only), unless --qemu is given.
 
 Test hooks (not PVE behaviour; Python API, or the /_standin/... control routes that need no
@@ -88,6 +93,20 @@ DISK_KEYS = {"scsi": 31, "virtio": 16, "sata": 6, "ide": 4}
 BOOLS = {"1": 1, "0": 0, "yes": 1, "no": 0, "on": 1, "off": 0, "true": 1, "false": 0}
 REASONS = {200: "OK", 400: "Bad Request", 401: "No ticket", 404: "Not Found",
            500: "Internal Server Error", 501: "Not Implemented"}
+
+
+PRIVILEGES = {
+    "Datastore.Allocate", "Datastore.AllocateSpace", "Datastore.AllocateTemplate",
+    "Datastore.Audit", "Pool.Allocate", "Pool.Audit", "SDN.Allocate", "SDN.Audit", "SDN.Use",
+    "Sys.Audit", "Sys.Console", "Sys.Modify", "Sys.PowerMgmt", "Sys.Syslog", "User.Modify",
+    "Permissions.Modify", "Realm.Allocate", "Realm.AllocateUser", "Group.Allocate",
+    "VM.Allocate", "VM.Audit", "VM.Backup", "VM.Clone", "VM.Config.CDROM", "VM.Config.CPU",
+    "VM.Config.Cloudinit", "VM.Config.Disk", "VM.Config.HWType", "VM.Config.Memory",
+    "VM.Config.Network", "VM.Config.Options", "VM.Console", "VM.Migrate", "VM.Monitor",
+    "VM.PowerMgmt", "VM.Snapshot", "VM.Snapshot.Rollback", "Mapping.Audit", "Mapping.Use",
+}
+BUILTIN_ROLES = {"Administrator": PRIVILEGES, "NoAccess": set(), "PVEAuditor": {"VM.Audit", "Sys.Audit", "Datastore.Audit"}}
+USERID_RE = re.compile(r"^[^\s:/@]{1,60}@(pam|pve)$")
 
 
 class PveError(Exception):
@@ -265,6 +284,9 @@ class State:
         self.fingerprint = ""
         self.seq = 0
         self.backend = None  # optional object with start(vmid, vm)/stop(vmid)/reset(vmid)
+        self.roles = {r: set(p) for r, p in BUILTIN_ROLES.items()}
+        self.users = {token.split("!")[0]: {"tokens": {}}}
+        self.acl = set()  # (path, role, user)
 
     # -- helpers --
 
@@ -527,6 +549,8 @@ class Api:
             return self.resources(p.get("type"))
         if seg == ["cluster", "nextid"] and method == "GET":
             return self.nextid(p.get("vmid"))
+        if seg and seg[0] == "access":
+            return self.access(method, seg[1:], p, user)
         if len(seg) >= 2 and seg[0] == "nodes":
             node = seg[1]
             s.check_node(node)
@@ -860,6 +884,103 @@ class Api:
             log = []
             s.free(node, volid, log)  # synchronous here; PVE runs it in an imgdel task
             return s.task(node, "imgdel", None, user, lambda: log)
+        raise PveError(501, "not implemented")
+
+    # -- /access: roles, users, ACLs, tokens (pve-access-control API2/Role.pm, User.pm, ACL.pm) --
+
+    def access(self, method, seg, p, user):
+        s = self.s
+        if seg == ["roles"] and method == "GET":
+            return [{"roleid": r, "privs": ",".join(sorted(v)), "special": int(r in BUILTIN_ROLES)}
+                    for r, v in sorted(s.roles.items())]
+        if seg == ["roles"] and method == "POST":
+            role = p.get("roleid")
+            if not role or not re.fullmatch(r"[A-Za-z0-9.\-_]+", role):
+                raise param_error({"roleid": "property is missing and it is not optional" if not role
+                                   else "invalid format - value does not match the regex pattern"})
+            if role in s.roles:
+                raise die("role '%s' already exists" % role)
+            s.roles[role] = self.privs(p.get("privs", ""))
+            return None
+        if len(seg) == 2 and seg[0] == "roles":
+            role = seg[1]
+            if role not in s.roles:
+                raise die("role '%s' does not exist" % role)
+            if method == "GET":
+                return {k: 1 for k in sorted(s.roles[role])}
+            if method == "PUT":
+                if role in BUILTIN_ROLES:
+                    raise die("cannot modify built-in role '%s'" % role)
+                privs = self.privs(p.get("privs", ""))
+                s.roles[role] = s.roles[role] | privs if parse_bool("append", p.get("append", "0")) else privs
+                return None
+        if seg == ["users"] and method == "POST":
+            uid = p.get("userid", "")
+            if not USERID_RE.match(uid):
+                raise param_error({"userid": "invalid format - value does not look like a valid user name"})
+            if uid in s.users:
+                raise die("create user failed: user '%s' already exists" % uid)
+            s.users[uid] = {"tokens": {}, "comment": p.get("comment", "")}
+            return None
+        if len(seg) >= 2 and seg[0] == "users":
+            uid = seg[1]
+            if uid not in s.users:
+                raise die("no such user ('%s')" % uid)
+            if len(seg) == 2 and method == "GET":
+                return {"enable": 1, "expire": 0, "comment": s.users[uid].get("comment", ""),
+                        "tokens": {t: {"privsep": v["privsep"]} for t, v in s.users[uid]["tokens"].items()}}
+            if len(seg) == 4 and seg[2] == "token":
+                return self.token(method, uid, seg[3], p)
+        if seg == ["acl"] and method == "GET":
+            return [{"path": a[0], "roleid": a[1], "ugid": a[2], "type": "user", "propagate": 1}
+                    for a in sorted(s.acl)]
+        if seg == ["acl"] and method == "PUT":
+            for k in ("path", "roles"):
+                if k not in p:
+                    raise param_error({k: "property is missing and it is not optional"})
+            for role in p["roles"].split(","):
+                if role not in s.roles:
+                    raise die("role '%s' does not exist" % role)
+                for u in [x for x in p.get("users", "").split(",") if x]:
+                    if u not in s.users:
+                        raise die("user '%s' does not exist" % u)
+                    if parse_bool("delete", p.get("delete", "0")):
+                        s.acl.discard((p["path"], role, u))
+                    else:
+                        s.acl.add((p["path"], role, u))
+            return None
+        raise PveError(501, "Method '%s /api2/json/access/%s' not implemented" % (method, "/".join(seg)))
+
+    @staticmethod
+    def privs(text):
+        out = set()
+        for priv in [x for x in re.split(r"[,; ]", text) if x]:
+            if priv not in PRIVILEGES:
+                raise die("invalid privilege '%s'" % priv)
+            out.add(priv)
+        return out
+
+    def token(self, method, uid, tid, p):
+        s = self.s
+        tokens = s.users[uid]["tokens"]
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9.\-_]+", tid):
+            raise param_error({"tokenid": "invalid format - value does not match the regex pattern"})
+        full = "%s!%s" % (uid, tid)
+        if method == "POST":
+            if tid in tokens:
+                raise die("Token already exists.")
+            secret = str(uuidlib.uuid4())
+            privsep = parse_bool("privsep", p.get("privsep", "1"))
+            tokens[tid] = {"privsep": privsep, "secret": secret}
+            s.tokens.add("%s=%s" % (full, secret))
+            return {"full-tokenid": full, "info": {"privsep": privsep, "expire": 0}, "value": secret}
+        if tid not in tokens:
+            raise die("no such token '%s' for user '%s'" % (tid, uid))
+        if method == "GET":
+            return {"privsep": tokens[tid]["privsep"], "expire": 0}
+        if method == "DELETE":
+            s.tokens.discard("%s=%s" % (full, tokens.pop(tid)["secret"]))
+            return None
         raise PveError(501, "not implemented")
 
     # -- test hooks over HTTP (no token needed; not part of PVE) --
