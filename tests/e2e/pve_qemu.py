@@ -4,7 +4,8 @@ qemu-server would: net0's MAC on a tap in the lab bridge, SeaBIOS or OVMF per `b
 copy of the OVMF variables per VM, standing in for the efidisk), an empty sparse disk of
 scsi0's size on virtio-scsi, and the `boot: order=` list as bootindex values, so an empty
 disk falls through to the network. stop and shutdown end the process, reset sends
-system_reset over the QEMU monitor.
+system_reset over the QEMU monitor. A guest that powers itself off (the Talos stand-in does,
+after fetching its config) leaves a stopped VM, as on Proxmox.
 
 Use: ProxmoxApi(...).state.backend = QemuBackend(lab), under flock /work/notes/qemu.lock
 like every QEMU test.
@@ -90,6 +91,10 @@ class QemuBackend:
         p = self.procs.pop(vmid, None)
         if p:
             self.lab.stop(p)
+
+    def running(self, vmid):
+        p = self.procs.get(vmid)
+        return p is not None and p.poll() is None
 
     def reset(self, vmid):
         with socket.socket(socket.AF_UNIX) as s:

@@ -283,7 +283,7 @@ class State:
         self.requests = []
         self.fingerprint = ""
         self.seq = 0
-        self.backend = None  # optional object with start(vmid, vm)/stop(vmid)/reset(vmid)
+        self.backend = None  # optional: start(vmid, vm), stop(vmid), reset(vmid), running(vmid)
         self.roles = {r: set(p) for r, p in BUILTIN_ROLES.items()}
         self.users = {token.split("!")[0]: {"tokens": {}}}
         self.acl = set()  # (path, role, user)
@@ -344,6 +344,10 @@ class State:
         t.status = "stopped"
 
     def tick(self):
+        # a guest that powered itself off leaves a stopped VM, as on PVE
+        for vmid, vm in self.vms.items():
+            if vm["status"] == "running" and self.backend and not self.backend.running(vmid):
+                vm["status"] = "stopped"
         now = time.monotonic()
         for t in list(self.tasks.values()):
             if t.status == "running" and (t.polls_left <= 0 or now >= t.deadline):
