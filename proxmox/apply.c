@@ -222,7 +222,7 @@ static const char *volname(const char *volid)
 }
 
 /* Another VM's config naming one of our volumes: freeing it would break that VM. */
-static int used_elsewhere(struct proxmox *px, const char *node, int vmid, const char *volid,
+static int used_elsewhere(struct proxmox *px, int vmid, const char *volid,
                           const cJSON *vms, struct bd_buf *out, struct bd_err *err)
 {
     const cJSON *v;
@@ -255,7 +255,6 @@ static int used_elsewhere(struct proxmox *px, const char *node, int vmid, const 
         }
         px_resp_free(&r);
     }
-    (void)node;
     return 0;
 }
 
@@ -304,7 +303,7 @@ int proxmox_destroy(struct proxmox *px, const char *node, int vmid, const char *
             if (strcmp(e->string, "scsi0") && strcmp(e->string, "efidisk0"))
                 bd_buf_printf(&refused, "%s%s (%s) was not created by bootd",
                               refused.len ? "; " : "", volid, e->string);
-            else if (used_elsewhere(px, node, vmid, volid, vms.data, &refused, err) < 0)
+            else if (used_elsewhere(px, vmid, volid, vms.data, &refused, err) < 0)
                 ret = -1;
             size_t sl = strcspn(volid, ":");
             bool seen = false;

@@ -12,8 +12,7 @@ static int64_t next_delay(int64_t d)
 
 /* The last lines of the task's log (bpg puts the first 50 into its error; the end is
  * where the reason is). */
-static void log_tail(struct proxmox *px, const struct proxmox_upid *u, const char *path,
-                     struct bd_buf *out)
+static void log_tail(struct proxmox *px, const char *path, struct bd_buf *out)
 {
     struct proxmox_params q = {0};
     px_params_add(&q, "start", "0");
@@ -21,7 +20,6 @@ static void log_tail(struct proxmox *px, const struct proxmox_upid *u, const cha
     struct px_resp r;
     struct bd_err ignored;
     char *lp = bd_xasprintf("%s/log", path);
-    (void)u;
     if (px_request(px, "GET", lp, &q, &r, &ignored) == 0 && r.status == 200 &&
         cJSON_IsArray(r.data)) {
         int n = cJSON_GetArraySize(r.data);
@@ -73,7 +71,7 @@ int px_task_wait(struct proxmox *px, const char *upid, const char *what, const c
             } else {
                 struct bd_buf tail;
                 bd_buf_init(&tail);
-                log_tail(px, &u, path, &tail);
+                log_tail(px, path, &tail);
                 bd_err_set(err, "%s: %s: task %s failed: %s%s%s", what, action, u.type,
                            x[0] ? x : "(no exit status)", tail.len ? " — log: " : "",
                            tail.len ? tail.data : "");
