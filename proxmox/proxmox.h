@@ -144,6 +144,24 @@ int proxmox_status(struct proxmox *px, const char *node, int vmid, char **status
 int proxmox_destroy(struct proxmox *px, const char *node, int vmid, const char *what,
                     const int *protected_ids, size_t nprotected, struct bd_err *err);
 
+/* ---------- inventory: every VM, its power state and MACs ---------- */
+
+#define PROXMOX_MAX_NICS 8
+
+struct proxmox_vm_info {
+    int vmid;
+    char *node, *name, *status; /* status: running, stopped, ... */
+    bool bootd;                 /* tagged bootd */
+    size_t nmacs;
+    struct bd_mac macs[PROXMOX_MAX_NICS]; /* from net0..netN */
+};
+int proxmox_inventory(struct proxmox *px, struct proxmox_vm_info **out, size_t *n,
+                      struct bd_err *err);
+/* The VM with a NIC of that MAC, or NULL. */
+const struct proxmox_vm_info *proxmox_inventory_by_mac(const struct proxmox_vm_info *v, size_t n,
+                                                       const struct bd_mac *mac);
+void proxmox_inventory_free(struct proxmox_vm_info *v, size_t n);
+
 /* ---------- volumes ---------- */
 
 struct proxmox_volume {
@@ -169,8 +187,6 @@ enum proxmox_volume_state {
  * deletes or resizes. */
 int proxmox_volume_ensure(struct proxmox *px, const struct proxmox_volume_spec *v,
                           enum proxmox_volume_state *state, struct bd_err *err);
-/* "4G", "512M", "1024K", "1T" -> bytes; -1 for anything else. */
-int proxmox_size_parse(const char *s, int64_t *bytes);
 /* The vmid that owns a volume name (PVE's vm-<vmid>-... rule), or 0. */
 int proxmox_volume_owner(const char *volname);
 

@@ -5,26 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int proxmox_size_parse(const char *s, int64_t *bytes)
-{
-    char *end;
-    long long n = strtoll(s, &end, 10);
-    if (end == s || n <= 0)
-        return -1;
-    int shift;
-    switch (*end) {
-    case 'K': shift = 10; break;
-    case 'M': shift = 20; break;
-    case 'G': shift = 30; break;
-    case 'T': shift = 40; break;
-    default: return -1;
-    }
-    if (end[1] != '\0' || n > (INT64_MAX >> shift))
-        return -1;
-    *bytes = (int64_t)n << shift;
-    return 0;
-}
-
 int proxmox_volume_ensure(struct proxmox *px, const struct proxmox_volume_spec *v,
                           enum proxmox_volume_state *state, struct bd_err *err)
 {
