@@ -10,13 +10,15 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: bootctl vm plan     [--lab PATH]             create/change/ok/not-in-lab per VM\n"
+    fputs("usage: bootctl vm list     [--lab PATH]             every VM: power, MAC, lab machine\n"
+          "       bootctl vm plan     [--lab PATH]             create/change/ok/not-in-lab per VM\n"
           "       bootctl vm apply    [--lab PATH] [NAME...]   create, change and start the VMs\n"
           "       bootctl vm start|stop|shutdown|reset [--lab PATH] NAME...\n"
           "       bootctl vm destroy  [--lab PATH] [--yes] NAME...\n"
           "                                                    stop, then delete VM and own disks\n"
-          "       bootctl vm volumes  [--lab PATH] [--owner VMID]\n"
-          "                                                    volumes on proxmox.storage (vm-9999-*)\n"
+          "       bootctl vm volumes  [--lab PATH] [--owner VMID] [apply]\n"
+          "                                                    proxmox.volumes (vm-9999-*): listed, or\n"
+          "                                                    created when missing (apply)\n"
           "       bootctl vm csi      [--lab PATH] [-o FILE|-]\n"
           "                                                    credentials for the Proxmox CSI plugin and\n"
           "                                                    its Secret (./proxmox-csi-plugin.yaml)\n"
@@ -68,7 +70,7 @@ static const char *dash(const char *s)
 static void print_plan(const struct proxmox_plan *p)
 {
     static const char *const hdr[] = {"ACTION", "VMID", "MACHINE", "NAME", "NODE", "STATUS", "DETAIL"};
-    struct table *t = table_new(7, hdr);
+    struct table *t = cli_table_new(7, hdr);
     for (size_t i = 0; i < p->n; i++) {
         const struct proxmox_plan_item *it = &p->v[i];
         struct bd_buf d;
@@ -83,10 +85,10 @@ static void print_plan(const struct proxmox_plan *p)
         snprintf(vmid, sizeof vmid, "%d", it->vmid);
         const char *row[] = {proxmox_action_name(it->action), vmid, dash(it->machine), dash(it->name),
                              dash(it->node), it->status ? it->status : "(missing)", dash(d.data)};
-        table_add(t, row);
+        cli_table_add(t, row);
         bd_buf_free(&d);
     }
-    table_print(t, stdout);
+    cli_table_print(t, stdout);
 }
 
 static int vm_plan(struct vm_ctx *v)
@@ -267,15 +269,128 @@ static int vm_destroy(struct vm_ctx *v, bool yes, int argc, char **argv)
     return rc;
 }
 
-static int vm_volumes(struct vm_ctx *v, int owner)
+static const char *vol_storage(const struct vm_ctx *v, const struct lab_proxmox_volume *lv)
 {
-    struct proxmox_volume *vols;
+    if (lv && lv->storage)
+        return lv->storage;
+    return v->lab->proxmox.storage ? v->lab->proxmox.storage : "local-lvm";
+}
+
+static const char *vol_node(const struct vm_ctx *v, const struct lab_proxmox_volume *lv)
+{
+    return lv && lv->node ? lv->node : v->lab->proxmox.node;
+}
+
+struct vol_row {
+    char *volid, *node, *state;
+    int64_t size;
+    int owner;
+};
+
+static void vol_add(struct vol_row **rows, size_t *n, const char *volid, const char *node,
+                    int64_t size, int owner, const char *state)
+{
+    *rows = bd_xrealloc(*rows, (*n + 1) * sizeof **rows);
+    (*rows)[(*n)++] = (struct vol_row){bd_xstrdup(volid), bd_xstrdup(node), bd_xstrdup(state),
+                                       size, owner};
+}
+
+/* The lab's volumes (ok, missing, another size) and the other ones owner holds there. */
+static int vol_rows(struct vm_ctx *v, int owner, struct vol_row **rows, size_t *nrows,
+                    struct bd_err *err)
+{
+    const struct lab_proxmox *p = &v->lab->proxmox;
+    *rows = NULL;
+    *nrows = 0;
+    for (size_t i = 0; i <= p->nvolumes; i++) { /* i == nvolumes: the default storage */
+        const struct lab_proxmox_volume *lv = i < p->nvolumes ? &p->volumes[i] : NULL;
+        const char *node = vol_node(v, lv), *storage = vol_storage(v, lv);
+        bool listed = false;
+        for (size_t k = 0; k < i && !listed; k++) {
+            const struct lab_proxmox_volume *o = &p->volumes[k];
+            listed = !strcmp(vol_node(v, o), node) && !strcmp(vol_storage(v, o), storage);
+        }
+        if (listed)
+            continue;
+        struct proxmox_volume *have;
+        size_t n;
+        if (proxmox_volumes(v->px, node, storage, owner, &have, &n, err) < 0)
+            return -1;
+        /* the lab's volumes on this node and storage first, in lab.yaml's order */
+        for (size_t k = 0; k < p->nvolumes; k++) {
+            const struct lab_proxmox_volume *o = &p->volumes[k];
+            if (strcmp(vol_node(v, o), node) || strcmp(vol_storage(v, o), storage))
+                continue;
+            char *volid = bd_xasprintf("%s:vm-%d-%s", storage, PROXMOX_CSI_VMID, o->name);
+            const char *state = "missing";
+            int64_t size = o->size;
+            for (size_t h = 0; h < n; h++)
+                if (!strcmp(have[h].volid, volid)) {
+                    state = have[h].size == o->size ? "ok" : "other-size";
+                    size = have[h].size;
+                    have[h].owner = -1; /* shown */
+                }
+            vol_add(rows, nrows, volid, node, size, PROXMOX_CSI_VMID, state);
+            free(volid);
+        }
+        for (size_t h = 0; h < n; h++)
+            if (have[h].owner >= 0)
+                vol_add(rows, nrows, have[h].volid, node, have[h].size, have[h].owner,
+                        p->nvolumes ? "not-in-lab" : "present");
+        proxmox_volumes_free(have, n);
+    }
+    return 0;
+}
+
+static void vol_rows_free(struct vol_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].volid);
+        free(rows[i].node);
+        free(rows[i].state);
+    }
+    free(rows);
+}
+
+static int vm_volumes_apply(struct vm_ctx *v)
+{
+    const struct lab_proxmox *p = &v->lab->proxmox;
+    if (!p->nvolumes) {
+        fprintf(stderr, "bootctl: %s: proxmox.volumes lists no volumes\n", v->lab->path);
+        return 1;
+    }
+    for (size_t i = 0; i < p->nvolumes; i++) {
+        const struct lab_proxmox_volume *lv = &p->volumes[i];
+        struct proxmox_volume_spec spec = {
+            .node = vol_node(v, lv), .storage = vol_storage(v, lv), .name = lv->name, .size = lv->size,
+        };
+        enum proxmox_volume_state st;
+        struct bd_err err;
+        if (proxmox_volume_ensure(v->px, &spec, &st, &err) < 0) {
+            fprintf(stderr, "bootctl: %s\n", err.msg);
+            return 1;
+        }
+        static const char *const said[] = {"ok", "exists with another size; left as it is",
+                                           "created"};
+        if (!v->json)
+            printf("%s:vm-%d-%s (%s): %s\n", spec.storage, PROXMOX_CSI_VMID, lv->name,
+                   lv->size_text, said[st]);
+    }
+    return 0;
+}
+
+static int vm_volumes(struct vm_ctx *v, int owner, int argc, char **argv)
+{
+    if (argc > 0 && !strcmp(argv[0], "apply"))
+        return vm_volumes_apply(v);
+    if (argc > 0) {
+        fprintf(stderr, "bootctl: vm volumes takes only \"apply\"\n");
+        return 2;
+    }
+    struct vol_row *rows;
     size_t n;
     struct bd_err err;
-    const char *storage = v->pl.n ? v->pl.specs[0].storage : "local-lvm";
-    if (v->lab->proxmox.storage)
-        storage = v->lab->proxmox.storage;
-    if (proxmox_volumes(v->px, v->lab->proxmox.node, storage, owner, &vols, &n, &err) < 0) {
+    if (vol_rows(v, owner, &rows, &n, &err) < 0) {
         fprintf(stderr, "bootctl: %s\n", err.msg);
         return 1;
     }
@@ -283,26 +398,83 @@ static int vm_volumes(struct vm_ctx *v, int owner)
         cJSON *arr = cJSON_CreateArray();
         for (size_t i = 0; i < n; i++) {
             cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "volid", vols[i].volid);
-            cJSON_AddNumberToObject(o, "size", (double)vols[i].size);
-            cJSON_AddNumberToObject(o, "owner", vols[i].owner);
+            cJSON_AddStringToObject(o, "volid", rows[i].volid);
+            cJSON_AddStringToObject(o, "node", rows[i].node);
+            cJSON_AddNumberToObject(o, "size", (double)rows[i].size);
+            cJSON_AddNumberToObject(o, "owner", rows[i].owner);
+            cJSON_AddStringToObject(o, "state", rows[i].state);
             cJSON_AddItemToArray(arr, o);
         }
         cli_print_json(arr);
         cJSON_Delete(arr);
     } else {
-        static const char *const hdr[] = {"VOLUME", "SIZE", "OWNER"};
-        struct table *t = table_new(3, hdr);
+        static const char *const hdr[] = {"VOLUME", "NODE", "SIZE", "OWNER", "STATE"};
+        struct table *t = cli_table_new(5, hdr);
         for (size_t i = 0; i < n; i++) {
             char size[32], own[16];
-            snprintf(size, sizeof size, "%.1fG", (double)vols[i].size / (1024.0 * 1024 * 1024));
-            snprintf(own, sizeof own, "%d", vols[i].owner);
-            const char *row[] = {vols[i].volid, size, own};
-            table_add(t, row);
+            snprintf(size, sizeof size, "%.1fG", (double)rows[i].size / (1024.0 * 1024 * 1024));
+            snprintf(own, sizeof own, "%d", rows[i].owner);
+            const char *row[] = {rows[i].volid, rows[i].node, size, own, rows[i].state};
+            cli_table_add(t, row);
         }
-        table_print(t, stdout);
+        cli_table_print(t, stdout);
     }
-    proxmox_volumes_free(vols, n);
+    vol_rows_free(rows, n);
+    return 0;
+}
+
+/* Every VM on the cluster, with the lab machine its MAC belongs to. */
+static int vm_list(struct vm_ctx *v)
+{
+    struct proxmox_vm_info *vms;
+    size_t n;
+    struct bd_err err;
+    if (proxmox_inventory(v->px, &vms, &n, &err) < 0) {
+        fprintf(stderr, "bootctl: %s\n", err.msg);
+        return 1;
+    }
+    static const char *const hdr[] = {"VMID", "NAME", "NODE", "STATUS", "MACHINE", "BOOTD", "MAC"};
+    struct table *t = v->json ? NULL : cli_table_new(7, hdr);
+    cJSON *arr = v->json ? cJSON_CreateArray() : NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct lab_machine *m = NULL;
+        char mac[18] = "-", vmid[16];
+        for (size_t k = 0; k < vms[i].nmacs && !m; k++)
+            m = lab_machine_by_mac(v->lab, &vms[i].macs[k]);
+        if (vms[i].nmacs)
+            bd_mac_format(&vms[i].macs[0], mac);
+        snprintf(vmid, sizeof vmid, "%d", vms[i].vmid);
+        if (arr) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "vmid", vms[i].vmid);
+            cJSON_AddStringToObject(o, "name", vms[i].name);
+            cJSON_AddStringToObject(o, "node", vms[i].node);
+            cJSON_AddStringToObject(o, "status", vms[i].status);
+            if (m)
+                cJSON_AddStringToObject(o, "machine", m->name);
+            else
+                cJSON_AddNullToObject(o, "machine");
+            cJSON_AddBoolToObject(o, "bootd", vms[i].bootd);
+            cJSON *macs = cJSON_AddArrayToObject(o, "macs");
+            for (size_t k = 0; k < vms[i].nmacs; k++) {
+                char s[18];
+                bd_mac_format(&vms[i].macs[k], s);
+                cJSON_AddItemToArray(macs, cJSON_CreateString(s));
+            }
+            cJSON_AddItemToArray(arr, o);
+        } else {
+            const char *row[] = {vmid, dash(vms[i].name), vms[i].node, vms[i].status,
+                                 m ? m->name : "-", vms[i].bootd ? "yes" : "no", mac};
+            cli_table_add(t, row);
+        }
+    }
+    if (arr) {
+        cli_print_json(arr);
+        cJSON_Delete(arr);
+    } else {
+        cli_table_print(t, stdout);
+    }
+    proxmox_inventory_free(vms, n);
     return 0;
 }
 
@@ -338,7 +510,7 @@ static int vm_csi(struct vm_ctx *v, const char *out)
     return rc;
 }
 
-int cmd_vm(int argc, char **argv, bool json)
+int cli_cmd_vm(int argc, char **argv, bool json)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         usage(argc < 2 ? stderr : stdout);
@@ -370,7 +542,7 @@ int cmd_vm(int argc, char **argv, bool json)
     char **args = argv + 1 + optind;
     static const char *const power[] = {"start", "stop", "shutdown", "reset", NULL};
     bool known = !strcmp(sub, "plan") || !strcmp(sub, "apply") || !strcmp(sub, "destroy") ||
-                 !strcmp(sub, "volumes") || !strcmp(sub, "csi");
+                 !strcmp(sub, "volumes") || !strcmp(sub, "csi") || !strcmp(sub, "list");
     for (int i = 0; power[i]; i++)
         known = known || !strcmp(sub, power[i]);
     if (!known) {
@@ -390,10 +562,12 @@ int cmd_vm(int argc, char **argv, bool json)
         rc = vm_apply(&v, nargs, args);
     } else if (!strcmp(sub, "destroy")) {
         rc = vm_destroy(&v, yes, nargs, args);
+    } else if (!strcmp(sub, "list")) {
+        rc = vm_list(&v);
     } else if (!strcmp(sub, "csi")) {
         rc = vm_csi(&v, out);
     } else if (!strcmp(sub, "volumes")) {
-        rc = vm_volumes(&v, owner);
+        rc = vm_volumes(&v, owner, nargs, args);
     } else {
         rc = vm_power(&v, sub, nargs, args);
     }

@@ -57,6 +57,8 @@ void lab_path_pop(struct lab_ctx *c, size_t len);
 int lab_decode_map(struct lab_ctx *c, const struct bd_node *n, const struct lab_field *fields,
                    void *base);
 const char *lab_scalar(struct lab_ctx *c, const struct bd_node *n, const char *what);
+/* A whole number in lo..hi. */
+int lab_int(struct lab_ctx *c, const struct bd_node *n, long lo, long hi, int *out) BD_MUST_CHECK;
 
 /* lab_check.c */
 int lab_check(struct lab *lab, struct bd_err *err) BD_MUST_CHECK;

@@ -10,16 +10,16 @@
 
 /* Sent again: no worker was forked, the config lock timed out (10 s in PVE), a proxy
  * between nodes failed. Anything else is the answer. */
-static bool transient(const struct px_resp *r)
+static bool transient(const struct proxmox_resp *r)
 {
-    const char *m = px_message(r);
+    const char *m = proxmox_message(r);
     return strstr(m, "got no worker upid") || strstr(m, "got timeout") || r->status == 502 ||
            r->status == 503 || r->status == 595 || r->status == 596;
 }
 
-static bool locked(const struct px_resp *r)
+static bool locked(const struct proxmox_resp *r)
 {
-    return r->status == 500 && strstr(px_message(r), " is locked (");
+    return r->status == 500 && strstr(proxmox_message(r), " is locked (");
 }
 
 /* One asynchronous call: dispatch (retried as above), then wait for its task. On a
@@ -29,33 +29,33 @@ static int call_task(struct proxmox *px, const char *method, const char *path,
                      const char *what, const char *action, struct bd_err *err)
 {
     for (int attempt = 1;; attempt++) {
-        struct px_resp r;
-        if (px_call(px, method, path, params, what, action, &r, err) == 0) {
+        struct proxmox_resp r;
+        if (proxmox_call(px, method, path, params, what, action, &r, err) == 0) {
             if (!cJSON_IsString(r.data)) { /* null: done within the call */
-                px_resp_free(&r);
+                proxmox_resp_free(&r);
                 return 0;
             }
             char *upid = bd_xstrdup(r.data->valuestring);
-            px_resp_free(&r);
-            int ret = px_task_wait(px, upid, what, action, err);
+            proxmox_resp_free(&r);
+            int ret = proxmox_task_wait(px, upid, what, action, err);
             free(upid);
             return ret;
         }
         if (r.status == 0) { /* no answer at all */
-            px_resp_free(&r);
+            proxmox_resp_free(&r);
             return -1;
         }
         bool again = attempt < ATTEMPTS && (transient(&r) || locked(&r));
-        bool done = attempt > 1 && strstr(px_message(&r), "already exists");
+        bool done = attempt > 1 && strstr(proxmox_message(&r), "already exists");
         bool was_locked = locked(&r);
-        px_resp_free(&r);
+        proxmox_resp_free(&r);
         if (done)
-            return px_wait_unlocked(px, node, vmid, what, err);
+            return proxmox_wait_unlocked(px, node, vmid, what, err);
         if (!again)
             return -1;
-        if (was_locked && px_wait_unlocked(px, node, vmid, what, err) < 0)
+        if (was_locked && proxmox_wait_unlocked(px, node, vmid, what, err) < 0)
             return -1;
-        px_sleep_ms(1000LL << (attempt - 1));
+        proxmox_sleep_ms(1000LL << (attempt - 1));
     }
 }
 
@@ -65,15 +65,15 @@ static int put_config(struct proxmox *px, const char *node, int vmid, const char
     char *path = bd_xasprintf("/nodes/%s/qemu/%d/config", node, vmid);
     int ret = -1;
     for (int attempt = 1; attempt <= ATTEMPTS; attempt++) {
-        if (px_wait_unlocked(px, node, vmid, what, err) < 0)
+        if (proxmox_wait_unlocked(px, node, vmid, what, err) < 0)
             break;
-        struct px_resp r;
-        ret = px_call(px, "PUT", path, p, what, "change config", &r, err);
+        struct proxmox_resp r;
+        ret = proxmox_call(px, "PUT", path, p, what, "change config", &r, err);
         bool again = ret < 0 && r.status && (transient(&r) || locked(&r));
-        px_resp_free(&r);
+        proxmox_resp_free(&r);
         if (!again)
             break;
-        px_sleep_ms(1000LL << (attempt - 1));
+        proxmox_sleep_ms(1000LL << (attempt - 1));
     }
     free(path);
     return ret;
@@ -88,7 +88,7 @@ int proxmox_power(struct proxmox *px, const char *node, int vmid, const char *wh
         known = known || !strcmp(actions[i], action);
     if (!known)
         return bd_err_set(err, "%s: unknown power action \"%s\"", what, action);
-    if (px_wait_unlocked(px, node, vmid, what, err) < 0)
+    if (proxmox_wait_unlocked(px, node, vmid, what, err) < 0)
         return -1;
     char *status = NULL;
     if (proxmox_status(px, node, vmid, &status, err) < 0)
@@ -141,12 +141,12 @@ static int apply_item(struct proxmox *px, const struct proxmox_plan_item *it,
         bd_buf_init(&keys);
         bool restart = false;
         for (size_t i = 0; i < it->nchanges; i++) {
-            px_params_add(&p, it->changes[i].key, "%s", it->changes[i].to);
+            proxmox_params_add(&p, it->changes[i].key, "%s", it->changes[i].to);
             bd_buf_printf(&keys, "%s%s", i ? ", " : "", it->changes[i].key);
             restart = restart || needs_restart(it->changes[i].key);
         }
         if (it->digest)
-            px_params_add(&p, "digest", "%s", it->digest);
+            proxmox_params_add(&p, "digest", "%s", it->digest);
         ret = put_config(px, s->node, s->vmid, what, &p, err);
         proxmox_params_free(&p);
         if (ret == 0 && report) {
@@ -234,12 +234,12 @@ static int used_elsewhere(struct proxmox *px, int vmid, const char *volid,
             continue;
         char *path = bd_xasprintf("/nodes/%s/qemu/%d/config", n->valuestring, id->valueint);
         char *what = bd_xasprintf("VM %d", id->valueint);
-        struct px_resp r;
-        int ret = px_call(px, "GET", path, NULL, what, "read config", &r, err);
+        struct proxmox_resp r;
+        int ret = proxmox_call(px, "GET", path, NULL, what, "read config", &r, err);
         free(path);
         free(what);
         if (ret < 0) {
-            px_resp_free(&r);
+            proxmox_resp_free(&r);
             return -1;
         }
         const cJSON *e;
@@ -253,7 +253,7 @@ static int used_elsewhere(struct proxmox *px, int vmid, const char *volid,
                               id->valueint);
             free(other);
         }
-        px_resp_free(&r);
+        proxmox_resp_free(&r);
     }
     return 0;
 }
@@ -264,10 +264,10 @@ int proxmox_destroy(struct proxmox *px, const char *node, int vmid, const char *
     if (proxmox_check_vmid(vmid, protected_ids, nprotected, what, err) < 0)
         return -1;
     char *cpath = bd_xasprintf("/nodes/%s/qemu/%d/config", node, vmid);
-    struct px_resp cfg, vms = {0};
+    struct proxmox_resp cfg, vms = {0};
     struct bd_buf refused;
     bd_buf_init(&refused);
-    int ret = px_call(px, "GET", cpath, NULL, what, "read config", &cfg, err);
+    int ret = proxmox_call(px, "GET", cpath, NULL, what, "read config", &cfg, err);
     free(cpath);
     if (ret < 0)
         goto out;
@@ -281,8 +281,8 @@ int proxmox_destroy(struct proxmox *px, const char *node, int vmid, const char *
         goto out;
     }
     struct proxmox_params q = {0};
-    px_params_add(&q, "type", "vm");
-    ret = px_call(px, "GET", "/cluster/resources", &q, px->api, "list VMs", &vms, err);
+    proxmox_params_add(&q, "type", "vm");
+    ret = proxmox_call(px, "GET", "/cluster/resources", &q, px->api, "list VMs", &vms, err);
     proxmox_params_free(&q);
     if (ret < 0)
         goto out;
@@ -348,15 +348,15 @@ int proxmox_destroy(struct proxmox *px, const char *node, int vmid, const char *
     if ((ret = proxmox_power(px, node, vmid, what, "stop", err)) < 0)
         goto out;
     struct proxmox_params d = {0};
-    px_params_add(&d, "purge", "1");
-    px_params_add(&d, "destroy-unreferenced-disks", "1");
+    proxmox_params_add(&d, "purge", "1");
+    proxmox_params_add(&d, "destroy-unreferenced-disks", "1");
     char *path = bd_xasprintf("/nodes/%s/qemu/%d", node, vmid);
     ret = call_task(px, "DELETE", path, &d, node, vmid, what, "destroy", err);
     free(path);
     proxmox_params_free(&d);
 out:
-    px_resp_free(&cfg);
-    px_resp_free(&vms);
+    proxmox_resp_free(&cfg);
+    proxmox_resp_free(&vms);
     bd_buf_free(&refused);
     return ret;
 }
@@ -367,13 +367,13 @@ int proxmox_volumes(struct proxmox *px, const char *node, const char *storage, i
     *out = NULL;
     *n = 0;
     struct proxmox_params q = {0};
-    px_params_add(&q, "content", "images");
+    proxmox_params_add(&q, "content", "images");
     if (owner)
-        px_params_add(&q, "vmid", "%d", owner);
+        proxmox_params_add(&q, "vmid", "%d", owner);
     char *path = bd_xasprintf("/nodes/%s/storage/%s/content", node, storage);
     char *what = bd_xasprintf("storage %s on %s", storage, node);
-    struct px_resp r;
-    int ret = px_call(px, "GET", path, &q, what, "list volumes", &r, err);
+    struct proxmox_resp r;
+    int ret = proxmox_call(px, "GET", path, &q, what, "list volumes", &r, err);
     const cJSON *v, *list = ret == 0 ? r.data : (const cJSON *)NULL;
     cJSON_ArrayForEach(v, list)
     {
@@ -392,7 +392,7 @@ int proxmox_volumes(struct proxmox *px, const char *node, const char *storage, i
         };
         (*n)++;
     }
-    px_resp_free(&r);
+    proxmox_resp_free(&r);
     free(path);
     free(what);
     proxmox_params_free(&q);

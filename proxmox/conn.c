@@ -7,14 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-int64_t px_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void px_sleep_ms(int64_t ms)
+void proxmox_sleep_ms(int64_t ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
     while (nanosleep(&ts, &ts) != 0) {
@@ -60,7 +53,7 @@ int proxmox_open(const struct proxmox_cfg *cfg, struct proxmox **out, struct bd_
     if (!cfg->token_file)
         return bd_err_set(err, "proxmox.token_file: required");
     struct proxmox *px = bd_xcalloc(1, sizeof *px);
-    if (cfg->fingerprint && px_fingerprint_normalise(cfg->fingerprint, px->seen_fp) < 0) {
+    if (cfg->fingerprint && proxmox_fingerprint_normalise(cfg->fingerprint, px->seen_fp) < 0) {
         free(px);
         return bd_err_set(err, "proxmox.fingerprint: \"%s\" is not a SHA-256 fingerprint "
                                "(32 hex bytes, AA:BB:..., as the node's certificate page shows)",
@@ -106,7 +99,7 @@ void proxmox_close(struct proxmox *px)
     free(px);
 }
 
-void px_params_add(struct proxmox_params *p, const char *key, const char *fmt, ...)
+void proxmox_params_add(struct proxmox_params *p, const char *key, const char *fmt, ...)
 {
     if (p->n == sizeof p->v / sizeof p->v[0])
         abort(); /* a programming error: every caller sends a fixed, small set */
@@ -128,14 +121,14 @@ void proxmox_params_free(struct proxmox_params *p)
     p->n = 0;
 }
 
-void px_resp_free(struct px_resp *r)
+void proxmox_resp_free(struct proxmox_resp *r)
 {
     cJSON_Delete(r->root);
     free(r->body);
     memset(r, 0, sizeof *r);
 }
 
-const char *px_message(const struct px_resp *r)
+const char *proxmox_message(const struct proxmox_resp *r)
 {
     const cJSON *m = r->root ? cJSON_GetObjectItemCaseSensitive(r->root, "message") : NULL;
     return cJSON_IsString(m) ? m->valuestring : "";
@@ -160,7 +153,7 @@ static void set_tls(struct proxmox *px)
          * chain nor the host name (a self-signed node certificate has neither). */
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-        curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, px_tls_pin_ctx);
+        curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, proxmox_tls_pin_ctx);
         curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, px);
     } else if (px->ca_file || px->verify_tls) {
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -190,8 +183,8 @@ static int transport_error(struct proxmox *px, CURLcode rc, const char *errbuf, 
     return bd_err_set(err, "proxmox.api %s: %s", px->api, why);
 }
 
-int px_request(struct proxmox *px, const char *method, const char *path,
-               const struct proxmox_params *params, struct px_resp *r, struct bd_err *err)
+int proxmox_request(struct proxmox *px, const char *method, const char *path,
+               const struct proxmox_params *params, struct proxmox_resp *r, struct bd_err *err)
 {
     memset(r, 0, sizeof *r);
     CURL *c = px->curl;
@@ -236,7 +229,7 @@ int px_request(struct proxmox *px, const char *method, const char *path,
         if (rc == CURLE_OK || px->pin_failed || rc == CURLE_PEER_FAILED_VERIFICATION)
             break;
         if (i + 1 < attempts)
-            px_sleep_ms(500 << i);
+            proxmox_sleep_ms(500 << i);
     }
     int ret = 0;
     if (rc != CURLE_OK) {
@@ -255,11 +248,11 @@ int px_request(struct proxmox *px, const char *method, const char *path,
     return ret;
 }
 
-int px_call(struct proxmox *px, const char *method, const char *path,
+int proxmox_call(struct proxmox *px, const char *method, const char *path,
             const struct proxmox_params *params, const char *what, const char *action,
-            struct px_resp *r, struct bd_err *err)
+            struct proxmox_resp *r, struct bd_err *err)
 {
-    if (px_request(px, method, path, params, r, err) < 0)
+    if (proxmox_request(px, method, path, params, r, err) < 0)
         return bd_err_prefix(err, "%s: %s", what, action);
     if (r->status / 100 == 2) {
         if (!r->root)

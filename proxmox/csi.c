@@ -13,9 +13,9 @@
 static const char *const CSI_PRIVS =
     "VM.Audit,VM.Config.Disk,Datastore.Allocate,Datastore.AllocateSpace,Datastore.Audit";
 
-static bool missing(const struct px_resp *r)
+static bool missing(const struct proxmox_resp *r)
 {
-    const char *m = px_message(r);
+    const char *m = proxmox_message(r);
     return r->status == 404 ||
            (r->status == 500 && (strstr(m, "does not exist") || strstr(m, "no such")));
 }
@@ -23,13 +23,13 @@ static bool missing(const struct px_resp *r)
 /* GET path: 1 = there, 0 = missing, -1 = error. */
 static int exists(struct proxmox *px, const char *path, const char *what, struct bd_err *err)
 {
-    struct px_resp r;
-    int ret = px_call(px, "GET", path, NULL, what, "read", &r, err);
+    struct proxmox_resp r;
+    int ret = proxmox_call(px, "GET", path, NULL, what, "read", &r, err);
     if (ret < 0 && r.status && missing(&r))
         ret = 0;
     else if (ret == 0)
         ret = 1;
-    px_resp_free(&r);
+    proxmox_resp_free(&r);
     return ret;
 }
 
@@ -39,16 +39,16 @@ static int ensure_role(struct proxmox *px, const char *role, struct bd_err *err)
     char *what = bd_xasprintf("role %s", role);
     int there = exists(px, path, what, err);
     struct proxmox_params p = {0};
-    struct px_resp r = {0};
+    struct proxmox_resp r = {0};
     int ret = -1;
     if (there >= 0) {
         if (!there)
-            px_params_add(&p, "roleid", "%s", role);
-        px_params_add(&p, "privs", "%s", CSI_PRIVS);
-        ret = px_call(px, there ? "PUT" : "POST", there ? path : "/access/roles", &p, what,
+            proxmox_params_add(&p, "roleid", "%s", role);
+        proxmox_params_add(&p, "privs", "%s", CSI_PRIVS);
+        ret = proxmox_call(px, there ? "PUT" : "POST", there ? path : "/access/roles", &p, what,
                    there ? "set privileges" : "create", &r, err);
     }
-    px_resp_free(&r);
+    proxmox_resp_free(&r);
     proxmox_params_free(&p);
     free(path);
     free(what);
@@ -62,24 +62,24 @@ static int ensure_user(struct proxmox *px, const char *user, const char *role, s
     char *what = bd_xasprintf("user %s", user);
     curl_free(esc);
     int there = exists(px, path, what, err);
-    struct px_resp r = {0};
+    struct proxmox_resp r = {0};
     int ret = there < 0 ? -1 : 0;
     if (there == 0) {
         struct proxmox_params p = {0};
-        px_params_add(&p, "userid", "%s", user);
-        px_params_add(&p, "comment", "Proxmox CSI plugin (managed by bootd)");
-        ret = px_call(px, "POST", "/access/users", &p, what, "create", &r, err);
+        proxmox_params_add(&p, "userid", "%s", user);
+        proxmox_params_add(&p, "comment", "Proxmox CSI plugin (managed by bootd)");
+        ret = proxmox_call(px, "POST", "/access/users", &p, what, "create", &r, err);
         proxmox_params_free(&p);
-        px_resp_free(&r);
+        proxmox_resp_free(&r);
     }
     if (ret == 0) { /* PUT /access/acl adds; the same entry twice is one entry */
         struct proxmox_params p = {0};
-        px_params_add(&p, "path", "/");
-        px_params_add(&p, "roles", "%s", role);
-        px_params_add(&p, "users", "%s", user);
-        ret = px_call(px, "PUT", "/access/acl", &p, what, "grant role", &r, err);
+        proxmox_params_add(&p, "path", "/");
+        proxmox_params_add(&p, "roles", "%s", role);
+        proxmox_params_add(&p, "users", "%s", user);
+        ret = proxmox_call(px, "PUT", "/access/acl", &p, what, "grant role", &r, err);
         proxmox_params_free(&p);
-        px_resp_free(&r);
+        proxmox_resp_free(&r);
     }
     free(path);
     free(what);
@@ -119,19 +119,19 @@ int proxmox_csi_ensure(struct proxmox *px, const struct proxmox_csi_cfg *cfg, ch
     char *kept = read_secret(cfg->secret_file, full);
     int there = exists(px, path, what, err);
     int ret = there < 0 ? -1 : 0;
-    struct px_resp r = {0};
+    struct proxmox_resp r = {0};
     if (ret == 0 && there && kept) {
         *secret = kept;
         kept = NULL;
     } else if (ret == 0) {
         if (there) /* its secret is lost: only a new token gives one */
-            ret = px_call(px, "DELETE", path, NULL, what, "replace", &r, err);
-        px_resp_free(&r);
+            ret = proxmox_call(px, "DELETE", path, NULL, what, "replace", &r, err);
+        proxmox_resp_free(&r);
         struct proxmox_params p = {0};
-        px_params_add(&p, "privsep", "0");
-        px_params_add(&p, "comment", "Proxmox CSI plugin (managed by bootd)");
+        proxmox_params_add(&p, "privsep", "0");
+        proxmox_params_add(&p, "comment", "Proxmox CSI plugin (managed by bootd)");
         if (ret == 0)
-            ret = px_call(px, "POST", path, &p, what, "create", &r, err);
+            ret = proxmox_call(px, "POST", path, &p, what, "create", &r, err);
         proxmox_params_free(&p);
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(r.data, "value");
         if (ret == 0 && !cJSON_IsString(v))
@@ -147,7 +147,7 @@ int proxmox_csi_ensure(struct proxmox *px, const struct proxmox_csi_cfg *cfg, ch
             else
                 *secret = bd_xstrdup(v->valuestring);
         }
-        px_resp_free(&r);
+        proxmox_resp_free(&r);
     }
     if (ret == 0)
         *token_id = bd_xstrdup(full);

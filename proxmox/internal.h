@@ -19,42 +19,41 @@ struct proxmox {
 };
 
 /* One answer: status, the "data" member (NULL when absent), the whole body. */
-struct px_resp {
+struct proxmox_resp {
     long status;
     cJSON *root;
     const cJSON *data;
     char *body;
 };
-void px_resp_free(struct px_resp *r);
+void proxmox_resp_free(struct proxmox_resp *r);
 
 /* Sends one request: params go in the query for GET/DELETE, in a form body otherwise.
  * Fails (-1) only when no answer came (unreachable, TLS refused); transport errors on GET
  * are retried. */
-int px_request(struct proxmox *px, const char *method, const char *path,
-               const struct proxmox_params *params, struct px_resp *r, struct bd_err *err);
-/* px_request, and a non-2xx answer becomes an error sentence naming what and action. */
-int px_call(struct proxmox *px, const char *method, const char *path,
+int proxmox_request(struct proxmox *px, const char *method, const char *path,
+               const struct proxmox_params *params, struct proxmox_resp *r, struct bd_err *err) BD_MUST_CHECK;
+/* proxmox_request, and a non-2xx answer becomes an error sentence naming what and action. */
+int proxmox_call(struct proxmox *px, const char *method, const char *path,
             const struct proxmox_params *params, const char *what, const char *action,
-            struct px_resp *r, struct bd_err *err);
+            struct proxmox_resp *r, struct bd_err *err) BD_MUST_CHECK;
 /* The message of an error answer ("" when none). */
-const char *px_message(const struct px_resp *r);
+const char *proxmox_message(const struct proxmox_resp *r);
 
 /* Polls a UPID until the task stops; fails with the exit status and the log's tail. */
-int px_task_wait(struct proxmox *px, const char *upid, const char *what, const char *action,
-                 struct bd_err *err);
+int proxmox_task_wait(struct proxmox *px, const char *upid, const char *what, const char *action,
+                 struct bd_err *err) BD_MUST_CHECK;
 /* Waits until status/current shows no lock (bpg's WaitForVMConfigUnlock). */
-int px_wait_unlocked(struct proxmox *px, const char *node, int vmid, const char *what,
-                     struct bd_err *err);
+int proxmox_wait_unlocked(struct proxmox *px, const char *node, int vmid, const char *what,
+                     struct bd_err *err) BD_MUST_CHECK;
 
-void px_params_add(struct proxmox_params *p, const char *key, const char *fmt, ...)
+void proxmox_params_add(struct proxmox_params *p, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-int64_t px_mono_ms(void);
-void px_sleep_ms(int64_t ms);
+void proxmox_sleep_ms(int64_t ms);
 
 /* The TLS leaf check for fingerprint pinning, installed through CURLOPT_SSL_CTX_FUNCTION. */
-CURLcode px_tls_pin_ctx(CURL *curl, void *sslctx, void *ud);
+CURLcode proxmox_tls_pin_ctx(CURL *curl, void *sslctx, void *ud);
 /* "aa:bb..", "AABB..": upper-case colon hex of 32 bytes; -1 if not a SHA-256. */
-int px_fingerprint_normalise(const char *in, char out[96]);
+int proxmox_fingerprint_normalise(const char *in, char out[96]);
 
 #endif

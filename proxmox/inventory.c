@@ -27,9 +27,9 @@ int proxmox_inventory(struct proxmox *px, struct proxmox_vm_info **out, size_t *
     *out = NULL;
     *n = 0;
     struct proxmox_params q = {0};
-    px_params_add(&q, "type", "vm");
-    struct px_resp vms;
-    int ret = px_call(px, "GET", "/cluster/resources", &q, px->api, "list VMs", &vms, err);
+    proxmox_params_add(&q, "type", "vm");
+    struct proxmox_resp vms;
+    int ret = proxmox_call(px, "GET", "/cluster/resources", &q, px->api, "list VMs", &vms, err);
     proxmox_params_free(&q);
     const cJSON *v, *list = ret == 0 ? vms.data : (const cJSON *)NULL;
     cJSON_ArrayForEach(v, list)
@@ -42,12 +42,12 @@ int proxmox_inventory(struct proxmox *px, struct proxmox_vm_info **out, size_t *
             continue;
         char *path = bd_xasprintf("/nodes/%s/qemu/%d/config", node->valuestring, id->valueint);
         char *what = bd_xasprintf("VM %d", id->valueint);
-        struct px_resp cfg;
-        ret = px_call(px, "GET", path, NULL, what, "read config", &cfg, err);
+        struct proxmox_resp cfg;
+        ret = proxmox_call(px, "GET", path, NULL, what, "read config", &cfg, err);
         free(path);
         free(what);
         if (ret < 0) {
-            px_resp_free(&cfg);
+            proxmox_resp_free(&cfg);
             break;
         }
         *out = bd_xrealloc(*out, (*n + 1) * sizeof **out);
@@ -63,9 +63,9 @@ int proxmox_inventory(struct proxmox *px, struct proxmox_vm_info **out, size_t *
         for (const char *t = cJSON_IsString(tags) ? tags->valuestring : ""; (t = strstr(t, "bootd")); t += 5)
             vm->bootd = vm->bootd || ((t == tags->valuestring || strchr(";, ", t[-1])) && strchr(";, ", t[5]));
         add_macs(vm, cfg.data);
-        px_resp_free(&cfg);
+        proxmox_resp_free(&cfg);
     }
-    px_resp_free(&vms);
+    proxmox_resp_free(&vms);
     if (ret < 0) {
         proxmox_inventory_free(*out, *n);
         *out = NULL;

@@ -16,8 +16,11 @@ int proxmox_lab_load(const struct lab *lab, struct proxmox_lab *out, struct bd_e
         .api = p->api,
         .token_file = p->token_file,
         .ca_file = p->ca_file,
+        .fingerprint = p->fingerprint,
         .verify_tls = p->verify_tls,
     };
+    out->protected_ids = p->protected_vmids;
+    out->nprotected = p->nprotected;
     out->specs = bd_xcalloc(lab->nmachines ? lab->nmachines : 1, sizeof *out->specs);
     out->descriptions = bd_xcalloc(lab->nmachines ? lab->nmachines : 1, sizeof(char *));
     for (size_t i = 0; i < lab->nmachines; i++) {
@@ -30,8 +33,13 @@ int proxmox_lab_load(const struct lab *lab, struct proxmox_lab *out, struct bd_e
         s->vmid = m->proxmox.vmid;
         s->node = m->proxmox.node ? m->proxmox.node : p->node;
         s->storage = p->storage;
-        s->bridge = p->bridge;
-        s->vlan = p->vlan;
+        s->bridge = m->proxmox.bridge ? m->proxmox.bridge : p->bridge;
+        s->vlan = m->proxmox.vlan ? m->proxmox.vlan : p->vlan;
+        s->ovmf = m->proxmox.bios == LAB_BIOS_OVMF;
+        s->machine_type = m->proxmox.machine;
+        s->ntags = m->proxmox.tags.n;
+        for (size_t k = 0; k < s->ntags && k < PROXMOX_MAX_TAGS; k++)
+            s->tags[k] = m->proxmox.tags.v[k];
         s->cores = m->proxmox.cores;
         s->memory_mib = m->proxmox.memory_mib;
         s->disk_gib = m->proxmox.disk_gib;

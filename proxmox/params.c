@@ -44,36 +44,36 @@ void proxmox_spec_params(const struct proxmox_vm_spec *s, bool create, struct pr
 {
     memset(out, 0, sizeof *out);
     if (create)
-        px_params_add(out, "vmid", "%d", s->vmid);
-    px_params_add(out, "name", "%s", s->name);
-    px_params_add(out, "memory", "%d", s->memory_mib);
-    px_params_add(out, "cores", "%d", s->cores);
+        proxmox_params_add(out, "vmid", "%d", s->vmid);
+    proxmox_params_add(out, "name", "%s", s->name);
+    proxmox_params_add(out, "memory", "%d", s->memory_mib);
+    proxmox_params_add(out, "cores", "%d", s->cores);
     /* Talos needs x86-64-v2, which PVE's default kvm64 lacks */
-    px_params_add(out, "cpu", "host");
-    px_params_add(out, "machine", "%s", s->machine_type);
-    px_params_add(out, "bios", "%s", s->ovmf ? "ovmf" : "seabios");
+    proxmox_params_add(out, "cpu", "host");
+    proxmox_params_add(out, "machine", "%s", s->machine_type);
+    proxmox_params_add(out, "bios", "%s", s->ovmf ? "ovmf" : "seabios");
     /* Secure Boot stays off (pre-enrolled-keys=0): iPXE and the netboot kernel are unsigned */
     if (create && s->ovmf)
-        px_params_add(out, "efidisk0", "%s:1,efitype=4m,pre-enrolled-keys=0", s->storage);
-    px_params_add(out, "ostype", "l26");
-    px_params_add(out, "scsihw", "virtio-scsi-single");
+        proxmox_params_add(out, "efidisk0", "%s:1,efitype=4m,pre-enrolled-keys=0", s->storage);
+    proxmox_params_add(out, "ostype", "l26");
+    proxmox_params_add(out, "scsihw", "virtio-scsi-single");
     if (create)
-        px_params_add(out, "scsi0", "%s:%d,iothread=1,discard=on,ssd=1", s->storage, s->disk_gib);
+        proxmox_params_add(out, "scsi0", "%s:%d,iothread=1,discard=on,ssd=1", s->storage, s->disk_gib);
     if (s->vlan)
-        px_params_add(out, "net0", "virtio=%s,bridge=%s,tag=%d", s->mac, s->bridge, s->vlan);
+        proxmox_params_add(out, "net0", "virtio=%s,bridge=%s,tag=%d", s->mac, s->bridge, s->vlan);
     else
-        px_params_add(out, "net0", "virtio=%s,bridge=%s", s->mac, s->bridge);
+        proxmox_params_add(out, "net0", "virtio=%s,bridge=%s", s->mac, s->bridge);
     /* Disk first: an empty disk falls through to PXE; once Talos installed, the disk boots. */
-    px_params_add(out, "boot", "order=scsi0;net0");
-    px_params_add(out, "smbios1", "uuid=%s", s->uuid);
-    px_params_add(out, "onboot", "1");
+    proxmox_params_add(out, "boot", "order=scsi0;net0");
+    proxmox_params_add(out, "smbios1", "uuid=%s", s->uuid);
+    proxmox_params_add(out, "onboot", "1");
     struct bd_buf tags;
     bd_buf_init(&tags);
     bd_buf_puts(&tags, "bootd");
     for (size_t i = 0; i < s->ntags; i++)
         bd_buf_printf(&tags, ";%s", s->tags[i]);
-    px_params_add(out, "tags", "%s", tags.data);
+    proxmox_params_add(out, "tags", "%s", tags.data);
     bd_buf_free(&tags);
     if (s->description)
-        px_params_add(out, "description", "%s", s->description);
+        proxmox_params_add(out, "description", "%s", s->description);
 }

@@ -51,7 +51,8 @@ static int cmp_str(const void *a, const void *b)
 /* "b;a a,c" -> "a;b;c": PVE keeps tags in any of these separators and orders. */
 static char *tags_norm(const char *s)
 {
-    char *copy = bd_xstrdup(s ? s : ""), *v[64], *save = NULL;
+    char *copy = bd_xstrdup(s ? s : ""), *save = NULL;
+    char *v[64] = {0};
     size_t n = 0;
     for (char *t = strtok_r(copy, ";, ", &save); t && n < 64; t = strtok_r(NULL, ";, ", &save)) {
         for (char *p = t; *p; p++)
@@ -240,11 +241,11 @@ static struct proxmox_plan_item *plan_push(struct proxmox_plan *p)
 }
 
 /* The cluster's VMs: GET /cluster/resources?type=vm. */
-static int cluster_vms(struct proxmox *px, struct px_resp *r, struct bd_err *err)
+static int cluster_vms(struct proxmox *px, struct proxmox_resp *r, struct bd_err *err)
 {
     struct proxmox_params q = {0};
-    px_params_add(&q, "type", "vm");
-    int ret = px_call(px, "GET", "/cluster/resources", &q, px->api, "list VMs", r, err);
+    proxmox_params_add(&q, "type", "vm");
+    int ret = proxmox_call(px, "GET", "/cluster/resources", &q, px->api, "list VMs", r, err);
     proxmox_params_free(&q);
     return ret;
 }
@@ -273,28 +274,28 @@ int proxmox_plan(struct proxmox *px, const struct proxmox_vm_spec *specs, size_t
                  struct proxmox_plan *out, struct bd_err *err)
 {
     memset(out, 0, sizeof *out);
-    struct px_resp vms;
+    struct proxmox_resp vms;
     if (cluster_vms(px, &vms, err) < 0) {
-        px_resp_free(&vms);
+        proxmox_resp_free(&vms);
         return -1;
     }
     int ret = 0;
     for (size_t i = 0; i < n && ret == 0; i++) {
         const struct proxmox_vm_spec *s = &specs[i];
         const cJSON *vm = find_vm(vms.data, s->vmid);
-        struct px_resp cfg = {0};
+        struct proxmox_resp cfg = {0};
         const char *node = vm ? str_of(vm, "node") : NULL;
         if (vm && node) {
             char *what = bd_xasprintf("VM %d (%s)", s->vmid, s->machine);
             char *path = bd_xasprintf("/nodes/%s/qemu/%d/config", node, s->vmid);
-            ret = px_call(px, "GET", path, NULL, what, "read config", &cfg, err);
+            ret = proxmox_call(px, "GET", path, NULL, what, "read config", &cfg, err);
             free(path);
             free(what);
         }
         if (ret == 0)
             proxmox_plan_vm(s, vm ? cfg.data : NULL, node, vm ? str_of(vm, "status") : NULL,
                             plan_push(out));
-        px_resp_free(&cfg);
+        proxmox_resp_free(&cfg);
     }
     const cJSON *v, *list = ret == 0 ? vms.data : (const cJSON *)NULL;
     cJSON_ArrayForEach(v, list)
@@ -316,7 +317,7 @@ int proxmox_plan(struct proxmox *px, const struct proxmox_vm_spec *specs, size_t
         it->node = bd_xstrdup(str_of(v, "node") ? str_of(v, "node") : "");
         it->status = str_of(v, "status") ? bd_xstrdup(str_of(v, "status")) : NULL;
     }
-    px_resp_free(&vms);
+    proxmox_resp_free(&vms);
     if (ret < 0)
         proxmox_plan_free(out);
     return ret;

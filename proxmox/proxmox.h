@@ -6,7 +6,7 @@
 #ifndef PROXMOX_H
 #define PROXMOX_H
 
-#include "../lib/bd.h"
+#include "../lab/lab.h"
 
 struct cJSON;
 
@@ -28,13 +28,13 @@ struct proxmox;
 
 /* Reads the token (refused unless 0600) and prepares the connection; nothing is sent
  * yet. Errors name the lab.yaml field (proxmox.token_file, ...). */
-int proxmox_open(const struct proxmox_cfg *cfg, struct proxmox **out, struct bd_err *err);
+int proxmox_open(const struct proxmox_cfg *cfg, struct proxmox **out, struct bd_err *err) BD_MUST_CHECK;
 void proxmox_close(struct proxmox *px);
 
 /* GET /nodes: fails unless node is one of them, naming the field and the nodes there
  * are. The first call also proves the token and the TLS settings. */
 int proxmox_check_node(struct proxmox *px, const char *field, const char *node,
-                       struct bd_err *err);
+                       struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- the VM a lab machine should be ---------- */
 
@@ -114,13 +114,13 @@ void proxmox_plan_vm(const struct proxmox_vm_spec *s, const struct cJSON *config
                      const char *node, const char *status, struct proxmox_plan_item *out);
 /* The plan for the lab: one item per spec, then the bootd-tagged VMs no spec names. */
 int proxmox_plan(struct proxmox *px, const struct proxmox_vm_spec *specs, size_t n,
-                 struct proxmox_plan *out, struct bd_err *err);
+                 struct proxmox_plan *out, struct bd_err *err) BD_MUST_CHECK;
 void proxmox_plan_free(struct proxmox_plan *p);
 struct cJSON *proxmox_plan_json(const struct proxmox_plan *p);
 
 /* Refuses vmid 9999 and the ids in protected_ids (proxmox.protected_vmids). */
 int proxmox_check_vmid(int vmid, const int *protected_ids, size_t nprotected, const char *what,
-                       struct bd_err *err);
+                       struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- apply and power ---------- */
 
@@ -129,20 +129,20 @@ int proxmox_check_vmid(int vmid, const int *protected_ids, size_t nprotected, co
 typedef void (*proxmox_report_fn)(const struct proxmox_plan_item *it, const char *what,
                                   void *ud);
 int proxmox_apply(struct proxmox *px, const struct proxmox_plan *plan, const int *protected_ids,
-                  size_t nprotected, proxmox_report_fn report, void *ud, struct bd_err *err);
+                  size_t nprotected, proxmox_report_fn report, void *ud, struct bd_err *err) BD_MUST_CHECK;
 
 /* start, stop, shutdown, reset: waits for the task. Starting a running VM is no error. */
 int proxmox_power(struct proxmox *px, const char *node, int vmid, const char *what,
-                  const char *action, struct bd_err *err);
+                  const char *action, struct bd_err *err) BD_MUST_CHECK;
 /* The VM's status/current: "running" or "stopped" (caller frees). */
 int proxmox_status(struct proxmox *px, const char *node, int vmid, char **status,
-                   struct bd_err *err);
+                   struct bd_err *err) BD_MUST_CHECK;
 
 /* Stops the VM, then deletes it with its own disks. Refused for protected ids, for a VM
  * without the bootd tag, and when the delete would free a volume bootd did not create
  * (anything but scsi0/efidisk0 owned by this vmid) or one another VM still uses. */
 int proxmox_destroy(struct proxmox *px, const char *node, int vmid, const char *what,
-                    const int *protected_ids, size_t nprotected, struct bd_err *err);
+                    const int *protected_ids, size_t nprotected, struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- inventory: every VM, its power state and MACs ---------- */
 
@@ -156,7 +156,7 @@ struct proxmox_vm_info {
     struct bd_mac macs[PROXMOX_MAX_NICS]; /* from net0..netN */
 };
 int proxmox_inventory(struct proxmox *px, struct proxmox_vm_info **out, size_t *n,
-                      struct bd_err *err);
+                      struct bd_err *err) BD_MUST_CHECK;
 /* The VM with a NIC of that MAC, or NULL. */
 const struct proxmox_vm_info *proxmox_inventory_by_mac(const struct proxmox_vm_info *v, size_t n,
                                                        const struct bd_mac *mac);
@@ -171,7 +171,7 @@ struct proxmox_volume {
 };
 /* The image volumes on node/storage owned by owner (0 = all). */
 int proxmox_volumes(struct proxmox *px, const char *node, const char *storage, int owner,
-                    struct proxmox_volume **out, size_t *n, struct bd_err *err);
+                    struct proxmox_volume **out, size_t *n, struct bd_err *err) BD_MUST_CHECK;
 void proxmox_volumes_free(struct proxmox_volume *v, size_t n);
 /* A persistent volume of the lab: vm-9999-<name> on node/storage. */
 struct proxmox_volume_spec {
@@ -186,7 +186,7 @@ enum proxmox_volume_state {
 /* Creates the volume unless it exists (an "already exists" race counts as there). Never
  * deletes or resizes. */
 int proxmox_volume_ensure(struct proxmox *px, const struct proxmox_volume_spec *v,
-                          enum proxmox_volume_state *state, struct bd_err *err);
+                          enum proxmox_volume_state *state, struct bd_err *err) BD_MUST_CHECK;
 /* The vmid that owns a volume name (PVE's vm-<vmid>-... rule), or 0. */
 int proxmox_volume_owner(const char *volname);
 
@@ -202,7 +202,7 @@ struct proxmox_csi_cfg {
  * token (no privilege separation), each only when missing. *token_id and *secret (caller
  * frees) are what the plugin authenticates with. */
 int proxmox_csi_ensure(struct proxmox *px, const struct proxmox_csi_cfg *cfg, char **token_id,
-                       char **secret, struct bd_err *err);
+                       char **secret, struct bd_err *err) BD_MUST_CHECK;
 /* The Kubernetes Secret csi-proxmox/proxmox-csi-plugin (config.yaml) the plugin reads. */
 char *proxmox_csi_secret_yaml(const char *api, const char *region, const char *token_id,
                               const char *secret, bool insecure);
@@ -218,7 +218,7 @@ struct proxmox_lab {
     const int *protected_ids;      /* proxmox.protected_vmids */
 };
 /* Borrows strings from lab, which must outlive the result. */
-int proxmox_lab_load(const struct lab *lab, struct proxmox_lab *out, struct bd_err *err);
+int proxmox_lab_load(const struct lab *lab, struct proxmox_lab *out, struct bd_err *err) BD_MUST_CHECK;
 void proxmox_lab_free(struct proxmox_lab *pl);
 /* By machine name or hostname; NULL if no machine with a proxmox: section has it. */
 const struct proxmox_vm_spec *proxmox_lab_find(const struct proxmox_lab *pl, const char *name);
@@ -228,7 +228,7 @@ const struct proxmox_vm_spec *proxmox_lab_find(const struct proxmox_lab *pl, con
 struct proxmox_upid {
     char node[64], type[32], id[32], user[128];
 };
-int proxmox_upid_parse(const char *s, struct proxmox_upid *out);
+int proxmox_upid_parse(const char *s, struct proxmox_upid *out) BD_MUST_CHECK;
 /* The sentence for an error answer: status, message, and each parameter error with the
  * value that was sent for it (params may be NULL). what: "VM 8101 (ctrl-00)". */
 char *proxmox_error_sentence(const char *what, const char *action, long status,

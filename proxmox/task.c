@@ -15,12 +15,12 @@ static int64_t next_delay(int64_t d)
 static void log_tail(struct proxmox *px, const char *path, struct bd_buf *out)
 {
     struct proxmox_params q = {0};
-    px_params_add(&q, "start", "0");
-    px_params_add(&q, "limit", "500");
-    struct px_resp r;
+    proxmox_params_add(&q, "start", "0");
+    proxmox_params_add(&q, "limit", "500");
+    struct proxmox_resp r;
     struct bd_err ignored;
     char *lp = bd_xasprintf("%s/log", path);
-    if (px_request(px, "GET", lp, &q, &r, &ignored) == 0 && r.status == 200 &&
+    if (proxmox_request(px, "GET", lp, &q, &r, &ignored) == 0 && r.status == 200 &&
         cJSON_IsArray(r.data)) {
         int n = cJSON_GetArraySize(r.data);
         int from = n > 6 ? n - 6 : 0;
@@ -30,12 +30,12 @@ static void log_tail(struct proxmox *px, const char *path, struct bd_buf *out)
                 bd_buf_printf(out, "%s%s", out->len ? " | " : "", t->valuestring);
         }
     }
-    px_resp_free(&r);
+    proxmox_resp_free(&r);
     free(lp);
     proxmox_params_free(&q);
 }
 
-int px_task_wait(struct proxmox *px, const char *upid, const char *what, const char *action,
+int proxmox_task_wait(struct proxmox *px, const char *upid, const char *what, const char *action,
                  struct bd_err *err)
 {
     struct proxmox_upid u;
@@ -46,11 +46,11 @@ int px_task_wait(struct proxmox *px, const char *upid, const char *what, const c
     char *path = bd_xasprintf("/nodes/%s/tasks/%s", u.node, esc);
     char *sp = bd_xasprintf("%s/status", path);
     curl_free(esc);
-    int64_t deadline = px_mono_ms() + px->task_timeout_ms, delay = 100;
+    int64_t deadline = bd_mono_ms() + px->task_timeout_ms, delay = 100;
     int ret = -1;
     for (;;) {
-        struct px_resp r;
-        if (px_request(px, "GET", sp, NULL, &r, err) < 0) {
+        struct proxmox_resp r;
+        if (proxmox_request(px, "GET", sp, NULL, &r, err) < 0) {
             bd_err_prefix(err, "%s: %s: waiting for task %s", what, action, upid);
             break;
         }
@@ -59,7 +59,7 @@ int px_task_wait(struct proxmox *px, const char *upid, const char *what, const c
             char *s = proxmox_error_sentence(what, action, r.status, r.body, NULL);
             bd_err_set(err, "%s (reading task %s)", s, upid);
             free(s);
-            px_resp_free(&r);
+            proxmox_resp_free(&r);
             break;
         }
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(r.data, "status");
@@ -77,16 +77,16 @@ int px_task_wait(struct proxmox *px, const char *upid, const char *what, const c
                            tail.len ? tail.data : "");
                 bd_buf_free(&tail);
             }
-            px_resp_free(&r);
+            proxmox_resp_free(&r);
             break;
         }
-        px_resp_free(&r);
-        if (px_mono_ms() + delay > deadline) {
+        proxmox_resp_free(&r);
+        if (bd_mono_ms() + delay > deadline) {
             bd_err_set(err, "%s: %s: task %s still running after %llds (%s)", what, action,
                        u.type, (long long)(px->task_timeout_ms / 1000), upid);
             break;
         }
-        px_sleep_ms(delay);
+        proxmox_sleep_ms(delay);
         delay = next_delay(delay);
     }
     free(sp);
@@ -94,32 +94,32 @@ int px_task_wait(struct proxmox *px, const char *upid, const char *what, const c
     return ret;
 }
 
-int px_wait_unlocked(struct proxmox *px, const char *node, int vmid, const char *what,
+int proxmox_wait_unlocked(struct proxmox *px, const char *node, int vmid, const char *what,
                      struct bd_err *err)
 {
     char *path = bd_xasprintf("/nodes/%s/qemu/%d/status/current", node, vmid);
-    int64_t deadline = px_mono_ms() + px->lock_timeout_ms, delay = 100;
+    int64_t deadline = bd_mono_ms() + px->lock_timeout_ms, delay = 100;
     int ret = -1;
     for (;;) {
-        struct px_resp r;
-        if (px_call(px, "GET", path, NULL, what, "status", &r, err) < 0) {
-            px_resp_free(&r);
+        struct proxmox_resp r;
+        if (proxmox_call(px, "GET", path, NULL, what, "status", &r, err) < 0) {
+            proxmox_resp_free(&r);
             break;
         }
         const cJSON *lock = cJSON_GetObjectItemCaseSensitive(r.data, "lock");
         if (!cJSON_IsString(lock) || !lock->valuestring[0]) {
-            px_resp_free(&r);
+            proxmox_resp_free(&r);
             ret = 0;
             break;
         }
-        if (px_mono_ms() + delay > deadline) {
+        if (bd_mono_ms() + delay > deadline) {
             bd_err_set(err, "%s: still locked (%s) after %llds; another task holds it", what,
                        lock->valuestring, (long long)(px->lock_timeout_ms / 1000));
-            px_resp_free(&r);
+            proxmox_resp_free(&r);
             break;
         }
-        px_resp_free(&r);
-        px_sleep_ms(delay);
+        proxmox_resp_free(&r);
+        proxmox_sleep_ms(delay);
         delay = next_delay(delay);
     }
     free(path);
@@ -132,14 +132,14 @@ int proxmox_status(struct proxmox *px, const char *node, int vmid, char **status
     *status = NULL;
     char *path = bd_xasprintf("/nodes/%s/qemu/%d/status/current", node, vmid);
     char *what = bd_xasprintf("VM %d", vmid);
-    struct px_resp r;
-    int ret = px_call(px, "GET", path, NULL, what, "status", &r, err);
+    struct proxmox_resp r;
+    int ret = proxmox_call(px, "GET", path, NULL, what, "status", &r, err);
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(r.data, "status");
     if (ret == 0 && cJSON_IsString(st))
         *status = bd_xstrdup(st->valuestring);
     else if (ret == 0)
         ret = bd_err_set(err, "%s: status: the answer has no status", what);
-    px_resp_free(&r);
+    proxmox_resp_free(&r);
     free(path);
     free(what);
     return ret;
@@ -148,9 +148,9 @@ int proxmox_status(struct proxmox *px, const char *node, int vmid, char **status
 int proxmox_check_node(struct proxmox *px, const char *field, const char *node,
                        struct bd_err *err)
 {
-    struct px_resp r;
-    if (px_call(px, "GET", "/nodes", NULL, px->api, "list nodes", &r, err) < 0) {
-        px_resp_free(&r);
+    struct proxmox_resp r;
+    if (proxmox_call(px, "GET", "/nodes", NULL, px->api, "list nodes", &r, err) < 0) {
+        proxmox_resp_free(&r);
         return -1;
     }
     struct bd_buf names;
@@ -169,6 +169,6 @@ int proxmox_check_node(struct proxmox *px, const char *field, const char *node,
                     : bd_err_set(err, "%s: no node \"%s\" in the Proxmox cluster at %s (it has: %s)",
                                  field, node, px->api, names.len ? names.data : "none");
     bd_buf_free(&names);
-    px_resp_free(&r);
+    proxmox_resp_free(&r);
     return ret;
 }

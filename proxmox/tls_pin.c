@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-int px_fingerprint_normalise(const char *in, char out[96])
+int proxmox_fingerprint_normalise(const char *in, char out[96])
 {
     size_t n = 0;
     for (const char *p = in; *p; p++) {
@@ -54,7 +54,7 @@ static int verify_leaf(X509_STORE_CTX *store, void *arg)
     return 0;
 }
 
-CURLcode px_tls_pin_ctx(CURL *curl, void *sslctx, void *ud)
+CURLcode proxmox_tls_pin_ctx(CURL *curl, void *sslctx, void *ud)
 {
     (void)curl;
     SSL_CTX *ctx = sslctx;

@@ -22,20 +22,20 @@ int proxmox_volume_ensure(struct proxmox *px, const struct proxmox_volume_spec *
         proxmox_volumes_free(have, n);
     if (ret == 0 && *state == PROXMOX_VOLUME_CREATED) {
         struct proxmox_params p = {0};
-        px_params_add(&p, "vmid", "%d", PROXMOX_CSI_VMID);
-        px_params_add(&p, "filename", "vm-%d-%s", PROXMOX_CSI_VMID, v->name);
-        px_params_add(&p, "size", "%lldK", (long long)(v->size / 1024));
-        px_params_add(&p, "format", "raw");
+        proxmox_params_add(&p, "vmid", "%d", PROXMOX_CSI_VMID);
+        proxmox_params_add(&p, "filename", "vm-%d-%s", PROXMOX_CSI_VMID, v->name);
+        proxmox_params_add(&p, "size", "%lldK", (long long)(v->size / 1024));
+        proxmox_params_add(&p, "format", "raw");
         char *path = bd_xasprintf("/nodes/%s/storage/%s/content", v->node, v->storage);
         char *what = bd_xasprintf("volume %s on %s", volid, v->node);
-        struct px_resp r;
-        ret = px_call(px, "POST", path, &p, what, "create", &r, err);
+        struct proxmox_resp r;
+        ret = proxmox_call(px, "POST", path, &p, what, "create", &r, err);
         /* made between the listing and now: adopt it, as the seed's DR recipe does */
-        if (ret < 0 && r.status == 500 && strstr(px_message(&r), "already exists")) {
+        if (ret < 0 && r.status == 500 && strstr(proxmox_message(&r), "already exists")) {
             *state = PROXMOX_VOLUME_OK;
             ret = 0;
         }
-        px_resp_free(&r);
+        proxmox_resp_free(&r);
         free(path);
         free(what);
         proxmox_params_free(&p);

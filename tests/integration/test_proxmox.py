@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -31,7 +32,7 @@ machines:
     mac: "bc:24:11:00:00:01"
     role: controlplane
     ip: 127.0.0.11
-    proxmox: {{vmid: 8101, cores: 2, memory: {mem}}}
+    proxmox: {{vmid: 8101, cores: 2, memory: {mem}{cp}}}
   - name: work-00
     mac: "bc:24:11:00:00:02"
     role: worker
@@ -55,11 +56,11 @@ class ProxmoxCase(unittest.TestCase):
         self.pve.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def lab(self, mem=2048, worker_vmid=8201, node="host3", api=None, ca=False, extra=""):
+    def lab(self, mem=2048, worker_vmid=8201, node="host3", api=None, ca=False, extra="", cp=""):
         if ca:
             extra = "  ca_file: %s\n" % self.pve.crt + extra
         text = LAB.format(mem=mem, worker_vmid=worker_vmid, node=node, api=api or self.pve.url,
-                          token_file=self.token_file, extra=extra)
+                          token_file=self.token_file, extra=extra, cp=cp)
         self.lab_path = os.path.join(self.root, "lab.yaml")
         with open(self.lab_path, "w") as f:
             f.write(text)
@@ -147,6 +148,20 @@ class TestPlanApply(ProxmoxCase):
         self.assertGreater(len(polls), 2)
         self.assertEqual(len(self.pve.requests("PUT")), 2, "the 'got timeout' PUT is sent again")
 
+    def test_list_shows_power_and_the_machine_behind_each_mac(self):
+        self.ok("apply", "ctrl-00")
+        self.pve.add_vm(700, {"name": "stray", "net0": "e1000=BC:24:11:00:00:02,bridge=vmbr0"},
+                        status="running")
+        self.pve.add_vm(701, {"name": "nas", "net0": "virtio=BC:24:11:99:99:99,bridge=vmbr0"})
+        rows = {r["vmid"]: r for r in json.loads(self.ok("list", json_out=True).stdout)}
+        self.assertEqual((rows[8101]["machine"], rows[8101]["status"], rows[8101]["bootd"]),
+                         ("ctrl-00", "running", True))
+        self.assertEqual(rows[8101]["macs"], ["bc:24:11:00:00:01"])
+        # a VM bootd did not make, whose NIC is a lab machine's MAC: found by MAC
+        self.assertEqual((rows[700]["machine"], rows[700]["bootd"]), ("work-00", False))
+        self.assertIsNone(rows[701]["machine"])
+        self.assertEqual(rows[701]["status"], "stopped")
+
     def test_not_in_lab_and_foreign_vmid(self):
         self.ok("apply")
         self.lab(worker_vmid=8301, ca=True)
@@ -190,13 +205,50 @@ class TestPowerAndTasks(ProxmoxCase):
                       "with code 1", p.stderr)
         self.assertIn("could not open /dev/net/tun", p.stderr)
 
+    def test_the_standin_control_routes(self):
+        """What a test in another process (the program mode) uses instead of the Python API."""
+        import ssl
+        import urllib.parse
+        import urllib.request
+        ctx = ssl.create_default_context(cafile=self.pve.crt)
+
+        def control(method, what, **params):
+            data = urllib.parse.urlencode(params).encode() if params else None
+            req = urllib.request.Request(self.pve.url + "/_standin/" + what, data=data, method=method)
+            return json.load(urllib.request.urlopen(req, context=ctx))["data"]
+
+        control("POST", "fail", type="qmcreate", exitstatus="storage full", log="no space left")
+        p = self.vm("apply", "ctrl-00")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("task qmcreate failed: storage full — log: ", p.stderr)
+        self.assertIn("no space left", p.stderr)
+        self.assertEqual(self.pve.vmids(), [], "a failed create leaves no VM")
+        self.ok("apply", "ctrl-00")
+        control("POST", "lock", vmid="8101", lock="backup", seconds="1")
+        self.assertEqual(self.pve.vm(8101)["status"], "running")
+        state = control("GET", "state")
+        self.assertEqual(state["vms"]["8101"]["status"], "running")
+        self.assertEqual(state["violations"], [])
+
     def test_parameter_errors_name_vm_and_parameter(self):
-        self.lab(mem=8, ca=True)
+        self.lab(ca=True, cp=", machine: q99")
         p = self.vm("apply")
         self.assertEqual(p.returncode, 1)
         self.assertIn("VM 8101 (ctrl-00): create: Proxmox answered 400: Parameter verification "
-                      "failed. — parameter memory = \"8\":", p.stderr)
-        self.assertIn("minimum value of 16", p.stderr)
+                      "failed. — parameter machine = \"q99\":", p.stderr)
+        self.assertIn("regex pattern", p.stderr)
+
+    def test_per_machine_settings(self):
+        self.lab(ca=True, cp=", bios: ovmf, vlan: 150, bridge: vmbr0, tags: [talos, cp]",
+                 extra="  vlan: 20\n")
+        self.ok("apply")
+        c = self.pve.vm(8101)["config"]
+        self.assertEqual(c["bios"], "ovmf")
+        self.assertRegex(c["efidisk0"], r"^local-lvm:vm-8101-disk-\d,efitype=4m,pre-enrolled-keys=0,")
+        self.assertEqual(c["net0"], "virtio=BC:24:11:00:00:01,bridge=vmbr0,tag=150")
+        self.assertEqual(c["tags"], "bootd;talos;cp")
+        self.assertEqual(self.pve.vm(8201)["config"]["net0"], "virtio=BC:24:11:00:00:02,bridge=vmbr0,tag=20")
+        self.assertEqual({v["action"] for v in self.plan().values()}, {"ok"})
 
     def test_bridge_missing_fails_the_start_task(self):
         self.lab(ca=True, extra="  bridge: vmbr9\n")
@@ -206,14 +258,27 @@ class TestPowerAndTasks(ProxmoxCase):
 
 
 class TestDataSafety(ProxmoxCase):
-    def test_vmid_9999_is_refused(self):
-        self.lab(worker_vmid=9999, ca=True)
+    def test_vmid_9999_and_protected_ids_are_refused_with_file_line_col(self):
+        text = self.lab(worker_vmid=9999, ca=True)
         p = self.vm("apply")
         self.assertEqual(p.returncode, 1)
-        self.assertIn("VM id 9999 is refused", p.stderr)
-        self.assertIn("nothing was changed", p.stderr)
+        line = next(i for i, l in enumerate(text.splitlines(), 1) if "vmid: 9999" in l)
+        self.assertIn("lab.yaml:%d:" % line, p.stderr)
+        self.assertIn("machines[1].proxmox.vmid: 9999 is the Proxmox CSI plugin's volume owner", p.stderr)
+        text = self.lab(ca=True, extra="  protected_vmids: [8000, 8201]\n")
+        p = self.vm("apply")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("proxmox.vmid: 8201 is listed in proxmox.protected_vmids (machine work-00)", p.stderr)
         self.assertEqual(self.writes(), [])
         self.assertEqual(self.pve.vmids(), [])
+
+    def test_a_bootd_tagged_vm_outside_the_lab_is_left_alone(self):
+        self.lab(ca=True, extra="  protected_vmids: [8000]\n")
+        self.pve.add_vm(8000, {"name": "keep", "tags": "bootd"}, status="running")
+        self.assertEqual(self.plan()[8000]["action"], "not-in-lab")
+        self.ok("apply")
+        self.assertEqual([r for r in self.writes() if "/8000" in r[1]], [])
+        self.assertEqual(self.pve.vm(8000)["status"], "running")
 
     def test_destroy_asks_and_frees_only_its_own_disks(self):
         self.pve.add_volume("local-lvm:vm-9999-pv-sonarr", 4 << 30)
@@ -266,6 +331,40 @@ class TestDataSafety(ProxmoxCase):
                           ("local-lvm:vm-9999-pv-b", 1 << 30, 9999)])
 
 
+class TestVolumes(ProxmoxCase):
+    def test_volumes_apply_creates_only_the_missing_ones(self):
+        self.lab(ca=True, extra="  volumes:\n    - {name: pv-sonarr, size: 4G}\n"
+                                "    - {name: pv-radarr, size: 1G}\n    - {name: pv-lidarr, size: 2G}\n")
+        self.pve.add_volume("local-lvm:vm-9999-pv-sonarr", 4 << 30)
+        self.pve.add_volume("local-lvm:vm-9999-pv-lidarr", 3 << 30)  # grown by hand
+        self.pve.add_volume("local-lvm:vm-9999-pv-old", 1 << 30)
+        rows = {v["volid"]: v["state"] for v in json.loads(self.ok("volumes", json_out=True).stdout)}
+        self.assertEqual(rows, {"local-lvm:vm-9999-pv-sonarr": "ok",
+                                "local-lvm:vm-9999-pv-radarr": "missing",
+                                "local-lvm:vm-9999-pv-lidarr": "other-size",
+                                "local-lvm:vm-9999-pv-old": "not-in-lab"})
+        self.pve.reset_requests()
+        out = self.ok("volumes", "apply").stdout
+        self.assertIn("local-lvm:vm-9999-pv-radarr (1G): created", out)
+        self.assertIn("local-lvm:vm-9999-pv-lidarr (2G): exists with another size; left as it is", out)
+        posts = [r for r in self.writes()]
+        self.assertEqual([(r[0], r[2]["filename"], r[2]["size"]) for r in posts],
+                         [("POST", "vm-9999-pv-radarr", "1048576K")])
+        self.assertEqual(self.pve.volumes()["local-lvm:vm-9999-pv-radarr"], 1 << 30)
+        self.assertEqual(self.pve.volumes()["local-lvm:vm-9999-pv-lidarr"], 3 << 30)
+        self.pve.reset_requests()
+        self.ok("volumes", "apply")
+        self.assertEqual(self.writes(), [])
+
+    def test_volume_errors_name_the_field(self):
+        text = self.lab(ca=True, extra="  volumes:\n    - {name: pv-a, size: 4Q}\n")
+        p = self.vm("volumes")
+        self.assertEqual(p.returncode, 1)
+        line = next(i for i, l in enumerate(text.splitlines(), 1) if "4Q" in l)
+        self.assertIn("lab.yaml:%d:" % line, p.stderr)
+        self.assertIn('proxmox.volumes[0].size: "4Q" is not a size', p.stderr)
+
+
 class TestCsiCredentials(ProxmoxCase):
     def csi(self):
         out = os.path.join(self.root, "secret.yaml")
@@ -301,6 +400,31 @@ class TestCsiCredentials(ProxmoxCase):
         self.assertNotEqual(renewed["token_secret"], cluster["token_secret"])
         self.assertNotIn("kubernetes-csi@pve!csi=" + cluster["token_secret"], s.tokens)
         self.assertIn("kubernetes-csi@pve!csi=" + renewed["token_secret"], s.tokens)
+
+
+class TestStandinProgram(unittest.TestCase):
+    def test_program_prints_where_it_listens_and_serves(self):
+        root = tempfile.mkdtemp(prefix="bootd-pve-prog-")
+        self.addCleanup(shutil.rmtree, root, True)
+        p = subprocess.Popen([sys.executable, "-m", "tests.standins.proxmox_api", "--dir", root,
+                              "--auth-delay", "0.2", "--node", "pve1", "--node", "pve2"],
+                             stdout=subprocess.PIPE, text=True)
+        self.addCleanup(p.stdout.close)
+        self.addCleanup(p.wait, 10)
+        self.addCleanup(p.terminate)
+        info = json.loads(p.stdout.readline())
+        self.assertEqual(set(info), {"url", "port", "fingerprint", "ca_file", "token_file", "node"})
+        self.assertEqual(info["node"], "pve1")
+        self.assertEqual(os.stat(info["token_file"]).st_mode & 0o777, 0o600)
+        lab = os.path.join(root, "lab.yaml")
+        with open(lab, "w") as f:
+            f.write(LAB.format(mem=2048, worker_vmid=8201, node="pve2", api=info["url"],
+                               token_file=info["token_file"], cp="",
+                               extra='  fingerprint: "%s"\n' % info["fingerprint"]))
+        r = subprocess.run([BOOTCTL, "vm", "apply", "--lab", lab], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("work-00 (VM 8201): started", r.stdout)
 
 
 class TestConnectionErrors(ProxmoxCase):
@@ -360,6 +484,25 @@ class TestConnectionErrors(ProxmoxCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn('proxmox.node: no node "host9"', p.stderr)
         self.assertIn("(it has: host3)", p.stderr)
+
+    def test_fingerprint_pinning(self):
+        self.lab(extra='  fingerprint: "%s"\n' % self.pve.fingerprint.lower())
+        self.ok("plan")
+        wrong = ":".join(["AB"] * 32)
+        text = self.lab(extra='  fingerprint: "%s"\n' % wrong)
+        self.pve.reset_requests()
+        p = self.vm("plan")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("proxmox.fingerprint:", p.stderr)
+        self.assertIn(self.pve.fingerprint, p.stderr)
+        self.assertIn(wrong, p.stderr)
+        self.assertEqual(self.pve.requests(), [], "the token must not reach a server that fails the pin")
+        text = self.lab(extra='  fingerprint: "AB:CD"\n')
+        p = self.vm("plan")
+        self.assertEqual(p.returncode, 1)
+        line = next(i for i, l in enumerate(text.splitlines(), 1) if "fingerprint" in l)
+        self.assertIn("lab.yaml:%d:" % line, p.stderr)
+        self.assertIn("proxmox.fingerprint", p.stderr)
 
     def test_self_signed_certificate_without_ca_or_fingerprint_is_refused(self):
         self.lab(ca=False)

@@ -259,3 +259,101 @@ Test(proxmox, error_bodies_become_sentences)
     cr_assert_str_eq(m, "https://pve:8006: list nodes: Proxmox answered 401: authentication failure");
     free(m);
 }
+
+static const char lab_vms[] =
+    "machines:\n"
+    "  - name: cp-1\n"
+    "    mac: \"bc:24:11:00:00:01\"\n"
+    "    role: controlplane\n"
+    "    ip: 192.0.2.11\n"
+    "    proxmox: {vmid: 8101, bios: ovmf, vlan: 150, tags: [talos, cp], memory: 3072}\n"
+    "  - name: w-1\n"
+    "    mac: \"bc:24:11:00:00:02\"\n"
+    "    role: worker\n"
+    "    hostname: worker-one\n"
+    "    proxmox: {vmid: 8201, node: host4, machine: pc, bridge: vmbr1}\n"
+    "proxmox:\n"
+    "  api: https://pve.example:8006\n"
+    "  token_file: pve.token\n"
+    "  node: host3\n"
+    "  storage: rpool3\n"
+    "  vlan: 20\n"
+    "  fingerprint: \"ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89\"\n"
+    "  protected_vmids: [8000, 8001]\n";
+
+Test(proxmox, lab_to_specs)
+{
+    char *dir = tmpdir_new();
+    struct bd_buf b;
+    bd_buf_init(&b);
+    bd_buf_printf(&b, "%s%s", lab_head, lab_vms);
+    free(write_file(dir, "lab.yaml", b.data));
+    bd_buf_free(&b);
+    struct bd_err err;
+    struct lab *lab = load_lab(dir, &err);
+    cr_assert_not_null(lab, "%s", err.msg);
+    struct proxmox_lab pl;
+    cr_assert_eq(proxmox_lab_load(lab, &pl, &err), 0, "%s", err.msg);
+    cr_assert_eq(pl.n, 2);
+    cr_assert_str_eq(pl.cfg.fingerprint, "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89");
+    cr_assert_eq(pl.nprotected, 2);
+    cr_assert_eq(pl.protected_ids[1], 8001);
+    const struct proxmox_vm_spec *cp = proxmox_lab_find(&pl, "cp-1");
+    cr_assert(cp->ovmf);
+    cr_assert_eq(cp->vlan, 150);
+    cr_assert_eq(cp->memory_mib, 3072);
+    cr_assert_str_eq(cp->node, "host3");
+    cr_assert_str_eq(cp->storage, "rpool3");
+    cr_assert_str_eq(cp->mac, "BC:24:11:00:00:01");
+    cr_assert_eq(cp->ntags, 2);
+    cr_assert_str_eq(cp->tags[1], "cp");
+    const struct proxmox_vm_spec *w = proxmox_lab_find(&pl, "worker-one");
+    cr_assert_not_null(w);
+    cr_assert_str_eq(w->name, "worker-one");
+    cr_assert_str_eq(w->node, "host4");
+    cr_assert_str_eq(w->bridge, "vmbr1");
+    cr_assert_str_eq(w->machine_type, "pc");
+    cr_assert_eq(w->vlan, 20);
+    cr_assert_not(w->ovmf);
+    proxmox_lab_free(&pl);
+    lab_free(lab);
+    tmpdir_remove(dir);
+    free(dir);
+}
+
+/* Each bad value fails at its own line and column, naming the field. */
+Test(proxmox, lab_errors_name_file_line_col)
+{
+    static const struct {
+        const char *from, *to, *want;
+    } cases[] = {
+        {"vmid: 8201", "vmid: 9999", "lab.yaml:21:21: machines[1].proxmox.vmid: 9999 is the Proxmox CSI"},
+        {"vmid: 8201", "vmid: 99", "lab.yaml:21:21: machines[1].proxmox.vmid: 99 is out of range"},
+        {"vlan: 150", "vlan: 4095", "lab.yaml:16:45: machines[0].proxmox.vlan: 4095 is out of range"},
+        {"bios: ovmf", "bios: uefi", "machines[0].proxmox.bios: \"uefi\" is not one of: seabios, ovmf"},
+        {"tags: [talos, cp]", "tags: [talos, Bad Tag]", "machines[0].proxmox.tags[1]: \"Bad Tag\" is not a Proxmox tag"},
+        {"memory: 3072", "memory: 8", "machines[0].proxmox.memory: 8 is out of range"},
+        {"\"ab:cd:ef:01", "\"ab:cd:ef", "proxmox.fingerprint: \"ab:cd:ef:23:45"},
+        {"[8000, 8001]", "[8000, 8101]", "lab.yaml:12: proxmox.vmid: 8101 is listed in proxmox.protected_vmids (machine cp-1)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *dir = tmpdir_new();
+        struct bd_buf b;
+        bd_buf_init(&b);
+        bd_buf_printf(&b, "%s%s", lab_head, lab_vms);
+        char *at = strstr(b.data, cases[i].from);
+        cr_assert_not_null(at, "%s", cases[i].from);
+        struct bd_buf t;
+        bd_buf_init(&t);
+        bd_buf_printf(&t, "%.*s%s%s", (int)(at - b.data), b.data, cases[i].to, at + strlen(cases[i].from));
+        free(write_file(dir, "lab.yaml", t.data));
+        struct bd_err err;
+        struct lab *lab = load_lab(dir, &err);
+        cr_assert_null(lab, "case %zu loaded", i);
+        cr_assert(strstr(err.msg, cases[i].want), "case %zu: %s", i, err.msg);
+        bd_buf_free(&b);
+        bd_buf_free(&t);
+        tmpdir_remove(dir);
+        free(dir);
+    }
+}
