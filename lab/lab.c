@@ -574,6 +574,7 @@ static const struct lab_field proxmox_fields[] = {
     F(T_CUSTOM, "fingerprint", fingerprint, false, (const void *)decode_fingerprint),
     F(T_CUSTOM, "protected_vmids", nprotected, false, (const void *)decode_vmids),
     F(T_CUSTOM, "volumes", nvolumes, false, (const void *)decode_volumes),
+    F(T_DURATION, "poll", poll_s, false, NULL),
     {0},
 };
 #undef STRUCT
@@ -611,6 +612,7 @@ static void preset_true_defaults(struct lab *lab)
     lab->cluster.discovery = true;
     lab->gitops.prune = true;
     lab->proxmox.verify_tls = true;
+    lab->proxmox.poll_s = 30;
     lab->lan.http_port = 8080;
     lab->lan.dnsmasq = true;
 }

@@ -200,6 +200,7 @@ struct lab_proxmox {
     int *protected_vmids; /* never created, changed or destroyed (9999 never is either) */
     size_t nvolumes;
     struct lab_proxmox_volume *volumes;
+    int64_t poll_s; /* how often bootd reads the VMs' power state; 0 = never */
 };
 
 struct lab {

@@ -71,6 +71,7 @@ int proxmox_open(const struct proxmox_cfg *cfg, struct proxmox **out, struct bd_
     px->fingerprint = cfg->fingerprint ? bd_xstrdup(px->seen_fp) : NULL;
     px->seen_fp[0] = '\0';
     px->verify_tls = cfg->verify_tls;
+    px->cancel = cfg->cancel;
     px->task_timeout_ms = (cfg->task_timeout_s > 0 ? cfg->task_timeout_s : 600) * 1000;
     px->lock_timeout_ms = (cfg->lock_timeout_s > 0 ? cfg->lock_timeout_s : 120) * 1000;
     bd_curl_global_init();
@@ -220,13 +221,16 @@ int proxmox_request(struct proxmox *px, const char *method, const char *path,
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
         curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+        if (px->cancel)
+            bd_curl_cancel_on(c, px->cancel);
         if (!in_query) {
             curl_easy_setopt(c, CURLOPT_POSTFIELDS, form.data ? form.data : "");
             curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)form.len);
         }
         rc = curl_easy_perform(c);
         /* only a transport failure on a GET is retried, never a TLS refusal */
-        if (rc == CURLE_OK || px->pin_failed || rc == CURLE_PEER_FAILED_VERIFICATION)
+        if (rc == CURLE_OK || px->pin_failed || rc == CURLE_PEER_FAILED_VERIFICATION ||
+            rc == CURLE_ABORTED_BY_CALLBACK)
             break;
         if (i + 1 < attempts)
             proxmox_sleep_ms(500 << i);

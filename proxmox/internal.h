@@ -16,6 +16,7 @@ struct proxmox {
     CURL *curl;     /* one handle: its connection is kept between calls */
     char seen_fp[96]; /* the leaf fingerprint the server presented, when pinning */
     bool pin_failed;
+    const atomic_bool *cancel;
 };
 
 /* One answer: status, the "data" member (NULL when absent), the whole body. */

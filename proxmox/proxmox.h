@@ -22,6 +22,7 @@ struct proxmox_cfg {
     bool verify_tls;         /* false and neither above: no verification at all */
     int64_t task_timeout_s;  /* a task (create, start, ...) may run this long; 0 = 600 */
     int64_t lock_timeout_s;  /* wait this long for a VM lock to clear; 0 = 120 */
+    const atomic_bool *cancel; /* when it turns true, requests in flight give up */
 };
 
 struct proxmox;

@@ -14,7 +14,7 @@ import unittest
 
 import yaml
 
-from tests.integration.harness import BOOTCTL, free_port
+from tests.integration.harness import BOOTCTL, Bootd, free_port, lab_text, wait_for
 from tests.standins.proxmox_api import ProxmoxApi
 
 LAB = """\
@@ -425,6 +425,42 @@ class TestStandinProgram(unittest.TestCase):
                            timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("work-00 (VM 8201): started", r.stdout)
+
+
+class TestBootdSeesVms(ProxmoxCase):
+    """bootd itself reads the VMs' power states: in the machines API, on the timeline, and
+    for a MAC it does not know."""
+
+    def test_power_state_in_machines_and_on_the_timeline(self):
+        self.pve.add_vm(8101, {"name": "cp-1", "tags": "bootd",
+                               "net0": "virtio=52:54:00:00:00:01,bridge=vmbr0"}, status="running")
+        self.pve.add_vm(700, {"name": "stray", "net0": "virtio=52:54:00:00:00:99,bridge=vmbr0"})
+        bootd = Bootd(lab="")
+        self.addCleanup(bootd.cleanup)
+        bootd.write("lab.yaml", lab_text(bootd.port) + (
+            "proxmox:\n  api: %s\n  token_file: %s\n  node: host3\n  ca_file: %s\n  poll: 1s\n"
+            % (self.pve.url, self.pve.token_file, self.pve.crt)))
+        bootd.start()
+        self.assertEqual(bootd.ipxe("52:54:00:00:00:99")[0], 200)  # an unknown machine PXE-boots
+
+        def machines():
+            return {m["mac"]: m for m in bootd.api("GET", "/machines")[1]["machines"]}
+        ms = wait_for(machines, lambda m: "vm" in m.get("52:54:00:00:00:99", {}) and
+                      "vm" in m.get("52:54:00:00:00:01", {}))
+        self.assertEqual(ms["52:54:00:00:00:01"]["vm"],
+                         {"vmid": 8101, "name": "cp-1", "node": "host3", "power": "running"})
+        self.assertEqual(ms["52:54:00:00:00:99"]["vm"]["name"], "stray")
+        self.assertEqual(ms["52:54:00:00:00:99"]["state"], "discovered")
+        out = bootd.bootctl("machines").stdout
+        self.assertIn("8101 cp-1 running", out)
+        self.assertIn("700 stray stopped", out)
+        # a power change lands on the machine's timeline
+        self.pve.state.vms[8101]["status"] = "stopped"
+        ev = wait_for(lambda: bootd.events("cp-1"),
+                      lambda e: any(x["kind"] == "power" for x in e))
+        power = [x for x in ev if x["kind"] == "power"]
+        self.assertEqual(power[0]["source"], "proxmox")
+        self.assertEqual(power[0]["message"], "VM 8101 (cp-1) on host3: running -> stopped")
 
 
 class TestConnectionErrors(ProxmoxCase):
