@@ -67,6 +67,9 @@ int proxmox_open(const struct proxmox_cfg *cfg, struct proxmox **out, struct bd_
     size_t l = strlen(px->api);
     while (l && px->api[l - 1] == '/')
         px->api[--l] = '\0';
+    /* the API's base path is bootd's to add; accept a URL that already has it */
+    if (l >= 10 && !strcmp(px->api + l - 10, "/api2/json"))
+        px->api[l - 10] = '\0';
     px->ca_file = cfg->ca_file ? bd_xstrdup(cfg->ca_file) : NULL;
     px->fingerprint = cfg->fingerprint ? bd_xstrdup(px->seen_fp) : NULL;
     px->seen_fp[0] = '\0';

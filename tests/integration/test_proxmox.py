@@ -507,6 +507,10 @@ class TestConnectionErrors(ProxmoxCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("USER@REALM!TOKENID=SECRET", p.stderr)
 
+    def test_api_url_with_the_base_path(self):
+        self.lab(api=self.pve.url + "/api2/json/", ca=True)
+        self.ok("plan")
+
     def test_unreachable_api(self):
         port = free_port()
         self.lab(api="https://127.0.0.1:%d" % port, ca=True)
