@@ -30,7 +30,8 @@ static const struct proxmox_vm_info *by_vmid(const struct proxmox_vm_info *v, si
 }
 
 /* A change of power state goes on the timeline of every MAC the VM has. */
-static void note_changes(struct server_vmwatch *w, const struct proxmox_vm_info *now, size_t n)
+static void note_changes(struct server_vmwatch *w, const struct lab *lab,
+                         const struct proxmox_vm_info *now, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const struct proxmox_vm_info *was = by_vmid(w->vms, w->n, now[i].vmid);
@@ -42,9 +43,14 @@ static void note_changes(struct server_vmwatch *w, const struct proxmox_vm_info 
         snprintf(msg, sizeof msg, "VM %d (%s) on %s: %s -> %s", now[i].vmid, now[i].name,
                  now[i].node, was ? was->status : "new", now[i].status);
         for (size_t k = 0; k < now[i].nmacs; k++) {
+            /* only machines bootd knows get a timeline; other VMs on the host do not */
             char mac[18];
+            struct state_machine sm;
+            struct bd_err err;
             bd_mac_format(&now[i].macs[k], mac);
-            state_event_note(w->s->store, mac, "proxmox", "power", msg);
+            if (lab_machine_by_mac(lab, &now[i].macs[k]) ||
+                state_machine_get(w->s->store, mac, &sm, &err) == 1)
+                state_event_note(w->s->store, mac, "proxmox", "power", msg);
         }
     }
 }
@@ -72,10 +78,9 @@ static int64_t poll_once(struct server_vmwatch *w)
         proxmox_close(px);
         proxmox_lab_free(&pl);
     }
-    server_lab_put(w->s, snap);
     pthread_mutex_lock(&w->worker.mu);
     if (rc == 0) {
-        note_changes(w, vms, n);
+        note_changes(w, lab, vms, n);
         proxmox_inventory_free(w->vms, w->n);
         w->vms = vms;
         w->n = n;
@@ -88,6 +93,7 @@ static int64_t poll_once(struct server_vmwatch *w)
         w->last_error = bd_xstrdup(err.msg);
     }
     pthread_mutex_unlock(&w->worker.mu);
+    server_lab_put(w->s, snap);
     return every * 1000;
 }
 

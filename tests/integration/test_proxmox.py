@@ -435,6 +435,8 @@ class TestBootdSeesVms(ProxmoxCase):
         self.pve.add_vm(8101, {"name": "cp-1", "tags": "bootd",
                                "net0": "virtio=52:54:00:00:00:01,bridge=vmbr0"}, status="running")
         self.pve.add_vm(700, {"name": "stray", "net0": "virtio=52:54:00:00:00:99,bridge=vmbr0"})
+        self.pve.add_vm(701, {"name": "nas", "net0": "virtio=52:54:00:00:00:77,bridge=vmbr0"},
+                        status="running")
         bootd = Bootd(lab="")
         self.addCleanup(bootd.cleanup)
         bootd.write("lab.yaml", lab_text(bootd.port) + (
@@ -456,11 +458,17 @@ class TestBootdSeesVms(ProxmoxCase):
         self.assertIn("700 stray stopped", out)
         # a power change lands on the machine's timeline
         self.pve.state.vms[8101]["status"] = "stopped"
+        self.pve.state.vms[701]["status"] = "stopped"
         ev = wait_for(lambda: bootd.events("cp-1"),
                       lambda e: any(x["kind"] == "power" for x in e))
         power = [x for x in ev if x["kind"] == "power"]
         self.assertEqual(power[0]["source"], "proxmox")
         self.assertEqual(power[0]["message"], "VM 8101 (cp-1) on host3: running -> stopped")
+        # a VM that is no machine of bootd's gets no timeline (it stopped in the same round)
+        import sqlite3
+        with sqlite3.connect(os.path.join(bootd.state, "state.db")) as db:
+            macs = [r[0] for r in db.execute("SELECT DISTINCT mac FROM events WHERE source = 'proxmox'")]
+        self.assertEqual(macs, ["52:54:00:00:00:01"])
 
 
 class TestConnectionErrors(ProxmoxCase):
