@@ -1,7 +1,6 @@
 /* lab.yaml and machines.d/: the field tables and the loader. */
 #include "internal.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <errno.h>
@@ -37,169 +36,20 @@ struct machine_acc {
     size_t n, cap;
 };
 
-#define F(type_, key_, member_, req_, aux_)                                                     \
-    {.key = key_, .type = type_, .off = offsetof(STRUCT, member_), .required = req_, .aux = aux_}
-
-/* Proxmox's own ranges; 9999 is the Proxmox CSI plugin's volume owner: a VM with that id
- * must never exist, since destroying it would free every persistent volume. */
-static int decode_vmid(struct lab_ctx *c, const struct bd_node *n, void *dst)
-{
-    if (lab_int(c, n, 100, 999999999, dst) < 0)
-        return -1;
-    if (*(int *)dst == 9999)
-        return lab_fail(c, n, "9999 is the Proxmox CSI plugin's volume owner (vm-9999-*); bootd "
-                              "never makes a VM with that id");
-    return 0;
-}
-
-static int decode_vlan(struct lab_ctx *c, const struct bd_node *n, void *dst)
-{
-    return lab_int(c, n, 1, 4094, dst);
-}
-
-static int decode_memory(struct lab_ctx *c, const struct bd_node *n, void *dst)
-{
-    return lab_int(c, n, 16, 1 << 30, dst);
-}
-
-static int decode_vmids(struct lab_ctx *c, const struct bd_node *n, void *dst)
-{
-    struct lab_proxmox *p = (struct lab_proxmox *)((char *)dst - offsetof(struct lab_proxmox, nprotected));
-    if (n->kind != BD_NODE_SEQ)
-        return lab_fail(c, n, "expected a list of VM ids, got %s", bd_node_kind_name(n));
-    p->nprotected = n->n;
-    p->protected_vmids = bd_arena_alloc(&c->lab->arena, (n->n + 1) * sizeof(int));
-    for (size_t i = 0; i < n->n; i++) {
-        size_t old = lab_path_push(c, "[%zu]", i);
-        if (lab_int(c, n->kids[i], 100, 999999999, &p->protected_vmids[i]) < 0)
-            return -1;
-        lab_path_pop(c, old);
-    }
-    return 0;
-}
-
-/* PVE's tag syntax: [a-z0-9_][a-z0-9_+.-]* */
-static int decode_tags(struct lab_ctx *c, const struct bd_node *n, void *dst)
-{
-    struct lab_strlist *l = dst;
-    if (n->kind != BD_NODE_SEQ)
-        return lab_fail(c, n, "expected a list of tags, got %s", bd_node_kind_name(n));
-    if (n->n > 15)
-        return lab_fail(c, n, "at most 15 tags (besides bootd's own)");
-    l->n = n->n;
-    l->v = bd_arena_alloc(&c->lab->arena, (n->n + 1) * sizeof(char *));
-    for (size_t i = 0; i < n->n; i++) {
-        size_t old = lab_path_push(c, "[%zu]", i);
-        const char *s = lab_scalar(c, n->kids[i], "a tag");
-        if (!s)
-            return -1;
-        bool ok = *s && s[0] != '-' && s[0] != '+' && s[0] != '.';
-        for (const char *q = s; ok && *q; q++)
-            ok = islower((unsigned char)*q) || isdigit((unsigned char)*q) || strchr("_+.-", *q);
-        if (!ok)
-            return lab_fail(c, n->kids[i], "\"%s\" is not a Proxmox tag (lower-case letters, "
-                                           "digits, _ + . -; not starting with + . -)", s);
-        l->v[i] = bd_arena_strdup(&c->lab->arena, s);
-        lab_path_pop(c, old);
-    }
-    return 0;
-}
-
-/* SHA-256 as PVE shows it: 32 hex bytes, colon-separated. */
-static int decode_fingerprint(struct lab_ctx *c, const struct bd_node *n, void *dst)
-{
-    const char *s = lab_scalar(c, n, "a SHA-256 fingerprint");
-    if (!s)
-        return -1;
-    bool ok = strlen(s) == 95;
-    for (size_t i = 0; ok && i < 95; i++)
-        ok = i % 3 == 2 ? s[i] == ':' : isxdigit((unsigned char)s[i]) != 0;
-    if (!ok)
-        return lab_fail(c, n, "\"%s\" is not a SHA-256 fingerprint (32 hex bytes AA:BB:..., as "
-                              "`openssl x509 -noout -fingerprint -sha256` prints it)", s);
-    char *up = bd_arena_strdup(&c->lab->arena, s);
-    for (char *q = up; *q; q++)
-        *q = (char)toupper((unsigned char)*q);
-    *(char **)dst = up;
-    return 0;
-}
-
-/* "4G", "512M": PVE's size syntax with a unit; the CSI plugin's volumes are whole sizes. */
-static int decode_size(struct lab_ctx *c, const struct bd_node *n, void *dst)
-{
-    struct lab_proxmox_volume *v = (struct lab_proxmox_volume *)((char *)dst - offsetof(struct lab_proxmox_volume, size_text));
-    const char *s = lab_scalar(c, n, "a size");
-    if (!s)
-        return -1;
-    char *end;
-    long long num = strtoll(s, &end, 10);
-    const char *units = "KMGT", *u = *end ? strchr(units, *end) : NULL;
-    if (!isdigit((unsigned char)s[0]) || num <= 0 || !u || end[1] || num > (1LL << 30))
-        return lab_fail(c, n, "\"%s\" is not a size (a whole number and K, M, G or T, e.g. 4G)", s);
-    v->size = (int64_t)num << (10 * (u - units + 1));
-    v->size_text = bd_arena_strdup(&c->lab->arena, s);
-    return 0;
-}
-
-/* PVE volume names: vm-9999-<name>, <name> of [a-z0-9._-] */
-static int decode_volname(struct lab_ctx *c, const struct bd_node *n, void *dst)
-{
-    const char *s = lab_scalar(c, n, "a volume name");
-    if (!s)
-        return -1;
-    bool ok = *s && strlen(s) <= 64 && isalnum((unsigned char)s[0]);
-    for (const char *q = s; ok && *q; q++)
-        ok = islower((unsigned char)*q) || isdigit((unsigned char)*q) || strchr("._-", *q);
-    if (!ok)
-        return lab_fail(c, n, "\"%s\" is not a volume name (lower-case letters, digits, . _ -; "
-                              "the disk becomes vm-9999-<name>)", s);
-    *(char **)dst = bd_arena_strdup(&c->lab->arena, s);
-    return 0;
-}
-
-#define STRUCT struct lab_proxmox_volume
-static const struct lab_field volume_fields[] = {
-    F(T_CUSTOM, "name", name, true, (const void *)decode_volname),
-    F(T_CUSTOM, "size", size_text, true, (const void *)decode_size),
-    F(T_STR, "storage", storage, false, NULL),
-    F(T_STR, "node", node, false, NULL),
-    {0},
-};
-#undef STRUCT
-
-static int decode_volumes(struct lab_ctx *c, const struct bd_node *n, void *dst)
-{
-    struct lab_proxmox *p = (struct lab_proxmox *)((char *)dst - offsetof(struct lab_proxmox, nvolumes));
-    if (n->kind != BD_NODE_SEQ)
-        return lab_fail(c, n, "expected a list of {name, size}, got %s", bd_node_kind_name(n));
-    p->nvolumes = n->n;
-    p->volumes = bd_arena_alloc(&c->lab->arena, (n->n + 1) * sizeof *p->volumes);
-    for (size_t i = 0; i < n->n; i++) {
-        size_t old = lab_path_push(c, "[%zu]", i);
-        if (lab_decode_map(c, n->kids[i], volume_fields, &p->volumes[i]) < 0)
-            return -1;
-        for (size_t j = 0; j < i; j++)
-            if (!strcmp(p->volumes[j].name, p->volumes[i].name))
-                return lab_fail(c, n->kids[i], "duplicate volume name \"%s\"", p->volumes[i].name);
-        lab_path_pop(c, old);
-    }
-    return 0;
-}
-
 static const char *const bios_names[] = {"seabios", "ovmf", NULL};
 
 #define STRUCT struct lab_proxmox_vm
 static const struct lab_field machine_proxmox_fields[] = {
     F(T_STR, "node", node, false, NULL),
-    F(T_CUSTOM, "vmid", vmid, true, (const void *)decode_vmid),
+    F(T_CUSTOM, "vmid", vmid, true, (const void *)lab_proxmox_vmid),
     F(T_INT, "cores", cores, false, NULL),
-    F(T_CUSTOM, "memory", memory_mib, false, (const void *)decode_memory),
+    F(T_CUSTOM, "memory", memory_mib, false, (const void *)lab_proxmox_memory),
     F(T_INT, "disk", disk_gib, false, NULL),
     F(T_ENUM, "bios", bios, false, bios_names),
     F(T_STR, "machine", machine, false, NULL),
     F(T_STR, "bridge", bridge, false, NULL),
-    F(T_CUSTOM, "vlan", vlan, false, (const void *)decode_vlan),
-    F(T_CUSTOM, "tags", tags, false, (const void *)decode_tags),
+    F(T_CUSTOM, "vlan", vlan, false, (const void *)lab_proxmox_vlan),
+    F(T_CUSTOM, "tags", tags, false, (const void *)lab_proxmox_tags),
     {0},
 };
 #undef STRUCT
@@ -568,12 +418,12 @@ static const struct lab_field proxmox_fields[] = {
     F(T_STR, "node", node, true, NULL),
     F(T_STR, "storage", storage, false, NULL),
     F(T_STR, "bridge", bridge, false, NULL),
-    F(T_CUSTOM, "vlan", vlan, false, (const void *)decode_vlan),
+    F(T_CUSTOM, "vlan", vlan, false, (const void *)lab_proxmox_vlan),
     F(T_BOOL, "verify_tls", verify_tls, false, NULL),
     F(T_PATH, "ca_file", ca_file, false, NULL),
-    F(T_CUSTOM, "fingerprint", fingerprint, false, (const void *)decode_fingerprint),
-    F(T_CUSTOM, "protected_vmids", nprotected, false, (const void *)decode_vmids),
-    F(T_CUSTOM, "volumes", nvolumes, false, (const void *)decode_volumes),
+    F(T_CUSTOM, "fingerprint", fingerprint, false, (const void *)lab_proxmox_fingerprint),
+    F(T_CUSTOM, "protected_vmids", nprotected, false, (const void *)lab_proxmox_vmids),
+    F(T_CUSTOM, "volumes", nvolumes, false, (const void *)lab_proxmox_volumes),
     F(T_DURATION, "poll", poll_s, false, NULL),
     {0},
 };
