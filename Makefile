@@ -4,7 +4,7 @@ CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 SAN     ?= 0
 
-PKGS    := libmicrohttpd libcurl libcjson yaml-0.1 sqlite3 libgit2 libcrypto
+PKGS    := libmicrohttpd libcurl libcjson yaml-0.1 sqlite3 libgit2 libssl libcrypto
 
 # CFLAGS and LDFLAGS are the user's (make CFLAGS=-O0 keeps everything below); what the
 # code needs to build at all lives in BD_CFLAGS and BD_LDLIBS.
@@ -23,7 +23,7 @@ BUILD   := build/release
 endif
 
 # Capabilities below server/ and cli/ form one static library, in DESIGN.md's order.
-LIB_DIRS := lib lab state boot netsvc images talos kube gitops cluster
+LIB_DIRS := lib lab state boot netsvc images talos kube gitops cluster proxmox
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 SRV_SRC  := $(filter-out server/main.c,$(wildcard server/*.c))
 CLI_SRC  := $(filter-out cli/main.c,$(wildcard cli/*.c))

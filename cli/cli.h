@@ -87,5 +87,6 @@ int cli_cmd_bootstrap(struct cli *c, int argc, char **argv);
 void cli_print_cluster(const struct cJSON *cluster);
 int cli_cmd_etcd(struct cli *c, int argc, char **argv);
 int cli_cmd_kubeconfig(struct cli *c, int argc, char **argv);
+int cli_cmd_vm(int argc, char **argv, bool json); /* offline: lab.yaml to the Proxmox API */
 
 #endif

@@ -27,14 +27,23 @@ static int machines_list(struct cli *c)
     cJSON *j = cli_view(c, "GET", "/machines", NULL, &code);
     if (!j)
         return code;
-    static const char *const hdr[] = {"NAME", "MAC", "ROLE", "IP", "STATE", "LAST SEEN (UTC)"};
-    struct table *t = cli_table_new(6, hdr);
+    /* the VM column only when bootd reads VMs from Proxmox */
     const cJSON *m;
+    bool vms = false;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(j, "machines"))
+        vms = vms || cJSON_GetObjectItemCaseSensitive(m, "vm");
+    static const char *const hdr[] = {"NAME", "MAC", "ROLE", "IP", "STATE", "LAST SEEN (UTC)",
+                                      "VM"};
+    struct table *t = cli_table_new(vms ? 7 : 6, hdr);
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(j, "machines"))
     {
-        char tb[32];
+        char tb[32], vm[160] = "-";
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, "vm");
+        if (v)
+            snprintf(vm, sizeof vm, "%d %s %s", cJSON_GetObjectItemCaseSensitive(v, "vmid")->valueint,
+                     cli_str(v, "name"), cli_str(v, "power"));
         const char *row[] = {cli_str(m, "name"), cli_str(m, "mac"), cli_str(m, "role"),
-                             cli_str(m, "ip"), cli_str(m, "state"), cli_time(m, "last_seen", tb)};
+                             cli_str(m, "ip"), cli_str(m, "state"), cli_time(m, "last_seen", tb), vm};
         cli_table_add(t, row);
     }
     cli_table_print(t, stdout);

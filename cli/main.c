@@ -24,6 +24,10 @@ static void usage(FILE *f)
           "                                 --assets DIR; a running bootd is told of changes)\n"
           "  gitops render [--kustomize TOOL|builtin] PATH...\n"
           "                                 the objects bootd would apply from PATH\n"
+          "  vm plan|apply [NAME...]        the lab's Proxmox VMs: what would change, make it so\n"
+          "  vm start|stop|shutdown|reset|destroy [--yes] NAME...\n"
+          "  vm volumes [--owner VMID]      volumes on proxmox.storage (the CSI plugin's vm-9999-*)\n"
+          "                                 (vm commands take --lab PATH and talk to Proxmox)\n"
           "\n"
           "Talking to bootd:\n"
           "  machines [list]                machines and their lifecycle state\n"
@@ -110,6 +114,8 @@ int main(int argc, char **argv)
         cli_free(&c);
         return rc;
     }
+    if (!strcmp(cmd, "vm"))
+        return cli_cmd_vm(sub_argc, sub_argv, !strcmp(output, "json"));
     if (!strcmp(cmd, "gitops") && sub_argc > 1 && !strcmp(sub_argv[1], "render"))
         return cli_cmd_gitops_render(sub_argc - 1, sub_argv + 1, !strcmp(output, "json"));
     if (!strcmp(cmd, "gitops") && sub_argc > 1 && !strcmp(sub_argv[1], "plan"))

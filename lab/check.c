@@ -336,6 +336,11 @@ static int check_machines(struct lab *lab, struct bd_err *err)
         if (check_files(err, w, "patches", &m->patches) < 0 ||
             check_file(err, w, "config", m->config_file) < 0)
             return -1;
+        for (size_t k = 0; m->proxmox.set && k < lab->proxmox.nprotected; k++)
+            if (m->proxmox.vmid == lab->proxmox.protected_vmids[k])
+                return fail_at(err, w, "proxmox.vmid",
+                               "%d is listed in proxmox.protected_vmids (machine %s)",
+                               m->proxmox.vmid, m->name);
         for (size_t j = 0; j < i; j++) {
             const struct lab_machine *o = &lab->machines[j];
             char mac[18];

@@ -121,6 +121,11 @@ static int decode_int(struct lab_ctx *c, const struct bd_node *n, long lo, long 
     return 0;
 }
 
+int lab_int(struct lab_ctx *c, const struct bd_node *n, long lo, long hi, int *out)
+{
+    return decode_int(c, n, lo, hi, out);
+}
+
 static int decode_ipv4(struct lab_ctx *c, const struct bd_node *n, uint32_t *out)
 {
     const char *s = lab_scalar(c, n, "an IPv4 address");

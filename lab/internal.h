@@ -57,6 +57,23 @@ void lab_path_pop(struct lab_ctx *c, size_t len);
 int lab_decode_map(struct lab_ctx *c, const struct bd_node *n, const struct lab_field *fields,
                    void *base);
 const char *lab_scalar(struct lab_ctx *c, const struct bd_node *n, const char *what);
+/* A whole number in lo..hi. */
+int lab_int(struct lab_ctx *c, const struct bd_node *n, long lo, long hi, int *out) BD_MUST_CHECK;
+
+/* One row of a field table: F(type, key, member, required, aux), STRUCT naming the struct. */
+#define F(type_, key_, member_, req_, aux_)                                                     \
+    {.key = key_, .type = type_, .off = offsetof(STRUCT, member_), .required = req_, .aux = aux_}
+
+/* The proxmox: sections' own value checks (lab/proxmox.c); the field tables are in lab.c. */
+int lab_proxmox_vmid(struct lab_ctx *c, const struct bd_node *n, void *dst) BD_MUST_CHECK;
+int lab_proxmox_vlan(struct lab_ctx *c, const struct bd_node *n, void *dst) BD_MUST_CHECK;
+int lab_proxmox_memory(struct lab_ctx *c, const struct bd_node *n, void *dst) BD_MUST_CHECK;
+int lab_proxmox_vmids(struct lab_ctx *c, const struct bd_node *n, void *dst) BD_MUST_CHECK;
+int lab_proxmox_tags(struct lab_ctx *c, const struct bd_node *n, void *dst) BD_MUST_CHECK;
+int lab_proxmox_fingerprint(struct lab_ctx *c, const struct bd_node *n, void *dst) BD_MUST_CHECK;
+int lab_proxmox_size(struct lab_ctx *c, const struct bd_node *n, void *dst) BD_MUST_CHECK;
+int lab_proxmox_volname(struct lab_ctx *c, const struct bd_node *n, void *dst) BD_MUST_CHECK;
+int lab_proxmox_volumes(struct lab_ctx *c, const struct bd_node *n, void *dst) BD_MUST_CHECK;
 
 /* lab_check.c */
 int lab_check(struct lab *lab, struct bd_err *err) BD_MUST_CHECK;

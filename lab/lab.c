@@ -36,16 +36,20 @@ struct machine_acc {
     size_t n, cap;
 };
 
-#define F(type_, key_, member_, req_, aux_)                                                     \
-    {.key = key_, .type = type_, .off = offsetof(STRUCT, member_), .required = req_, .aux = aux_}
+static const char *const bios_names[] = {"seabios", "ovmf", NULL};
 
 #define STRUCT struct lab_proxmox_vm
 static const struct lab_field machine_proxmox_fields[] = {
     F(T_STR, "node", node, false, NULL),
-    F(T_INT, "vmid", vmid, true, NULL),
+    F(T_CUSTOM, "vmid", vmid, true, (const void *)lab_proxmox_vmid),
     F(T_INT, "cores", cores, false, NULL),
-    F(T_INT, "memory", memory_mib, false, NULL),
+    F(T_CUSTOM, "memory", memory_mib, false, (const void *)lab_proxmox_memory),
     F(T_INT, "disk", disk_gib, false, NULL),
+    F(T_ENUM, "bios", bios, false, bios_names),
+    F(T_STR, "machine", machine, false, NULL),
+    F(T_STR, "bridge", bridge, false, NULL),
+    F(T_CUSTOM, "vlan", vlan, false, (const void *)lab_proxmox_vlan),
+    F(T_CUSTOM, "tags", tags, false, (const void *)lab_proxmox_tags),
     {0},
 };
 #undef STRUCT
@@ -430,9 +434,13 @@ static const struct lab_field proxmox_fields[] = {
     F(T_STR, "node", node, true, NULL),
     F(T_STR, "storage", storage, false, NULL),
     F(T_STR, "bridge", bridge, false, NULL),
-    F(T_INT, "vlan", vlan, false, NULL),
+    F(T_CUSTOM, "vlan", vlan, false, (const void *)lab_proxmox_vlan),
     F(T_BOOL, "verify_tls", verify_tls, false, NULL),
     F(T_PATH, "ca_file", ca_file, false, NULL),
+    F(T_CUSTOM, "fingerprint", fingerprint, false, (const void *)lab_proxmox_fingerprint),
+    F(T_CUSTOM, "protected_vmids", nprotected, false, (const void *)lab_proxmox_vmids),
+    F(T_CUSTOM, "volumes", nvolumes, false, (const void *)lab_proxmox_volumes),
+    F(T_DURATION, "poll", poll_s, false, NULL),
     {0},
 };
 #undef STRUCT
@@ -470,6 +478,7 @@ static void preset_true_defaults(struct lab *lab)
     lab->cluster.discovery = true;
     lab->gitops.prune = true;
     lab->proxmox.verify_tls = true;
+    lab->proxmox.poll_s = 30;
     lab->lan.http_port = 8080;
     lab->lan.dnsmasq = true;
 }

@@ -50,10 +50,16 @@ struct lab_where { /* where a thing was written, for later error messages */
     int line;
 };
 
+enum lab_bios { LAB_BIOS_SEABIOS, LAB_BIOS_OVMF };
+
 struct lab_proxmox_vm {
     bool set;
     char *node;
     int vmid, cores, memory_mib, disk_gib;
+    int bios;                /* enum lab_bios */
+    char *machine, *bridge;  /* NULL: q35, proxmox.bridge */
+    int vlan;                /* 0: proxmox.vlan */
+    struct lab_strlist tags; /* Proxmox tags besides "bootd" */
 };
 
 struct lab_machine {
@@ -191,11 +197,23 @@ struct lab_services {
     struct lab_service *v;
 };
 
+/* A persistent volume for the Proxmox CSI plugin: vm-9999-<name>, made when missing. */
+struct lab_proxmox_volume {
+    char *name, *size_text, *storage, *node; /* storage, node: NULL = proxmox.storage, .node */
+    int64_t size;                             /* bytes */
+};
+
 struct lab_proxmox {
     bool set;
     char *api, *token_file, *node, *storage, *bridge, *ca_file;
     int vlan;
     bool verify_tls;
+    char *fingerprint; /* the node certificate's SHA-256, AA:BB:... */
+    size_t nprotected;
+    int *protected_vmids; /* never created, changed or destroyed (9999 never is either) */
+    size_t nvolumes;
+    struct lab_proxmox_volume *volumes;
+    int64_t poll_s; /* how often bootd reads the VMs' power state; 0 = never */
 };
 
 struct lab {

@@ -162,6 +162,7 @@ static int install_locked(struct server *s, struct lab *lab, struct bd_err *err)
     server_gitops_lab(s, lab);
     if (s->cluster)
         cluster_kick(s->cluster);
+    server_vmwatch_wake(s);
     bd_info("lab: serving %s: cluster %s, %zu machines", lab->path, lab->cluster.name,
             lab->nmachines);
     if (lab->lan.routed)

@@ -11,7 +11,7 @@
 
 /* One machine as the API shows it: what lab.yaml says merged with what bootd saw. At
  * least one of lm and sm is set. */
-static cJSON *machine_json(const struct lab *lab, const struct lab_machine *lm,
+static cJSON *machine_json(struct server *s, const struct lab *lab, const struct lab_machine *lm,
                            const struct state_machine *sm)
 {
     cJSON *o = cJSON_CreateObject();
@@ -39,6 +39,7 @@ static cJSON *machine_json(const struct lab *lab, const struct lab_machine *lm,
     bd_json_add_time(o, "first_seen", sm ? sm->first_seen_ms : 0);
     bd_json_add_time(o, "last_seen", sm ? sm->last_seen_ms : 0);
     bd_json_add_time(o, "state_since", sm ? sm->state_since_ms : 0);
+    server_vmwatch_json(s, o, mac);
     (void)lab;
     return o;
 }
@@ -70,7 +71,7 @@ static enum MHD_Result list_machines(struct server *s, struct MHD_Connection *c,
     for (size_t i = 0; i < n; i++) {
         struct bd_mac mac;
         bd_mac_parse(rows[i].mac, &mac);
-        cJSON_AddItemToArray(arr, machine_json(lab, lab_machine_by_mac(lab, &mac), &rows[i]));
+        cJSON_AddItemToArray(arr, machine_json(s, lab, lab_machine_by_mac(lab, &mac), &rows[i]));
     }
     free(rows);
     cJSON *o = cJSON_CreateObject();
@@ -128,7 +129,7 @@ static enum MHD_Result machine_route(struct server *s, struct MHD_Connection *c,
                             "reinstall requested: the next network boot installs again", &err) < 0)
             return server_reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
         have_sm = state_machine_get(s->store, mac, &sm, &err) == 1;
-        return server_reply_json(c, r, MHD_HTTP_OK, machine_json(lab, lm, have_sm ? &sm : NULL));
+        return server_reply_json(c, r, MHD_HTTP_OK, machine_json(s, lab, lm, have_sm ? &sm : NULL));
     }
     if (!strcmp(sub, "replace")) {
         if (strcmp(method, "POST"))
@@ -172,7 +173,7 @@ static enum MHD_Result machine_route(struct server *s, struct MHD_Connection *c,
         cJSON_Delete(events);
         return server_reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "not found");
     }
-    cJSON *o = machine_json(lab, lm, have_sm ? &sm : NULL);
+    cJSON *o = machine_json(s, lab, lm, have_sm ? &sm : NULL);
     cJSON_AddItemToObject(o, "events", events);
     return server_reply_json(c, r, MHD_HTTP_OK, o);
 }
@@ -207,7 +208,7 @@ static enum MHD_Result adopt(struct server *s, struct MHD_Connection *c, struct 
         char m[18];
         bd_mac_format(&lm->mac, m);
         bool have = state_machine_get(s->store, m, &sm, &err) == 1;
-        rc = server_reply_json(c, r, MHD_HTTP_CREATED, machine_json(snap->lab, lm, have ? &sm : NULL));
+        rc = server_reply_json(c, r, MHD_HTTP_CREATED, machine_json(s, snap->lab, lm, have ? &sm : NULL));
         server_lab_put(s, snap);
     }
     cJSON_Delete(body);

@@ -103,7 +103,7 @@ int server_start(struct server *s, const struct server_opts *o, struct bd_err *e
         return -1;
     if (l->lan.log_port && server_logsink_start(s, o->listen_addr, l->lan.log_port, err) < 0)
         return -1;
-    if (server_cluster_start(s, err) < 0)
+    if (server_cluster_start(s, err) < 0 || server_vmwatch_start(s, err) < 0)
         return -1;
     /* dnsmasq last: its lease hook needs the port bootd really listens on */
     bool conf_changed, hosts_changed;
@@ -115,6 +115,7 @@ int server_start(struct server *s, const struct server_opts *o, struct bd_err *e
 
 void server_stop(struct server *s)
 {
+    server_vmwatch_stop(s);
     server_services_stop(s);
     server_logsink_stop(s);
     /* the queue before HTTP: it resumes every suspended request, which MHD needs */

@@ -134,6 +134,7 @@ struct server {
     struct refusals *refusals;
     struct discover_limit *discover;
     int state_lock_fd; /* held for the life of the process: one bootd per state dir */
+    struct server_vmwatch *vmwatch; /* the Proxmox VMs' power states (vmwatch.c) */
 };
 
 int server_start(struct server *s, const struct server_opts *o, struct bd_err *err) BD_MUST_CHECK;
@@ -174,6 +175,15 @@ void server_image_hold(struct server *s, struct lab_snap *snap, const char *arch
                        const char *mac, char *msg, size_t n);
 /* Cancels running pulls and waits for them. */
 void server_image_pulls_stop(struct server *s);
+
+/* ---- Proxmox VMs (vmwatch.c) ---- */
+
+struct server_vmwatch;
+int server_vmwatch_start(struct server *s, struct bd_err *err) BD_MUST_CHECK;
+void server_vmwatch_wake(struct server *s); /* read again now (a new lab.yaml) */
+void server_vmwatch_stop(struct server *s);
+/* Adds "vm": {vmid, name, node, power} to a machine's JSON when a VM has that MAC. */
+void server_vmwatch_json(struct server *s, struct cJSON *o, const char *mac);
 
 /* ---- requests ---- */
 
