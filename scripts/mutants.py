@@ -41,9 +41,12 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MUTANTS = os.path.join(ROOT, "tests", "mutants")
-BUILD = os.environ.get("BUILD", "build/release")
+SAN = os.environ.get("SAN", "0")  # make mutants SAN=1: sanitizer builds (slower)
+BUILD = "build/san" if SAN == "1" else "build/release"
 TEST_TIMEOUT = int(os.environ.get("MUTANT_TEST_TIMEOUT", "600"))
-PYTHON = os.environ.get("PYTHON", sys.executable)
+# the Makefile's interpreter: the Debian one, which has the packages the tests import
+PYTHON = os.environ.get("PYTHON") or ("/usr/bin/python3" if os.path.exists("/usr/bin/python3")
+                                      else sys.executable)
 
 
 class Mutant:
@@ -110,7 +113,7 @@ def copy_tree(scratch):
 
 
 def build(scratch):
-    return run(["nice", "-n", "10", "make", "-j2", "--no-print-directory", "BUILD=" + BUILD,
+    return run(["nice", "-n", "10", "make", "-j2", "--no-print-directory", "SAN=" + SAN,
                 os.path.join(BUILD, "bootd"), os.path.join(BUILD, "bootctl"),
                 os.path.join(BUILD, "unit-tests")], scratch)
 
