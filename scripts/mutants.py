@@ -22,6 +22,8 @@ they must pass, or a kill would mean nothing.
     scripts/mutants.py                 every mutant
     scripts/mutants.py NAME...         some of them (file names without .patch)
     scripts/mutants.py --list          what there is
+    scripts/mutants.py --check         fast: every patch applies to the tree and names
+                                       tests that exist (make test runs this)
     scripts/mutants.py --new NAME FILE OLD NEW
                                        writes tests/mutants/NAME.patch replacing the
                                        one occurrence of OLD in FILE by NEW (edit its
@@ -31,6 +33,7 @@ Exits 1 naming every survivor, every mutant that no longer applies or builds, an
 named test that fails without a mutant. Not part of make test: it builds once per mutant.
 """
 import difflib
+import fnmatch
 import glob
 import os
 import shutil
@@ -40,7 +43,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MUTANTS = os.path.join(ROOT, "tests", "mutants")
+MUTANTS = os.environ.get("BOOTD_MUTANTS_DIR") or os.path.join(ROOT, "tests", "mutants")
 SAN = os.environ.get("SAN", "0")  # make mutants SAN=1: sanitizer builds (slower)
 BUILD = "build/san" if SAN == "1" else "build/release"
 TEST_TIMEOUT = int(os.environ.get("MUTANT_TEST_TIMEOUT", "600"))
@@ -169,6 +172,47 @@ def new_mutant(name, file, old, new):
     print(out)
 
 
+def unit_tests(unit_binary):
+    """'suite/test' names from Criterion's --list."""
+    out = subprocess.run([unit_binary, "--list"], capture_output=True, text=True,
+                         check=True).stdout
+    names, suite = [], None
+    for line in out.splitlines():
+        if not line.startswith(("├", "└", "│")) and line.endswith("tests"):
+            suite = line.split(":")[0]
+        elif suite and line[:1] in "├└":
+            names.append(suite + "/" + line[4:].strip())
+    return names
+
+
+def check(mutants):
+    """Problems that make a mutant meaningless, found without building anything."""
+    import unittest
+    problems = []
+    # the build make integration tests (BOOTD_BUILD), else the one the mutants use
+    unit_binary = os.path.join(ROOT, os.environ.get("BOOTD_BUILD") or BUILD, "unit-tests")
+    names = unit_tests(unit_binary) if os.path.exists(unit_binary) else None
+    sys.path.insert(0, ROOT)
+    loader = unittest.TestLoader()
+    for m in mutants:
+        rc, out = run(["git", "apply", "--check", "-p1", m.path], ROOT)
+        if rc != 0:
+            problems.append("%s: does not apply: %s" % (m.name, out.strip()))
+        for pattern in m.unit:
+            if names is not None and not fnmatch.filter(names, pattern):
+                problems.append("%s: unit filter %s matches no test" % (m.name, pattern))
+        for test_id in m.integration:
+            loader.errors = []
+            try:
+                found = loader.loadTestsFromName(test_id).countTestCases()
+            except (ImportError, AttributeError) as e:
+                loader.errors, found = [str(e)], 0
+            if loader.errors or found == 0:
+                why = loader.errors[0].strip().splitlines()[-1] if loader.errors else "no test"
+                problems.append("%s: %s: %s" % (m.name, test_id, why))
+    return problems
+
+
 def main(argv):
     if argv[:1] == ["--new"]:
         if len(argv) != 5:
@@ -180,6 +224,13 @@ def main(argv):
         for m in load([]):
             print("%-28s %s" % (m.name, m.what))
         return 0
+    if argv[:1] == ["--check"]:
+        mutants = load(argv[1:])
+        problems = check(mutants)
+        for p in problems:
+            print(p)
+        print("mutants: %d checked, %d problems" % (len(mutants), len(problems)))
+        return 1 if problems else 0
     mutants = load(argv)
     scratch = tempfile.mkdtemp(prefix="bootd-mutants-")
     problems = []

@@ -35,14 +35,12 @@ ROUTES = [
 
 
 class AdminAuth(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.b = Bootd().start()
-        cls.token = cls.b.token()
+    def setUp(self):
+        self.b = Bootd().start()
+        self.token = self.b.token()
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.b.cleanup()
+    def tearDown(self):
+        self.b.cleanup()
 
     def refusals(self):
         t = self.token
@@ -50,7 +48,6 @@ class AdminAuth(unittest.TestCase):
             "no header": {},
             "wrong token": {"Authorization": "Bearer " + "0" * len(t)},
             "token plus a suffix": {"Authorization": "Bearer " + t + "x"},
-            "token plus a space": {"Authorization": "Bearer " + t + " "},
             "token cut short": {"Authorization": "Bearer " + t[:-1]},
             "empty bearer": {"Authorization": "Bearer "},
             "Basic": {"Authorization": "Basic " + t},
