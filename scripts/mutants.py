@@ -233,6 +233,7 @@ def main(argv):
         return 1 if problems else 0
     mutants = load(argv)
     scratch = tempfile.mkdtemp(prefix="bootd-mutants-")
+    started = time.monotonic()
     problems = []
     try:
         print("mutants: copying the tree to %s" % scratch, flush=True)
@@ -281,8 +282,8 @@ def main(argv):
                 problems.append("%s: SURVIVED: %s" % (m.name, m.what))
                 print("%-28s SURVIVED (%.0f s)" % (m.name, took), flush=True)
         n = len(mutants)
-        print("\nmutation score: %d/%d killed (%.0f %%)" % (len(killed), n,
-                                                           100.0 * len(killed) / max(n, 1)))
+        print("\nmutation score: %d/%d killed (%.0f %%) in %.0f min" % (
+            len(killed), n, 100.0 * len(killed) / max(n, 1), (time.monotonic() - started) / 60))
         for p in problems:
             print("  " + p)
         return 1 if problems else 0
