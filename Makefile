@@ -47,6 +47,7 @@ help:
 	@echo "make test       deps + build + unit + integration + end-to-end tests"
 	@echo "make test SAN=1 the same under AddressSanitizer and UBSan"
 	@echo "make lint       cppcheck and the layering check (includes point down only)"
+	@echo "make mutants    plant each bug of tests/mutants/ and check a test catches it (slow)"
 	@echo "make bench      benchmarks against nginx and curl, printed as ratios"
 	@echo "make demo       a VM PXE-boots from bootd in a network namespace"
 	@echo "make start      run bootd on examples/minimal in the foreground"
@@ -96,6 +97,10 @@ test: deps
 	$(MAKE) fuzz-replay
 	$(MAKE) integration
 	$(MAKE) e2e
+
+.PHONY: mutants
+mutants: $(BOOTD) $(BOOTCTL) $(UNIT)
+	SAN=$(SAN) $(PYTHON) scripts/mutants.py
 
 bench: deps
 	$(MAKE) all

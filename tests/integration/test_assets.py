@@ -50,6 +50,42 @@ class Assets(unittest.TestCase):
         status, h, body = self.b.get(self.url, headers={"Range": "bytes=0-999999999"})
         self.assertEqual((status, body), (206, self.data))
 
+    def test_range_edges(self):
+        """Ranges ending at size-1, size and size+1, starting at the last byte or past
+        the end, and suffix ranges shorter than, equal to and longer than the file.
+        Planted bug this catches: the end clamp written "last > size" instead of
+        "last >= size" (a range ending at size is answered with one byte too many, and
+        the client waits for a byte that never comes)."""
+        d, n = self.data, len(self.data)
+        full = "bytes 0-%d/%d" % (n - 1, n)
+        last = "bytes %d-%d/%d" % (n - 1, n - 1, n)
+        cases = [
+            ("bytes=0-%d" % (n - 1), d, full),
+            ("bytes=0-%d" % n, d, full),
+            ("bytes=0-%d" % (n + 1), d, full),
+            ("bytes=10-%d" % n, d[10:], "bytes 10-%d/%d" % (n - 1, n)),
+            ("bytes=%d-" % (n - 1), d[-1:], last),
+            ("bytes=%d-%d" % (n - 1, n - 1), d[-1:], last),
+            ("bytes=%d-%d" % (n - 1, n), d[-1:], last),
+            ("bytes=%d-%d" % (n - 2, n - 1), d[-2:], "bytes %d-%d/%d" % (n - 2, n - 1, n)),
+            ("bytes=-1", d[-1:], last),
+            ("bytes=-%d" % (n - 1), d[1:], "bytes 1-%d/%d" % (n - 1, n)),
+            ("bytes=-%d" % n, d, full),
+            ("bytes=-%d" % (n + 1), d, full),
+        ]
+        for rng, want, content_range in cases:
+            with self.subTest(range=rng):
+                status, h, body = self.b.get(self.url, headers={"Range": rng})
+                self.assertEqual(status, 206)
+                self.assertEqual(h["content-range"], content_range)
+                self.assertEqual(int(h["content-length"]), len(want))
+                self.assertEqual(body, want)
+        for rng in ("bytes=%d-" % n, "bytes=%d-%d" % (n, n), "bytes=%d-" % (n + 1)):
+            with self.subTest(range=rng):
+                status, h, _ = self.b.get(self.url, headers={"Range": rng})
+                self.assertEqual(status, 416)
+                self.assertEqual(h["content-range"], "bytes */%d" % n)
+
     def test_bad_ranges(self):
         status, h, _ = self.b.get(self.url, headers={"Range": "bytes=300000-"})
         self.assertEqual(status, 416)

@@ -2,7 +2,8 @@
 import time
 import unittest
 
-from tests.integration.harness import Bootd, CP_CONFIG, WORKER_CONFIG, config_path, read, wait_for
+from tests.integration.harness import (Bootd, CP_CONFIG, WORKER_CONFIG, config_path, lab_text,
+                                       read, wait_for)
 
 
 def kinds_and_messages(events):
@@ -106,6 +107,45 @@ class ConfigTokens(unittest.TestCase):
         self.assertEqual(status, 500)
         errors = [e["message"] for e in self.b.events("w-1") if e["kind"] == "error"]
         self.assertTrue(any("worker.yaml" in m for m in errors), errors)
+
+
+class TokenLifetimes(unittest.TestCase):
+    """Both lifetimes of a config token: token_max_age for one never downloaded,
+    token_grace after its first download (which max age no longer limits).
+    Planted bugs this catches: the max age counted in the wrong unit (a token meant to
+    live 4 h living 4,000 h: "token_max_age_s * 1000" made "* 1000 * 1000"), the grace
+    likewise, and max age applied to a token already downloaded."""
+
+    def setUp(self):
+        self.b = Bootd()
+        self.b.write("lab.yaml", lab_text(self.b.port, grace="4s").replace(
+            "  token_grace: 4s\n", "  token_grace: 4s\n  token_max_age: 2s\n"))
+        self.b.start()
+
+    def tearDown(self):
+        self.b.cleanup()
+
+    def script(self, mac, source):
+        status, _, body = self.b.ipxe(mac, source=source)
+        self.assertEqual(status, 200)
+        return config_path(body.decode())
+
+    def test_max_age_then_grace(self):
+        cp = self.script("52-54-00-00-00-01", "127.0.0.11")
+        w = self.script("52-54-00-00-00-02", "127.0.0.12")
+        self.assertEqual(self.b.get(cp, source="127.0.0.11")[0], 200)
+        time.sleep(2.5)
+        # w-1 never downloaded: past token_max_age
+        self.assertEqual(self.b.get(w, source="127.0.0.12")[0], 403)
+        msgs = [e["message"] for e in self.b.events("w-1") if e["kind"] == "audit"]
+        self.assertIn("expired config token for w-1 from 127.0.0.12: never used in 2 s", msgs)
+        # cp-1 downloaded within max age: its grace (4 s) counts now, not max age
+        self.assertEqual(self.b.get(cp, source="127.0.0.11")[0], 200)
+        time.sleep(2.0)
+        self.assertEqual(self.b.get(cp, source="127.0.0.11")[0], 403)
+        msgs = [e["message"] for e in self.b.events("cp-1") if e["kind"] == "audit"]
+        self.assertTrue(any(m.startswith("expired config token for cp-1 from 127.0.0.11: first "
+                                         "downloaded") for m in msgs), msgs)
 
 
 if __name__ == "__main__":

@@ -87,6 +87,7 @@ Test(lab, defaults)
     cr_assert_str_eq(lab->machines[0].hostname, "cp-1");
     cr_assert_eq(lab->lan.http_port, 8080);
     cr_assert_eq(lab->boot.token_grace_s, 600);
+    cr_assert_eq(lab->boot.token_max_age_s, 4 * 3600, "an unused config URL lives 4 h");
     cr_assert_eq(lab->boot.unknown, LAB_UNKNOWN_HOLD);
     cr_assert(lab->cluster.kube_proxy);
     lab_free(lab);

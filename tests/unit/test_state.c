@@ -1,5 +1,7 @@
 #include "helpers.h"
 
+#include "../../state/internal.h" /* white-box: the commit-failure test reaches the connection */
+
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -167,6 +169,44 @@ Test(store, batch_is_all_or_nothing)
     struct state_machine m;
     cr_assert_eq(state_machine_get(st, "52:54:00:00:00:02", &m, &err), 1);
     cr_assert_eq(m.state, STATE_DISCOVERED);
+    state_close(st);
+}
+
+/* SQLite turns a COMMIT into a rollback when the commit hook returns non-zero: the
+ * test's way of making a commit fail, with nothing in state/ built for it. */
+static int refuse_commit(void *arg)
+{
+    (void)arg;
+    return 1;
+}
+
+/* Planted bug this catches: state_boot_batch ignoring state_txn_end's result (the
+ * tokens of a rolled-back batch handed out). Checked by replacing
+ * "rc = state_txn_end(st, rc, err);" with "if (state_txn_end(st, rc, err) < 0) {}". */
+Test(store, a_failed_commit_hands_out_no_token_and_stores_nothing)
+{
+    struct state_db *st = open_store(NULL);
+    struct bd_err err;
+    struct state_boot v[2] = {
+        {.mac = "52:54:00:00:00:01", .name = "a", .message = "boot"},
+        {.mac = "52:54:00:00:00:02", .name = NULL},
+    };
+    sqlite3_commit_hook(st->db, refuse_commit, NULL);
+    cr_assert_eq(state_boot_batch(st, v, 2, &err), -1, "a refused commit is an error");
+    cr_assert(strstr(err.msg, "commit"), "%s", err.msg);
+    cr_assert_str_eq(v[0].token, "", "no token for a boot that was rolled back");
+    cr_assert_str_eq(v[1].token, "");
+    sqlite3_commit_hook(st->db, NULL, NULL);
+    struct state_machine m;
+    cr_assert_eq(state_machine_get(st, "52:54:00:00:00:01", &m, &err), 0, "nothing stored");
+    cr_assert_eq(state_machine_get(st, "52:54:00:00:00:02", &m, &err), 0, "nothing stored");
+    struct state_events ev;
+    cr_assert_eq(state_events_for(st, NULL, 100, &ev, &err), 0, "%s", err.msg);
+    cr_assert_eq(ev.n, 0, "no event of the rolled-back boots");
+    state_events_free(&ev);
+    /* the store works again once commits do */
+    cr_assert_eq(state_boot_batch(st, v, 2, &err), 0, "%s", err.msg);
+    cr_assert_eq(strlen(v[0].token), 32);
     state_close(st);
 }
 
