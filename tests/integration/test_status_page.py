@@ -13,6 +13,11 @@ import unittest
 
 from tests.integration import uitools
 from tests.integration.harness import Bootd, config_path, free_port, lab_text, wait_for
+from tests.integration.harness import read
+
+
+def harness_read(path):
+    return read(path, "rb")
 
 REPO = uitools.ROOT
 MACS = ("52:54:00:00:00:01", "52:54:00:00:00:02", "52:54:00:00:00:03")
@@ -76,7 +81,7 @@ class StatusPageRoutes(unittest.TestCase):
             status, hdrs, body = self.b.get(path)
             self.assertEqual(status, 200, path)
             self.assertTrue(hdrs["content-type"].startswith(ctype), path)
-            self.assertEqual(body, open(os.path.join(REPO, "server/ui", path[4:]), "rb").read())
+            self.assertEqual(body, harness_read(os.path.join(REPO, "server/ui", path[4:])))
         self.assertEqual(self.b.get("/ui/missing.js")[0], 404)
         self.assertEqual(self.b.get("/ui/")[0], 404)
         self.assertEqual(self.b.request("POST", "/")[0], 405)
