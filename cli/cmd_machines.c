@@ -6,8 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void print_events(const cJSON *events)
+static void print_events(const cJSON *events, const char *none)
 {
+    if (!cJSON_GetArraySize(events)) {
+        fprintf(stderr, "%s\n", none);
+        return;
+    }
     static const char *const hdr[] = {"TIME (UTC)", "SOURCE", "EVENT", "MESSAGE"};
     struct table *t = table_new(4, hdr);
     const cJSON *e;
@@ -61,7 +65,7 @@ static int machine_show(struct cli *c, const char *id)
     printf("%-10s %s\n", "first seen", t ? t : "never");
     t = cli_time(j, "last_seen", tb);
     printf("%-10s %s\n\n", "last seen", t ? t : "never");
-    print_events(cJSON_GetObjectItemCaseSensitive(j, "events"));
+    print_events(cJSON_GetObjectItemCaseSensitive(j, "events"), "no events for this machine yet");
     cJSON_Delete(j);
     return 0;
 }
@@ -115,8 +119,9 @@ static int machine_adopt(struct cli *c, int argc, char **argv)
     free(text);
     if (!j)
         return code;
-    printf("adopted %s as %s (%s); it boots on its next network boot\n", cli_str(j, "mac"),
-               cli_str(j, "name"), cli_str(j, "role"));
+    printf("adopted %s as %s (%s); it boots on its next network boot\n",
+           cli_or(cli_str(j, "mac"), "-"), cli_or(cli_str(j, "name"), "-"),
+           cli_or(cli_str(j, "role"), "-"));
     cJSON_Delete(j);
     return 0;
 }
@@ -129,7 +134,7 @@ static int machine_reinstall(struct cli *c, const char *id)
     free(path);
     if (!j)
         return code;
-    printf("%s will install again on its next network boot\n", cli_str(j, "name"));
+    printf("%s will install again on its next network boot\n", cli_or(cli_str(j, "name"), id));
     cJSON_Delete(j);
     return 0;
 }
@@ -161,7 +166,9 @@ int cmd_events(struct cli *c, int argc, char **argv)
     free(path);
     if (!j)
         return code;
-    print_events(cJSON_GetObjectItemCaseSensitive(j, "events"));
+    print_events(cJSON_GetObjectItemCaseSensitive(j, "events"),
+                 argc == 2 ? "no events for this machine yet"
+                           : "no events about unknown machines or tokens");
     cJSON_Delete(j);
     return 0;
 }
@@ -177,8 +184,9 @@ int cmd_reload(struct cli *c, int argc, char **argv)
     cJSON *j = cli_view(c, "POST", "/reload", NULL, &code);
     if (!j)
         return code;
-    printf("reloaded %s: cluster %s, %d machines\n", cli_str(j, "lab"), cli_str(j, "cluster"),
-               cJSON_GetObjectItemCaseSensitive(j, "machines_in_lab")->valueint);
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "machines_in_lab");
+    printf("reloaded %s: cluster %s, %d machines\n", cli_or(cli_str(j, "lab"), "-"),
+           cli_or(cli_str(j, "cluster"), "-"), cJSON_IsNumber(n) ? n->valueint : 0);
     cJSON_Delete(j);
     return 0;
 }
@@ -194,11 +202,12 @@ int cmd_status(struct cli *c, int argc, char **argv)
     cJSON *j = cli_view(c, "GET", "/status", NULL, &code);
     if (!j)
         return code;
-    printf("lab       %s\ncluster   %s\n", cli_str(j, "lab"), cli_str(j, "cluster"));
+    printf("lab       %s\ncluster   %s\n", cli_or(cli_str(j, "lab"), "-"),
+           cli_or(cli_str(j, "cluster"), "-"));
     const char *re = cli_str(j, "reload_error");
     if (re)
         printf("reload    FAILED, previous lab still served: %s\n", re);
-    printf("dnsmasq   %s\n", cli_str(j, "dnsmasq"));
+    printf("dnsmasq   %s\n", cli_or(cli_str(j, "dnsmasq"), "-"));
     printf("machines ");
     const cJSON *s;
     cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(j, "states"))

@@ -36,7 +36,6 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)c;
     struct server *s = cls;
     struct req *r = *con_cls;
     if (!r)
@@ -47,6 +46,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                         (uint64_t)(mono_us() - r->start_us));
     if (ok && r->config_token[0])
         route_config_completed(s, r);
+    if (r->route == R_API)
+        status_watch_forget(s, c);
     boot_job_free(s, r->job);
     bd_buf_free(&r->body);
     free(r->raw_uri);
@@ -230,6 +231,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->route = R_API;
         return route_api(s, c, r, url + 7, method);
     }
+    if (!strcmp(url, "/") || !strcmp(url, "/index.html") || !strncmp(url, "/ui/", 4))
+        return route_ui(s, c, r, url, method);
     return plain(c, r, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 

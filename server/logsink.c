@@ -46,6 +46,7 @@ struct logsink {
     size_t nrings;
     struct client *clients; /* only the sink thread touches the list */
     size_t nclients;
+    atomic_ullong total; /* lines ever kept: the status page's watch looks at it */
 };
 
 static struct ring *ring_for(struct logsink *ls, const char *mac)
@@ -62,6 +63,7 @@ static struct ring *ring_for(struct logsink *ls, const char *mac)
 
 static void ring_push(struct logsink *ls, const char *mac, const char *msg)
 {
+    atomic_fetch_add(&ls->total, 1);
     pthread_mutex_lock(&ls->mu);
     struct ring *r = ring_for(ls, mac);
     struct log_line *slot = &r->lines[(r->head + r->count) % RING_LINES];
@@ -307,4 +309,9 @@ void logsink_stop(struct server *s)
     pthread_mutex_destroy(&ls->mu);
     free(ls);
     s->logsink = NULL;
+}
+
+uint64_t logsink_total(struct server *s)
+{
+    return s->logsink ? atomic_load(&s->logsink->total) : 0;
 }

@@ -23,6 +23,7 @@ static void usage(FILE *f)
           "  --talos-port N          port of the Talos API on every machine (default 50000;\n"
           "                          for tests and port-forwarded labs)\n"
           "  --debug                 verbose logging\n"
+          "  --version               print bootd's version\n"
           "\n"
           "Signals: SIGHUP reloads lab.yaml (a broken one is refused and the old one kept);\n"
           "SIGTERM and SIGINT stop.\n",
@@ -44,6 +45,7 @@ int main(int argc, char **argv)
         {"talos-port", required_argument, NULL, 'P'},
         {"debug", no_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {0},
     };
     int ch;
@@ -60,6 +62,7 @@ int main(int argc, char **argv)
         case 'P': o.talos_port = atoi(optarg); break;
         case 'd': bd_log_set_level(BD_LOG_DEBUG); break;
         case 'h': usage(stdout); return 0;
+        case 'V': printf("bootd %s\n", BD_VERSION); return 0;
         default: usage(stderr); return 2;
         }
     }

@@ -61,14 +61,12 @@ static cJSON *events_json(const struct store_events *ev)
     return a;
 }
 
-static enum MHD_Result list_machines(struct server *s, struct MHD_Connection *c, struct req *r,
-                                     const struct lab *lab)
+cJSON *api_machines_json(struct server *s, const struct lab *lab, struct bd_err *err)
 {
     struct store_machine *rows;
     size_t n;
-    struct bd_err err;
-    if (store_machine_list(s->store, &rows, &n, &err) < 0)
-        return reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
+    if (store_machine_list(s->store, &rows, &n, err) < 0)
+        return NULL;
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; i < n; i++) {
         struct bd_mac mac;
@@ -76,9 +74,29 @@ static enum MHD_Result list_machines(struct server *s, struct MHD_Connection *c,
         cJSON_AddItemToArray(arr, machine_json(lab, lab_machine_by_mac(lab, &mac), &rows[i]));
     }
     free(rows);
+    return arr;
+}
+
+static enum MHD_Result list_machines(struct server *s, struct MHD_Connection *c, struct req *r,
+                                     const struct lab *lab)
+{
+    struct bd_err err;
+    cJSON *arr = api_machines_json(s, lab, &err);
+    if (!arr)
+        return reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "machines", arr);
     return reply_json(c, r, MHD_HTTP_OK, o);
+}
+
+cJSON *api_audit_json(struct server *s, size_t max, struct bd_err *err)
+{
+    struct store_events ev;
+    if (store_events_for(s->store, NULL, max, &ev, err) < 0)
+        return NULL;
+    cJSON *a = events_json(&ev);
+    store_events_free(&ev);
+    return a;
 }
 
 /* A machine by lab name or by MAC; fills mac_out. 0 when neither matches. */
@@ -253,8 +271,7 @@ static bool authorized(struct server *s, struct MHD_Connection *c)
     return bd_secret_equal(h + 7, s->admin_token);
 }
 
-static enum MHD_Result status_route(struct server *s, struct MHD_Connection *c, struct req *r,
-                                    const struct lab *lab)
+cJSON *api_status_json(struct server *s, const struct lab *lab)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "lab", lab->path);
@@ -275,7 +292,7 @@ static enum MHD_Result status_route(struct server *s, struct MHD_Connection *c, 
             cJSON_AddNumberToObject(st, bd_state_name((enum bd_state)i), (double)counts[i]);
     }
     cJSON_AddItemToObject(o, "cluster_state", reconcile_status(s));
-    return reply_json(c, r, MHD_HTTP_OK, o);
+    return o;
 }
 
 enum MHD_Result route_api(struct server *s, struct MHD_Connection *c, struct req *r,
@@ -305,6 +322,12 @@ enum MHD_Result route_api(struct server *s, struct MHD_Connection *c, struct req
         server_refresh(s);
         return reply_json(c, r, MHD_HTTP_OK, cJSON_CreateObject());
     }
+    if (!strcmp(url, "/overview"))
+        return get ? route_overview(s, c, r)
+                   : reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+    if (!strcmp(url, "/watch"))
+        return get ? route_watch(s, c, r)
+                   : reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
     if (!strncmp(url, "/gitops", 7) && (!url[7] || url[7] == '/'))
         return route_gitops(s, c, r, url + 7, method);
     if (!strncmp(url, "/cluster/", 9))
@@ -319,20 +342,19 @@ enum MHD_Result route_api(struct server *s, struct MHD_Connection *c, struct req
     struct lab_snap *snap = server_lab(s);
     enum MHD_Result rc;
     if (!strcmp(url, "/reload") || (!strcmp(url, "/status") && get)) {
-        rc = status_route(s, c, r, snap->lab);
+        rc = reply_json(c, r, MHD_HTTP_OK, api_status_json(s, snap->lab));
     } else if (!strcmp(url, "/machines") && get) {
         rc = list_machines(s, c, r, snap->lab);
     } else if (!strncmp(url, "/machines/", 10)) {
         rc = machine_route(s, c, r, snap->lab, url + 10, method);
     } else if (!strcmp(url, "/events") && get) {
-        struct store_events ev;
         struct bd_err err;
-        if (store_events_for(s->store, NULL, 1000, &ev, &err) < 0) {
+        cJSON *a = api_audit_json(s, 1000, &err);
+        if (!a) {
             rc = reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
         } else {
             cJSON *o = cJSON_CreateObject();
-            cJSON_AddItemToObject(o, "events", events_json(&ev));
-            store_events_free(&ev);
+            cJSON_AddItemToObject(o, "events", a);
             rc = reply_json(c, r, MHD_HTTP_OK, o);
         }
     } else {

@@ -64,7 +64,11 @@ int server_start(struct server *s, const struct server_opts *o, struct bd_err *e
         return -1;
     const struct lab *l = s->snap->lab;
     s->port = o->port >= 0 ? o->port : l->lan.http_port;
-    if (bootq_start(s, err) < 0 || server_http_start(s, err) < 0)
+    if (o->port >= 0 && o->port != l->lan.http_port)
+        bd_warn("http: listening on port %d, but every URL handed to machines says "
+                "lan.http_port %d: machines reach bootd only if something forwards %d to %d",
+                o->port, l->lan.http_port, l->lan.http_port, o->port);
+    if (bootq_start(s, err) < 0 || status_watch_start(s, err) < 0 || server_http_start(s, err) < 0)
         return -1;
     if (l->lan.log_port && logsink_start(s, o->listen_addr, l->lan.log_port, err) < 0)
         return -1;
@@ -80,12 +84,15 @@ int server_start(struct server *s, const struct server_opts *o, struct bd_err *e
 
 void server_stop(struct server *s)
 {
+    /* first: its thread reads what the others own, and MHD needs its pages resumed */
+    status_watch_stop(s);
     reconcile_stop(s);
     services_stop(s);
     logsink_stop(s);
     /* the queue before HTTP: it resumes every suspended request, which MHD needs */
     bootq_stop(s);
     server_http_stop(s);
+    status_watch_free(s);
     server_image_pulls_stop(s);
     server_gitops_stop(s);
     if (s->snap)

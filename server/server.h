@@ -120,6 +120,7 @@ struct server {
     struct metrics metrics;
     int port; /* the port actually bound */
     struct gitops_loop *gitops; /* NULL until lab.yaml has a gitops section */
+    struct status_watch *watch; /* the status page's long-polls */
 };
 
 int server_start(struct server *s, const struct server_opts *o, struct bd_err *err);
@@ -172,6 +173,8 @@ int logsink_start(struct server *s, const char *listen_addr, int port, struct bd
 void logsink_stop(struct server *s);
 /* A copy of a machine's kept lines, oldest first (free with log_lines_free). */
 int logsink_lines(struct server *s, const char *mac, struct log_line **out, size_t *n);
+/* Lines kept since start, all machines together (0 without a sink). */
+uint64_t logsink_total(struct server *s);
 void log_lines_free(struct log_line *v, size_t n);
 
 /* ---- dnsmasq for the lab ---- */
@@ -229,6 +232,22 @@ void route_config_completed(struct server *s, struct req *r);
 enum MHD_Result route_metrics(struct server *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result route_api(struct server *s, struct MHD_Connection *c, struct req *r,
                           const char *url, const char *method);
+
+/* The admin API's views, shared with the status page's overview (caller frees). */
+struct cJSON *api_status_json(struct server *s, const struct lab *lab);
+struct cJSON *api_machines_json(struct server *s, const struct lab *lab, struct bd_err *err);
+struct cJSON *api_audit_json(struct server *s, size_t max, struct bd_err *err);
+
+/* The status page (status_page.c): its files at / and /ui/, /api/v1/overview, and
+ * /api/v1/watch, a long-poll answered when the overview changes. */
+enum MHD_Result route_ui(struct server *s, struct MHD_Connection *c, struct req *r,
+                         const char *url, const char *method);
+enum MHD_Result route_overview(struct server *s, struct MHD_Connection *c, struct req *r);
+enum MHD_Result route_watch(struct server *s, struct MHD_Connection *c, struct req *r);
+int status_watch_start(struct server *s, struct bd_err *err);
+void status_watch_stop(struct server *s); /* before HTTP stops: answers every long-poll */
+void status_watch_free(struct server *s);
+void status_watch_forget(struct server *s, struct MHD_Connection *c);
 
 /* GitOps (route_gitops.c): the loop follows the lab; /api/v1/gitops[/sync]. */
 void server_gitops_lab(struct server *s, const struct lab *lab);

@@ -77,10 +77,15 @@ static cJSON *overview(struct server *s, uint64_t *version)
         cJSON_AddItemToObject(o, "machines", machines);
     else
         cJSON_AddStringToObject(o, "machines_error", err.msg);
-    if (snap->lab->gitops.set && s->gitops)
-        cJSON_AddItemToObject(o, "gitops", gitops_loop_status(s->gitops));
-    else
+    cJSON *next_sync = NULL;
+    if (snap->lab->gitops.set && s->gitops) {
+        cJSON *g = gitops_loop_status(s->gitops);
+        /* computed from the clock at every call: kept out of the version */
+        next_sync = cJSON_DetachItemFromObjectCaseSensitive(g, "next_sync");
+        cJSON_AddItemToObject(o, "gitops", g);
+    } else {
         cJSON_AddNullToObject(o, "gitops");
+    }
     cJSON *audit = api_audit_json(s, AUDIT_SHOWN, &err);
     if (audit)
         cJSON_AddItemToObject(o, "events", audit);
@@ -91,6 +96,8 @@ static cJSON *overview(struct server *s, uint64_t *version)
     free(text);
     uint64_t lines = logsink_total(s);
     *version = fnv1a(h, (const char *)&lines, sizeof lines);
+    if (next_sync)
+        cJSON_AddItemToObject(cJSON_GetObjectItemCaseSensitive(o, "gitops"), "next_sync", next_sync);
     cJSON_AddStringToObject(o, "bootd", BD_VERSION);
     return o;
 }

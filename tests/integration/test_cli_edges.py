@@ -13,7 +13,8 @@ import time
 import unittest
 
 from tests.integration import harness
-from tests.integration.harness import Bootd, config_path, lab_text
+from tests.integration.gitops_env import GitopsLab, deployment, yaml_doc
+from tests.integration.harness import Bootd, lab_text
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 VERSION = harness.read(os.path.join(REPO, "VERSION")).strip()
@@ -226,6 +227,53 @@ class BootdEdges(unittest.TestCase):
             self.assertRegex(b.logs(), r"(?m)^\S+ error\s+dnsmasq: killed by signal 9")
         finally:
             b.cleanup()
+
+
+def utc_now_iso():
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int(t % 1 * 1000)
+
+
+class GitopsSyncWait(unittest.TestCase):
+    """--wait answers with a sync that started after the request."""
+
+    def test_a_running_sync_does_not_count(self):
+        # the Deployment never becomes healthy: each sync takes health_timeout (3 s)
+        lab = GitopsLab({"base/ns.yaml": yaml_doc("Namespace", "web"),
+                         "apps/deploy.yaml": deployment("site", "web")},
+                        [("base", ["base"]), ("apps", ["apps"])], auto_ready=False).start()
+        try:
+            first = lab.wait_idle()
+            self.assertEqual(first["revision"], lab.head)
+            code, j = lab.bootd.api("POST", "/gitops/sync")
+            self.assertEqual(code, 202, j)
+            harness.wait_for(lab.status, lambda s: s["state"] == "syncing", timeout=5)
+            time.sleep(0.3)  # the running sync has fetched the old head
+            new = lab.commit({"base/cm.yaml": yaml_doc("ConfigMap", "c", "web", extra="data: {a: b}\n")})
+            before = utc_now_iso()
+            r = lab.bootd.bootctl("-o", "json", "gitops", "sync", "--wait", "--timeout", "60s")
+            status = json.loads(r.stdout)
+            self.assertEqual(status["revision"], new, "the sync running at the request was taken")
+            self.assertGreaterEqual(status["last_sync"]["started"], before)
+            self.assertEqual(r.returncode, 1, "the sync failed (unhealthy): exit 1")
+        finally:
+            lab.cleanup()
+
+    def test_says_when_no_sync_can_run(self):
+        lab = GitopsLab({"base/ns.yaml": yaml_doc("Namespace", "web")}, [("base", ["base"])],
+                        write_kubeconfig=False).start()
+        try:
+            t = time.monotonic()
+            r = lab.bootd.bootctl("gitops", "sync", "--wait", "--timeout", "1m")
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("no sync can run: bootd is waiting for a kubeconfig", r.stderr)
+            self.assertLess(time.monotonic() - t, 10, "it says so at once")
+            r = lab.bootd.bootctl("gitops", "sync")
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("no sync can run", r.stderr)
+        finally:
+            lab.cleanup()
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -183,13 +183,6 @@ class StatusPageBrowser(unittest.TestCase):
                        LOG_MAC=MACS[0], LOG_SOURCE="127.0.0.11", OUT_DIR=out,
                        CHROMIUM=uitools.CHROMIUM,
                        SECRET_TEXTS=json.dumps(["cp-1", "w-1", "52:54:00:00:00:01", "52:54:00:aa:bb:cc"]))
-            # node resolves playwright-core from the script's folder: link it there
-            link = os.path.join(REPO, "tests", "ui", "node_modules")
-            if not os.path.exists(link):
-                try:
-                    os.symlink(modules, link)
-                except FileExistsError:
-                    pass
             r = subprocess.run(["node", os.path.join(REPO, "tests", "ui", "status_page.mjs")],
                                capture_output=True, text=True, env=env, timeout=180)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr + "\nbootd:\n" + b.logs()[-3000:])
