@@ -47,7 +47,7 @@ void cli_print_cluster(const cJSON *cluster)
     printf("\n");
     /* machines never powered on have no Talos API to ask: one line for all of them */
     static const char *const hdr[] = {"MACHINE", "ROLE", "STATE", "NODE", "TALOS API"};
-    struct table *t = table_new(5, hdr);
+    struct table *t = cli_table_new(5, hdr);
     struct bd_buf never;
     bd_buf_init(&never);
     size_t shown = 0, nnever = 0;
@@ -61,19 +61,19 @@ void cli_print_cluster(const cJSON *cluster)
         }
         const char *row[] = {cli_str(m, "name"), cli_str(m, "role"), state,
                              cli_str(m, "node"), cli_str(m, "talos")};
-        table_add(t, row);
+        cli_table_add(t, row);
         shown++;
     }
     if (shown)
-        table_print(t, stdout);
+        cli_table_print(t, stdout);
     else
-        table_free(t);
+        cli_table_free(t);
     if (nnever)
         printf("%snever powered on (%zu): %s\n", shown ? "\n" : "", nnever, never.data);
     bd_buf_free(&never);
 }
 
-int cmd_bootstrap(struct cli *c, int argc, char **argv)
+int cli_cmd_bootstrap(struct cli *c, int argc, char **argv)
 {
     int64_t timeout_s = 600;
     static const struct option opts[] = {{"timeout", required_argument, NULL, 't'}, {0}};
@@ -215,7 +215,7 @@ static int node_args(int argc, char **argv, const char **node, const char **out)
     return 0;
 }
 
-int cmd_etcd(struct cli *c, int argc, char **argv)
+int cli_cmd_etcd(struct cli *c, int argc, char **argv)
 {
     const char *node = NULL;
     if (argc < 2 || strcmp(argv[1], "snapshot") || node_args(argc - 1, argv + 1, &node, NULL) < 0 ||
@@ -228,7 +228,7 @@ int cmd_etcd(struct cli *c, int argc, char **argv)
 
 /* ---- kubeconfig ---- */
 
-int cmd_kubeconfig(struct cli *c, int argc, char **argv)
+int cli_cmd_kubeconfig(struct cli *c, int argc, char **argv)
 {
     const char *node = NULL, *out = "kubeconfig";
     if (node_args(argc, argv, &node, &out) < 0 || optind != argc) {

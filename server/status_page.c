@@ -27,19 +27,19 @@ static const char *const PAGE_HEADERS[][2] = {
     {"Referrer-Policy", "no-referrer"},
 };
 
-enum MHD_Result route_ui(struct server *s, struct MHD_Connection *c, struct req *r,
+enum MHD_Result server_route_ui(struct server *s, struct MHD_Connection *c, struct req *r,
                          const char *url, const char *method)
 {
     (void)s;
     if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-        return reply_text(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
+        return server_reply_text(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
                           "use GET\n", 8);
     const struct ui_asset *a = NULL;
-    for (size_t i = 0; i < ui_nassets && !a; i++)
-        if (!strcmp(url, ui_assets[i].path) || (!strcmp(url, "/index.html") && !strcmp(ui_assets[i].path, "/")))
-            a = &ui_assets[i];
+    for (size_t i = 0; i < server_ui_nassets && !a; i++)
+        if (!strcmp(url, server_ui_assets[i].path) || (!strcmp(url, "/index.html") && !strcmp(server_ui_assets[i].path, "/")))
+            a = &server_ui_assets[i];
     if (!a)
-        return reply_text(c, r, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", "not found\n", 10);
+        return server_reply_text(c, r, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", "not found\n", 10);
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
     if (!resp)
@@ -50,7 +50,7 @@ enum MHD_Result route_ui(struct server *s, struct MHD_Connection *c, struct req 
     for (size_t i = 0; i < sizeof PAGE_HEADERS / sizeof PAGE_HEADERS[0]; i++)
         MHD_add_response_header(resp, PAGE_HEADERS[i][0], PAGE_HEADERS[i][1]);
     r->bytes = a->len;
-    return reply(c, r, MHD_HTTP_OK, resp);
+    return server_reply(c, r, MHD_HTTP_OK, resp);
 }
 
 /* ---- the overview and its version ---- */
@@ -71,8 +71,8 @@ static cJSON *overview(struct server *s, uint64_t *version)
     struct lab_snap *snap = server_lab(s);
     cJSON *o = cJSON_CreateObject();
     struct bd_err err;
-    cJSON_AddItemToObject(o, "status", api_status_json(s, snap->lab));
-    cJSON *machines = api_machines_json(s, snap->lab, &err);
+    cJSON_AddItemToObject(o, "status", server_api_status_json(s, snap->lab));
+    cJSON *machines = server_api_machines_json(s, snap->lab, &err);
     if (machines)
         cJSON_AddItemToObject(o, "machines", machines);
     else
@@ -86,7 +86,7 @@ static cJSON *overview(struct server *s, uint64_t *version)
     } else {
         cJSON_AddNullToObject(o, "gitops");
     }
-    cJSON *audit = api_audit_json(s, AUDIT_SHOWN, &err);
+    cJSON *audit = server_api_audit_json(s, AUDIT_SHOWN, &err);
     if (audit)
         cJSON_AddItemToObject(o, "events", audit);
     server_lab_put(s, snap);
@@ -94,7 +94,7 @@ static cJSON *overview(struct server *s, uint64_t *version)
     char *text = cJSON_PrintUnformatted(o);
     uint64_t h = fnv1a(0xcbf29ce484222325ULL, text ? text : "", text ? strlen(text) : 0);
     free(text);
-    uint64_t lines = logsink_total(s);
+    uint64_t lines = server_logsink_total(s);
     *version = fnv1a(h, (const char *)&lines, sizeof lines);
     if (next_sync)
         cJSON_AddItemToObject(cJSON_GetObjectItemCaseSensitive(o, "gitops"), "next_sync", next_sync);
@@ -107,24 +107,17 @@ static void version_hex(uint64_t v, char out[17])
     snprintf(out, 17, "%016" PRIx64, v);
 }
 
-enum MHD_Result route_overview(struct server *s, struct MHD_Connection *c, struct req *r)
+enum MHD_Result server_route_overview(struct server *s, struct MHD_Connection *c, struct req *r)
 {
     uint64_t v;
     cJSON *o = overview(s, &v);
     char hex[17];
     version_hex(v, hex);
     cJSON_AddStringToObject(o, "version", hex);
-    return reply_json(c, r, MHD_HTTP_OK, o);
+    return server_reply_json(c, r, MHD_HTTP_OK, o);
 }
 
 /* ---- long-poll ---- */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct watch_waiter {
     struct watch_waiter *next;
@@ -168,7 +161,7 @@ static void *watch_main(void *arg)
         uint64_t v;
         cJSON_Delete(overview(s, &v));
         pthread_mutex_lock(&w->mu);
-        int64_t now = mono_ms();
+        int64_t now = bd_mono_ms();
         for (struct watch_waiter **pp = &w->waiting; *pp;) {
             struct watch_waiter *x = *pp;
             if (x->since != v || now >= x->deadline_ms || w->stopping) {
@@ -189,7 +182,7 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
-int status_watch_start(struct server *s, struct bd_err *err)
+int server_status_watch_start(struct server *s, struct bd_err *err)
 {
     struct status_watch *w = bd_xcalloc(1, sizeof *w);
     pthread_mutex_init(&w->mu, NULL);
@@ -202,7 +195,7 @@ int status_watch_start(struct server *s, struct bd_err *err)
 }
 
 /* Before HTTP stops: every suspended page is resumed (MHD needs that) and answered. */
-void status_watch_stop(struct server *s)
+void server_status_watch_stop(struct server *s)
 {
     struct status_watch *w = s->watch;
     if (!w)
@@ -221,7 +214,7 @@ void status_watch_stop(struct server *s)
     w->started = false;
 }
 
-void status_watch_free(struct server *s)
+void server_status_watch_free(struct server *s)
 {
     struct status_watch *w = s->watch;
     if (!w)
@@ -238,7 +231,7 @@ void status_watch_free(struct server *s)
 }
 
 /* A resumed connection whose client went away is never answered: forget its waiter. */
-void status_watch_forget(struct server *s, struct MHD_Connection *c)
+void server_status_watch_forget(struct server *s, const struct MHD_Connection *c)
 {
     struct status_watch *w = s->watch;
     if (!w)
@@ -261,10 +254,10 @@ static enum MHD_Result answer(struct MHD_Connection *c, struct req *r, uint64_t 
     version_hex(v, hex);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "version", hex);
-    return reply_json(c, r, MHD_HTTP_OK, o);
+    return server_reply_json(c, r, MHD_HTTP_OK, o);
 }
 
-enum MHD_Result route_watch(struct server *s, struct MHD_Connection *c, struct req *r)
+enum MHD_Result server_route_watch(struct server *s, struct MHD_Connection *c, struct req *r)
 {
     struct status_watch *w = s->watch;
     /* back from suspension: the watcher left the answer */
@@ -282,13 +275,13 @@ enum MHD_Result route_watch(struct server *s, struct MHD_Connection *c, struct r
     bool stopping = w->stopping;
     pthread_mutex_unlock(&w->mu);
     if (stopping)
-        return reply_error_json(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "bootd is stopping");
+        return server_reply_error_json(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "bootd is stopping");
 
     const char *since_s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since");
     char *end = NULL;
     uint64_t since = since_s && *since_s ? strtoull(since_s, &end, 16) : 0;
     if (since_s && *since_s && (*end || strlen(since_s) != 16))
-        return reply_error_json(c, r, MHD_HTTP_BAD_REQUEST, "since: want the 16 hex digits of a version");
+        return server_reply_error_json(c, r, MHD_HTTP_BAD_REQUEST, "since: want the 16 hex digits of a version");
     uint64_t v;
     cJSON_Delete(overview(s, &v));
     if (!since_s || !*since_s || v != since)
@@ -297,13 +290,13 @@ enum MHD_Result route_watch(struct server *s, struct MHD_Connection *c, struct r
     pthread_mutex_lock(&w->mu);
     if (w->stopping || w->n >= WATCH_MAX) {
         pthread_mutex_unlock(&w->mu);
-        return reply_error_json(c, r, MHD_HTTP_SERVICE_UNAVAILABLE,
+        return server_reply_error_json(c, r, MHD_HTTP_SERVICE_UNAVAILABLE,
                                 "too many open status pages (%d); try again", WATCH_MAX);
     }
     struct watch_waiter *x = bd_xcalloc(1, sizeof *x);
     x->conn = c;
     x->since = since;
-    x->deadline_ms = mono_ms() + WATCH_HOLD_MS;
+    x->deadline_ms = bd_mono_ms() + WATCH_HOLD_MS;
     x->next = w->waiting;
     w->waiting = x;
     w->n++;

@@ -11,7 +11,7 @@ struct ui_asset {
     size_t len;
 };
 
-extern const struct ui_asset ui_assets[];
-extern const size_t ui_nassets;
+extern const struct ui_asset server_ui_assets[];
+extern const size_t server_ui_nassets;
 
 #endif

@@ -60,13 +60,13 @@ int main(int argc, char **argv)
         fclose(in);
         fprintf(out, "\n    0};\n");
     }
-    fprintf(out, "\nconst struct ui_asset ui_assets[] = {\n");
+    fprintf(out, "\nconst struct ui_asset server_ui_assets[] = {\n");
     for (int i = 2; i < argc; i++) {
         const char *eq = strchr(argv[i], '=');
         fprintf(out, "    {\"%.*s\", \"%s\", a%d, sizeof a%d - 1},\n", (int)(eq - argv[i]), argv[i],
                 content_type(eq + 1), i, i);
     }
-    fprintf(out, "};\nconst size_t ui_nassets = %d;\n", argc - 2);
+    fprintf(out, "};\nconst size_t server_ui_nassets = %d;\n", argc - 2);
     if (fclose(out) != 0 || rename(tmp, argv[1]) != 0) {
         perror(argv[1]);
         remove(tmp);
