@@ -45,7 +45,7 @@ int main(int argc, char **argv)
         {"talos-port", required_argument, NULL, 'P'},
         {"debug", no_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
+        {"version", no_argument, NULL, 'v'},
         {0},
     };
     int ch;
@@ -62,7 +62,7 @@ int main(int argc, char **argv)
         case 'P': o.talos_port = atoi(optarg); break;
         case 'd': bd_log_set_level(BD_LOG_DEBUG); break;
         case 'h': usage(stdout); return 0;
-        case 'V': printf("bootd %s\n", BD_VERSION); return 0;
+        case 'v': printf("bootd %s\n", BD_VERSION); return 0;
         default: usage(stderr); return 2;
         }
     }
