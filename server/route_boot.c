@@ -390,6 +390,7 @@ enum MHD_Result server_route_ipxe(struct server *s, struct MHD_Connection *c, st
     }
     j->boot.mac = j->mac;
     j->boot.name = j->machine ? j->machine->name : NULL;
+    j->boot.held = j->image_missing;
     j->boot.seen = (struct state_sighting){
         .uuid = j->uuid[0] ? j->uuid : NULL,
         .ip = j->ip,

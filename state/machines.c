@@ -7,7 +7,7 @@
 #include <string.h>
 
 static const char *const state_names[STATE_COUNT] = {
-    "discovered", "assigned", "booting", "config-served", "installing", "ready", "joined",
+    "discovered", "assigned", "held", "booting", "config-served", "installing", "ready", "joined",
 };
 
 const char *state_lifecycle_name(enum state_lifecycle s)

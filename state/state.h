@@ -10,6 +10,7 @@
 enum state_lifecycle {
     STATE_DISCOVERED,
     STATE_ASSIGNED,
+    STATE_HELD, /* asked to boot, but its Talos image is not in the cache yet */
     STATE_BOOTING,
     STATE_CONFIG_SERVED,
     STATE_INSTALLING,
@@ -120,6 +121,7 @@ struct state_boot {
     struct state_token_bind bind;     /* used when a token is minted */
     const char *message;              /* for the booting event */
     const char *warning;              /* an extra warn event, or NULL */
+    bool held;                        /* its image is missing: held, sighted, no token */
     /* out */
     bool installed;                   /* installed and no reinstall asked: boot from disk */
     char token[33];                   /* the minted token (32 hex chars), or "" */

@@ -14,7 +14,7 @@ import unittest
 
 from tests.integration import harness
 from tests.integration.gitops_env import GitopsLab, deployment, yaml_doc
-from tests.integration.harness import Bootd, lab_text
+from tests.integration.harness import Bootd, config_path, lab_text
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 VERSION = harness.read(os.path.join(REPO, "VERSION")).strip()
@@ -142,6 +142,35 @@ class ImageListCreatesNothing(unittest.TestCase):
             self.assertEqual(os.path.exists("/var/lib/bootd"), existed)
         finally:
             shutil.rmtree(root)
+
+
+class HeldForItsImage(unittest.TestCase):
+    def test_held_machine_shows_as_held_and_gets_no_token(self):
+        b = Bootd(images=False).start()
+        try:
+            status, _, body = b.ipxe("52:54:00:00:00:02", source="127.0.0.12")
+            self.assertEqual(status, 200)
+            self.assertIsNone(config_path(body.decode()), "a hold script carries no config URL")
+            m = {x["name"]: x for x in b.api("GET", "/machines")[1]["machines"]}["w-1"]
+            self.assertEqual(m["state"], "held")
+            held = [e for e in b.events("w-1") if e["kind"] == "held"]
+            self.assertEqual(len(held), 1)
+            self.assertIn("image is not in the cache yet", held[0]["message"])
+            self.assertNotIn("booting", [e["kind"] for e in b.events("w-1")])
+            # asking again does not repeat the event
+            b.ipxe("52:54:00:00:00:02", source="127.0.0.12")
+            self.assertEqual(len([e for e in b.events("w-1") if e["kind"] == "held"]), 1)
+            r = b.bootctl("machines")
+            self.assertRegex(r.stdout, r"(?m)^w-1\s.*\sheld\s")
+            # the image lands: the next boot is a real one
+            harness.seed_images(os.path.join(b.state, "images"))
+            b.api("POST", "/images/refresh")
+            status, _, body = b.ipxe("52:54:00:00:00:02", source="127.0.0.12")
+            self.assertIsNotNone(config_path(body.decode()))
+            m = {x["name"]: x for x in b.api("GET", "/machines")[1]["machines"]}["w-1"]
+            self.assertEqual(m["state"], "booting")
+        finally:
+            b.cleanup()
 
 
 class BootdEdges(unittest.TestCase):
