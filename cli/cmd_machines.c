@@ -31,14 +31,16 @@ static int machines_list(struct cli *c)
     cJSON *j = cli_view(c, "GET", "/machines", NULL, &code);
     if (!j)
         return code;
-    static const char *const hdr[] = {"NAME", "MAC", "ROLE", "IP", "STATE", "LAST SEEN (UTC)"};
-    struct table *t = cli_table_new(6, hdr);
+    static const char *const hdr[] = {"NAME", "MAC",      "ROLE", "IP",
+                                      "STATE", "FIRMWARE", "ARCH", "LAST SEEN (UTC)"};
+    struct table *t = cli_table_new(8, hdr);
     const cJSON *m;
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(j, "machines"))
     {
         char tb[32];
         const char *row[] = {cli_str(m, "name"), cli_str(m, "mac"), cli_str(m, "role"),
-                             cli_str(m, "ip"), cli_str(m, "state"), cli_time(m, "last_seen", tb)};
+                             cli_str(m, "ip"), cli_str(m, "state"), cli_str(m, "firmware"),
+                             cli_str(m, "arch"), cli_time(m, "last_seen", tb)};
         cli_table_add(t, row);
     }
     cli_table_print(t, stdout);
@@ -55,7 +57,7 @@ static int machine_show(struct cli *c, const char *id)
     if (!j)
         return code;
     static const char *const keys[] = {"name", "mac", "role", "state", "ip", "hostname",
-                                       "uuid", "arch", "in_lab", "reinstall"};
+                                       "uuid", "firmware", "arch", "in_lab", "reinstall"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const char *v = cli_str(j, keys[i]);
         printf("%-10s %s\n", keys[i], v ? v : "-");

@@ -223,6 +223,8 @@ enum MHD_Result server_reply_error_json(struct MHD_Connection *c, struct req *r,
 uint32_t server_client_ipv4(struct MHD_Connection *c);
 
 enum MHD_Result server_route_boot_chain(struct server *s, struct MHD_Connection *c, struct req *r);
+/* "bios" or "uefi" for iPXE's platform or a DHCP client-arch tag; NULL when unknown. */
+const char *server_firmware_name(const char *kind);
 enum MHD_Result server_route_ipxe(struct server *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result server_route_assets(struct server *s, struct MHD_Connection *c, struct req *r,
                              const char *url, const char *method);

@@ -28,7 +28,8 @@ struct state_machine {
     char name[64];
     char uuid[48];
     char ip[16];
-    char arch[16];
+    char arch[16];     /* the CPU's, as iPXE names it (x86_64, i386, arm64) */
+    char firmware[16]; /* bios or uefi */
     char hostname[64];
     enum state_lifecycle state;
     bool reinstall;
@@ -71,7 +72,7 @@ int state_schema_version(struct state_db *st);
 
 /* What a request told us about a machine; NULL fields leave stored values alone. */
 struct state_sighting {
-    const char *uuid, *ip, *arch, *hostname;
+    const char *uuid, *ip, *arch, *hostname, *firmware;
 };
 
 /* Records a sighting: creates the machine (state discovered) or refreshes it. */

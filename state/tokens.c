@@ -53,6 +53,7 @@ static int boot_known_locked(struct state_db *st, int64_t now, struct state_boot
         state_bind_text(s, 6, b->seen.uuid);
         state_bind_text(s, 7, b->seen.ip);
         state_bind_text(s, 8, b->seen.arch);
+        state_bind_text(s, 9, b->seen.firmware);
     }
     if (state_run(st, s, err, "record boot") < 0)
         return -1;

@@ -177,7 +177,8 @@ function renderMachines(machines) {
       el('td', { 'data-label': 'State' }, badge(m.state)),
       el('td', { 'data-label': 'Role' }, show(m.role)),
       el('td', { 'data-label': 'Address' }, show(m.ip)),
-      el('td', { 'data-label': 'Firmware' }, show(m.firmware || m.arch)),
+      el('td', { 'data-label': 'Firmware' }, show(m.firmware)),
+      el('td', { 'data-label': 'Arch' }, show(m.arch)),
       el('td', { 'data-label': 'MAC' }, el('code', { text: m.mac })),
       el('td', { 'data-label': 'Last seen' }, when(m.last_seen) || 'never'));
     tr.addEventListener('click', (ev) => { if (ev.target === tr || ev.target.tagName === 'TD') openMachine(m.mac, false); });
@@ -185,7 +186,7 @@ function renderMachines(machines) {
   }
   tbody.replaceChildren(...rows);
   if (!machines.length)
-    tbody.append(el('tr', {}, el('td', { colspan: 7, text: 'No machines yet: bootd records each machine when it first asks for a boot script.' })));
+    tbody.append(el('tr', {}, el('td', { colspan: 8, text: 'No machines yet: bootd records each machine when it first asks for a boot script.' })));
   $('machine-counts').textContent = '· ' + Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ');
   $('never').textContent = never.length
     ? `Never powered on (${never.length}): ${never.join(', ')}` : '';

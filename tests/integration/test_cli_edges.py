@@ -110,6 +110,29 @@ class CliEdges(unittest.TestCase):
             self.run_ctl(*args)
             self.run_ctl("-o", "json", *args)
 
+    def test_firmware_and_cpu_arch_apart(self):
+        # firmware PXE's DHCP says BIOS (option 93); then iPXE says pcbios and x86_64
+        status, _ = self.b.api("POST", "/dhcp/events", {"action": "add", "mac": "52:54:00:00:00:02",
+                                                        "ip": "127.0.0.12", "tags": "known bios lo"})
+        self.assertEqual(status, 200)
+        m = self.b.api("GET", "/machines/w-1")[1]
+        self.assertEqual((m["firmware"], m["arch"]), ("bios", None))
+        self.b.ipxe("52:54:00:00:00:02", source="127.0.0.12", arch="x86_64", platform="pcbios")
+        self.b.api("POST", "/dhcp/events", {"action": "old", "mac": "52:54:00:00:00:02",
+                                            "ip": "127.0.0.12", "tags": "known bios lo"})
+        m = self.b.api("GET", "/machines/w-1")[1]
+        self.assertEqual((m["firmware"], m["arch"]), ("bios", "x86_64"))
+        r = self.run_ctl("machines", "show", "w-1")
+        self.assertRegex(r.stdout, r"(?m)^firmware\s+bios$")
+        self.assertRegex(r.stdout, r"(?m)^arch\s+x86_64$")
+        r = self.run_ctl("machines")
+        self.assertRegex(r.stdout, r"(?m)^w-1\s.*\sbios\s+x86_64\s")
+        # UEFI
+        self.b.ipxe("52:54:00:00:00:01", source="127.0.0.11", arch="x86_64", platform="efi",
+                    uuid="4c4c4544-0000-1000-8000-000000000001")
+        m = self.b.api("GET", "/machines/cp-1")[1]
+        self.assertEqual((m["firmware"], m["arch"]), ("uefi", "x86_64"))
+
     def test_versions(self):
         r = self.run_ctl("--version")
         self.assertEqual((r.returncode, r.stdout), (0, "bootctl %s\n" % VERSION))
