@@ -113,7 +113,7 @@ function renderService(o) {
     ['Reload', st.reload_error ? el('span', { class: 's-bad', text: 'FAILED, previous lab still served: ' + st.reload_error }) : 'ok'],
     ['dnsmasq', show(st.dnsmasq)],
     ['Version', show(o.bootd)],
-    ['Signed in as', show(o.scope, 'admin')],
+    ['Signed in as', o.scope ? o.scope : undefined],
   ]);
 }
 
