@@ -70,12 +70,12 @@ int server_start(struct server *s, const struct server_opts *o, struct bd_err *e
         bd_warn("http: listening on port %d, but every URL handed to machines says "
                 "lan.http_port %d: machines reach bootd only if something forwards %d to %d",
                 o->port, l->lan.http_port, l->lan.http_port, o->port);
-    if (server_bootq_start(s, err) < 0 || server_status_watch_start(s, err) < 0 ||
-        server_http_start(s, err) < 0)
+    if (server_bootq_start(s, err) < 0 || server_status_watch_start(s, err) < 0)
         return -1;
     if (l->lan.log_port && server_logsink_start(s, o->listen_addr, l->lan.log_port, err) < 0)
         return -1;
-    if (server_cluster_start(s, err) < 0)
+    /* HTTP after what its routes read (/api/v1/status asks the reconciler) */
+    if (server_cluster_start(s, err) < 0 || server_http_start(s, err) < 0)
         return -1;
     /* dnsmasq last: its lease hook needs the port bootd really listens on */
     bool conf_changed, hosts_changed;

@@ -158,6 +158,31 @@ class StatusPageRoutes(unittest.TestCase):
         self.assertEqual([a[0] for a in answers], [200, 200, 200])
 
 
+class EarliestRequests(unittest.TestCase):
+    """The page asks for the overview the moment bootd answers: nothing it reads may still
+    be starting (the reconciler, the kernel-log sink)."""
+
+    def test_status_from_the_first_answer_on(self):
+        for _ in range(12):
+            b = StatusPageBootd()
+            try:
+                b.start(wait=False)
+                token = None
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    try:
+                        token = token or b.token()
+                        status, j = b.api("GET", "/overview", token=token)
+                        break
+                    except (OSError, ValueError):
+                        time.sleep(0.001)
+                self.assertEqual(status, 200)
+                self.assertIn("cluster_state", j["status"])
+                self.assertIsNone(b.proc.poll(), b.logs())
+            finally:
+                b.cleanup()
+
+
 class StatusPageBrowser(unittest.TestCase):
     """The page in Debian's Chromium; screenshots land in build/ui-screenshots/ (copied to
     docs/img/ when the page changes)."""
