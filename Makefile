@@ -3,6 +3,9 @@
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 SAN     ?= 0
+PREFIX  ?= /usr/local
+DESTDIR ?=
+VERSION := $(shell cat VERSION)
 
 PKGS    := libmicrohttpd libcurl libcjson yaml-0.1 sqlite3 libgit2 libssl libcrypto
 
@@ -10,7 +13,7 @@ PKGS    := libmicrohttpd libcurl libcjson yaml-0.1 sqlite3 libgit2 libssl libcry
 # code needs to build at all lives in BD_CFLAGS and BD_LDLIBS.
 CFLAGS  ?= -O2 -g
 BD_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
-             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DBD_VERSION='"$(VERSION)"'
 BD_LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmbedtls -lmbedx509 -lmbedcrypto \
              -lz -pthread
 
@@ -33,12 +36,15 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 SRV_OBJ  := $(SRV_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+# the status page's files, built into bootd by a generator made first
+UI_FILES := server/ui/index.html server/ui/app.js server/ui/style.css server/ui/favicon.svg
+SRV_OBJ  += $(BUILD)/gen/ui_assets.o
 
 BOOTD    := $(BUILD)/bootd
 BOOTCTL  := $(BUILD)/bootctl
 UNIT     := $(BUILD)/unit-tests
 
-.PHONY: all deps test unit integration e2e lint bench demo start clean help
+.PHONY: all deps test unit integration e2e lint bench demo start clean help install deb
 all: $(BOOTD) $(BOOTCTL)
 
 help:
@@ -50,13 +56,26 @@ help:
 	@echo "make mutants    plant each bug of tests/mutants/ and check a test catches it (slow)"
 	@echo "make bench      benchmarks against nginx and curl, printed as ratios"
 	@echo "make demo       a VM PXE-boots from bootd in a network namespace"
-	@echo "make start      run bootd on examples/minimal in the foreground"
+	@echo "make start      run bootd on loopback (a one-machine lab) in the foreground"
 	@echo "make fuzz       libFuzzer on each tests/fuzz target, FUZZ_TIME s each (default 60)"
+	@echo "make install    bootd, bootctl, systemd unit, man pages, completion (PREFIX, DESTDIR)"
+	@echo "make deb        a Debian package of the same (build/release/bootd_VERSION_ARCH.deb)"
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(BD_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/embed: server/ui/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -o $@ $<
+
+$(BUILD)/gen/ui_assets.c: $(BUILD)/embed $(UI_FILES)
+	@mkdir -p $(dir $@)
+	$(BUILD)/embed $@ /=server/ui/index.html $(foreach f,$(filter-out %/index.html,$(UI_FILES)),/ui/$(notdir $(f))=$(f))
+
+$(BUILD)/gen/ui_assets.o: $(BUILD)/gen/ui_assets.c server/ui_assets.h
+	@$(CC) $(BD_CFLAGS) $(CFLAGS) -Iserver -c $< -o $@
 
 $(BUILD)/libbootd.a: $(LIB_OBJ)
 	@rm -f $@
@@ -113,6 +132,12 @@ start: deps
 demo: deps
 	$(MAKE) all
 	BOOTD_BUILD=$(BUILD) scripts/demo.sh
+
+install: $(BOOTD) $(BOOTCTL)
+	PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) VERSION=$(VERSION) scripts/install.sh $(BUILD)
+
+deb: $(BOOTD) $(BOOTCTL)
+	VERSION=$(VERSION) scripts/mkdeb.sh $(BUILD) $(BUILD)
 
 clean:
 	rm -rf build

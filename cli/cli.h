@@ -55,10 +55,15 @@ struct table;
 struct table *cli_table_new(size_t ncols, const char *const *headers);
 void cli_table_add(struct table *t, const char *const *cells);
 void cli_table_print(struct table *t, FILE *f); /* frees t */
+void cli_table_free(struct table *t);
 const char *cli_time(const struct cJSON *o, const char *key, char buf[32]);
 const char *cli_str(const struct cJSON *o, const char *key);
 /* s with control characters shown as \xNN (caller frees): for anything a machine sent. */
 char *cli_escape(const char *s);
+/* A --timeout's value (30, 30s, 5m, 2h, 1d): 0, or -1 with the message printed. */
+int cli_duration(const char *opt, const char *s, int64_t *seconds);
+/* v, or what to print when the API left it null. */
+const char *cli_or(const char *v, const char *dash);
 /* Writes text to path (0600, atomically), or to stdout for "-". */
 int cli_put(const char *path, const char *text, size_t len, struct bd_err *err) BD_MUST_CHECK;
 

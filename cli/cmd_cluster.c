@@ -23,14 +23,15 @@ void cli_print_cluster(const cJSON *cluster)
         return;
     char tb[32];
     const char *since = cli_time(cluster, "since", tb);
-    printf("phase     %s%s%s: %s\n", cli_str(cluster, "phase"), since ? " since " : "",
-           since ? since : "", cli_str(cluster, "message"));
+    printf("phase     %s%s%s: %s\n", cli_or(cli_str(cluster, "phase"), "-"), since ? " since " : "",
+           since ? since : "", cli_or(cli_str(cluster, "message"), "-"));
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(cluster, "bootstrap");
     const cJSON *attempts = cJSON_GetObjectItemCaseSensitive(b, "attempts");
-    printf("bootstrap %s, node %s: ", cli_str(b, "mode"), cli_str(b, "node"));
+    printf("bootstrap %s, node %s: ", cli_or(cli_str(b, "mode"), "-"),
+           cli_or(cli_str(b, "node"), "none yet"));
     if (json_true(b, "done"))
-        printf("done (%s on %s at %s)", cli_str(b, "outcome"), cli_str(b, "called_on"),
-               cli_time(b, "done_at", tb));
+        printf("done (%s on %s at %s)", cli_or(cli_str(b, "outcome"), "-"),
+               cli_or(cli_str(b, "called_on"), "-"), cli_or(cli_time(b, "done_at", tb), "-"));
     else
         printf("not done, %d calls%s%s", cJSON_IsNumber(attempts) ? attempts->valueint : 0,
                cli_str(b, "last_error") ? "; last: " : "",
@@ -39,28 +40,37 @@ void cli_print_cluster(const cJSON *cluster)
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(cluster, "kubernetes");
     if (cli_str(k, "api")) {
         printf("kubernetes %s\n", cli_str(k, "api"));
-        printf("cilium    %s\n", cli_str(cJSON_GetObjectItemCaseSensitive(k, "cilium"), "status"));
+        printf("cilium    %s\n", cli_or(cli_str(cJSON_GetObjectItemCaseSensitive(k, "cilium"),
+                                                "status"),
+                                        "not seen yet"));
     }
     printf("\n");
+    /* machines never powered on have no Talos API to ask: one line for all of them */
     static const char *const hdr[] = {"MACHINE", "ROLE", "STATE", "NODE", "TALOS API"};
     struct table *t = cli_table_new(5, hdr);
+    struct bd_buf never;
+    bd_buf_init(&never);
+    size_t shown = 0, nnever = 0;
     const cJSON *m;
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(cluster, "machines"))
     {
-        const char *row[] = {cli_str(m, "name"), cli_str(m, "role"), cli_str(m, "state"),
+        const char *state = cli_str(m, "state");
+        if (state && !strcmp(state, "assigned")) {
+            bd_buf_printf(&never, "%s%s", nnever++ ? ", " : "", cli_or(cli_str(m, "name"), "-"));
+            continue;
+        }
+        const char *row[] = {cli_str(m, "name"), cli_str(m, "role"), state,
                              cli_str(m, "node"), cli_str(m, "talos")};
         cli_table_add(t, row);
+        shown++;
     }
-    cli_table_print(t, stdout);
-}
-
-static int parse_duration_arg(const char *s, int64_t *out)
-{
-    if (bd_duration_parse(s, out) < 0 || *out <= 0) {
-        fprintf(stderr, "bootctl: --timeout: \"%s\" is not a duration like 10m\n", s);
-        return -1;
-    }
-    return 0;
+    if (shown)
+        cli_table_print(t, stdout);
+    else
+        cli_table_free(t);
+    if (nnever)
+        printf("%snever powered on (%zu): %s\n", shown ? "\n" : "", nnever, never.data);
+    bd_buf_free(&never);
 }
 
 int cli_cmd_bootstrap(struct cli *c, int argc, char **argv)
@@ -70,10 +80,10 @@ int cli_cmd_bootstrap(struct cli *c, int argc, char **argv)
     optind = 0;
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1)
-        if (ch != 't' || parse_duration_arg(optarg, &timeout_s) < 0)
+        if (ch != 't' || cli_duration("--timeout", optarg, &timeout_s) < 0)
             return 2;
     if (optind != argc) {
-        fprintf(stderr, "usage: bootctl bootstrap [--timeout 10m]\n");
+        fprintf(stderr, "usage: bootctl bootstrap [--timeout DURATION]   (default 10m)\n");
         return 2;
     }
     int code;
@@ -83,8 +93,8 @@ int cli_cmd_bootstrap(struct cli *c, int argc, char **argv)
     if (json_true(j, "already_done")) {
         const cJSON *b = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(j, "cluster_state"), "bootstrap");
-        printf("already bootstrapped (%s on %s); nothing to do\n", cli_str(b, "outcome"),
-               cli_str(b, "called_on"));
+        printf("already bootstrapped (%s on %s); nothing to do\n", cli_or(cli_str(b, "outcome"), "-"),
+               cli_or(cli_str(b, "called_on"), "-"));
         cJSON_Delete(j);
         return 0;
     }
@@ -99,14 +109,16 @@ int cli_cmd_bootstrap(struct cli *c, int argc, char **argv)
         const cJSON *cl = cJSON_GetObjectItemCaseSensitive(j, "cluster_state");
         const cJSON *b = cJSON_GetObjectItemCaseSensitive(cl, "bootstrap");
         char line[1400];
-        snprintf(line, sizeof line, "%s: %s", cli_str(cl, "phase"), cli_str(cl, "message"));
+        snprintf(line, sizeof line, "%s: %s", cli_or(cli_str(cl, "phase"), "-"),
+                 cli_or(cli_str(cl, "message"), "-"));
         if (strcmp(line, last)) {
             fprintf(stderr, "  %s\n", line);
             snprintf(last, sizeof last, "%s", line);
         }
         bool done = json_true(b, "done");
         if (done)
-            printf("bootstrapped: %s on %s\n", cli_str(b, "outcome"), cli_str(b, "called_on"));
+            printf("bootstrapped: %s on %s\n", cli_or(cli_str(b, "outcome"), "-"),
+                   cli_or(cli_str(b, "called_on"), "-"));
         cJSON_Delete(j);
         if (done)
             return 0;
@@ -243,18 +255,19 @@ int cli_cmd_kubeconfig(struct cli *c, int argc, char **argv)
     bool same = json_true(j, "same");
     FILE *f = strcmp(out, "-") ? stdout : stderr;
     fprintf(f, "kubeconfig from %s's Talos API, compared with the one bootd mints:\n",
-            cli_str(j, "node"));
+            cli_or(cli_str(j, "node"), "a control plane"));
     const char *cerr = cli_str(j, "compare_error");
     if (cerr)
         fprintf(f, "  cannot compare: %s\n", cerr);
     const cJSON *e;
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(j, "checks"))
     {
+        const char *what = cli_or(cli_str(e, "what"), "-");
         if (json_true(e, "same"))
-            fprintf(f, "  %-18s same: %s\n", cli_str(e, "what"), cli_str(e, "talos"));
+            fprintf(f, "  %-18s same: %s\n", what, cli_or(cli_str(e, "talos"), "-"));
         else
-            fprintf(f, "  %-18s DIFFERS: Talos %s, bootd %s\n", cli_str(e, "what"),
-                    cli_str(e, "talos"), cli_str(e, "bootd"));
+            fprintf(f, "  %-18s DIFFERS: Talos %s, bootd %s\n", what,
+                    cli_or(cli_str(e, "talos"), "-"), cli_or(cli_str(e, "bootd"), "-"));
     }
     if (!same)
         fprintf(f, "The cluster does not match this lab (another secrets bundle or endpoint?)\n");

@@ -39,7 +39,7 @@ static void print_list(const cJSON *detail, const char *list, const char *title,
 static void print_status(const cJSON *j)
 {
     char tb[32];
-    printf("state             %s\n", cli_str(j, "state"));
+    printf("state             %s\n", cli_or(cli_str(j, "state"), "-"));
     if (cli_str(j, "waiting_for"))
         printf("waiting for       %s\n", cli_str(j, "waiting_for"));
     printf("repo              %s (ref %s)\n", cli_str(j, "repo") ? cli_str(j, "repo") : "-",
@@ -80,50 +80,67 @@ static int show(struct cli *c, cJSON *j)
     return 0;
 }
 
-static const char *finished_of(const cJSON *j)
+static const char *last_started(const cJSON *j)
 {
-    const char *f = cli_str(cJSON_GetObjectItemCaseSensitive(j, "last_sync"), "finished");
-    return f ? f : "";
+    return cli_str(cJSON_GetObjectItemCaseSensitive(j, "last_sync"), "started");
 }
 
-/* Triggers a sync; with --wait, polls until one that started after the trigger ends. */
-static int sync_now(struct cli *c, bool wait, long timeout_s)
+/* A sync that can never start: bootd has no Kubernetes API to sync to. */
+static bool cannot_run(const cJSON *j)
+{
+    const char *state = cli_str(j, "state");
+    return state && !strcmp(state, "waiting");
+}
+
+/* Triggers a sync; with --wait, polls until one that started after the request (bootd's
+ * clock: requested_at) has finished. One already running when asked does not count. */
+static int sync_now(struct cli *c, bool wait, int64_t timeout_s)
 {
     int code;
-    cJSON *before = cli_call(c, "GET", "/gitops", NULL, &code);
-    if (!before)
-        return code;
-    char *was = bd_xstrdup(finished_of(before));
-    cJSON_Delete(before);
     cJSON *j = cli_call(c, "POST", "/gitops/sync", NULL, &code);
-    if (!j || !wait) {
-        if (j && !c->json)
-            printf("sync requested\n");
-        else if (j)
-            cli_print_json(j);
+    if (!j)
+        return code;
+    if (cannot_run(j)) {
+        fprintf(stderr, "bootctl: no sync can run: bootd is waiting for %s\n",
+                cli_or(cli_str(j, "waiting_for"), "the cluster's Kubernetes API"));
         cJSON_Delete(j);
-        free(was);
-        return j ? 0 : code;
+        return 1;
     }
+    if (!wait) {
+        if (c->json)
+            cli_print_json(j);
+        else
+            printf("sync requested\n");
+        cJSON_Delete(j);
+        return 0;
+    }
+    char *asked = bd_xstrdup(cli_or(cli_str(j, "requested_at"), ""));
+    if (!c->json)
+        fprintf(stderr, "sync requested; waiting up to %llds for it\n", (long long)timeout_s);
     int64_t deadline = bd_now_ms() + timeout_s * 1000;
-    while (strcmp(finished_of(j), was) == 0 || !strcmp(cli_str(j, "state"), "syncing")) {
-        if (bd_now_ms() > deadline || !strcmp(cli_str(j, "state"), "waiting")) {
-            fprintf(stderr, "bootctl: no sync finished within %lds (state %s%s%s)\n", timeout_s,
-                    cli_str(j, "state"), cli_str(j, "waiting_for") ? ": waiting for " : "",
-                    cli_str(j, "waiting_for") ? cli_str(j, "waiting_for") : "");
+    for (;;) {
+        const char *started = last_started(j);
+        /* ISO 8601 UTC with milliseconds from the same clock: they sort as strings */
+        if (started && strcmp(started, asked) >= 0 && strcmp(cli_or(cli_str(j, "state"), ""), "syncing"))
+            break;
+        if (cannot_run(j) || bd_now_ms() > deadline) {
+            fprintf(stderr, "bootctl: %s (state %s%s%s)\n",
+                    cannot_run(j) ? "no sync can run" : "no sync finished in time",
+                    cli_or(cli_str(j, "state"), "-"), cli_str(j, "waiting_for") ? ": waiting for " : "",
+                    cli_or(cli_str(j, "waiting_for"), ""));
             cJSON_Delete(j);
-            free(was);
+            free(asked);
             return 1;
         }
         struct timespec ts = {.tv_sec = 0, .tv_nsec = 100 * 1000000};
         nanosleep(&ts, NULL);
         cJSON_Delete(j);
         if (!(j = cli_call(c, "GET", "/gitops", NULL, &code))) {
-            free(was);
+            free(asked);
             return code;
         }
     }
-    free(was);
+    free(asked);
     show(c, j);
     bool ok = cJSON_IsTrue(
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "last_sync"), "ok"));
@@ -144,20 +161,25 @@ int cli_cmd_gitops(struct cli *c, int argc, char **argv)
     }
     if (argc >= 2 && !strcmp(argv[1], "sync")) {
         bool wait = false;
-        long timeout = 600;
-        for (int i = 2; i < argc; i++) {
-            if (!strcmp(argv[i], "--wait"))
+        int64_t timeout = 600;
+        static const struct option opts[] = {{"wait", no_argument, NULL, 'w'},
+                                             {"timeout", required_argument, NULL, 't'},
+                                             {0}};
+        optind = 0;
+        int ch;
+        while ((ch = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+            if (ch == 'w')
                 wait = true;
-            else if (!strncmp(argv[i], "--timeout=", 10) && atol(argv[i] + 10) > 0)
-                timeout = atol(argv[i] + 10);
-            else
-                goto usage;
+            else if (ch != 't' || cli_duration("--timeout", optarg, &timeout) < 0)
+                return 2;
         }
+        if (optind != argc - 1)
+            goto usage;
         return sync_now(c, wait, timeout);
     }
 usage:
     fprintf(stderr, "usage: bootctl gitops [status]\n"
-                    "       bootctl gitops sync [--wait] [--timeout=SECONDS]\n"
+                    "       bootctl gitops sync [--wait] [--timeout DURATION]\n"
                     "       bootctl gitops render [--kustomize TOOL|builtin] [--helm HELM]\n"
                     "                             [--helm-cache DIR] PATH...\n"
                     "       bootctl gitops plan [--root DIR] [--kustomize TOOL|builtin] PATH...\n");

@@ -412,7 +412,16 @@ int cli_cmd_image(struct cli *c, const char *url, const char *token_file, int ar
     }
     ic.cache_dir = assets ? bd_xstrdup(assets) : bd_path_join(state_dir, "images");
     int rc = 1;
-    if (bd_mkdir_p(ic.cache_dir, 0755, &err) < 0)
+    /* only what adds to the cache makes it: list and gc never create a state dir */
+    bool adds = import || run == image_pull;
+    if (!adds && access(ic.cache_dir, F_OK) < 0 && errno == ENOENT) {
+        if (ic.cli->json)
+            printf("[]\n");
+        else
+            printf("no image cache at %s: nothing pulled or imported yet (bootctl image pull)\n",
+                   ic.cache_dir);
+        rc = 0;
+    } else if (adds && bd_mkdir_p(ic.cache_dir, 0755, &err) < 0)
         fprintf(stderr, "bootctl: image cache: %s\n", err.msg);
     else if ((ic.cache_fd = open(ic.cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         fprintf(stderr, "bootctl: image cache %s: %s\n", ic.cache_dir, strerror(errno));

@@ -17,16 +17,19 @@ int cli_cmd_logs(struct cli *c, int argc, char **argv)
     free(path);
     if (!j)
         return code;
-    const cJSON *l;
-    cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(j, "lines"))
+    const cJSON *l, *lines = cJSON_GetObjectItemCaseSensitive(j, "lines");
+    cJSON_ArrayForEach(l, lines)
     {
         char tb[32];
         const char *t = cli_time(l, "time", tb);
-        const char *msg = cli_str(l, "msg");
-        char *shown = cli_escape(msg ? msg : "");
+        char *shown = cli_escape(cli_or(cli_str(l, "msg"), ""));
         printf("%s  %s\n", t ? t : "-", shown);
         free(shown);
     }
+    if (!cJSON_GetArraySize(lines))
+        fprintf(stderr, "no kernel log from %s yet (machines send it once they run Talos, when "
+                        "lab.yaml sets lan.log_port; bootd keeps it in memory since its start)\n",
+                argv[1]);
     cJSON_Delete(j);
     return 0;
 }

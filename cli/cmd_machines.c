@@ -6,8 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void print_events(const cJSON *events)
+static void print_events(const cJSON *events, const char *none)
 {
+    if (!cJSON_GetArraySize(events)) {
+        fprintf(stderr, "%s\n", none);
+        return;
+    }
     static const char *const hdr[] = {"TIME (UTC)", "SOURCE", "EVENT", "MESSAGE"};
     struct table *t = cli_table_new(4, hdr);
     const cJSON *e;
@@ -32,9 +36,9 @@ static int machines_list(struct cli *c)
     bool vms = false;
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(j, "machines"))
         vms = vms || cJSON_GetObjectItemCaseSensitive(m, "vm");
-    static const char *const hdr[] = {"NAME", "MAC", "ROLE", "IP", "STATE", "LAST SEEN (UTC)",
-                                      "VM"};
-    struct table *t = cli_table_new(vms ? 7 : 6, hdr);
+    static const char *const hdr[] = {"NAME",     "MAC",  "ROLE",            "IP", "STATE",
+                                      "FIRMWARE", "ARCH", "LAST SEEN (UTC)", "VM"};
+    struct table *t = cli_table_new(vms ? 9 : 8, hdr);
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(j, "machines"))
     {
         char tb[32], vm[160] = "-";
@@ -43,7 +47,8 @@ static int machines_list(struct cli *c)
             snprintf(vm, sizeof vm, "%d %s %s", cJSON_GetObjectItemCaseSensitive(v, "vmid")->valueint,
                      cli_str(v, "name"), cli_str(v, "power"));
         const char *row[] = {cli_str(m, "name"), cli_str(m, "mac"), cli_str(m, "role"),
-                             cli_str(m, "ip"), cli_str(m, "state"), cli_time(m, "last_seen", tb), vm};
+                             cli_str(m, "ip"), cli_str(m, "state"), cli_or(cli_str(m, "firmware"), "-"),
+                             cli_or(cli_str(m, "arch"), "-"), cli_time(m, "last_seen", tb), vm};
         cli_table_add(t, row);
     }
     cli_table_print(t, stdout);
@@ -60,7 +65,7 @@ static int machine_show(struct cli *c, const char *id)
     if (!j)
         return code;
     static const char *const keys[] = {"name", "mac", "role", "state", "ip", "hostname",
-                                       "uuid", "arch", "in_lab", "reinstall"};
+                                       "uuid", "firmware", "arch", "in_lab", "reinstall"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const char *v = cli_str(j, keys[i]);
         printf("%-10s %s\n", keys[i], v ? v : "-");
@@ -70,7 +75,7 @@ static int machine_show(struct cli *c, const char *id)
     printf("%-10s %s\n", "first seen", t ? t : "never");
     t = cli_time(j, "last_seen", tb);
     printf("%-10s %s\n\n", "last seen", t ? t : "never");
-    print_events(cJSON_GetObjectItemCaseSensitive(j, "events"));
+    print_events(cJSON_GetObjectItemCaseSensitive(j, "events"), "no events for this machine yet");
     cJSON_Delete(j);
     return 0;
 }
@@ -126,8 +131,9 @@ static int machine_adopt(struct cli *c, int argc, char **argv)
     free(text);
     if (!j)
         return code;
-    printf("adopted %s as %s (%s); it boots on its next network boot\n", cli_str(j, "mac"),
-               cli_str(j, "name"), cli_str(j, "role"));
+    printf("adopted %s as %s (%s); it boots on its next network boot\n",
+           cli_or(cli_str(j, "mac"), "-"), cli_or(cli_str(j, "name"), "-"),
+           cli_or(cli_str(j, "role"), "-"));
     cJSON_Delete(j);
     return 0;
 }
@@ -140,7 +146,7 @@ static int machine_reinstall(struct cli *c, const char *id)
     free(path);
     if (!j)
         return code;
-    printf("%s will install again on its next network boot\n", cli_str(j, "name"));
+    printf("%s will install again on its next network boot\n", cli_or(cli_str(j, "name"), id));
     cJSON_Delete(j);
     return 0;
 }
@@ -175,7 +181,9 @@ int cli_cmd_events(struct cli *c, int argc, char **argv)
     free(path);
     if (!j)
         return code;
-    print_events(cJSON_GetObjectItemCaseSensitive(j, "events"));
+    print_events(cJSON_GetObjectItemCaseSensitive(j, "events"),
+                 argc == 2 ? "no events for this machine yet"
+                           : "no events about unknown machines or tokens");
     cJSON_Delete(j);
     return 0;
 }
@@ -191,8 +199,9 @@ int cli_cmd_reload(struct cli *c, int argc, char **argv)
     cJSON *j = cli_view(c, "POST", "/reload", NULL, &code);
     if (!j)
         return code;
-    printf("reloaded %s: cluster %s, %d machines\n", cli_str(j, "lab"), cli_str(j, "cluster"),
-               cJSON_GetObjectItemCaseSensitive(j, "machines_in_lab")->valueint);
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "machines_in_lab");
+    printf("reloaded %s: cluster %s, %d machines\n", cli_or(cli_str(j, "lab"), "-"),
+           cli_or(cli_str(j, "cluster"), "-"), cJSON_IsNumber(n) ? n->valueint : 0);
     cJSON_Delete(j);
     return 0;
 }
@@ -208,11 +217,12 @@ int cli_cmd_status(struct cli *c, int argc, char **argv)
     cJSON *j = cli_view(c, "GET", "/status", NULL, &code);
     if (!j)
         return code;
-    printf("lab       %s\ncluster   %s\n", cli_str(j, "lab"), cli_str(j, "cluster"));
+    printf("lab       %s\ncluster   %s\n", cli_or(cli_str(j, "lab"), "-"),
+           cli_or(cli_str(j, "cluster"), "-"));
     const char *re = cli_str(j, "reload_error");
     if (re)
         printf("reload    FAILED, previous lab still served: %s\n", re);
-    printf("dnsmasq   %s\n", cli_str(j, "dnsmasq"));
+    printf("dnsmasq   %s\n", cli_or(cli_str(j, "dnsmasq"), "-"));
     printf("machines ");
     const cJSON *s;
     cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(j, "states"))

@@ -5,9 +5,71 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Commands whose own -o names an output file rather than the global table|json. */
+static bool own_dash_o(const char *cmd)
+{
+    return cmd && (!strcmp(cmd, "gen") || !strcmp(cmd, "kubeconfig"));
+}
+
+/* How many words a global option at argv[i] takes (1 or 2), or 0 for none. */
+static int global_opt(char **argv, int argc, int i, const char *cmd)
+{
+    static const char *const with_value[] = {"--url", "--token-file", "--output"};
+    const char *a = argv[i];
+    for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) {
+        size_t n = strlen(with_value[k]);
+        if (!strncmp(a, with_value[k], n) && a[n] == '=')
+            return 1;
+        if (!strcmp(a, with_value[k]))
+            return i + 1 < argc ? 2 : 1;
+    }
+    if (!strncmp(a, "-o", 2) && !own_dash_o(cmd))
+        return a[2] ? 1 : (i + 1 < argc ? 2 : 1);
+    if (!strcmp(a, "--version"))
+        return 1;
+    if (!cmd && (!strcmp(a, "-h") || !strcmp(a, "--help")))
+        return 1;
+    return 0;
+}
+
+/* Global options may stand anywhere ("bootctl machines -o json"): they are moved in
+ * front of the command, where getopt reads them; "--" ends the search. */
+static void globals_first(int argc, char **argv)
+{
+    char **globals = bd_xcalloc((size_t)argc, sizeof *globals);
+    char **rest = bd_xcalloc((size_t)argc, sizeof *rest);
+    int ng = 0, nr = 0;
+    const char *cmd = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) {
+            while (i < argc)
+                rest[nr++] = argv[i++];
+            break;
+        }
+        int n = global_opt(argv, argc, i, cmd);
+        if (n) {
+            for (int k = 0; k < n; k++)
+                globals[ng++] = argv[i + k];
+            i += n - 1;
+            continue;
+        }
+        if (!cmd && argv[i][0] != '-')
+            cmd = argv[i];
+        rest[nr++] = argv[i];
+    }
+    memcpy(argv + 1, globals, (size_t)ng * sizeof *argv);
+    memcpy(argv + 1 + ng, rest, (size_t)nr * sizeof *argv);
+    free(globals);
+    free(rest);
+}
+
 static void usage(FILE *f)
 {
     fputs("usage: bootctl [--url URL] [--token-file FILE] [-o table|json] COMMAND ...\n"
+          "       bootctl --version\n"
+          "\n"
+          "The global options may also follow the command (bootctl machines -o json).\n"
+          "Every --timeout takes a duration: 30, 30s, 5m, 2h or 1d.\n"
           "\n"
           "Offline:\n"
           "  validate PATH                  check lab.yaml (and machines.d/) as bootd would\n"
@@ -42,7 +104,7 @@ static void usage(FILE *f)
           "  reload                         re-read lab.yaml (a broken one is refused)\n"
           "  status                         what bootd serves, the cluster's phase and each\n"
           "                                 machine's state and Talos API\n"
-          "  bootstrap [--timeout 10m]      bootstrap the cluster now (for cluster.bootstrap:\n"
+          "  bootstrap [--timeout DURATION] bootstrap the cluster now (for cluster.bootstrap:\n"
           "                                 manual) and wait until Talos says it is done\n"
           "  kubeconfig [-o FILE|-] [--node NAME]\n"
           "                                 the admin kubeconfig from a control plane's Talos\n"
@@ -58,7 +120,10 @@ static void usage(FILE *f)
           "  etcd snapshots [--lab PATH]    the scheduled etcd backups (cluster.etcd_backup),\n"
           "                                 read from the backup dir; bootd need not run\n"
           "  gitops [status]                GitOps: revision, applied, pruned, unhealthy, errors\n"
-          "  gitops sync [--wait]           sync now (and wait for the outcome)\n"
+          "  gitops sync [--wait] [--timeout DURATION]\n"
+          "                                 sync now; --wait: for a sync that starts after\n"
+          "                                 the request, its outcome (exit 1 when it fails\n"
+          "                                 or none can run; --timeout 10m by default)\n"
           "\n"
           "bootd's URL: --url, BOOTD_URL, `url:` in ~/.config/bootctl/config.yaml, or\n"
           "http://127.0.0.1:8080. Admin token: --token-file, BOOTD_TOKEN, BOOTD_TOKEN_FILE,\n"
@@ -74,8 +139,10 @@ int main(int argc, char **argv)
         {"token-file", required_argument, NULL, 't'},
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {0},
     };
+    globals_first(argc, argv);
     int ch;
     /* '+' stops at the command so its own options are left for it */
     while ((ch = getopt_long(argc, argv, "+o:h", opts, NULL)) != -1) {
@@ -84,6 +151,7 @@ int main(int argc, char **argv)
         case 't': token_file = optarg; break;
         case 'o': output = optarg; break;
         case 'h': usage(stdout); return 0;
+        case 'V': printf("bootctl %s\n", BD_VERSION); return 0;
         default: usage(stderr); return 2;
         }
     }

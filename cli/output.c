@@ -71,6 +71,14 @@ void cli_table_print(struct table *t, FILE *f)
     free(t);
 }
 
+void cli_table_free(struct table *t)
+{
+    for (size_t i = 0; i < t->nrows * t->ncols; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    free(t);
+}
+
 void cli_print_json(const struct cJSON *j)
 {
     char *s = cJSON_Print(j);
@@ -110,4 +118,18 @@ int cli_put(const char *path, const char *text, size_t len, struct bd_err *err)
         return -1;
     fprintf(stderr, "wrote %s\n", path);
     return 0;
+}
+
+int cli_duration(const char *opt, const char *s, int64_t *seconds)
+{
+    if (bd_duration_parse(s, seconds) < 0 || *seconds <= 0) {
+        fprintf(stderr, "bootctl: %s: \"%s\" is not a duration (30, 30s, 5m, 2h or 1d)\n", opt, s);
+        return -1;
+    }
+    return 0;
+}
+
+const char *cli_or(const char *v, const char *dash)
+{
+    return v ? v : dash;
 }

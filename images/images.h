@@ -201,6 +201,10 @@ struct images_fetch {
 };
 int images_fetch(struct images_fetch *f, struct bd_err *err) BD_MUST_CHECK;
 
+/* Checks that fd (a file named as Image Factory names it; src for messages) starts as
+ * such a file does: a kernel for its arch, a compressed initramfs, a text command line. */
+int images_check_magic(int fd, const char *name, const char *src, struct bd_err *err);
+
 /* Copies local files (named as Image Factory names them: kernel-amd64, ...) into the
  * cache as part of the given schematic and version, verified against and recorded in
  * the lock file like downloads. */

@@ -36,6 +36,8 @@ static int copy_in(struct images_stage *st, const char *src, const char *name, s
         rc = images_hash_fd(out, part, h, &size, err);
     if (rc == 0 && size == 0)
         rc = bd_err_set(err, "%s: empty file", src);
+    if (rc == 0)
+        rc = images_check_magic(out, name, src, err);
     if (rc == 0 && fsync(out) < 0)
         rc = bd_err_set(err, "%s/%s: fsync: %s", st->dir, part, strerror(errno));
     if (rc == 0) {

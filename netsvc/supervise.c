@@ -157,6 +157,25 @@ static void describe_exit(char *out, size_t n, int status)
         snprintf(out, n, "stopped");
 }
 
+/* A dnsmasq that ends while bootd stops was stopped with it: Ctrl-C reaches the whole
+ * process group, systemd signals the whole cgroup. Waits a moment for bootd's own stop
+ * before calling the exit a failure. */
+#define STOP_GRACE_MS 1000
+static bool stop_follows(struct dnsmasq *d)
+{
+    struct pollfd pf = {.fd = d->ctl[0], .events = POLLIN};
+    if (poll(&pf, 1, STOP_GRACE_MS) <= 0)
+        return false;
+    char cmd = 'q';
+    if (read(d->ctl[0], &cmd, 1) != 1)
+        cmd = 'q';
+    if (cmd == 'q')
+        return true;
+    if (cmd == 'r')
+        bd_info("dnsmasq: restarting for a new configuration");
+    return false;
+}
+
 static void *supervise(void *arg)
 {
     struct dnsmasq *d = arg;
@@ -224,6 +243,17 @@ static void *supervise(void *arg)
             next_start = (bd_mono_ms() / 1000) + backoff;
             char how[64];
             describe_exit(how, sizeof how, status);
+            bool normal = (WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
+                          (WIFSIGNALED(status) &&
+                           (WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGINT));
+            if (normal && stop_follows(d)) {
+                pthread_mutex_lock(&d->mu);
+                d->pid = 0;
+                snprintf(d->status, sizeof d->status, "stopped with bootd");
+                pthread_mutex_unlock(&d->mu);
+                bd_info("dnsmasq: %s, stopped with bootd", how);
+                break;
+            }
             pthread_mutex_lock(&d->mu);
             d->pid = 0;
             snprintf(d->status, sizeof d->status, "%s%s%s; restarting in %d s", how,

@@ -41,6 +41,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                         (uint64_t)(bd_mono_us() - r->start_us));
     if (ok && r->config_token[0])
         server_route_config_completed(s, r);
+    if (r->route == R_API)
+        server_status_watch_forget(s, c);
     server_boot_job_free(s, r->job);
     bd_buf_free(&r->body);
     free(r->raw_uri);
@@ -283,6 +285,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->route = R_API;
         return server_route_api(s, c, r, url + 7, method);
     }
+    if (!strcmp(url, "/") || !strcmp(url, "/index.html") || !strncmp(url, "/ui/", 4))
+        return server_route_ui(s, c, r, url, method);
     return plain(c, r, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 

@@ -59,6 +59,7 @@ struct logsink {
     struct client *clients; /* only the sink thread touches the list */
     size_t nclients;
     int64_t swept_ms;
+    atomic_ullong total; /* lines ever kept: the status page's watch looks at it */
 };
 
 static void ring_free(struct ring *r)
@@ -99,6 +100,7 @@ static struct ring *ring_for(struct logsink *ls, const char *mac, bool in_lab)
 
 static void ring_push(struct logsink *ls, const char *mac, bool in_lab, const char *msg)
 {
+    atomic_fetch_add(&ls->total, 1);
     pthread_mutex_lock(&ls->mu);
     struct ring *r = ring_for(ls, mac, in_lab);
     r->last_ms = bd_now_ms();
@@ -427,4 +429,9 @@ void server_logsink_stop(struct server *s)
     pthread_mutex_destroy(&ls->mu);
     free(ls);
     s->logsink = NULL;
+}
+
+uint64_t server_logsink_total(struct server *s)
+{
+    return s->logsink ? atomic_load(&s->logsink->total) : 0;
 }

@@ -30,6 +30,7 @@ static void usage(FILE *f)
           "  --events-max-age D      and for how long, e.g. 30d (default 90d)\n"
           "  --discovered-max N      machines outside lab.yaml recorded (default 4096)\n"
           "  --debug                 verbose logging\n"
+          "  --version               print bootd's version\n"
           "\n"
           "Signals: SIGHUP reloads lab.yaml (a broken one is refused and the old one kept);\n"
           "SIGTERM and SIGINT stop.\n",
@@ -56,6 +57,7 @@ int main(int argc, char **argv)
         {"discovered-max", required_argument, NULL, 'M'},
         {"debug", no_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'v'},
         {0},
     };
     int ch;
@@ -82,6 +84,7 @@ int main(int argc, char **argv)
         case 'M': o.discovered_max = atoll(optarg); break;
         case 'd': bd_log_set_level(BD_LOG_DEBUG); break;
         case 'h': usage(stdout); return 0;
+        case 'v': printf("bootd %s\n", BD_VERSION); return 0;
         default: usage(stderr); return 2;
         }
     }

@@ -34,6 +34,7 @@ static cJSON *machine_json(struct server *s, const struct lab *lab, const struct
     bd_json_add_str_or_null(o, "hostname", lm ? lm->hostname : (sm ? sm->hostname : NULL));
     bd_json_add_str_or_null(o, "uuid", sm && sm->uuid[0] ? sm->uuid : (lm ? lm->uuid : NULL));
     bd_json_add_str_or_null(o, "arch", sm ? sm->arch : NULL);
+    bd_json_add_str_or_null(o, "firmware", sm ? sm->firmware : NULL);
     cJSON_AddBoolToObject(o, "in_lab", lm != NULL);
     cJSON_AddBoolToObject(o, "reinstall", sm && sm->reinstall);
     bd_json_add_time(o, "first_seen", sm ? sm->first_seen_ms : 0);
@@ -59,14 +60,12 @@ static cJSON *events_json(const struct state_events *ev)
     return a;
 }
 
-static enum MHD_Result list_machines(struct server *s, struct MHD_Connection *c, struct req *r,
-                                     const struct lab *lab)
+cJSON *server_api_machines_json(struct server *s, const struct lab *lab, struct bd_err *err)
 {
     struct state_machine *rows;
     size_t n;
-    struct bd_err err;
-    if (state_machine_list(s->store, &rows, &n, &err) < 0)
-        return server_reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
+    if (state_machine_list(s->store, &rows, &n, err) < 0)
+        return NULL;
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; i < n; i++) {
         struct bd_mac mac;
@@ -74,9 +73,29 @@ static enum MHD_Result list_machines(struct server *s, struct MHD_Connection *c,
         cJSON_AddItemToArray(arr, machine_json(s, lab, lab_machine_by_mac(lab, &mac), &rows[i]));
     }
     free(rows);
+    return arr;
+}
+
+static enum MHD_Result list_machines(struct server *s, struct MHD_Connection *c, struct req *r,
+                                     const struct lab *lab)
+{
+    struct bd_err err;
+    cJSON *arr = server_api_machines_json(s, lab, &err);
+    if (!arr)
+        return server_reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "machines", arr);
     return server_reply_json(c, r, MHD_HTTP_OK, o);
+}
+
+cJSON *server_api_audit_json(struct server *s, size_t max, struct bd_err *err)
+{
+    struct state_events ev;
+    if (state_events_for(s->store, NULL, max, &ev, err) < 0)
+        return NULL;
+    cJSON *a = events_json(&ev);
+    state_events_free(&ev);
+    return a;
 }
 
 /* A machine by lab name or by MAC; fills mac_out. 0 when neither matches. */
@@ -235,7 +254,7 @@ static enum MHD_Result dhcp_event(struct server *s, struct MHD_Connection *c, st
         struct state_sighting seen = {
             .ip = ip,
             .hostname = hostname && *hostname ? hostname : NULL,
-            .arch = netsvc_arch_from_tags(json_str(body, "tags")),
+            .firmware = server_firmware_name(netsvc_arch_from_tags(json_str(body, "tags"))),
         };
         struct bd_err err;
         int ok = state_machine_seen(s->store, m, &seen, &err);
@@ -273,8 +292,7 @@ bool server_api_scope_allows(enum api_scope scope, const char *sub, const char *
     return strncmp(sub, "/cluster/", 9) != 0;
 }
 
-static enum MHD_Result status_route(struct server *s, struct MHD_Connection *c, struct req *r,
-                                    const struct lab *lab)
+cJSON *server_api_status_json(struct server *s, const struct lab *lab)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "lab", lab->path);
@@ -295,7 +313,7 @@ static enum MHD_Result status_route(struct server *s, struct MHD_Connection *c, 
             cJSON_AddNumberToObject(st, state_lifecycle_name((enum state_lifecycle)i), (double)counts[i]);
     }
     cJSON_AddItemToObject(o, "cluster_state", cluster_status(s->cluster));
-    return server_reply_json(c, r, MHD_HTTP_OK, o);
+    return o;
 }
 
 enum MHD_Result server_api_refuse(struct MHD_Connection *c, struct req *r, enum api_scope scope)
@@ -337,6 +355,12 @@ enum MHD_Result server_route_api(struct server *s, struct MHD_Connection *c, str
         server_refresh(s);
         return server_reply_json(c, r, MHD_HTTP_OK, cJSON_CreateObject());
     }
+    if (!strcmp(url, "/overview"))
+        return get ? server_route_overview(s, c, r)
+                   : server_reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+    if (!strcmp(url, "/watch"))
+        return get ? server_route_watch(s, c, r)
+                   : server_reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
     if (!strncmp(url, "/gitops", 7) && (!url[7] || url[7] == '/'))
         return server_route_gitops(s, c, r, url + 7, method);
     if (!strncmp(url, "/cluster/", 9))
@@ -351,20 +375,19 @@ enum MHD_Result server_route_api(struct server *s, struct MHD_Connection *c, str
     struct lab_snap *snap = server_lab(s);
     enum MHD_Result rc;
     if (!strcmp(url, "/reload") || (!strcmp(url, "/status") && get)) {
-        rc = status_route(s, c, r, snap->lab);
+        rc = server_reply_json(c, r, MHD_HTTP_OK, server_api_status_json(s, snap->lab));
     } else if (!strcmp(url, "/machines") && get) {
         rc = list_machines(s, c, r, snap->lab);
     } else if (!strncmp(url, "/machines/", 10)) {
         rc = machine_route(s, c, r, snap->lab, url + 10, method);
     } else if (!strcmp(url, "/events") && get) {
-        struct state_events ev;
         struct bd_err err;
-        if (state_events_for(s->store, NULL, 1000, &ev, &err) < 0) {
+        cJSON *a = server_api_audit_json(s, 1000, &err);
+        if (!a) {
             rc = server_reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
         } else {
             cJSON *o = cJSON_CreateObject();
-            cJSON_AddItemToObject(o, "events", events_json(&ev));
-            state_events_free(&ev);
+            cJSON_AddItemToObject(o, "events", a);
             rc = server_reply_json(c, r, MHD_HTTP_OK, o);
         }
     } else {

@@ -410,10 +410,12 @@ enum MHD_Result server_route_ipxe(struct server *s, struct MHD_Connection *c, st
     }
     j->boot.mac = j->mac;
     j->boot.name = j->machine ? j->machine->name : NULL;
+    j->boot.held = j->image_missing;
     j->boot.seen = (struct state_sighting){
         .uuid = j->uuid[0] ? j->uuid : NULL,
         .ip = j->ip,
         .arch = j->buildarch,
+        .firmware = server_firmware_name(j->platform),
     };
     if (server_bootq_submit(s, c, j))
         return MHD_YES;
@@ -421,4 +423,16 @@ enum MHD_Result server_route_ipxe(struct server *s, struct MHD_Connection *c, st
     struct bd_err err;
     j->failed = state_boot_batch(s->store, &j->boot, 1, &err) < 0;
     return finish(s, c, r);
+}
+
+const char *server_firmware_name(const char *kind)
+{
+    if (!kind)
+        return NULL;
+    /* iPXE's ${platform} and dnsmasq's option-93 tags, in one vocabulary */
+    if (!strcmp(kind, "pcbios") || !strcmp(kind, "bios"))
+        return "bios";
+    if (!strncmp(kind, "efi", 3))
+        return "uefi";
+    return NULL;
 }

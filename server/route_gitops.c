@@ -86,8 +86,13 @@ enum MHD_Result server_route_gitops(struct server *s, struct MHD_Connection *c, 
         } else {
             if (!gitops_loop_has_target(s->gitops))
                 load_target(s, snap->lab);
+            /* a sync that started at or after this moment is the one asked for
+             * (bootctl gitops sync --wait) */
+            int64_t asked = bd_now_ms();
             gitops_loop_trigger(s->gitops);
-            rc = server_reply_json(c, r, MHD_HTTP_ACCEPTED, gitops_loop_status(s->gitops));
+            cJSON *o = gitops_loop_status(s->gitops);
+            bd_json_add_time(o, "requested_at", asked);
+            rc = server_reply_json(c, r, MHD_HTTP_ACCEPTED, o);
         }
     } else {
         rc = server_reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "no such API route");

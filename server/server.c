@@ -99,11 +99,17 @@ int server_start(struct server *s, const struct server_opts *o, struct bd_err *e
         return -1;
     const struct lab *l = s->snap->lab;
     s->port = o->port >= 0 ? o->port : l->lan.http_port;
-    if (server_bootq_start(s, err) < 0 || server_http_start(s, err) < 0)
+    if (o->port >= 0 && o->port != l->lan.http_port)
+        bd_warn("http: listening on port %d, but every URL handed to machines says "
+                "lan.http_port %d: machines reach bootd only if something forwards %d to %d",
+                o->port, l->lan.http_port, l->lan.http_port, o->port);
+    if (server_bootq_start(s, err) < 0 || server_status_watch_start(s, err) < 0)
         return -1;
     if (l->lan.log_port && server_logsink_start(s, o->listen_addr, l->lan.log_port, err) < 0)
         return -1;
-    if (server_cluster_start(s, err) < 0 || server_vmwatch_start(s, err) < 0)
+    /* HTTP after what its routes read (/api/v1/status asks the reconciler) */
+    if (server_cluster_start(s, err) < 0 || server_vmwatch_start(s, err) < 0 ||
+        server_http_start(s, err) < 0)
         return -1;
     /* dnsmasq last: its lease hook needs the port bootd really listens on */
     bool conf_changed, hosts_changed;
@@ -115,6 +121,8 @@ int server_start(struct server *s, const struct server_opts *o, struct bd_err *e
 
 void server_stop(struct server *s)
 {
+    /* first: its thread reads what the others own, and MHD needs its pages resumed */
+    server_status_watch_stop(s);
     server_vmwatch_stop(s);
     server_services_stop(s);
     server_logsink_stop(s);
@@ -124,6 +132,7 @@ void server_stop(struct server *s)
     /* after HTTP: a request may still ask the reconciler for its status until then */
     cluster_free(s->cluster);
     s->cluster = NULL;
+    server_status_watch_free(s);
     server_image_pulls_stop(s);
     server_gitops_stop(s);
     if (s->snap)

@@ -135,6 +135,7 @@ struct server {
     struct discover_limit *discover;
     int state_lock_fd; /* held for the life of the process: one bootd per state dir */
     struct server_vmwatch *vmwatch; /* the Proxmox VMs' power states (vmwatch.c) */
+    struct status_watch *watch; /* the status page's long-polls */
 };
 
 int server_start(struct server *s, const struct server_opts *o, struct bd_err *err) BD_MUST_CHECK;
@@ -211,6 +212,8 @@ int server_logsink_start(struct server *s, const char *listen_addr, int port, st
 void server_logsink_stop(struct server *s);
 /* A copy of a machine's kept lines, oldest first (free with server_log_lines_free). */
 int server_logsink_lines(struct server *s, const char *mac, struct log_line **out, size_t *n);
+/* Lines kept since start, all machines together (0 without a sink). */
+uint64_t server_logsink_total(struct server *s);
 void server_log_lines_free(struct log_line *v, size_t n);
 
 /* ---- dnsmasq for the lab ---- */
@@ -258,6 +261,8 @@ enum MHD_Result server_reply_error_json(struct MHD_Connection *c, struct req *r,
 uint32_t server_client_ipv4(struct MHD_Connection *c);
 
 enum MHD_Result server_route_boot_chain(struct server *s, struct MHD_Connection *c, struct req *r);
+/* "bios" or "uefi" for iPXE's platform or a DHCP client-arch tag; NULL when unknown. */
+const char *server_firmware_name(const char *kind);
 enum MHD_Result server_route_ipxe(struct server *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result server_route_assets(struct server *s, struct MHD_Connection *c, struct req *r,
                              const char *url, const char *method);
@@ -275,6 +280,24 @@ enum api_scope server_api_scope_of(struct server *s, struct MHD_Connection *c);
 bool server_api_scope_allows(enum api_scope scope, const char *sub, const char *method);
 /* 401 without a token, 403 for a viewer asking for more */
 enum MHD_Result server_api_refuse(struct MHD_Connection *c, struct req *r, enum api_scope scope);
+
+/* The admin API's views, shared with the status page's overview (caller frees). */
+struct cJSON *server_api_status_json(struct server *s, const struct lab *lab);
+struct cJSON *server_api_machines_json(struct server *s, const struct lab *lab,
+                                       struct bd_err *err);
+struct cJSON *server_api_audit_json(struct server *s, size_t max, struct bd_err *err);
+
+/* The status page (status_page.c): its files at / and /ui/, /api/v1/overview, and
+ * /api/v1/watch, a long-poll answered when the overview changes. */
+enum MHD_Result server_route_ui(struct server *s, struct MHD_Connection *c, struct req *r,
+                                const char *url, const char *method);
+enum MHD_Result server_route_overview(struct server *s, struct MHD_Connection *c, struct req *r);
+enum MHD_Result server_route_watch(struct server *s, struct MHD_Connection *c, struct req *r);
+int server_status_watch_start(struct server *s, struct bd_err *err) BD_MUST_CHECK;
+/* Before HTTP stops: answers every long-poll. */
+void server_status_watch_stop(struct server *s);
+void server_status_watch_free(struct server *s);
+void server_status_watch_forget(struct server *s, const struct MHD_Connection *c);
 
 /* GitOps (server_route_gitops.c): the loop follows the lab; /api/v1/gitops[/sync]. */
 void server_gitops_lab(struct server *s, const struct lab *lab);

@@ -10,6 +10,7 @@
 enum state_lifecycle {
     STATE_DISCOVERED,
     STATE_ASSIGNED,
+    STATE_HELD, /* asked to boot, but its Talos image is not in the cache yet */
     STATE_BOOTING,
     STATE_CONFIG_SERVED,
     STATE_INSTALLING,
@@ -27,7 +28,8 @@ struct state_machine {
     char name[64];
     char uuid[48];
     char ip[16];
-    char arch[16];
+    char arch[16];     /* the CPU's, as iPXE names it (x86_64, i386, arm64) */
+    char firmware[16]; /* bios or uefi */
     char hostname[64];
     enum state_lifecycle state;
     bool reinstall;
@@ -70,7 +72,7 @@ int state_schema_version(struct state_db *st);
 
 /* What a request told us about a machine; NULL fields leave stored values alone. */
 struct state_sighting {
-    const char *uuid, *ip, *arch, *hostname;
+    const char *uuid, *ip, *arch, *hostname, *firmware;
 };
 
 /* Records a sighting: creates the machine (state discovered) or refreshes it. */
@@ -125,6 +127,7 @@ struct state_boot {
     struct state_token_bind bind;     /* used when a token is minted */
     const char *message;              /* for the booting event */
     const char *warning;              /* an extra warn event, or NULL */
+    bool held;                        /* its image is missing: held, sighted, no token */
     /* out */
     bool installed;                   /* installed and no reinstall asked: boot from disk */
     char token[33];                   /* the minted token (32 hex chars), or "" */

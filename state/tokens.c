@@ -30,6 +30,13 @@ static int boot_known_locked(struct state_db *st, int64_t now, struct state_boot
         b->installed = true;
         return state_seen_locked(st, now, b->mac, &b->seen, err);
     }
+    /* a hold script is all it gets: no token to mint, nothing booting yet */
+    if (b->held)
+        return state_seen_locked(st, now, b->mac, &b->seen, err) < 0 ||
+                       state_set_state_locked(st, now, b->mac, STATE_HELD, true, "images",
+                                              b->message, err) < 0
+                   ? -1
+                   : 0;
     uint8_t raw[16];
     if (bd_random(raw, sizeof raw, err) < 0)
         return -1;
@@ -46,6 +53,7 @@ static int boot_known_locked(struct state_db *st, int64_t now, struct state_boot
         state_bind_text(s, 6, b->seen.uuid);
         state_bind_text(s, 7, b->seen.ip);
         state_bind_text(s, 8, b->seen.arch);
+        state_bind_text(s, 9, b->seen.firmware);
     }
     if (state_run(st, s, err, "record boot") < 0)
         return -1;

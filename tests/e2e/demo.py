@@ -1,6 +1,7 @@
 """make demo: a VM PXE-boots from bootd serving examples/minimal, in a network namespace
 on this machine, and its timeline is printed. Ctrl-C stops it and cleans up."""
 import os
+import shutil
 import signal
 import sys
 import time
@@ -11,6 +12,14 @@ from tests.e2e.netlab import BOOT_SERVER, Bootd, Lab, VM, wait_until
 
 LAB = "examples/minimal/lab.yaml"
 MAC = "52:54:00:12:34:56"  # cp-1 in examples/minimal/lab.yaml
+
+
+NEXT = """Try next:
+  make start                      bootd on loopback with the status page at http://127.0.0.1:8080/
+  bootctl validate examples/homelab/lab.yaml
+                                  the three-node homelab example, checked as bootd loads it
+  make deb && apt-get install ./build/release/bootd_*.deb
+                                  bootd as a service (README: Install)"""
 
 
 def say(msg):
@@ -63,11 +72,17 @@ def main():
         print()
         print(bootd.bootctl("machines", "show", "cp-1"))
         print(bootd.bootctl("logs", "cp-1"))
-        say("done; cleaning up (bootd, dnsmasq, the VM, the namespace)")
+        say("done; cleaning up (bootd, dnsmasq, the VM, the namespace, %s with the secrets)"
+            % lab.root)
+        print(NEXT)
     except KeyboardInterrupt:
         say("interrupted; cleaning up")
     finally:
-        lab.close()
+        # the lab dir holds the demo's cluster secrets: nothing of it stays behind
+        try:
+            lab.close()
+        finally:
+            shutil.rmtree(lab.root, ignore_errors=True)
 
 
 if __name__ == "__main__":

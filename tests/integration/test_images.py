@@ -286,17 +286,27 @@ class ListImportGc(unittest.TestCase):
         return p
 
     def test_import_verifies_like_a_download(self):
-        files = [self.stick("kernel-amd64", b"K" * 1000), self.stick("initramfs-amd64.xz", b"I"),
+        kernel = b"K" * 0x202 + b"HdrS" + b"K" * 500  # the x86 boot header at 0x202
+        files = [self.stick("kernel-amd64", kernel),
+                 self.stick("initramfs-amd64.xz", b"\xfd7zXZ\x00stand-in"),
                  self.stick("cmdline-metal-amd64", b"talos.platform=metal\n")]
         r = self.lab.bootctl("import", *files)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.count("imported"), 3)
         self.assertEqual(len(self.lab.lock_lines()), 3)
-        self.assertEqual(self.lab.cached("kernel-amd64"), b"K" * 1000)
-        r = self.lab.bootctl("import", self.stick("kernel-amd64", b"X" * 1000))
+        self.assertEqual(self.lab.cached("kernel-amd64"), kernel)
+        r = self.lab.bootctl("import", self.stick("kernel-amd64", kernel.replace(b"K", b"X")))
         self.assertEqual(r.returncode, 1)
         self.assertIn("does not match", r.stderr)
-        self.assertEqual(self.lab.cached("kernel-amd64"), b"K" * 1000)
+        self.assertEqual(self.lab.cached("kernel-amd64"), kernel)
+        # what a file holds, not only its name: a text file named like a kernel is refused
+        r = self.lab.bootctl("import", self.stick("kernel-arm64", b"K" * 1000))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("kernel-arm64: not an arm64 Linux kernel", r.stderr)
+        r = self.lab.bootctl("import", self.stick("initramfs-arm64.xz", b"<html>404</html>"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not an initramfs", r.stderr)
+        self.assertEqual(len(self.lab.lock_lines()), 3)
         r = self.lab.bootctl("import", self.stick("bzImage", b"x"))
         self.assertEqual(r.returncode, 1)
         self.assertIn("bzImage: not a name Image Factory gives an image file", r.stderr)
