@@ -87,4 +87,24 @@ struct boot_uki_piece {
 int boot_uki_piece(const struct boot_uki *u, const struct boot_uki_boot *b, uint64_t pos,
                    uint8_t *buf, size_t max, struct boot_uki_piece *p);
 
+/* ---------- Secure Boot keys for a lab (secureboot.c) ---------- */
+
+/* One generated file: "<var>.<ext>" with var PK, KEK or db and ext key (PEM private
+ * key, secret), crt (PEM certificate), cer (DER certificate), esl (EFI signature list)
+ * or auth (signed authenticated update: ESL behind an EFI_VARIABLE_AUTHENTICATION_2). */
+struct boot_sb_file {
+    char name[16];
+    uint8_t *data;
+    size_t len;
+    bool secret;
+};
+struct boot_sb_material {
+    struct boot_sb_file files[15];
+    size_t n;
+};
+/* New RSA-2048 keys and self-signed certificates named after label (the cluster). */
+int boot_secureboot_generate(const char *label, int64_t now_s, struct boot_sb_material *m,
+                             struct bd_err *err);
+void boot_secureboot_free(struct boot_sb_material *m);
+
 #endif

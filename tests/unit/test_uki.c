@@ -378,3 +378,117 @@ Test(uki, signature_size_is_the_same_for_every_boot)
     free(cert);
     fixture_free(&f);
 }
+
+/* ---------- Secure Boot material ---------- */
+
+static const struct boot_sb_file *sb_file(const struct boot_sb_material *m, const char *name)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (!strcmp(m->files[i].name, name))
+            return &m->files[i];
+    cr_assert_fail("%s not generated", name);
+    return NULL;
+}
+
+static X509 *sb_cert(const struct boot_sb_material *m, const char *var)
+{
+    char name[16];
+    snprintf(name, sizeof name, "%s.cer", var);
+    const struct boot_sb_file *f = sb_file(m, name);
+    const unsigned char *p = f->data;
+    X509 *x = d2i_X509(NULL, &p, (long)f->len);
+    cr_assert_not_null(x);
+    return x;
+}
+
+/* The update's PKCS#7 verifies, with signer's certificate as the only trust, over
+ * name || vendor GUID || attributes || timestamp || ESL (UEFI §8.2.2). */
+static bool auth_verifies(const struct boot_sb_material *m, const char *var, const char *signer,
+                          const uint8_t vendor[16])
+{
+    char name[16];
+    snprintf(name, sizeof name, "%s.auth", var);
+    const struct boot_sb_file *a = sb_file(m, name);
+    snprintf(name, sizeof name, "%s.esl", var);
+    const struct boot_sb_file *esl = sb_file(m, name);
+    uint32_t dw = rd32(a->data + 16);
+    cr_assert_eq(rd16(a->data + 22), 0x0ef1, "WIN_CERT_TYPE_EFI_GUID");
+    cr_assert_eq(a->len, 16 + dw + esl->len, "timestamp, certificate, then the ESL");
+    cr_assert(!memcmp(a->data + 16 + dw, esl->data, esl->len));
+    struct bd_buf msg;
+    bd_buf_init(&msg);
+    for (const char *p = var; *p; p++)
+        bd_buf_append(&msg, (char[2]){*p, 0}, 2);
+    bd_buf_append(&msg, vendor, 16);
+    bd_buf_append(&msg, "\x27\0\0\0", 4);
+    bd_buf_append(&msg, a->data, 16);
+    bd_buf_append(&msg, esl->data, esl->len);
+    const unsigned char *p = a->data + 16 + 24;
+    PKCS7 *p7 = d2i_PKCS7(NULL, &p, dw - 24);
+    cr_assert_not_null(p7);
+    X509_STORE *store = X509_STORE_new();
+    X509 *trust = sb_cert(m, signer);
+    X509_STORE_add_cert(store, trust);
+    BIO *in = BIO_new_mem_buf(msg.data, (int)msg.len);
+    int ok = PKCS7_verify(p7, NULL, store, in, NULL, PKCS7_BINARY | PKCS7_NOVERIFY) == 1;
+    /* NOVERIFY skips chain purpose checks; the signer must still be the trusted cert */
+    STACK_OF(X509) *signers = PKCS7_get0_signers(p7, NULL, 0);
+    ok = ok && sk_X509_num(signers) == 1 && !X509_cmp(sk_X509_value(signers, 0), trust);
+    sk_X509_free(signers);
+    BIO_free(in);
+    X509_free(trust);
+    X509_STORE_free(store);
+    PKCS7_free(p7);
+    bd_buf_free(&msg);
+    return ok;
+}
+
+Test(uki, secureboot_material_is_a_signed_chain)
+{
+    struct boot_sb_material m;
+    struct bd_err err;
+    cr_assert_eq(boot_secureboot_generate("e2e", 1764547200, &m, &err), 0, "%s", err.msg);
+    const char *vars[] = {"PK", "KEK", "db"}, *exts[] = {"key", "crt", "cer", "esl", "auth"};
+    for (int v = 0; v < 3; v++)
+        for (int e = 0; e < 5; e++) {
+            char name[16];
+            snprintf(name, sizeof name, "%s.%s", vars[v], exts[e]);
+            cr_assert_eq(sb_file(&m, name)->secret, e == 0, "%s", name);
+        }
+    static const uint8_t global[16] = {0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11,
+                                       0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03, 0x2b, 0x8c};
+    static const uint8_t imagedb[16] = {0xcb, 0xb2, 0x19, 0xd7, 0x3a, 0x3d, 0x96, 0x45,
+                                        0xa3, 0xbc, 0xda, 0xd0, 0x0e, 0x67, 0x65, 0x6f};
+    cr_assert(auth_verifies(&m, "PK", "PK", global), "PK is self-signed");
+    cr_assert(auth_verifies(&m, "KEK", "PK", global), "KEK is signed by PK");
+    cr_assert(auth_verifies(&m, "db", "KEK", imagedb), "db is signed by KEK");
+    cr_assert(!auth_verifies(&m, "db", "PK", imagedb), "db is not PK's");
+    /* the ESL is what efitools reads back as the certificate */
+    char *dir = tmpdir_new();
+    char *esl = bd_xasprintf("%s/db.esl", dir);
+    FILE *f = fopen(esl, "wb");
+    fwrite(sb_file(&m, "db.esl")->data, 1, sb_file(&m, "db.esl")->len, f);
+    fclose(f);
+    char *cmd = bd_xasprintf("cd %s && sig-list-to-certs db.esl out >/dev/null", dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    char *back = bd_xasprintf("%s/out-0.der", dir);
+    char *der;
+    size_t len;
+    cr_assert_eq(bd_file_read(back, &der, &len, &err), 0, "%s", err.msg);
+    cr_assert_eq(len, sb_file(&m, "db.cer")->len);
+    cr_assert(!memcmp(der, sb_file(&m, "db.cer")->data, len));
+    /* and bootd can sign with the db pair */
+    struct boot_signer *s;
+    cr_assert_eq(boot_signer_new((char *)sb_file(&m, "db.crt")->data, sb_file(&m, "db.crt")->len,
+                                 (char *)sb_file(&m, "db.key")->data, sb_file(&m, "db.key")->len,
+                                 &s, &err),
+                 0, "%s", err.msg);
+    boot_signer_free(s);
+    free(der);
+    free(back);
+    free(cmd);
+    free(esl);
+    tmpdir_remove(dir);
+    free(dir);
+    boot_secureboot_free(&m);
+}
