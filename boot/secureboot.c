@@ -145,8 +145,10 @@ static int make_auth(const char *var, const uint8_t vendor[16], int64_t now_s,
     bd_buf_free(&msg);
     if (!p7)
         return ossl_fail(err, "Secure Boot: signing an authenticated variable");
+    /* CertData is the SignedData itself, not wrapped in a ContentInfo: EDK2 looks for
+     * the SHA-256 OID at a fixed offset in it and refuses anything else */
     unsigned char *der = NULL;
-    int n = i2d_PKCS7(p7, &der);
+    int n = i2d_PKCS7_SIGNED(p7->d.sign, &der);
     PKCS7_free(p7);
     if (n <= 0)
         return ossl_fail(err, "Secure Boot: encoding an authenticated variable");

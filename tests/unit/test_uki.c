@@ -424,8 +424,14 @@ static bool auth_verifies(const struct boot_sb_material *m, const char *var, con
     bd_buf_append(&msg, a->data, 16);
     bd_buf_append(&msg, esl->data, esl->len);
     const unsigned char *p = a->data + 16 + 24;
-    PKCS7 *p7 = d2i_PKCS7(NULL, &p, dw - 24);
-    cr_assert_not_null(p7);
+    /* a bare SignedData with SHA-256's OID where EDK2 looks for it (offset 13) */
+    static const uint8_t sha256_oid[] = {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01};
+    cr_assert(!memcmp(p + 13, sha256_oid, sizeof sha256_oid), "SHA-256 OID not at offset 13");
+    PKCS7_SIGNED *sd = d2i_PKCS7_SIGNED(NULL, &p, dw - 24);
+    cr_assert_not_null(sd);
+    PKCS7 *p7 = PKCS7_new();
+    p7->type = OBJ_nid2obj(NID_pkcs7_signed);
+    p7->d.sign = sd;
     X509_STORE *store = X509_STORE_new();
     X509 *trust = sb_cert(m, signer);
     X509_STORE_add_cert(store, trust);
