@@ -159,9 +159,8 @@ class Arm64(HttpBootCase):
         self.start_bootd(lab_yaml("  efi_stub: {arm64: %s}\n" % stub, ("amd64", "arm64")),
                          arm64=True)
         vm = EfiVM(self.lab, MACHINES["a-1"][0], "aavmf", "a-1")
-        m = self.assert_booted(vm, "a-1", "aavmf http")
+        self.assert_booted(vm, "a-1", "aavmf http")
         self.assertIn("http://192.0.2.1:8080/uki/arm64.efi", vm.console())
-        self.assertEqual(m.get("cpu_arch"), "arm64", m)
 
 
 @unittest.skipUnless(SLOW, "slow: E2E_SLOW=1")
