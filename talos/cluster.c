@@ -67,12 +67,12 @@ static int apply_template(const struct talos_cluster *tc, const struct lab_machi
     struct bd_buf text;
     bd_buf_init(&text);
     struct talos_patch filled = {.file = bd_xstrdup(tpl->file)};
-    int rc = patch_fill_template(tpl, &vars, &text, err);
+    int rc = talos_patch_fill_template(tpl, &vars, &text, err);
     if (rc == 0)
-        rc = patch_parse(&filled, text.data, text.len, err);
+        rc = talos_patch_parse(&filled, text.data, text.len, err);
     if (rc == 0)
-        rc = patch_apply(docs, &filled, err);
-    patch_free(&filled);
+        rc = talos_patch_apply(docs, &filled, err);
+    talos_patch_free(&filled);
     bd_buf_free(&text);
     free(names);
     free(values);
@@ -81,16 +81,16 @@ static int apply_template(const struct talos_cluster *tc, const struct lab_machi
 
 static bool legacy_set(const struct bd_node *cfg, const char *path)
 {
-    const struct bd_node *n = tree_at(cfg, path);
+    const struct bd_node *n = talos_tree_at(cfg, path);
     return n && !bd_node_is_null(n) && !(n->kind != BD_NODE_SCALAR && n->n == 0) &&
            !(n->kind == BD_NODE_SCALAR && !n->str[0]);
 }
 
 static void drop(struct talos_docs *d, const char *kind, const char *name)
 {
-    long i = docs_find(d, kind, name);
+    long i = talos_docs_find(d, kind, name);
     if (i > 0)
-        docs_remove(d, (size_t)i);
+        talos_docs_remove(d, (size_t)i);
 }
 
 /* Where a patch configures the hostname, links or resolvers the legacy way under
@@ -100,8 +100,8 @@ static void drop_superseded_docs(const struct talos_cluster *tc, struct talos_do
 {
     const struct bd_node *cfg = d->v[0];
     if (legacy_set(cfg, "machine.network.hostname") ||
-        (tree_str_at(cfg, "machine.features.stableHostname") &&
-         !strcmp(tree_str_at(cfg, "machine.features.stableHostname"), "true")))
+        (talos_tree_str_at(cfg, "machine.features.stableHostname") &&
+         !strcmp(talos_tree_str_at(cfg, "machine.features.stableHostname"), "true")))
         drop(d, "HostnameConfig", NULL);
     if (legacy_set(cfg, "machine.network.interfaces")) {
         char vip[16];
@@ -120,19 +120,19 @@ static void drop_superseded_docs(const struct talos_cluster *tc, struct talos_do
 static int build(const struct talos_cluster *tc, const struct lab_machine *m, size_t limit,
                  struct talos_docs *docs, struct bd_err *err)
 {
-    gen_machine(&tc->in, tc->base[m->role], m, docs);
+    talos_gen_machine(&tc->in, tc->base[m->role], m, docs);
     size_t n;
     const char **files = machine_patches(tc, m, &n);
     int rc = 0;
     for (size_t i = 0; i < n && i < limit && rc == 0; i++) {
         const struct talos_patch *p = patch_by_file(tc, files[i]);
-        rc = p->is_template ? apply_template(tc, m, p, docs, err) : patch_apply(docs, p, err);
+        rc = p->is_template ? apply_template(tc, m, p, docs, err) : talos_patch_apply(docs, p, err);
     }
     free(files);
     if (rc < 0)
         return -1;
     drop_superseded_docs(tc, docs);
-    tree_order_v1alpha1(docs->v[0]);
+    talos_tree_order_v1alpha1(docs->v[0]);
     return 0;
 }
 
@@ -155,7 +155,7 @@ static void blame(const struct talos_cluster *tc, const struct lab_machine *m, s
         struct bd_err e;
         bool same = build(tc, m, k, &docs, &e) == 0 && validate(tc, m, &docs, &e) < 0 &&
                     !strcmp(e.msg, err->msg);
-        docs_free(&docs);
+        talos_docs_free(&docs);
         if (same) {
             if (k == 0)
                 bd_err_prefix(err, "%s (from lab.yaml and %s)", m->name,
@@ -182,7 +182,7 @@ static int render(const struct talos_cluster *tc, const struct lab_machine *m, s
     } else {
         bd_yaml_emit_docs(out, docs.v, docs.n);
     }
-    docs_free(&docs);
+    talos_docs_free(&docs);
     return rc;
 }
 
@@ -234,8 +234,8 @@ static int load_patch_list(struct talos_cluster *tc, const struct lab_strlist *l
         if (patch_by_file(tc, l->v[i]))
             continue;
         tc->patches = bd_xrealloc(tc->patches, (tc->npatches + 1) * sizeof *tc->patches);
-        if (patch_load(l->v[i], &tc->patches[tc->npatches], err) < 0) {
-            patch_free(&tc->patches[tc->npatches]);
+        if (talos_patch_load(l->v[i], &tc->patches[tc->npatches], err) < 0) {
+            talos_patch_free(&tc->patches[tc->npatches]);
             return -1;
         }
         tc->npatches++;
@@ -310,8 +310,8 @@ int talos_cluster_new(const struct lab *lab, const char *schematic, struct talos
     tc->in.lab = lab;
     tc->in.secrets = tc->secrets;
     tc->in.installer_image = installer_image(lab, schematic);
-    tc->base[LAB_ROLE_CONTROLPLANE] = gen_role_base(&tc->in, LAB_ROLE_CONTROLPLANE);
-    tc->base[LAB_ROLE_WORKER] = gen_role_base(&tc->in, LAB_ROLE_WORKER);
+    tc->base[LAB_ROLE_CONTROLPLANE] = talos_gen_role_base(&tc->in, LAB_ROLE_CONTROLPLANE);
+    tc->base[LAB_ROLE_WORKER] = talos_gen_role_base(&tc->in, LAB_ROLE_WORKER);
     /* every generated config once, so a lab whose patches break is refused now */
     struct bd_buf scratch;
     bd_buf_init(&scratch);
@@ -352,7 +352,7 @@ void talos_cluster_free(struct talos_cluster *tc)
         free(tc->var_texts[i]);
     free(tc->var_texts);
     for (size_t i = 0; i < tc->npatches; i++)
-        patch_free(&tc->patches[i]);
+        talos_patch_free(&tc->patches[i]);
     free(tc->patches);
     bd_node_free(tc->base[0]);
     bd_node_free(tc->base[1]);

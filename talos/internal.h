@@ -10,18 +10,18 @@
 /* ---------- PKI (pki_key.c, pki_cert.c, pki_ext.c) ---------- */
 
 /* mbedTLS's f_rng, backed by getrandom(2). */
-int pki_rng(void *unused, unsigned char *buf, size_t len);
+int talos_pki_rng(void *unused, unsigned char *buf, size_t len);
 
 enum pki_key_type { PKI_KEY_EC_P256, PKI_KEY_RSA_4096 };
-int pki_key_generate(mbedtls_pk_context *pk, enum pki_key_type type, struct bd_err *err);
+int talos_pki_key_generate(mbedtls_pk_context *pk, enum pki_key_type type, struct bd_err *err) BD_MUST_CHECK;
 /* Parses a private key PEM (EC PRIVATE KEY, RSA PRIVATE KEY or PRIVATE KEY). what names
  * the key in messages. An Ed25519 key gets a message saying mbedTLS cannot use it. */
-int pki_key_parse(const char *pem, mbedtls_pk_context *pk, const char *what, struct bd_err *err);
+int talos_pki_key_parse(const char *pem, mbedtls_pk_context *pk, const char *what, struct bd_err *err) BD_MUST_CHECK;
 /* SEC1 / PKCS#1 PEM of a private key (caller frees *out). */
-int pki_key_pem(mbedtls_pk_context *pk, char **out, struct bd_err *err);
+int talos_pki_key_pem(mbedtls_pk_context *pk, char **out, struct bd_err *err) BD_MUST_CHECK;
 /* True when a PEM private key is Ed25519 (the block type Talos writes, or PKCS#8 with
  * the Ed25519 algorithm). */
-bool pki_key_is_ed25519(const char *pem);
+bool talos_pki_key_is_ed25519(const char *pem);
 
 enum { PKI_EKU_SERVER = 1, PKI_EKU_CLIENT = 2 };
 
@@ -38,20 +38,20 @@ struct pki_cert_spec {
 /* Issues a certificate for subject_key. Self-signed when issuer is NULL (issuer_key is
  * then subject_key); otherwise the issuer name is copied byte for byte from the
  * issuer's subject, which Go needs to chain it. Returns PEM (caller frees *pem). */
-int pki_cert_issue(const struct pki_cert_spec *spec, mbedtls_pk_context *subject_key,
+int talos_pki_cert_issue(const struct pki_cert_spec *spec, mbedtls_pk_context *subject_key,
                    const mbedtls_x509_crt *issuer, mbedtls_pk_context *issuer_key, char **pem,
-                   struct bd_err *err);
+                   struct bd_err *err) BD_MUST_CHECK;
 
 /* DER values of the extensions mbedTLS 2.28 has no writer for. Written at the end of
  * buf; *der points into buf. */
-int pki_ext_eku(unsigned eku, unsigned char *buf, size_t size, unsigned char **der, size_t *len);
-int pki_ext_san(const char *const *sans, size_t n, unsigned char *buf, size_t size,
-                unsigned char **der, size_t *len, struct bd_err *err);
+int talos_pki_ext_eku(unsigned eku, unsigned char *buf, size_t size, unsigned char **der, size_t *len);
+int talos_pki_ext_san(const char *const *sans, size_t n, unsigned char *buf, size_t size,
+                unsigned char **der, size_t *len, struct bd_err *err) BD_MUST_CHECK;
 
 /* Base64 (standard alphabet, padded). Caller frees. */
-char *pki_b64(const void *data, size_t len);
+char *talos_pki_b64(const void *data, size_t len);
 /* Decodes standard base64; NULL when s is not base64 (caller frees; *len set). */
-unsigned char *pki_unb64(const char *s, size_t *len);
+unsigned char *talos_pki_unb64(const char *s, size_t *len);
 
 /* ---------- secrets bundle (secrets.c, secrets_gen.c) ---------- */
 
@@ -73,8 +73,8 @@ struct talos_secrets {
 };
 
 /* Loads a CA for signing; name ("os", "k8s") is for messages. */
-int secrets_ca_open(const struct secrets_ca *ca, const char *name, mbedtls_x509_crt *crt,
-                    mbedtls_pk_context *key, struct bd_err *err);
+int talos_secrets_ca_open(const struct secrets_ca *ca, const char *name, mbedtls_x509_crt *crt,
+                    mbedtls_pk_context *key, struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- config documents ---------- */
 
@@ -83,26 +83,26 @@ struct talos_docs {
     size_t n, cap;
     struct bd_node **v;
 };
-void docs_push(struct talos_docs *d, struct bd_node *doc); /* takes doc */
-void docs_remove(struct talos_docs *d, size_t i);
-void docs_free(struct talos_docs *d);
+void talos_docs_push(struct talos_docs *d, struct bd_node *doc); /* takes doc */
+void talos_docs_remove(struct talos_docs *d, size_t i);
+void talos_docs_free(struct talos_docs *d);
 /* Index of the typed document kind[/name], or -1. name NULL matches any. */
-long docs_find(const struct talos_docs *d, const char *kind, const char *name);
+long talos_docs_find(const struct talos_docs *d, const char *kind, const char *name);
 
 /* Tree building (config_tree.c). Keys are added in call order. */
-struct bd_node *tree_map(struct bd_node *parent, const char *key);
-struct bd_node *tree_seq(struct bd_node *parent, const char *key);
-struct bd_node *tree_item(struct bd_node *seq); /* a new mapping at the end of seq */
-void tree_str(struct bd_node *map, const char *key, const char *val);   /* a string */
-void tree_plain(struct bd_node *map, const char *key, const char *val); /* true, 7445 */
+struct bd_node *talos_tree_map(struct bd_node *parent, const char *key);
+struct bd_node *talos_tree_seq(struct bd_node *parent, const char *key);
+struct bd_node *talos_tree_item(struct bd_node *seq); /* a new mapping at the end of seq */
+void talos_tree_str(struct bd_node *map, const char *key, const char *val);   /* a string */
+void talos_tree_plain(struct bd_node *map, const char *key, const char *val); /* true, 7445 */
 /* Walks a dotted path of map keys ("machine.install.disk"); NULL when absent. */
-struct bd_node *tree_at(const struct bd_node *root, const char *path);
-const char *tree_str_at(const struct bd_node *root, const char *path);
+struct bd_node *talos_tree_at(const struct bd_node *root, const char *path);
+const char *talos_tree_str_at(const struct bd_node *root, const char *path);
 /* Sorts map keys the way Talos writes them: struct fields in their Go order, Go maps
  * by go-yaml's key order (config_order.c). */
-void tree_order_v1alpha1(struct bd_node *doc);
+void talos_tree_order_v1alpha1(struct bd_node *doc);
 /* Refuses a key that Talos's v1alpha1 structs do not have; the message names it. */
-int tree_check_v1alpha1_keys(const struct bd_node *doc, struct bd_err *err);
+int talos_tree_check_v1alpha1_keys(const struct bd_node *doc, struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- generation (config_gen.c) ---------- */
 
@@ -117,10 +117,10 @@ struct gen_input {
     char **manifest_texts;  /* contents of lab->cluster.inline_manifests[i].file */
 };
 /* The v1alpha1 document every machine of a role starts from. */
-struct bd_node *gen_role_base(const struct gen_input *in, enum lab_role role);
+struct bd_node *talos_gen_role_base(const struct gen_input *in, enum lab_role role);
 /* A machine's config before patches: its role's base with its own values, then its
  * HostnameConfig and network documents. */
-void gen_machine(const struct gen_input *in, const struct bd_node *role_base,
+void talos_gen_machine(const struct gen_input *in, const struct bd_node *role_base,
                  const struct lab_machine *m, struct talos_docs *out);
 
 /* ---------- patches (patch_*.c) ---------- */
@@ -144,21 +144,21 @@ struct patch_vars {
     const char **values;
 };
 
-int patch_load(const char *file, struct talos_patch *out, struct bd_err *err);
-void patch_free(struct talos_patch *p);
+int talos_patch_load(const char *file, struct talos_patch *out, struct bd_err *err) BD_MUST_CHECK;
+void talos_patch_free(struct talos_patch *p);
 /* Fills a template's ${name} and ${indent(N, name)} placeholders. */
-int patch_fill_template(const struct talos_patch *p, const struct patch_vars *vars,
-                        struct bd_buf *out, struct bd_err *err);
+int talos_patch_fill_template(const struct talos_patch *p, const struct patch_vars *vars,
+                        struct bd_buf *out, struct bd_err *err) BD_MUST_CHECK;
 /* Parses patch text into p->yaml and p->kind. */
-int patch_parse(struct talos_patch *p, const char *text, size_t len, struct bd_err *err);
+int talos_patch_parse(struct talos_patch *p, const char *text, size_t len, struct bd_err *err) BD_MUST_CHECK;
 /* Applies a parsed patch; messages name the patch file and the path inside it. */
-int patch_apply(struct talos_docs *d, const struct talos_patch *p, struct bd_err *err);
+int talos_patch_apply(struct talos_docs *d, const struct talos_patch *p, struct bd_err *err) BD_MUST_CHECK;
 /* Talos's strategic merge of one patch document into the config. */
-int patch_merge_doc(struct talos_docs *d, const struct bd_node *patch, const char *file,
-                    struct bd_err *err);
+int talos_patch_merge_doc(struct talos_docs *d, const struct bd_node *patch, const char *file,
+                    struct bd_err *err) BD_MUST_CHECK;
 /* RFC 6902 operations (a list) applied to the v1alpha1 document. */
-int patch_json_apply(struct bd_node **root, const struct bd_node *ops, const char *file,
-                     struct bd_err *err);
+int talos_patch_json_apply(struct bd_node **root, const struct bd_node *ops, const char *file,
+                     struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- validation (validate*.c) ---------- */
 
@@ -168,7 +168,7 @@ struct validate_ctx {
     uint32_t vip;
 };
 /* The Talos rules that concern bootd's output; messages name the field. */
-int talos_validate(const struct talos_docs *d, const struct validate_ctx *vc, struct bd_err *err);
+int talos_validate(const struct talos_docs *d, const struct validate_ctx *vc, struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- Talos API (api*.c, targz.c) ---------- */
 
@@ -184,15 +184,15 @@ struct pb_field {
     size_t len;
 };
 /* 1 a field, 0 the end, -1 malformed. */
-int pb_next(struct pb_reader *r, struct pb_field *f);
-struct pb_reader pb_sub(const struct pb_field *f); /* an embedded message */
-bool pb_is_bytes(const struct pb_field *f);        /* strings, bytes, messages */
-void pb_copy_string(const struct pb_field *f, char *out, size_t n); /* truncates */
-void pb_put_bool(struct bd_buf *b, uint32_t num, bool v);
+int talos_pb_next(struct pb_reader *r, struct pb_field *f);
+struct pb_reader talos_pb_sub(const struct pb_field *f); /* an embedded message */
+bool talos_pb_is_bytes(const struct pb_field *f);        /* strings, bytes, messages */
+void talos_pb_copy_string(const struct pb_field *f, char *out, size_t n); /* truncates */
+void talos_pb_put_bool(struct bd_buf *b, uint32_t num, bool v);
 
 /* One gRPC call: the request message, then each response message to on_msg (which
  * returns -1 with err set to stop the call). */
-struct grpc_call {
+struct talos_grpc_call {
     const struct talos_node *node;
     const char *method; /* "/machine.MachineService/Version" */
     const struct bd_buf *req;
@@ -200,10 +200,10 @@ struct grpc_call {
     int (*on_msg)(const uint8_t *p, size_t n, void *ud, struct bd_err *err);
     void *ud;
 };
-int grpc_call(const struct grpc_call *c, int *code, struct bd_err *err);
+int talos_grpc_call(const struct talos_grpc_call *c, int *code, struct bd_err *err) BD_MUST_CHECK;
 
 /* The file want from a gzipped tar of at most max bytes unpacked (caller frees *out). */
-int targz_entry(const void *gz, size_t n, const char *want, size_t max, char **out, size_t *len,
-                struct bd_err *err);
+int talos_targz_entry(const void *gz, size_t n, const char *want, size_t max, char **out, size_t *len,
+                struct bd_err *err) BD_MUST_CHECK;
 
 #endif

@@ -62,8 +62,8 @@ static void check_ca(struct talos_kube_check *c, const char *talos_b64, const ch
 {
     c->what = "cluster CA";
     size_t n;
-    char *talos = talos_b64 ? (char *)pki_unb64(talos_b64, &n) : NULL;
-    char *bootd = bootd_b64 ? (char *)pki_unb64(bootd_b64, &n) : NULL;
+    char *talos = talos_b64 ? (char *)talos_pki_unb64(talos_b64, &n) : NULL;
+    char *bootd = bootd_b64 ? (char *)talos_pki_unb64(bootd_b64, &n) : NULL;
     size_t blen = bootd ? strlen(bootd) : 0;
     while (blen && bootd[blen - 1] == '\n')
         bootd[--blen] = 0;
@@ -83,9 +83,9 @@ static void check_client_cert(struct talos_kube_check *c, const char *crt_b64,
     c->same = false;
     snprintf(c->bootd, sizeof c->bootd, "signed by the lab's Kubernetes CA");
     size_t n;
-    char *pem = crt_b64 ? (char *)pki_unb64(crt_b64, &n) : NULL;
+    char *pem = crt_b64 ? (char *)talos_pki_unb64(crt_b64, &n) : NULL;
     size_t ca_n;
-    char *ca_pem = (char *)pki_unb64(s->k8s.crt, &ca_n);
+    char *ca_pem = (char *)talos_pki_unb64(s->k8s.crt, &ca_n);
     mbedtls_x509_crt crt, ca;
     mbedtls_x509_crt_init(&crt);
     mbedtls_x509_crt_init(&ca);

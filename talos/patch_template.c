@@ -100,7 +100,7 @@ static int fill_expr(const struct talos_patch *p, const char *expr, const char *
                       p->file, line_of(p->text, expr), (int)(end - expr), expr);
 }
 
-int patch_fill_template(const struct talos_patch *p, const struct patch_vars *vars,
+int talos_patch_fill_template(const struct talos_patch *p, const struct patch_vars *vars,
                         struct bd_buf *out, struct bd_err *err)
 {
     const char *s = p->text;

@@ -23,7 +23,7 @@ static void x509_time(int64_t t, char out[15])
 static int random_serial(mbedtls_mpi *serial)
 {
     unsigned char b[16];
-    if (pki_rng(NULL, b, sizeof b) != 0)
+    if (talos_pki_rng(NULL, b, sizeof b) != 0)
         return -1;
     b[0] &= 0x7f;
     b[0] |= 0x01; /* never zero, never negative */
@@ -63,7 +63,7 @@ static int fail(struct bd_err *err, int rc, const char *what)
     return bd_err_set(err, "issuing %s: %s", what, msg);
 }
 
-int pki_cert_issue(const struct pki_cert_spec *spec, mbedtls_pk_context *subject_key,
+int talos_pki_cert_issue(const struct pki_cert_spec *spec, mbedtls_pk_context *subject_key,
                    const mbedtls_x509_crt *issuer, mbedtls_pk_context *issuer_key, char **pem,
                    struct bd_err *err)
 {
@@ -93,7 +93,7 @@ int pki_cert_issue(const struct pki_cert_spec *spec, mbedtls_pk_context *subject
     if ((rc = mbedtls_x509write_crt_set_key_usage(&w, spec->key_usage)) != 0)
         goto mbed_error;
     if (spec->eku) {
-        if ((rc = pki_ext_eku(spec->eku, ext, sizeof ext, &der, &der_len)) < 0 ||
+        if ((rc = talos_pki_ext_eku(spec->eku, ext, sizeof ext, &der, &der_len)) < 0 ||
             (rc = mbedtls_x509write_crt_set_extension(&w, MBEDTLS_OID_EXTENDED_KEY_USAGE,
                                                       MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE),
                                                       0, der, der_len)) != 0)
@@ -106,7 +106,7 @@ int pki_cert_issue(const struct pki_cert_spec *spec, mbedtls_pk_context *subject
     if (issuer && (rc = mbedtls_x509write_crt_set_authority_key_identifier(&w)) != 0)
         goto mbed_error;
     if (spec->nsans) {
-        if (pki_ext_san(spec->sans, spec->nsans, ext, sizeof ext, &der, &der_len, err) < 0)
+        if (talos_pki_ext_san(spec->sans, spec->nsans, ext, sizeof ext, &der, &der_len, err) < 0)
             goto out_error;
         /* critical only when the subject is empty (RFC 5280 4.2.1.6) */
         if ((rc = mbedtls_x509write_crt_set_extension(&w, MBEDTLS_OID_SUBJECT_ALT_NAME,
@@ -115,7 +115,7 @@ int pki_cert_issue(const struct pki_cert_spec *spec, mbedtls_pk_context *subject
             goto mbed_error;
     }
     unsigned char *buf = bd_xmalloc(8192);
-    if ((rc = mbedtls_x509write_crt_pem(&w, buf, 8192, pki_rng, NULL)) != 0) {
+    if ((rc = mbedtls_x509write_crt_pem(&w, buf, 8192, talos_pki_rng, NULL)) != 0) {
         free(buf);
         goto mbed_error;
     }

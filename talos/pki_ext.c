@@ -17,7 +17,7 @@ static int wrap_sequence(unsigned char **p, unsigned char *start, size_t len)
     return rc2 < 0 ? rc2 : (int)len + rc + rc2;
 }
 
-int pki_ext_eku(unsigned eku, unsigned char *buf, size_t size, unsigned char **der, size_t *len)
+int talos_pki_ext_eku(unsigned eku, unsigned char *buf, size_t size, unsigned char **der, size_t *len)
 {
     /* ExtKeyUsageSyntax ::= SEQUENCE SIZE (1..MAX) OF KeyPurposeId */
     unsigned char *p = buf + size;
@@ -77,7 +77,7 @@ static int write_general_name(unsigned char **p, unsigned char *start, const cha
     return rt < 0 ? rt : rc + rl + rt;
 }
 
-int pki_ext_san(const char *const *sans, size_t n, unsigned char *buf, size_t size,
+int talos_pki_ext_san(const char *const *sans, size_t n, unsigned char *buf, size_t size,
                 unsigned char **der, size_t *len, struct bd_err *err)
 {
     /* SubjectAltName ::= GeneralNames ::= SEQUENCE SIZE (1..MAX) OF GeneralName */

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int pki_rng(void *unused, unsigned char *buf, size_t len)
+int talos_pki_rng(void *unused, unsigned char *buf, size_t len)
 {
     (void)unused;
     struct bd_err err;
@@ -24,18 +24,18 @@ static int mbed_fail(struct bd_err *err, int rc, const char *what)
     return bd_err_set(err, "%s: %s", what, msg);
 }
 
-int pki_key_generate(mbedtls_pk_context *pk, enum pki_key_type type, struct bd_err *err)
+int talos_pki_key_generate(mbedtls_pk_context *pk, enum pki_key_type type, struct bd_err *err)
 {
     mbedtls_pk_init(pk);
     int rc;
     if (type == PKI_KEY_EC_P256) {
         rc = mbedtls_pk_setup(pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY));
         if (rc == 0)
-            rc = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(*pk), pki_rng, NULL);
+            rc = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(*pk), talos_pki_rng, NULL);
     } else {
         rc = mbedtls_pk_setup(pk, mbedtls_pk_info_from_type(MBEDTLS_PK_RSA));
         if (rc == 0)
-            rc = mbedtls_rsa_gen_key(mbedtls_pk_rsa(*pk), pki_rng, NULL, 4096, 65537);
+            rc = mbedtls_rsa_gen_key(mbedtls_pk_rsa(*pk), talos_pki_rng, NULL, 4096, 65537);
     }
     if (rc != 0) {
         mbedtls_pk_free(pk);
@@ -63,15 +63,15 @@ static bool pkcs8_is_ed25519(const char *pem)
     return ed;
 }
 
-bool pki_key_is_ed25519(const char *pem)
+bool talos_pki_key_is_ed25519(const char *pem)
 {
     return strstr(pem, "-----BEGIN ED25519 PRIVATE KEY-----") || pkcs8_is_ed25519(pem);
 }
 
-int pki_key_parse(const char *pem, mbedtls_pk_context *pk, const char *what, struct bd_err *err)
+int talos_pki_key_parse(const char *pem, mbedtls_pk_context *pk, const char *what, struct bd_err *err)
 {
     mbedtls_pk_init(pk);
-    if (pki_key_is_ed25519(pem))
+    if (talos_pki_key_is_ed25519(pem))
         return bd_err_set(err,
                           "%s is an Ed25519 key, which mbedTLS 2.28 cannot sign with; bootd needs "
                           "an ECDSA or RSA key here",
@@ -84,7 +84,7 @@ int pki_key_parse(const char *pem, mbedtls_pk_context *pk, const char *what, str
     return 0;
 }
 
-int pki_key_pem(mbedtls_pk_context *pk, char **out, struct bd_err *err)
+int talos_pki_key_pem(mbedtls_pk_context *pk, char **out, struct bd_err *err)
 {
     size_t cap = 16384; /* an RSA-4096 key takes about 3.3 KB */
     unsigned char *buf = bd_xmalloc(cap);
@@ -97,7 +97,7 @@ int pki_key_pem(mbedtls_pk_context *pk, char **out, struct bd_err *err)
     return 0;
 }
 
-char *pki_b64(const void *data, size_t len)
+char *talos_pki_b64(const void *data, size_t len)
 {
     size_t olen = 0;
     mbedtls_base64_encode(NULL, 0, &olen, data, len);
@@ -107,7 +107,7 @@ char *pki_b64(const void *data, size_t len)
     return (char *)out;
 }
 
-unsigned char *pki_unb64(const char *s, size_t *len)
+unsigned char *talos_pki_unb64(const char *s, size_t *len)
 {
     size_t slen = strlen(s), olen = 0;
     if (mbedtls_base64_decode(NULL, 0, &olen, (const unsigned char *)s, slen) ==

@@ -66,10 +66,10 @@ void talos_secrets_emit(const struct talos_secrets *s, struct bd_buf *out)
         while ((dot = strchr(key, '.'))) {
             *dot = 0;
             struct bd_node *next = bd_node_get(map, key);
-            map = next ? next : tree_map(map, key);
+            map = next ? next : talos_tree_map(map, key);
             key = dot + 1;
         }
-        tree_str(map, key, v);
+        talos_tree_str(map, key, v);
         free(path);
     }
     bd_yaml_emit(out, root);
@@ -149,7 +149,7 @@ static bool token_ok(const char *t)
 static bool b64_32(const char *s)
 {
     size_t len;
-    unsigned char *d = pki_unb64(s, &len);
+    unsigned char *d = talos_pki_unb64(s, &len);
     free(d);
     return d && len == 32;
 }
@@ -161,7 +161,7 @@ static int check_cert(const struct reader *r, const struct bd_node *root, const 
 {
     const struct bd_node *n = lookup(root, path);
     size_t len;
-    char *pem = (char *)pki_unb64(b64, &len);
+    char *pem = (char *)talos_pki_unb64(b64, &len);
     if (!pem)
         return fail_at(r, n, path, "not base64 (talosctl writes the PEM text base64-encoded)");
     int rc = 0;
@@ -178,13 +178,13 @@ static int check_key(const struct reader *r, const struct bd_node *root, const c
 {
     const struct bd_node *n = lookup(root, path);
     size_t len;
-    char *pem = (char *)pki_unb64(b64, &len);
+    char *pem = (char *)talos_pki_unb64(b64, &len);
     if (!pem)
         return fail_at(r, n, path, "not base64 (talosctl writes the PEM text base64-encoded)");
-    *ed25519 = pki_key_is_ed25519(pem);
+    *ed25519 = talos_pki_key_is_ed25519(pem);
     struct bd_err e;
     int rc = 0;
-    if (!*ed25519 && pki_key_parse(pem, key, "the key", &e) < 0)
+    if (!*ed25519 && talos_pki_key_parse(pem, key, "the key", &e) < 0)
         rc = fail_at(r, n, path, "%s", e.msg);
     free(pem);
     return rc;
@@ -304,7 +304,7 @@ int talos_secrets_load(const char *path, struct talos_secrets **out, struct bd_e
     return rc;
 }
 
-int secrets_ca_open(const struct secrets_ca *ca, const char *name, mbedtls_x509_crt *crt,
+int talos_secrets_ca_open(const struct secrets_ca *ca, const char *name, mbedtls_x509_crt *crt,
                     mbedtls_pk_context *key, struct bd_err *err)
 {
     mbedtls_x509_crt_init(crt);
@@ -312,15 +312,15 @@ int secrets_ca_open(const struct secrets_ca *ca, const char *name, mbedtls_x509_
     char what[64];
     snprintf(what, sizeof what, "the %s CA key in the secrets bundle", name);
     size_t len;
-    char *key_pem = (char *)pki_unb64(ca->key, &len);
-    if (!key_pem || pki_key_parse(key_pem, key, what, err) < 0) {
+    char *key_pem = (char *)talos_pki_unb64(ca->key, &len);
+    if (!key_pem || talos_pki_key_parse(key_pem, key, what, err) < 0) {
         if (!key_pem)
             bd_err_set(err, "%s is not base64", what);
         free(key_pem);
         return -1;
     }
     free(key_pem);
-    char *crt_pem = (char *)pki_unb64(ca->crt, &len);
+    char *crt_pem = (char *)talos_pki_unb64(ca->crt, &len);
     int rc = crt_pem ? mbedtls_x509_crt_parse(crt, (unsigned char *)crt_pem, len + 1) : -1;
     free(crt_pem);
     if (rc != 0) {

@@ -36,7 +36,7 @@ static char *random_b64(bool url, struct bd_err *err)
     unsigned char b[32];
     if (bd_random(b, sizeof b, err) < 0)
         return NULL;
-    char *s = pki_b64(b, sizeof b);
+    char *s = talos_pki_b64(b, sizeof b);
     for (char *p = s; url && *p; p++) /* Go's base64.URLEncoding, still padded */
         *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
     return s;
@@ -47,7 +47,7 @@ static char *random_b64(bool url, struct bd_err *err)
 static int make_ca(const char *subject, struct secrets_ca *out, struct bd_err *err)
 {
     mbedtls_pk_context key;
-    if (pki_key_generate(&key, PKI_KEY_EC_P256, err) < 0)
+    if (talos_pki_key_generate(&key, PKI_KEY_EC_P256, err) < 0)
         return -1;
     int64_t now = time(NULL);
     struct pki_cert_spec spec = {
@@ -59,16 +59,16 @@ static int make_ca(const char *subject, struct secrets_ca *out, struct bd_err *e
         .not_after = now + CA_VALIDITY_S,
     };
     char *crt = NULL, *pem = NULL;
-    int rc = pki_cert_issue(&spec, &key, NULL, NULL, &crt, err);
+    int rc = talos_pki_cert_issue(&spec, &key, NULL, NULL, &crt, err);
     if (rc == 0)
-        rc = pki_key_pem(&key, &pem, err);
+        rc = talos_pki_key_pem(&key, &pem, err);
     mbedtls_pk_free(&key);
     if (rc < 0) {
         free(crt);
         return -1;
     }
-    out->crt = pki_b64(crt, strlen(crt));
-    out->key = pki_b64(pem, strlen(pem));
+    out->crt = talos_pki_b64(crt, strlen(crt));
+    out->key = talos_pki_b64(pem, strlen(pem));
     free(crt);
     free(pem);
     return 0;
@@ -95,14 +95,14 @@ int talos_secrets_generate(struct talos_secrets **out, struct bd_err *err)
     /* kube-apiserver signs service-account tokens with this; RSA-4096 in PKCS#1 is
      * what talosctl makes since Talos 1.7. */
     mbedtls_pk_context sa;
-    if (pki_key_generate(&sa, PKI_KEY_RSA_4096, err) < 0)
+    if (talos_pki_key_generate(&sa, PKI_KEY_RSA_4096, err) < 0)
         goto out;
     char *pem;
-    int pem_rc = pki_key_pem(&sa, &pem, err);
+    int pem_rc = talos_pki_key_pem(&sa, &pem, err);
     mbedtls_pk_free(&sa);
     if (pem_rc < 0)
         goto out;
-    s->service_account_key = pki_b64(pem, strlen(pem));
+    s->service_account_key = talos_pki_b64(pem, strlen(pem));
     free(pem);
     rc = 0;
 out:

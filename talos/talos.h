@@ -3,6 +3,7 @@
 #ifndef TALOS_H
 #define TALOS_H
 
+#include "../lab/lab.h"
 #include "../lib/bd.h"
 
 #include <stdatomic.h>
@@ -13,12 +14,12 @@ struct talos_secrets;
 
 /* A new bundle: ECDSA P-256 CAs (etcd, k8s, k8s aggregator, os), an RSA-4096
  * service-account key, cluster id/secret and tokens. */
-int talos_secrets_generate(struct talos_secrets **out, struct bd_err *err);
+int talos_secrets_generate(struct talos_secrets **out, struct bd_err *err) BD_MUST_CHECK;
 /* Reads and checks a bundle; refuses a file group or others can read. An Ed25519 os CA
  * (talosctl's default) is accepted and carried as it is. */
-int talos_secrets_load(const char *path, struct talos_secrets **out, struct bd_err *err);
+int talos_secrets_load(const char *path, struct talos_secrets **out, struct bd_err *err) BD_MUST_CHECK;
 int talos_secrets_parse(const char *text, size_t len, const char *file, struct talos_secrets **out,
-                        struct bd_err *err);
+                        struct bd_err *err) BD_MUST_CHECK;
 /* The bundle as YAML, key for key what talosctl writes. */
 void talos_secrets_emit(const struct talos_secrets *s, struct bd_buf *out);
 void talos_secrets_free(struct talos_secrets *s);
@@ -34,7 +35,7 @@ const char *talos_secrets_cluster_id(const struct talos_secrets *s);
  * schematic id (images_schematic_id). Keeps a pointer to lab. */
 struct talos_cluster;
 int talos_cluster_new(const struct lab *lab, const char *schematic, struct talos_cluster **out,
-                      struct bd_err *err);
+                      struct bd_err *err) BD_MUST_CHECK;
 void talos_cluster_free(struct talos_cluster *tc);
 /* The lab's secrets bundle. When every machine has a config file of its own, the bundle
  * is optional: NULL then, with *why_not (if asked) saying why. */
@@ -45,7 +46,7 @@ const struct talos_secrets *talos_cluster_secrets(const struct talos_cluster *tc
  * machine's own config file, its role's config file, then the config bootd generates
  * from lab.yaml, secrets.yaml and the patches (cluster, then role, then machine). */
 int talos_machine_config(const struct talos_cluster *tc, const struct lab_machine *m, char **out,
-                         size_t *len, struct bd_err *err);
+                         size_t *len, struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- client configs ---------- */
 
@@ -53,11 +54,11 @@ int talos_machine_config(const struct talos_cluster *tc, const struct lab_machin
  * clientAuth only, one year) signed by the os CA; endpoints are the control planes'
  * addresses. Needs an ECDSA or RSA os CA. */
 int talos_talosconfig(const struct lab *lab, const struct talos_secrets *s, struct bd_buf *out,
-                      struct bd_err *err);
+                      struct bd_err *err) BD_MUST_CHECK;
 /* An admin kubeconfig: a client certificate (CN admin, O system:masters, one year)
  * signed by the Kubernetes CA, for the cluster endpoint. */
 int talos_kubeconfig(const struct lab *lab, const struct talos_secrets *s, struct bd_buf *out,
-                     struct bd_err *err);
+                     struct bd_err *err) BD_MUST_CHECK;
 
 /* What an admin kubeconfig holds, PEM: the API server (cluster.endpoint), the
  * Kubernetes CA and a fresh client certificate (CN admin, O system:masters, one year)
@@ -66,7 +67,7 @@ struct talos_kube_admin {
     char *server, *ca_pem, *crt_pem, *key_pem;
 };
 int talos_kube_admin(const struct lab *lab, const struct talos_secrets *s,
-                     struct talos_kube_admin *out, struct bd_err *err);
+                     struct talos_kube_admin *out, struct bd_err *err) BD_MUST_CHECK;
 void talos_kube_admin_free(struct talos_kube_admin *a);
 
 /* A TLS server certificate signed by the os CA (or the k8s CA when k8s is set), with
@@ -74,7 +75,7 @@ void talos_kube_admin_free(struct talos_kube_admin *a);
  * frees). Stand-ins for the Talos and Kubernetes APIs in tests serve with these. */
 int talos_server_cert(const struct talos_secrets *s, bool k8s, const char *common_name,
                       const char *const *sans, size_t nsans, char **crt_pem, char **key_pem,
-                      struct bd_err *err);
+                      struct bd_err *err) BD_MUST_CHECK;
 
 /* How the kubeconfig Talos hands out (text) compares with the one talos_kubeconfig mints:
  * context, cluster and server names equal, the lab's Kubernetes CA among the CAs it
@@ -87,7 +88,7 @@ struct talos_kube_check {
 };
 int talos_kubeconfig_compare(const struct lab *lab, const struct talos_secrets *s,
                              const char *text, size_t len,
-                             struct talos_kube_check out[TALOS_KUBE_CHECKS], struct bd_err *err);
+                             struct talos_kube_check out[TALOS_KUBE_CHECKS], struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- Talos API client: gRPC over HTTP/2 and mutual TLS to apid ---------- */
 
@@ -101,7 +102,7 @@ struct talos_creds {
 /* Mints fresh credentials from the bundle. An Ed25519 os CA cannot sign here: the
  * message says so and what to do instead. */
 int talos_api_creds(const struct lab *lab, const struct talos_secrets *s, struct talos_creds *out,
-                    struct bd_err *err);
+                    struct bd_err *err) BD_MUST_CHECK;
 void talos_creds_free(struct talos_creds *c);
 
 /* One node's apid, reached directly (no proxying through another node). */
@@ -135,14 +136,14 @@ struct talos_version {
 /* Every call returns 0 when the node answered OK; otherwise -1 with *code and a message
  * naming the node, the method and the gRPC status or transport failure. */
 int talos_api_version(const struct talos_node *n, struct talos_version *out, int *code,
-                      struct bd_err *err);
+                      struct bd_err *err) BD_MUST_CHECK;
 /* Bootstrap: starts etcd on one control plane. FailedPrecondition means not yet (retry);
  * AlreadyExists means it was done before. */
-int talos_api_bootstrap(const struct talos_node *n, int *code, struct bd_err *err);
+int talos_api_bootstrap(const struct talos_node *n, int *code, struct bd_err *err) BD_MUST_CHECK;
 /* The admin kubeconfig Talos makes, unpacked from the Kubeconfig stream's gzipped tar
  * (caller frees *out). */
 int talos_api_kubeconfig(const struct talos_node *n, char **out, size_t *len, int *code,
-                         struct bd_err *err);
+                         struct bd_err *err) BD_MUST_CHECK;
 
 struct talos_snapshot_info {
     uint64_t size;
@@ -150,7 +151,7 @@ struct talos_snapshot_info {
 };
 /* Streams an etcd snapshot into fd, checking etcd's own SHA-256 trailer at the end. */
 int talos_api_etcd_snapshot(const struct talos_node *n, int fd, struct talos_snapshot_info *info,
-                            int *code, struct bd_err *err);
+                            int *code, struct bd_err *err) BD_MUST_CHECK;
 
 /* The snapshot check on its own, for copies of a snapshot (bootctl's download): feed
  * every byte in order, then finish. */
@@ -158,7 +159,7 @@ struct talos_etcd_check;
 struct talos_etcd_check *talos_etcd_check_new(void);
 void talos_etcd_check_update(struct talos_etcd_check *c, const void *data, size_t n);
 int talos_etcd_check_finish(struct talos_etcd_check *c, struct talos_snapshot_info *info,
-                            struct bd_err *err);
+                            struct bd_err *err) BD_MUST_CHECK;
 void talos_etcd_check_free(struct talos_etcd_check *c);
 
 #endif

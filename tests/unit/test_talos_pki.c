@@ -9,14 +9,14 @@ Test(pki, extended_key_usage_der)
 {
     unsigned char buf[64], *der;
     size_t len;
-    cr_assert_eq(pki_ext_eku(PKI_EKU_SERVER | PKI_EKU_CLIENT, buf, sizeof buf, &der, &len), 0);
+    cr_assert_eq(talos_pki_ext_eku(PKI_EKU_SERVER | PKI_EKU_CLIENT, buf, sizeof buf, &der, &len), 0);
     /* SEQUENCE { id-kp-serverAuth, id-kp-clientAuth } */
     static const unsigned char want[] = {0x30, 0x14, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07,
                                          0x03, 0x01, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07,
                                          0x03, 0x02};
     cr_assert_eq(len, sizeof want);
     cr_assert_arr_eq(der, want, sizeof want);
-    cr_assert_eq(pki_ext_eku(PKI_EKU_CLIENT, buf, sizeof buf, &der, &len), 0);
+    cr_assert_eq(talos_pki_ext_eku(PKI_EKU_CLIENT, buf, sizeof buf, &der, &len), 0);
     cr_assert_eq(len, 12);
     cr_assert_eq(der[11], 0x02, "clientAuth only");
 }
@@ -27,14 +27,14 @@ Test(pki, subject_alt_name_der)
     size_t len;
     struct bd_err err;
     const char *sans[] = {"192.0.2.7", "a.example"};
-    cr_assert_eq(pki_ext_san(sans, 2, buf, sizeof buf, &der, &len, &err), 0, "%s", err.msg);
+    cr_assert_eq(talos_pki_ext_san(sans, 2, buf, sizeof buf, &der, &len, &err), 0, "%s", err.msg);
     /* SEQUENCE { [7] c0 00 02 07, [2] "a.example" } */
     static const unsigned char want[] = {0x30, 0x11, 0x87, 0x04, 0xc0, 0x00, 0x02, 0x07, 0x82, 0x09,
                                          'a',  '.',  'e',  'x',  'a',  'm',  'p',  'l',  'e'};
     cr_assert_eq(len, sizeof want);
     cr_assert_arr_eq(der, want, sizeof want);
     const char *bad[] = {"not a name"};
-    cr_assert_eq(pki_ext_san(bad, 1, buf, sizeof buf, &der, &len, &err), -1);
+    cr_assert_eq(talos_pki_ext_san(bad, 1, buf, sizeof buf, &der, &len, &err), -1);
     assert_has(err.msg, "\"not a name\" is neither an IPv4 address nor a DNS name");
 }
 
@@ -68,7 +68,7 @@ Test(pki, server_certificate_as_openssl_reads_it)
     char *dir = tmpdir_new();
     char *crt_path = write_file(dir, "server.crt", crt);
     size_t ca_len;
-    char *ca = (char *)pki_unb64(s->k8s.crt, &ca_len);
+    char *ca = (char *)talos_pki_unb64(s->k8s.crt, &ca_len);
     char *ca_path = write_file(dir, "ca.crt", ca);
     char *cmd = bd_xasprintf("openssl x509 -in %s -noout -subject -ext subjectAltName,keyUsage,"
                              "extendedKeyUsage,basicConstraints 2>&1",

@@ -58,12 +58,12 @@ static bool token_shape(const char *t)
 static void assert_key(const char *b64, mbedtls_pk_type_t type, size_t bits, const char *block)
 {
     size_t len;
-    char *pem = (char *)pki_unb64(b64, &len);
+    char *pem = (char *)talos_pki_unb64(b64, &len);
     cr_assert_not_null(pem);
     assert_has(pem, block);
     mbedtls_pk_context pk;
     struct bd_err err;
-    cr_assert_eq(pki_key_parse(pem, &pk, "key", &err), 0, "%s", err.msg);
+    cr_assert_eq(talos_pki_key_parse(pem, &pk, "key", &err), 0, "%s", err.msg);
     cr_assert_eq(mbedtls_pk_get_type(&pk), type);
     cr_assert_eq(mbedtls_pk_get_bitlen(&pk), bits);
     mbedtls_pk_free(&pk);
