@@ -38,7 +38,7 @@ BOOTD    := $(BUILD)/bootd
 BOOTCTL  := $(BUILD)/bootctl
 UNIT     := $(BUILD)/unit-tests
 
-.PHONY: all deps test unit integration e2e lint bench demo start clean help
+.PHONY: all deps test unit integration e2e e2e-slow lint bench demo start clean help
 all: $(BOOTD) $(BOOTCTL)
 
 help:
@@ -46,6 +46,7 @@ help:
 	@echo "make deps       install the Debian packages bootd needs (apt-get, as root)"
 	@echo "make test       deps + build + unit + integration + end-to-end tests"
 	@echo "make test SAN=1 the same under AddressSanitizer and UBSan"
+	@echo "make e2e-slow   arm64, Secure Boot and PXE-timeout boots (CI runs it too)"
 	@echo "make lint       cppcheck and the layering check (includes point down only)"
 	@echo "make bench      benchmarks against nginx and curl, printed as ratios"
 	@echo "make demo       a VM PXE-boots from bootd in a network namespace"
@@ -84,6 +85,11 @@ integration: $(BOOTD) $(BOOTCTL)
 
 e2e: $(BOOTD) $(BOOTCTL)
 	@if [ -d tests/e2e ]; then BOOTD_BUILD=$(BUILD) tests/e2e/run.sh; fi
+
+# the slow boot paths: arm64 under AAVMF, Secure Boot enrollment and refusals, PXE
+# timeouts before HTTP boot (about 6 min under software emulation)
+e2e-slow: $(BOOTD) $(BOOTCTL)
+	BOOTD_BUILD=$(BUILD) E2E_SLOW=1 E2E_TESTS=tests.e2e.test_boot_paths tests/e2e/run.sh
 
 lint: $(BOOTD) $(BOOTCTL)
 	BUILD=$(BUILD) $(PYTHON) scripts/lint.py

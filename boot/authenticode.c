@@ -3,7 +3,7 @@
  * The structure follows Microsoft's "Windows Authenticode Portable Executable Signature
  * Format": a SignedData whose content is an SpcIndirectDataContent holding the image's
  * digest, with the contentType and messageDigest signed attributes. */
-#include "uki.h"
+#include "boot.h"
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>

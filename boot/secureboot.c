@@ -3,7 +3,7 @@
  * DER (what a firmware setup menu enrolls from a disk) and as an EFI signature list, and
  * each list as a signed time-based authenticated update (UEFI 2.10 §8.2.2, §32.4): PK
  * signed by PK, KEK by PK, db by KEK — what efi-updatevar or an OS writes to enroll. */
-#include "uki.h"
+#include "boot.h"
 
 #include <openssl/bn.h>
 #include <openssl/err.h>

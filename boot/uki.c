@@ -4,7 +4,7 @@
  * per-boot .cmdline (and signature) are bytes bootd makes. .cmdline comes last in the
  * file, so the PE checksum and the Authenticode hash of everything before it are
  * computed once per image and finished per boot over a few kilobytes. */
-#include "uki.h"
+#include "boot.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>

@@ -50,8 +50,9 @@ CONFIGS = {"%s.yaml" % n: config_of(n) for n in MACHINES}
 
 def lab_yaml(boot_extra="", arches=("amd64",)):
     machines = "".join(
-        "  - {name: %s, mac: \"%s\", role: %s, ip: %s, arch: %s, config: %s.yaml}\n"
-        % (n, mac, role, ip, arch, n)
+        "  - {name: %s, mac: \"%s\", role: %s, ip: %s, arch: %s, config: %s.yaml%s}\n"
+        % (n, mac, role, ip, arch, n,
+           ", kernel_args: [console=ttyAMA0]" if arch == "arm64" else "")
         for n, (mac, role, ip, arch) in MACHINES.items() if arch in arches)
     return ("cluster:\n  name: e2e\n  talos_version: v1.13.9\n  vip: 192.0.2.10\n"
             "lan:\n  interface: br0\n  dhcp: full\n  range: [192.0.2.100, 192.0.2.149]\n"
@@ -132,7 +133,10 @@ class HttpBootCase(unittest.TestCase):
 class HttpBoot(HttpBootCase):
     def test_ovmf_http_boot_with_no_tftp(self):
         self.start_bootd(lab_yaml())
-        conf = open(os.path.join(self.bootd.state, "dnsmasq", "dnsmasq.conf")).read()
+        conf_path = os.path.join(self.bootd.state, "dnsmasq", "dnsmasq.conf")
+        wait_until("dnsmasq.conf", lambda: os.path.exists(conf_path), 10)
+        with open(conf_path) as f:
+            conf = f.read()
         self.assertNotIn("enable-tftp", conf)
         self.assertIn("dhcp-option-force=tag:httpclient,60,HTTPClient", conf)
         self.assertIn("http://192.0.2.1:8080/uki/amd64.efi", conf)
@@ -153,8 +157,14 @@ class HttpBoot(HttpBootCase):
 
 @unittest.skipUnless(SLOW, "slow: E2E_SLOW=1")
 class Arm64(HttpBootCase):
+    def setUp(self):
+        # downloads Debian's arm64 packages once: before entering the lab's namespace,
+        # which has no way out
+        self.root = netlab.arm64_root()
+        super().setUp()
+
     def test_aavmf_http_boot_of_an_arm64_uki(self):
-        root = netlab.arm64_root()
+        root = self.root
         stub = os.path.join(root, "usr/lib/systemd/boot/efi/linuxaa64.efi.stub")
         self.start_bootd(lab_yaml("  efi_stub: {arm64: %s}\n" % stub, ("amd64", "arm64")),
                          arm64=True)
@@ -181,7 +191,8 @@ class SecureBoot(HttpBootCase):
              "-kernel", kernel, "-initrd", initrd, "-append", "console=ttyS0",
              "-nographic", "-monitor", "none", "-serial", "file:" + log, "-no-reboot",
              "-net", "none"], check=True, capture_output=True)
-        console = open(log, errors="replace").read()
+        with open(log, errors="replace") as f:
+            console = f.read()
         for v in ("db", "KEK", "PK"):
             self.assertIn("enroll: %s accepted" % v, console)
         self.assertIn("enroll: setup mode 0", console)

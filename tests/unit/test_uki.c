@@ -1,6 +1,6 @@
 #include "helpers.h"
 
-#include "../../boot/uki.h"
+#include "../../boot/boot.h"
 
 #include <criterion/criterion.h>
 #include <openssl/evp.h>

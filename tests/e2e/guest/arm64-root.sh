@@ -18,7 +18,13 @@ kpkg=$(apt-cache depends linux-image-arm64:arm64 | awk '/Depends: linux-image-[0
 debs=$(mktemp -d)
 trap 'rm -rf "$debs"' EXIT
 chmod 0755 "$debs" # apt's sandbox user writes the downloads
-(cd "$debs" && apt-get download -q "$kpkg" busybox-static:arm64 systemd-boot-efi:arm64 >/dev/null)
+# apt's lock may be held by another apt run for a while: a few tries
+tries=0
+until (cd "$debs" && apt-get download -q "$kpkg" busybox-static:arm64 systemd-boot-efi:arm64 >/dev/null); do
+    tries=$((tries + 1))
+    [ $tries -lt 5 ] || { echo "arm64-root: apt-get download failed" >&2; exit 1; }
+    sleep 10
+done
 rm -rf "$root.tmp"
 mkdir -p "$root.tmp"
 for d in "$debs"/*.deb; do
