@@ -55,7 +55,8 @@ struct netsvc_lease {
  * skipped and counted in *bad (may be NULL). */
 void netsvc_parse_leases(const char *text, void (*fn)(const struct netsvc_lease *, void *),
                          void *arg, int *bad);
-/* Client architecture from dnsmasq's DNSMASQ_TAGS ("efi64", "bios"), or NULL. */
+/* The firmware kind from dnsmasq's DNSMASQ_TAGS ("bios", "efi64", "efihttp-amd64",
+ * "efihttp-arm64"), or NULL. */
 const char *netsvc_arch_from_tags(const char *tags);
 
 /* The dnsmasq process: started in the foreground, its log lines forwarded to bootd's

@@ -34,6 +34,7 @@ static cJSON *machine_json(const struct lab *lab, const struct lab_machine *lm,
     bd_json_add_str_or_null(o, "hostname", lm ? lm->hostname : (sm ? sm->hostname : NULL));
     bd_json_add_str_or_null(o, "uuid", sm && sm->uuid[0] ? sm->uuid : (lm ? lm->uuid : NULL));
     bd_json_add_str_or_null(o, "arch", sm ? sm->arch : NULL);
+    bd_json_add_str_or_null(o, "firmware", sm ? sm->firmware : NULL);
     cJSON_AddBoolToObject(o, "in_lab", lm != NULL);
     cJSON_AddBoolToObject(o, "reinstall", sm && sm->reinstall);
     bd_json_add_time(o, "first_seen", sm ? sm->first_seen_ms : 0);
@@ -225,7 +226,7 @@ static enum MHD_Result dhcp_event(struct server *s, struct MHD_Connection *c, st
         struct state_sighting seen = {
             .ip = ip,
             .hostname = hostname && *hostname ? hostname : NULL,
-            .arch = netsvc_arch_from_tags(json_str(body, "tags")),
+            .firmware = netsvc_arch_from_tags(json_str(body, "tags")),
         };
         struct bd_err err;
         int ok = state_machine_seen(s->store, m, &seen, &err);

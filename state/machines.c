@@ -80,6 +80,7 @@ int state_seen_locked(struct state_db *st, int64_t now, const char *mac,
         state_bind_text(s, 4, seen->ip);
         state_bind_text(s, 5, seen->arch);
         state_bind_text(s, 6, seen->hostname);
+        state_bind_text(s, 7, seen->firmware);
     }
     return state_run(st, s, err, "update machine");
 }
@@ -162,6 +163,7 @@ static void read_machine(sqlite3_stmt *s, struct state_machine *m)
     m->first_seen_ms = sqlite3_column_int64(s, 8);
     m->last_seen_ms = sqlite3_column_int64(s, 9);
     m->state_since_ms = sqlite3_column_int64(s, 10);
+    state_col_copy(s, 11, m->firmware, sizeof m->firmware);
 }
 
 static void read_machine_row(sqlite3_stmt *s, void *dst)

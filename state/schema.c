@@ -49,6 +49,9 @@ const char *const state_migrations[] = {
     "  outcome TEXT,"                          /* bootstrapped | already-bootstrapped */
     "  first_attempt INTEGER NOT NULL DEFAULT 0,"
     "  done_at INTEGER NOT NULL DEFAULT 0);",
+    /* 4: the firmware kind DHCP saw (bios, efi64, efihttp-amd64, ...) apart from arch, the
+     * CPU architecture the boot loader or UKI request named: one column held both. */
+    "ALTER TABLE machines ADD COLUMN firmware TEXT;",
 };
 
 const size_t state_nmigrations = sizeof state_migrations / sizeof state_migrations[0];
@@ -63,7 +66,8 @@ const char *const state_stmt_sql[S_COUNT] = {
     [S_MACHINE_SEEN] = "UPDATE machines SET last_seen = ?2, uuid = coalesce(?3, uuid),"
                        " first_seen = CASE first_seen WHEN 0 THEN ?2 ELSE first_seen END,"
                        " ip = coalesce(?4, ip), arch = coalesce(?5, arch),"
-                       " hostname = coalesce(?6, hostname) WHERE mac = ?1",
+                       " hostname = coalesce(?6, hostname), firmware = coalesce(?7, firmware)"
+                       " WHERE mac = ?1",
     [S_MACHINE_STATE_GET] = "SELECT state FROM machines WHERE mac = ?1",
     [S_MACHINE_STATE_SET] = "UPDATE machines SET state = ?2, state_since = ?3,"
                             " last_seen = CASE WHEN ?4 THEN ?3 ELSE last_seen END,"
@@ -72,11 +76,11 @@ const char *const state_stmt_sql[S_COUNT] = {
     [S_MACHINE_NAME_SET] = "UPDATE machines SET name = ?2 WHERE mac = ?1",
     [S_MACHINE_REINSTALL_SET] = "UPDATE machines SET reinstall = ?2 WHERE mac = ?1",
     [S_MACHINE_GET] = "SELECT mac, name, uuid, ip, arch, hostname, state, reinstall, first_seen,"
-                      " last_seen, state_since FROM machines WHERE mac = ?1",
+                      " last_seen, state_since, firmware FROM machines WHERE mac = ?1",
     [S_MACHINE_LIST] = "SELECT mac, name, uuid, ip, arch, hostname, state, reinstall, first_seen,"
-                       " last_seen, state_since FROM machines ORDER BY name IS NULL, name, mac",
+                       " last_seen, state_since, firmware FROM machines ORDER BY name IS NULL, name, mac",
     [S_MACHINE_BY_IP] = "SELECT mac, name, uuid, ip, arch, hostname, state, reinstall, first_seen,"
-                        " last_seen, state_since FROM machines WHERE ip = ?1"
+                        " last_seen, state_since, firmware FROM machines WHERE ip = ?1"
                         " ORDER BY last_seen DESC LIMIT 1",
     [S_MACHINE_COUNTS] = "SELECT state, count(*) FROM machines GROUP BY state",
     [S_EVENT_ADD] = "INSERT INTO events(ts, mac, source, kind, message) VALUES (?1, ?2, ?3, ?4, ?5)",

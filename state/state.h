@@ -27,7 +27,8 @@ struct state_machine {
     char name[64];
     char uuid[48];
     char ip[16];
-    char arch[16];
+    char arch[16];     /* CPU: iPXE's buildarch, or the UKI asked for */
+    char firmware[24]; /* DHCP's firmware tag: bios, efi64, efihttp-amd64, efihttp-arm64 */
     char hostname[64];
     enum state_lifecycle state;
     bool reinstall;
@@ -70,7 +71,7 @@ int state_schema_version(struct state_db *st);
 
 /* What a request told us about a machine; NULL fields leave stored values alone. */
 struct state_sighting {
-    const char *uuid, *ip, *arch, *hostname;
+    const char *uuid, *ip, *arch, *hostname, *firmware;
 };
 
 /* Records a sighting: creates the machine (state discovered) or refreshes it. */

@@ -141,7 +141,9 @@ class HttpBoot(HttpBootCase):
         self.assertIn("dhcp-option-force=tag:httpclient,60,HTTPClient", conf)
         self.assertIn("http://192.0.2.1:8080/uki/amd64.efi", conf)
         vm = EfiVM(self.lab, MACHINES["cp-1"][0], "ovmf", "cp-1")
-        self.assert_booted(vm, "cp-1", "ovmf http")
+        m = self.assert_booted(vm, "cp-1", "ovmf http")
+        # what DHCP saw and what the machine asked for, kept apart
+        self.assertEqual((m["firmware"], m["arch"]), ("efihttp-amd64", "x86_64"), m)
         console = vm.console()
         self.assertIn("URI: http://192.0.2.1:8080/uki/amd64.efi", console)
         self.assertIn("Kernel command line: ", console)
@@ -169,8 +171,9 @@ class Arm64(HttpBootCase):
         self.start_bootd(lab_yaml("  efi_stub: {arm64: %s}\n" % stub, ("amd64", "arm64")),
                          arm64=True)
         vm = EfiVM(self.lab, MACHINES["a-1"][0], "aavmf", "a-1")
-        self.assert_booted(vm, "a-1", "aavmf http")
+        m = self.assert_booted(vm, "a-1", "aavmf http")
         self.assertIn("http://192.0.2.1:8080/uki/arm64.efi", vm.console())
+        self.assertEqual((m["firmware"], m["arch"]), ("efihttp-arm64", "arm64"), m)
 
 
 @unittest.skipUnless(SLOW, "slow: E2E_SLOW=1")
