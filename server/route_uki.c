@@ -193,7 +193,7 @@ static struct uki_image *image_for(struct server *s, struct lab_snap *snap, int 
 /* ---------- the machine behind a request ---------- */
 
 /* The link-layer address the kernel has for a neighbour on the lab LAN. */
-static bool neighbour_mac(uint32_t addr, char mac[18])
+static bool neighbour_mac(uint32_t addr, const char *interface, char mac[18])
 {
     FILE *f = fopen("/proc/net/arp", "re");
     if (!f)
@@ -204,7 +204,7 @@ static bool neighbour_mac(uint32_t addr, char mac[18])
     bool found = false;
     while (!found && fgets(line, sizeof line, f))
         if (sscanf(line, "%63s 0x%x 0x%x %63s %*s %63s", ip, &type, &flags, hw, dev) == 5 &&
-            !strcmp(ip, want) && (flags & 0x2)) {
+            !strcmp(ip, want) && (flags & 0x2) && !strcmp(dev, interface)) {
             struct bd_mac m;
             if (bd_mac_parse(hw, &m) == 0) {
                 bd_mac_format(&m, mac);
@@ -347,7 +347,7 @@ enum MHD_Result server_uki_answer(struct server *s, struct MHD_Connection *c, st
  * DHCP mode) the machine that address is reserved for. */
 static bool identify(const struct lab *lab, uint32_t addr, char mac[18])
 {
-    if (neighbour_mac(addr, mac))
+    if (neighbour_mac(addr, lab->lan.interface, mac))
         return true;
     if (lab->lan.dhcp != LAB_DHCP_FULL)
         return false;
