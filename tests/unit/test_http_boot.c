@@ -85,3 +85,34 @@ Test(http_boot, pxe_lab_has_no_http_rules)
     free(c);
     free(m);
 }
+
+static const char *load_error(const char *text)
+{
+    static struct bd_err err;
+    char *dir = tmpdir_new();
+    free(write_file(dir, "lab.yaml", text));
+    struct lab *lab = load_lab(dir, &err);
+    cr_assert_null(lab, "loaded:\n%s", text);
+    free(dir);
+    return err.msg;
+}
+
+Test(http_boot, lab_yaml_refuses_what_cannot_boot)
+{
+    char *t = bd_xasprintf("%sboot: {method: tftp}\nmachines: []\n", head);
+    const char *e = load_error(t);
+    cr_assert(strstr(e, "boot.method") && strstr(e, "pxe, http"), "%s", e);
+    free(t);
+    /* dnsmasq's proxy mode answers PXE clients only */
+    t = bd_xasprintf("cluster: {name: t, talos_version: v1.13.9}\n"
+                     "lan: {interface: br0, dhcp: proxy, subnet: 192.0.2.0/24, boot_server: 192.0.2.1}\n"
+                     "boot: {method: http}\nmachines: []\n");
+    e = load_error(t);
+    cr_assert(strstr(e, "boot.method: http needs lan.dhcp: full"), "%s", e);
+    free(t);
+    t = bd_xasprintf("%smachines:\n  - {name: a, mac: '52:54:00:00:00:01', role: worker, arch: arm64}\n",
+                     head);
+    e = load_error(t);
+    cr_assert(strstr(e, "arm64 is not in images.arch (machine a)"), "%s", e);
+    free(t);
+}
