@@ -16,7 +16,8 @@ static const char usage_text[] =
     "usage: bootctl gen secrets LAB.yaml\n"
     "       bootctl gen config LAB.yaml [--machine NAME] [-o DIR | -o FILE | -o -]\n"
     "       bootctl gen talosconfig LAB.yaml [-o FILE | -o -]\n"
-    "       bootctl gen kubeconfig LAB.yaml [-o FILE | -o -]\n";
+    "       bootctl gen kubeconfig LAB.yaml [-o FILE | -o -]\n"
+    "       bootctl gen secureboot LAB.yaml [-o DIR]   (default DIR: secureboot/ next to LAB.yaml)\n";
 
 struct gen_args {
     const char *lab_path, *machine, *out;
@@ -127,7 +128,8 @@ static int gen_client(const struct gen_args *a, const struct lab *lab, bool kube
 
 int cli_cmd_gen(int argc, char **argv)
 {
-    static const char *const what[] = {"secrets", "config", "talosconfig", "kubeconfig", NULL};
+    static const char *const what[] = {"secrets", "config", "talosconfig", "kubeconfig",
+                                       "secureboot", NULL};
     int which = -1;
     for (int i = 0; argc >= 2 && what[i]; i++)
         if (!strcmp(argv[1], what[i]))
@@ -145,6 +147,7 @@ int cli_cmd_gen(int argc, char **argv)
     }
     int rc = which == 0   ? gen_secrets(&a, lab, &err)
              : which == 1 ? gen_config(&a, lab, &err)
+             : which == 4 ? cli_gen_secureboot(lab, a.out, &err)
                           : gen_client(&a, lab, which == 3, &err);
     if (rc < 0)
         fprintf(stderr, "bootctl: %s\n", err.msg);

@@ -224,6 +224,9 @@ static int check_lan(struct lab *lab, struct bd_err *err)
         return bd_err_set(err, "%s: lan.only_known: only meaningful with lan.dhcp: full", lab->path);
     if (lan->log_port && lan->log_port == lan->http_port)
         return bd_err_set(err, "%s: lan.log_port: same as lan.http_port", lab->path);
+    if (lab->boot.method == LAB_BOOT_HTTP && lan->dhcp != LAB_DHCP_FULL)
+        return bd_err_set(err, "%s: boot.method: http needs lan.dhcp: full (in proxy mode "
+                               "dnsmasq answers PXE clients only)", lab->path);
     (void)w;
     return 0;
 }
@@ -313,6 +316,14 @@ static int check_cluster(struct lab *lab, struct bd_err *err)
     return 0;
 }
 
+static bool lab_lists_arch(const struct lab *lab, const char *arch)
+{
+    for (size_t i = 0; i < lab->images.arch.n; i++)
+        if (!strcmp(lab->images.arch.v[i], arch))
+            return true;
+    return false;
+}
+
 static int check_machines(struct lab *lab, struct bd_err *err)
 {
     for (size_t i = 0; i < lab->nmachines; i++) {
@@ -333,6 +344,13 @@ static int check_machines(struct lab *lab, struct bd_err *err)
         if (m->addressing == LAB_ADDR_STATIC && !lab->lan.has_gateway)
             return fail_at(err, w, "addressing",
                            "static needs lan.gateway for the default route (machine %s)", m->name);
+        if (m->has_boot_method && m->boot_method == LAB_BOOT_HTTP &&
+            lab->lan.dhcp != LAB_DHCP_FULL)
+            return fail_at(err, w, "boot_method", "http needs lan.dhcp: full (machine %s)",
+                           m->name);
+        if (m->has_arch && !lab_lists_arch(lab, m->arch == LAB_ARCH_ARM64 ? "arm64" : "amd64"))
+            return fail_at(err, w, "arch", "%s is not in images.arch (machine %s)",
+                           m->arch == LAB_ARCH_ARM64 ? "arm64" : "amd64", m->name);
         if (check_files(err, w, "patches", &m->patches) < 0 ||
             check_file(err, w, "config", m->config_file) < 0)
             return -1;

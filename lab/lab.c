@@ -11,6 +11,8 @@
 static const char *const role_names[] = {"controlplane", "worker", NULL};
 static const char *const dhcp_names[] = {"full", "proxy", NULL};
 static const char *const unknown_names[] = {"hold", "exit", NULL};
+static const char *const method_names[] = {"pxe", "http", NULL};
+static const char *const arch_names[] = {"amd64", "arm64", NULL};
 static const char *const cni_names[] = {"flannel", "none", "custom", NULL};
 static const char *const addressing_names[] = {"dhcp", "static", NULL};
 static const char *const bootstrap_names[] = {"auto", "manual", NULL};
@@ -68,6 +70,10 @@ static const struct lab_field machine_fields[] = {
     F(T_PATHLIST, "patches", patches, false, NULL),
     F(T_KARGS, "kernel_args", kernel_args, false, NULL),
     F(T_LABELS, "labels", labels, false, NULL),
+    {.key = "boot_method", .type = T_ENUM, .off = offsetof(struct lab_machine, boot_method),
+     .aux = method_names, .set_off = offsetof(struct lab_machine, has_boot_method)},
+    {.key = "arch", .type = T_ENUM, .off = offsetof(struct lab_machine, arch),
+     .aux = arch_names, .set_off = offsetof(struct lab_machine, has_arch)},
     {.key = "proxmox", .type = T_MAP, .off = offsetof(struct lab_machine, proxmox),
      .aux = machine_proxmox_fields,
      .set_off = offsetof(struct lab_machine, proxmox) + offsetof(struct lab_proxmox_vm, set)},
@@ -313,8 +319,27 @@ static const struct lab_field lan_fields[] = {
 };
 #undef STRUCT
 
+#define STRUCT struct lab_secureboot
+static const struct lab_field secureboot_fields[] = {
+    F(T_PATH, "cert", cert, true, NULL),
+    F(T_PATH, "key", key, true, NULL),
+    {0},
+};
+#undef STRUCT
+
 #define STRUCT struct lab_boot
+static const struct lab_field efi_stub_fields[] = {
+    {.key = "amd64", .type = T_PATH, .off = 0},
+    {.key = "arm64", .type = T_PATH, .off = sizeof(char *)},
+    {0},
+};
+
 static const struct lab_field boot_fields[] = {
+    F(T_ENUM, "method", method, false, method_names),
+    {.key = "efi_stub", .type = T_MAP, .off = offsetof(struct lab_boot, efi_stub),
+     .aux = efi_stub_fields},
+    {.key = "secureboot", .type = T_MAP, .off = offsetof(struct lab_boot, secureboot),
+     .aux = secureboot_fields},
     F(T_ENUM, "unknown", unknown, false, unknown_names),
     F(T_DURATION, "hold_retry", hold_retry_s, false, NULL),
     F(T_KARGS, "console", console, false, NULL),

@@ -10,6 +10,9 @@
 enum lab_role { LAB_ROLE_CONTROLPLANE, LAB_ROLE_WORKER };
 enum lab_dhcp_mode { LAB_DHCP_FULL, LAB_DHCP_PROXY };
 enum lab_unknown_policy { LAB_UNKNOWN_HOLD, LAB_UNKNOWN_EXIT };
+/* pxe: firmware gets iPXE over TFTP; http: UEFI HTTP Boot of a per-boot UKI */
+enum lab_boot_method { LAB_BOOT_PXE, LAB_BOOT_HTTP };
+enum lab_arch { LAB_ARCH_AMD64, LAB_ARCH_ARM64 };
 enum lab_cni { LAB_CNI_FLANNEL, LAB_CNI_NONE, LAB_CNI_CUSTOM };
 /* auto: bootd bootstraps the cluster once the bootstrap node's Talos API answers;
  * manual: only when asked (bootctl bootstrap). */
@@ -76,6 +79,10 @@ struct lab_machine {
     struct lab_strlist patches;
     struct lab_strlist kernel_args;
     struct lab_kvlist labels;
+    enum lab_boot_method boot_method; /* when has_boot_method; else boot.method */
+    bool has_boot_method;
+    enum lab_arch arch; /* the CPU, when has_arch; else what its firmware says */
+    bool has_arch;
     struct lab_proxmox_vm proxmox;
     struct lab_where where;
 };
@@ -143,8 +150,16 @@ struct lab_lan {
     char *ipxe_bios, *ipxe_efi, *ipxe_snp;
 };
 
+/* Signs UKIs for Secure Boot (bootctl gen secureboot makes the pair). */
+struct lab_secureboot {
+    char *cert, *key; /* NULL: unsigned */
+};
+
 struct lab_boot {
     enum lab_unknown_policy unknown;
+    enum lab_boot_method method;
+    char *efi_stub[2]; /* amd64, arm64: systemd EFI stubs for UKIs; NULL = Debian's */
+    struct lab_secureboot secureboot;
     int64_t hold_retry_s;
     struct lab_strlist console;
     struct lab_strlist kernel_args;

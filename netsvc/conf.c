@@ -29,8 +29,11 @@ static void render_boot_rules(const struct lab *lab, const char *chain_url, stru
         bd_buf_printf(b, "dhcp-match=set:%s,option:client-arch,%d\n", netsvc_firmwares[i].tag,
                       netsvc_firmwares[i].client_arch);
     if (lab->lan.dhcp == LAB_DHCP_FULL) {
-        bd_buf_printf(b, "dhcp-boot=tag:!ipxe,tag:efi64,%s\n", base_name(lab->lan.ipxe_efi));
-        bd_buf_printf(b, "dhcp-boot=tag:!ipxe,tag:!efi64,%s\n", base_name(lab->lan.ipxe_bios));
+        const char *guard = netsvc_method_guard(lab, LAB_BOOT_PXE);
+        bd_buf_printf(b, "dhcp-boot=tag:!ipxe,tag:efi64,%s%s\n", guard,
+                      base_name(lab->lan.ipxe_efi));
+        bd_buf_printf(b, "dhcp-boot=tag:!ipxe,tag:!efi64,%s%s\n", guard,
+                      base_name(lab->lan.ipxe_bios));
         bd_buf_printf(b, "dhcp-boot=tag:ipxe,%s\n", chain_url);
         return;
     }
@@ -92,8 +95,15 @@ void netsvc_render_conf(const struct lab *lab, const struct netsvc_files *f, str
         bd_buf_printf(b, "dhcp-range=%s,proxy,%s\n", a, mask);
     }
     bd_buf_printf(b, "dhcp-leasefile=%s\ndhcp-script=%s\n", f->leases, f->hook);
-    render_boot_rules(lab, chain_url, b);
-    bd_buf_printf(b, "enable-tftp\ntftp-root=%s\n", f->tftp);
+    netsvc_render_method_tags(lab, b);
+    /* a lab whose machines all boot over HTTP has no TFTP server at all */
+    if (netsvc_lab_uses(lab, LAB_BOOT_PXE)) {
+        render_boot_rules(lab, chain_url, b);
+        bd_buf_printf(b, "enable-tftp\ntftp-root=%s\n", f->tftp);
+    }
+    char *base_url = bd_xstrndup(chain_url, strlen(chain_url) - strlen("/boot.ipxe"));
+    netsvc_render_http_boot(lab, base_url, b);
+    free(base_url);
     if (lab->services.dns)
         for (size_t i = 0; i < lab->services.n; i++) {
             bd_ipv4_format(lab->services.v[i].ip, a);

@@ -50,6 +50,10 @@ const char *netsvc_arch_from_tags(const char *tags)
             arch = "efi64";
         else if (!strcmp(t, "bios"))
             arch = "bios";
+        else if (!strcmp(t, "efihttp-amd64"))
+            arch = "efihttp-amd64";
+        else if (!strcmp(t, "efihttp-arm64"))
+            arch = "efihttp-arm64";
     }
     free(copy);
     return arch;

@@ -21,6 +21,16 @@ struct netsvc_hook {
     const char *token_file; /* bootd's admin token */
 };
 
+/* UEFI HTTP Boot (http_boot.c). Whether any machine boots with method. */
+bool netsvc_lab_uses(const struct lab *lab, enum lab_boot_method method);
+/* The dhcp-boot tag prefix ("tag:...,", or "" when every machine boots one way) that
+ * limits a rule to the machines booting with method. */
+const char *netsvc_method_guard(const struct lab *lab, enum lab_boot_method method);
+/* dhcp-mac lines tagging machines whose boot_method is not the lab's. */
+void netsvc_render_method_tags(const struct lab *lab, struct bd_buf *b);
+/* The HTTPClient answers: option 60 echoed, the UKI URL under base_url per client arch. */
+void netsvc_render_http_boot(const struct lab *lab, const char *base_url, struct bd_buf *b);
+
 /* The text of dnsmasq.conf for the lab. Pure: no I/O. */
 void netsvc_render_conf(const struct lab *lab, const struct netsvc_files *f, struct bd_buf *out);
 /* The reservations file: one "MAC,IP,hostname" line per machine with an ip. */
@@ -45,7 +55,8 @@ struct netsvc_lease {
  * skipped and counted in *bad (may be NULL). */
 void netsvc_parse_leases(const char *text, void (*fn)(const struct netsvc_lease *, void *),
                          void *arg, int *bad);
-/* Client architecture from dnsmasq's DNSMASQ_TAGS ("efi64", "bios"), or NULL. */
+/* The firmware kind from dnsmasq's DNSMASQ_TAGS ("bios", "efi64", "efihttp-amd64",
+ * "efihttp-arm64"), or NULL. */
 const char *netsvc_arch_from_tags(const char *tags);
 
 /* The dnsmasq process: started in the foreground, its log lines forwarded to bootd's

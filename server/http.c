@@ -267,6 +267,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return is_get(method) ? server_route_assets(s, c, r, url + 8, method)
                               : plain(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET or HEAD\n");
     }
+    if (!strncmp(url, "/uki/", 5)) {
+        r->route = R_ASSETS;
+        return is_get(method) ? server_route_uki(s, c, r, url + 5, method)
+                              : plain(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET or HEAD\n");
+    }
     if (!strncmp(url, "/config/", 8)) {
         r->route = R_CONFIG;
         return !strcmp(method, "GET") ? server_route_config(s, c, r, url + 8)

@@ -20,6 +20,7 @@ static struct lab_snap *snap_new(struct lab *lab)
     snap->base_url = bd_xasprintf("http://%s:%d", ip, lab->lan.http_port);
     snap->refs = 1;
     snap->scripts = bd_xcalloc(lab->nmachines * SCRIPT_KINDS + 1, sizeof *snap->scripts);
+    server_uki_snap_init(snap);
     return snap;
 }
 
@@ -33,6 +34,7 @@ static void snap_unref_locked(struct lab_snap *snap)
                 free(snap->scripts[i]);
             }
         free(snap->scripts);
+        server_uki_snap_free(snap);
         if (snap->lab_owner) {
             snap_unref_locked(snap->lab_owner);
         } else {
@@ -68,6 +70,13 @@ struct lab_snap *server_lab(struct server *s)
     snap->refs++;
     pthread_mutex_unlock(&s->mu);
     return snap;
+}
+
+void server_lab_hold(struct server *s, struct lab_snap *snap)
+{
+    pthread_mutex_lock(&s->mu);
+    snap->refs++;
+    pthread_mutex_unlock(&s->mu);
 }
 
 void server_lab_put(struct server *s, struct lab_snap *snap)
@@ -217,6 +226,7 @@ void server_refresh(struct server *s)
         snap_unref_locked(old);
     } else { /* a reload replaced the lab meanwhile; its snapshot is fresh already */
         free(snap->scripts);
+        server_uki_snap_free(snap);
         free(snap->base_url);
         free(snap);
     }

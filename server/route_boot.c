@@ -273,11 +273,13 @@ static enum MHD_Result image_hold(struct server *s, struct MHD_Connection *c, st
 }
 
 /* The boot is recorded (or recording failed): answer. */
-static enum MHD_Result finish(struct server *s, struct MHD_Connection *c, struct req *r)
+enum MHD_Result server_boot_finish(struct server *s, struct MHD_Connection *c, struct req *r)
 {
     struct boot_job *j = r->job;
     enum MHD_Result rc;
-    if (j->failed)
+    if (j->uki)
+        rc = server_uki_answer(s, c, r, j);
+    else if (j->failed)
         rc = hold(c, r, j, "bootd could not record this boot; retrying");
     else if (!j->machine)
         rc = unknown_machine(c, r, j);
@@ -308,7 +310,7 @@ void server_boot_job_free(struct server *s, struct boot_job *j)
 
 /* Checks that need no state: a known machine with a strange architecture or a
  * different SMBIOS UUID is held, and the event says why. */
-static const char *refuse_known(struct server *s, struct boot_job *j, char *msg, size_t n)
+const char *server_boot_refuse(struct server *s, struct boot_job *j, char *msg, size_t n)
 {
     const struct lab_machine *m = j->machine;
     if (!boot_talos_arch(j->buildarch)) {
@@ -326,6 +328,13 @@ static const char *refuse_known(struct server *s, struct boot_job *j, char *msg,
         state_event_note(s->store, j->mac, "http", "error", msg);
         return msg;
     }
+    const char *want = m->arch == LAB_ARCH_ARM64 ? "arm64" : "amd64";
+    if (m->has_arch && strcmp(want, boot_talos_arch(j->buildarch))) {
+        snprintf(msg, n, "%s: lab.yaml says arch %s, but its firmware asks for %s; held", m->name,
+                 want, boot_talos_arch(j->buildarch));
+        state_event_note(s->store, j->mac, "http", "error", msg);
+        return msg;
+    }
     /* iPXE always sends ${uuid}: a pinned UUID left out is a request not from iPXE. The
      * pinned value is never told: it would show a spoofer what to send. */
     if (m->uuid && strcmp(m->uuid, j->uuid)) {
@@ -337,7 +346,7 @@ static const char *refuse_known(struct server *s, struct boot_job *j, char *msg,
     return NULL;
 }
 
-static void describe_boot(struct MHD_Connection *c, struct boot_job *j)
+void server_boot_describe(struct MHD_Connection *c, struct boot_job *j, const char *what)
 {
     const struct lab *lab = j->snap->lab;
     struct state_token_bind *bind = &j->boot.bind;
@@ -345,13 +354,13 @@ static void describe_boot(struct MHD_Connection *c, struct boot_job *j)
     char bound[24];
     bd_ipv4_format(bind->addr, bound);
     snprintf(j->message, sizeof j->message,
-             "script served to %s (%s %s); config token bound to %s/%d%s", j->ip, j->platform,
+             "%s to %s (%s %s); config token bound to %s/%d%s", what, j->ip, j->platform,
              j->buildarch, bound, bind->prefix,
              bind->prefix == 32 ? "" : " (no reserved address: lab subnet)");
     j->boot.message = j->message;
     if (bind->prefix == 32 && server_client_ipv4(c) != bind->addr) {
         snprintf(j->warning, sizeof j->warning,
-                 "script fetched from %s, but the reserved address is %s", j->ip, bound);
+                 "%s fetched from %s, but the reserved address is %s", j->uki ? "UKI" : "script", j->ip, bound);
         j->boot.warning = j->warning;
     }
 }
@@ -359,7 +368,7 @@ static void describe_boot(struct MHD_Connection *c, struct boot_job *j)
 enum MHD_Result server_route_ipxe(struct server *s, struct MHD_Connection *c, struct req *r)
 {
     if (r->job)
-        return finish(s, c, r); /* resumed by the boot writer */
+        return server_boot_finish(s, c, r); /* resumed by the boot writer */
     struct boot_job *j = bd_xcalloc(1, sizeof *j);
     const char *bad = parse_ident(c, j);
     if (bad) {
@@ -386,21 +395,15 @@ enum MHD_Result server_route_ipxe(struct server *s, struct MHD_Connection *c, st
     }
     if (j->machine) {
         char msg[256];
-        const char *why = refuse_known(s, j, msg, sizeof msg);
+        const char *why = server_boot_refuse(s, j, msg, sizeof msg);
         if (why) {
             enum MHD_Result rc = hold(c, r, j, why);
             server_boot_job_free(s, j);
             r->job = NULL;
             return rc;
         }
-        describe_boot(c, j);
-        const char *arch = boot_talos_arch(j->buildarch);
-        if (!j->snap->image_ready[!strcmp(arch, "arm64")]) {
-            j->image_missing = true;
-            snprintf(j->message, sizeof j->message,
-                     "held: the Talos %s %s image is not in the cache yet",
-                     j->snap->lab->cluster.talos_version, arch);
-        }
+        server_boot_describe(c, j, "script served");
+        j->image_missing = !j->snap->image_ready[!strcmp(boot_talos_arch(j->buildarch), "arm64")];
     }
     if (!j->machine && !server_discovery_allowed(s, server_client_ipv4(c), j->ip)) {
         enum MHD_Result rc = unknown_machine(c, r, j);
@@ -408,6 +411,16 @@ enum MHD_Result server_route_ipxe(struct server *s, struct MHD_Connection *c, st
         r->job = NULL;
         return rc;
     }
+    return server_boot_submit(s, c, r, j);
+}
+
+enum MHD_Result server_boot_submit(struct server *s, struct MHD_Connection *c, struct req *r,
+                                   struct boot_job *j)
+{
+    r->job = j;
+    if (j->machine && j->image_missing)
+        snprintf(j->message, sizeof j->message, "held: the Talos %s %s image is not in the cache yet",
+                 j->snap->lab->cluster.talos_version, boot_talos_arch(j->buildarch));
     j->boot.mac = j->mac;
     j->boot.name = j->machine ? j->machine->name : NULL;
     j->boot.held = j->image_missing;
@@ -422,7 +435,7 @@ enum MHD_Result server_route_ipxe(struct server *s, struct MHD_Connection *c, st
     /* bootd is stopping: record this one on its own */
     struct bd_err err;
     j->failed = state_boot_batch(s->store, &j->boot, 1, &err) < 0;
-    return finish(s, c, r);
+    return server_boot_finish(s, c, r);
 }
 
 const char *server_firmware_name(const char *kind)
@@ -432,6 +445,8 @@ const char *server_firmware_name(const char *kind)
     /* iPXE's ${platform} and dnsmasq's option-93 tags, in one vocabulary */
     if (!strcmp(kind, "pcbios") || !strcmp(kind, "bios"))
         return "bios";
+    if (!strncmp(kind, "efi", 3) && strstr(kind, "http")) /* its own HTTP boot client */
+        return "uefi-http";
     if (!strncmp(kind, "efi", 3))
         return "uefi";
     return NULL;

@@ -81,6 +81,7 @@ struct lab_snap {
     bool image_ready[2]; /* amd64, arm64: all files cached when the snapshot was made */
     int refs;
     struct script_parts **scripts; /* [machine index * SCRIPT_KINDS + kind], filled lazily */
+    struct uki_image *uki[2]; /* amd64, arm64: UKI layouts, built on first use (route_uki.c) */
 };
 
 struct server_opts {
@@ -160,6 +161,8 @@ void server_http_stop(struct server *s);
 
 struct lab_snap *server_lab(struct server *s); /* takes a reference */
 void server_lab_put(struct server *s, struct lab_snap *snap);
+/* Takes one more reference on a snapshot already held. */
+void server_lab_hold(struct server *s, struct lab_snap *snap);
 /* Reloads lab.yaml; on failure the old lab stays and the error is kept for status. */
 int server_reload(struct server *s, struct bd_err *err) BD_MUST_CHECK;
 /* Swaps in a lab already loaded and checked (adopt uses this). Takes lab. */
@@ -198,6 +201,7 @@ struct boot_job {
     struct lab_snap *snap;
     const struct lab_machine *machine; /* in snap; NULL for an unknown machine */
     bool image_missing; /* held until the image is in the cache */
+    bool uki;           /* /uki (UEFI HTTP Boot), not /ipxe */
     char mac[18], mac_hyp[18], uuid[37], buildarch[17], platform[17], ip[16];
     char message[256], warning[160];
 };
@@ -264,6 +268,22 @@ enum MHD_Result server_route_boot_chain(struct server *s, struct MHD_Connection 
 /* "bios" or "uefi" for iPXE's platform or a DHCP client-arch tag; NULL when unknown. */
 const char *server_firmware_name(const char *kind);
 enum MHD_Result server_route_ipxe(struct server *s, struct MHD_Connection *c, struct req *r);
+/* Shared by /ipxe and /uki (route_boot.c): a known machine's checks (a message for a
+ * refusal, NULL when it may boot), the boot's description and token binding, recording
+ * it through the boot queue, and the answer once it is recorded. */
+const char *server_boot_refuse(struct server *s, struct boot_job *j, char *msg, size_t n);
+void server_boot_describe(struct MHD_Connection *c, struct boot_job *j, const char *what);
+enum MHD_Result server_boot_submit(struct server *s, struct MHD_Connection *c, struct req *r,
+                                   struct boot_job *j);
+enum MHD_Result server_boot_finish(struct server *s, struct MHD_Connection *c, struct req *r);
+/* /uki/<arch>.efi (route_uki.c) */
+struct uki_image;
+enum MHD_Result server_route_uki(struct server *s, struct MHD_Connection *c, struct req *r,
+                                 const char *file, const char *method);
+enum MHD_Result server_uki_answer(struct server *s, struct MHD_Connection *c, struct req *r,
+                                  struct boot_job *j);
+void server_uki_snap_init(struct lab_snap *snap);
+void server_uki_snap_free(struct lab_snap *snap);
 enum MHD_Result server_route_assets(struct server *s, struct MHD_Connection *c, struct req *r,
                              const char *url, const char *method);
 enum MHD_Result server_route_config(struct server *s, struct MHD_Connection *c, struct req *r,

@@ -61,8 +61,8 @@ const char *const state_migrations[] = {
     "  last_error TEXT,"
     "  started INTEGER NOT NULL,"
     "  recovered INTEGER NOT NULL DEFAULT 0);",
-    /* 5: the firmware a machine booted with (bios, uefi), apart from its CPU arch: DHCP
-     * tells the one, iPXE both. */
+    /* 5: the firmware a machine booted with (bios, uefi, uefi-http), apart from its CPU
+     * arch: DHCP tells the one, iPXE both. */
     "ALTER TABLE machines ADD COLUMN firmware TEXT;",
 };
 

@@ -28,8 +28,8 @@ struct state_machine {
     char name[64];
     char uuid[48];
     char ip[16];
-    char arch[16];     /* the CPU's, as iPXE names it (x86_64, i386, arm64) */
-    char firmware[16]; /* bios or uefi */
+    char arch[16];     /* CPU: iPXE's buildarch, or the one the UKI asked for */
+    char firmware[24]; /* bios, uefi or uefi-http */
     char hostname[64];
     enum state_lifecycle state;
     bool reinstall;

@@ -37,10 +37,36 @@ def sh(*args, check=True):
     return subprocess.run(args, check=check, capture_output=True, text=True)
 
 
-def build_guest():
-    """The stand-in's kernel and initramfs, rebuilt only when their sources change."""
-    sh(os.path.join(HERE, "guest", "build.sh"), GUEST_DIR)
-    return os.path.join(GUEST_DIR, "kernel"), os.path.join(GUEST_DIR, "initramfs")
+def build_guest(arch="amd64"):
+    """The stand-in's kernel and initramfs, rebuilt only when their sources change:
+    this host's kernel for amd64, Debian's arm64 packages for arm64."""
+    out = GUEST_DIR if arch == "amd64" else GUEST_DIR + "-" + arch
+    sh(os.path.join(HERE, "guest", "build.sh"), out, *([arm64_root()] if arch == "arm64" else []))
+    return os.path.join(out, "kernel"), os.path.join(out, "initramfs")
+
+
+def arm64_root():
+    """Debian's arm64 kernel, busybox and systemd EFI stub, unpacked (downloaded once)."""
+    root = os.path.abspath(os.path.join(BUILD, "arm64-root"))
+    sh(os.path.join(HERE, "guest", "arm64-root.sh"), root)
+    return root
+
+
+def build_enroll_initramfs(keydir, out):
+    """An initramfs that enrolls bootctl gen secureboot's db, KEK and PK via efivarfs."""
+    sh(os.path.join(HERE, "guest", "enroll.sh"), keydir, out)
+    return out
+
+
+def add_image(bootd, arch):
+    """Puts the stand-in for arch into bootd's image cache (amd64 is there already)."""
+    kernel, initramfs = build_guest(arch)
+    images = os.path.join(bootd.state, "images", VANILLA, "v1.13.9")
+    os.makedirs(images, exist_ok=True)
+    shutil.copy(kernel, os.path.join(images, "kernel-" + arch))
+    shutil.copy(initramfs, os.path.join(images, "initramfs-%s.xz" % arch))
+    with open(os.path.join(images, "cmdline-metal-" + arch), "w") as f:
+        f.write(CMDLINE[arch] + "\n")
 
 
 def _setns(path):
@@ -172,13 +198,7 @@ class Bootd:
         for name, text in (files or {}).items():
             with open(os.path.join(self.dir, name), "w") as f:
                 f.write(text)
-        kernel, initramfs = build_guest()
-        images = os.path.join(self.state, "images", VANILLA, "v1.13.9")
-        os.makedirs(images, exist_ok=True)
-        shutil.copy(kernel, os.path.join(images, "kernel-amd64"))
-        shutil.copy(initramfs, os.path.join(images, "initramfs-amd64.xz"))
-        with open(os.path.join(images, "cmdline-metal-amd64"), "w") as f:
-            f.write(CMDLINE["amd64"] + "\n")
+        add_image(self, "amd64")
         self.log = os.path.join(self.dir, "bootd.log")
         self.proc = None
 

@@ -179,6 +179,7 @@ Test(netsvc, leases)
     bd_buf_free(&b);
     cr_assert_str_eq(netsvc_arch_from_tags("known efi64 br0"), "efi64");
     cr_assert_str_eq(netsvc_arch_from_tags("ipxe bios br0"), "bios");
+    cr_assert_str_eq(netsvc_arch_from_tags("httpclient efihttp-arm64 known br0"), "efihttp-arm64");
     cr_assert_null(netsvc_arch_from_tags("br0"));
     cr_assert_null(netsvc_arch_from_tags(NULL));
 }

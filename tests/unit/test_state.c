@@ -353,3 +353,22 @@ Test(store, bootstrap_is_recorded_once_and_then_frozen)
     tmpdir_remove(dir);
     free(dir);
 }
+
+Test(store, firmware_and_cpu_arch_are_kept_apart)
+{
+    /* DHCP reports the firmware kind, the boot loader the CPU: neither overwrites the other */
+    struct state_db *st = open_store(NULL);
+    struct bd_err err;
+    struct state_sighting dhcp = {.ip = "192.0.2.50", .firmware = "efihttp-arm64"};
+    struct state_sighting uki = {.ip = "192.0.2.50", .arch = "arm64"};
+    cr_assert_eq(state_machine_seen(st, "52:54:00:00:00:01", &dhcp, &err), 0, "%s", err.msg);
+    cr_assert_eq(state_machine_seen(st, "52:54:00:00:00:01", &uki, &err), 0, "%s", err.msg);
+    cr_assert_eq(state_machine_seen(st, "52:54:00:00:00:01", &(struct state_sighting){.ip = "192.0.2.50"},
+                                    &err),
+                 0, "%s", err.msg);
+    struct state_machine m;
+    cr_assert_eq(state_machine_get(st, "52:54:00:00:00:01", &m, &err), 1);
+    cr_assert_str_eq(m.firmware, "efihttp-arm64");
+    cr_assert_str_eq(m.arch, "arm64");
+    state_close(st);
+}

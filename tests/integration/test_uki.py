@@ -1,0 +1,142 @@
+"""/uki/<arch>.efi (UEFI HTTP Boot) against a running bootd: which machine a request is,
+HEAD before GET, the per-boot command line and token, and signatures sbverify accepts.
+
+On loopback there are no neighbours, so machines are told apart by their reserved
+addresses (full DHCP mode), as bootd does when its neighbour table has no entry."""
+import os
+import re
+import subprocess
+import unittest
+
+from tests.integration.harness import Bootd, lab_text
+
+
+def http_lab(port, extra=""):
+    text = lab_text(port)
+    text = text.replace("boot:\n", "boot:\n  method: http\n" + extra)
+    text = text.replace("    role: controlplane\n", "    role: controlplane\n    arch: amd64\n")
+    return text.replace("images:\n", "images:\n  arch: [amd64, arm64]\n")
+
+
+def cmdline_of(image):
+    """The .cmdline section's text (the PE section table read by hand)."""
+    lfanew = int.from_bytes(image[0x3c:0x40], "little")
+    coff = lfanew + 4
+    nsec = int.from_bytes(image[coff + 2:coff + 4], "little")
+    opt_size = int.from_bytes(image[coff + 16:coff + 18], "little")
+    table = coff + 20 + opt_size
+    for i in range(nsec):
+        sh = image[table + 40 * i:table + 40 * (i + 1)]
+        if sh[:8].rstrip(b"\0") == b".cmdline":
+            size = int.from_bytes(sh[8:12], "little")
+            ptr = int.from_bytes(sh[20:24], "little")
+            return image[ptr:ptr + size].decode().rstrip(" ")
+    raise AssertionError("no .cmdline section")
+
+
+class Uki(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        b = Bootd(lab="")
+        b.write("lab.yaml", http_lab(b.port, "  secureboot: {cert: sb/db.crt, key: sb/db.key}\n"))
+        r = b.bootctl("gen", "secureboot", b.lab_path, "-o", os.path.join(b.labdir, "sb"))
+        assert r.returncode == 0, r.stderr
+        cls.b = b.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.b.cleanup()
+
+    def test_head_then_get_mints_one_token_and_sbverify_accepts(self):
+        before = len([e for e in self.b.events("w-1") if e["kind"] == "booting"])
+        status, h, body = self.b.request("HEAD", "/uki/amd64.efi", source="127.0.0.12")
+        self.assertEqual(status, 200, body)
+        size = int(h["content-length"])
+        self.assertEqual(len([e for e in self.b.events("w-1") if e["kind"] == "booting"]), before,
+                         "HEAD records no boot")
+        status, h, image = self.b.get("/uki/amd64.efi", source="127.0.0.12")
+        self.assertEqual(status, 200)
+        self.assertEqual(h["content-type"], "application/efi")
+        self.assertEqual(len(image), size, "GET sends what HEAD announced")
+        self.assertEqual(image[:2], b"MZ")
+        booting = [e for e in self.b.events("w-1") if e["kind"] == "booting"]
+        self.assertEqual(len(booting), before + 1)
+        self.assertIn("UKI", booting[-1]["message"])
+
+        line = cmdline_of(image)
+        self.assertIn("talos.platform=metal", line)
+        self.assertNotIn("initrd=", line)
+        url = re.search(r"talos\.config=(\S+)", line).group(1)
+        path = url[url.index("/config/"):]
+        self.assertEqual(self.b.get(path, source="127.0.0.13")[0], 403, "bound to w-1's address")
+        self.assertEqual(self.b.get(path, source="127.0.0.12")[0], 200)
+
+        efi = os.path.join(self.b.root, "w-1.efi")
+        with open(efi, "wb") as f:
+            f.write(image)
+        crt = os.path.join(self.b.labdir, "sb", "db.crt")
+        r = subprocess.run(["sbverify", "--cert", crt, efi], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        other = os.path.join(self.b.labdir, "sb", "KEK.crt")
+        self.assertNotEqual(subprocess.run(["sbverify", "--cert", other, efi],
+                                           capture_output=True).returncode, 0)
+
+    def test_each_boot_has_its_own_token(self):
+        a = cmdline_of(self.b.get("/uki/amd64.efi", source="127.0.0.11")[2])
+        b = cmdline_of(self.b.get("/uki/amd64.efi", source="127.0.0.11")[2])
+        self.assertNotEqual(a, b)
+        self.assertEqual(re.sub(r"/config/\w+", "", a), re.sub(r"/config/\w+", "", b))
+
+    def test_requests_from_no_machine_are_refused(self):
+        for method in ("HEAD", "GET"):
+            status, _, body = self.b.request(method, "/uki/amd64.efi", source="127.0.0.99")
+            self.assertEqual(status, 403, method)
+            self.assertNotIn(b"/config/", body)
+        self.assertEqual(self.b.get("/uki/riscv64.efi", source="127.0.0.11")[0], 404)
+
+    def test_wrong_architecture_is_refused(self):
+        status, _, body = self.b.get("/uki/arm64.efi", source="127.0.0.11")
+        self.assertEqual(status, 403)
+        self.assertIn(b"lab.yaml says arch amd64", body)
+        # a machine without arch: its firmware's word, and no arm64 stub on this host
+        status, _, body = self.b.get("/uki/arm64.efi", source="127.0.0.12")
+        self.assertEqual(status, 500)
+        errors = [e["message"] for e in self.b.events("w-1") if e["kind"] == "error"]
+        self.assertTrue(any("boot.efi_stub.arm64" in m for m in errors), errors)
+
+
+class UnsignedUki(unittest.TestCase):
+    def test_without_a_key_the_image_is_unsigned(self):
+        b = Bootd(lab="")
+        b.write("lab.yaml", http_lab(b.port))
+        b.start()
+        try:
+            status, _, image = b.get("/uki/amd64.efi", source="127.0.0.12")
+            self.assertEqual(status, 200)
+            efi = os.path.join(b.root, "w-1.efi")
+            with open(efi, "wb") as f:
+                f.write(image)
+            r = subprocess.run(["sbverify", "--list", efi], capture_output=True, text=True)
+            self.assertIn("No signature table present", r.stdout + r.stderr)
+        finally:
+            b.cleanup()
+
+    def test_a_key_others_can_read_is_refused(self):
+        b = Bootd(lab="")
+        b.write("lab.yaml", http_lab(b.port, "  secureboot: {cert: sb/db.crt, key: sb/db.key}\n"))
+        b.bootctl("gen", "secureboot", b.lab_path, "-o", os.path.join(b.labdir, "sb"))
+        os.chmod(os.path.join(b.labdir, "sb", "db.key"), 0o644)
+        b.start()
+        try:
+            status, _, body = b.get("/uki/amd64.efi", source="127.0.0.12")
+            self.assertEqual(status, 500)
+            self.assertNotIn(b"/config/", body)
+            errors = [e["message"] for e in b.events("w-1") if e["kind"] == "error"]
+            self.assertTrue(any("db.key" in m for m in errors), errors)
+            self.assertNotIn("booting", [e["kind"] for e in b.events("w-1")], "no token minted")
+        finally:
+            b.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()
