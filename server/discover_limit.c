@@ -65,14 +65,18 @@ bool server_discovery_allowed(struct server *s, uint32_t addr, const char *ip)
 {
     struct discover_limit *d = s->discover;
     int64_t now = bd_now_ms();
+    /* counted outside the lock: no state.db call with it held */
     pthread_mutex_lock(&d->mu);
-    if (now - d->counted_ms >= COUNT_REFRESH_MS) {
-        int64_t counts[STATE_COUNT];
-        struct bd_err err;
-        if (state_machine_counts(s->store, counts, &err) == 0)
-            d->discovered = counts[STATE_DISCOVERED];
+    bool recount = now - d->counted_ms >= COUNT_REFRESH_MS;
+    if (recount)
         d->counted_ms = now;
-    }
+    pthread_mutex_unlock(&d->mu);
+    int64_t counts[STATE_COUNT];
+    struct bd_err err;
+    bool counted = recount && state_machine_counts(s->store, counts, &err) == 0;
+    pthread_mutex_lock(&d->mu);
+    if (counted)
+        d->discovered = counts[STATE_DISCOVERED];
     const char *why = NULL;
     if (d->discovered >= s->opts.discovered_max)
         why = "discovered machines are at --discovered-max";
