@@ -4,49 +4,48 @@
 
 #include "talos.h"
 
-#include <mbedtls/pk.h>
-#include <mbedtls/x509_crt.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
-/* ---------- PKI (pki_key.c, pki_cert.c, pki_ext.c) ---------- */
+/* ---------- PKI (pki_key.c, pki_cert.c): OpenSSL 3, see docs/talos.md ---------- */
 
-/* mbedTLS's f_rng, backed by getrandom(2). */
-int pki_rng(void *unused, unsigned char *buf, size_t len);
+/* err gets what, then OpenSSL's first queued error (the queue is cleared). -1. */
+int pki_fail(struct bd_err *err, const char *what);
 
-enum pki_key_type { PKI_KEY_EC_P256, PKI_KEY_RSA_4096 };
-int pki_key_generate(mbedtls_pk_context *pk, enum pki_key_type type, struct bd_err *err);
-/* Parses a private key PEM (EC PRIVATE KEY, RSA PRIVATE KEY or PRIVATE KEY). what names
- * the key in messages. An Ed25519 key gets a message saying mbedTLS cannot use it. */
-int pki_key_parse(const char *pem, mbedtls_pk_context *pk, const char *what, struct bd_err *err);
-/* SEC1 / PKCS#1 PEM of a private key (caller frees *out). */
-int pki_key_pem(mbedtls_pk_context *pk, char **out, struct bd_err *err);
-/* True when a PEM private key is Ed25519 (the block type Talos writes, or PKCS#8 with
- * the Ed25519 algorithm). */
-bool pki_key_is_ed25519(const char *pem);
+enum pki_key_type { PKI_KEY_ED25519, PKI_KEY_EC_P256, PKI_KEY_RSA_4096 };
+EVP_PKEY *pki_key_generate(enum pki_key_type type, struct bd_err *err);
+/* The type a key has (RSA of any size reads as PKI_KEY_RSA_4096). */
+enum pki_key_type pki_key_type_of(const EVP_PKEY *k);
+const char *pki_key_type_name(const EVP_PKEY *k); /* "Ed25519", "ECDSA", "RSA" */
+/* Parses a private key PEM of the block types Talos reads (ED25519 PRIVATE KEY,
+ * EC PRIVATE KEY, RSA PRIVATE KEY, PRIVATE KEY). what names the key in messages. */
+EVP_PKEY *pki_key_parse(const char *pem, const char *what, struct bd_err *err);
+/* PEM of a private key as talosctl writes it: ED25519 PRIVATE KEY (PKCS#8 body),
+ * EC PRIVATE KEY (SEC1), RSA PRIVATE KEY (PKCS#1). Caller frees *out. */
+int pki_key_pem(EVP_PKEY *k, char **out, struct bd_err *err);
 
 enum { PKI_EKU_SERVER = 1, PKI_EKU_CLIENT = 2 };
+enum { PKI_KU_DIGITAL_SIGNATURE = 1, PKI_KU_KEY_ENCIPHERMENT = 2, PKI_KU_CERT_SIGN = 4 };
 
 struct pki_cert_spec {
-    const char *subject;    /* mbedTLS DN string, e.g. "O=talos" */
+    const char *subject;    /* "O=talos", "O=system:masters,CN=admin", "" */
     bool ca;
-    unsigned key_usage;     /* MBEDTLS_X509_KU_* */
+    unsigned key_usage;     /* PKI_KU_* */
     unsigned eku;           /* PKI_EKU_* */
     const char *const *sans; /* IPv4 literals become iPAddress, the rest dNSName */
     size_t nsans;
     int64_t not_before, not_after; /* Unix seconds */
 };
 
-/* Issues a certificate for subject_key. Self-signed when issuer is NULL (issuer_key is
- * then subject_key); otherwise the issuer name is copied byte for byte from the
- * issuer's subject, which Go needs to chain it. Returns PEM (caller frees *pem). */
-int pki_cert_issue(const struct pki_cert_spec *spec, mbedtls_pk_context *subject_key,
-                   const mbedtls_x509_crt *issuer, mbedtls_pk_context *issuer_key, char **pem,
-                   struct bd_err *err);
-
-/* DER values of the extensions mbedTLS 2.28 has no writer for. Written at the end of
- * buf; *der points into buf. */
-int pki_ext_eku(unsigned eku, unsigned char *buf, size_t size, unsigned char **der, size_t *len);
-int pki_ext_san(const char *const *sans, size_t n, unsigned char *buf, size_t size,
-                unsigned char **der, size_t *len, struct bd_err *err);
+/* Issues a certificate for subject_key. Self-signed when issuer is NULL; otherwise the
+ * issuer name is the issuer's subject as encoded, which Go needs to chain it. Signed
+ * with SHA-256 (ECDSA, RSA PKCS#1 v1.5) or Ed25519. Returns PEM (caller frees *pem). */
+int pki_cert_issue(const struct pki_cert_spec *spec, EVP_PKEY *subject_key, X509 *issuer,
+                   EVP_PKEY *issuer_key, char **pem, struct bd_err *err);
+X509 *pki_cert_parse(const char *pem, const char *what, struct bd_err *err);
+char *pki_cert_pem(X509 *x); /* caller frees */
+/* 0 when crt chains to ca (signature, validity, CA constraints); else -1, err says why. */
+int pki_cert_verify(X509 *crt, X509 *ca, struct bd_err *err);
 
 /* Base64 (standard alphabet, padded). Caller frees. */
 char *pki_b64(const void *data, size_t len);
@@ -69,12 +68,12 @@ struct talos_secrets {
     char *trustd_token;
     struct secrets_ca etcd, k8s, k8s_aggregator, os;
     char *service_account_key;
-    bool os_ed25519; /* carried opaquely: mbedTLS 2.28 cannot sign with it */
+    bool os_ed25519; /* talosctl's default; bootd signs with it like any other */
 };
 
-/* Loads a CA for signing; name ("os", "k8s") is for messages. */
-int secrets_ca_open(const struct secrets_ca *ca, const char *name, mbedtls_x509_crt *crt,
-                    mbedtls_pk_context *key, struct bd_err *err);
+/* Loads a CA for signing; name ("os", "k8s") is for messages. Caller frees both. */
+int secrets_ca_open(const struct secrets_ca *ca, const char *name, X509 **crt, EVP_PKEY **key,
+                    struct bd_err *err);
 
 /* ---------- config documents ---------- */
 
