@@ -50,32 +50,90 @@ static const char **machine_patches(const struct talos_cluster *tc, const struct
     return out;
 }
 
+/* Values templates see, as nodes: the built-ins, then cluster.template_files. */
+struct tvars {
+    size_t n;
+    const char *names[64];
+    const struct bd_node *values[64];
+    struct bd_node *owned[64]; /* what was made here, freed after the render */
+    size_t nowned;
+};
+
+static void tvar(struct tvars *v, const char *name, const struct bd_node *value)
+{
+    if (v->n < 64) {
+        v->names[v->n] = name;
+        v->values[v->n++] = value;
+    }
+}
+
+/* A string, or null when s is NULL. */
+static void tvar_str(struct tvars *v, const char *name, const char *s)
+{
+    struct bd_node *n = bd_node_scalar(s ? s : "null", !s);
+    if (v->nowned < 64)
+        v->owned[v->nowned++] = n;
+    tvar(v, name, n);
+}
+
+static void tvar_ip(struct tvars *v, const char *name, bool has, uint32_t ip)
+{
+    char s[16];
+    if (has)
+        bd_ipv4_format(ip, s);
+    tvar_str(v, name, has ? s : NULL);
+}
+
+/* The built-in variables, with the meaning the reference homelab's Terraform gave
+ * them: node_name is the Proxmox node the machine's VM runs on and cluster_name the
+ * Proxmox cluster (they become topology.kubernetes.io/zone and region, which the
+ * Proxmox CSI plugin places volumes by), null when lab.yaml does not say. */
+static void builtin_vars(const struct talos_cluster *tc, const struct lab_machine *m,
+                         struct tvars *v)
+{
+    const struct lab *lab = tc->lab;
+    char mac[18], mask[16], prefix[8];
+    bd_mac_format(&m->mac, mac);
+    tvar_str(v, "hostname", m->hostname);
+    tvar_str(v, "name", m->name);
+    tvar_str(v, "role", m->role == LAB_ROLE_CONTROLPLANE ? "controlplane" : "worker");
+    tvar_ip(v, "ip", m->has_ip, m->ip);
+    tvar_str(v, "mac_address", mac);
+    tvar_ip(v, "gateway", lab->lan.has_gateway, lab->lan.gateway);
+    uint32_t bits = lab->lan.subnet.prefix ? ~0u << (32 - lab->lan.subnet.prefix) : 0;
+    bd_ipv4_format(bits, mask);
+    snprintf(prefix, sizeof prefix, "%d", lab->lan.subnet.prefix);
+    tvar_str(v, "subnet_mask", mask);
+    tvar_str(v, "prefix_length", prefix);
+    tvar_ip(v, "vip", lab->cluster.has_vip, lab->cluster.vip);
+    tvar_str(v, "talos_cluster_name", lab->cluster.name);
+    tvar_str(v, "endpoint", lab->cluster.endpoint);
+    tvar_str(v, "install_disk", m->install_disk ? m->install_disk : lab->cluster.install_disk);
+    tvar_str(v, "node_name", m->proxmox.node ? m->proxmox.node : lab->proxmox.node);
+    tvar_str(v, "cluster_name", NULL); // XXX proxmox.cluster after the lab moves
+}
+
 static int apply_template(const struct talos_cluster *tc, const struct lab_machine *m,
                           const struct talos_patch *tpl, struct talos_docs *docs, struct bd_err *err)
 {
+    struct tvars v = {0};
+    builtin_vars(tc, m, &v);
     const struct lab_kvlist *files = &tc->lab->cluster.template_files;
-    size_t n = 3 + tc->nvars;
-    const char **names = bd_xcalloc(n, sizeof *names), **values = bd_xcalloc(n, sizeof *values);
-    names[0] = "hostname", values[0] = m->hostname;
-    names[1] = "node_name", values[1] = m->name;
-    names[2] = "cluster_name", values[2] = tc->lab->cluster.name;
-    for (size_t i = 0; i < tc->nvars; i++) {
-        names[3 + i] = files->v[i].key;
-        values[3 + i] = tc->var_texts[i];
-    }
-    struct patch_vars vars = {.n = n, .names = names, .values = values};
+    for (size_t i = 0; i < tc->nvars; i++)
+        tvar_str(&v, files->v[i].key, tc->var_texts[i]);
+    struct patch_vars vars = {.n = v.n, .names = v.names, .values = v.values};
     struct bd_buf text;
     bd_buf_init(&text);
     struct talos_patch filled = {.file = bd_xstrdup(tpl->file)};
     int rc = patch_fill_template(tpl, &vars, &text, err);
     if (rc == 0)
-        rc = patch_parse(&filled, text.data, text.len, err);
+        rc = patch_parse(&filled, text.data ? text.data : "", text.len, err);
     if (rc == 0)
         rc = patch_apply(docs, &filled, err);
     patch_free(&filled);
     bd_buf_free(&text);
-    free(names);
-    free(values);
+    for (size_t i = 0; i < v.nowned; i++)
+        bd_node_free(v.owned[i]);
     return rc;
 }
 

@@ -125,6 +125,7 @@ void gen_machine(const struct gen_input *in, const struct bd_node *role_base,
 /* ---------- patches (patch_*.c) ---------- */
 
 enum patch_kind { PATCH_MERGE, PATCH_JSON };
+struct tmpl;
 
 /* One patch file, parsed. Template patches (*.tftpl) keep their text and are filled
  * in and parsed for each machine. */
@@ -132,22 +133,99 @@ struct talos_patch {
     char *file;
     bool is_template;
     char *text;             /* template text */
+    struct tmpl *tmpl;      /* ... parsed when the file is read */
     enum patch_kind kind;   /* for parsed patches */
     struct bd_yaml_doc yaml;
 };
 
-/* Variables a template patch may use: name -> text. */
+/* Variables a template patch may use: name -> value (a YAML node, so cluster.vars
+ * may hold lists and maps; a null node is Terraform's null). */
 struct patch_vars {
     size_t n;
     const char **names;
-    const char **values;
+    const struct bd_node **values;
 };
 
 int patch_load(const char *file, struct talos_patch *out, struct bd_err *err);
 void patch_free(struct talos_patch *p);
-/* Fills a template's ${name} and ${indent(N, name)} placeholders. */
+/* Renders a template patch as Terraform's templatefile() would (tmpl_*.c). */
 int patch_fill_template(const struct talos_patch *p, const struct patch_vars *vars,
                         struct bd_buf *out, struct bd_err *err);
+
+/* ---------- templates (tmpl_*.c): Terraform's template language ---------- */
+
+enum tv_kind { TV_NULL, TV_BOOL, TV_NUM, TV_STR, TV_LIST, TV_MAP };
+/* A value; everything lives in one arena per render. Maps keep keys sorted. */
+struct tv {
+    enum tv_kind k;
+    bool b;
+    double num;
+    const char *s; /* strings: len bytes, NUL-terminated */
+    size_t len;
+    size_t n, cap; /* lists and maps */
+    struct tv **items;
+    const char **keys; /* maps */
+};
+struct tv *tv_new(struct bd_arena *a, enum tv_kind k);
+struct tv *tv_str(struct bd_arena *a, const char *s, size_t len);
+struct tv *tv_num(struct bd_arena *a, double n);
+struct tv *tv_bool(struct bd_arena *a, bool b);
+void tv_push(struct bd_arena *a, struct tv *list, const char *key, struct tv *item);
+void tv_sort_map(struct tv *map);
+const struct tv *tv_get(const struct tv *map, const char *key);
+/* YAML to value: plain true/false, numbers and null become bool, number, null. */
+struct tv *tv_from_node(struct bd_arena *a, const struct bd_node *n);
+const char *tv_kind_name(const struct tv *v);
+void tv_format_number(double n, char out[32]);
+void tv_json(struct bd_buf *b, const struct tv *v); /* jsonencode() */
+void tv_yaml(struct bd_buf *b, const struct tv *v); /* yamlencode() */
+
+/* Expressions and template pieces, as tmpl_parse.c reads them; at is the offset in
+ * the template text, for file:line:col in messages. */
+enum tx_kind { TX_LIT, TX_VAR, TX_ATTR, TX_INDEX, TX_CALL, TX_TUPLE, TX_OBJECT, TX_NOT, TX_NEG,
+               TX_BINARY, TX_COND };
+enum tx_op { OP_OR, OP_AND, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_ADD, OP_SUB, OP_MUL,
+             OP_DIV, OP_MOD };
+struct tx {
+    enum tx_kind k;
+    size_t at;
+    struct tv *lit;   /* TX_LIT */
+    const char *name; /* TX_VAR, TX_ATTR, TX_CALL */
+    enum tx_op op;
+    struct tx *a, *b, *c;
+    size_t n;          /* TX_CALL args, TX_TUPLE items, TX_OBJECT pairs */
+    struct tx **args;
+    struct tx **keys;  /* TX_OBJECT */
+};
+enum tn_kind { TN_TEXT, TN_INTERP, TN_IF, TN_FOR };
+struct tn {
+    enum tn_kind k;
+    size_t at;
+    char *text; /* TN_TEXT */
+    size_t len;
+    struct tx *e;          /* TN_INTERP value, TN_IF condition, TN_FOR collection */
+    struct tn *body, *els; /* TN_IF, TN_FOR */
+    const char *key_var, *val_var; /* TN_FOR: key_var NULL with one variable */
+    struct tn *next;
+};
+struct tmpl {
+    char *file, *text;
+    struct bd_arena arena;
+    struct tn *body;
+};
+/* "file:line:col: " for an offset into the template. */
+void tmpl_where(const struct tmpl *t, size_t at, char *out, size_t size);
+/* A function call (tmpl_func.c); NULL with err set on error. */
+struct tv *tmpl_call(const struct tmpl *t, const struct tx *call, struct tv **args,
+                     struct bd_arena *a, struct bd_err *err);
+
+/* A parsed template (tmpl_parse.c).*/
+struct tmpl *tmpl_parse(const char *file, const char *text, struct bd_err *err);
+void tmpl_free(struct tmpl *t);
+/* Renders with vars (name -> value); errors name file:line:col. */
+int tmpl_render(const struct tmpl *t, size_t nvars, const char *const *names,
+                struct tv *const *values, struct bd_arena *a, struct bd_buf *out,
+                struct bd_err *err);
 /* Parses patch text into p->yaml and p->kind. */
 int patch_parse(struct talos_patch *p, const char *text, size_t len, struct bd_err *err);
 /* Applies a parsed patch; messages name the patch file and the path inside it. */

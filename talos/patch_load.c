@@ -85,7 +85,8 @@ int patch_load(const char *file, struct talos_patch *out, struct bd_err *err)
     if (ends_with(file, ".tftpl")) {
         out->is_template = true;
         out->text = text;
-        return 0;
+        out->tmpl = tmpl_parse(file, text, err);
+        return out->tmpl ? 0 : -1;
     }
     int rc = patch_parse(out, text, len, err);
     free(text);
@@ -96,6 +97,7 @@ void patch_free(struct talos_patch *p)
 {
     free(p->file);
     free(p->text);
+    tmpl_free(p->tmpl);
     bd_yaml_doc_free(&p->yaml);
     memset(p, 0, sizeof *p);
 }

@@ -300,11 +300,11 @@ Test(patch, template_mistakes_name_file_and_line)
 {
     static const char *const cases[][2] = {
         {"machine:\n  nodeLabels: {a: '${nope}'}\n",
-         "t.tftpl:2: unknown template variable \"nope\" (known: hostname, node_name, cluster_name"},
-        {"machine:\n\n  x: ${upper(hostname)}\n",
-         "t.tftpl:3: ${upper(hostname)}: only ${name} and ${indent(N, name)} are supported"},
-        {"machine:\n  x: %{ if true }\n", "t.tftpl:2: template directives (%{...}) are not supported"},
-        {"machine:\n  x: ${hostname\n", "t.tftpl:2: ${ without a closing }"},
+         "t.tftpl:2:22: no variable \"nope\" (there are: hostname, name, role, ip, mac_address"},
+        {"machine:\n\n  x: ${uper(hostname)}\n",
+         "t.tftpl:3:8: there is no function uper() in bootd's templates"},
+        {"machine:\n  x: %{ if true }\n", "t.tftpl:2:6: %{ if } without %{ endif }"},
+        {"machine:\n  x: ${hostname\n", "t.tftpl:3:1: expected \"}\" to end the interpolation"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *files[] = {"t.tftpl", cases[i][0], NULL};
