@@ -74,9 +74,8 @@ void boot_default_cmdline(struct bd_buf *out, const char *talos_version, const c
     bd_buf_puts(out, amd64 ? " console=tty0" : " console=ttyAMA0 console=tty0");
     if (before_1_14)
         bd_buf_puts(out, " init_on_alloc=1");
-    bd_buf_puts(out, " slab_nomerge");
-    if (amd64)
-        bd_buf_puts(out, " pti=on");
+    /* pti=on on every arch: Talos's kernel arg checks want it on arm64 too */
+    bd_buf_puts(out, " slab_nomerge pti=on");
     bd_buf_puts(out, " consoleblank=0");
     if (before_1_14)
         bd_buf_puts(out, " nvme_core.io_timeout=4294967295");

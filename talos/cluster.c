@@ -265,14 +265,22 @@ int talos_machine_config(const struct talos_cluster *tc, const struct lab_machin
 
 /* ---- preparing ---- */
 
+static bool talos_version(const char *v, int *major, int *minor)
+{
+    return sscanf(v, "v%d.%d", major, minor) == 2;
+}
+
+/* v1.12 reads every document bootd writes (HostnameConfig and the network documents
+ * came with it); older releases do not. */
 static int talos_version_ok(const char *v)
 {
     int major = 0, minor = 0;
-    return sscanf(v, "v%d.%d", &major, &minor) == 2 && (major > 1 || (major == 1 && minor >= 13));
+    return talos_version(v, &major, &minor) && (major > 1 || (major == 1 && minor >= 12));
 }
 
-/* <host>/installer/<schematic>:<version>, the host being the Image Factory's (which
- * also serves the installer images as a registry). */
+/* The installer image as the Talos tooling of that version names it: from v1.14 the
+ * Image Factory's per-platform metal-installer/, before it installer/. The host is
+ * the Image Factory's (which also serves the installer images as a registry). */
 static char *installer_image(const struct lab *lab, const char *schematic)
 {
     const char *f = lab->images.factory, *host = "factory.talos.dev";
@@ -282,8 +290,11 @@ static char *installer_image(const struct lab *lab, const char *schematic)
         host = sep + 3;
         hlen = strcspn(host, "/");
     }
-    return bd_xasprintf("%.*s/installer/%s:%s", (int)hlen, host, schematic,
-                        lab->cluster.talos_version);
+    int major = 1, minor = 13;
+    talos_version(lab->cluster.talos_version, &major, &minor);
+    bool metal = major > 1 || (major == 1 && minor >= 14);
+    return bd_xasprintf("%.*s/%sinstaller/%s:%s", (int)hlen, host, metal ? "metal-" : "",
+                        schematic, lab->cluster.talos_version);
 }
 
 static int load_patch_list(struct talos_cluster *tc, const struct lab_strlist *l, struct bd_err *err)
@@ -358,8 +369,9 @@ int talos_cluster_new(const struct lab *lab, const char *schematic, struct talos
     }
     if (!talos_version_ok(lab->cluster.talos_version)) {
         bd_err_set(err,
-                   "%s: cluster.talos_version: bootd writes the Talos v1.13 config layout, which "
-                   "Talos %s does not read; use v1.13 or later, or give every machine a config file",
+                   "%s: cluster.talos_version: bootd writes the Talos v1.12/v1.13 config layout, "
+                   "which Talos %s does not read; use v1.12 or later, or give every machine a "
+                   "config file",
                    lab->path, lab->cluster.talos_version);
         goto out;
     }

@@ -112,7 +112,7 @@ int tree_check_v1alpha1_keys(const struct bd_node *doc, struct bd_err *err);
 struct gen_input {
     const struct lab *lab;
     const struct talos_secrets *secrets;
-    char *installer_image;  /* <factory host>/installer/<schematic>:<talos version> */
+    char *installer_image;  /* <factory host>/[metal-]installer/<schematic>:<talos version> */
     char **manifest_texts;  /* contents of lab->cluster.inline_manifests[i].file */
 };
 /* The v1alpha1 document every machine of a role starts from. */

@@ -114,7 +114,7 @@ Test(boot, default_cmdline_by_version)
     bd_buf_reset(&b);
     boot_default_cmdline(&b, "v1.13.9", "arm64");
     assert_has(b.data, "console=ttyAMA0");
-    cr_assert_null(strstr(b.data, "pti=on"));
+    assert_has(b.data, " pti=on"); /* Talos refuses to boot without it, arm64 included */
     bd_buf_free(&b);
 }
 
