@@ -194,12 +194,28 @@ static int build(const struct talos_cluster *tc, const struct lab_machine *m, si
     return 0;
 }
 
+/* Whether the machine boots with net.ifnames=0: the last net.ifnames= of the lab's
+ * boot.kernel_args then the machine's own wins, as boot_kernel_args layers them. */
+static bool ifnames0(const struct lab *lab, const struct lab_machine *m)
+{
+    const struct lab_strlist *lists[] = {&lab->boot.kernel_args, &m->kernel_args};
+    bool off = false;
+    for (size_t l = 0; l < 2; l++)
+        for (size_t i = 0; i < lists[l]->n; i++)
+            if (!strncmp(lists[l]->v[i], "net.ifnames=", 12))
+                off = !strcmp(lists[l]->v[i] + 12, "0");
+    return off;
+}
+
 static int validate(const struct talos_cluster *tc, const struct lab_machine *m,
                     const struct talos_docs *docs, struct bd_err *err)
 {
     struct validate_ctx vc = {.role = m->role, .has_vip = tc->lab->cluster.has_vip,
-                              .vip = tc->lab->cluster.vip};
-    return talos_validate(docs, &vc, err);
+                              .vip = tc->lab->cluster.vip, .mac = m->mac,
+                              .ifnames0 = ifnames0(tc->lab, m)};
+    if (talos_validate(docs, &vc, err) < 0)
+        return -1;
+    return talos_validate_metal(docs, &vc, err);
 }
 
 /* A check failed on the full config: find the patch after which it first fails, so the

@@ -243,9 +243,14 @@ struct validate_ctx {
     enum lab_role role;
     bool has_vip;
     uint32_t vip;
+    struct bd_mac mac; /* the machine's, from lab.yaml */
+    bool ifnames0;     /* its kernel command line has net.ifnames=0 (eth0 names) */
 };
 /* The Talos rules that concern bootd's output; messages name the field. */
 int talos_validate(const struct talos_docs *d, const struct validate_ctx *vc, struct bd_err *err);
+/* Links a PXE-booted metal machine will not have (validate_metal.c). */
+int talos_validate_metal(const struct talos_docs *d, const struct validate_ctx *vc,
+                         struct bd_err *err);
 
 /* ---------- Talos API (api*.c, targz.c) ---------- */
 

@@ -76,7 +76,7 @@ Test(patch, strategic_merge_follows_talos)
         "    extraArgs: {rotate-server-certificates: 'true'}\n"
         "  network:\n"
         "    interfaces:\n"
-        "      - {interface: eth0, dhcp: true}\n"
+        "      - {interface: ens18, dhcp: true}\n"
         "cluster:\n"
         "  network:\n"
         "    podSubnets: [10.1.0.0/16]\n"       /* replaced, not appended */
@@ -88,8 +88,8 @@ Test(patch, strategic_merge_follows_talos)
         "machine:\n"
         "  network:\n"
         "    interfaces:\n"
-        "      - {interface: eth0, mtu: 9000}\n" /* merged by interface name */
-        "      - {interface: eth1, dhcp: false}\n"
+        "      - {interface: ens18, mtu: 9000}\n" /* merged by interface name */
+        "      - {interface: ens19, dhcp: false}\n"
         "  kubelet:\n"
         "    extraArgs: {rotate-server-certificates: 'false', v: '2'}\n",
         NULL};
