@@ -20,6 +20,7 @@ struct talos_cluster {
     struct talos_patch *patches; /* every patch file lab.yaml names, loaded once */
     size_t nvars;               /* cluster.template_files, read once */
     char **var_texts;
+    int schematic_ifnames;      /* net.ifnames= in the schematic's extraKernelArgs: 0, 1, -1 none */
 };
 
 static const char *user_config_file(const struct lab *lab, const struct lab_machine *m)
@@ -194,25 +195,55 @@ static int build(const struct talos_cluster *tc, const struct lab_machine *m, si
     return 0;
 }
 
-/* Whether the machine boots with net.ifnames=0: the last net.ifnames= of the lab's
- * boot.kernel_args then the machine's own wins, as boot_kernel_args layers them. */
-static bool ifnames0(const struct lab *lab, const struct lab_machine *m)
+/* The last net.ifnames= value in a list of kernel arguments, or keep. */
+static int last_ifnames(const struct lab_strlist *l, int keep)
 {
-    const struct lab_strlist *lists[] = {&lab->boot.kernel_args, &m->kernel_args};
-    bool off = false;
-    for (size_t l = 0; l < 2; l++)
-        for (size_t i = 0; i < lists[l]->n; i++)
-            if (!strncmp(lists[l]->v[i], "net.ifnames=", 12))
-                off = !strcmp(lists[l]->v[i] + 12, "0");
-    return off;
+    for (size_t i = 0; i < l->n; i++)
+        if (!strncmp(l->v[i], "net.ifnames=", 12))
+            keep = !strcmp(l->v[i] + 12, "0") ? 0 : 1;
+    return keep;
+}
+
+/* Whether links keep their eth names: the installed system boots from disk with the
+ * image's command line (grubUseUKICmdline), so only the schematic's extraKernelArgs
+ * reach it; boot.kernel_args and the machine's kernel_args reach the PXE boot alone. */
+static void ifnames(const struct talos_cluster *tc, const struct lab_machine *m,
+                    struct validate_ctx *vc)
+{
+    vc->ifnames0 = tc->schematic_ifnames == 0;
+    int pxe = last_ifnames(&m->kernel_args, last_ifnames(&tc->lab->boot.kernel_args, -1));
+    vc->ifnames0_pxe_only = !vc->ifnames0 && pxe == 0;
+}
+
+/* net.ifnames= in the schematic's customization.extraKernelArgs (-1: none). A schematic
+ * that does not read is images/'s to report; here it just has none. */
+static int schematic_ifnames(const struct lab *lab)
+{
+    const char *file = lab->images.schematic_file;
+    char *text;
+    size_t len;
+    struct bd_err e;
+    struct bd_yaml_doc doc;
+    int v = -1;
+    if (!file || bd_file_read(file, &text, &len, &e) < 0)
+        return -1;
+    if (bd_yaml_parse(text, len, file, &doc, &e) == 0) {
+        const struct bd_node *args = doc.ndocs ? tree_at(doc.docs[0], "customization.extraKernelArgs") : NULL;
+        for (size_t i = 0; args && args->kind == BD_NODE_SEQ && i < args->n; i++)
+            if (args->kids[i]->kind == BD_NODE_SCALAR && !strncmp(args->kids[i]->str, "net.ifnames=", 12))
+                v = !strcmp(args->kids[i]->str + 12, "0") ? 0 : 1;
+        bd_yaml_doc_free(&doc);
+    }
+    free(text);
+    return v;
 }
 
 static int validate(const struct talos_cluster *tc, const struct lab_machine *m,
                     const struct talos_docs *docs, struct bd_err *err)
 {
     struct validate_ctx vc = {.role = m->role, .has_vip = tc->lab->cluster.has_vip,
-                              .vip = tc->lab->cluster.vip, .mac = m->mac,
-                              .ifnames0 = ifnames0(tc->lab, m)};
+                              .vip = tc->lab->cluster.vip, .mac = m->mac};
+    ifnames(tc, m, &vc);
     if (talos_validate(docs, &vc, err) < 0)
         return -1;
     return talos_validate_metal(docs, &vc, err);
@@ -393,6 +424,7 @@ int talos_cluster_new(const struct lab *lab, const char *schematic, struct talos
     }
     if (load_secrets(tc, err) < 0 || load_files(tc, err) < 0)
         goto out;
+    tc->schematic_ifnames = schematic_ifnames(lab);
     tc->in.lab = lab;
     tc->in.secrets = tc->secrets;
     tc->in.installer_image = installer_image(lab, schematic);

@@ -244,7 +244,8 @@ struct validate_ctx {
     bool has_vip;
     uint32_t vip;
     struct bd_mac mac; /* the machine's, from lab.yaml */
-    bool ifnames0;     /* its kernel command line has net.ifnames=0 (eth0 names) */
+    bool ifnames0;     /* the installed system boots with net.ifnames=0 (eth0 names) */
+    bool ifnames0_pxe_only; /* ... only the PXE boot does (boot.kernel_args) */
 };
 /* The Talos rules that concern bootd's output; messages name the field. */
 int talos_validate(const struct talos_docs *d, const struct validate_ctx *vc, struct bd_err *err);

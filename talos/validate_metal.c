@@ -14,6 +14,7 @@
 
 struct metal {
     const struct validate_ctx *vc;
+    bool ifnames0; /* the schematic's, or machine.install.extraKernelArgs' without UKI cmdline */
     struct bd_err *err;
 };
 
@@ -40,6 +41,11 @@ static int no_such_link(const struct metal *m, const char *field, const struct b
                         bool vip)
 {
     char at[80], mac[18], vipmsg[120] = "";
+    const char *pxe_only = m->vc->ifnames0_pxe_only
+                               ? " net.ifnames=0 is in the lab's kernel_args, but those reach the "
+                                 "PXE boot only: the installed system boots from its disk with "
+                                 "the image's command line."
+                               : "";
     where(n, at, sizeof at);
     bd_mac_format(&m->vc->mac, mac);
     if (vip) {
@@ -52,16 +58,17 @@ static int no_such_link(const struct metal *m, const char *field, const struct b
     return bd_err_set(m->err,
                       "%s%s: \"%s\" is a link this machine will not have: Talos on metal (PXE) "
                       "names links predictably (ens18 on a Proxmox virtio NIC); only cloud "
-                      "platforms such as nocloud boot with net.ifnames=0 and get eth0.%s Fix: "
+                      "platforms such as nocloud boot with net.ifnames=0 and get eth0.%s%s Fix: "
                       "select the link by the machine's MAC instead (deviceSelector: "
-                      "{hardwareAddr: \"%s\"}), or add net.ifnames=0 to boot.kernel_args in "
-                      "lab.yaml",
-                      field, at, n->str, vipmsg, mac);
+                      "{hardwareAddr: \"%s\"}), or add net.ifnames=0 to the image schematic's "
+                      "customization.extraKernelArgs (images.schematic in lab.yaml), which both "
+                      "the PXE boot and the installed system get",
+                      field, at, n->str, vipmsg, pxe_only, mac);
 }
 
 static int check_name(const struct metal *m, const char *field, const struct bd_node *n, bool vip)
 {
-    if (!n || n->kind != BD_NODE_SCALAR || m->vc->ifnames0 || !kernel_name(n->str))
+    if (!n || n->kind != BD_NODE_SCALAR || m->ifnames0 || !kernel_name(n->str))
         return 0;
     return no_such_link(m, field, n, vip);
 }
@@ -181,7 +188,14 @@ static int check_doc(const struct metal *m, const struct talos_docs *d, size_t i
 int talos_validate_metal(const struct talos_docs *d, const struct validate_ctx *vc,
                          struct bd_err *err)
 {
-    struct metal m = {.vc = vc, .err = err};
+    struct metal m = {.vc = vc, .ifnames0 = vc->ifnames0, .err = err};
+    /* with grubUseUKICmdline off, the installer adds machine.install.extraKernelArgs */
+    const struct bd_node *args = tree_at(d->v[0], "machine.install.extraKernelArgs");
+    const struct bd_node *uki = tree_at(d->v[0], "machine.install.grubUseUKICmdline");
+    bool uki_on = uki && uki->kind == BD_NODE_SCALAR && !strcmp(uki->str, "true");
+    for (size_t i = 0; !uki_on && args && args->kind == BD_NODE_SEQ && i < args->n; i++)
+        if (args->kids[i]->kind == BD_NODE_SCALAR && !strncmp(args->kids[i]->str, "net.ifnames=", 12))
+            m.ifnames0 = !strcmp(args->kids[i]->str + 12, "0");
     if (check_legacy(&m, d->v[0]) < 0)
         return -1;
     for (size_t i = 1; i < d->n; i++)

@@ -146,7 +146,11 @@ Test(validate, vip_on_eth0_is_refused_with_the_fix)
             "The VIP 192.0.2.10 would never be held there");
     refused("  vip: 192.0.2.10\n  controlplane: {patches: [p.yaml]}\n", patch,
             "Fix: select the link by the machine's MAC instead (deviceSelector: {hardwareAddr: "
-            "\"52:54:00:00:00:01\"}), or add net.ifnames=0 to boot.kernel_args in lab.yaml");
+            "\"52:54:00:00:00:01\"}), or add net.ifnames=0 to the image schematic's "
+            "customization.extraKernelArgs (images.schematic in lab.yaml)");
+    /* the lab's kernel_args reach the PXE boot only, not the installed system */
+    refused("  vip: 192.0.2.10\n  controlplane: {patches: [p.yaml]}\nboot:\n  kernel_args: [net.ifnames=0]\n",
+            patch, "net.ifnames=0 is in the lab's kernel_args, but those reach the PXE boot only");
     /* typed documents too, and bond members */
     refused("  worker: {patches: [p.yaml]}\n",
             "apiVersion: v1alpha1\nkind: LinkConfig\nname: eth1\nmtu: 9000\n",
@@ -179,9 +183,15 @@ Test(validate, vip_on_a_link_the_machine_has)
                  "        dhcp: true\n        vip: {ip: 192.0.2.10}\n");
     accepted(cp, "machine:\n  network:\n    interfaces:\n"
                  "      - {interface: ens18, dhcp: true, vip: {ip: 192.0.2.10}}\n");
-    accepted("  vip: 192.0.2.10\n  controlplane: {patches: [p.yaml]}\nboot:\n  kernel_args: [net.ifnames=0]\n",
-             "machine:\n  network:\n    interfaces:\n"
-             "      - {interface: eth0, dhcp: true, vip: {ip: 192.0.2.10}}\n");
+    /* eth0 when the schematic gives every boot net.ifnames=0 */
+    char *dir = fixture_lab("  vip: 192.0.2.10\n  controlplane: {patches: [p.yaml]}\n"
+                            "images:\n  schematic: schematic.yaml\n", NULL);
+    free(write_file(dir, "schematic.yaml", "customization:\n  extraKernelArgs: [net.ifnames=0]\n"));
+    free(write_file(dir, "p.yaml", "machine:\n  network:\n    interfaces:\n"
+                                   "      - {interface: eth0, dhcp: true, vip: {ip: 192.0.2.10}}\n"));
+    struct lab *lab;
+    struct talos_cluster *tc = fixture_cluster(dir, &lab);
+    fixture_done(tc, lab, dir);
     /* the VIP bootd makes itself sits on its lan0 alias (by MAC) */
     accepted("  vip: 192.0.2.10\n", "{}\n");
     refused(cp, "machine:\n  network:\n    interfaces:\n"
