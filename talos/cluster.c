@@ -275,8 +275,36 @@ static void blame(const struct talos_cluster *tc, const struct lab_machine *m, s
     bd_err_prefix(err, "%s", m->name);
 }
 
+/* What the lab-wide checks after rendering need from each config. */
+struct render_facts {
+    bool cni_none;      /* some control plane runs without a CNI */
+    bool cni_arrives;   /* some control plane ships manifests or CNI URLs */
+    const char *cni_none_machine;
+};
+
+static bool has_items(const struct bd_node *cfg, const char *path)
+{
+    const struct bd_node *n = tree_at(cfg, path);
+    return n && n->kind == BD_NODE_SEQ && n->n;
+}
+
+static void note_facts(const struct lab_machine *m, const struct bd_node *cfg,
+                       struct render_facts *f)
+{
+    if (!f || m->role != LAB_ROLE_CONTROLPLANE)
+        return;
+    const char *cni = tree_str_at(cfg, "cluster.network.cni.name");
+    if (cni && !strcmp(cni, "none") && !f->cni_none) {
+        f->cni_none = true;
+        f->cni_none_machine = m->name;
+    }
+    f->cni_arrives |= has_items(cfg, "cluster.inlineManifests") ||
+                      has_items(cfg, "cluster.extraManifests") ||
+                      has_items(cfg, "cluster.network.cni.urls");
+}
+
 static int render(const struct talos_cluster *tc, const struct lab_machine *m, struct bd_buf *out,
-                  struct bd_err *err)
+                  struct render_facts *facts, struct bd_err *err)
 {
     struct talos_docs docs = {0};
     int rc = build(tc, m, (size_t)-1, &docs, err);
@@ -285,10 +313,29 @@ static int render(const struct talos_cluster *tc, const struct lab_machine *m, s
     } else if ((rc = validate(tc, m, &docs, err)) < 0) {
         blame(tc, m, err);
     } else {
+        note_facts(m, docs.v[0], facts);
         bd_yaml_emit_docs(out, docs.v, docs.n);
     }
     docs_free(&docs);
     return rc;
+}
+
+/* cni: none with nothing that brings a CNI: pods never get a network, nodes stay
+ * NotReady and Talos reboots them after ten minutes, again and again. GitOps may
+ * apply one after bootstrap (the API server needs no pod network). */
+static int check_cni_arrives(const struct talos_cluster *tc, const struct render_facts *f,
+                             struct bd_err *err)
+{
+    if (!f->cni_none || f->cni_arrives || tc->lab->gitops.set)
+        return 0;
+    return bd_err_set(err,
+                      "%s: cluster.cni: none (%s's config has cluster.network.cni.name: none), "
+                      "but no CNI arrives: no control plane's config has an inline manifest, an "
+                      "extra manifest or CNI URLs, and there is no gitops repo. Nodes would stay "
+                      "NotReady. Ship the CNI (Cilium) as cluster.inline_manifests or "
+                      "extra_manifests in lab.yaml (or a patch's cluster.inlineManifests), deliver "
+                      "it with gitops, or keep cni: flannel",
+                      tc->lab->path, f->cni_none_machine);
 }
 
 int talos_machine_config(const struct talos_cluster *tc, const struct lab_machine *m, char **out,
@@ -301,7 +348,7 @@ int talos_machine_config(const struct talos_cluster *tc, const struct lab_machin
         return bd_err_set(err, "%s: no secrets bundle loaded", m->name);
     struct bd_buf b;
     bd_buf_init(&b);
-    if (render(tc, m, &b, err) < 0) {
+    if (render(tc, m, &b, NULL, err) < 0) {
         bd_buf_free(&b);
         return -1;
     }
@@ -433,14 +480,17 @@ int talos_cluster_new(const struct lab *lab, const char *schematic, struct talos
     /* every generated config once, so a lab whose patches break is refused now */
     struct bd_buf scratch;
     bd_buf_init(&scratch);
+    struct render_facts facts = {0};
     rc = 0;
     for (size_t i = 0; i < lab->nmachines && rc == 0; i++) {
         if (user_config_file(lab, &lab->machines[i]))
             continue;
         bd_buf_reset(&scratch);
-        rc = render(tc, &lab->machines[i], &scratch, err);
+        rc = render(tc, &lab->machines[i], &scratch, &facts, err);
     }
     bd_buf_free(&scratch);
+    if (rc == 0)
+        rc = check_cni_arrives(tc, &facts, err);
 out:
     if (rc < 0) {
         talos_cluster_free(tc);

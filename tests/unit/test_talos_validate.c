@@ -201,3 +201,24 @@ Test(validate, vip_on_a_link_the_machine_has)
             "patch): 52:54:00:00:00:99 is not this machine's MAC (lab.yaml gives it "
             "52:54:00:00:00:01), so the link and its VIP would never be set up");
 }
+
+/* cni: none with nothing bringing a CNI would leave every node NotReady. */
+Test(validate, cni_none_needs_a_cni_from_somewhere)
+{
+    char *dir = fixture_lab("  cni: none\n", NULL);
+    struct bd_err err;
+    assert_has(fixture_cluster_error(dir, &err),
+               "cluster.cni: none (cp-1's config has cluster.network.cni.name: none), but no CNI "
+               "arrives: no control plane's config has an inline manifest, an extra manifest or "
+               "CNI URLs, and there is no gitops repo");
+    tmpdir_remove(dir);
+    free(dir);
+    /* an inline manifest in lab.yaml, or one a patch brings */
+    dir = fixture_lab("  cni: none\n  inline_manifests: [{name: cilium, file: cilium.yaml}]\n", NULL);
+    free(write_file(dir, "cilium.yaml", "kind: DaemonSet\n"));
+    struct lab *lab;
+    struct talos_cluster *tc = fixture_cluster(dir, &lab);
+    fixture_done(tc, lab, dir);
+    accepted("  cni: none\n  controlplane: {patches: [p.yaml]}\n",
+             "cluster:\n  extraManifests: [https://example.com/cilium.yaml]\n");
+}
