@@ -222,3 +222,15 @@ Test(validate, cni_none_needs_a_cni_from_somewhere)
     accepted("  cni: none\n  controlplane: {patches: [p.yaml]}\n",
              "cluster:\n  extraManifests: [https://example.com/cilium.yaml]\n");
 }
+
+Test(validate, install_disk_must_be_a_path)
+{
+    char *dir = fixture_lab("  install_disk: sda\n", NULL);
+    struct bd_err err;
+    assert_has(fixture_cluster_error(dir, &err),
+               "cp-1 (from lab.yaml and ");
+    assert_has(err.msg, "machine.install.disk: \"sda\" is not a path; Talos installs to a device "
+                        "path such as /dev/sda");
+    tmpdir_remove(dir);
+    free(dir);
+}
