@@ -247,9 +247,13 @@ static struct tv *eval(struct ev *e, const struct scope *sc, const struct tx *x)
     return NULL;
 }
 
-/* An interpolation's result as text. */
-static int interpolate(struct ev *e, const struct tv *v, size_t at, struct bd_buf *out)
+/* An interpolation's result as text; x names what gave it, for messages. */
+static int interpolate(struct ev *e, const struct tv *v, const struct tx *x, struct bd_buf *out)
 {
+    size_t at = x->at;
+    char what[160] = "the expression";
+    if (x->k == TX_VAR)
+        snprintf(what, sizeof what, "\"%s\"", x->name);
     char num[32];
     switch (v->k) {
     case TV_STR: bd_buf_append(out, v->s, v->len); return 0;
@@ -259,12 +263,14 @@ static int interpolate(struct ev *e, const struct tv *v, size_t at, struct bd_bu
         return 0;
     case TV_BOOL: bd_buf_puts(out, v->b ? "true" : "false"); return 0;
     case TV_NULL:
-        fail(e, at, "the expression is null, which cannot go into the text (test it with "
-                    "%%{ if x != null } or give a default with coalesce())");
+        fail(e, at, "%s is null, which cannot go into the text (set it in lab.yaml, test it "
+                    "with %%{ if x != null } or give a default with coalesce())",
+             what);
         return -1;
     default:
-        fail(e, at, "a %s cannot go into the text as it is; use jsonencode() or yamlencode()",
-             tv_kind_name(v));
+        fail(e, at, "%s is a %s, which cannot go into the text as it is; use jsonencode() or "
+                    "yamlencode()",
+             what, tv_kind_name(v));
         return -1;
     }
 }
@@ -277,7 +283,7 @@ static int render(struct ev *e, const struct scope *sc, const struct tn *n, stru
         switch (n->k) {
         case TN_TEXT: bd_buf_append(out, n->text, n->len); break;
         case TN_INTERP:
-            if (!(v = eval(e, sc, n->e)) || interpolate(e, v, n->e->at, out) < 0)
+            if (!(v = eval(e, sc, n->e)) || interpolate(e, v, n->e, out) < 0)
                 return -1;
             break;
         case TN_IF:

@@ -354,7 +354,8 @@ static struct tx *expr(struct ps *p)
     skip_ws(p);
     if (peek(p, 0) != '?')
         return x;
-    struct tx *c = node(p, TX_COND, p->pos++);
+    struct tx *c = node(p, TX_COND, x->at);
+    p->pos++;
     c->a = x;
     if (!(c->b = expr(p)))
         return NULL;

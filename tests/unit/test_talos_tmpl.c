@@ -75,13 +75,15 @@ static void assert_error(const char *text, const char *want)
 Test(tmpl, errors_name_file_line_and_column)
 {
     assert_error("a: 1\nb: ${nope}\n", "t.tftpl:2:6: no variable \"nope\" (there are: hostname, ip");
-    assert_error("vip: ${no_vip}\n", "t.tftpl:1:8: the expression is null");
+    assert_error("vip: ${no_vip}\n", "t.tftpl:1:8: \"no_vip\" is null, which cannot go into the text");
+    assert_error("vip: ${coalesce(no_vip, null)}\n", "coalesce(): no non-null");
+    assert_error("vip: ${no_vip == null ? null : 1}\n", "t.tftpl:1:8: the expression is null");
     assert_error("x: ${ hostname\n", "t.tftpl:2:1: expected \"}\" to end the interpolation");
     assert_error("a\n%{ if enabled }x\n", "t.tftpl:2:1: %{ if } without %{ endif }");
     assert_error("%{ endfor }", "t.tftpl:1:1: %{ endfor } without a matching %{ for }");
     assert_error("%{ if enabled }%{ endfor }", "t.tftpl:1:16: %{ endfor } where this %{ if } needs");
     assert_error("x: ${foo(1)}", "t.tftpl:1:6: there is no function foo() in bootd's templates");
-    assert_error("x: ${nodes}", "t.tftpl:1:6: a list cannot go into the text as it is");
+    assert_error("x: ${nodes}", "t.tftpl:1:6: \"nodes\" is a list, which cannot go into the text as it is");
     assert_error("%{ if hostname }x%{ endif }", "t.tftpl:1:7: an if condition must be a bool");
     assert_error("%{ while x }", "t.tftpl:1:4: unknown template directive \"while\"");
     assert_error("${join(\",\", hostname)}", "t.tftpl:1:13: join(): argument 2 must be a list");
