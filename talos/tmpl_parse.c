@@ -323,7 +323,6 @@ static struct tx *binary(struct ps *p, int level)
     struct tx *x = binary(p, level + 1);
     while (x) {
         skip_ws(p);
-        size_t at = p->pos;
         int found = -1;
         for (size_t i = 0; i < sizeof binops / sizeof binops[0] && found < 0; i++) {
             size_t n = strlen(binops[i].tok);
@@ -336,7 +335,7 @@ static struct tx *binary(struct ps *p, int level)
         if (found < 0)
             break;
         p->pos += strlen(binops[found].tok);
-        struct tx *b = node(p, TX_BINARY, at);
+        struct tx *b = node(p, TX_BINARY, x->at); /* messages point at the whole expression */
         b->op = binops[found].op;
         b->a = x;
         if (!(b->b = binary(p, level + 1)))
