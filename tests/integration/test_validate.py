@@ -58,8 +58,10 @@ class Validate(unittest.TestCase):
         return self.write("lab.yaml", LAB.format(version=version, extra=extra, port=self.port))
 
     def validate(self, path):
-        return subprocess.run([BOOTCTL, "validate", path], capture_output=True, text=True,
-                              timeout=60)
+        r = subprocess.run([BOOTCTL, "validate", path], capture_output=True, text=True,
+                           timeout=60)
+        self.assertNotIn("Sanitizer", r.stderr)
+        return r
 
     def bootd_refuses(self, path, want):
         """bootd refuses the same lab at start, with the same message."""
@@ -69,6 +71,7 @@ class Validate(unittest.TestCase):
                            capture_output=True, text=True, timeout=30)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(want, r.stdout + r.stderr)
+        self.assertNotIn("Sanitizer", r.stdout + r.stderr)
 
     def refused(self, path, *wants):
         r = self.validate(path)
