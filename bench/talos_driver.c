@@ -10,13 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-static long long now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static int render(const char *lab_path, const char *schematic, const char *name, int count)
 {
     struct lab *lab;
@@ -35,12 +28,12 @@ static int render(const char *lab_path, const char *schematic, const char *name,
     size_t size = 0;
     for (int i = 0; i < count; i++) {
         char *out;
-        long long t0 = now_ns();
+        long long t0 = (bd_mono_us() * 1000LL);
         if (talos_machine_config(tc, m, &out, &size, &err) < 0) {
             fprintf(stderr, "%s\n", err.msg);
             return 1;
         }
-        long long t1 = now_ns();
+        long long t1 = (bd_mono_us() * 1000LL);
         free(out);
         printf("%lld\n", t1 - t0);
     }
@@ -55,12 +48,12 @@ static int secrets(int count)
     for (int i = 0; i < count; i++) {
         struct talos_secrets *s;
         struct bd_err err;
-        long long t0 = now_ns();
+        long long t0 = (bd_mono_us() * 1000LL);
         if (talos_secrets_generate(&s, &err) < 0) {
             fprintf(stderr, "%s\n", err.msg);
             return 1;
         }
-        printf("%lld\n", now_ns() - t0);
+        printf("%lld\n", (bd_mono_us() * 1000LL) - t0);
         talos_secrets_free(s);
     }
     return 0;

@@ -12,13 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static long long now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 6) {
@@ -40,16 +33,16 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "version")) {
         for (int i = 0; i < atoi(argv[5]) && rc == 0; i++) {
             struct talos_version v;
-            long long t0 = now_ns();
+            long long t0 = (bd_mono_us() * 1000LL);
             rc = talos_api_version(&n, &v, &code, &err);
-            printf("%lld\n", now_ns() - t0);
+            printf("%lld\n", (bd_mono_us() * 1000LL) - t0);
         }
     } else {
         int fd = open(argv[5], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         struct talos_snapshot_info info;
-        long long t0 = now_ns();
+        long long t0 = (bd_mono_us() * 1000LL);
         rc = fd < 0 ? -1 : talos_api_etcd_snapshot(&n, fd, &info, &code, &err);
-        printf("%lld\n", now_ns() - t0);
+        printf("%lld\n", (bd_mono_us() * 1000LL) - t0);
         if (fd >= 0)
             close(fd);
     }

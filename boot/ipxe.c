@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-void ipxe_render_chain(struct bd_buf *out, const char *base_url)
+void boot_ipxe_chain(struct bd_buf *out, const char *base_url)
 {
     /* ${netX/mac} is the NIC iPXE booted from; hexhyp keeps the URL free of ':'.
      * uristring escapes whatever the firmware put in the serial number. */
@@ -22,7 +22,7 @@ void ipxe_render_chain(struct bd_buf *out, const char *base_url)
                   base_url, base_url, base_url);
 }
 
-void ipxe_render_boot(struct bd_buf *out, const struct ipxe_boot *b)
+void boot_ipxe_boot(struct bd_buf *out, const struct ipxe_boot *b)
 {
     bd_buf_printf(out,
                   "#!ipxe\n"
@@ -44,7 +44,7 @@ static void echo_text(struct bd_buf *out, const char *message)
         bd_buf_append(out, ((unsigned char)*p < 0x20 || *p == '$') ? "?" : p, 1);
 }
 
-void ipxe_render_hold(struct bd_buf *out, const char *message, int64_t retry_s,
+void boot_ipxe_hold(struct bd_buf *out, const char *message, int64_t retry_s,
                       const char *retry_url)
 {
     bd_buf_puts(out, "#!ipxe\necho bootd: ");
@@ -58,7 +58,7 @@ void ipxe_render_hold(struct bd_buf *out, const char *message, int64_t retry_s,
                   (long long)retry_s, (long long)retry_s, retry_url);
 }
 
-void ipxe_render_exit(struct bd_buf *out, const char *message)
+void boot_ipxe_exit(struct bd_buf *out, const char *message)
 {
     bd_buf_puts(out, "#!ipxe\necho bootd: ");
     echo_text(out, message);

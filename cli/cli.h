@@ -2,7 +2,9 @@
 #ifndef CLI_H
 #define CLI_H
 
+#include "../lab/lab.h"
 #include "../lib/bd.h"
+#include "../state/state.h"
 
 #include <stdio.h>
 
@@ -21,7 +23,7 @@ void cli_free(struct cli *c);
 /* Resolves URL and token: flags, then BOOTD_URL/BOOTD_TOKEN/BOOTD_TOKEN_FILE, then the
  * config file, then the local defaults. */
 int cli_resolve(struct cli *c, const char *flag_url, const char *flag_token_file,
-                struct bd_err *err);
+                struct bd_err *err) BD_MUST_CHECK;
 /* Calls the admin API; returns the parsed JSON (caller frees) or NULL with a message
  * that says what to do. *status gets the HTTP status. */
 struct cJSON *cli_api(struct cli *c, const char *method, const char *path, const char *body,
@@ -29,7 +31,7 @@ struct cJSON *cli_api(struct cli *c, const char *method, const char *path, const
 /* Streams a GET's 2xx body into sink (which returns -1 to stop); an error answer becomes
  * err. A sink failure leaves err as the sink's caller set it up (see bd_http). */
 int cli_download(struct cli *c, const char *path, int (*sink)(const void *, size_t, void *),
-                 void *ud, struct bd_err *err);
+                 void *ud, struct bd_err *err) BD_MUST_CHECK;
 /* cli_api plus the failure paths: NULL means "exit with *code" (message printed). */
 struct cJSON *cli_call(struct cli *c, const char *method, const char *path, const char *body,
                        int *code);
@@ -47,32 +49,32 @@ char *cli_machine_path(const char *fmt, const char *id);
 /* Output helpers. */
 void cli_print_json(const struct cJSON *j);
 struct table;
-struct table *table_new(size_t ncols, const char *const *headers);
-void table_add(struct table *t, const char *const *cells);
-void table_print(struct table *t, FILE *f); /* frees t */
+struct table *cli_table_new(size_t ncols, const char *const *headers);
+void cli_table_add(struct table *t, const char *const *cells);
+void cli_table_print(struct table *t, FILE *f); /* frees t */
 const char *cli_time(const struct cJSON *o, const char *key, char buf[32]);
 const char *cli_str(const struct cJSON *o, const char *key);
 /* Writes text to path (0600, atomically), or to stdout for "-". */
-int cli_put(const char *path, const char *text, size_t len, struct bd_err *err);
+int cli_put(const char *path, const char *text, size_t len, struct bd_err *err) BD_MUST_CHECK;
 
-int cmd_validate(int argc, char **argv);
-int cmd_gen(int argc, char **argv);
-int cmd_machines(struct cli *c, int argc, char **argv);
-int cmd_machine(struct cli *c, int argc, char **argv);
-int cmd_events(struct cli *c, int argc, char **argv);
-int cmd_reload(struct cli *c, int argc, char **argv);
-int cmd_status(struct cli *c, int argc, char **argv);
-int cmd_logs(struct cli *c, int argc, char **argv);
-int cmd_dhcp_event(struct cli *c, int argc, char **argv);
+int cli_cmd_validate(int argc, char **argv);
+int cli_cmd_gen(int argc, char **argv);
+int cli_cmd_machines(struct cli *c, int argc, char **argv);
+int cli_cmd_machine(struct cli *c, int argc, char **argv);
+int cli_cmd_events(struct cli *c, int argc, char **argv);
+int cli_cmd_reload(struct cli *c, int argc, char **argv);
+int cli_cmd_status(struct cli *c, int argc, char **argv);
+int cli_cmd_logs(struct cli *c, int argc, char **argv);
+int cli_cmd_dhcp_event(struct cli *c, int argc, char **argv);
 /* Works on the image cache directly; url and token_file (global flags, may be NULL)
  * find bootd to tell it about changes. */
-int cmd_image(struct cli *c, const char *url, const char *token_file, int argc, char **argv);
-int cmd_gitops(struct cli *c, int argc, char **argv);
-int cmd_gitops_render(int argc, char **argv, bool json); /* offline */
-int cmd_bootstrap(struct cli *c, int argc, char **argv);
+int cli_cmd_image(struct cli *c, const char *url, const char *token_file, int argc, char **argv);
+int cli_cmd_gitops(struct cli *c, int argc, char **argv);
+int cli_cmd_gitops_render(int argc, char **argv, bool json); /* offline */
+int cli_cmd_bootstrap(struct cli *c, int argc, char **argv);
 /* The "cluster" part of /status: phase, bootstrap, each machine's Talos API. */
 void cli_print_cluster(const struct cJSON *cluster);
-int cmd_etcd(struct cli *c, int argc, char **argv);
-int cmd_kubeconfig(struct cli *c, int argc, char **argv);
+int cli_cmd_etcd(struct cli *c, int argc, char **argv);
+int cli_cmd_kubeconfig(struct cli *c, int argc, char **argv);
 
 #endif

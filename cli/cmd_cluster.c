@@ -43,15 +43,15 @@ void cli_print_cluster(const cJSON *cluster)
     }
     printf("\n");
     static const char *const hdr[] = {"MACHINE", "ROLE", "STATE", "NODE", "TALOS API"};
-    struct table *t = table_new(5, hdr);
+    struct table *t = cli_table_new(5, hdr);
     const cJSON *m;
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(cluster, "machines"))
     {
         const char *row[] = {cli_str(m, "name"), cli_str(m, "role"), cli_str(m, "state"),
                              cli_str(m, "node"), cli_str(m, "talos")};
-        table_add(t, row);
+        cli_table_add(t, row);
     }
-    table_print(t, stdout);
+    cli_table_print(t, stdout);
 }
 
 static int parse_duration_arg(const char *s, int64_t *out)
@@ -63,7 +63,7 @@ static int parse_duration_arg(const char *s, int64_t *out)
     return 0;
 }
 
-int cmd_bootstrap(struct cli *c, int argc, char **argv)
+int cli_cmd_bootstrap(struct cli *c, int argc, char **argv)
 {
     int64_t timeout_s = 600;
     static const struct option opts[] = {{"timeout", required_argument, NULL, 't'}, {0}};
@@ -203,7 +203,7 @@ static int node_args(int argc, char **argv, const char **node, const char **out)
     return 0;
 }
 
-int cmd_etcd(struct cli *c, int argc, char **argv)
+int cli_cmd_etcd(struct cli *c, int argc, char **argv)
 {
     const char *node = NULL;
     if (argc < 2 || strcmp(argv[1], "snapshot") || node_args(argc - 1, argv + 1, &node, NULL) < 0 ||
@@ -216,7 +216,7 @@ int cmd_etcd(struct cli *c, int argc, char **argv)
 
 /* ---- kubeconfig ---- */
 
-int cmd_kubeconfig(struct cli *c, int argc, char **argv)
+int cli_cmd_kubeconfig(struct cli *c, int argc, char **argv)
 {
     const char *node = NULL, *out = "kubeconfig";
     if (node_args(argc, argv, &node, &out) < 0 || optind != argc) {

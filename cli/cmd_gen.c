@@ -125,7 +125,7 @@ static int gen_client(const struct gen_args *a, const struct lab *lab, bool kube
     return rc;
 }
 
-int cmd_gen(int argc, char **argv)
+int cli_cmd_gen(int argc, char **argv)
 {
     static const char *const what[] = {"secrets", "config", "talosconfig", "kubeconfig", NULL};
     int which = -1;

@@ -25,15 +25,15 @@ static void print_list(const cJSON *detail, const char *list, const char *title,
     printf("\n%s\n", title);
     const char *hdr[] = {"OBJECT", "SOURCE", header};
     bool src = strcmp(list, "pruned") != 0;
-    struct table *t = table_new(src ? 3 : 2, src ? hdr : (const char *const[]){"OBJECT", header});
+    struct table *t = cli_table_new(src ? 3 : 2, src ? hdr : (const char *const[]){"OBJECT", header});
     const cJSON *e;
     cJSON_ArrayForEach(e, arr)
     {
         const char *row[] = {cli_str(e, "object"), src ? cli_str(e, "source") : cli_str(e, key),
                              cli_str(e, key)};
-        table_add(t, row);
+        cli_table_add(t, row);
     }
-    table_print(t, stdout);
+    cli_table_print(t, stdout);
 }
 
 static void print_status(const cJSON *j)
@@ -129,7 +129,7 @@ static int sync_now(struct cli *c, bool wait, long timeout_s)
     return ok ? 0 : 1;
 }
 
-int cmd_gitops(struct cli *c, int argc, char **argv)
+int cli_cmd_gitops(struct cli *c, int argc, char **argv)
 {
     if (argc == 1 || (argc == 2 && !strcmp(argv[1], "status"))) {
         int code;
@@ -160,7 +160,7 @@ usage:
     return 2;
 }
 
-int cmd_gitops_render(int argc, char **argv, bool json)
+int cli_cmd_gitops_render(int argc, char **argv, bool json)
 {
     const char *tool = NULL;
     static const struct option opts[] = {{"kustomize", required_argument, NULL, 'k'}, {0}};

@@ -271,7 +271,7 @@ static int image_list(struct image_cmd *ic)
     }
     static const char *const hdr[] = {"SCHEMATIC", "VERSION", "ARCH", "FILES", "SIZE",
                                       "PINNED", "USED BY LAB"};
-    struct table *t = ic->cli->json ? NULL : table_new(7, hdr);
+    struct table *t = ic->cli->json ? NULL : cli_table_new(7, hdr);
     cJSON *a = cJSON_CreateArray();
     for (size_t i = 0; i < n; i++) {
         bool used = lab_uses(refs, nrefs, &e[i].ref);
@@ -285,7 +285,7 @@ static int image_list(struct image_cmd *ic)
             snprintf(pin, sizeof pin, "%d/%d", pins, IMAGES_NFILES);
             const char *row[] = {schematic, e[i].ref.version, e[i].ref.arch, files, size, pin,
                                  used ? "yes" : "no"};
-            table_add(t, row);
+            cli_table_add(t, row);
         }
         cJSON *o = ref_json(&e[i].ref);
         cJSON_AddNumberToObject(o, "files", e[i].nfiles);
@@ -296,7 +296,7 @@ static int image_list(struct image_cmd *ic)
         cJSON_AddItemToArray(a, o);
     }
     if (t)
-        table_print(t, stdout);
+        cli_table_print(t, stdout);
     else
         cli_print_json(a);
     cJSON_Delete(a);
@@ -359,7 +359,7 @@ static int image_gc(struct image_cmd *ic)
     return rc < 0 ? 1 : 0;
 }
 
-int cmd_image(struct cli *c, const char *url, const char *token_file, int argc, char **argv)
+int cli_cmd_image(struct cli *c, const char *url, const char *token_file, int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cmd_logs(struct cli *c, int argc, char **argv)
+int cli_cmd_logs(struct cli *c, int argc, char **argv)
 {
     if (argc != 2) {
         fprintf(stderr, "usage: bootctl logs NAME|MAC\n");
@@ -30,7 +30,7 @@ int cmd_logs(struct cli *c, int argc, char **argv)
 
 /* dnsmasq's --dhcp-script calls this as: ACTION MAC IP [HOSTNAME], with the request's
  * tags in DNSMASQ_TAGS. Other actions (tftp, init) are not about leases. */
-int cmd_dhcp_event(struct cli *c, int argc, char **argv)
+int cli_cmd_dhcp_event(struct cli *c, int argc, char **argv)
 {
     if (argc < 2)
         return 2;

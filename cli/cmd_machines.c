@@ -9,16 +9,16 @@
 static void print_events(const cJSON *events)
 {
     static const char *const hdr[] = {"TIME (UTC)", "SOURCE", "EVENT", "MESSAGE"};
-    struct table *t = table_new(4, hdr);
+    struct table *t = cli_table_new(4, hdr);
     const cJSON *e;
     cJSON_ArrayForEach(e, events)
     {
         char tb[32];
         const char *row[] = {cli_time(e, "time", tb), cli_str(e, "source"), cli_str(e, "kind"),
                              cli_str(e, "message")};
-        table_add(t, row);
+        cli_table_add(t, row);
     }
-    table_print(t, stdout);
+    cli_table_print(t, stdout);
 }
 
 static int machines_list(struct cli *c)
@@ -28,16 +28,16 @@ static int machines_list(struct cli *c)
     if (!j)
         return code;
     static const char *const hdr[] = {"NAME", "MAC", "ROLE", "IP", "STATE", "LAST SEEN (UTC)"};
-    struct table *t = table_new(6, hdr);
+    struct table *t = cli_table_new(6, hdr);
     const cJSON *m;
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(j, "machines"))
     {
         char tb[32];
         const char *row[] = {cli_str(m, "name"), cli_str(m, "mac"), cli_str(m, "role"),
                              cli_str(m, "ip"), cli_str(m, "state"), cli_time(m, "last_seen", tb)};
-        table_add(t, row);
+        cli_table_add(t, row);
     }
-    table_print(t, stdout);
+    cli_table_print(t, stdout);
     cJSON_Delete(j);
     return 0;
 }
@@ -66,7 +66,7 @@ static int machine_show(struct cli *c, const char *id)
     return 0;
 }
 
-int cmd_machines(struct cli *c, int argc, char **argv)
+int cli_cmd_machines(struct cli *c, int argc, char **argv)
 {
     if (argc == 1 || (argc == 2 && !strcmp(argv[1], "list")))
         return machines_list(c);
@@ -134,7 +134,7 @@ static int machine_reinstall(struct cli *c, const char *id)
     return 0;
 }
 
-int cmd_machine(struct cli *c, int argc, char **argv)
+int cli_cmd_machine(struct cli *c, int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "adopt"))
         return machine_adopt(c, argc - 1, argv + 1);
@@ -148,7 +148,7 @@ int cmd_machine(struct cli *c, int argc, char **argv)
     return 2;
 }
 
-int cmd_events(struct cli *c, int argc, char **argv)
+int cli_cmd_events(struct cli *c, int argc, char **argv)
 {
     if (argc > 2) {
         fprintf(stderr, "usage: bootctl events [NAME|MAC]   (no name: events about no machine, "
@@ -166,7 +166,7 @@ int cmd_events(struct cli *c, int argc, char **argv)
     return 0;
 }
 
-int cmd_reload(struct cli *c, int argc, char **argv)
+int cli_cmd_reload(struct cli *c, int argc, char **argv)
 {
     (void)argv;
     if (argc != 1) {
@@ -183,7 +183,7 @@ int cmd_reload(struct cli *c, int argc, char **argv)
     return 0;
 }
 
-int cmd_status(struct cli *c, int argc, char **argv)
+int cli_cmd_status(struct cli *c, int argc, char **argv)
 {
     (void)argv;
     if (argc != 1) {

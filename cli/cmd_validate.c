@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-int cmd_validate(int argc, char **argv)
+int cli_cmd_validate(int argc, char **argv)
 {
     if (argc != 2) {
         fprintf(stderr, "usage: bootctl validate PATH/lab.yaml\n");

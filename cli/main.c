@@ -86,26 +86,26 @@ int main(int argc, char **argv)
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
     if (!strcmp(cmd, "validate"))
-        return cmd_validate(sub_argc, sub_argv);
+        return cli_cmd_validate(sub_argc, sub_argv);
     if (!strcmp(cmd, "gen"))
-        return cmd_gen(sub_argc, sub_argv);
+        return cli_cmd_gen(sub_argc, sub_argv);
     if (!strcmp(cmd, "image")) {
         struct cli c = {.json = !strcmp(output, "json")};
-        int rc = cmd_image(&c, url, token_file, sub_argc, sub_argv);
+        int rc = cli_cmd_image(&c, url, token_file, sub_argc, sub_argv);
         cli_free(&c);
         return rc;
     }
     if (!strcmp(cmd, "gitops") && sub_argc > 1 && !strcmp(sub_argv[1], "render"))
-        return cmd_gitops_render(sub_argc - 1, sub_argv + 1, !strcmp(output, "json"));
+        return cli_cmd_gitops_render(sub_argc - 1, sub_argv + 1, !strcmp(output, "json"));
 
     static const struct {
         const char *name;
         int (*fn)(struct cli *, int, char **);
     } online[] = {
-        {"machines", cmd_machines}, {"machine", cmd_machine}, {"events", cmd_events},
-        {"reload", cmd_reload},     {"status", cmd_status},     {"logs", cmd_logs},
-        {"dhcp-event", cmd_dhcp_event}, {"gitops", cmd_gitops},
-        {"bootstrap", cmd_bootstrap}, {"etcd", cmd_etcd}, {"kubeconfig", cmd_kubeconfig},
+        {"machines", cli_cmd_machines}, {"machine", cli_cmd_machine}, {"events", cli_cmd_events},
+        {"reload", cli_cmd_reload},     {"status", cli_cmd_status},     {"logs", cli_cmd_logs},
+        {"dhcp-event", cli_cmd_dhcp_event}, {"gitops", cli_cmd_gitops},
+        {"bootstrap", cli_cmd_bootstrap}, {"etcd", cli_cmd_etcd}, {"kubeconfig", cli_cmd_kubeconfig},
     };
     for (size_t i = 0; i < sizeof online / sizeof online[0]; i++) {
         if (strcmp(cmd, online[i].name))

@@ -10,15 +10,15 @@ struct table {
     char **cells; /* row-major, header row first */
 };
 
-struct table *table_new(size_t ncols, const char *const *headers)
+struct table *cli_table_new(size_t ncols, const char *const *headers)
 {
     struct table *t = bd_xcalloc(1, sizeof *t);
     t->ncols = ncols;
-    table_add(t, headers);
+    cli_table_add(t, headers);
     return t;
 }
 
-void table_add(struct table *t, const char *const *cells)
+void cli_table_add(struct table *t, const char *const *cells)
 {
     t->cells = bd_xrealloc(t->cells, (t->nrows + 1) * t->ncols * sizeof *t->cells);
     for (size_t i = 0; i < t->ncols; i++)
@@ -26,7 +26,7 @@ void table_add(struct table *t, const char *const *cells)
     t->nrows++;
 }
 
-void table_print(struct table *t, FILE *f)
+void cli_table_print(struct table *t, FILE *f)
 {
     size_t *w = bd_xcalloc(t->ncols, sizeof *w);
     for (size_t r = 0; r < t->nrows; r++)

@@ -2,7 +2,7 @@
  * Namespaces and ClusterRoles first (and the CRDs established before anything uses
  * them), then *Class kinds, then the rest; then wait for health. An object whose body
  * is the same as the one last applied is not sent again, only read back. */
-#include "gitops.h"
+#include "internal.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -48,16 +48,6 @@ char *gitops_object_id(const char *api_version, const char *kind, const char *ns
     return bd_xasprintf("%.*s/%s/%s/%s", glen, api_version, kind, ns ? ns : "", name);
 }
 
-char *kube_object_path(const char *api_version, const struct kube_resource *res, const char *ns,
-                       const char *name)
-{
-    const char *root = strchr(api_version, '/') ? "/apis" : "/api";
-    if (res->namespaced)
-        return bd_xasprintf("%s/%s/namespaces/%s/%s/%s", root, api_version, ns, res->plural,
-                            name);
-    return bd_xasprintf("%s/%s/%s/%s", root, api_version, res->plural, name);
-}
-
 static void detail_add(struct gitops_run *r, const char *list, const struct gitops_obj *o,
                        const char *key, const char *text)
 {
@@ -100,7 +90,7 @@ static void set_label(cJSON *meta, const char *key, const char *val)
 static void prepare(struct gitops_run *r, struct gitops_obj *o)
 {
     char why[512];
-    o->res = discovery_find(r->disc, o->api_version, o->kind, why, sizeof why);
+    o->res = kube_discovery_find(r->disc, o->api_version, o->kind, why, sizeof why);
     if (!o->res) {
         fail(r, o, why);
         return;
@@ -155,7 +145,7 @@ static void send(struct gitops_run *r, struct gitops_obj **v, size_t n)
         char *body = cJSON_PrintUnformatted(v[i]->json);
         bd_sha256_hex(body, strlen(body), v[i]->hash);
         free(body);
-        const struct store_gitops_item *prev = inventory_find(r, v[i]->id);
+        const struct state_gitops_item *prev = gitops_inventory_find(r, v[i]->id);
         call_init(&calls[i], v[i], !(prev && !strcmp(prev->hash, v[i]->hash)));
     }
     for (int round = 0; round < 2 && n; round++) {
@@ -226,7 +216,7 @@ static void apply_stage(struct gitops_run *r, struct gitops_obj **v, size_t n, b
     const char **avs = bd_xcalloc(n + 1, sizeof *avs);
     for (size_t i = 0; i < n; i++)
         avs[i] = v[i]->api_version;
-    discovery_load(r->disc, r->kube, avs, n);
+    kube_discovery_load(r->disc, r->kube, avs, n);
     free(avs);
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
@@ -247,11 +237,11 @@ static void apply_stage(struct gitops_run *r, struct gitops_obj **v, size_t n, b
         const cJSON *group = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(v[i]->json, "spec"), "group");
         if (cJSON_IsString(group))
-            discovery_forget_group(r->disc, group->valuestring);
+            kube_discovery_forget_group(r->disc, group->valuestring);
     }
 }
 
-int apply_group(struct gitops_run *r, size_t group)
+int gitops_apply_group(struct gitops_run *r, size_t group)
 {
     struct gitops_objs *all = &r->objs;
     struct gitops_obj **v = bd_xcalloc(all->n + 1, sizeof *v);

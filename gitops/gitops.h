@@ -3,30 +3,19 @@
  * with server-side apply through libcurl (staged: CRDs, Namespaces and ClusterRoles,
  * then *Class kinds, then the rest), prune what left the inventory, and wait for
  * health with kstatus-style rules. A loop thread runs syncs on an interval or when
- * asked. Its only input about the cluster is a gitops_target: the API server URL, its
+ * asked. Its only input about the cluster is a kube_target: the API server URL, its
  * CA bundle and a client certificate and key (or a bearer token). */
 #ifndef GITOPS_H
 #define GITOPS_H
 
+#include "../lab/lab.h"
 #include "../lib/bd.h"
+#include "../kube/kube.h"
+#include "../state/state.h"
 
 #include <stdatomic.h>
 
 struct cJSON;
-
-/* ---------- the Kubernetes API to talk to ---------- */
-
-struct gitops_target {
-    char *server;           /* https://host:6443 */
-    char *ca_pem;           /* CA bundle that signed the server's certificate */
-    char *cert_pem, *key_pem; /* client certificate and key, or NULL with token */
-    char *token;            /* bearer token, or NULL */
-};
-void gitops_target_free(struct gitops_target *t);
-void gitops_target_copy(struct gitops_target *dst, const struct gitops_target *src);
-/* Reads a kubeconfig: the current context's cluster (server, certificate-authority-data
- * or certificate-authority) and user (client-certificate/key -data or files, or token). */
-int gitops_kubeconfig_load(const char *path, struct gitops_target *out, struct bd_err *err);
 
 /* ---------- git ---------- */
 
@@ -41,14 +30,12 @@ struct gitops_git_opts {
  * commit id in commit. When the fetch fails but an earlier checkout exists, commit holds
  * that revision, *kept is true and -1 is returned with the fetch error. */
 int gitops_git_sync(const struct gitops_git_opts *o, char commit[41], bool *kept,
-                    struct bd_err *err);
+                    struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- objects and rendering ---------- */
 
 enum gitops_health { GITOPS_CURRENT, GITOPS_IN_PROGRESS, GITOPS_FAILED };
 enum gitops_outcome { GITOPS_PENDING, GITOPS_APPLIED, GITOPS_UNCHANGED, GITOPS_ERROR };
-
-struct kube_resource;
 
 /* One object to apply. The string fields point into json. */
 struct gitops_obj {
@@ -84,21 +71,10 @@ struct gitops_render_opts {
  * apiVersion, kind and metadata.name. Errors name the file and line. */
 int gitops_render_path(const char *root, const char *rel, size_t group,
                        const struct gitops_render_opts *o, struct gitops_objs *out,
-                       struct bd_err *err);
+                       struct bd_err *err) BD_MUST_CHECK;
 /* Turns YAML documents into objects (doc->file names them in errors). */
 int gitops_objs_from_yaml(struct bd_yaml_doc *doc, size_t group, struct gitops_objs *out,
-                          struct bd_err *err);
-
-/* Internal to gitops/: kustomization directories. */
-bool kustomize_dir_has_file(const char *dir);
-int kustomize_build(const char *root, const char *dir, size_t group,
-                    const struct gitops_render_opts *o, struct gitops_objs *out,
-                    struct bd_err *err);
-/* Plain files under root (render.c), shared with the built-in kustomize. */
-int render_file(const char *root, const char *path, size_t group, struct gitops_objs *out,
-                struct bd_err *err);
-/* The real path of path if it lies inside root (caller frees); NULL with err if not. */
-char *render_inside(const char *root, const char *path, struct bd_err *err);
+                          struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- health (kstatus rules) ---------- */
 
@@ -107,50 +83,6 @@ char *render_inside(const char *root, const char *path, struct bd_err *err);
  * is missing when not current. */
 enum gitops_health gitops_health_of(const struct cJSON *obj, char *msg, size_t n);
 const char *gitops_health_name(enum gitops_health h);
-
-/* ---------- Kubernetes API client (libcurl, internal to gitops/) ---------- */
-
-struct kube;
-struct kube *kube_new(const struct gitops_target *t);
-/* When *cancel turns true, kube_run stops within a second; unfinished calls get status 0
- * and err "cancelled". */
-void kube_set_cancel(struct kube *k, const atomic_bool *cancel);
-void kube_free(struct kube *k);
-
-struct kube_call {
-    const char *method;       /* GET, PATCH, DELETE */
-    char *path;               /* owned: /api/v1/... with query */
-    const char *content_type; /* with a body */
-    char *body;               /* owned */
-    size_t body_len;
-    void *ud;
-    /* out */
-    long status;              /* 0: no HTTP answer, see err */
-    struct bd_buf resp;
-    char err[256];
-};
-/* Runs the calls, several at once over reused connections; each gets its own answer. */
-void kube_run(struct kube *k, struct kube_call *calls, size_t n);
-void kube_call_clear(struct kube_call *c);
-/* "HTTP 409: <the Status message>" or the transport error (into buf). */
-const char *kube_call_error(const struct kube_call *c, char *buf, size_t n);
-
-/* apiVersion/kind -> resource, from the API server's discovery documents. */
-struct kube_resource {
-    char *kind, *plural;
-    bool namespaced;
-};
-struct kube_discovery;
-struct kube_discovery *discovery_new(void);
-void discovery_free(struct kube_discovery *d);
-/* Fetches the discovery documents of these apiVersions that are not cached yet. */
-void discovery_load(struct kube_discovery *d, struct kube *k, const char *const *api_versions,
-                    size_t n);
-/* NULL with why filled when the API server does not serve the kind. */
-const struct kube_resource *discovery_find(struct kube_discovery *d, const char *api_version,
-                                           const char *kind, char *why, size_t n);
-/* Drops cached documents of an API group (after its CRDs changed). */
-void discovery_forget_group(struct kube_discovery *d, const char *group);
 
 /* ---------- one sync ---------- */
 
@@ -195,52 +127,19 @@ void gitops_result_free(struct gitops_result *r);
 
 /* git -> render -> apply (group by group, each healthy before the next) -> prune.
  * Records the outcome and the new inventory in st. Fills res; returns 0 when ok. */
-int gitops_sync(const struct gitops_cfg *cfg, const struct gitops_target *t, struct store *st,
+int gitops_sync(const struct gitops_cfg *cfg, const struct kube_target *t, struct state_db *st,
                 const atomic_bool *cancel, struct gitops_result *res);
-
-/* Internal to gitops/: the steps of a sync. */
-struct gitops_run {
-    const struct gitops_cfg *cfg;
-    struct kube *kube;
-    struct kube_discovery *disc;
-    struct gitops_objs objs;
-    struct store_gitops_item *prev; /* inventory before this sync, sorted by id */
-    size_t nprev;
-    const atomic_bool *cancel;
-    struct gitops_result *res;
-};
-/* Applies one group's objects in stages and waits for them to be healthy; 0 when every
- * object applied and became healthy. */
-int apply_group(struct gitops_run *r, size_t group);
-/* Deletes inventory objects that are no longer rendered and carry the managed label.
- * keep[i] is set for each prev[i] that must stay in the inventory. */
-void prune_removed(struct gitops_run *r, bool *keep);
-/* Reads (when state.db has none) and writes the in-cluster inventory ConfigMap. */
-int inventory_from_cluster(struct gitops_run *r, struct bd_err *err);
-int inventory_to_cluster(struct gitops_run *r, const struct store_gitops_item *inv, size_t n,
-                         struct bd_err *err);
-/* The store entry of an inventory id, or NULL. */
-const struct store_gitops_item *inventory_find(const struct gitops_run *r, const char *id);
-/* API path of an object of res with this apiVersion, namespace (NULL if cluster-wide)
- * and name; caller frees. */
-char *kube_object_path(const char *api_version, const struct kube_resource *res, const char *ns,
-                       const char *name);
-/* "group/kind/namespace/name"; caller frees. */
-char *gitops_object_id(const char *api_version, const char *kind, const char *ns,
-                       const char *name);
-/* Sleeps up to ms; false when cancelled. */
-bool gitops_sleep(const atomic_bool *cancel, int64_t ms);
 
 /* ---------- the loop ---------- */
 
 struct gitops_loop;
-struct gitops_loop *gitops_loop_new(struct store *st);
+struct gitops_loop *gitops_loop_new(struct state_db *st);
 /* Starts the thread; it syncs only once it has both a configuration and a target. */
-int gitops_loop_start(struct gitops_loop *l, struct bd_err *err);
+int gitops_loop_start(struct gitops_loop *l, struct bd_err *err) BD_MUST_CHECK;
 /* Takes cfg (NULL turns syncing off). */
 void gitops_loop_configure(struct gitops_loop *l, struct gitops_cfg *cfg);
 /* Copies t: where the Kubernetes API is. A bootstrap calls this once the API is ready. */
-void gitops_loop_set_target(struct gitops_loop *l, const struct gitops_target *t);
+void gitops_loop_set_target(struct gitops_loop *l, const struct kube_target *t);
 bool gitops_loop_has_target(struct gitops_loop *l);
 /* What the loop waits for while it has no target (shown in status); NULL clears. */
 void gitops_loop_waiting_for(struct gitops_loop *l, const char *what);

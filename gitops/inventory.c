@@ -1,7 +1,7 @@
 /* The inventory: every object bootd applied, by id (group/kind/namespace/name). It lives
  * in state.db (with the hash of what was sent) and, so that a lost state dir does not
  * orphan objects, in a ConfigMap in the cluster. Prune deletes what left it. */
-#include "gitops.h"
+#include "internal.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -10,33 +10,32 @@
 
 static int cmp_item(const void *a, const void *b)
 {
-    return strcmp(((const struct store_gitops_item *)a)->id,
-                  ((const struct store_gitops_item *)b)->id);
+    return strcmp(((const struct state_gitops_item *)a)->id,
+                  ((const struct state_gitops_item *)b)->id);
 }
 
-const struct store_gitops_item *inventory_find(const struct gitops_run *r, const char *id)
+const struct state_gitops_item *gitops_inventory_find(const struct gitops_run *r, const char *id)
 {
     if (!id || !r->nprev)
         return NULL;
-    struct store_gitops_item key = {.id = (char *)id};
+    struct state_gitops_item key = {.id = (char *)id};
     return bsearch(&key, r->prev, r->nprev, sizeof key, cmp_item);
 }
 
 static const char *const cm_path =
     "/api/v1/namespaces/" GITOPS_INVENTORY_NS "/configmaps/" GITOPS_INVENTORY_NAME;
 
-int inventory_from_cluster(struct gitops_run *r, struct bd_err *err)
+int gitops_inventory_from_cluster(struct gitops_run *r, struct bd_err *err)
 {
     struct kube_call c = {.method = "GET", .path = bd_xstrdup(cm_path)};
     kube_run(r->kube, &c, 1);
-    int rc = 0;
-    char buf[600];
     if (c.status == 404) {
         kube_call_clear(&c);
         return 0;
     }
     if (c.status != 200) {
-        rc = bd_err_set(err, "reading the inventory ConfigMap: %s",
+        char buf[600];
+        int rc = bd_err_set(err, "reading the inventory ConfigMap: %s",
                         kube_call_error(&c, buf, sizeof buf));
         kube_call_clear(&c);
         return rc;
@@ -49,7 +48,7 @@ int inventory_from_cluster(struct gitops_run *r, struct bd_err *err)
         const char *sp = memchr(p, ' ', n);
         if (sp) {
             r->prev = bd_xrealloc(r->prev, (r->nprev + 1) * sizeof *r->prev);
-            struct store_gitops_item *it = &r->prev[r->nprev++];
+            struct state_gitops_item *it = &r->prev[r->nprev++];
             memset(it, 0, sizeof *it);
             it->id = bd_xstrndup(p, (size_t)(sp - p));
             it->api_version = bd_xstrndup(sp + 1, n - (size_t)(sp - p) - 1);
@@ -64,7 +63,7 @@ int inventory_from_cluster(struct gitops_run *r, struct bd_err *err)
     return 0;
 }
 
-int inventory_to_cluster(struct gitops_run *r, const struct store_gitops_item *inv, size_t n,
+int gitops_inventory_to_cluster(struct gitops_run *r, const struct state_gitops_item *inv, size_t n,
                          struct bd_err *err)
 {
     struct bd_buf text;

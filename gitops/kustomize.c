@@ -2,7 +2,7 @@
  * kustomize` when one is configured or on PATH, else through a built-in renderer for
  * the common case of local `resources:` and `namespace:` only, whose output matches
  * kustomize's object for object (tests/integration/test_gitops_render.py checks). */
-#include "gitops.h"
+#include "internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -34,7 +34,7 @@ static char *kfile_of(const char *dir)
     return NULL;
 }
 
-bool kustomize_dir_has_file(const char *dir)
+bool gitops_kustomize_dir_has_file(const char *dir)
 {
     char *p = kfile_of(dir);
     free(p);
@@ -77,13 +77,6 @@ static bool is_kubectl(const char *tool)
     return !strncmp(base ? base + 1 : tool, "kubectl", 7);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Drains the two pipes until both close or the deadline passes; false on timeout. */
 static bool collect(int outfd, int errfd, struct bd_buf *out, struct bd_buf *errb,
                     int64_t deadline)
@@ -93,7 +86,7 @@ static bool collect(int outfd, int errfd, struct bd_buf *out, struct bd_buf *err
     int open_fds = 2;
     char buf[65536];
     while (open_fds) {
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - bd_mono_ms();
         if (left <= 0)
             return false;
         int r = poll(p, 2, (int)(left > 1000 ? 1000 : left));
@@ -151,7 +144,7 @@ static int run_tool(const char *tool, const char *dir, int64_t timeout_s, struct
     if (src != 0) {
         rc = bd_err_set(err, "%s: cannot run %s: %s", dir, tool, strerror(src));
     } else {
-        bool done = collect(po[0], pe[0], out, &errb, mono_ms() + timeout_s * 1000);
+        bool done = collect(po[0], pe[0], out, &errb, bd_mono_ms() + timeout_s * 1000);
         if (!done)
             kill(-pid, SIGKILL);
         int status = 0;
@@ -330,15 +323,15 @@ static int native_resource(const char *root, const char *dir, const char *kfile,
         rc = bd_err_set(err, "%s:%d: resources[%zu]: %s: %s", kfile, item->line, idx, path,
                         strerror(errno));
     } else if (S_ISDIR(sb.st_mode)) {
-        rc = kustomize_dir_has_file(path)
+        rc = gitops_kustomize_dir_has_file(path)
                  ? native_build(root, path, group, out, depth + 1, err)
                  : bd_err_set(err, "%s:%d: resources[%zu]: %s has no kustomization.yaml", kfile,
                               item->line, idx, path);
     } else {
         /* as kustomize's default load restrictor: files only from the kustomization's
          * own directory tree */
-        char *real = render_inside(dir, path, err);
-        rc = real ? render_file(root, path, group, out, err) : -1;
+        char *real = gitops_render_inside(dir, path, err);
+        rc = real ? gitops_render_file(root, path, group, out, err) : -1;
         if (!real)
             bd_err_set(err, "%s:%d: resources[%zu]: %s is not in or below %s", kfile, item->line,
                        idx, item->str, dir);
@@ -355,7 +348,7 @@ static int native_build(const char *root, const char *dir, size_t group, struct 
         return bd_err_set(err, "%s: kustomizations nested deeper than 32 (a cycle?)", dir);
     char *kfile = kfile_of(dir);
     struct bd_yaml_doc doc;
-    char *real = render_inside(root, dir, err);
+    char *real = gitops_render_inside(root, dir, err);
     if (!real || bd_yaml_parse_file(kfile, &doc, err) < 0) {
         free(real);
         free(kfile);
@@ -393,14 +386,14 @@ static int native_build(const char *root, const char *dir, size_t group, struct 
     return rc;
 }
 
-int kustomize_build(const char *root, const char *dir, size_t group,
+int gitops_kustomize_build(const char *root, const char *dir, size_t group,
                     const struct gitops_render_opts *o, struct gitops_objs *out,
                     struct bd_err *err)
 {
     char *tool = find_tool(o ? o->kustomize : NULL);
     if (!tool)
         return native_build(root, dir, group, out, 0, err);
-    char *real = render_inside(root, dir, err);
+    char *real = gitops_render_inside(root, dir, err);
     if (!real) {
         free(tool);
         return -1;

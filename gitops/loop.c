@@ -5,26 +5,19 @@
 #include "gitops.h"
 
 #include <cjson/cJSON.h>
-#include <openssl/crypto.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define BACKOFF_FIRST_MS 5000
 
 struct gitops_loop {
-    struct store *store;
-    pthread_t thread;
-    bool started;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool stop, wake, syncing;
-    atomic_bool cancel;
+    struct state_db *store;
+    struct bd_worker worker; /* its mu guards everything below */
+    bool syncing;
     struct gitops_cfg *cfg;
     const struct gitops_cfg *running_cfg; /* the one a sync in flight uses */
-    struct gitops_target *target;
+    struct kube_target *target;
     char *waiting_for;
     int64_t next_ms;
     int failures;
@@ -34,25 +27,12 @@ struct gitops_loop {
     bool have_last;
 };
 
-struct gitops_loop *gitops_loop_new(struct store *st)
+struct gitops_loop *gitops_loop_new(struct state_db *st)
 {
     struct gitops_loop *l = bd_xcalloc(1, sizeof *l);
     l->store = st;
-    pthread_mutex_init(&l->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&l->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    atomic_init(&l->cancel, false);
+    bd_worker_init(&l->worker);
     return l;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int64_t backoff_ms(int failures, int64_t interval_s)
@@ -66,25 +46,25 @@ static int64_t backoff_ms(int failures, int64_t interval_s)
 static void run_once(struct gitops_loop *l)
 {
     struct gitops_cfg *cfg = l->cfg;
-    struct gitops_target t;
-    gitops_target_copy(&t, l->target);
+    struct kube_target t;
+    kube_target_copy(&t, l->target);
     l->cfg = NULL; /* the loop owns this copy while it syncs; configure swaps in a new one */
     l->running_cfg = cfg;
     l->syncing = true;
-    pthread_mutex_unlock(&l->mu);
+    pthread_mutex_unlock(&l->worker.mu);
 
     bd_info("gitops: sync of %s (%s) to %s", cfg->repo, cfg->ref, t.server);
     struct gitops_result res;
-    int rc = gitops_sync(cfg, &t, l->store, &l->cancel, &res);
+    int rc = gitops_sync(cfg, &t, l->store, &l->worker.cancel, &res);
     if (rc == 0)
         bd_info("gitops: synced %.12s: %lld applied, %lld unchanged, %lld pruned in %lld ms",
                 res.revision, (long long)res.applied, (long long)res.unchanged,
                 (long long)res.pruned, (long long)(res.finished_ms - res.started_ms));
     else
         bd_warn("gitops: sync failed: %s", res.error ? res.error : "cancelled");
-    gitops_target_free(&t);
+    kube_target_free(&t);
 
-    pthread_mutex_lock(&l->mu);
+    pthread_mutex_lock(&l->worker.mu);
     l->syncing = false;
     l->running_cfg = NULL;
     if (!l->cfg)
@@ -105,110 +85,92 @@ static void run_once(struct gitops_loop *l)
     l->have_last = true;
     gitops_result_free(&res);
     int64_t interval = l->cfg ? l->cfg->interval_s : 300;
-    l->next_ms = mono_ms() + (rc == 0 ? interval * 1000 : backoff_ms(l->failures, interval));
+    l->next_ms = bd_mono_ms() + (rc == 0 ? interval * 1000 : backoff_ms(l->failures, interval));
 }
 
 static void *loop_main(void *arg)
 {
     struct gitops_loop *l = arg;
-    pthread_mutex_lock(&l->mu);
-    while (!l->stop) {
+    pthread_mutex_lock(&l->worker.mu);
+    while (!l->worker.stop) {
         bool ready = l->cfg && l->target;
-        if (ready && (l->wake || mono_ms() >= l->next_ms)) {
-            l->wake = false;
+        if (ready && (l->worker.wake || bd_mono_ms() >= l->next_ms)) {
+            l->worker.wake = false;
             run_once(l);
             continue;
         }
-        if (!ready) {
-            pthread_cond_wait(&l->cv, &l->mu);
-        } else {
-            struct timespec ts = {.tv_sec = l->next_ms / 1000,
-                                  .tv_nsec = (l->next_ms % 1000) * 1000000};
-            pthread_cond_timedwait(&l->cv, &l->mu, &ts);
-        }
+        bd_worker_wait(&l->worker, ready ? l->next_ms : -1);
+        if (!ready)
+            l->worker.wake = false; /* a trigger without a target waits for one */
     }
-    pthread_mutex_unlock(&l->mu);
-    OPENSSL_thread_stop();
+    pthread_mutex_unlock(&l->worker.mu);
     return NULL;
 }
 
 int gitops_loop_start(struct gitops_loop *l, struct bd_err *err)
 {
-    if (pthread_create(&l->thread, NULL, loop_main, l) != 0)
-        return bd_err_set(err, "gitops: cannot start the sync thread");
-    l->started = true;
-    return 0;
+    return bd_worker_start(&l->worker, loop_main, l, "gitops", err);
 }
 
 void gitops_loop_configure(struct gitops_loop *l, struct gitops_cfg *cfg)
 {
-    pthread_mutex_lock(&l->mu);
+    pthread_mutex_lock(&l->worker.mu);
     gitops_cfg_free(l->cfg);
     l->cfg = cfg;
     l->next_ms = 0; /* a new configuration syncs at once */
-    pthread_cond_signal(&l->cv);
-    pthread_mutex_unlock(&l->mu);
+    pthread_cond_signal(&l->worker.cv);
+    pthread_mutex_unlock(&l->worker.mu);
 }
 
-void gitops_loop_set_target(struct gitops_loop *l, const struct gitops_target *t)
+void gitops_loop_set_target(struct gitops_loop *l, const struct kube_target *t)
 {
-    struct gitops_target *copy = bd_xcalloc(1, sizeof *copy);
-    gitops_target_copy(copy, t);
-    pthread_mutex_lock(&l->mu);
+    struct kube_target *copy = bd_xcalloc(1, sizeof *copy);
+    kube_target_copy(copy, t);
+    pthread_mutex_lock(&l->worker.mu);
     if (l->target)
-        gitops_target_free(l->target);
+        kube_target_free(l->target);
     free(l->target);
     l->target = copy;
     free(l->waiting_for);
     l->waiting_for = NULL;
     l->next_ms = 0;
-    pthread_cond_signal(&l->cv);
-    pthread_mutex_unlock(&l->mu);
+    pthread_cond_signal(&l->worker.cv);
+    pthread_mutex_unlock(&l->worker.mu);
 }
 
 bool gitops_loop_has_target(struct gitops_loop *l)
 {
-    pthread_mutex_lock(&l->mu);
+    pthread_mutex_lock(&l->worker.mu);
     bool yes = l->target != NULL;
-    pthread_mutex_unlock(&l->mu);
+    pthread_mutex_unlock(&l->worker.mu);
     return yes;
 }
 
 void gitops_loop_waiting_for(struct gitops_loop *l, const char *what)
 {
-    pthread_mutex_lock(&l->mu);
+    pthread_mutex_lock(&l->worker.mu);
     free(l->waiting_for);
     l->waiting_for = what ? bd_xstrdup(what) : NULL;
-    pthread_mutex_unlock(&l->mu);
+    pthread_mutex_unlock(&l->worker.mu);
 }
 
 void gitops_loop_trigger(struct gitops_loop *l)
 {
-    pthread_mutex_lock(&l->mu);
-    l->wake = true;
-    pthread_cond_signal(&l->cv);
-    pthread_mutex_unlock(&l->mu);
+    bd_worker_wake(&l->worker);
 }
 
 void gitops_loop_free(struct gitops_loop *l)
 {
     if (!l)
         return;
-    atomic_store(&l->cancel, true);
-    pthread_mutex_lock(&l->mu);
-    l->stop = true;
-    pthread_cond_signal(&l->cv);
-    pthread_mutex_unlock(&l->mu);
-    if (l->started)
-        pthread_join(l->thread, NULL);
+    bd_worker_stop(&l->worker);
     gitops_cfg_free(l->cfg);
     if (l->target)
-        gitops_target_free(l->target);
+        kube_target_free(l->target);
     free(l->target);
     free(l->waiting_for);
     gitops_result_free(&l->last);
-    pthread_cond_destroy(&l->cv);
-    pthread_mutex_destroy(&l->mu);
+    bd_worker_clear(&l->worker);
     free(l);
 }
 
@@ -222,7 +184,7 @@ static void add_str(cJSON *o, const char *key, const char *v)
         cJSON_AddNullToObject(o, key);
 }
 
-static cJSON *sync_json(const struct store_gitops_sync *y)
+static cJSON *sync_json(const struct state_gitops_sync *y)
 {
     cJSON *o = cJSON_CreateObject();
     bd_json_add_time(o, "started", y->started_ms);
@@ -244,7 +206,7 @@ static cJSON *sync_json(const struct store_gitops_sync *y)
 struct cJSON *gitops_loop_status(struct gitops_loop *l)
 {
     cJSON *o = cJSON_CreateObject();
-    pthread_mutex_lock(&l->mu);
+    pthread_mutex_lock(&l->worker.mu);
     const struct gitops_cfg *cfg = l->cfg ? l->cfg : l->running_cfg;
     const char *state = l->syncing ? "syncing" : (cfg && l->target) ? "idle" : "waiting";
     cJSON_AddStringToObject(o, "state", state);
@@ -257,16 +219,16 @@ struct cJSON *gitops_loop_status(struct gitops_loop *l)
     }
     cJSON_AddNumberToObject(o, "consecutive_failures", l->failures);
     if (!l->syncing && cfg && l->target) {
-        int64_t in = l->next_ms - mono_ms();
+        int64_t in = l->next_ms - bd_mono_ms();
         bd_json_add_time(o, "next_sync", bd_now_ms() + (in > 0 ? in : 0));
     } else {
         cJSON_AddNullToObject(o, "next_sync");
     }
-    pthread_mutex_unlock(&l->mu);
-    struct store_gitops_sync last, good;
+    pthread_mutex_unlock(&l->worker.mu);
+    struct state_gitops_sync last, good;
     struct bd_err err;
-    int have = store_gitops_last_sync(l->store, false, &last, &err);
-    int have_good = have > 0 ? store_gitops_last_sync(l->store, true, &good, &err) : 0;
+    int have = state_gitops_last_sync(l->store, false, &last, &err);
+    int have_good = have > 0 ? state_gitops_last_sync(l->store, true, &good, &err) : 0;
     add_str(o, "revision", have > 0 ? last.revision : NULL);
     add_str(o, "applied_revision", have_good > 0 ? good.revision : NULL);
     add_str(o, "last_error", have > 0 ? last.error : NULL);
@@ -275,15 +237,15 @@ struct cJSON *gitops_loop_status(struct gitops_loop *l)
     else
         cJSON_AddNullToObject(o, "last_sync");
     if (have > 0)
-        store_gitops_sync_free(&last);
+        state_gitops_sync_free(&last);
     if (have_good > 0)
-        store_gitops_sync_free(&good);
+        state_gitops_sync_free(&good);
     return o;
 }
 
 void gitops_loop_metrics(struct gitops_loop *l, struct bd_buf *b)
 {
-    pthread_mutex_lock(&l->mu);
+    pthread_mutex_lock(&l->worker.mu);
     bd_buf_printf(b,
                   "# HELP bootd_gitops_syncs_total GitOps syncs by outcome.\n"
                   "# TYPE bootd_gitops_syncs_total counter\n"
@@ -319,5 +281,5 @@ void gitops_loop_metrics(struct gitops_loop *l, struct bd_buf *b)
                       (double)(l->last.finished_ms - l->last.started_ms) / 1e3,
                       (long long)l->last.objects, (long long)l->last.failed,
                       (long long)l->last.unhealthy);
-    pthread_mutex_unlock(&l->mu);
+    pthread_mutex_unlock(&l->worker.mu);
 }

@@ -2,7 +2,7 @@
  * the reverse order of the apply stages, but only when the live object still carries
  * bootd's managed label and does not opt out with the bootd/prune: disabled
  * annotation. Anything else is left alone and forgotten. */
-#include "gitops.h"
+#include "internal.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -88,12 +88,12 @@ static void prune_rank(struct gitops_run *r, bool *keep, const size_t *idx, size
     struct kube_call *dels = bd_xcalloc(n + 1, sizeof *dels);
     size_t ng = 0, nd = 0;
     for (size_t k = 0; k < n; k++) {
-        const struct store_gitops_item *it = &r->prev[idx[k]];
+        const struct state_gitops_item *it = &r->prev[idx[k]];
         struct parsed_id p;
         char why[512];
         if (parse_id(it->id, &p) && delete_rank(p.kind) == rank) {
             const struct kube_resource *res =
-                discovery_find(r->disc, it->api_version, p.kind, why, sizeof why);
+                kube_discovery_find(r->disc, it->api_version, p.kind, why, sizeof why);
             if (res) {
                 gets[ng].method = "GET";
                 gets[ng].path = kube_object_path(it->api_version, res, p.ns, p.name);
@@ -146,7 +146,7 @@ static void prune_rank(struct gitops_run *r, bool *keep, const size_t *idx, size
     free(dels);
 }
 
-void prune_removed(struct gitops_run *r, bool *keep)
+void gitops_prune_removed(struct gitops_run *r, bool *keep)
 {
     size_t *idx = bd_xcalloc(r->nprev + 1, sizeof *idx);
     const char **avs = bd_xcalloc(r->nprev + 1, sizeof *avs);
@@ -158,7 +158,7 @@ void prune_removed(struct gitops_run *r, bool *keep)
             idx[n++] = i;
         }
     }
-    discovery_load(r->disc, r->kube, avs, n);
+    kube_discovery_load(r->disc, r->kube, avs, n);
     free(avs);
     for (int rank = 0; rank < 3; rank++)
         prune_rank(r, keep, idx, n, rank);

@@ -1,7 +1,7 @@
 /* Rendering a path of the repository into objects: a YAML file, a directory of YAML
  * files (recursive, in byte order of their paths, so every run renders the same list),
  * or a kustomization directory (kustomize.c). */
-#include "gitops.h"
+#include "internal.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -135,7 +135,7 @@ int gitops_objs_from_yaml(struct bd_yaml_doc *doc, size_t group, struct gitops_o
     return 0;
 }
 
-char *render_inside(const char *root, const char *path, struct bd_err *err)
+char *gitops_render_inside(const char *root, const char *path, struct bd_err *err)
 {
     char rroot[PATH_MAX], rpath[PATH_MAX];
     if (!realpath(root, rroot)) {
@@ -154,10 +154,10 @@ char *render_inside(const char *root, const char *path, struct bd_err *err)
     return bd_xstrdup(rpath);
 }
 
-int render_file(const char *root, const char *path, size_t group, struct gitops_objs *out,
+int gitops_render_file(const char *root, const char *path, size_t group, struct gitops_objs *out,
                 struct bd_err *err)
 {
-    char *real = render_inside(root, path, err);
+    char *real = gitops_render_inside(root, path, err);
     if (!real)
         return -1;
     free(real);
@@ -193,11 +193,11 @@ static int render_any(const char *root, const char *path, size_t group,
     if (stat(path, &sb) < 0)
         return bd_err_set(err, "%s: %s", path, strerror(errno));
     if (S_ISDIR(sb.st_mode)) {
-        if (kustomize_dir_has_file(path))
-            return kustomize_build(root, path, group, o, out, err);
+        if (gitops_kustomize_dir_has_file(path))
+            return gitops_kustomize_build(root, path, group, o, out, err);
         return render_dir(root, path, group, o, out, depth, err);
     }
-    return render_file(root, path, group, out, err);
+    return gitops_render_file(root, path, group, out, err);
 }
 
 static int render_dir(const char *root, const char *dir, size_t group,
@@ -206,7 +206,7 @@ static int render_dir(const char *root, const char *dir, size_t group,
 {
     if (depth > 32)
         return bd_err_set(err, "%s: directories nested deeper than 32", dir);
-    char *real = render_inside(root, dir, err);
+    char *real = gitops_render_inside(root, dir, err);
     if (!real)
         return -1;
     free(real);
@@ -223,7 +223,8 @@ static int render_dir(const char *root, const char *dir, size_t group,
         names[n++] = bd_xstrdup(e->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
+    if (n) /* names is NULL then, and qsort wants an array */
+        qsort(names, n, sizeof *names, cmp_str);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         char *p = bd_path_join(dir, names[i]);

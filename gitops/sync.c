@@ -2,7 +2,7 @@
  * before the next) -> prune -> inventory. Nothing is applied unless every path of every
  * group rendered and every object is well-formed, so a broken commit leaves the last
  * good revision applied. */
-#include "gitops.h"
+#include "internal.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -111,10 +111,10 @@ static int check_unique(const struct gitops_objs *objs, struct bd_err *err)
 
 /* The inventory after this sync: what was applied or read back, what kept its place
  * because it could not be applied or pruned now. Sorted by id. */
-static struct store_gitops_item *next_inventory(const struct gitops_run *r, const bool *keep,
+static struct state_gitops_item *next_inventory(const struct gitops_run *r, const bool *keep,
                                                 size_t *n)
 {
-    struct store_gitops_item *v = bd_xcalloc(r->objs.n + r->nprev + 1, sizeof *v);
+    struct state_gitops_item *v = bd_xcalloc(r->objs.n + r->nprev + 1, sizeof *v);
     size_t k = 0;
     for (size_t i = 0; i < r->objs.n; i++) {
         const struct gitops_obj *o = &r->objs.v[i];
@@ -138,8 +138,8 @@ static struct store_gitops_item *next_inventory(const struct gitops_run *r, cons
     return v;
 }
 
-static bool same_ids(const struct store_gitops_item *a, size_t na,
-                     const struct store_gitops_item *b, size_t nb)
+static bool same_ids(const struct state_gitops_item *a, size_t na,
+                     const struct state_gitops_item *b, size_t nb)
 {
     if (na != nb)
         return false;
@@ -160,16 +160,16 @@ static void set_error(struct gitops_result *res, const char *msg)
 }
 
 /* After render: apply, prune and keep the inventory. */
-static void apply_all(struct gitops_run *r, struct store *st)
+static void apply_all(struct gitops_run *r, struct state_db *st)
 {
     const struct gitops_cfg *cfg = r->cfg;
     struct gitops_result *res = r->res;
     struct bd_err err;
-    if (r->nprev == 0 && inventory_from_cluster(r, &err) < 0)
+    if (r->nprev == 0 && gitops_inventory_from_cluster(r, &err) < 0)
         bd_warn("gitops: %s", err.msg);
     size_t reached = 0;
     for (size_t g = 0; g < cfg->ngroups; g++, reached++) {
-        if (apply_group(r, g) < 0) {
+        if (gitops_apply_group(r, g) < 0) {
             char *msg = bd_xasprintf("group %s: %lld failed, %lld not healthy within %llds",
                                      cfg->groups[g].name, (long long)res->failed,
                                      (long long)res->unhealthy, (long long)cfg->health_timeout_s);
@@ -183,48 +183,48 @@ static void apply_all(struct gitops_run *r, struct store *st)
     bool all_applied = reached == cfg->ngroups && res->failed == 0 &&
                        !(r->cancel && atomic_load(r->cancel));
     if (all_applied && cfg->prune) {
-        prune_removed(r, keep);
+        gitops_prune_removed(r, keep);
     } else {
         /* without prune, what left Git is forgotten; after a failure it stays known */
         for (size_t i = 0; i < r->nprev; i++)
             keep[i] = !all_applied;
     }
     size_t n;
-    struct store_gitops_item *inv = next_inventory(r, keep, &n);
-    if (!same_ids(inv, n, r->prev, r->nprev) && inventory_to_cluster(r, inv, n, &err) < 0)
+    struct state_gitops_item *inv = next_inventory(r, keep, &n);
+    if (!same_ids(inv, n, r->prev, r->nprev) && gitops_inventory_to_cluster(r, inv, n, &err) < 0)
         set_error(res, err.msg);
     res->finished_ms = bd_now_ms();
     char *detail = cJSON_PrintUnformatted(res->detail);
-    struct store_gitops_sync rec = {
+    struct state_gitops_sync rec = {
         .started_ms = res->started_ms, .finished_ms = res->finished_ms,
         .revision = res->revision[0] ? res->revision : NULL, .ok = !res->error,
         .applied = res->applied, .unchanged = res->unchanged, .pruned = res->pruned,
         .failed = res->failed, .unhealthy = res->unhealthy, .error = res->error,
         .detail = detail,
     };
-    if (store_gitops_record(st, &rec, inv, n, true, &err) < 0)
+    if (state_gitops_record(st, &rec, inv, n, true, &err) < 0)
         bd_error("gitops: %s", err.msg);
     free(detail);
-    store_gitops_items_free(inv, n);
+    state_gitops_items_free(inv, n);
     free(keep);
 }
 
-static void record_failure(struct store *st, struct gitops_result *res)
+static void record_failure(struct state_db *st, struct gitops_result *res)
 {
     res->finished_ms = bd_now_ms();
     char *detail = cJSON_PrintUnformatted(res->detail);
-    struct store_gitops_sync rec = {
+    struct state_gitops_sync rec = {
         .started_ms = res->started_ms, .finished_ms = res->finished_ms,
         .revision = res->revision[0] ? res->revision : NULL, .error = res->error,
         .detail = detail,
     };
     struct bd_err err;
-    if (store_gitops_record(st, &rec, NULL, 0, false, &err) < 0)
+    if (state_gitops_record(st, &rec, NULL, 0, false, &err) < 0)
         bd_error("gitops: %s", err.msg);
     free(detail);
 }
 
-int gitops_sync(const struct gitops_cfg *cfg, const struct gitops_target *t, struct store *st,
+int gitops_sync(const struct gitops_cfg *cfg, const struct kube_target *t, struct state_db *st,
                 const atomic_bool *cancel, struct gitops_result *res)
 {
     memset(res, 0, sizeof *res);
@@ -256,21 +256,21 @@ int gitops_sync(const struct gitops_cfg *cfg, const struct gitops_target *t, str
         return -1;
     }
     res->objects = (int64_t)r.objs.n;
-    if (store_gitops_inventory(st, &r.prev, &r.nprev, &err) < 0) {
+    if (state_gitops_inventory(st, &r.prev, &r.nprev, &err) < 0) {
         set_error(res, err.msg);
         gitops_objs_free(&r.objs);
         record_failure(st, res);
         return -1;
     }
     r.kube = kube_new(t);
-    r.disc = discovery_new();
+    r.disc = kube_discovery_new();
     int64_t t_render = bd_now_ms();
     apply_all(&r, st);
     bd_debug("gitops: git %lld ms, render %lld ms, apply %lld ms", (long long)(t_git - res->started_ms),
              (long long)(t_render - t_git), (long long)(bd_now_ms() - t_render));
-    discovery_free(r.disc);
+    kube_discovery_free(r.disc);
     kube_free(r.kube);
-    store_gitops_items_free(r.prev, r.nprev);
+    state_gitops_items_free(r.prev, r.nprev);
     gitops_objs_free(&r.objs);
     res->ok = !res->error;
     return res->ok ? 0 : -1;

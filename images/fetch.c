@@ -123,9 +123,6 @@ static void setup(struct xfer *x)
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L); /* Image Factory may send a CDN */
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "bootd");
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout);
     /* a download may take long; only silence is a failure */
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, timeout);
@@ -145,7 +142,8 @@ static int restart(struct xfer *x, struct bd_err *err)
 {
     char discard[65];
     struct bd_err ignored;
-    images_hash_follow_finish(x->hf, x->f->part, discard, &ignored);
+    if (images_hash_follow_finish(x->hf, x->f->part, discard, &ignored) < 0)
+        bd_debug("images: %s", ignored.msg); /* the hash of what is thrown away */
     x->hf = NULL;
     if (ftruncate(x->fd, 0) < 0)
         return bd_err_set(err, "%s/%s: truncate: %s", x->f->dir, x->f->part, strerror(errno));
@@ -259,7 +257,8 @@ int images_fetch(struct images_fetch *f, struct bd_err *err)
     int rc = fstat(x.fd, &sb) < 0 ? bd_err_set(err, "%s: %s", f->part, strerror(errno)) : 0;
     x.off = rc == 0 ? (uint64_t)sb.st_size : 0;
     x.hf = images_hash_follow_start(x.fd, x.off); /* what is there already, meanwhile */
-    x.c = rc == 0 ? curl_easy_init() : NULL;
+    long timeout_s = x.f->o->timeout_s > 0 ? x.f->o->timeout_s : 30;
+    x.c = rc == 0 ? bd_curl_easy(timeout_s * 1000) : NULL;
     if (rc == 0 && !x.c)
         rc = bd_err_set(err, "cannot initialise libcurl");
     if (rc == 0) {

@@ -10,6 +10,7 @@
 #ifndef IMAGES_H
 #define IMAGES_H
 
+#include "../lab/lab.h"
 #include "../lib/bd.h"
 
 #include <stdatomic.h>
@@ -25,12 +26,12 @@
  * (unknown fields refused, with file:line:col) and marshalled again in go-yaml's
  * canonical form. Caller frees *out. */
 int images_schematic_canonical(const char *text, size_t len, const char *file, char **out,
-                               struct bd_err *err);
+                               struct bd_err *err) BD_MUST_CHECK;
 /* A schematic file's id (lower-case hex SHA-256 of its canonical form) and, when
  * canonical is not NULL, that form (caller frees). path NULL is the vanilla schematic. */
-int images_schematic_load(const char *path, char id[65], char **canonical, struct bd_err *err);
+int images_schematic_load(const char *path, char id[65], char **canonical, struct bd_err *err) BD_MUST_CHECK;
 /* The lab's schematic id, computed locally the way Image Factory computes it. */
-int images_schematic_id(const struct lab *lab, char out[65], struct bd_err *err);
+int images_schematic_id(const struct lab *lab, char out[65], struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- cache layout ---------- */
 
@@ -43,7 +44,7 @@ struct images_ref {
 
 /* The images lab.yaml's machines boot: the cluster's Talos version and schematic, once
  * per images.arch. Caller frees *out. */
-int images_lab_refs(const struct lab *lab, struct images_ref **out, size_t *n, struct bd_err *err);
+int images_lab_refs(const struct lab *lab, struct images_ref **out, size_t *n, struct bd_err *err) BD_MUST_CHECK;
 /* The image's three file names, in download order. */
 void images_file_names(const char *arch, char names[IMAGES_NFILES][IMAGES_NAME_MAX]);
 /* The architecture an image file name belongs to ("amd64"), or NULL for other names. */
@@ -65,14 +66,14 @@ struct images_entry {
     uint64_t partial; /* bytes in partial downloads */
 };
 /* Sorted by schematic, version, arch. Caller frees *out. */
-int images_list(int cache_fd, struct images_entry **out, size_t *n, struct bd_err *err);
+int images_list(int cache_fd, struct images_entry **out, size_t *n, struct bd_err *err) BD_MUST_CHECK;
 
 /* Removes everything in the cache that is not one of keep[] (its files, partial
  * downloads and lock), calling removed() for each file or directory it takes (or would
  * take, when dry_run). */
 int images_gc(int cache_fd, const struct images_ref *keep, size_t nkeep, bool dry_run,
               void (*removed)(void *ud, const char *path, uint64_t bytes), void *ud,
-              struct bd_err *err);
+              struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- the lock file ---------- */
 
@@ -85,12 +86,12 @@ struct images_lock {
     struct images_lock_entry *v; /* sorted by path */
 };
 /* Reads a lock file; a missing file is an empty lock. Bad lines name file:line. */
-int images_lock_read(const char *file, struct images_lock *out, struct bd_err *err);
+int images_lock_read(const char *file, struct images_lock *out, struct bd_err *err) BD_MUST_CHECK;
 /* The pinned sha256 of a cache path, or NULL. */
 const char *images_lock_find(const struct images_lock *l, const char *path);
 /* Adds or replaces an entry (keeps the order). */
 void images_lock_set(struct images_lock *l, const char *path, const char *sha256);
-int images_lock_write(const char *file, const struct images_lock *l, struct bd_err *err);
+int images_lock_write(const char *file, const struct images_lock *l, struct bd_err *err) BD_MUST_CHECK;
 void images_lock_free(struct images_lock *l);
 
 /* ---------- hashing (OpenSSL's SHA-256: several times mbedTLS's speed on big files) */
@@ -103,7 +104,7 @@ void images_hash_final(struct images_hash *h, char out[65]);
 void images_hash_free(struct images_hash *h);
 /* Feeds fd's content from offset 0 into h; *size gets its length. name for messages. */
 int images_hash_fd(int fd, const char *name, struct images_hash *h, uint64_t *size,
-                   struct bd_err *err);
+                   struct bd_err *err) BD_MUST_CHECK;
 
 /* Hashes a file in a thread of its own while it is being written, so that hashing
  * overlaps the download instead of following it. The first size bytes are there. */
@@ -113,7 +114,7 @@ struct images_hash_follow *images_hash_follow_start(int fd, uint64_t size);
 void images_hash_follow_grow(struct images_hash_follow *hf, uint64_t size);
 /* Hashes what is left, stops the thread and frees hf; out gets the hex digest. */
 int images_hash_follow_finish(struct images_hash_follow *hf, const char *name, char out[65],
-                              struct bd_err *err);
+                              struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- staging: how files enter the cache (pull and import) ---------- */
 
@@ -138,7 +139,7 @@ struct images_stage {
  * the same image runs, calling waiting(ud) once; gives up when *cancel turns true. */
 int images_stage_open(struct images_stage *st, int cache_fd, const char *schematic,
                       const char *version, const atomic_bool *cancel,
-                      void (*waiting)(void *ud), void *ud, struct bd_err *err);
+                      void (*waiting)(void *ud), void *ud, struct bd_err *err) BD_MUST_CHECK;
 /* The staging name of a file: ".<name>.part" (out: IMAGES_NAME_MAX + 8 bytes). */
 void images_stage_part(const char *name, char *out);
 /* Notes a file whose bytes are complete: staged (in its .part) or already in place. */
@@ -148,7 +149,7 @@ struct images_stage_file *images_stage_add(struct images_stage *st, const char *
  * hash differs from the lock is refused: nothing lands, refused partial files are
  * removed, the cached files stay as they were. New hashes are recorded first, then
  * files are renamed into place (each rename is atomic). */
-int images_stage_commit(struct images_stage *st, const char *lock_file, struct bd_err *err);
+int images_stage_commit(struct images_stage *st, const char *lock_file, struct bd_err *err) BD_MUST_CHECK;
 /* Unlocks; staged files that did not land stay as partial downloads. */
 void images_stage_close(struct images_stage *st);
 
@@ -182,7 +183,7 @@ struct images_pull_report {
  * verified, missing or mismatching ones downloaded (resuming partial downloads) and
  * checked before they land. Hashes seen for the first time are recorded. */
 int images_pull(const struct images_pull_opts *o, const struct images_ref *ref,
-                struct images_pull_report *rep, struct bd_err *err);
+                struct images_pull_report *rep, struct bd_err *err) BD_MUST_CHECK;
 
 /* Downloads url into dir_fd/part, resuming what is there. On success sha256 and size
  * describe the whole file. *status is the HTTP status (0 when no answer came). */
@@ -198,13 +199,13 @@ struct images_fetch {
     char sha256[65];
     uint64_t size;
 };
-int images_fetch(struct images_fetch *f, struct bd_err *err);
+int images_fetch(struct images_fetch *f, struct bd_err *err) BD_MUST_CHECK;
 
 /* Copies local files (named as Image Factory names them: kernel-amd64, ...) into the
  * cache as part of the given schematic and version, verified against and recorded in
  * the lock file like downloads. */
 int images_import(int cache_fd, const char *lock_file, const char *schematic,
                   const char *version, char *const *paths, size_t npaths,
-                  struct images_stage_file *out, struct bd_err *err);
+                  struct images_stage_file *out, struct bd_err *err) BD_MUST_CHECK;
 
 #endif

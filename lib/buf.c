@@ -7,7 +7,17 @@
 
 static void oom(size_t n)
 {
-    fprintf(stderr, "bootd: out of memory allocating %zu bytes\n", n);
+    bd_fatal("out of memory allocating %zu bytes", n);
+}
+
+void bd_fatal(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("bootd: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
     abort();
 }
 

@@ -48,10 +48,9 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud)
 
 int bd_http(const struct bd_http_req *req, struct bd_http_resp *resp, struct bd_err *err)
 {
-    bd_curl_global_init();
     memset(resp, 0, sizeof *resp);
     bd_buf_init(&resp->body);
-    CURL *c = curl_easy_init();
+    CURL *c = bd_curl_easy(10000L);
     if (!c)
         return bd_err_set(err, "cannot initialise libcurl");
     struct curl_slist *hdrs = NULL;
@@ -73,8 +72,6 @@ int bd_http(const struct bd_http_req *req, struct bd_http_resp *resp, struct bd_
     struct body_ctx bctx = {.curl = c, .req = req, .resp = resp};
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &bctx);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
     if (req->timeout_s >= 0) {
         curl_easy_setopt(c, CURLOPT_TIMEOUT, req->timeout_s ? req->timeout_s : 30L);
     } else { /* a long download: give up only when it stalls for a minute */
@@ -104,4 +101,54 @@ int bd_http(const struct bd_http_req *req, struct bd_http_resp *resp, struct bd_
 void bd_http_resp_free(struct bd_http_resp *r)
 {
     bd_buf_free(&r->body);
+}
+
+void *bd_curl_easy(long connect_timeout_ms)
+{
+    bd_curl_global_init();
+    CURL *e = curl_easy_init();
+    if (!e)
+        return NULL;
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "bootd");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
+    return e;
+}
+
+static void set_blob(CURL *e, CURLoption opt, const char *pem)
+{
+    struct curl_blob b = {.data = (void *)pem, .len = strlen(pem), .flags = CURL_BLOB_COPY};
+    curl_easy_setopt(e, opt, &b);
+}
+
+void bd_curl_tls(void *curl, const char *ca_pem, const char *cert_pem, const char *key_pem)
+{
+    CURL *e = curl;
+    curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    /* only ca_pem: without these libcurl would also trust the system's CA directory */
+    curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+    curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    set_blob(e, CURLOPT_CAINFO_BLOB, ca_pem);
+    if (cert_pem && key_pem) {
+        set_blob(e, CURLOPT_SSLCERT_BLOB, cert_pem);
+        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+        set_blob(e, CURLOPT_SSLKEY_BLOB, key_pem);
+        curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+}
+
+static int on_cancel_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                              curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return atomic_load((const atomic_bool *)ud) ? 1 : 0;
+}
+
+void bd_curl_cancel_on(void *curl, const atomic_bool *cancel)
+{
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_cancel_progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *)cancel);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
 }

@@ -1,4 +1,5 @@
-/* Times in JSON as the admin API writes them: UTC, RFC 3339 with milliseconds. */
+/* JSON as the admin API writes it: times in UTC, RFC 3339 with milliseconds; empty
+ * strings as null. */
 #include "bd.h"
 
 #include <cjson/cJSON.h>
@@ -18,4 +19,12 @@ void bd_json_add_time(struct cJSON *o, const char *key, int64_t ms)
     size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(buf + n, sizeof buf - n, ".%03dZ", (int)(ms % 1000));
     cJSON_AddStringToObject(o, key, buf);
+}
+
+void bd_json_add_str_or_null(struct cJSON *o, const char *key, const char *v)
+{
+    if (v && *v)
+        cJSON_AddStringToObject(o, key, v);
+    else
+        cJSON_AddNullToObject(o, key);
 }

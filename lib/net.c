@@ -170,3 +170,34 @@ bool bd_dns_name_ok(const char *s)
     free(copy);
     return ok;
 }
+
+/* Kubernetes label names: at most 63 of [A-Za-z0-9._-], alphanumeric at both ends. */
+static bool k8s_label_name_ok(const char *s, bool allow_empty)
+{
+    size_t n = strlen(s);
+    if (n == 0)
+        return allow_empty;
+    if (n > 63 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("-_.", s[i]))
+            return false;
+    return true;
+}
+
+bool bd_k8s_label_key_ok(const char *key)
+{
+    const char *slash = strrchr(key, '/');
+    bool ok = k8s_label_name_ok(slash ? slash + 1 : key, false);
+    if (ok && slash) {
+        char *prefix = bd_xstrndup(key, (size_t)(slash - key));
+        ok = bd_dns_name_ok(prefix);
+        free(prefix);
+    }
+    return ok;
+}
+
+bool bd_k8s_label_value_ok(const char *value)
+{
+    return k8s_label_name_ok(value, true);
+}

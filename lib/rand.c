@@ -58,10 +58,3 @@ bool bd_secret_equal(const char *a, const char *b)
         diff |= da[i] ^ db[i];
     return diff == 0;
 }
-
-int64_t bd_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}

@@ -1,7 +1,6 @@
 /* dnsmasq.conf and the reservations file, rendered from lab.yaml. */
 #include "netsvc.h"
 
-#include "../boot/boot.h"
 
 #include <grp.h>
 #include <pwd.h>
@@ -26,9 +25,9 @@ static void netmask(int prefix, char out[16])
 static void render_boot_rules(const struct lab *lab, const char *chain_url, struct bd_buf *b)
 {
     bd_buf_puts(b, "dhcp-match=set:ipxe,175\n");
-    for (size_t i = 0; i < boot_nfirmwares; i++)
-        bd_buf_printf(b, "dhcp-match=set:%s,option:client-arch,%d\n", boot_firmwares[i].tag,
-                      boot_firmwares[i].client_arch);
+    for (size_t i = 0; i < netsvc_nfirmwares; i++)
+        bd_buf_printf(b, "dhcp-match=set:%s,option:client-arch,%d\n", netsvc_firmwares[i].tag,
+                      netsvc_firmwares[i].client_arch);
     if (lab->lan.dhcp == LAB_DHCP_FULL) {
         bd_buf_printf(b, "dhcp-boot=tag:!ipxe,tag:efi64,%s\n", base_name(lab->lan.ipxe_efi));
         bd_buf_printf(b, "dhcp-boot=tag:!ipxe,tag:!efi64,%s\n", base_name(lab->lan.ipxe_bios));
@@ -37,13 +36,13 @@ static void render_boot_rules(const struct lab *lab, const char *chain_url, stru
     }
     /* proxy-DHCP answers only with PXE boot services, one per client system type */
     bd_buf_puts(b, "pxe-prompt=\"bootd\",0\n");
-    for (size_t i = 0; i < boot_nfirmwares; i++) {
-        const struct boot_firmware *fw = &boot_firmwares[i];
+    for (size_t i = 0; i < netsvc_nfirmwares; i++) {
+        const struct netsvc_firmware *fw = &netsvc_firmwares[i];
         bd_buf_printf(b, "pxe-service=tag:!ipxe,%s,\"bootd\",%s\n", fw->csa,
-                      base_name(boot_firmware_binary(lab, fw->tag)));
+                      base_name(netsvc_firmware_binary(lab, fw->tag)));
     }
-    for (size_t i = 0; i < boot_nfirmwares; i++)
-        bd_buf_printf(b, "pxe-service=tag:ipxe,%s,\"bootd\",%s\n", boot_firmwares[i].csa,
+    for (size_t i = 0; i < netsvc_nfirmwares; i++)
+        bd_buf_printf(b, "pxe-service=tag:ipxe,%s,\"bootd\",%s\n", netsvc_firmwares[i].csa,
                       chain_url);
 }
 

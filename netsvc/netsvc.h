@@ -4,6 +4,7 @@
 #ifndef NETSVC_H
 #define NETSVC_H
 
+#include "../lab/lab.h"
 #include "../lib/bd.h"
 
 /* Where a lab's dnsmasq files live (all under <state-dir>/dnsmasq). */
@@ -31,7 +32,7 @@ void netsvc_render_hosts(const struct lab *lab, struct bd_buf *out);
  * say what differs from what was there. Errors name the lab.yaml field. */
 int netsvc_prepare(const struct lab *lab, const struct netsvc_files *f,
                    const struct netsvc_hook *hook, bool *conf_changed, bool *hosts_changed,
-                   struct bd_err *err);
+                   struct bd_err *err) BD_MUST_CHECK;
 
 /* One lease from dnsmasq's lease file or a --dhcp-script call. */
 struct netsvc_lease {
@@ -52,14 +53,26 @@ const char *netsvc_arch_from_tags(const char *tags);
 struct dnsmasq;
 /* pid_file: where dnsmasq records its pid; a dnsmasq still running from a bootd that
  * died is stopped first. */
-int dnsmasq_start(const char *binary, const char *conf, const char *pid_file, struct dnsmasq **out,
-                  struct bd_err *err);
-void dnsmasq_reload(struct dnsmasq *d);  /* SIGHUP: re-read reservations */
-void dnsmasq_restart(struct dnsmasq *d); /* stop and start: re-read dnsmasq.conf */
-void dnsmasq_stop(struct dnsmasq *d);
+int netsvc_dnsmasq_start(const char *binary, const char *conf, const char *pid_file, struct dnsmasq **out,
+                  struct bd_err *err) BD_MUST_CHECK;
+void netsvc_dnsmasq_reload(struct dnsmasq *d);  /* SIGHUP: re-read reservations */
+void netsvc_dnsmasq_restart(struct dnsmasq *d); /* stop and start: re-read dnsmasq.conf */
+void netsvc_dnsmasq_stop(struct dnsmasq *d);
 /* Copies a one-line status into buf: "running (pid N)" or why it is not. */
-void dnsmasq_status(struct dnsmasq *d, char *buf, size_t n);
+void netsvc_dnsmasq_status(struct dnsmasq *d, char *buf, size_t n);
 /* Pid of the running dnsmasq, 0 if none. */
-int dnsmasq_pid(struct dnsmasq *d);
+int netsvc_dnsmasq_pid(struct dnsmasq *d);
+
+/* DHCP client architectures (option 93) and the iPXE binary each one gets over TFTP. */
+struct netsvc_firmware {
+    const char *tag;  /* dnsmasq tag name */
+    int client_arch;  /* option 93 value */
+    const char *csa;  /* PXE client system type, as dnsmasq's pxe-service names it */
+    const char *what; /* human description */
+};
+extern const struct netsvc_firmware netsvc_firmwares[];
+extern const size_t netsvc_nfirmwares;
+/* The lab's iPXE binary path for a firmware tag. */
+const char *netsvc_firmware_binary(const struct lab *lab, const char *tag);
 
 #endif

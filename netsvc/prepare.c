@@ -1,7 +1,6 @@
 /* Checking the lab against this host and writing dnsmasq's files. */
 #include "netsvc.h"
 
-#include "../boot/boot.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -29,13 +29,6 @@ struct dnsmasq {
     char status[512];
 };
 
-static int64_t mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
-}
-
 static void set_status(struct dnsmasq *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_status(struct dnsmasq *d, const char *fmt, ...)
 {
@@ -172,7 +165,7 @@ static void *supervise(void *arg)
     pid_t pid = 0;
     struct reader r = {0};
     for (;;) {
-        if (!pid && mono_s() >= next_start) {
+        if (!pid && (bd_mono_ms() / 1000) >= next_start) {
             r.len = 0;
             r.last[0] = 0;
             pid = spawn(d, &out);
@@ -180,9 +173,9 @@ static void *supervise(void *arg)
                 pid = 0;
                 set_status(d, "cannot start %s: %s", d->binary, strerror(errno));
                 bd_error("dnsmasq: cannot start %s: %s", d->binary, strerror(errno));
-                next_start = mono_s() + BACKOFF_MAX_S;
+                next_start = (bd_mono_ms() / 1000) + BACKOFF_MAX_S;
             } else {
-                started = mono_s();
+                started = (bd_mono_ms() / 1000);
                 pthread_mutex_lock(&d->mu);
                 d->pid = pid;
                 snprintf(d->status, sizeof d->status, "running (pid %d)", (int)pid);
@@ -192,7 +185,7 @@ static void *supervise(void *arg)
         struct pollfd pf[2] = {{.fd = d->ctl[0], .events = POLLIN}, {.fd = out, .events = POLLIN}};
         int timeout = -1; /* running: wait for output or a command */
         if (!pid) {       /* waiting out the backoff */
-            int64_t wait = next_start - mono_s();
+            int64_t wait = next_start - (bd_mono_ms() / 1000);
             timeout = wait > 0 ? (int)(wait * 1000) : 0;
         }
         if (poll(pf, pid ? 2 : 1, timeout) < 0 && errno != EINTR)
@@ -224,11 +217,11 @@ static void *supervise(void *arg)
             waitpid(pid, &status, 0);
             close(out);
             pid = 0;
-            failures = mono_s() - started >= STABLE_S ? 1 : failures + 1;
+            failures = (bd_mono_ms() / 1000) - started >= STABLE_S ? 1 : failures + 1;
             int backoff = 1 << (failures < 6 ? failures : 6);
             if (backoff > BACKOFF_MAX_S)
                 backoff = BACKOFF_MAX_S;
-            next_start = mono_s() + backoff;
+            next_start = (bd_mono_ms() / 1000) + backoff;
             char how[64];
             describe_exit(how, sizeof how, status);
             pthread_mutex_lock(&d->mu);
@@ -269,7 +262,7 @@ static void stop_leftover(const char *pid_file, const char *conf)
     }
 }
 
-int dnsmasq_start(const char *binary, const char *conf, const char *pid_file, struct dnsmasq **out,
+int netsvc_dnsmasq_start(const char *binary, const char *conf, const char *pid_file, struct dnsmasq **out,
                   struct bd_err *err)
 {
     stop_leftover(pid_file, conf);
@@ -294,17 +287,17 @@ static void command(struct dnsmasq *d, char c)
         bd_error("dnsmasq: cannot reach the supervisor: %s", strerror(errno));
 }
 
-void dnsmasq_reload(struct dnsmasq *d)
+void netsvc_dnsmasq_reload(struct dnsmasq *d)
 {
     command(d, 'h');
 }
 
-void dnsmasq_restart(struct dnsmasq *d)
+void netsvc_dnsmasq_restart(struct dnsmasq *d)
 {
     command(d, 'r');
 }
 
-void dnsmasq_stop(struct dnsmasq *d)
+void netsvc_dnsmasq_stop(struct dnsmasq *d)
 {
     if (!d)
         return;
@@ -318,14 +311,14 @@ void dnsmasq_stop(struct dnsmasq *d)
     free(d);
 }
 
-void dnsmasq_status(struct dnsmasq *d, char *buf, size_t n)
+void netsvc_dnsmasq_status(struct dnsmasq *d, char *buf, size_t n)
 {
     pthread_mutex_lock(&d->mu);
     snprintf(buf, n, "%s", d->status[0] ? d->status : "starting");
     pthread_mutex_unlock(&d->mu);
 }
 
-int dnsmasq_pid(struct dnsmasq *d)
+int netsvc_dnsmasq_pid(struct dnsmasq *d)
 {
     pthread_mutex_lock(&d->mu);
     int pid = d->pid;

@@ -42,9 +42,9 @@ static int adopt_locked(struct server *s, const char *mac_in, const char *name, 
         rc = bd_err_set(err, "the name %s is already taken (%s:%d)", name, by_name->where.file,
                         by_name->where.line);
     server_lab_put(s, snap);
-    struct store_machine sm;
+    struct state_machine sm;
     if (rc == 0) {
-        int found = store_machine_get(s->store, mac_s, &sm, err);
+        int found = state_machine_get(s->store, mac_s, &sm, err);
         if (found < 0) {
             *status = MHD_HTTP_INTERNAL_SERVER_ERROR;
             rc = -1;
@@ -78,7 +78,7 @@ static int adopt_locked(struct server *s, const char *mac_in, const char *name, 
         if (rc == 0) {
             char msg[160];
             snprintf(msg, sizeof msg, "adopted as %s (%s) into %s", name, lab_role_name(role), path);
-            store_event_add(s->store, mac_s, "api", "info", msg, NULL);
+            state_event_note(s->store, mac_s, "api", "info", msg);
             rc = server_install_lab(s, lab, err);
             lab = NULL;
         }

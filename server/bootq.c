@@ -21,12 +21,12 @@ static void run_batch(struct bootq *q, struct boot_job *jobs)
     size_t n = 0;
     for (struct boot_job *j = jobs; j; j = j->next)
         n++;
-    struct store_boot *v = bd_xcalloc(n, sizeof *v);
+    struct state_boot *v = bd_xcalloc(n, sizeof *v);
     size_t i = 0;
     for (struct boot_job *j = jobs; j; j = j->next)
         v[i++] = j->boot;
     struct bd_err err;
-    int rc = store_boot_batch(q->s->store, v, n, &err);
+    int rc = state_boot_batch(q->s->store, v, n, &err);
     if (rc < 0)
         bd_error("ipxe: recording %zu boots failed: %s", n, err.msg);
     i = 0;
@@ -59,7 +59,7 @@ static void *writer(void *arg)
     return NULL;
 }
 
-int bootq_start(struct server *s, struct bd_err *err)
+int server_bootq_start(struct server *s, struct bd_err *err)
 {
     struct bootq *q = bd_xcalloc(1, sizeof *q);
     pthread_mutex_init(&q->mu, NULL);
@@ -73,7 +73,7 @@ int bootq_start(struct server *s, struct bd_err *err)
     return 0;
 }
 
-bool bootq_submit(struct server *s, struct MHD_Connection *c, struct boot_job *j)
+bool server_bootq_submit(struct server *s, struct MHD_Connection *c, struct boot_job *j)
 {
     struct bootq *q = s->bootq;
     j->conn = c;
@@ -96,7 +96,7 @@ bool bootq_submit(struct server *s, struct MHD_Connection *c, struct boot_job *j
     return true;
 }
 
-void bootq_stop(struct server *s)
+void server_bootq_stop(struct server *s)
 {
     struct bootq *q = s->bootq;
     if (!q)

@@ -14,19 +14,12 @@
 
 #define MAX_BODY (64 * 1024)
 
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
     (void)cls;
     (void)c;
     struct req *r = bd_xcalloc(1, sizeof *r);
-    r->start_us = mono_us();
+    r->start_us = bd_mono_us();
     r->raw_uri = bd_xstrdup(uri);
     r->route = R_OTHER;
     bd_buf_init(&r->body);
@@ -43,11 +36,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         return;
     bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
     if (r->status)
-        metrics_observe(&s->metrics, r->route, r->status, ok ? r->bytes : 0,
-                        (uint64_t)(mono_us() - r->start_us));
+        server_metrics_observe(&s->metrics, r->route, r->status, ok ? r->bytes : 0,
+                        (uint64_t)(bd_mono_us() - r->start_us));
     if (ok && r->config_token[0])
-        route_config_completed(s, r);
-    boot_job_free(s, r->job);
+        server_route_config_completed(s, r);
+    server_boot_job_free(s, r->job);
     bd_buf_free(&r->body);
     free(r->raw_uri);
     free(r);
@@ -65,7 +58,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     bd_warn("http: %s", msg);
 }
 
-uint32_t client_ipv4(struct MHD_Connection *c)
+uint32_t server_client_ipv4(struct MHD_Connection *c)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -76,7 +69,7 @@ uint32_t client_ipv4(struct MHD_Connection *c)
     return 0;
 }
 
-enum MHD_Result reply(struct MHD_Connection *c, struct req *r, unsigned status,
+enum MHD_Result server_reply(struct MHD_Connection *c, struct req *r, unsigned status,
                       struct MHD_Response *resp)
 {
     if (!resp)
@@ -87,7 +80,7 @@ enum MHD_Result reply(struct MHD_Connection *c, struct req *r, unsigned status,
     return rc;
 }
 
-enum MHD_Result reply_text(struct MHD_Connection *c, struct req *r, unsigned status,
+enum MHD_Result server_reply_text(struct MHD_Connection *c, struct req *r, unsigned status,
                            const char *content_type, const char *body, size_t len)
 {
     struct MHD_Response *resp =
@@ -97,10 +90,10 @@ enum MHD_Result reply_text(struct MHD_Connection *c, struct req *r, unsigned sta
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     r->bytes = len;
-    return reply(c, r, status, resp);
+    return server_reply(c, r, status, resp);
 }
 
-enum MHD_Result reply_json(struct MHD_Connection *c, struct req *r, unsigned status,
+enum MHD_Result server_reply_json(struct MHD_Connection *c, struct req *r, unsigned status,
                            struct cJSON *json)
 {
     char *text = cJSON_PrintUnformatted(json);
@@ -124,10 +117,10 @@ enum MHD_Result reply_json(struct MHD_Connection *c, struct req *r, unsigned sta
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     r->bytes = n;
-    return reply(c, r, status, resp);
+    return server_reply(c, r, status, resp);
 }
 
-enum MHD_Result reply_error_json(struct MHD_Connection *c, struct req *r, unsigned status,
+enum MHD_Result server_reply_error_json(struct MHD_Connection *c, struct req *r, unsigned status,
                                  const char *fmt, ...)
 {
     char msg[1024];
@@ -137,13 +130,13 @@ enum MHD_Result reply_error_json(struct MHD_Connection *c, struct req *r, unsign
     va_end(ap);
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "error", msg);
-    return reply_json(c, r, status, j);
+    return server_reply_json(c, r, status, j);
 }
 
 static enum MHD_Result plain(struct MHD_Connection *c, struct req *r, unsigned status,
                              const char *msg)
 {
-    return reply_text(c, r, status, "text/plain; charset=utf-8", msg, strlen(msg));
+    return server_reply_text(c, r, status, "text/plain; charset=utf-8", msg, strlen(msg));
 }
 
 /* Percent-encoded NUL, slash and backslash have no business in any bootd URL; MHD
@@ -199,22 +192,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
     if (!strcmp(url, "/boot.ipxe")) {
         r->route = R_BOOT;
-        return is_get(method) ? route_boot_chain(s, c, r)
+        return is_get(method) ? server_route_boot_chain(s, c, r)
                               : plain(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET\n");
     }
     if (!strcmp(url, "/ipxe")) {
         r->route = R_IPXE;
-        return is_get(method) ? route_ipxe(s, c, r)
+        return is_get(method) ? server_route_ipxe(s, c, r)
                               : plain(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET\n");
     }
     if (!strncmp(url, "/assets/", 8)) {
         r->route = R_ASSETS;
-        return is_get(method) ? route_assets(s, c, r, url + 8, method)
+        return is_get(method) ? server_route_assets(s, c, r, url + 8, method)
                               : plain(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET or HEAD\n");
     }
     if (!strncmp(url, "/config/", 8)) {
         r->route = R_CONFIG;
-        return !strcmp(method, "GET") ? route_config(s, c, r, url + 8)
+        return !strcmp(method, "GET") ? server_route_config(s, c, r, url + 8)
                                       : plain(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET\n");
     }
     if (!strcmp(url, "/healthz")) {
@@ -223,12 +216,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (!strcmp(url, "/metrics")) {
         r->route = R_METRICS;
-        return is_get(method) ? route_metrics(s, c, r)
+        return is_get(method) ? server_route_metrics(s, c, r)
                               : plain(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET\n");
     }
     if (!strncmp(url, "/api/v1/", 8) || !strcmp(url, "/api/v1")) {
         r->route = R_API;
-        return route_api(s, c, r, url + 7, method);
+        return server_route_api(s, c, r, url + 7, method);
     }
     return plain(c, r, MHD_HTTP_NOT_FOUND, "not found\n");
 }

@@ -62,8 +62,7 @@ static void *run(void *arg)
         snprintf(msg, sizeof msg, "pulling the Talos %s %s image failed: %s", p->ref.version,
                  p->ref.arch, err.msg);
         bd_error("images: %s", msg);
-        struct bd_err e2;
-        store_event_add(s->store, p->mac, "images", "error", msg, &e2);
+        state_event_note(s->store, p->mac, "images", "error", msg);
     }
     server_lab_put(s, p->snap);
     pthread_mutex_lock(&s->pulls->mu);

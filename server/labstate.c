@@ -2,6 +2,8 @@
  * assignments in line with lab.yaml. */
 #include "server.h"
 
+#include "../cluster/cluster.h"
+
 #include "../images/images.h"
 #include "../talos/talos.h"
 
@@ -77,13 +79,13 @@ void server_lab_put(struct server *s, struct lab_snap *snap)
 
 static int sync_store(struct server *s, const struct lab *lab, struct bd_err *err)
 {
-    struct store_lab_entry *e = bd_xcalloc(lab->nmachines + 1, sizeof *e);
+    struct state_lab_entry *e = bd_xcalloc(lab->nmachines + 1, sizeof *e);
     for (size_t i = 0; i < lab->nmachines; i++) {
         bd_mac_format(&lab->machines[i].mac, e[i].mac);
         e[i].name = lab->machines[i].name;
         e[i].role = lab_role_name(lab->machines[i].role);
     }
-    int rc = store_lab_sync(s->store, e, lab->nmachines, err);
+    int rc = state_lab_sync(s->store, e, lab->nmachines, err);
     free(e);
     return rc;
 }
@@ -135,7 +137,7 @@ static int install_locked(struct server *s, struct lab *lab, struct bd_err *err)
     struct talos_cluster *talos = NULL;
     if (images_schematic_id(lab, schematic, err) < 0 ||
         talos_cluster_new(lab, schematic, &talos, err) < 0 ||
-        (running && services_prepare(s, lab, &conf_changed, &hosts_changed, err) < 0) ||
+        (running && server_services_prepare(s, lab, &conf_changed, &hosts_changed, err) < 0) ||
         sync_store(s, lab, err) < 0) {
         talos_cluster_free(talos);
         lab_free(lab);
@@ -156,10 +158,10 @@ static int install_locked(struct server *s, struct lab *lab, struct bd_err *err)
     pthread_mutex_unlock(&s->mu);
     atomic_fetch_add(&s->metrics.reloads_ok, 1);
     if (running)
-        services_apply(s, lab, conf_changed, hosts_changed);
+        server_services_apply(s, lab, conf_changed, hosts_changed);
     server_gitops_lab(s, lab);
-    if (s->reconciler)
-        reconcile_kick(s);
+    if (s->cluster)
+        cluster_kick(s->cluster);
     bd_info("lab: serving %s: cluster %s, %zu machines", lab->path, lab->cluster.name,
             lab->nmachines);
     return 0;

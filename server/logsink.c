@@ -77,7 +77,7 @@ static void ring_push(struct logsink *ls, const char *mac, const char *msg)
     pthread_mutex_unlock(&ls->mu);
 }
 
-int logsink_lines(struct server *s, const char *mac, struct log_line **out, size_t *n)
+int server_logsink_lines(struct server *s, const char *mac, struct log_line **out, size_t *n)
 {
     struct logsink *ls = s->logsink;
     *out = NULL;
@@ -101,7 +101,7 @@ int logsink_lines(struct server *s, const char *mac, struct log_line **out, size
     return 0;
 }
 
-void log_lines_free(struct log_line *v, size_t n)
+void server_log_lines_free(struct log_line *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(v[i].msg);
@@ -120,10 +120,10 @@ static bool attribute(struct logsink *ls, struct client *c)
     server_lab_put(ls->s, snap);
     if (!c->mac[0]) {
         char ip[16];
-        struct store_machine sm;
+        struct state_machine sm;
         struct bd_err err;
         bd_ipv4_format(c->addr, ip);
-        if (store_machine_by_ip(ls->s->store, ip, &sm, &err) == 1)
+        if (state_machine_by_ip(ls->s->store, ip, &sm, &err) == 1)
             snprintf(c->mac, sizeof c->mac, "%s", sm.mac);
         else
             bd_warn("logs: kernel log from %s matches no machine; its lines are dropped", ip);
@@ -139,16 +139,16 @@ static void maybe_installing(struct logsink *ls, struct client *c, const char *m
     if (c->installing || now - c->last_state_check_ms < 1000)
         return;
     c->last_state_check_ms = now;
-    struct store_machine sm;
+    struct state_machine sm;
     struct bd_err err;
-    if (store_machine_get(ls->s->store, c->mac, &sm, &err) != 1)
+    if (state_machine_get(ls->s->store, c->mac, &sm, &err) != 1)
         return;
-    if (sm.state >= BD_STATE_INSTALLING) {
+    if (sm.state >= STATE_INSTALLING) {
         c->installing = true;
-    } else if (sm.state == BD_STATE_CONFIG_SERVED) {
+    } else if (sm.state == STATE_CONFIG_SERVED) {
         char event[300];
         snprintf(event, sizeof event, "kernel log: %.250s", msg);
-        if (store_machine_set_state(ls->s->store, c->mac, BD_STATE_INSTALLING, "log", event, &err) >= 0)
+        if (state_machine_set_state(ls->s->store, c->mac, STATE_INSTALLING, "log", event, &err) >= 0)
             c->installing = true;
     }
 }
@@ -255,7 +255,7 @@ static void *run(void *arg)
     return NULL;
 }
 
-int logsink_start(struct server *s, const char *listen_addr, int port, struct bd_err *err)
+int server_logsink_start(struct server *s, const char *listen_addr, int port, struct bd_err *err)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, listen_addr ? listen_addr : "0.0.0.0", &sa.sin_addr);
@@ -275,16 +275,35 @@ int logsink_start(struct server *s, const char *listen_addr, int port, struct bd
     ls->stop_fd = eventfd(0, EFD_CLOEXEC);
     pthread_mutex_init(&ls->mu, NULL);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &ls->listen_fd};
-    epoll_ctl(ls->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
     struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &ls->stop_fd};
-    epoll_ctl(ls->epoll_fd, EPOLL_CTL_ADD, ls->stop_fd, &sev);
-    pthread_create(&ls->thread, NULL, run, ls);
+    const char *failed = NULL;
+    if (ls->epoll_fd < 0)
+        failed = "epoll_create1";
+    else if (ls->stop_fd < 0)
+        failed = "eventfd";
+    else if (epoll_ctl(ls->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0 ||
+             epoll_ctl(ls->epoll_fd, EPOLL_CTL_ADD, ls->stop_fd, &sev) < 0)
+        failed = "epoll_ctl";
+    else if ((errno = pthread_create(&ls->thread, NULL, run, ls)) != 0)
+        failed = "pthread_create";
+    if (failed) {
+        int e = errno;
+        close(fd);
+        if (ls->epoll_fd >= 0)
+            close(ls->epoll_fd);
+        if (ls->stop_fd >= 0)
+            close(ls->stop_fd);
+        pthread_mutex_destroy(&ls->mu);
+        free(ls);
+        return bd_err_set(err, "logs: cannot start the kernel-log sink: %s: %s", failed,
+                          strerror(e));
+    }
     s->logsink = ls;
     bd_info("logs: kernel-log sink listening on port %d", port);
     return 0;
 }
 
-void logsink_stop(struct server *s)
+void server_logsink_stop(struct server *s)
 {
     struct logsink *ls = s->logsink;
     if (!ls)

@@ -90,7 +90,8 @@ int main(int argc, char **argv)
             continue;
         if (sig == SIGHUP) {
             bd_info("lab: SIGHUP, reloading %s", o.lab_path);
-            server_reload(&s, &err);
+            if (server_reload(&s, &err) < 0)
+                continue; /* logged, kept for status; the previous lab goes on */
         } else {
             bd_info("bootd: stopping");
             break;

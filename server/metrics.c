@@ -17,12 +17,12 @@ static const double bucket_s[METRIC_BUCKETS - 1] = {
     0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5,
 };
 
-const char *route_name(enum route r)
+const char *server_route_name(enum route r)
 {
     return route_names[r];
 }
 
-void metrics_observe(struct metrics *m, enum route r, unsigned status, uint64_t bytes,
+void server_metrics_observe(struct metrics *m, enum route r, unsigned status, uint64_t bytes,
                      uint64_t duration_us)
 {
     size_t si = METRIC_STATUSES - 1;
@@ -41,7 +41,7 @@ void metrics_observe(struct metrics *m, enum route r, unsigned status, uint64_t 
     atomic_fetch_add_explicit(&m->duration_bucket[r][b], 1, memory_order_relaxed);
 }
 
-enum MHD_Result route_metrics(struct server *s, struct MHD_Connection *c, struct req *r)
+enum MHD_Result server_route_metrics(struct server *s, struct MHD_Connection *c, struct req *r)
 {
     struct metrics *m = &s->metrics;
     struct bd_buf b;
@@ -110,18 +110,18 @@ enum MHD_Result route_metrics(struct server *s, struct MHD_Connection *c, struct
                   "# TYPE bootd_lab_reload_failing gauge\n"
                   "bootd_lab_reload_failing %d\n",
                   reload_failing);
-    int64_t counts[BD_STATE_COUNT];
+    int64_t counts[STATE_COUNT];
     struct bd_err err;
-    if (store_machine_counts(s->store, counts, &err) == 0) {
+    if (state_machine_counts(s->store, counts, &err) == 0) {
         bd_buf_puts(&b, "# HELP bootd_machines Machines by lifecycle state.\n"
                         "# TYPE bootd_machines gauge\n");
-        for (int i = 0; i < BD_STATE_COUNT; i++)
-            bd_buf_printf(&b, "bootd_machines{state=\"%s\"} %lld\n", bd_state_name((enum bd_state)i),
+        for (int i = 0; i < STATE_COUNT; i++)
+            bd_buf_printf(&b, "bootd_machines{state=\"%s\"} %lld\n", state_lifecycle_name((enum state_lifecycle)i),
                           (long long)counts[i]);
     }
     server_gitops_metrics(s, &b);
     enum MHD_Result rc =
-        reply_text(c, r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
+        server_reply_text(c, r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
     bd_buf_free(&b);
     return rc;
 }

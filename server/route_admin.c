@@ -1,6 +1,7 @@
 /* /api/v1/...: the admin API behind a bearer token. */
 #include "server.h"
 
+#include "../cluster/cluster.h"
 #include "../netsvc/netsvc.h"
 
 #include <cjson/cJSON.h>
@@ -8,35 +9,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-void json_add_str_or_null(cJSON *o, const char *key, const char *v)
-{
-    if (v && *v)
-        cJSON_AddStringToObject(o, key, v);
-    else
-        cJSON_AddNullToObject(o, key);
-}
-
-/* One machine as the API shows it: what lab.yaml says merged with what bootd saw. */
+/* One machine as the API shows it: what lab.yaml says merged with what bootd saw. At
+ * least one of lm and sm is set. */
 static cJSON *machine_json(const struct lab *lab, const struct lab_machine *lm,
-                           const struct store_machine *sm)
+                           const struct state_machine *sm)
 {
     cJSON *o = cJSON_CreateObject();
-    char mac[18], ip[16];
+    char mac[18] = "";
     if (lm)
         bd_mac_format(&lm->mac, mac);
-    json_add_str_or_null(o, "name", lm ? lm->name : NULL);
-    cJSON_AddStringToObject(o, "mac", lm ? mac : sm->mac);
-    json_add_str_or_null(o, "role", lm ? lab_role_name(lm->role) : NULL);
-    cJSON_AddStringToObject(o, "state", bd_state_name(sm ? sm->state : BD_STATE_ASSIGNED));
+    else if (sm)
+        snprintf(mac, sizeof mac, "%s", sm->mac);
+    bd_json_add_str_or_null(o, "name", lm ? lm->name : NULL);
+    cJSON_AddStringToObject(o, "mac", mac);
+    bd_json_add_str_or_null(o, "role", lm ? lab_role_name(lm->role) : NULL);
+    cJSON_AddStringToObject(o, "state", state_lifecycle_name(sm ? sm->state : STATE_ASSIGNED));
     if (lm && lm->has_ip) {
+        char ip[16];
         bd_ipv4_format(lm->ip, ip);
         cJSON_AddStringToObject(o, "ip", ip);
     } else {
-        json_add_str_or_null(o, "ip", sm ? sm->ip : NULL);
+        bd_json_add_str_or_null(o, "ip", sm ? sm->ip : NULL);
     }
-    json_add_str_or_null(o, "hostname", lm ? lm->hostname : (sm ? sm->hostname : NULL));
-    json_add_str_or_null(o, "uuid", sm && sm->uuid[0] ? sm->uuid : (lm ? lm->uuid : NULL));
-    json_add_str_or_null(o, "arch", sm ? sm->arch : NULL);
+    bd_json_add_str_or_null(o, "hostname", lm ? lm->hostname : (sm ? sm->hostname : NULL));
+    bd_json_add_str_or_null(o, "uuid", sm && sm->uuid[0] ? sm->uuid : (lm ? lm->uuid : NULL));
+    bd_json_add_str_or_null(o, "arch", sm ? sm->arch : NULL);
     cJSON_AddBoolToObject(o, "in_lab", lm != NULL);
     cJSON_AddBoolToObject(o, "reinstall", sm && sm->reinstall);
     bd_json_add_time(o, "first_seen", sm ? sm->first_seen_ms : 0);
@@ -46,13 +43,13 @@ static cJSON *machine_json(const struct lab *lab, const struct lab_machine *lm,
     return o;
 }
 
-static cJSON *events_json(const struct store_events *ev)
+static cJSON *events_json(const struct state_events *ev)
 {
     cJSON *a = cJSON_CreateArray();
     for (size_t i = 0; i < ev->n; i++) {
         cJSON *e = cJSON_CreateObject();
         bd_json_add_time(e, "time", ev->v[i].ts_ms);
-        json_add_str_or_null(e, "mac", ev->v[i].mac);
+        bd_json_add_str_or_null(e, "mac", ev->v[i].mac);
         cJSON_AddStringToObject(e, "source", ev->v[i].source);
         cJSON_AddStringToObject(e, "kind", ev->v[i].kind);
         cJSON_AddStringToObject(e, "message", ev->v[i].message);
@@ -64,11 +61,11 @@ static cJSON *events_json(const struct store_events *ev)
 static enum MHD_Result list_machines(struct server *s, struct MHD_Connection *c, struct req *r,
                                      const struct lab *lab)
 {
-    struct store_machine *rows;
+    struct state_machine *rows;
     size_t n;
     struct bd_err err;
-    if (store_machine_list(s->store, &rows, &n, &err) < 0)
-        return reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
+    if (state_machine_list(s->store, &rows, &n, &err) < 0)
+        return server_reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; i < n; i++) {
         struct bd_mac mac;
@@ -78,12 +75,12 @@ static enum MHD_Result list_machines(struct server *s, struct MHD_Connection *c,
     free(rows);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "machines", arr);
-    return reply_json(c, r, MHD_HTTP_OK, o);
+    return server_reply_json(c, r, MHD_HTTP_OK, o);
 }
 
 /* A machine by lab name or by MAC; fills mac_out. 0 when neither matches. */
 static int find_machine(struct server *s, const struct lab *lab, const char *id,
-                        const struct lab_machine **lm, struct store_machine *sm, bool *have_sm,
+                        const struct lab_machine **lm, struct state_machine *sm, bool *have_sm,
                         char mac_out[18])
 {
     struct bd_mac mac;
@@ -96,7 +93,7 @@ static int find_machine(struct server *s, const struct lab *lab, const char *id,
     else
         return 0;
     bd_mac_format(&mac, mac_out);
-    *have_sm = store_machine_get(s->store, mac_out, sm, &err) == 1;
+    *have_sm = state_machine_get(s->store, mac_out, sm, &err) == 1;
     return *lm || *have_sm;
 }
 
@@ -107,68 +104,68 @@ static enum MHD_Result machine_route(struct server *s, struct MHD_Connection *c,
     const char *slash = strchr(rest, '/');
     size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
     if (n == 0 || n >= sizeof id)
-        return reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "no such machine");
+        return server_reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "no such machine");
     memcpy(id, rest, n);
     id[n] = 0;
     const char *sub = slash ? slash + 1 : "";
     const struct lab_machine *lm;
-    struct store_machine sm;
+    struct state_machine sm;
     bool have_sm;
     char mac[18];
     if (!find_machine(s, lab, id, &lm, &sm, &have_sm, mac))
-        return reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "no machine named or with MAC \"%s\"",
+        return server_reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "no machine named or with MAC \"%s\"",
                                 id);
     struct bd_err err;
     if (!strcmp(sub, "reinstall")) {
         if (strcmp(method, "POST"))
-            return reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+            return server_reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
         if (!lm)
-            return reply_error_json(c, r, MHD_HTTP_CONFLICT, "%s is not in lab.yaml", id);
-        if (!have_sm && store_machine_seen(s->store, mac, NULL, &err) < 0)
-            return reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
-        if (store_machine_set_reinstall(s->store, mac, true, &err) < 0 ||
-            store_event_add(s->store, mac, "api", "info",
+            return server_reply_error_json(c, r, MHD_HTTP_CONFLICT, "%s is not in lab.yaml", id);
+        if (!have_sm && state_machine_seen(s->store, mac, NULL, &err) < 0)
+            return server_reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
+        if (state_machine_set_reinstall(s->store, mac, true, &err) < 0 ||
+            state_event_add(s->store, mac, "api", "info",
                             "reinstall requested: the next network boot installs again", &err) < 0)
-            return reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
-        have_sm = store_machine_get(s->store, mac, &sm, &err) == 1;
-        return reply_json(c, r, MHD_HTTP_OK, machine_json(lab, lm, have_sm ? &sm : NULL));
+            return server_reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
+        have_sm = state_machine_get(s->store, mac, &sm, &err) == 1;
+        return server_reply_json(c, r, MHD_HTTP_OK, machine_json(lab, lm, have_sm ? &sm : NULL));
     }
     if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-        return reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+        return server_reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
     if (!strcmp(sub, "logs")) {
         struct log_line *lines;
-        size_t n;
-        logsink_lines(s, mac, &lines, &n);
+        size_t nlines;
+        server_logsink_lines(s, mac, &lines, &nlines);
         cJSON *arr = cJSON_CreateArray();
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < nlines; i++) {
             cJSON *l = cJSON_CreateObject();
             bd_json_add_time(l, "time", lines[i].ts_ms);
             cJSON_AddStringToObject(l, "msg", lines[i].msg);
             cJSON_AddItemToArray(arr, l);
         }
-        log_lines_free(lines, n);
+        server_log_lines_free(lines, nlines);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "mac", mac);
         cJSON_AddItemToObject(o, "lines", arr);
-        return reply_json(c, r, MHD_HTTP_OK, o);
+        return server_reply_json(c, r, MHD_HTTP_OK, o);
     }
-    struct store_events ev;
-    if (store_events_for(s->store, mac, 1000, &ev, &err) < 0)
-        return reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
+    struct state_events ev;
+    if (state_events_for(s->store, mac, 1000, &ev, &err) < 0)
+        return server_reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
     cJSON *events = events_json(&ev);
-    store_events_free(&ev);
+    state_events_free(&ev);
     if (!strcmp(sub, "events")) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddItemToObject(o, "events", events);
-        return reply_json(c, r, MHD_HTTP_OK, o);
+        return server_reply_json(c, r, MHD_HTTP_OK, o);
     }
     if (*sub) {
         cJSON_Delete(events);
-        return reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "not found");
+        return server_reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "not found");
     }
     cJSON *o = machine_json(lab, lm, have_sm ? &sm : NULL);
     cJSON_AddItemToObject(o, "events", events);
-    return reply_json(c, r, MHD_HTTP_OK, o);
+    return server_reply_json(c, r, MHD_HTTP_OK, o);
 }
 
 static const char *json_str(const cJSON *o, const char *key)
@@ -182,7 +179,7 @@ static enum MHD_Result adopt(struct server *s, struct MHD_Connection *c, struct 
     cJSON *body = cJSON_ParseWithLength(r->body.data ? r->body.data : "", r->body.len);
     if (!cJSON_IsObject(body)) {
         cJSON_Delete(body);
-        return reply_error_json(c, r, MHD_HTTP_BAD_REQUEST,
+        return server_reply_error_json(c, r, MHD_HTTP_BAD_REQUEST,
                                 "body must be a JSON object {\"mac\", \"name\", \"role\"}");
     }
     struct bd_err err;
@@ -191,17 +188,17 @@ static enum MHD_Result adopt(struct server *s, struct MHD_Connection *c, struct 
     const char *role = json_str(body, "role"), *ip = json_str(body, "ip");
     enum MHD_Result rc;
     if (!mac || !name || !role) {
-        rc = reply_error_json(c, r, MHD_HTTP_BAD_REQUEST, "mac, name and role are required");
+        rc = server_reply_error_json(c, r, MHD_HTTP_BAD_REQUEST, "mac, name and role are required");
     } else if (server_adopt(s, mac, name, role, ip, &err, &status) < 0) {
-        rc = reply_error_json(c, r, (unsigned)status, "%s", err.msg);
+        rc = server_reply_error_json(c, r, (unsigned)status, "%s", err.msg);
     } else {
         struct lab_snap *snap = server_lab(s);
         const struct lab_machine *lm = lab_machine_by_name(snap->lab, name);
-        struct store_machine sm;
+        struct state_machine sm;
         char m[18];
         bd_mac_format(&lm->mac, m);
-        bool have = store_machine_get(s->store, m, &sm, &err) == 1;
-        rc = reply_json(c, r, MHD_HTTP_CREATED, machine_json(snap->lab, lm, have ? &sm : NULL));
+        bool have = state_machine_get(s->store, m, &sm, &err) == 1;
+        rc = server_reply_json(c, r, MHD_HTTP_CREATED, machine_json(snap->lab, lm, have ? &sm : NULL));
         server_lab_put(s, snap);
     }
     cJSON_Delete(body);
@@ -219,27 +216,27 @@ static enum MHD_Result dhcp_event(struct server *s, struct MHD_Connection *c, st
     uint32_t addr;
     enum MHD_Result rc;
     if (!action || !mac_in || !ip || bd_mac_parse(mac_in, &mac) < 0 || bd_ipv4_parse(ip, &addr) < 0) {
-        rc = reply_error_json(c, r, MHD_HTTP_BAD_REQUEST, "need action, mac and an IPv4 ip");
+        rc = server_reply_error_json(c, r, MHD_HTTP_BAD_REQUEST, "need action, mac and an IPv4 ip");
     } else if (!strcmp(action, "del")) {
-        rc = reply_json(c, r, MHD_HTTP_OK, cJSON_CreateObject());
+        rc = server_reply_json(c, r, MHD_HTTP_OK, cJSON_CreateObject());
     } else {
         char m[18];
         bd_mac_format(&mac, m);
-        struct store_sighting seen = {
+        struct state_sighting seen = {
             .ip = ip,
             .hostname = hostname && *hostname ? hostname : NULL,
             .arch = netsvc_arch_from_tags(json_str(body, "tags")),
         };
         struct bd_err err;
-        int ok = store_machine_seen(s->store, m, &seen, &err);
+        int ok = state_machine_seen(s->store, m, &seen, &err);
         if (ok == 0 && !strcmp(action, "add")) {
             char msg[160];
             snprintf(msg, sizeof msg, "DHCP lease %s%s%s", ip, seen.hostname ? " as " : "",
                      seen.hostname ? seen.hostname : "");
-            ok = store_event_add(s->store, m, "dhcp", "lease", msg, &err);
+            ok = state_event_add(s->store, m, "dhcp", "lease", msg, &err);
         }
-        rc = ok < 0 ? reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg)
-                    : reply_json(c, r, MHD_HTTP_OK, cJSON_CreateObject());
+        rc = ok < 0 ? server_reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg)
+                    : server_reply_json(c, r, MHD_HTTP_OK, cJSON_CreateObject());
     }
     cJSON_Delete(body);
     return rc;
@@ -261,24 +258,24 @@ static enum MHD_Result status_route(struct server *s, struct MHD_Connection *c, 
     cJSON_AddStringToObject(o, "cluster", lab->cluster.name);
     cJSON_AddNumberToObject(o, "machines_in_lab", (double)lab->nmachines);
     pthread_mutex_lock(&s->mu);
-    json_add_str_or_null(o, "reload_error", s->reload_error);
+    bd_json_add_str_or_null(o, "reload_error", s->reload_error);
     bd_json_add_time(o, "reload_at", s->reload_at_ms);
     pthread_mutex_unlock(&s->mu);
     char dnsmasq[512];
-    services_status(s, dnsmasq, sizeof dnsmasq);
+    server_services_status(s, dnsmasq, sizeof dnsmasq);
     cJSON_AddStringToObject(o, "dnsmasq", dnsmasq);
-    int64_t counts[BD_STATE_COUNT];
+    int64_t counts[STATE_COUNT];
     struct bd_err err;
-    if (store_machine_counts(s->store, counts, &err) == 0) {
+    if (state_machine_counts(s->store, counts, &err) == 0) {
         cJSON *st = cJSON_AddObjectToObject(o, "states");
-        for (int i = 0; i < BD_STATE_COUNT; i++)
-            cJSON_AddNumberToObject(st, bd_state_name((enum bd_state)i), (double)counts[i]);
+        for (int i = 0; i < STATE_COUNT; i++)
+            cJSON_AddNumberToObject(st, state_lifecycle_name((enum state_lifecycle)i), (double)counts[i]);
     }
-    cJSON_AddItemToObject(o, "cluster_state", reconcile_status(s));
-    return reply_json(c, r, MHD_HTTP_OK, o);
+    cJSON_AddItemToObject(o, "cluster_state", cluster_status(s->cluster));
+    return server_reply_json(c, r, MHD_HTTP_OK, o);
 }
 
-enum MHD_Result route_api(struct server *s, struct MHD_Connection *c, struct req *r,
+enum MHD_Result server_route_api(struct server *s, struct MHD_Connection *c, struct req *r,
                           const char *url, const char *method)
 {
     if (!authorized(s, c)) {
@@ -287,34 +284,34 @@ enum MHD_Result route_api(struct server *s, struct MHD_Connection *c, struct req
             (void *)"{\"error\": \"missing or wrong admin token\"}\n", MHD_RESPMEM_PERSISTENT);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"bootd\"");
-        return reply(c, r, MHD_HTTP_UNAUTHORIZED, resp);
+        return server_reply(c, r, MHD_HTTP_UNAUTHORIZED, resp);
     }
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     bool post = !strcmp(method, "POST");
     if (!strcmp(url, "/reload")) {
         if (!post)
-            return reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+            return server_reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
         struct bd_err err;
         if (server_reload(s, &err) < 0)
-            return reply_error_json(c, r, MHD_HTTP_UNPROCESSABLE_CONTENT,
+            return server_reply_error_json(c, r, MHD_HTTP_UNPROCESSABLE_CONTENT,
                                     "%s (bootd keeps serving the previous lab)", err.msg);
     }
     if (!strcmp(url, "/images/refresh")) {
         if (!post)
-            return reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+            return server_reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
         server_refresh(s);
-        return reply_json(c, r, MHD_HTTP_OK, cJSON_CreateObject());
+        return server_reply_json(c, r, MHD_HTTP_OK, cJSON_CreateObject());
     }
     if (!strncmp(url, "/gitops", 7) && (!url[7] || url[7] == '/'))
-        return route_gitops(s, c, r, url + 7, method);
+        return server_route_gitops(s, c, r, url + 7, method);
     if (!strncmp(url, "/cluster/", 9))
-        return route_cluster(s, c, r, url + 9, method);
+        return server_route_cluster(s, c, r, url + 9, method);
     if (!strcmp(url, "/machines/adopt"))
         return post ? adopt(s, c, r)
-                    : reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+                    : server_reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
     if (!strcmp(url, "/dhcp/events"))
         return post ? dhcp_event(s, c, r)
-                    : reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+                    : server_reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
 
     struct lab_snap *snap = server_lab(s);
     enum MHD_Result rc;
@@ -325,18 +322,18 @@ enum MHD_Result route_api(struct server *s, struct MHD_Connection *c, struct req
     } else if (!strncmp(url, "/machines/", 10)) {
         rc = machine_route(s, c, r, snap->lab, url + 10, method);
     } else if (!strcmp(url, "/events") && get) {
-        struct store_events ev;
+        struct state_events ev;
         struct bd_err err;
-        if (store_events_for(s->store, NULL, 1000, &ev, &err) < 0) {
-            rc = reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
+        if (state_events_for(s->store, NULL, 1000, &ev, &err) < 0) {
+            rc = server_reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
         } else {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddItemToObject(o, "events", events_json(&ev));
-            store_events_free(&ev);
-            rc = reply_json(c, r, MHD_HTTP_OK, o);
+            state_events_free(&ev);
+            rc = server_reply_json(c, r, MHD_HTTP_OK, o);
         }
     } else {
-        rc = reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "no such API route");
+        rc = server_reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "no such API route");
     }
     server_lab_put(s, snap);
     return rc;

@@ -15,7 +15,7 @@
 static enum MHD_Result refuse(struct MHD_Connection *c, struct req *r, unsigned status,
                               const char *msg)
 {
-    return reply_text(c, r, status, "text/plain; charset=utf-8", msg, strlen(msg));
+    return server_reply_text(c, r, status, "text/plain; charset=utf-8", msg, strlen(msg));
 }
 
 /* Names that are never served: empty, ".", "..", hidden or partial files (".name"). */
@@ -113,7 +113,7 @@ static bool etag_listed(const char *header, const char *etag)
     return strstr(header, etag) != NULL;
 }
 
-enum MHD_Result route_assets(struct server *s, struct MHD_Connection *c, struct req *r,
+enum MHD_Result server_route_assets(struct server *s, struct MHD_Connection *c, struct req *r,
                              const char *url, const char *method)
 {
     int fd = open_below(s->assets_fd, url);
@@ -137,7 +137,7 @@ enum MHD_Result route_assets(struct server *s, struct MHD_Connection *c, struct 
         close(fd);
         struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
-        return reply(c, r, MHD_HTTP_NOT_MODIFIED, resp);
+        return server_reply(c, r, MHD_HTTP_NOT_MODIFIED, resp);
     }
 
     const char *range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
@@ -155,7 +155,7 @@ enum MHD_Result route_assets(struct server *s, struct MHD_Connection *c, struct 
             MHD_create_response_from_buffer(strlen(msg), (void *)msg, MHD_RESPMEM_PERSISTENT);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
         r->bytes = strlen(msg);
-        return reply(c, r, MHD_HTTP_RANGE_NOT_SATISFIABLE, resp);
+        return server_reply(c, r, MHD_HTTP_RANGE_NOT_SATISFIABLE, resp);
     }
     /* MHD owns fd from here and sends it with sendfile */
     struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, off);
@@ -172,5 +172,5 @@ enum MHD_Result route_assets(struct server *s, struct MHD_Connection *c, struct 
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
     }
     r->bytes = strcmp(method, "HEAD") ? len : 0;
-    return reply(c, r, rr > 0 ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, resp);
+    return server_reply(c, r, rr > 0 ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, resp);
 }

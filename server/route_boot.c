@@ -14,17 +14,17 @@
 
 static enum MHD_Result script(struct MHD_Connection *c, struct req *r, struct bd_buf *b)
 {
-    enum MHD_Result rc = reply_text(c, r, MHD_HTTP_OK, "text/plain; charset=utf-8", b->data, b->len);
+    enum MHD_Result rc = server_reply_text(c, r, MHD_HTTP_OK, "text/plain; charset=utf-8", b->data, b->len);
     bd_buf_free(b);
     return rc;
 }
 
-enum MHD_Result route_boot_chain(struct server *s, struct MHD_Connection *c, struct req *r)
+enum MHD_Result server_route_boot_chain(struct server *s, struct MHD_Connection *c, struct req *r)
 {
     struct lab_snap *snap = server_lab(s);
     struct bd_buf b;
     bd_buf_init(&b);
-    ipxe_render_chain(&b, snap->base_url);
+    boot_ipxe_chain(&b, snap->base_url);
     server_lab_put(s, snap);
     return script(c, r, &b);
 }
@@ -103,7 +103,7 @@ static const char *parse_ident(struct MHD_Connection *c, struct boot_job *j)
         return "malformed arch or platform\n";
     snprintf(j->buildarch, sizeof j->buildarch, "%s", arch);
     snprintf(j->platform, sizeof j->platform, "%s", platform);
-    bd_ipv4_format(client_ipv4(c), j->ip);
+    bd_ipv4_format(server_client_ipv4(c), j->ip);
     return NULL;
 }
 
@@ -119,7 +119,7 @@ static enum MHD_Result hold(struct MHD_Connection *c, struct req *r, const struc
     struct bd_buf b;
     bd_buf_init(&b);
     char *url = retry_url(j);
-    ipxe_render_hold(&b, msg, j->snap->lab->boot.hold_retry_s, url);
+    boot_ipxe_hold(&b, msg, j->snap->lab->boot.hold_retry_s, url);
     free(url);
     return script(c, r, &b);
 }
@@ -128,7 +128,7 @@ static enum MHD_Result exit_script(struct MHD_Connection *c, struct req *r, cons
 {
     struct bd_buf b;
     bd_buf_init(&b);
-    ipxe_render_exit(&b, msg);
+    boot_ipxe_exit(&b, msg);
     return script(c, r, &b);
 }
 
@@ -150,7 +150,7 @@ static enum MHD_Result unknown_machine(struct MHD_Connection *c, struct req *r,
  * so the token is bound to it. Otherwise leases may differ between the two, and the
  * binding can only be the lab subnet. */
 static void token_binding(const struct lab *lab, const struct lab_machine *m,
-                          struct store_token_bind *bind)
+                          struct state_token_bind *bind)
 {
     if (lab->lan.dhcp == LAB_DHCP_FULL && m->has_ip) {
         bind->addr = m->ip;
@@ -200,7 +200,7 @@ static struct script_parts *render_parts(struct server *s, const struct lab_snap
     char *again = bd_xasprintf("%s/boot.ipxe", snap->base_url);
     struct bd_buf b;
     bd_buf_init(&b);
-    ipxe_render_boot(&b, &(struct ipxe_boot){
+    boot_ipxe_boot(&b, &(struct ipxe_boot){
                              .comment = comment,
                              .kernel_url = kernel,
                              .initrd_url = initrd,
@@ -261,7 +261,7 @@ static enum MHD_Result boot_script(struct server *s, struct MHD_Connection *c, s
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     r->bytes = len;
-    return reply(c, r, MHD_HTTP_OK, resp);
+    return server_reply(c, r, MHD_HTTP_OK, resp);
 }
 
 static enum MHD_Result image_hold(struct server *s, struct MHD_Connection *c, struct req *r,
@@ -292,12 +292,12 @@ static enum MHD_Result finish(struct server *s, struct MHD_Connection *c, struct
     } else {
         rc = boot_script(s, c, r, j);
     }
-    boot_job_free(s, j);
+    server_boot_job_free(s, j);
     r->job = NULL;
     return rc;
 }
 
-void boot_job_free(struct server *s, struct boot_job *j)
+void server_boot_job_free(struct server *s, struct boot_job *j)
 {
     if (!j)
         return;
@@ -311,10 +311,9 @@ void boot_job_free(struct server *s, struct boot_job *j)
 static const char *refuse_known(struct server *s, struct boot_job *j, char *msg, size_t n)
 {
     const struct lab_machine *m = j->machine;
-    struct bd_err err;
     if (!boot_talos_arch(j->buildarch)) {
         snprintf(msg, n, "%s: iPXE architecture %s has no Talos image", m->name, j->buildarch);
-        store_event_add(s->store, j->mac, "http", "error", msg, &err);
+        state_event_note(s->store, j->mac, "http", "error", msg);
         return msg;
     }
     const struct lab_strlist *arches = &j->snap->lab->images.arch;
@@ -324,13 +323,13 @@ static const char *refuse_known(struct server *s, struct boot_job *j, char *msg,
     if (a == arches->n) {
         snprintf(msg, n, "%s: images.arch in lab.yaml does not list %s; held", m->name,
                  boot_talos_arch(j->buildarch));
-        store_event_add(s->store, j->mac, "http", "error", msg, &err);
+        state_event_note(s->store, j->mac, "http", "error", msg);
         return msg;
     }
     if (m->uuid && j->uuid[0] && strcmp(m->uuid, j->uuid)) {
         snprintf(msg, n, "%s: SMBIOS UUID %s differs from lab.yaml's %s; held", m->name, j->uuid,
                  m->uuid);
-        store_event_add(s->store, j->mac, "http", "audit", msg, &err);
+        state_event_note(s->store, j->mac, "http", "audit", msg);
         return msg;
     }
     return NULL;
@@ -339,7 +338,7 @@ static const char *refuse_known(struct server *s, struct boot_job *j, char *msg,
 static void describe_boot(struct MHD_Connection *c, struct boot_job *j)
 {
     const struct lab *lab = j->snap->lab;
-    struct store_token_bind *bind = &j->boot.bind;
+    struct state_token_bind *bind = &j->boot.bind;
     token_binding(lab, j->machine, bind);
     char bound[24];
     bd_ipv4_format(bind->addr, bound);
@@ -348,14 +347,14 @@ static void describe_boot(struct MHD_Connection *c, struct boot_job *j)
              j->buildarch, bound, bind->prefix,
              bind->prefix == 32 ? "" : " (no reserved address: lab subnet)");
     j->boot.message = j->message;
-    if (bind->prefix == 32 && client_ipv4(c) != bind->addr) {
+    if (bind->prefix == 32 && server_client_ipv4(c) != bind->addr) {
         snprintf(j->warning, sizeof j->warning,
                  "script fetched from %s, but the reserved address is %s", j->ip, bound);
         j->boot.warning = j->warning;
     }
 }
 
-enum MHD_Result route_ipxe(struct server *s, struct MHD_Connection *c, struct req *r)
+enum MHD_Result server_route_ipxe(struct server *s, struct MHD_Connection *c, struct req *r)
 {
     if (r->job)
         return finish(s, c, r); /* resumed by the boot writer */
@@ -363,7 +362,7 @@ enum MHD_Result route_ipxe(struct server *s, struct MHD_Connection *c, struct re
     const char *bad = parse_ident(c, j);
     if (bad) {
         free(j);
-        return reply_text(c, r, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8", bad,
+        return server_reply_text(c, r, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8", bad,
                           strlen(bad));
     }
     j->snap = server_lab(s);
@@ -376,7 +375,7 @@ enum MHD_Result route_ipxe(struct server *s, struct MHD_Connection *c, struct re
         const char *why = refuse_known(s, j, msg, sizeof msg);
         if (why) {
             enum MHD_Result rc = hold(c, r, j, why);
-            boot_job_free(s, j);
+            server_boot_job_free(s, j);
             r->job = NULL;
             return rc;
         }
@@ -391,15 +390,15 @@ enum MHD_Result route_ipxe(struct server *s, struct MHD_Connection *c, struct re
     }
     j->boot.mac = j->mac;
     j->boot.name = j->machine ? j->machine->name : NULL;
-    j->boot.seen = (struct store_sighting){
+    j->boot.seen = (struct state_sighting){
         .uuid = j->uuid[0] ? j->uuid : NULL,
         .ip = j->ip,
         .arch = j->buildarch,
     };
-    if (bootq_submit(s, c, j))
+    if (server_bootq_submit(s, c, j))
         return MHD_YES;
     /* bootd is stopping: record this one on its own */
     struct bd_err err;
-    j->failed = store_boot_batch(s->store, &j->boot, 1, &err) < 0;
+    j->failed = state_boot_batch(s->store, &j->boot, 1, &err) < 0;
     return finish(s, c, r);
 }

@@ -4,6 +4,7 @@
  * secrets bundle, only the admin token. */
 #include "server.h"
 
+#include "../cluster/cluster.h"
 #include "../talos/talos.h"
 
 #include <cjson/cJSON.h>
@@ -19,13 +20,13 @@
 static enum MHD_Result bootstrap(struct server *s, struct MHD_Connection *c, struct req *r)
 {
     struct bd_err err;
-    int rc = reconcile_request_bootstrap(s, &err);
+    int rc = cluster_request_bootstrap(s->cluster, &err);
     if (rc < 0)
-        return reply_error_json(c, r, MHD_HTTP_CONFLICT, "%s", err.msg);
+        return server_reply_error_json(c, r, MHD_HTTP_CONFLICT, "%s", err.msg);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "already_done", rc == 1);
-    cJSON_AddItemToObject(o, "cluster_state", reconcile_status(s));
-    return reply_json(c, r, rc == 1 ? MHD_HTTP_OK : MHD_HTTP_ACCEPTED, o);
+    cJSON_AddItemToObject(o, "cluster_state", cluster_status(s->cluster));
+    return server_reply_json(c, r, rc == 1 ? MHD_HTTP_OK : MHD_HTTP_ACCEPTED, o);
 }
 
 /* The control plane a call goes to: ?node=NAME, else the bootstrap node. Fills *m, ip
@@ -39,20 +40,23 @@ static bool pick_node(struct server *s, struct MHD_Connection *c, struct req *r,
         name = snap->lab->cluster.bootstrap_node;
     *m = name ? lab_machine_by_name(snap->lab, name) : NULL;
     if (!snap->creds)
-        *res = reply_error_json(c, r, MHD_HTTP_CONFLICT, "bootd cannot call the Talos API: %s",
+        *res = server_reply_error_json(c, r, MHD_HTTP_CONFLICT, "bootd cannot call the Talos API: %s",
                                 snap->creds_error);
     else if (!*m)
-        *res = reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "no machine named \"%s\" in the lab",
+        *res = server_reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "no machine named \"%s\" in the lab",
                                 name ? name : "");
     else if ((*m)->role != LAB_ROLE_CONTROLPLANE)
-        *res = reply_error_json(c, r, MHD_HTTP_BAD_REQUEST,
+        *res = server_reply_error_json(c, r, MHD_HTTP_BAD_REQUEST,
                                 "%s is a worker; only control planes answer this", name);
-    else if (!machine_talos_addr(s, *m, ip))
-        *res = reply_error_json(c, r, MHD_HTTP_CONFLICT,
+    else if (!cluster_machine_addr(s->store, *m, ip))
+        *res = server_reply_error_json(c, r, MHD_HTTP_CONFLICT,
                                 "no address known for %s (no ip in lab.yaml, not seen booting)",
                                 name);
     else {
-        machine_talos_node(s, snap, ip, n);
+        memset(n, 0, sizeof *n);
+        n->host = ip;
+        n->port = s->opts.talos_port ? s->opts.talos_port : TALOS_API_PORT;
+        n->creds = snap->creds;
         n->connect_timeout_ms = CALL_CONNECT_TIMEOUT_MS;
         return true;
     }
@@ -68,7 +72,7 @@ static enum MHD_Result kubeconfig(struct MHD_Connection *c, struct req *r,
     int code;
     struct bd_err err;
     if (talos_api_kubeconfig(n, &text, &len, &code, &err) < 0)
-        return reply_error_json(c, r, MHD_HTTP_BAD_GATEWAY, "%s: %s", m->name, err.msg);
+        return server_reply_error_json(c, r, MHD_HTTP_BAD_GATEWAY, "%s: %s", m->name, err.msg);
     struct talos_kube_check checks[TALOS_KUBE_CHECKS];
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "node", m->name);
@@ -92,7 +96,7 @@ static enum MHD_Result kubeconfig(struct MHD_Connection *c, struct req *r,
         cJSON_AddBoolToObject(o, "same", same);
     }
     free(text);
-    return reply_json(c, r, MHD_HTTP_OK, o);
+    return server_reply_json(c, r, MHD_HTTP_OK, o);
 }
 
 /* The snapshot is fetched and checked in full before anything is sent, so a client
@@ -106,7 +110,7 @@ static enum MHD_Result etcd_snapshot(struct server *s, struct MHD_Connection *c,
     if (fd < 0) {
         int e = errno;
         free(tmp);
-        return reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+        return server_reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR,
                                 "cannot make a temporary file in %s: %s", s->opts.state_dir,
                                 strerror(e));
     }
@@ -117,14 +121,13 @@ static enum MHD_Result etcd_snapshot(struct server *s, struct MHD_Connection *c,
     struct bd_err err;
     if (talos_api_etcd_snapshot(n, fd, &info, &code, &err) < 0) {
         close(fd);
-        return reply_error_json(c, r, MHD_HTTP_BAD_GATEWAY, "%s: %s", m->name, err.msg);
+        return server_reply_error_json(c, r, MHD_HTTP_BAD_GATEWAY, "%s: %s", m->name, err.msg);
     }
     char mac[18], msg[256];
     bd_mac_format(&m->mac, mac);
     snprintf(msg, sizeof msg, "etcd snapshot taken through the admin API: %llu bytes, sha256 %s",
              (unsigned long long)info.size, info.sha256);
-    if (store_event_add(s->store, mac, "talos", "etcd-snapshot", msg, &err) < 0)
-        bd_warn("etcd snapshot: %s", err.msg);
+    state_event_note(s->store, mac, "talos", "etcd-snapshot", msg);
     struct MHD_Response *resp = MHD_create_response_from_fd((uint64_t)info.size, fd);
     if (!resp) {
         close(fd);
@@ -135,21 +138,21 @@ static enum MHD_Result etcd_snapshot(struct server *s, struct MHD_Connection *c,
     MHD_add_response_header(resp, "X-Etcd-Snapshot-Node", m->name);
     MHD_add_response_header(resp, "X-Etcd-Snapshot-Sha256", info.sha256);
     r->bytes = info.size;
-    return reply(c, r, MHD_HTTP_OK, resp);
+    return server_reply(c, r, MHD_HTTP_OK, resp);
 }
 
-enum MHD_Result route_cluster(struct server *s, struct MHD_Connection *c, struct req *r,
+enum MHD_Result server_route_cluster(struct server *s, struct MHD_Connection *c, struct req *r,
                               const char *url, const char *method)
 {
     bool get = !strcmp(method, "GET");
     if (!strcmp(url, "bootstrap"))
         return !strcmp(method, "POST") ? bootstrap(s, c, r)
-                                       : reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                       : server_reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED,
                                                           "use POST");
     if (strcmp(url, "kubeconfig") && strcmp(url, "etcd-snapshot"))
-        return reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "no such API route");
+        return server_reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "no such API route");
     if (!get)
-        return reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+        return server_reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
     struct lab_snap *snap = server_lab(s);
     const struct lab_machine *m;
     char ip[16];

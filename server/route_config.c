@@ -23,12 +23,10 @@ static enum MHD_Result deny(struct server *s, struct MHD_Connection *c, struct r
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    struct bd_err err;
-    if (store_event_add(s->store, mac, "http", "audit", msg, &err) < 0)
-        bd_error("config: %s", err.msg);
+    state_event_note(s->store, mac, "http", "audit", msg);
     bd_warn("config: refused: %s", msg);
     atomic_fetch_add(&s->metrics.config[CFG_DENIED], 1);
-    return reply_text(c, r, MHD_HTTP_FORBIDDEN, "text/plain; charset=utf-8", denied_body,
+    return server_reply_text(c, r, MHD_HTTP_FORBIDDEN, "text/plain; charset=utf-8", denied_body,
                       sizeof denied_body - 1);
 }
 
@@ -42,21 +40,21 @@ static bool token_format_ok(const char *t)
     return true;
 }
 
-enum MHD_Result route_config(struct server *s, struct MHD_Connection *c, struct req *r,
+enum MHD_Result server_route_config(struct server *s, struct MHD_Connection *c, struct req *r,
                              const char *token)
 {
     char ip[16];
-    uint32_t addr = client_ipv4(c);
+    uint32_t addr = server_client_ipv4(c);
     bd_ipv4_format(addr, ip);
     if (!token_format_ok(token))
         return deny(s, c, r, NULL, "malformed config token from %s", ip);
-    struct store_token_info t;
+    struct state_token_info t;
     struct bd_err err;
-    int found = store_token_lookup(s->store, token, &t, &err);
+    int found = state_token_lookup(s->store, token, &t, &err);
     if (found < 0) {
         atomic_fetch_add(&s->metrics.config[CFG_ERROR], 1);
         bd_error("config: %s", err.msg);
-        return reply_text(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "try again\n", 10);
+        return server_reply_text(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "try again\n", 10);
     }
     if (!found)
         return deny(s, c, r, NULL, "unknown config token from %s", ip);
@@ -90,14 +88,14 @@ enum MHD_Result route_config(struct server *s, struct MHD_Connection *c, struct 
         size_t len;
         if (talos_machine_config(snap->talos, m, &cfg, &len, &err) < 0) {
             atomic_fetch_add(&s->metrics.config[CFG_ERROR], 1);
-            store_event_add(s->store, t.mac, "http", "error", err.msg, NULL);
+            state_event_note(s->store, t.mac, "http", "error", err.msg);
             bd_error("config: %s", err.msg);
-            rc = reply_text(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8",
+            rc = server_reply_text(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8",
                             "bootd cannot build this machine's config; see bootctl events\n",
                             strlen("bootd cannot build this machine's config; see bootctl events\n"));
         } else {
             snprintf(r->config_token, sizeof r->config_token, "%s", token);
-            rc = reply_text(c, r, MHD_HTTP_OK, "application/yaml", cfg, len);
+            rc = server_reply_text(c, r, MHD_HTTP_OK, "application/yaml", cfg, len);
             free(cfg);
         }
     }
@@ -105,10 +103,10 @@ enum MHD_Result route_config(struct server *s, struct MHD_Connection *c, struct 
     return rc;
 }
 
-void route_config_completed(struct server *s, struct req *r)
+void server_route_config_completed(struct server *s, struct req *r)
 {
     struct bd_err err;
     atomic_fetch_add(&s->metrics.config[CFG_SERVED], 1);
-    if (store_token_downloaded(s->store, r->config_token, &err) < 0)
+    if (state_token_downloaded(s->store, r->config_token, &err) < 0)
         bd_error("config: %s", err.msg);
 }

@@ -17,19 +17,19 @@ static void load_target(struct server *s, const struct lab *lab)
 {
     char *path = lab->gitops.kubeconfig ? bd_xstrdup(lab->gitops.kubeconfig)
                                         : bd_path_join(s->opts.state_dir, "kubeconfig");
-    struct gitops_target t;
+    struct kube_target t;
     struct bd_err err;
     if (access(path, F_OK) < 0) {
         char *what = bd_xasprintf("a kubeconfig at %s (or the cluster bootstrap)", path);
         gitops_loop_waiting_for(s->gitops, what);
         bd_info("gitops: waiting for %s", what);
         free(what);
-    } else if (gitops_kubeconfig_load(path, &t, &err) < 0) {
+    } else if (kube_kubeconfig_load(path, &t, &err) < 0) {
         gitops_loop_waiting_for(s->gitops, err.msg);
         bd_warn("gitops: %s", err.msg);
     } else {
         gitops_loop_set_target(s->gitops, &t);
-        gitops_target_free(&t);
+        kube_target_free(&t);
     }
     free(path);
 }
@@ -68,29 +68,29 @@ void server_gitops_metrics(struct server *s, struct bd_buf *b)
         gitops_loop_metrics(s->gitops, b);
 }
 
-enum MHD_Result route_gitops(struct server *s, struct MHD_Connection *c, struct req *r,
+enum MHD_Result server_route_gitops(struct server *s, struct MHD_Connection *c, struct req *r,
                              const char *sub, const char *method)
 {
     struct lab_snap *snap = server_lab(s);
     bool enabled = snap->lab->gitops.set && s->gitops;
     enum MHD_Result rc;
     if (!enabled) {
-        rc = reply_error_json(c, r, MHD_HTTP_CONFLICT, "lab.yaml has no gitops section");
+        rc = server_reply_error_json(c, r, MHD_HTTP_CONFLICT, "lab.yaml has no gitops section");
     } else if (!strcmp(sub, "") || !strcmp(sub, "/status")) {
         rc = strcmp(method, "GET") && strcmp(method, "HEAD")
-                 ? reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET")
-                 : reply_json(c, r, MHD_HTTP_OK, gitops_loop_status(s->gitops));
+                 ? server_reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET")
+                 : server_reply_json(c, r, MHD_HTTP_OK, gitops_loop_status(s->gitops));
     } else if (!strcmp(sub, "/sync")) {
         if (strcmp(method, "POST")) {
-            rc = reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+            rc = server_reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
         } else {
             if (!gitops_loop_has_target(s->gitops))
                 load_target(s, snap->lab);
             gitops_loop_trigger(s->gitops);
-            rc = reply_json(c, r, MHD_HTTP_ACCEPTED, gitops_loop_status(s->gitops));
+            rc = server_reply_json(c, r, MHD_HTTP_ACCEPTED, gitops_loop_status(s->gitops));
         }
     } else {
-        rc = reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "no such API route");
+        rc = server_reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "no such API route");
     }
     server_lab_put(s, snap);
     return rc;

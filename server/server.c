@@ -1,6 +1,8 @@
 /* Bringing bootd up and down: state, admin token, asset store, lab, HTTP. */
 #include "server.h"
 
+#include "../cluster/cluster.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -44,7 +46,7 @@ int server_start(struct server *s, const struct server_opts *o, struct bd_err *e
     s->assets_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->install_mu, NULL);
-    if (store_open(o->state_dir, &s->store, err) < 0)
+    if (state_open(o->state_dir, &s->store, err) < 0)
         return -1;
     s->admin_token_file = o->admin_token_file ? bd_xstrdup(o->admin_token_file)
                                               : bd_path_join(o->state_dir, "admin.token");
@@ -64,34 +66,35 @@ int server_start(struct server *s, const struct server_opts *o, struct bd_err *e
         return -1;
     const struct lab *l = s->snap->lab;
     s->port = o->port >= 0 ? o->port : l->lan.http_port;
-    if (bootq_start(s, err) < 0 || server_http_start(s, err) < 0)
+    if (server_bootq_start(s, err) < 0 || server_http_start(s, err) < 0)
         return -1;
-    if (l->lan.log_port && logsink_start(s, o->listen_addr, l->lan.log_port, err) < 0)
+    if (l->lan.log_port && server_logsink_start(s, o->listen_addr, l->lan.log_port, err) < 0)
         return -1;
-    if (reconcile_start(s, err) < 0)
+    if (server_cluster_start(s, err) < 0)
         return -1;
     /* dnsmasq last: its lease hook needs the port bootd really listens on */
     bool conf_changed, hosts_changed;
-    if (services_prepare(s, l, &conf_changed, &hosts_changed, err) < 0)
+    if (server_services_prepare(s, l, &conf_changed, &hosts_changed, err) < 0)
         return -1;
-    services_apply(s, l, conf_changed, hosts_changed);
+    server_services_apply(s, l, conf_changed, hosts_changed);
     return 0;
 }
 
 void server_stop(struct server *s)
 {
-    reconcile_stop(s);
-    services_stop(s);
-    logsink_stop(s);
+    cluster_free(s->cluster);
+    s->cluster = NULL;
+    server_services_stop(s);
+    server_logsink_stop(s);
     /* the queue before HTTP: it resumes every suspended request, which MHD needs */
-    bootq_stop(s);
+    server_bootq_stop(s);
     server_http_stop(s);
     server_image_pulls_stop(s);
     server_gitops_stop(s);
     if (s->snap)
         server_lab_put(s, s->snap);
     s->snap = NULL;
-    store_close(s->store);
+    state_close(s->store);
     s->store = NULL;
     if (s->assets_fd >= 0)
         close(s->assets_fd);

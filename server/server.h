@@ -3,7 +3,9 @@
 #ifndef SERVER_H
 #define SERVER_H
 
+#include "../lab/lab.h"
 #include "../lib/bd.h"
+#include "../state/state.h"
 
 #include <microhttpd.h>
 #include <pthread.h>
@@ -39,8 +41,8 @@ struct metrics {
     atomic_ullong reloads_ok, reloads_failed;
 };
 
-const char *route_name(enum route r);
-void metrics_observe(struct metrics *m, enum route r, unsigned status, uint64_t bytes,
+const char *server_route_name(enum route r);
+void server_metrics_observe(struct metrics *m, enum route r, unsigned status, uint64_t bytes,
                      uint64_t duration_us);
 
 /* ---- the lab being served ---- */
@@ -98,7 +100,7 @@ struct logsink;
 struct dnsmasq;
 struct image_pulls;
 struct gitops_loop;
-struct reconciler;
+struct cluster;
 
 struct server {
     struct server_opts opts;
@@ -106,8 +108,8 @@ struct server {
     struct logsink *logsink;
     struct dnsmasq *dnsmasq; /* NULL when the lab has lan.dnsmasq: false */
     struct image_pulls *pulls;
-    struct reconciler *reconciler;
-    struct store *store;
+    struct cluster *cluster; /* the reconciler */
+    struct state_db *store;
     char *admin_token;
     char *admin_token_file;
     int assets_fd;
@@ -122,17 +124,17 @@ struct server {
     struct gitops_loop *gitops; /* NULL until lab.yaml has a gitops section */
 };
 
-int server_start(struct server *s, const struct server_opts *o, struct bd_err *err);
+int server_start(struct server *s, const struct server_opts *o, struct bd_err *err) BD_MUST_CHECK;
 void server_stop(struct server *s);
-int server_http_start(struct server *s, struct bd_err *err);
+int server_http_start(struct server *s, struct bd_err *err) BD_MUST_CHECK;
 void server_http_stop(struct server *s);
 
 struct lab_snap *server_lab(struct server *s); /* takes a reference */
 void server_lab_put(struct server *s, struct lab_snap *snap);
 /* Reloads lab.yaml; on failure the old lab stays and the error is kept for status. */
-int server_reload(struct server *s, struct bd_err *err);
+int server_reload(struct server *s, struct bd_err *err) BD_MUST_CHECK;
 /* Swaps in a lab already loaded and checked (adopt uses this). Takes lab. */
-int server_install_lab(struct server *s, struct lab *lab, struct bd_err *err);
+int server_install_lab(struct server *s, struct lab *lab, struct bd_err *err) BD_MUST_CHECK;
 /* Serves the current lab from a fresh snapshot, so that boot scripts are rendered again
  * from the image cache: called when images land in it or leave it. */
 void server_refresh(struct server *s);
@@ -152,7 +154,7 @@ void server_image_pulls_stop(struct server *s);
 struct boot_job {
     struct boot_job *next;
     struct MHD_Connection *conn;
-    struct store_boot boot;
+    struct state_boot boot;
     bool done, failed;
     /* kept for rendering once the boot is recorded */
     struct lab_snap *snap;
@@ -168,27 +170,27 @@ struct log_line {
     int64_t ts_ms;
     char *msg;
 };
-int logsink_start(struct server *s, const char *listen_addr, int port, struct bd_err *err);
-void logsink_stop(struct server *s);
-/* A copy of a machine's kept lines, oldest first (free with log_lines_free). */
-int logsink_lines(struct server *s, const char *mac, struct log_line **out, size_t *n);
-void log_lines_free(struct log_line *v, size_t n);
+int server_logsink_start(struct server *s, const char *listen_addr, int port, struct bd_err *err) BD_MUST_CHECK;
+void server_logsink_stop(struct server *s);
+/* A copy of a machine's kept lines, oldest first (free with server_log_lines_free). */
+int server_logsink_lines(struct server *s, const char *mac, struct log_line **out, size_t *n);
+void server_log_lines_free(struct log_line *v, size_t n);
 
 /* ---- dnsmasq for the lab ---- */
 
 /* Checks the lab against this host and writes dnsmasq's files; call before a lab
- * becomes current. Then services_apply starts, signals or restarts dnsmasq. */
-int services_prepare(struct server *s, const struct lab *lab, bool *conf_changed,
-                     bool *hosts_changed, struct bd_err *err);
-void services_apply(struct server *s, const struct lab *lab, bool conf_changed, bool hosts_changed);
-void services_stop(struct server *s);
+ * becomes current. Then server_services_apply starts, signals or restarts dnsmasq. */
+int server_services_prepare(struct server *s, const struct lab *lab, bool *conf_changed,
+                     bool *hosts_changed, struct bd_err *err) BD_MUST_CHECK;
+void server_services_apply(struct server *s, const struct lab *lab, bool conf_changed, bool hosts_changed);
+void server_services_stop(struct server *s);
 /* One line on dnsmasq's state for /api/v1/status. */
-void services_status(struct server *s, char *buf, size_t n);
+void server_services_status(struct server *s, char *buf, size_t n);
 
-int bootq_start(struct server *s, struct bd_err *err);
+int server_bootq_start(struct server *s, struct bd_err *err) BD_MUST_CHECK;
 /* Queues j and suspends c; false when bootd is stopping (record it directly then). */
-bool bootq_submit(struct server *s, struct MHD_Connection *c, struct boot_job *j);
-void bootq_stop(struct server *s);
+bool server_bootq_submit(struct server *s, struct MHD_Connection *c, struct boot_job *j);
+void server_bootq_stop(struct server *s);
 
 /* Per-request state, made when the request line arrives and freed when it completes. */
 struct req {
@@ -203,80 +205,42 @@ struct req {
     char config_token[33]; /* set when a config response is queued */
     struct boot_job *job;  /* /ipxe: the boot being recorded */
 };
-void boot_job_free(struct server *s, struct boot_job *j);
+void server_boot_job_free(struct server *s, struct boot_job *j);
 
 /* Queue a response and note its status and size for metrics. */
-enum MHD_Result reply(struct MHD_Connection *c, struct req *r, unsigned status,
+enum MHD_Result server_reply(struct MHD_Connection *c, struct req *r, unsigned status,
                       struct MHD_Response *resp);
-enum MHD_Result reply_text(struct MHD_Connection *c, struct req *r, unsigned status,
+enum MHD_Result server_reply_text(struct MHD_Connection *c, struct req *r, unsigned status,
                            const char *content_type, const char *body, size_t len);
-enum MHD_Result reply_json(struct MHD_Connection *c, struct req *r, unsigned status,
+enum MHD_Result server_reply_json(struct MHD_Connection *c, struct req *r, unsigned status,
                            struct cJSON *json); /* frees json */
-enum MHD_Result reply_error_json(struct MHD_Connection *c, struct req *r, unsigned status,
+enum MHD_Result server_reply_error_json(struct MHD_Connection *c, struct req *r, unsigned status,
                                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-/* key: v, or null when v is NULL or empty. */
-void json_add_str_or_null(struct cJSON *o, const char *key, const char *v);
 /* The client's IPv4 address in host order; 0 when not IPv4. */
-uint32_t client_ipv4(struct MHD_Connection *c);
+uint32_t server_client_ipv4(struct MHD_Connection *c);
 
-enum MHD_Result route_boot_chain(struct server *s, struct MHD_Connection *c, struct req *r);
-enum MHD_Result route_ipxe(struct server *s, struct MHD_Connection *c, struct req *r);
-enum MHD_Result route_assets(struct server *s, struct MHD_Connection *c, struct req *r,
+enum MHD_Result server_route_boot_chain(struct server *s, struct MHD_Connection *c, struct req *r);
+enum MHD_Result server_route_ipxe(struct server *s, struct MHD_Connection *c, struct req *r);
+enum MHD_Result server_route_assets(struct server *s, struct MHD_Connection *c, struct req *r,
                              const char *url, const char *method);
-enum MHD_Result route_config(struct server *s, struct MHD_Connection *c, struct req *r,
+enum MHD_Result server_route_config(struct server *s, struct MHD_Connection *c, struct req *r,
                              const char *token);
-void route_config_completed(struct server *s, struct req *r);
-enum MHD_Result route_metrics(struct server *s, struct MHD_Connection *c, struct req *r);
-enum MHD_Result route_api(struct server *s, struct MHD_Connection *c, struct req *r,
+void server_route_config_completed(struct server *s, struct req *r);
+enum MHD_Result server_route_metrics(struct server *s, struct MHD_Connection *c, struct req *r);
+enum MHD_Result server_route_api(struct server *s, struct MHD_Connection *c, struct req *r,
                           const char *url, const char *method);
 
-/* GitOps (route_gitops.c): the loop follows the lab; /api/v1/gitops[/sync]. */
+/* GitOps (server_route_gitops.c): the loop follows the lab; /api/v1/gitops[/sync]. */
 void server_gitops_lab(struct server *s, const struct lab *lab);
 void server_gitops_stop(struct server *s);
 void server_gitops_metrics(struct server *s, struct bd_buf *b);
-enum MHD_Result route_gitops(struct server *s, struct MHD_Connection *c, struct req *r,
+enum MHD_Result server_route_gitops(struct server *s, struct MHD_Connection *c, struct req *r,
                              const char *sub, const char *method);
-/* ---- reconciler: the Talos API, cluster bootstrap and readiness (reconcile.c) ---- */
+/* ---- the reconciler (cluster/), wired to this server (cluster_env.c) ---- */
 
-int reconcile_start(struct server *s, struct bd_err *err);
-void reconcile_stop(struct server *s);
-/* Look again now: the lab changed, or bootstrap was asked for. */
-void reconcile_kick(struct server *s);
-/* The cluster's phase, its bootstrap record and each machine's Talos API (caller frees). */
-struct cJSON *reconcile_status(struct server *s);
-/* bootctl bootstrap: 0 asked for, 1 already done, -1 error. */
-int reconcile_request_bootstrap(struct server *s, struct bd_err *err);
-/* Where a machine's Talos API is: its ip in lab.yaml, else where bootd last saw it.
- * false when neither is known. */
-bool machine_talos_addr(struct server *s, const struct lab_machine *m, char ip[16]);
-/* apid at ip (which n points at) with bootd's credentials from snap. */
-struct talos_node;
-void machine_talos_node(struct server *s, const struct lab_snap *snap, const char *ip,
-                        struct talos_node *n);
+int server_cluster_start(struct server *s, struct bd_err *err) BD_MUST_CHECK;
 
-/* After bootstrap, one look at Kubernetes (reconcile_kube.c). */
-struct kube_node {
-    char name[64], ip[16];
-    bool ready;
-};
-struct kube_view {
-    bool api_ready;
-    char api[512]; /* "<server>: ready" or why not */
-    bool cilium_found, cilium_ready;
-    char cilium[256]; /* "3/3 pods ready", or what is missing */
-    size_t nnodes, joined; /* joined: the lab's machines whose Node is Ready */
-    struct kube_node *nodes;
-};
-/* Asks the API server for /readyz, the Nodes and the cilium DaemonSet; machines whose
- * Node is Ready become joined. Compared with prev it records the steps as events and,
- * when the API first answers, hands it to the GitOps loop. */
-void kube_look(struct server *s, const struct lab_snap *snap, const struct kube_view *prev,
-               const atomic_bool *cancel, struct kube_view *v);
-void kube_view_free(struct kube_view *v);
-/* The Node of a lab machine (by hostname, else by address), or NULL. */
-const struct kube_node *kube_node_of(const struct kube_view *v, const struct lab_machine *m);
-
-enum MHD_Result route_cluster(struct server *s, struct MHD_Connection *c, struct req *r,
+enum MHD_Result server_route_cluster(struct server *s, struct MHD_Connection *c, struct req *r,
                               const char *url, const char *method);
 
 /* Adds a machine file to machines.d after checking the whole lab with it. */

@@ -24,7 +24,7 @@ static char *bootctl_path(void)
     return path;
 }
 
-int services_prepare(struct server *s, const struct lab *lab, bool *conf_changed,
+int server_services_prepare(struct server *s, const struct lab *lab, bool *conf_changed,
                      bool *hosts_changed, struct bd_err *err)
 {
     *conf_changed = *hosts_changed = false;
@@ -46,12 +46,12 @@ int services_prepare(struct server *s, const struct lab *lab, bool *conf_changed
     return rc;
 }
 
-void services_apply(struct server *s, const struct lab *lab, bool conf_changed, bool hosts_changed)
+void server_services_apply(struct server *s, const struct lab *lab, bool conf_changed, bool hosts_changed)
 {
     if (!lab->lan.dnsmasq) {
         if (s->dnsmasq)
             bd_info("dnsmasq: lan.dnsmasq is false now; stopping it");
-        dnsmasq_stop(s->dnsmasq);
+        netsvc_dnsmasq_stop(s->dnsmasq);
         s->dnsmasq = NULL;
         return;
     }
@@ -59,27 +59,27 @@ void services_apply(struct server *s, const struct lab *lab, bool conf_changed, 
         struct netsvc_files f;
         netsvc_files_init(&f, s->opts.state_dir);
         struct bd_err err;
-        if (dnsmasq_start(s->opts.dnsmasq, f.conf, f.pid, &s->dnsmasq, &err) < 0)
+        if (netsvc_dnsmasq_start(s->opts.dnsmasq, f.conf, f.pid, &s->dnsmasq, &err) < 0)
             bd_error("dnsmasq: %s", err.msg);
         netsvc_files_free(&f);
     } else if (conf_changed) {
-        dnsmasq_restart(s->dnsmasq);
+        netsvc_dnsmasq_restart(s->dnsmasq);
     } else if (hosts_changed) {
         /* dnsmasq's hostsdir watch only adds entries; SIGHUP re-reads them all */
-        dnsmasq_reload(s->dnsmasq);
+        netsvc_dnsmasq_reload(s->dnsmasq);
     }
 }
 
-void services_stop(struct server *s)
+void server_services_stop(struct server *s)
 {
-    dnsmasq_stop(s->dnsmasq);
+    netsvc_dnsmasq_stop(s->dnsmasq);
     s->dnsmasq = NULL;
 }
 
-void services_status(struct server *s, char *buf, size_t n)
+void server_services_status(struct server *s, char *buf, size_t n)
 {
     if (!s->dnsmasq)
         snprintf(buf, n, "not run by bootd (lan.dnsmasq: false)");
     else
-        dnsmasq_status(s->dnsmasq, buf, n);
+        netsvc_dnsmasq_status(s->dnsmasq, buf, n);
 }

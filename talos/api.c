@@ -45,21 +45,21 @@ static int malformed(struct bd_err *err, const char *what)
  * failing the call (a relic of multi-node proxying, still honoured). */
 static int check_metadata(const struct pb_field *md, char *hostname, size_t hn, struct bd_err *err)
 {
-    struct pb_reader r = pb_sub(md);
+    struct pb_reader r = talos_pb_sub(md);
     struct pb_field f;
     char error[512] = "", status[512] = "";
     int rc;
-    while ((rc = pb_next(&r, &f)) > 0) {
-        if (f.num == METADATA_HOSTNAME && pb_is_bytes(&f) && hostname)
-            pb_copy_string(&f, hostname, hn);
-        else if (f.num == METADATA_ERROR && pb_is_bytes(&f))
-            pb_copy_string(&f, error, sizeof error);
-        else if (f.num == METADATA_STATUS && pb_is_bytes(&f)) {
-            struct pb_reader sr = pb_sub(&f);
+    while ((rc = talos_pb_next(&r, &f)) > 0) {
+        if (f.num == METADATA_HOSTNAME && talos_pb_is_bytes(&f) && hostname)
+            talos_pb_copy_string(&f, hostname, hn);
+        else if (f.num == METADATA_ERROR && talos_pb_is_bytes(&f))
+            talos_pb_copy_string(&f, error, sizeof error);
+        else if (f.num == METADATA_STATUS && talos_pb_is_bytes(&f)) {
+            struct pb_reader sr = talos_pb_sub(&f);
             struct pb_field sf;
-            while (pb_next(&sr, &sf) > 0)
-                if (sf.num == STATUS_MESSAGE && pb_is_bytes(&sf))
-                    pb_copy_string(&sf, status, sizeof status);
+            while (talos_pb_next(&sr, &sf) > 0)
+                if (sf.num == STATUS_MESSAGE && talos_pb_is_bytes(&sf))
+                    talos_pb_copy_string(&sf, status, sizeof status);
         }
     }
     if (rc < 0)
@@ -73,10 +73,10 @@ static int call(const struct talos_node *n, const char *method, const struct bd_
                 bool stream, int (*on_msg)(const uint8_t *, size_t, void *, struct bd_err *),
                 void *ud, int *code, struct bd_err *err)
 {
-    struct grpc_call c = {
+    struct talos_grpc_call c = {
         .node = n, .method = method, .req = req, .stream = stream, .on_msg = on_msg, .ud = ud,
     };
-    return grpc_call(&c, code, err);
+    return talos_grpc_call(&c, code, err);
 }
 
 /* ---- Version ---- */
@@ -95,12 +95,12 @@ struct str_field {
 
 static void read_strings(const struct pb_field *msg, const struct str_field *want, size_t n)
 {
-    struct pb_reader r = pb_sub(msg);
+    struct pb_reader r = talos_pb_sub(msg);
     struct pb_field g;
-    while (pb_next(&r, &g) > 0)
+    while (talos_pb_next(&r, &g) > 0)
         for (size_t i = 0; i < n; i++)
-            if (g.num == want[i].num && pb_is_bytes(&g))
-                pb_copy_string(&g, want[i].dst, want[i].size);
+            if (g.num == want[i].num && talos_pb_is_bytes(&g))
+                talos_pb_copy_string(&g, want[i].dst, want[i].size);
 }
 
 static int decode_version(const struct pb_field *item, struct talos_version *v, struct bd_err *err)
@@ -110,11 +110,11 @@ static int decode_version(const struct pb_field *item, struct talos_version *v, 
                                      {INFO_ARCH, v->arch, sizeof v->arch}};
     const struct str_field platform[] = {{PLATFORM_NAME, v->platform, sizeof v->platform},
                                          {PLATFORM_MODE, v->mode, sizeof v->mode}};
-    struct pb_reader r = pb_sub(item);
+    struct pb_reader r = talos_pb_sub(item);
     struct pb_field f;
     int rc;
-    while ((rc = pb_next(&r, &f)) > 0) {
-        if (!pb_is_bytes(&f))
+    while ((rc = talos_pb_next(&r, &f)) > 0) {
+        if (!talos_pb_is_bytes(&f))
             continue;
         if (f.num == VERSION_METADATA && check_metadata(&f, v->hostname, sizeof v->hostname, err) < 0)
             return -1;
@@ -132,8 +132,8 @@ static int on_version(const uint8_t *p, size_t n, void *ud, struct bd_err *err)
     struct pb_reader r = {p, p + n};
     struct pb_field f;
     int rc;
-    while ((rc = pb_next(&r, &f)) > 0)
-        if (f.num == RESPONSE_MESSAGES && pb_is_bytes(&f) && !x->seen) {
+    while ((rc = talos_pb_next(&r, &f)) > 0)
+        if (f.num == RESPONSE_MESSAGES && talos_pb_is_bytes(&f) && !x->seen) {
             x->seen = true; /* one node answers: one item */
             if (decode_version(&f, x->v, err) < 0)
                 return -1;
@@ -166,12 +166,12 @@ static int on_bootstrap(const uint8_t *p, size_t n, void *ud, struct bd_err *err
     struct pb_reader r = {p, p + n};
     struct pb_field f, g;
     int rc;
-    while ((rc = pb_next(&r, &f)) > 0) {
-        if (f.num != RESPONSE_MESSAGES || !pb_is_bytes(&f))
+    while ((rc = talos_pb_next(&r, &f)) > 0) {
+        if (f.num != RESPONSE_MESSAGES || !talos_pb_is_bytes(&f))
             continue;
-        struct pb_reader item = pb_sub(&f);
-        while (pb_next(&item, &g) > 0)
-            if (g.num == BOOTSTRAP_METADATA && pb_is_bytes(&g) &&
+        struct pb_reader item = talos_pb_sub(&f);
+        while (talos_pb_next(&item, &g) > 0)
+            if (g.num == BOOTSTRAP_METADATA && talos_pb_is_bytes(&g) &&
                 check_metadata(&g, NULL, 0, err) < 0)
                 return -1;
     }
@@ -182,8 +182,8 @@ int talos_api_bootstrap(const struct talos_node *n, int *code, struct bd_err *er
 {
     struct bd_buf req; /* a first bootstrap, not a recovery: both flags false */
     bd_buf_init(&req);
-    pb_put_bool(&req, BOOTSTRAP_RECOVER_ETCD, false);
-    pb_put_bool(&req, BOOTSTRAP_RECOVER_SKIP_HASH_CHECK, false);
+    talos_pb_put_bool(&req, BOOTSTRAP_RECOVER_ETCD, false);
+    talos_pb_put_bool(&req, BOOTSTRAP_RECOVER_SKIP_HASH_CHECK, false);
     int rc = call(n, SERVICE "Bootstrap", &req, false, on_bootstrap, NULL, code, err);
     bd_buf_free(&req);
     return rc;
@@ -202,8 +202,8 @@ static int on_data(const uint8_t *p, size_t n, void *ud, struct bd_err *err)
     struct pb_reader r = {p, p + n};
     struct pb_field f;
     int rc;
-    while ((rc = pb_next(&r, &f)) > 0) {
-        if (!pb_is_bytes(&f))
+    while ((rc = talos_pb_next(&r, &f)) > 0) {
+        if (!talos_pb_is_bytes(&f))
             continue;
         if (f.num == DATA_METADATA && check_metadata(&f, NULL, 0, err) < 0)
             return -1;
@@ -242,7 +242,7 @@ int talos_api_kubeconfig(const struct talos_node *n, char **out, size_t *len, in
     struct bd_buf gz;
     bd_buf_init(&gz);
     int rc = data_stream(n, SERVICE "Kubeconfig", collect, &gz, code, err);
-    if (rc == 0 && targz_entry(gz.data, gz.len, "kubeconfig", KUBECONFIG_MAX, out, len, err) < 0) {
+    if (rc == 0 && talos_targz_entry(gz.data, gz.len, "kubeconfig", KUBECONFIG_MAX, out, len, err) < 0) {
         *code = TALOS_CALL_FAILED;
         rc = bd_err_prefix(err, "Talos API %s:%d: Kubeconfig", n->host, n->port);
     }

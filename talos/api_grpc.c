@@ -19,7 +19,7 @@
 #define STALL_S 60L /* a stream that sends nothing for this long has failed */
 
 struct call_ctx {
-    const struct grpc_call *call;
+    const struct talos_grpc_call *call;
     struct bd_buf pending; /* the start of a message whose end has not arrived */
     int grpc_status;       /* -1 until grpc-status arrives */
     char grpc_message[512];
@@ -134,38 +134,16 @@ fail:
     return 0; /* libcurl stops the transfer */
 }
 
-static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                       curl_off_t ulnow)
-{
-    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-    return atomic_load((const atomic_bool *)ud) ? 1 : 0;
-}
-
-static void set_blob(CURL *e, CURLoption opt, const char *pem)
-{
-    struct curl_blob b = {.data = (void *)pem, .len = strlen(pem), .flags = CURL_BLOB_COPY};
-    curl_easy_setopt(e, opt, &b);
-}
-
 static void set_tls(CURL *e, const struct talos_creds *cr)
 {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_SSL_ENABLE_ALPN, 1L);
-    curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L); /* apid's certificate names the node's IPs */
-    /* Only the os CA: without these, libcurl would also trust the system's CA directory. */
-    curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
-    curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-    set_blob(e, CURLOPT_CAINFO_BLOB, cr->ca_pem);
-    set_blob(e, CURLOPT_SSLCERT_BLOB, cr->crt_pem);
-    curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
-    set_blob(e, CURLOPT_SSLKEY_BLOB, cr->key_pem);
-    curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+    /* only the os CA; apid's certificate names the node's IPs */
+    bd_curl_tls(e, cr->ca_pem, cr->crt_pem, cr->key_pem);
 }
 
 /* Why no gRPC answer came, in words that point at the cause. */
-static void transport_error(CURL *e, CURLcode rc, const char *errbuf, const struct grpc_call *c,
+static void transport_error(CURL *e, CURLcode rc, const char *errbuf, const struct talos_grpc_call *c,
                             struct bd_err *err)
 {
     const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
@@ -239,14 +217,13 @@ static int check_answer(CURL *e, struct call_ctx *x, int *code, struct bd_err *e
     return 0;
 }
 
-int grpc_call(const struct grpc_call *c, int *code, struct bd_err *err)
+int talos_grpc_call(const struct talos_grpc_call *c, int *code, struct bd_err *err)
 {
-    bd_curl_global_init();
     *code = TALOS_CALL_FAILED;
-    CURL *e = curl_easy_init();
+    const struct talos_node *n = c->node;
+    CURL *e = bd_curl_easy(n->connect_timeout_ms > 0 ? n->connect_timeout_ms : 5000L);
     if (!e)
         return bd_err_set(err, "cannot initialise libcurl");
-    const struct talos_node *n = c->node;
     const char *method = strrchr(c->method, '/') + 1;
 
     struct bd_buf body; /* the request: one length-prefixed message */
@@ -272,15 +249,11 @@ int grpc_call(const struct grpc_call *c, int *code, struct bd_err *err)
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.data);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)body.len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "bootd");
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, &x);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &x);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                     n->connect_timeout_ms > 0 ? n->connect_timeout_ms : 5000L);
     if (c->stream) {
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, STALL_S);
@@ -288,11 +261,8 @@ int grpc_call(const struct grpc_call *c, int *code, struct bd_err *err)
         curl_easy_setopt(e, CURLOPT_TIMEOUT, UNARY_TIMEOUT_S);
     }
     set_tls(e, n->creds);
-    if (n->cancel) {
-        curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(e, CURLOPT_XFERINFODATA, (void *)n->cancel);
-        curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-    }
+    if (n->cancel)
+        bd_curl_cancel_on(e, n->cancel);
 
     CURLcode rc = curl_easy_perform(e);
     int ret;

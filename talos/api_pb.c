@@ -22,7 +22,7 @@ static int read_varint(struct pb_reader *r, uint64_t *v)
     return -1; /* more than ten bytes */
 }
 
-int pb_next(struct pb_reader *r, struct pb_field *f)
+int talos_pb_next(struct pb_reader *r, struct pb_field *f)
 {
     if (r->p == r->end)
         return 0;
@@ -62,18 +62,18 @@ int pb_next(struct pb_reader *r, struct pb_field *f)
     return 1;
 }
 
-struct pb_reader pb_sub(const struct pb_field *f)
+struct pb_reader talos_pb_sub(const struct pb_field *f)
 {
     struct pb_reader r = {f->data, f->data + f->len};
     return r;
 }
 
-bool pb_is_bytes(const struct pb_field *f)
+bool talos_pb_is_bytes(const struct pb_field *f)
 {
     return f->wire == WIRE_LEN;
 }
 
-void pb_copy_string(const struct pb_field *f, char *out, size_t n)
+void talos_pb_copy_string(const struct pb_field *f, char *out, size_t n)
 {
     size_t len = f->len < n - 1 ? f->len : n - 1;
     memcpy(out, f->data, len);
@@ -91,10 +91,10 @@ static void put_varint(struct bd_buf *b, uint64_t v)
     bd_buf_append(b, tmp, n);
 }
 
-void pb_put_bool(struct bd_buf *b, uint32_t num, bool v)
+void talos_pb_put_bool(struct bd_buf *b, uint32_t num, bool v)
 {
     if (!v)
         return; /* proto3 leaves default values out */
-    put_varint(b, (uint64_t)num << 3 | WIRE_VARINT);
+    put_varint(b, (uint64_t)num << 3); /* wire type 0: varint */
     put_varint(b, 1);
 }

@@ -16,15 +16,15 @@ static int issue(const struct secrets_ca *ca, const char *ca_name, const struct 
 {
     X509 *ca_crt;
     EVP_PKEY *ca_key;
-    if (secrets_ca_open(ca, ca_name, &ca_crt, &ca_key, err) < 0)
+    if (talos_secrets_ca_open(ca, ca_name, &ca_crt, &ca_key, err) < 0)
         return -1;
     enum pki_key_type type =
-        pki_key_type_of(ca_key) == PKI_KEY_ED25519 ? PKI_KEY_ED25519 : PKI_KEY_EC_P256;
-    EVP_PKEY *key = pki_key_generate(type, err);
+        talos_pki_key_type_of(ca_key) == PKI_KEY_ED25519 ? PKI_KEY_ED25519 : PKI_KEY_EC_P256;
+    EVP_PKEY *key = talos_pki_key_generate(type, err);
     int rc = -1;
     if (key) {
-        rc = pki_cert_issue(spec, key, ca_crt, ca_key, crt_pem, err);
-        if (rc == 0 && (rc = pki_key_pem(key, key_pem, err)) < 0)
+        rc = talos_pki_cert_issue(spec, key, ca_crt, ca_key, crt_pem, err);
+        if (rc == 0 && (rc = talos_pki_key_pem(key, key_pem, err)) < 0)
             free(*crt_pem);
         EVP_PKEY_free(key);
     }
@@ -81,16 +81,16 @@ int talos_talosconfig(const struct lab *lab, const struct talos_secrets *s, stru
     char *crt_pem, *key_pem;
     if (os_admin_cert(s, &crt_pem, &key_pem, err) < 0)
         return -1;
-    char *crt = pki_b64(crt_pem, strlen(crt_pem)), *key = pki_b64(key_pem, strlen(key_pem));
+    char *crt = talos_pki_b64(crt_pem, strlen(crt_pem)), *key = talos_pki_b64(key_pem, strlen(key_pem));
     free(crt_pem);
     free(key_pem);
     struct bd_node *root = bd_node_new(BD_NODE_MAP);
-    tree_str(root, "context", lab->cluster.name);
-    struct bd_node *ctx = tree_map(tree_map(root, "contexts"), lab->cluster.name);
-    endpoints(lab, tree_seq(ctx, "endpoints"));
-    tree_str(ctx, "ca", s->os.crt);
-    tree_str(ctx, "crt", crt);
-    tree_str(ctx, "key", key);
+    talos_tree_str(root, "context", lab->cluster.name);
+    struct bd_node *ctx = talos_tree_map(talos_tree_map(root, "contexts"), lab->cluster.name);
+    endpoints(lab, talos_tree_seq(ctx, "endpoints"));
+    talos_tree_str(ctx, "ca", s->os.crt);
+    talos_tree_str(ctx, "crt", crt);
+    talos_tree_str(ctx, "key", key);
     bd_yaml_emit(out, root);
     bd_node_free(root);
     free(crt);
@@ -103,7 +103,7 @@ int talos_api_creds(const struct lab *lab, const struct talos_secrets *s, struct
 {
     memset(out, 0, sizeof *out);
     size_t n;
-    out->ca_pem = (char *)pki_unb64(s->os.crt, &n);
+    out->ca_pem = (char *)talos_pki_unb64(s->os.crt, &n);
     if (!out->ca_pem)
         return bd_err_set(err, "%s: certs.os.crt is not base64", lab->cluster.secrets_file);
     if (os_admin_cert(s, &out->crt_pem, &out->key_pem, err) < 0) {
@@ -141,7 +141,7 @@ int talos_kube_admin(const struct lab *lab, const struct talos_secrets *s,
         .not_after = now + ONE_YEAR_S,
     };
     size_t n;
-    out->ca_pem = (char *)pki_unb64(s->k8s.crt, &n);
+    out->ca_pem = (char *)talos_pki_unb64(s->k8s.crt, &n);
     if (!out->ca_pem)
         return bd_err_set(err, "%s: certs.k8s.crt is not base64", lab->cluster.secrets_file);
     if (issue(&s->k8s, "k8s", &spec, &out->crt_pem, &out->key_pem, err) < 0) {
@@ -167,31 +167,31 @@ int talos_kubeconfig(const struct lab *lab, const struct talos_secrets *s, struc
     struct talos_kube_admin a;
     if (talos_kube_admin(lab, s, &a, err) < 0)
         return -1;
-    char *crt = pki_b64(a.crt_pem, strlen(a.crt_pem)), *key = pki_b64(a.key_pem, strlen(a.key_pem));
+    char *crt = talos_pki_b64(a.crt_pem, strlen(a.crt_pem)), *key = talos_pki_b64(a.key_pem, strlen(a.key_pem));
     const char *name = lab->cluster.name;
     char *user = bd_xasprintf("admin@%s", name);
     /* keys in the order kubectl writes them */
     struct bd_node *root = bd_node_new(BD_NODE_MAP);
-    tree_str(root, "apiVersion", "v1");
-    struct bd_node *cluster = tree_item(tree_seq(root, "clusters"));
-    struct bd_node *c = tree_map(cluster, "cluster");
-    tree_str(c, "certificate-authority-data", s->k8s.crt);
-    tree_str(c, "server", a.server);
-    tree_str(cluster, "name", name);
-    struct bd_node *context = tree_item(tree_seq(root, "contexts"));
-    struct bd_node *cc = tree_map(context, "context");
-    tree_str(cc, "cluster", name);
-    tree_str(cc, "namespace", "default");
-    tree_str(cc, "user", user);
-    tree_str(context, "name", user);
-    tree_str(root, "current-context", user);
-    tree_str(root, "kind", "Config");
-    tree_map(root, "preferences");
-    struct bd_node *u = tree_item(tree_seq(root, "users"));
-    tree_str(u, "name", user);
-    struct bd_node *uu = tree_map(u, "user");
-    tree_str(uu, "client-certificate-data", crt);
-    tree_str(uu, "client-key-data", key);
+    talos_tree_str(root, "apiVersion", "v1");
+    struct bd_node *cluster = talos_tree_item(talos_tree_seq(root, "clusters"));
+    struct bd_node *c = talos_tree_map(cluster, "cluster");
+    talos_tree_str(c, "certificate-authority-data", s->k8s.crt);
+    talos_tree_str(c, "server", a.server);
+    talos_tree_str(cluster, "name", name);
+    struct bd_node *context = talos_tree_item(talos_tree_seq(root, "contexts"));
+    struct bd_node *cc = talos_tree_map(context, "context");
+    talos_tree_str(cc, "cluster", name);
+    talos_tree_str(cc, "namespace", "default");
+    talos_tree_str(cc, "user", user);
+    talos_tree_str(context, "name", user);
+    talos_tree_str(root, "current-context", user);
+    talos_tree_str(root, "kind", "Config");
+    talos_tree_map(root, "preferences");
+    struct bd_node *u = talos_tree_item(talos_tree_seq(root, "users"));
+    talos_tree_str(u, "name", user);
+    struct bd_node *uu = talos_tree_map(u, "user");
+    talos_tree_str(uu, "client-certificate-data", crt);
+    talos_tree_str(uu, "client-key-data", key);
     bd_yaml_emit(out, root);
     bd_node_free(root);
     free(user);

@@ -126,12 +126,12 @@ static int apply_template(const struct talos_cluster *tc, const struct lab_machi
     struct bd_buf text;
     bd_buf_init(&text);
     struct talos_patch filled = {.file = bd_xstrdup(tpl->file)};
-    int rc = patch_fill_template(tpl, &vars, &text, err);
+    int rc = talos_patch_fill_template(tpl, &vars, &text, err);
     if (rc == 0)
-        rc = patch_parse(&filled, text.data ? text.data : "", text.len, err);
+        rc = talos_patch_parse(&filled, text.data ? text.data : "", text.len, err);
     if (rc == 0)
-        rc = patch_apply(docs, &filled, err);
-    patch_free(&filled);
+        rc = talos_patch_apply(docs, &filled, err);
+    talos_patch_free(&filled);
     bd_buf_free(&text);
     for (size_t i = 0; i < v.nowned; i++)
         bd_node_free(v.owned[i]);
@@ -140,16 +140,16 @@ static int apply_template(const struct talos_cluster *tc, const struct lab_machi
 
 static bool legacy_set(const struct bd_node *cfg, const char *path)
 {
-    const struct bd_node *n = tree_at(cfg, path);
+    const struct bd_node *n = talos_tree_at(cfg, path);
     return n && !bd_node_is_null(n) && !(n->kind != BD_NODE_SCALAR && n->n == 0) &&
            !(n->kind == BD_NODE_SCALAR && !n->str[0]);
 }
 
 static void drop(struct talos_docs *d, const char *kind, const char *name)
 {
-    long i = docs_find(d, kind, name);
+    long i = talos_docs_find(d, kind, name);
     if (i > 0)
-        docs_remove(d, (size_t)i);
+        talos_docs_remove(d, (size_t)i);
 }
 
 /* Where a patch configures the hostname, links or resolvers the legacy way under
@@ -159,8 +159,8 @@ static void drop_superseded_docs(const struct talos_cluster *tc, struct talos_do
 {
     const struct bd_node *cfg = d->v[0];
     if (legacy_set(cfg, "machine.network.hostname") ||
-        (tree_str_at(cfg, "machine.features.stableHostname") &&
-         !strcmp(tree_str_at(cfg, "machine.features.stableHostname"), "true")))
+        (talos_tree_str_at(cfg, "machine.features.stableHostname") &&
+         !strcmp(talos_tree_str_at(cfg, "machine.features.stableHostname"), "true")))
         drop(d, "HostnameConfig", NULL);
     if (legacy_set(cfg, "machine.network.interfaces")) {
         char vip[16];
@@ -179,19 +179,19 @@ static void drop_superseded_docs(const struct talos_cluster *tc, struct talos_do
 static int build(const struct talos_cluster *tc, const struct lab_machine *m, size_t limit,
                  struct talos_docs *docs, struct bd_err *err)
 {
-    gen_machine(&tc->in, tc->base[m->role], m, docs);
+    talos_gen_machine(&tc->in, tc->base[m->role], m, docs);
     size_t n;
     const char **files = machine_patches(tc, m, &n);
     int rc = 0;
     for (size_t i = 0; i < n && i < limit && rc == 0; i++) {
         const struct talos_patch *p = patch_by_file(tc, files[i]);
-        rc = p->is_template ? apply_template(tc, m, p, docs, err) : patch_apply(docs, p, err);
+        rc = p->is_template ? apply_template(tc, m, p, docs, err) : talos_patch_apply(docs, p, err);
     }
     free(files);
     if (rc < 0)
         return -1;
     drop_superseded_docs(tc, docs);
-    tree_order_v1alpha1(docs->v[0]);
+    talos_tree_order_v1alpha1(docs->v[0]);
     return 0;
 }
 
@@ -228,7 +228,7 @@ static int schematic_ifnames(const struct lab *lab)
     if (!file || bd_file_read(file, &text, &len, &e) < 0)
         return -1;
     if (bd_yaml_parse(text, len, file, &doc, &e) == 0) {
-        const struct bd_node *args = doc.ndocs ? tree_at(doc.docs[0], "customization.extraKernelArgs") : NULL;
+        const struct bd_node *args = doc.ndocs ? talos_tree_at(doc.docs[0], "customization.extraKernelArgs") : NULL;
         for (size_t i = 0; args && args->kind == BD_NODE_SEQ && i < args->n; i++)
             if (args->kids[i]->kind == BD_NODE_SCALAR && !strncmp(args->kids[i]->str, "net.ifnames=", 12))
                 v = !strcmp(args->kids[i]->str + 12, "0") ? 0 : 1;
@@ -260,7 +260,7 @@ static void blame(const struct talos_cluster *tc, const struct lab_machine *m, s
         struct bd_err e;
         bool same = build(tc, m, k, &docs, &e) == 0 && validate(tc, m, &docs, &e) < 0 &&
                     !strcmp(e.msg, err->msg);
-        docs_free(&docs);
+        talos_docs_free(&docs);
         if (same) {
             if (k == 0)
                 bd_err_prefix(err, "%s (from lab.yaml and %s)", m->name,
@@ -284,7 +284,7 @@ struct render_facts {
 
 static bool has_items(const struct bd_node *cfg, const char *path)
 {
-    const struct bd_node *n = tree_at(cfg, path);
+    const struct bd_node *n = talos_tree_at(cfg, path);
     return n && n->kind == BD_NODE_SEQ && n->n;
 }
 
@@ -293,7 +293,7 @@ static void note_facts(const struct lab_machine *m, const struct bd_node *cfg,
 {
     if (!f || m->role != LAB_ROLE_CONTROLPLANE)
         return;
-    const char *cni = tree_str_at(cfg, "cluster.network.cni.name");
+    const char *cni = talos_tree_str_at(cfg, "cluster.network.cni.name");
     if (cni && !strcmp(cni, "none") && !f->cni_none) {
         f->cni_none = true;
         f->cni_none_machine = m->name;
@@ -316,7 +316,7 @@ static int render(const struct talos_cluster *tc, const struct lab_machine *m, s
         note_facts(m, docs.v[0], facts);
         bd_yaml_emit_docs(out, docs.v, docs.n);
     }
-    docs_free(&docs);
+    talos_docs_free(&docs);
     return rc;
 }
 
@@ -397,8 +397,8 @@ static int load_patch_list(struct talos_cluster *tc, const struct lab_strlist *l
         if (patch_by_file(tc, l->v[i]))
             continue;
         tc->patches = bd_xrealloc(tc->patches, (tc->npatches + 1) * sizeof *tc->patches);
-        if (patch_load(l->v[i], &tc->patches[tc->npatches], err) < 0) {
-            patch_free(&tc->patches[tc->npatches]);
+        if (talos_patch_load(l->v[i], &tc->patches[tc->npatches], err) < 0) {
+            talos_patch_free(&tc->patches[tc->npatches]);
             return -1;
         }
         tc->npatches++;
@@ -475,8 +475,8 @@ int talos_cluster_new(const struct lab *lab, const char *schematic, struct talos
     tc->in.lab = lab;
     tc->in.secrets = tc->secrets;
     tc->in.installer_image = installer_image(lab, schematic);
-    tc->base[LAB_ROLE_CONTROLPLANE] = gen_role_base(&tc->in, LAB_ROLE_CONTROLPLANE);
-    tc->base[LAB_ROLE_WORKER] = gen_role_base(&tc->in, LAB_ROLE_WORKER);
+    tc->base[LAB_ROLE_CONTROLPLANE] = talos_gen_role_base(&tc->in, LAB_ROLE_CONTROLPLANE);
+    tc->base[LAB_ROLE_WORKER] = talos_gen_role_base(&tc->in, LAB_ROLE_WORKER);
     /* every generated config once, so a lab whose patches break is refused now */
     struct bd_buf scratch;
     bd_buf_init(&scratch);
@@ -520,7 +520,7 @@ void talos_cluster_free(struct talos_cluster *tc)
         free(tc->var_texts[i]);
     free(tc->var_texts);
     for (size_t i = 0; i < tc->npatches; i++)
-        patch_free(&tc->patches[i]);
+        talos_patch_free(&tc->patches[i]);
     free(tc->patches);
     bd_node_free(tc->base[0]);
     bd_node_free(tc->base[1]);

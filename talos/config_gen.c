@@ -55,28 +55,28 @@ static void set_snippet(struct bd_node *map, const char *key, const char *yaml)
 static void image(struct bd_node *map, const char *repo, const char *version)
 {
     char *s = bd_xasprintf("%s:v%s", repo, version);
-    tree_str(map, "image", s);
+    talos_tree_str(map, "image", s);
     free(s);
 }
 
 static void ca_pair(struct bd_node *parent, const char *key, const struct secrets_ca *ca,
                     bool with_key)
 {
-    struct bd_node *m = tree_map(parent, key);
-    tree_str(m, "crt", ca->crt);
-    tree_str(m, "key", with_key ? ca->key : "");
+    struct bd_node *m = talos_tree_map(parent, key);
+    talos_tree_str(m, "crt", ca->crt);
+    talos_tree_str(m, "key", with_key ? ca->key : "");
 }
 
 static void str_list(struct bd_node *parent, const char *key, const struct lab_strlist *l)
 {
-    struct bd_node *seq = tree_seq(parent, key);
+    struct bd_node *seq = talos_tree_seq(parent, key);
     for (size_t i = 0; i < l->n; i++)
         bd_node_seq_push(seq, bd_node_scalar(l->v[i], false));
 }
 
 static void one_item_list(struct bd_node *parent, const char *key, const char *item)
 {
-    struct bd_node *seq = tree_seq(parent, key);
+    struct bd_node *seq = talos_tree_seq(parent, key);
     bd_node_seq_push(seq, bd_node_scalar(item, false));
 }
 
@@ -86,46 +86,46 @@ static struct bd_node *machine_section(const struct gen_input *in, struct bd_nod
     const struct lab_cluster *cl = &in->lab->cluster;
     const struct talos_secrets *s = in->secrets;
     bool cp = role == LAB_ROLE_CONTROLPLANE;
-    struct bd_node *m = tree_map(doc, "machine");
-    tree_str(m, "type", lab_role_name(role));
-    tree_str(m, "token", s->trustd_token);
+    struct bd_node *m = talos_tree_map(doc, "machine");
+    talos_tree_str(m, "type", lab_role_name(role));
+    talos_tree_str(m, "token", s->trustd_token);
     ca_pair(m, "ca", &s->os, cp);
     str_list(m, "certSANs", &cl->cert_sans);
-    struct bd_node *kubelet = tree_map(m, "kubelet");
+    struct bd_node *kubelet = talos_tree_map(m, "kubelet");
     image(kubelet, "ghcr.io/siderolabs/kubelet", cl->kubernetes_version);
     struct bd_node *rest = snippet(kubelet_yaml);
     for (size_t i = 0; i < rest->n; i++)
         bd_node_map_set(kubelet, rest->kids[2 * i]->str, bd_node_clone(rest->kids[2 * i + 1]));
     bd_node_free(rest);
-    struct bd_node *install = tree_map(m, "install");
-    tree_str(install, "disk", ""); /* each machine's own, see gen_machine */
-    tree_str(install, "image", in->installer_image);
-    tree_plain(install, "wipe", "false");
-    tree_plain(install, "grubUseUKICmdline", "true");
+    struct bd_node *install = talos_tree_map(m, "install");
+    talos_tree_str(install, "disk", ""); /* each machine's own, see talos_gen_machine */
+    talos_tree_str(install, "image", in->installer_image);
+    talos_tree_plain(install, "wipe", "false");
+    talos_tree_plain(install, "grubUseUKICmdline", "true");
     set_snippet(m, "features", features_yaml);
     if (cp) {
-        struct bd_node *labels = tree_map(m, "nodeLabels");
-        tree_str(labels, "node.kubernetes.io/exclude-from-external-load-balancers", "");
+        struct bd_node *labels = talos_tree_map(m, "nodeLabels");
+        talos_tree_str(labels, "node.kubernetes.io/exclude-from-external-load-balancers", "");
     }
     return m;
 }
 
 static void cluster_network(const struct lab_cluster *cl, struct bd_node *c)
 {
-    struct bd_node *net = tree_map(c, "network");
+    struct bd_node *net = talos_tree_map(c, "network");
     if (cl->cni != LAB_CNI_FLANNEL) {
-        struct bd_node *cni = tree_map(net, "cni");
-        tree_str(cni, "name", cl->cni == LAB_CNI_NONE ? "none" : "custom");
+        struct bd_node *cni = talos_tree_map(net, "cni");
+        talos_tree_str(cni, "name", cl->cni == LAB_CNI_NONE ? "none" : "custom");
     }
-    tree_str(net, "dnsDomain", cl->dns_domain);
+    talos_tree_str(net, "dnsDomain", cl->dns_domain);
     one_item_list(net, "podSubnets", cl->pod_subnet);
     one_item_list(net, "serviceSubnets", cl->service_subnet);
 }
 
 static void discovery(const struct lab_cluster *cl, struct bd_node *c)
 {
-    struct bd_node *d = tree_map(c, "discovery");
-    tree_plain(d, "enabled", cl->discovery ? "true" : "false");
+    struct bd_node *d = talos_tree_map(c, "discovery");
+    talos_tree_plain(d, "enabled", cl->discovery ? "true" : "false");
     set_snippet(d, "registries", registries_yaml);
 }
 
@@ -135,56 +135,56 @@ static void control_plane_parts(const struct gen_input *in, struct bd_node *c)
     const struct talos_secrets *s = in->secrets;
     const char *k8s = cl->kubernetes_version;
     ca_pair(c, "aggregatorCA", &s->k8s_aggregator, true);
-    tree_str(tree_map(c, "serviceAccount"), "key", s->service_account_key);
-    struct bd_node *api = tree_map(c, "apiServer");
+    talos_tree_str(talos_tree_map(c, "serviceAccount"), "key", s->service_account_key);
+    struct bd_node *api = talos_tree_map(c, "apiServer");
     image(api, "registry.k8s.io/kube-apiserver", k8s);
     if (cl->cert_sans.n)
         str_list(api, "certSANs", &cl->cert_sans);
     set_snippet(api, "admissionControl", admission_yaml);
     set_snippet(api, "auditPolicy", audit_yaml);
-    image(tree_map(c, "controllerManager"), "registry.k8s.io/kube-controller-manager", k8s);
-    struct bd_node *proxy = tree_map(c, "proxy");
+    image(talos_tree_map(c, "controllerManager"), "registry.k8s.io/kube-controller-manager", k8s);
+    struct bd_node *proxy = talos_tree_map(c, "proxy");
     if (!cl->kube_proxy)
-        tree_plain(proxy, "disabled", "true");
+        talos_tree_plain(proxy, "disabled", "true");
     image(proxy, "registry.k8s.io/kube-proxy", k8s);
-    image(tree_map(c, "scheduler"), "registry.k8s.io/kube-scheduler", k8s);
+    image(talos_tree_map(c, "scheduler"), "registry.k8s.io/kube-scheduler", k8s);
     discovery(cl, c);
-    ca_pair(tree_map(c, "etcd"), "ca", &s->etcd, true);
+    ca_pair(talos_tree_map(c, "etcd"), "ca", &s->etcd, true);
     if (cl->extra_manifests.n)
         str_list(c, "extraManifests", &cl->extra_manifests);
     if (cl->n_inline_manifests) {
-        struct bd_node *seq = tree_seq(c, "inlineManifests");
+        struct bd_node *seq = talos_tree_seq(c, "inlineManifests");
         for (size_t i = 0; i < cl->n_inline_manifests; i++) {
             struct bd_node *item = bd_node_new(BD_NODE_MAP);
-            tree_str(item, "name", cl->inline_manifests[i].name);
-            tree_str(item, "contents", in->manifest_texts[i]);
+            talos_tree_str(item, "name", cl->inline_manifests[i].name);
+            talos_tree_str(item, "contents", in->manifest_texts[i]);
             bd_node_seq_push(seq, item);
         }
     }
     if (cl->allow_scheduling_on_control_planes)
-        tree_plain(c, "allowSchedulingOnControlPlanes", "true");
+        talos_tree_plain(c, "allowSchedulingOnControlPlanes", "true");
 }
 
-struct bd_node *gen_role_base(const struct gen_input *in, enum lab_role role)
+struct bd_node *talos_gen_role_base(const struct gen_input *in, enum lab_role role)
 {
     const struct lab_cluster *cl = &in->lab->cluster;
     const struct talos_secrets *s = in->secrets;
     bool cp = role == LAB_ROLE_CONTROLPLANE;
     struct bd_node *doc = bd_node_new(BD_NODE_MAP);
-    tree_str(doc, "version", "v1alpha1");
-    tree_plain(doc, "debug", "false");
-    tree_plain(doc, "persist", "true");
+    talos_tree_str(doc, "version", "v1alpha1");
+    talos_tree_plain(doc, "debug", "false");
+    talos_tree_plain(doc, "persist", "true");
     machine_section(in, doc, role);
 
-    struct bd_node *c = tree_map(doc, "cluster");
-    tree_str(c, "id", s->cluster_id);
-    tree_str(c, "secret", s->cluster_secret);
-    tree_str(tree_map(c, "controlPlane"), "endpoint", cl->endpoint);
-    tree_str(c, "clusterName", cl->name);
+    struct bd_node *c = talos_tree_map(doc, "cluster");
+    talos_tree_str(c, "id", s->cluster_id);
+    talos_tree_str(c, "secret", s->cluster_secret);
+    talos_tree_str(talos_tree_map(c, "controlPlane"), "endpoint", cl->endpoint);
+    talos_tree_str(c, "clusterName", cl->name);
     cluster_network(cl, c);
-    tree_str(c, "token", s->bootstrap_token);
+    talos_tree_str(c, "token", s->bootstrap_token);
     if (cp)
-        tree_str(c, s->secretbox_secret ? "secretboxEncryptionSecret" : "aescbcEncryptionSecret",
+        talos_tree_str(c, s->secretbox_secret ? "secretboxEncryptionSecret" : "aescbcEncryptionSecret",
                  s->secretbox_secret ? s->secretbox_secret : s->aescbc_secret);
     ca_pair(c, "ca", &s->k8s, cp);
     if (cp)
@@ -197,10 +197,10 @@ struct bd_node *gen_role_base(const struct gen_input *in, enum lab_role role)
 static struct bd_node *typed_doc(const char *kind, const char *name)
 {
     struct bd_node *d = bd_node_new(BD_NODE_MAP);
-    tree_str(d, "apiVersion", "v1alpha1");
-    tree_str(d, "kind", kind);
+    talos_tree_str(d, "apiVersion", "v1alpha1");
+    talos_tree_str(d, "kind", kind);
     if (name)
-        tree_str(d, "name", name);
+        talos_tree_str(d, "name", name);
     return d;
 }
 
@@ -219,57 +219,57 @@ static void network_docs(const struct gen_input *in, const struct lab_machine *m
     bd_mac_format(&m->mac, mac);
     struct bd_node *alias = typed_doc("LinkAliasConfig", TALOS_LINK);
     snprintf(buf, sizeof buf, "mac(link.permanent_addr) == \"%s\"", mac);
-    tree_str(tree_map(alias, "selector"), "match", buf);
-    docs_push(out, alias);
+    talos_tree_str(talos_tree_map(alias, "selector"), "match", buf);
+    talos_docs_push(out, alias);
     if (stat) {
         struct bd_node *link = typed_doc("LinkConfig", TALOS_LINK);
-        tree_plain(link, "up", "true");
+        talos_tree_plain(link, "up", "true");
         char ip[16];
         bd_ipv4_format(m->ip, ip);
         snprintf(buf, sizeof buf, "%s/%d", ip, lab->lan.subnet.prefix);
-        tree_str(tree_item(tree_seq(link, "addresses")), "address", buf);
+        talos_tree_str(talos_tree_item(talos_tree_seq(link, "addresses")), "address", buf);
         bd_ipv4_format(lab->lan.gateway, ip);
-        tree_str(tree_item(tree_seq(link, "routes")), "gateway", ip);
-        docs_push(out, link);
+        talos_tree_str(talos_tree_item(talos_tree_seq(link, "routes")), "gateway", ip);
+        talos_docs_push(out, link);
         if (lab->lan.dns.n) {
             struct bd_node *res = typed_doc("ResolverConfig", NULL);
-            struct bd_node *ns = tree_seq(res, "nameservers");
+            struct bd_node *ns = talos_tree_seq(res, "nameservers");
             for (size_t i = 0; i < lab->lan.dns.n; i++) {
                 bd_ipv4_format(lab->lan.dns.v[i], ip);
-                tree_str(tree_item(ns), "address", ip);
+                talos_tree_str(talos_tree_item(ns), "address", ip);
             }
-            docs_push(out, res);
+            talos_docs_push(out, res);
         }
     } else {
-        docs_push(out, typed_doc("DHCPv4Config", TALOS_LINK));
+        talos_docs_push(out, typed_doc("DHCPv4Config", TALOS_LINK));
     }
     if (vip) {
         char v[16];
         bd_ipv4_format(lab->cluster.vip, v);
         struct bd_node *l2 = typed_doc("Layer2VIPConfig", v);
-        tree_str(l2, "link", TALOS_LINK);
-        docs_push(out, l2);
+        talos_tree_str(l2, "link", TALOS_LINK);
+        talos_docs_push(out, l2);
     }
 }
 
-void gen_machine(const struct gen_input *in, const struct bd_node *role_base,
+void talos_gen_machine(const struct gen_input *in, const struct bd_node *role_base,
                  const struct lab_machine *m, struct talos_docs *out)
 {
     struct bd_node *doc = bd_node_clone(role_base);
     struct bd_node *machine = bd_node_get(doc, "machine");
-    tree_str(bd_node_get(machine, "install"), "disk", m->install_disk);
+    talos_tree_str(bd_node_get(machine, "install"), "disk", m->install_disk);
     if (m->labels.n) {
         struct bd_node *labels = bd_node_get(machine, "nodeLabels");
         if (!labels)
-            labels = tree_map(machine, "nodeLabels");
+            labels = talos_tree_map(machine, "nodeLabels");
         for (size_t i = 0; i < m->labels.n; i++)
-            tree_str(labels, m->labels.v[i].key, m->labels.v[i].value);
+            talos_tree_str(labels, m->labels.v[i].key, m->labels.v[i].value);
     }
-    docs_push(out, doc);
+    talos_docs_push(out, doc);
     /* what Talos's own static-hostname option writes (stdpatches.WithStaticHostname) */
     struct bd_node *host = typed_doc("HostnameConfig", NULL);
-    tree_str(host, "auto", "off"); /* a string; written quoted */
-    tree_str(host, "hostname", m->hostname);
-    docs_push(out, host);
+    talos_tree_str(host, "auto", "off"); /* a string; written quoted */
+    talos_tree_str(host, "hostname", m->hostname);
+    talos_docs_push(out, host);
     network_docs(in, m, out);
 }

@@ -199,7 +199,7 @@ static void walk(struct bd_node *n, char *path, size_t len, size_t cap, bool dee
     }
 }
 
-void tree_order_v1alpha1(struct bd_node *doc)
+void talos_tree_order_v1alpha1(struct bd_node *doc)
 {
     char path[256] = "";
     walk(doc, path, 0, sizeof path, false);
@@ -240,7 +240,7 @@ static int check_keys(const struct bd_node *n, const char *path, const char *dis
     return 0;
 }
 
-int tree_check_v1alpha1_keys(const struct bd_node *doc, struct bd_err *err)
+int talos_tree_check_v1alpha1_keys(const struct bd_node *doc, struct bd_err *err)
 {
     return check_keys(doc, "", "", err);
 }

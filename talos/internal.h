@@ -10,19 +10,19 @@
 /* ---------- PKI (pki_key.c, pki_cert.c): OpenSSL 3, see docs/talos.md ---------- */
 
 /* err gets what, then OpenSSL's first queued error (the queue is cleared). -1. */
-int pki_fail(struct bd_err *err, const char *what);
+int talos_pki_fail(struct bd_err *err, const char *what);
 
 enum pki_key_type { PKI_KEY_ED25519, PKI_KEY_EC_P256, PKI_KEY_RSA_4096 };
-EVP_PKEY *pki_key_generate(enum pki_key_type type, struct bd_err *err);
+EVP_PKEY *talos_pki_key_generate(enum pki_key_type type, struct bd_err *err) BD_MUST_CHECK;
 /* The type a key has (RSA of any size reads as PKI_KEY_RSA_4096). */
-enum pki_key_type pki_key_type_of(const EVP_PKEY *k);
-const char *pki_key_type_name(const EVP_PKEY *k); /* "Ed25519", "ECDSA", "RSA" */
+enum pki_key_type talos_pki_key_type_of(const EVP_PKEY *k);
+const char *talos_pki_key_type_name(const EVP_PKEY *k); /* "Ed25519", "ECDSA", "RSA" */
 /* Parses a private key PEM of the block types Talos reads (ED25519 PRIVATE KEY,
  * EC PRIVATE KEY, RSA PRIVATE KEY, PRIVATE KEY). what names the key in messages. */
-EVP_PKEY *pki_key_parse(const char *pem, const char *what, struct bd_err *err);
+EVP_PKEY *talos_pki_key_parse(const char *pem, const char *what, struct bd_err *err) BD_MUST_CHECK;
 /* PEM of a private key as talosctl writes it: ED25519 PRIVATE KEY (PKCS#8 body),
  * EC PRIVATE KEY (SEC1), RSA PRIVATE KEY (PKCS#1). Caller frees *out. */
-int pki_key_pem(EVP_PKEY *k, char **out, struct bd_err *err);
+int talos_pki_key_pem(EVP_PKEY *k, char **out, struct bd_err *err) BD_MUST_CHECK;
 
 enum { PKI_EKU_SERVER = 1, PKI_EKU_CLIENT = 2 };
 enum { PKI_KU_DIGITAL_SIGNATURE = 1, PKI_KU_KEY_ENCIPHERMENT = 2, PKI_KU_CERT_SIGN = 4 };
@@ -40,17 +40,17 @@ struct pki_cert_spec {
 /* Issues a certificate for subject_key. Self-signed when issuer is NULL; otherwise the
  * issuer name is the issuer's subject as encoded, which Go needs to chain it. Signed
  * with SHA-256 (ECDSA, RSA PKCS#1 v1.5) or Ed25519. Returns PEM (caller frees *pem). */
-int pki_cert_issue(const struct pki_cert_spec *spec, EVP_PKEY *subject_key, X509 *issuer,
-                   EVP_PKEY *issuer_key, char **pem, struct bd_err *err);
-X509 *pki_cert_parse(const char *pem, const char *what, struct bd_err *err);
-char *pki_cert_pem(X509 *x); /* caller frees */
+int talos_pki_cert_issue(const struct pki_cert_spec *spec, EVP_PKEY *subject_key, X509 *issuer,
+                   EVP_PKEY *issuer_key, char **pem, struct bd_err *err) BD_MUST_CHECK;
+X509 *talos_pki_cert_parse(const char *pem, const char *what, struct bd_err *err) BD_MUST_CHECK;
+char *talos_pki_cert_pem(X509 *x); /* caller frees */
 /* 0 when crt chains to ca (signature, validity, CA constraints); else -1, err says why. */
-int pki_cert_verify(X509 *crt, X509 *ca, struct bd_err *err);
+int talos_pki_cert_verify(X509 *crt, X509 *ca, struct bd_err *err) BD_MUST_CHECK;
 
 /* Base64 (standard alphabet, padded). Caller frees. */
-char *pki_b64(const void *data, size_t len);
+char *talos_pki_b64(const void *data, size_t len);
 /* Decodes standard base64; NULL when s is not base64 (caller frees; *len set). */
-unsigned char *pki_unb64(const char *s, size_t *len);
+unsigned char *talos_pki_unb64(const char *s, size_t *len);
 
 /* ---------- secrets bundle (secrets.c, secrets_gen.c) ---------- */
 
@@ -72,8 +72,8 @@ struct talos_secrets {
 };
 
 /* Loads a CA for signing; name ("os", "k8s") is for messages. Caller frees both. */
-int secrets_ca_open(const struct secrets_ca *ca, const char *name, X509 **crt, EVP_PKEY **key,
-                    struct bd_err *err);
+int talos_secrets_ca_open(const struct secrets_ca *ca, const char *name, X509 **crt, EVP_PKEY **key,
+                          struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- config documents ---------- */
 
@@ -82,26 +82,26 @@ struct talos_docs {
     size_t n, cap;
     struct bd_node **v;
 };
-void docs_push(struct talos_docs *d, struct bd_node *doc); /* takes doc */
-void docs_remove(struct talos_docs *d, size_t i);
-void docs_free(struct talos_docs *d);
+void talos_docs_push(struct talos_docs *d, struct bd_node *doc); /* takes doc */
+void talos_docs_remove(struct talos_docs *d, size_t i);
+void talos_docs_free(struct talos_docs *d);
 /* Index of the typed document kind[/name], or -1. name NULL matches any. */
-long docs_find(const struct talos_docs *d, const char *kind, const char *name);
+long talos_docs_find(const struct talos_docs *d, const char *kind, const char *name);
 
 /* Tree building (config_tree.c). Keys are added in call order. */
-struct bd_node *tree_map(struct bd_node *parent, const char *key);
-struct bd_node *tree_seq(struct bd_node *parent, const char *key);
-struct bd_node *tree_item(struct bd_node *seq); /* a new mapping at the end of seq */
-void tree_str(struct bd_node *map, const char *key, const char *val);   /* a string */
-void tree_plain(struct bd_node *map, const char *key, const char *val); /* true, 7445 */
+struct bd_node *talos_tree_map(struct bd_node *parent, const char *key);
+struct bd_node *talos_tree_seq(struct bd_node *parent, const char *key);
+struct bd_node *talos_tree_item(struct bd_node *seq); /* a new mapping at the end of seq */
+void talos_tree_str(struct bd_node *map, const char *key, const char *val);   /* a string */
+void talos_tree_plain(struct bd_node *map, const char *key, const char *val); /* true, 7445 */
 /* Walks a dotted path of map keys ("machine.install.disk"); NULL when absent. */
-struct bd_node *tree_at(const struct bd_node *root, const char *path);
-const char *tree_str_at(const struct bd_node *root, const char *path);
+struct bd_node *talos_tree_at(const struct bd_node *root, const char *path);
+const char *talos_tree_str_at(const struct bd_node *root, const char *path);
 /* Sorts map keys the way Talos writes them: struct fields in their Go order, Go maps
  * by go-yaml's key order (config_order.c). */
-void tree_order_v1alpha1(struct bd_node *doc);
+void talos_tree_order_v1alpha1(struct bd_node *doc);
 /* Refuses a key that Talos's v1alpha1 structs do not have; the message names it. */
-int tree_check_v1alpha1_keys(const struct bd_node *doc, struct bd_err *err);
+int talos_tree_check_v1alpha1_keys(const struct bd_node *doc, struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- generation (config_gen.c) ---------- */
 
@@ -116,10 +116,10 @@ struct gen_input {
     char **manifest_texts;  /* contents of lab->cluster.inline_manifests[i].file */
 };
 /* The v1alpha1 document every machine of a role starts from. */
-struct bd_node *gen_role_base(const struct gen_input *in, enum lab_role role);
+struct bd_node *talos_gen_role_base(const struct gen_input *in, enum lab_role role);
 /* A machine's config before patches: its role's base with its own values, then its
  * HostnameConfig and network documents. */
-void gen_machine(const struct gen_input *in, const struct bd_node *role_base,
+void talos_gen_machine(const struct gen_input *in, const struct bd_node *role_base,
                  const struct lab_machine *m, struct talos_docs *out);
 
 /* ---------- patches (patch_*.c) ---------- */
@@ -146,11 +146,11 @@ struct patch_vars {
     const struct bd_node **values;
 };
 
-int patch_load(const char *file, struct talos_patch *out, struct bd_err *err);
-void patch_free(struct talos_patch *p);
+int talos_patch_load(const char *file, struct talos_patch *out, struct bd_err *err) BD_MUST_CHECK;
+void talos_patch_free(struct talos_patch *p);
 /* Renders a template patch as Terraform's templatefile() would (tmpl_*.c). */
-int patch_fill_template(const struct talos_patch *p, const struct patch_vars *vars,
-                        struct bd_buf *out, struct bd_err *err);
+int talos_patch_fill_template(const struct talos_patch *p, const struct patch_vars *vars,
+                        struct bd_buf *out, struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- templates (tmpl_*.c): Terraform's template language ---------- */
 
@@ -166,19 +166,19 @@ struct tv {
     struct tv **items;
     const char **keys; /* maps */
 };
-struct tv *tv_new(struct bd_arena *a, enum tv_kind k);
-struct tv *tv_str(struct bd_arena *a, const char *s, size_t len);
-struct tv *tv_num(struct bd_arena *a, double n);
-struct tv *tv_bool(struct bd_arena *a, bool b);
-void tv_push(struct bd_arena *a, struct tv *list, const char *key, struct tv *item);
-void tv_sort_map(struct tv *map);
-const struct tv *tv_get(const struct tv *map, const char *key);
+struct tv *talos_tv_new(struct bd_arena *a, enum tv_kind k);
+struct tv *talos_tv_str(struct bd_arena *a, const char *s, size_t len);
+struct tv *talos_tv_num(struct bd_arena *a, double n);
+struct tv *talos_tv_bool(struct bd_arena *a, bool b);
+void talos_tv_push(struct bd_arena *a, struct tv *list, const char *key, struct tv *item);
+void talos_tv_sort_map(struct tv *map);
+const struct tv *talos_tv_get(const struct tv *map, const char *key);
 /* YAML to value: plain true/false, numbers and null become bool, number, null. */
-struct tv *tv_from_node(struct bd_arena *a, const struct bd_node *n);
-const char *tv_kind_name(const struct tv *v);
-void tv_format_number(double n, char out[32]);
-void tv_json(struct bd_buf *b, const struct tv *v); /* jsonencode() */
-void tv_yaml(struct bd_buf *b, const struct tv *v); /* yamlencode() */
+struct tv *talos_tv_from_node(struct bd_arena *a, const struct bd_node *n);
+const char *talos_tv_kind_name(const struct tv *v);
+void talos_tv_format_number(double n, char out[32]);
+void talos_tv_json(struct bd_buf *b, const struct tv *v); /* jsonencode() */
+void talos_tv_yaml(struct bd_buf *b, const struct tv *v); /* yamlencode() */
 
 /* Expressions and template pieces, as tmpl_parse.c reads them; at is the offset in
  * the template text, for file:line:col in messages. */
@@ -214,28 +214,28 @@ struct tmpl {
     struct tn *body;
 };
 /* "file:line:col: " for an offset into the template. */
-void tmpl_where(const struct tmpl *t, size_t at, char *out, size_t size);
+void talos_tmpl_where(const struct tmpl *t, size_t at, char *out, size_t size);
 /* A function call (tmpl_func.c); NULL with err set on error. */
-struct tv *tmpl_call(const struct tmpl *t, const struct tx *call, struct tv **args,
+struct tv *talos_tmpl_call(const struct tmpl *t, const struct tx *call, struct tv **args,
                      struct bd_arena *a, struct bd_err *err);
 
 /* A parsed template (tmpl_parse.c).*/
-struct tmpl *tmpl_parse(const char *file, const char *text, struct bd_err *err);
-void tmpl_free(struct tmpl *t);
+struct tmpl *talos_tmpl_parse(const char *file, const char *text, struct bd_err *err) BD_MUST_CHECK;
+void talos_tmpl_free(struct tmpl *t);
 /* Renders with vars (name -> value); errors name file:line:col. */
-int tmpl_render(const struct tmpl *t, size_t nvars, const char *const *names,
+int talos_tmpl_render(const struct tmpl *t, size_t nvars, const char *const *names,
                 struct tv *const *values, struct bd_arena *a, struct bd_buf *out,
-                struct bd_err *err);
+                struct bd_err *err) BD_MUST_CHECK;
 /* Parses patch text into p->yaml and p->kind. */
-int patch_parse(struct talos_patch *p, const char *text, size_t len, struct bd_err *err);
+int talos_patch_parse(struct talos_patch *p, const char *text, size_t len, struct bd_err *err) BD_MUST_CHECK;
 /* Applies a parsed patch; messages name the patch file and the path inside it. */
-int patch_apply(struct talos_docs *d, const struct talos_patch *p, struct bd_err *err);
+int talos_patch_apply(struct talos_docs *d, const struct talos_patch *p, struct bd_err *err) BD_MUST_CHECK;
 /* Talos's strategic merge of one patch document into the config. */
-int patch_merge_doc(struct talos_docs *d, const struct bd_node *patch, const char *file,
-                    struct bd_err *err);
+int talos_patch_merge_doc(struct talos_docs *d, const struct bd_node *patch, const char *file,
+                    struct bd_err *err) BD_MUST_CHECK;
 /* RFC 6902 operations (a list) applied to the v1alpha1 document. */
-int patch_json_apply(struct bd_node **root, const struct bd_node *ops, const char *file,
-                     struct bd_err *err);
+int talos_patch_json_apply(struct bd_node **root, const struct bd_node *ops, const char *file,
+                     struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- validation (validate*.c) ---------- */
 
@@ -248,10 +248,10 @@ struct validate_ctx {
     bool ifnames0_pxe_only; /* ... only the PXE boot does (boot.kernel_args) */
 };
 /* The Talos rules that concern bootd's output; messages name the field. */
-int talos_validate(const struct talos_docs *d, const struct validate_ctx *vc, struct bd_err *err);
+int talos_validate(const struct talos_docs *d, const struct validate_ctx *vc, struct bd_err *err) BD_MUST_CHECK;
 /* Links a PXE-booted metal machine will not have (validate_metal.c). */
 int talos_validate_metal(const struct talos_docs *d, const struct validate_ctx *vc,
-                         struct bd_err *err);
+                         struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- Talos API (api*.c, targz.c) ---------- */
 
@@ -267,15 +267,15 @@ struct pb_field {
     size_t len;
 };
 /* 1 a field, 0 the end, -1 malformed. */
-int pb_next(struct pb_reader *r, struct pb_field *f);
-struct pb_reader pb_sub(const struct pb_field *f); /* an embedded message */
-bool pb_is_bytes(const struct pb_field *f);        /* strings, bytes, messages */
-void pb_copy_string(const struct pb_field *f, char *out, size_t n); /* truncates */
-void pb_put_bool(struct bd_buf *b, uint32_t num, bool v);
+int talos_pb_next(struct pb_reader *r, struct pb_field *f);
+struct pb_reader talos_pb_sub(const struct pb_field *f); /* an embedded message */
+bool talos_pb_is_bytes(const struct pb_field *f);        /* strings, bytes, messages */
+void talos_pb_copy_string(const struct pb_field *f, char *out, size_t n); /* truncates */
+void talos_pb_put_bool(struct bd_buf *b, uint32_t num, bool v);
 
 /* One gRPC call: the request message, then each response message to on_msg (which
  * returns -1 with err set to stop the call). */
-struct grpc_call {
+struct talos_grpc_call {
     const struct talos_node *node;
     const char *method; /* "/machine.MachineService/Version" */
     const struct bd_buf *req;
@@ -283,10 +283,10 @@ struct grpc_call {
     int (*on_msg)(const uint8_t *p, size_t n, void *ud, struct bd_err *err);
     void *ud;
 };
-int grpc_call(const struct grpc_call *c, int *code, struct bd_err *err);
+int talos_grpc_call(const struct talos_grpc_call *c, int *code, struct bd_err *err) BD_MUST_CHECK;
 
 /* The file want from a gzipped tar of at most max bytes unpacked (caller frees *out). */
-int targz_entry(const void *gz, size_t n, const char *want, size_t max, char **out, size_t *len,
-                struct bd_err *err);
+int talos_targz_entry(const void *gz, size_t n, const char *want, size_t max, char **out, size_t *len,
+                struct bd_err *err) BD_MUST_CHECK;
 
 #endif

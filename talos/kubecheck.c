@@ -61,8 +61,8 @@ static void check_ca(struct talos_kube_check *c, const char *talos_b64, const ch
 {
     c->what = "cluster CA";
     size_t n;
-    char *talos = talos_b64 ? (char *)pki_unb64(talos_b64, &n) : NULL;
-    char *bootd = bootd_b64 ? (char *)pki_unb64(bootd_b64, &n) : NULL;
+    char *talos = talos_b64 ? (char *)talos_pki_unb64(talos_b64, &n) : NULL;
+    char *bootd = bootd_b64 ? (char *)talos_pki_unb64(bootd_b64, &n) : NULL;
     size_t blen = bootd ? strlen(bootd) : 0;
     while (blen && bootd[blen - 1] == '\n')
         bootd[--blen] = 0;
@@ -82,12 +82,12 @@ static void check_client_cert(struct talos_kube_check *c, const char *crt_b64,
     c->same = false;
     snprintf(c->bootd, sizeof c->bootd, "signed by the lab's Kubernetes CA");
     size_t n;
-    char *pem = crt_b64 ? (char *)pki_unb64(crt_b64, &n) : NULL;
+    char *pem = crt_b64 ? (char *)talos_pki_unb64(crt_b64, &n) : NULL;
     size_t ca_n;
-    char *ca_pem = (char *)pki_unb64(s->k8s.crt, &ca_n);
+    char *ca_pem = (char *)talos_pki_unb64(s->k8s.crt, &ca_n);
     struct bd_err e;
-    X509 *crt = pem ? pki_cert_parse(pem, "client certificate", &e) : NULL;
-    X509 *ca = ca_pem ? pki_cert_parse(ca_pem, "Kubernetes CA", &e) : NULL;
+    X509 *crt = pem ? talos_pki_cert_parse(pem, "client certificate", &e) : NULL;
+    X509 *ca = ca_pem ? talos_pki_cert_parse(ca_pem, "Kubernetes CA", &e) : NULL;
     if (!crt) {
         snprintf(c->talos, sizeof c->talos, "(missing or unreadable)");
     } else if (!ca) {
@@ -95,7 +95,7 @@ static void check_client_cert(struct talos_kube_check *c, const char *crt_b64,
     } else {
         char subject[120];
         X509_NAME_oneline(X509_get_subject_name(crt), subject, sizeof subject);
-        c->same = pki_cert_verify(crt, ca, &e) == 0;
+        c->same = talos_pki_cert_verify(crt, ca, &e) == 0;
         int w = snprintf(c->talos, sizeof c->talos, "%s", subject);
         snprintf(c->talos + w, sizeof c->talos - (size_t)w, ", %s",
                  c->same ? "signed by the lab's Kubernetes CA"

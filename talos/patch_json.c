@@ -176,7 +176,7 @@ static bool json_equal(const struct bd_node *a, const struct bd_node *b)
 static int apply_op(const struct op_ctx *c, struct bd_node *root, const struct bd_node *op)
 {
     const struct bd_node *value = bd_node_get(op, "value");
-    const char *from = tree_str_at(op, "from");
+    const char *from = talos_tree_str_at(op, "from");
     if (!c->path[0])
         return op_fail(c, "bootd does not replace the whole v1alpha1 document; patch its keys");
     if (!strcmp(c->op, "add"))
@@ -204,13 +204,13 @@ static int apply_op(const struct op_ctx *c, struct bd_node *root, const struct b
     return add(c, root, c->path, !strcmp(c->op, "move") ? src : bd_node_clone(src));
 }
 
-int patch_json_apply(struct bd_node **root, const struct bd_node *ops, const char *file,
+int talos_patch_json_apply(struct bd_node **root, const struct bd_node *ops, const char *file,
                      struct bd_err *err)
 {
     for (size_t i = 0; i < ops->n; i++) {
         const struct bd_node *op = ops->kids[i];
-        struct op_ctx c = {.file = file, .index = i, .op = tree_str_at(op, "op"),
-                           .path = tree_str_at(op, "path"), .err = err};
+        struct op_ctx c = {.file = file, .index = i, .op = talos_tree_str_at(op, "op"),
+                           .path = talos_tree_str_at(op, "path"), .err = err};
         if (apply_op(&c, *root, op) < 0)
             return -1;
     }

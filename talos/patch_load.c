@@ -23,7 +23,7 @@ static int check_json_ops(const char *file, const struct bd_node *ops, struct bd
         if (op->kind != BD_NODE_MAP)
             return bd_err_set(err, "%s:%d: operation %zu: expected a mapping {op, path, ...}", file,
                               op->line, i);
-        const char *name = tree_str_at(op, "op"), *path = tree_str_at(op, "path");
+        const char *name = talos_tree_str_at(op, "op"), *path = talos_tree_str_at(op, "path");
         bool known = false;
         for (int k = 0; name && json_ops[k]; k++)
             known |= !strcmp(name, json_ops[k]);
@@ -40,14 +40,14 @@ static int check_json_ops(const char *file, const struct bd_node *ops, struct bd
         if (wants_value && !bd_node_get(op, "value"))
             return bd_err_set(err, "%s:%d: operation %zu (%s %s): needs a value", file, op->line, i,
                               name, path);
-        if (wants_from && !tree_str_at(op, "from"))
+        if (wants_from && !talos_tree_str_at(op, "from"))
             return bd_err_set(err, "%s:%d: operation %zu (%s %s): needs from", file, op->line, i,
                               name, path);
     }
     return 0;
 }
 
-int patch_parse(struct talos_patch *p, const char *text, size_t len, struct bd_err *err)
+int talos_patch_parse(struct talos_patch *p, const char *text, size_t len, struct bd_err *err)
 {
     if (bd_yaml_parse(text, len, p->file, &p->yaml, err) < 0)
         return -1;
@@ -74,7 +74,7 @@ int patch_parse(struct talos_patch *p, const char *text, size_t len, struct bd_e
     return 0;
 }
 
-int patch_load(const char *file, struct talos_patch *out, struct bd_err *err)
+int talos_patch_load(const char *file, struct talos_patch *out, struct bd_err *err)
 {
     memset(out, 0, sizeof *out);
     out->file = bd_xstrdup(file);
@@ -85,29 +85,29 @@ int patch_load(const char *file, struct talos_patch *out, struct bd_err *err)
     if (ends_with(file, ".tftpl")) {
         out->is_template = true;
         out->text = text;
-        out->tmpl = tmpl_parse(file, text, err);
+        out->tmpl = talos_tmpl_parse(file, text, err);
         return out->tmpl ? 0 : -1;
     }
-    int rc = patch_parse(out, text, len, err);
+    int rc = talos_patch_parse(out, text, len, err);
     free(text);
     return rc;
 }
 
-void patch_free(struct talos_patch *p)
+void talos_patch_free(struct talos_patch *p)
 {
     free(p->file);
     free(p->text);
-    tmpl_free(p->tmpl);
+    talos_tmpl_free(p->tmpl);
     bd_yaml_doc_free(&p->yaml);
     memset(p, 0, sizeof *p);
 }
 
-int patch_apply(struct talos_docs *d, const struct talos_patch *p, struct bd_err *err)
+int talos_patch_apply(struct talos_docs *d, const struct talos_patch *p, struct bd_err *err)
 {
     if (p->kind == PATCH_JSON)
-        return patch_json_apply(&d->v[0], p->yaml.docs[0], p->file, err);
+        return talos_patch_json_apply(&d->v[0], p->yaml.docs[0], p->file, err);
     for (size_t i = 0; i < p->yaml.ndocs; i++)
-        if (patch_merge_doc(d, p->yaml.docs[i], p->file, err) < 0)
+        if (talos_patch_merge_doc(d, p->yaml.docs[i], p->file, err) < 0)
             return -1;
     return 0;
 }

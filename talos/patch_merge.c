@@ -227,7 +227,7 @@ static int delete_key(const struct merge *m, struct bd_node *target, const char 
     const char *key = dot ? dot + 1 : parent_path;
     if (dot)
         *dot = 0;
-    struct bd_node *parent = dot ? tree_at(target, parent_path) : target;
+    struct bd_node *parent = dot ? talos_tree_at(target, parent_path) : target;
     int rc = -1;
     for (size_t i = 0; parent && parent->kind == BD_NODE_MAP && i < parent->n; i++)
         if (!strcmp(parent->kids[2 * i]->str, key)) {
@@ -254,7 +254,7 @@ static int delete_items(const struct merge *m, struct bd_node *target, const cha
     if (!k)
         return failf(m, path, "$patch: delete in a list item needs another key to pick the items "
                               "(e.g. name: cilium)");
-    struct bd_node *list = tree_at(target, path);
+    struct bd_node *list = talos_tree_at(target, path);
     size_t removed = 0;
     for (size_t i = 0; list && list->kind == BD_NODE_SEQ && i < list->n;) {
         const struct bd_node *have = bd_node_get(list->kids[i], k->str);
@@ -327,23 +327,23 @@ static bool is_v1alpha1_patch(const struct bd_node *doc)
     return false;
 }
 
-int patch_merge_doc(struct talos_docs *d, const struct bd_node *patch, const char *file,
+int talos_patch_merge_doc(struct talos_docs *d, const struct bd_node *patch, const char *file,
                     struct bd_err *err)
 {
     struct merge m = {.file = file, .err = err};
-    const char *api = tree_str_at(patch, "apiVersion"), *kind = tree_str_at(patch, "kind");
-    const char *name = tree_str_at(patch, "name");
+    const char *api = talos_tree_str_at(patch, "apiVersion"), *kind = talos_tree_str_at(patch, "kind");
+    const char *name = talos_tree_str_at(patch, "name");
     long target = 0;
     if (api || kind) {
         if (!api || !kind)
             return bd_err_set(err, "patch %s:%d: a typed document needs both apiVersion and kind",
                               file, patch->line);
-        target = docs_find(d, kind, name);
+        target = talos_docs_find(d, kind, name);
         if (is_delete_marker(patch)) {
             if (target < 0)
                 return bd_err_set(err, "patch %s:%d: $patch: delete: the config has no %s%s%s",
                                   file, patch->line, kind, name ? " named " : "", name ? name : "");
-            docs_remove(d, (size_t)target);
+            talos_docs_remove(d, (size_t)target);
             return 0;
         }
     } else if (!is_v1alpha1_patch(patch)) {
@@ -363,7 +363,7 @@ int patch_merge_doc(struct talos_docs *d, const struct bd_node *patch, const cha
     bd_node_free(none);
     if (rc >= 0 && copy->n) {
         if (target < 0) {
-            docs_push(d, copy);
+            talos_docs_push(d, copy);
             return 0;
         }
         rc = merge_map(&m, d->v[target], copy, "");

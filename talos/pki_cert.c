@@ -109,7 +109,7 @@ static int add_extensions(X509 *x, const struct pki_cert_spec *spec, X509 *issue
     if (rc == 0 && issuer)
         rc = add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always");
     if (rc < 0)
-        return pki_fail(err, "adding certificate extensions");
+        return talos_pki_fail(err, "adding certificate extensions");
     if (spec->nsans) {
         struct bd_buf b;
         bd_buf_init(&b);
@@ -118,13 +118,13 @@ static int add_extensions(X509 *x, const struct pki_cert_spec *spec, X509 *issue
         if (rc == 0 && spec->subject[0] == 0)
             bd_buf_puts(&b, ",critical");
         if (rc == 0 && add_ext(x, &ctx, NID_subject_alt_name, b.data) < 0)
-            rc = pki_fail(err, "adding subject alternative names");
+            rc = talos_pki_fail(err, "adding subject alternative names");
         bd_buf_free(&b);
     }
     return rc;
 }
 
-char *pki_cert_pem(X509 *x)
+char *talos_pki_cert_pem(X509 *x)
 {
     BIO *bio = BIO_new(BIO_s_mem());
     PEM_write_bio_X509(bio, x);
@@ -135,7 +135,7 @@ char *pki_cert_pem(X509 *x)
     return out;
 }
 
-int pki_cert_issue(const struct pki_cert_spec *spec, EVP_PKEY *subject_key, X509 *issuer,
+int talos_pki_cert_issue(const struct pki_cert_spec *spec, EVP_PKEY *subject_key, X509 *issuer,
                    EVP_PKEY *issuer_key, char **pem, struct bd_err *err)
 {
     X509 *x = X509_new();
@@ -151,7 +151,7 @@ int pki_cert_issue(const struct pki_cert_spec *spec, EVP_PKEY *subject_key, X509
         /* the issuer's subject as it is encoded: Go chains by the raw bytes */
         !X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : subject) ||
         !X509_set_pubkey(x, subject_key)) {
-        pki_fail(err, "issuing a certificate");
+        talos_pki_fail(err, "issuing a certificate");
         goto out;
     }
     if (add_extensions(x, spec, issuer, err) < 0)
@@ -159,10 +159,10 @@ int pki_cert_issue(const struct pki_cert_spec *spec, EVP_PKEY *subject_key, X509
     /* Ed25519 hashes internally (no digest); ECDSA and RSA sign SHA-256 */
     const EVP_MD *md = EVP_PKEY_get_base_id(signer) == EVP_PKEY_ED25519 ? NULL : EVP_sha256();
     if (X509_sign(x, signer, md) <= 0) {
-        pki_fail(err, "signing a certificate");
+        talos_pki_fail(err, "signing a certificate");
         goto out;
     }
-    *pem = pki_cert_pem(x);
+    *pem = talos_pki_cert_pem(x);
     rc = 0;
 out:
     if (rc < 0)
@@ -172,17 +172,17 @@ out:
     return rc;
 }
 
-X509 *pki_cert_parse(const char *pem, const char *what, struct bd_err *err)
+X509 *talos_pki_cert_parse(const char *pem, const char *what, struct bd_err *err)
 {
     BIO *bio = BIO_new_mem_buf(pem, -1);
     X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
     BIO_free(bio);
     if (!x)
-        pki_fail(err, what);
+        talos_pki_fail(err, what);
     return x;
 }
 
-int pki_cert_verify(X509 *crt, X509 *ca, struct bd_err *err)
+int talos_pki_cert_verify(X509 *crt, X509 *ca, struct bd_err *err)
 {
     X509_STORE *store = X509_STORE_new();
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
@@ -193,7 +193,7 @@ int pki_cert_verify(X509 *crt, X509 *ca, struct bd_err *err)
         else
             bd_err_set(err, "%s", X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
     } else {
-        pki_fail(err, "verifying a certificate");
+        talos_pki_fail(err, "verifying a certificate");
     }
     X509_STORE_CTX_free(ctx);
     X509_STORE_free(store);

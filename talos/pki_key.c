@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int pki_fail(struct bd_err *err, const char *what)
+int talos_pki_fail(struct bd_err *err, const char *what)
 {
     unsigned long e = ERR_get_error();
     char msg[256] = "unknown error";
@@ -21,7 +21,7 @@ int pki_fail(struct bd_err *err, const char *what)
     return bd_err_set(err, "%s: %s", what, msg);
 }
 
-EVP_PKEY *pki_key_generate(enum pki_key_type type, struct bd_err *err)
+EVP_PKEY *talos_pki_key_generate(enum pki_key_type type, struct bd_err *err)
 {
     EVP_PKEY *k = NULL;
     switch (type) {
@@ -36,11 +36,11 @@ EVP_PKEY *pki_key_generate(enum pki_key_type type, struct bd_err *err)
         break;
     }
     if (!k)
-        pki_fail(err, "generating a key");
+        talos_pki_fail(err, "generating a key");
     return k;
 }
 
-enum pki_key_type pki_key_type_of(const EVP_PKEY *k)
+enum pki_key_type talos_pki_key_type_of(const EVP_PKEY *k)
 {
     switch (EVP_PKEY_get_base_id(k)) {
     case EVP_PKEY_ED25519:
@@ -52,7 +52,7 @@ enum pki_key_type pki_key_type_of(const EVP_PKEY *k)
     }
 }
 
-const char *pki_key_type_name(const EVP_PKEY *k)
+const char *talos_pki_key_type_name(const EVP_PKEY *k)
 {
     switch (EVP_PKEY_get_base_id(k)) {
     case EVP_PKEY_ED25519:
@@ -71,7 +71,7 @@ const char *pki_key_type_name(const EVP_PKEY *k)
 static const char *const key_blocks[] = {"ED25519 PRIVATE KEY", "EC PRIVATE KEY",
                                          "RSA PRIVATE KEY", "PRIVATE KEY", NULL};
 
-EVP_PKEY *pki_key_parse(const char *pem, const char *what, struct bd_err *err)
+EVP_PKEY *talos_pki_key_parse(const char *pem, const char *what, struct bd_err *err)
 {
     BIO *bio = BIO_new_mem_buf(pem, -1);
     char *name = NULL, *header = NULL;
@@ -97,7 +97,7 @@ EVP_PKEY *pki_key_parse(const char *pem, const char *what, struct bd_err *err)
     const unsigned char *p = der;
     k = d2i_AutoPrivateKey(NULL, &p, len);
     if (!k)
-        pki_fail(err, what);
+        talos_pki_fail(err, what);
     else if (EVP_PKEY_get_base_id(k) != EVP_PKEY_ED25519 && EVP_PKEY_get_base_id(k) != EVP_PKEY_EC &&
              EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA) {
         bd_err_set(err, "%s: not an Ed25519, ECDSA or RSA key", what);
@@ -119,7 +119,7 @@ static char *bio_text(BIO *bio)
     return bd_xstrndup(data, (size_t)n);
 }
 
-int pki_key_pem(EVP_PKEY *k, char **out, struct bd_err *err)
+int talos_pki_key_pem(EVP_PKEY *k, char **out, struct bd_err *err)
 {
     BIO *bio = BIO_new(BIO_s_mem());
     int ok;
@@ -138,17 +138,17 @@ int pki_key_pem(EVP_PKEY *k, char **out, struct bd_err *err)
     if (ok)
         *out = bio_text(bio);
     BIO_free(bio);
-    return ok ? 0 : pki_fail(err, "writing a key");
+    return ok ? 0 : talos_pki_fail(err, "writing a key");
 }
 
-char *pki_b64(const void *data, size_t len)
+char *talos_pki_b64(const void *data, size_t len)
 {
     char *out = bd_xmalloc(4 * ((len + 2) / 3) + 1);
     EVP_EncodeBlock((unsigned char *)out, data, (int)len);
     return out;
 }
 
-unsigned char *pki_unb64(const char *s, size_t *len)
+unsigned char *talos_pki_unb64(const char *s, size_t *len)
 {
     size_t slen = strlen(s);
     while (slen && (s[slen - 1] == '\n' || s[slen - 1] == ' '))

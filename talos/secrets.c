@@ -69,10 +69,10 @@ void talos_secrets_emit(const struct talos_secrets *s, struct bd_buf *out)
         while ((dot = strchr(key, '.'))) {
             *dot = 0;
             struct bd_node *next = bd_node_get(map, key);
-            map = next ? next : tree_map(map, key);
+            map = next ? next : talos_tree_map(map, key);
             key = dot + 1;
         }
-        tree_str(map, key, v);
+        talos_tree_str(map, key, v);
         free(path);
     }
     bd_yaml_emit(out, root);
@@ -224,7 +224,7 @@ static bool token_ok(const char *t)
 static bool b64_32(const char *s)
 {
     size_t len;
-    unsigned char *d = pki_unb64(s, &len);
+    unsigned char *d = talos_pki_unb64(s, &len);
     free(d);
     return d && len == 32;
 }
@@ -236,14 +236,14 @@ static int check_cert(const struct reader *r, const struct bd_node *root, const 
 {
     const struct bd_node *n = lookup(root, path);
     size_t len;
-    char *pem = (char *)pki_unb64(b64, &len);
+    char *pem = (char *)talos_pki_unb64(b64, &len);
     if (!pem)
         return fail_at(r, n, path, "not base64 (talosctl writes the PEM text base64-encoded)");
     int rc = 0;
     struct bd_err e;
     if (!strstr(pem, "-----BEGIN CERTIFICATE-----"))
         rc = fail_at(r, n, path, "does not hold a PEM CERTIFICATE");
-    else if (!(*crt = pki_cert_parse(pem, "the certificate does not parse", &e)))
+    else if (!(*crt = talos_pki_cert_parse(pem, "the certificate does not parse", &e)))
         rc = fail_at(r, n, path, "%s", e.msg);
     free(pem);
     return rc;
@@ -254,12 +254,12 @@ static int check_key(const struct reader *r, const struct bd_node *root, const c
 {
     const struct bd_node *n = lookup(root, path);
     size_t len;
-    char *pem = (char *)pki_unb64(b64, &len);
+    char *pem = (char *)talos_pki_unb64(b64, &len);
     if (!pem)
         return fail_at(r, n, path, "not base64 (talosctl writes the PEM text base64-encoded)");
     struct bd_err e;
     int rc = 0;
-    if (!(*key = pki_key_parse(pem, "the key", &e)))
+    if (!(*key = talos_pki_key_parse(pem, "the key", &e)))
         rc = fail_at(r, n, path, "%s", e.msg);
     free(pem);
     return rc;
@@ -279,15 +279,15 @@ static int check_ca(const struct reader *r, const struct bd_node *root, const ch
     int rc = check_cert(r, root, cpath, ca->crt, &crt);
     if (rc == 0)
         rc = check_key(r, root, kpath, ca->key, &key);
-    bool ed = key && pki_key_type_of(key) == PKI_KEY_ED25519;
+    bool ed = key && talos_pki_key_type_of(key) == PKI_KEY_ED25519;
     if (rc == 0 && ed && strcmp(name, "os"))
         rc = fail_at(r, lookup(root, kpath), kpath,
                      "an Ed25519 key; Talos makes this CA ECDSA P-256, and bootd reads ECDSA or RSA "
                      "here");
     else if (rc == 0 && X509_check_private_key(crt, key) != 1)
         rc = fail_at(r, lookup(root, kpath), kpath, "does not belong to %s (a %s key, a %s "
-                     "certificate)", cpath, pki_key_type_name(key),
-                     pki_key_type_name(X509_get0_pubkey(crt)));
+                     "certificate)", cpath, talos_pki_key_type_name(key),
+                     talos_pki_key_type_name(X509_get0_pubkey(crt)));
     else if (rc == 0 && X509_check_ca(crt) == 0)
         rc = fail_at(r, lookup(root, cpath), cpath, "not a CA certificate (basicConstraints CA:FALSE)");
     ERR_clear_error();
@@ -325,7 +325,7 @@ static int check_bundle(const struct reader *r, const struct bd_node *root, stru
     EVP_PKEY *sa = NULL;
     if (check_key(r, root, "certs.k8sserviceaccount.key", s->service_account_key, &sa) < 0)
         return -1;
-    ed = pki_key_type_of(sa) == PKI_KEY_ED25519;
+    ed = talos_pki_key_type_of(sa) == PKI_KEY_ED25519;
     EVP_PKEY_free(sa);
     if (ed)
         return fail_at(r, lookup(root, "certs.k8sserviceaccount.key"), "certs.k8sserviceaccount.key",
@@ -383,25 +383,25 @@ int talos_secrets_load(const char *path, struct talos_secrets **out, struct bd_e
     return rc;
 }
 
-int secrets_ca_open(const struct secrets_ca *ca, const char *name, X509 **crt, EVP_PKEY **key,
+int talos_secrets_ca_open(const struct secrets_ca *ca, const char *name, X509 **crt, EVP_PKEY **key,
                     struct bd_err *err)
 {
     char what[80];
     snprintf(what, sizeof what, "the %s CA key in the secrets bundle", name);
     size_t len;
-    char *pem = (char *)pki_unb64(ca->key, &len);
+    char *pem = (char *)talos_pki_unb64(ca->key, &len);
     if (!pem)
         return bd_err_set(err, "%s is not base64", what);
-    *key = pki_key_parse(pem, what, err);
+    *key = talos_pki_key_parse(pem, what, err);
     free(pem);
     if (!*key)
         return -1;
     snprintf(what, sizeof what, "the %s CA certificate in the secrets bundle", name);
-    if (!(pem = (char *)pki_unb64(ca->crt, &len))) {
+    if (!(pem = (char *)talos_pki_unb64(ca->crt, &len))) {
         bd_err_set(err, "%s is not base64", what);
         *crt = NULL;
     } else {
-        *crt = pki_cert_parse(pem, what, err);
+        *crt = talos_pki_cert_parse(pem, what, err);
         free(pem);
     }
     if (!*crt) {

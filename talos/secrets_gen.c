@@ -36,7 +36,7 @@ static char *random_b64(bool url, struct bd_err *err)
     unsigned char b[32];
     if (bd_random(b, sizeof b, err) < 0)
         return NULL;
-    char *s = pki_b64(b, sizeof b);
+    char *s = talos_pki_b64(b, sizeof b);
     for (char *p = s; url && *p; p++) /* Go's base64.URLEncoding, still padded */
         *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
     return s;
@@ -47,7 +47,7 @@ static char *random_b64(bool url, struct bd_err *err)
 static int make_ca(const char *subject, enum pki_key_type type, struct secrets_ca *out,
                    struct bd_err *err)
 {
-    EVP_PKEY *key = pki_key_generate(type, err);
+    EVP_PKEY *key = talos_pki_key_generate(type, err);
     if (!key)
         return -1;
     int64_t now = time(NULL);
@@ -60,16 +60,16 @@ static int make_ca(const char *subject, enum pki_key_type type, struct secrets_c
         .not_after = now + CA_VALIDITY_S,
     };
     char *crt = NULL, *pem = NULL;
-    int rc = pki_cert_issue(&spec, key, NULL, NULL, &crt, err);
+    int rc = talos_pki_cert_issue(&spec, key, NULL, NULL, &crt, err);
     if (rc == 0)
-        rc = pki_key_pem(key, &pem, err);
+        rc = talos_pki_key_pem(key, &pem, err);
     EVP_PKEY_free(key);
     if (rc < 0) {
         free(crt);
         return -1;
     }
-    out->crt = pki_b64(crt, strlen(crt));
-    out->key = pki_b64(pem, strlen(pem));
+    out->crt = talos_pki_b64(crt, strlen(crt));
+    out->key = talos_pki_b64(pem, strlen(pem));
     free(crt);
     free(pem);
     return 0;
@@ -105,15 +105,15 @@ int talos_secrets_generate_os(struct talos_secrets **out, enum talos_os_ca os_ca
     s->os_ed25519 = os_type == PKI_KEY_ED25519;
     /* kube-apiserver signs service-account tokens with this; RSA-4096 in PKCS#1 is
      * what talosctl makes since Talos 1.7. */
-    EVP_PKEY *sa = pki_key_generate(PKI_KEY_RSA_4096, err);
+    EVP_PKEY *sa = talos_pki_key_generate(PKI_KEY_RSA_4096, err);
     if (!sa)
         goto out;
     char *pem;
-    int pem_rc = pki_key_pem(sa, &pem, err);
+    int pem_rc = talos_pki_key_pem(sa, &pem, err);
     EVP_PKEY_free(sa);
     if (pem_rc < 0)
         goto out;
-    s->service_account_key = pki_b64(pem, strlen(pem));
+    s->service_account_key = talos_pki_b64(pem, strlen(pem));
     free(pem);
     rc = 0;
 out:

@@ -3,6 +3,7 @@
 #ifndef TALOS_H
 #define TALOS_H
 
+#include "../lab/lab.h"
 #include "../lib/bd.h"
 
 #include <stdatomic.h>
@@ -13,16 +14,17 @@ struct talos_secrets;
 
 /* A new bundle as talosctl makes it: an Ed25519 os CA, ECDSA P-256 CAs (etcd, k8s,
  * k8s aggregator), an RSA-4096 service-account key, cluster id/secret and tokens. */
-int talos_secrets_generate(struct talos_secrets **out, struct bd_err *err);
+int talos_secrets_generate(struct talos_secrets **out, struct bd_err *err) BD_MUST_CHECK;
 /* The same with the os CA's algorithm chosen (bundles before this release were ECDSA). */
 enum talos_os_ca { TALOS_OS_CA_ED25519, TALOS_OS_CA_ECDSA };
 int talos_secrets_generate_os(struct talos_secrets **out, enum talos_os_ca os_ca,
-                              struct bd_err *err);
-/* Reads and checks a bundle; refuses a file group or others can read. The os CA may be
- * Ed25519 (talosctl's default), ECDSA or RSA. */
-int talos_secrets_load(const char *path, struct talos_secrets **out, struct bd_err *err);
+                              struct bd_err *err) BD_MUST_CHECK;
+/* Reads and checks a bundle: talosctl's layout, or the Terraform provider's
+ * talos_machine_secrets as yamlencode() writes it. Refuses a file group or others can
+ * read. The os CA may be Ed25519 (talosctl's default), ECDSA or RSA. */
+int talos_secrets_load(const char *path, struct talos_secrets **out, struct bd_err *err) BD_MUST_CHECK;
 int talos_secrets_parse(const char *text, size_t len, const char *file, struct talos_secrets **out,
-                        struct bd_err *err);
+                        struct bd_err *err) BD_MUST_CHECK;
 /* The bundle as YAML, key for key what talosctl writes. */
 void talos_secrets_emit(const struct talos_secrets *s, struct bd_buf *out);
 void talos_secrets_free(struct talos_secrets *s);
@@ -38,7 +40,7 @@ const char *talos_secrets_cluster_id(const struct talos_secrets *s);
  * schematic id (images_schematic_id). Keeps a pointer to lab. */
 struct talos_cluster;
 int talos_cluster_new(const struct lab *lab, const char *schematic, struct talos_cluster **out,
-                      struct bd_err *err);
+                      struct bd_err *err) BD_MUST_CHECK;
 void talos_cluster_free(struct talos_cluster *tc);
 /* The lab's secrets bundle. When every machine has a config file of its own, the bundle
  * is optional: NULL then, with *why_not (if asked) saying why. */
@@ -49,7 +51,7 @@ const struct talos_secrets *talos_cluster_secrets(const struct talos_cluster *tc
  * machine's own config file, its role's config file, then the config bootd generates
  * from lab.yaml, secrets.yaml and the patches (cluster, then role, then machine). */
 int talos_machine_config(const struct talos_cluster *tc, const struct lab_machine *m, char **out,
-                         size_t *len, struct bd_err *err);
+                         size_t *len, struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- client configs ---------- */
 
@@ -57,11 +59,11 @@ int talos_machine_config(const struct talos_cluster *tc, const struct lab_machin
  * clientAuth only, one year) signed by the os CA; endpoints are the control planes'
  * addresses. */
 int talos_talosconfig(const struct lab *lab, const struct talos_secrets *s, struct bd_buf *out,
-                      struct bd_err *err);
+                      struct bd_err *err) BD_MUST_CHECK;
 /* An admin kubeconfig: a client certificate (CN admin, O system:masters, one year)
  * signed by the Kubernetes CA, for the cluster endpoint. */
 int talos_kubeconfig(const struct lab *lab, const struct talos_secrets *s, struct bd_buf *out,
-                     struct bd_err *err);
+                     struct bd_err *err) BD_MUST_CHECK;
 
 /* What an admin kubeconfig holds, PEM: the API server (cluster.endpoint), the
  * Kubernetes CA and a fresh client certificate (CN admin, O system:masters, one year)
@@ -70,7 +72,7 @@ struct talos_kube_admin {
     char *server, *ca_pem, *crt_pem, *key_pem;
 };
 int talos_kube_admin(const struct lab *lab, const struct talos_secrets *s,
-                     struct talos_kube_admin *out, struct bd_err *err);
+                     struct talos_kube_admin *out, struct bd_err *err) BD_MUST_CHECK;
 void talos_kube_admin_free(struct talos_kube_admin *a);
 
 /* A TLS server certificate signed by the os CA (or the k8s CA when k8s is set), with
@@ -78,7 +80,7 @@ void talos_kube_admin_free(struct talos_kube_admin *a);
  * frees). Stand-ins for the Talos and Kubernetes APIs in tests serve with these. */
 int talos_server_cert(const struct talos_secrets *s, bool k8s, const char *common_name,
                       const char *const *sans, size_t nsans, char **crt_pem, char **key_pem,
-                      struct bd_err *err);
+                      struct bd_err *err) BD_MUST_CHECK;
 
 /* How the kubeconfig Talos hands out (text) compares with the one talos_kubeconfig mints:
  * context, cluster and server names equal, the lab's Kubernetes CA among the CAs it
@@ -91,7 +93,7 @@ struct talos_kube_check {
 };
 int talos_kubeconfig_compare(const struct lab *lab, const struct talos_secrets *s,
                              const char *text, size_t len,
-                             struct talos_kube_check out[TALOS_KUBE_CHECKS], struct bd_err *err);
+                             struct talos_kube_check out[TALOS_KUBE_CHECKS], struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- Talos API client: gRPC over HTTP/2 and mutual TLS to apid ---------- */
 
@@ -104,7 +106,7 @@ struct talos_creds {
 };
 /* Mints fresh credentials from the bundle (any os CA algorithm: Ed25519, ECDSA, RSA). */
 int talos_api_creds(const struct lab *lab, const struct talos_secrets *s, struct talos_creds *out,
-                    struct bd_err *err);
+                    struct bd_err *err) BD_MUST_CHECK;
 void talos_creds_free(struct talos_creds *c);
 
 /* One node's apid, reached directly (no proxying through another node). */
@@ -138,14 +140,14 @@ struct talos_version {
 /* Every call returns 0 when the node answered OK; otherwise -1 with *code and a message
  * naming the node, the method and the gRPC status or transport failure. */
 int talos_api_version(const struct talos_node *n, struct talos_version *out, int *code,
-                      struct bd_err *err);
+                      struct bd_err *err) BD_MUST_CHECK;
 /* Bootstrap: starts etcd on one control plane. FailedPrecondition means not yet (retry);
  * AlreadyExists means it was done before. */
-int talos_api_bootstrap(const struct talos_node *n, int *code, struct bd_err *err);
+int talos_api_bootstrap(const struct talos_node *n, int *code, struct bd_err *err) BD_MUST_CHECK;
 /* The admin kubeconfig Talos makes, unpacked from the Kubeconfig stream's gzipped tar
  * (caller frees *out). */
 int talos_api_kubeconfig(const struct talos_node *n, char **out, size_t *len, int *code,
-                         struct bd_err *err);
+                         struct bd_err *err) BD_MUST_CHECK;
 
 struct talos_snapshot_info {
     uint64_t size;
@@ -153,7 +155,7 @@ struct talos_snapshot_info {
 };
 /* Streams an etcd snapshot into fd, checking etcd's own SHA-256 trailer at the end. */
 int talos_api_etcd_snapshot(const struct talos_node *n, int fd, struct talos_snapshot_info *info,
-                            int *code, struct bd_err *err);
+                            int *code, struct bd_err *err) BD_MUST_CHECK;
 
 /* The snapshot check on its own, for copies of a snapshot (bootctl's download): feed
  * every byte in order, then finish. */
@@ -161,7 +163,7 @@ struct talos_etcd_check;
 struct talos_etcd_check *talos_etcd_check_new(void);
 void talos_etcd_check_update(struct talos_etcd_check *c, const void *data, size_t n);
 int talos_etcd_check_finish(struct talos_etcd_check *c, struct talos_snapshot_info *info,
-                            struct bd_err *err);
+                            struct bd_err *err) BD_MUST_CHECK;
 void talos_etcd_check_free(struct talos_etcd_check *c);
 
 #endif

@@ -84,7 +84,7 @@ static void entry_name(const unsigned char *h, char out[257])
     snprintf(out, 257, "%s%s%s", prefix, prefix[0] ? "/" : "", name);
 }
 
-int targz_entry(const void *gz, size_t n, const char *want, size_t max, char **out, size_t *len,
+int talos_targz_entry(const void *gz, size_t n, const char *want, size_t max, char **out, size_t *len,
                 struct bd_err *err)
 {
     struct bd_buf tar;

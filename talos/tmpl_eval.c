@@ -29,7 +29,7 @@ static void *fail(struct ev *e, size_t at, const char *fmt, ...) __attribute__((
 static void *fail(struct ev *e, size_t at, const char *fmt, ...)
 {
     char where[300], msg[700];
-    tmpl_where(e->t, at, where, sizeof where);
+    talos_tmpl_where(e->t, at, where, sizeof where);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -91,7 +91,7 @@ static bool want_bool(struct ev *e, const struct tv *v, size_t at, const char *w
         return true;
     }
     fail(e, at, "%s must be a bool, but it is %s%s", what, v->k == TV_NULL ? "" : "a ",
-         tv_kind_name(v));
+         talos_tv_kind_name(v));
     return false;
 }
 
@@ -105,7 +105,7 @@ static bool want_num(struct ev *e, const struct tv *v, size_t at, double *out)
     if (v->k == TV_STR && v->len && (*out = strtod(v->s, &end), !*end))
         return true;
     fail(e, at, "a number is required here, but this is %s%s", v->k == TV_NULL ? "" : "a ",
-         tv_kind_name(v));
+         talos_tv_kind_name(v));
     return false;
 }
 
@@ -122,33 +122,33 @@ static struct tv *binary(struct ev *e, const struct scope *sc, const struct tx *
         struct tv *b = eval(e, sc, x->b);
         if (!b || !want_bool(e, b, x->b->at, "an operand of || and &&", &bb))
             return NULL;
-        return tv_bool(e->a, x->op == OP_OR ? ab || bb : ab && bb);
+        return talos_tv_bool(e->a, x->op == OP_OR ? ab || bb : ab && bb);
     }
     struct tv *b = eval(e, sc, x->b);
     if (!b)
         return NULL;
     if (x->op == OP_EQ || x->op == OP_NE)
-        return tv_bool(e->a, equal(a, b) == (x->op == OP_EQ));
+        return talos_tv_bool(e->a, equal(a, b) == (x->op == OP_EQ));
     double n, m;
     if (!want_num(e, a, x->a->at, &n) || !want_num(e, b, x->b->at, &m))
         return NULL;
     switch (x->op) {
-    case OP_LT: return tv_bool(e->a, n < m);
-    case OP_LE: return tv_bool(e->a, n <= m);
-    case OP_GT: return tv_bool(e->a, n > m);
-    case OP_GE: return tv_bool(e->a, n >= m);
-    case OP_ADD: return tv_num(e->a, n + m);
-    case OP_SUB: return tv_num(e->a, n - m);
-    case OP_MUL: return tv_num(e->a, n * m);
+    case OP_LT: return talos_tv_bool(e->a, n < m);
+    case OP_LE: return talos_tv_bool(e->a, n <= m);
+    case OP_GT: return talos_tv_bool(e->a, n > m);
+    case OP_GE: return talos_tv_bool(e->a, n >= m);
+    case OP_ADD: return talos_tv_num(e->a, n + m);
+    case OP_SUB: return talos_tv_num(e->a, n - m);
+    case OP_MUL: return talos_tv_num(e->a, n * m);
     case OP_DIV:
         if (m == 0)
             return fail(e, x->at, "division by zero");
-        return tv_num(e->a, n / m);
+        return talos_tv_num(e->a, n / m);
     default:
         if (m == 0)
             return fail(e, x->at, "modulo by zero");
         /* integers in practice (HCL's % is for whole numbers); no libm for that */
-        return tv_num(e->a, n - m * (double)(long long)(n / m));
+        return talos_tv_num(e->a, n - m * (double)(long long)(n / m));
     }
 }
 
@@ -168,17 +168,17 @@ static struct tv *index_of(struct ev *e, const struct tx *x, struct tv *coll, st
         char num[32];
         const char *k = key->k == TV_STR ? key->s : NULL;
         if (key->k == TV_NUM) {
-            tv_format_number(key->num, num);
+            talos_tv_format_number(key->num, num);
             k = num;
         }
         if (!k)
-            return fail(e, x->at, "a map key must be a string, not %s", tv_kind_name(key));
-        const struct tv *v = tv_get(coll, k);
+            return fail(e, x->at, "a map key must be a string, not %s", talos_tv_kind_name(key));
+        const struct tv *v = talos_tv_get(coll, k);
         if (!v)
             return fail(e, x->at, "the map has no element \"%s\"", k);
         return (struct tv *)v;
     }
-    return fail(e, x->at, "a %s cannot be indexed", tv_kind_name(coll));
+    return fail(e, x->at, "a %s cannot be indexed", talos_tv_kind_name(coll));
 }
 
 static struct tv *eval(struct ev *e, const struct scope *sc, const struct tx *x)
@@ -193,8 +193,8 @@ static struct tv *eval(struct ev *e, const struct scope *sc, const struct tx *x)
         if (!(v = eval(e, sc, x->a)))
             return NULL;
         if (v->k != TV_MAP)
-            return fail(e, x->at, "cannot read .%s of a %s", x->name, tv_kind_name(v));
-        if (!(w = (struct tv *)tv_get(v, x->name)))
+            return fail(e, x->at, "cannot read .%s of a %s", x->name, talos_tv_kind_name(v));
+        if (!(w = (struct tv *)talos_tv_get(v, x->name)))
             return fail(e, x->at, "the map has no attribute \"%s\"", x->name);
         return w;
     case TX_INDEX:
@@ -206,18 +206,18 @@ static struct tv *eval(struct ev *e, const struct scope *sc, const struct tx *x)
         for (size_t i = 0; i < x->n; i++)
             if (!(args[i] = eval(e, sc, x->args[i])))
                 return NULL;
-        return tmpl_call(e->t, x, args, e->a, e->err);
+        return talos_tmpl_call(e->t, x, args, e->a, e->err);
     }
     case TX_TUPLE:
-        v = tv_new(e->a, TV_LIST);
+        v = talos_tv_new(e->a, TV_LIST);
         for (size_t i = 0; i < x->n; i++) {
             if (!(w = eval(e, sc, x->args[i])))
                 return NULL;
-            tv_push(e->a, v, NULL, w);
+            talos_tv_push(e->a, v, NULL, w);
         }
         return v;
     case TX_OBJECT:
-        v = tv_new(e->a, TV_MAP);
+        v = talos_tv_new(e->a, TV_MAP);
         for (size_t i = 0; i < x->n; i++) {
             struct tv *k = eval(e, sc, x->keys[i]);
             if (!k)
@@ -226,18 +226,18 @@ static struct tv *eval(struct ev *e, const struct scope *sc, const struct tx *x)
                 return fail(e, x->keys[i]->at, "an object key must be a string");
             if (!(w = eval(e, sc, x->args[i])))
                 return NULL;
-            tv_push(e->a, v, k->s, w);
+            talos_tv_push(e->a, v, k->s, w);
         }
-        tv_sort_map(v);
+        talos_tv_sort_map(v);
         return v;
     case TX_NOT:
         if (!(v = eval(e, sc, x->a)) || !want_bool(e, v, x->a->at, "the operand of !", &b))
             return NULL;
-        return tv_bool(e->a, !b);
+        return talos_tv_bool(e->a, !b);
     case TX_NEG:
         if (!(v = eval(e, sc, x->a)) || !want_num(e, v, x->a->at, &n))
             return NULL;
-        return tv_num(e->a, -n);
+        return talos_tv_num(e->a, -n);
     case TX_BINARY: return binary(e, sc, x);
     case TX_COND:
         if (!(v = eval(e, sc, x->a)) || !want_bool(e, v, x->a->at, "a condition", &b))
@@ -258,7 +258,7 @@ static int interpolate(struct ev *e, const struct tv *v, const struct tx *x, str
     switch (v->k) {
     case TV_STR: bd_buf_append(out, v->s, v->len); return 0;
     case TV_NUM:
-        tv_format_number(v->num, num);
+        talos_tv_format_number(v->num, num);
         bd_buf_puts(out, num);
         return 0;
     case TV_BOOL: bd_buf_puts(out, v->b ? "true" : "false"); return 0;
@@ -270,7 +270,7 @@ static int interpolate(struct ev *e, const struct tv *v, const struct tx *x, str
     default:
         fail(e, at, "%s is a %s, which cannot go into the text as it is; use jsonencode() or "
                     "yamlencode()",
-             what, tv_kind_name(v));
+             what, talos_tv_kind_name(v));
         return -1;
     }
 }
@@ -297,12 +297,12 @@ static int render(struct ev *e, const struct scope *sc, const struct tn *n, stru
                 return -1;
             if (v->k != TV_LIST && v->k != TV_MAP) {
                 fail(e, n->e->at, "a for directive walks a list or a map, not %s%s",
-                     v->k == TV_NULL ? "" : "a ", tv_kind_name(v));
+                     v->k == TV_NULL ? "" : "a ", talos_tv_kind_name(v));
                 return -1;
             }
             for (size_t i = 0; i < v->n; i++) {
-                struct tv *key = v->k == TV_MAP ? tv_str(e->a, v->keys[i], strlen(v->keys[i]))
-                                                : tv_num(e->a, (double)i);
+                struct tv *key = v->k == TV_MAP ? talos_tv_str(e->a, v->keys[i], strlen(v->keys[i]))
+                                                : talos_tv_num(e->a, (double)i);
                 struct scope kv = {.name = n->key_var, .value = key, .up = sc};
                 struct scope val = {.name = n->val_var, .value = v->items[i],
                                     .up = n->key_var ? &kv : sc};
@@ -315,7 +315,7 @@ static int render(struct ev *e, const struct scope *sc, const struct tn *n, stru
     return 0;
 }
 
-int tmpl_render(const struct tmpl *t, size_t nvars, const char *const *names,
+int talos_tmpl_render(const struct tmpl *t, size_t nvars, const char *const *names,
                 struct tv *const *values, struct bd_arena *a, struct bd_buf *out,
                 struct bd_err *err)
 {

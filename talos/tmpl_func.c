@@ -23,7 +23,7 @@ static struct tv *fail(const struct call *c, size_t at, const char *fmt, ...)
 static struct tv *fail(const struct call *c, size_t at, const char *fmt, ...)
 {
     char where[300], msg[600];
-    tmpl_where(c->t, at, where, sizeof where);
+    talos_tmpl_where(c->t, at, where, sizeof where);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -40,18 +40,18 @@ static const char *str_arg(const struct call *c, size_t i, char num[32])
     if (v->k == TV_STR)
         return v->s;
     if (v->k == TV_NUM) {
-        tv_format_number(v->num, num);
+        talos_tv_format_number(v->num, num);
         return num;
     }
     if (v->k == TV_BOOL)
         return v->b ? "true" : "false";
-    fail(c, at, "argument %zu must be a string, not %s", i + 1, tv_kind_name(v));
+    fail(c, at, "argument %zu must be a string, not %s", i + 1, talos_tv_kind_name(v));
     return NULL;
 }
 
 static struct tv *from_buf(const struct call *c, struct bd_buf *b)
 {
-    struct tv *v = tv_str(c->a, b->data ? b->data : "", b->len);
+    struct tv *v = talos_tv_str(c->a, b->data ? b->data : "", b->len);
     bd_buf_free(b);
     return v;
 }
@@ -80,7 +80,7 @@ static struct tv *fn_jsonencode(const struct call *c)
 {
     struct bd_buf b;
     bd_buf_init(&b);
-    tv_json(&b, c->args[0]);
+    talos_tv_json(&b, c->args[0]);
     return from_buf(c, &b);
 }
 
@@ -88,7 +88,7 @@ static struct tv *fn_yamlencode(const struct call *c)
 {
     struct bd_buf b;
     bd_buf_init(&b);
-    tv_yaml(&b, c->args[0]);
+    talos_tv_yaml(&b, c->args[0]);
     return from_buf(c, &b);
 }
 
@@ -103,7 +103,7 @@ static struct tv *fn_trimspace(const struct call *c)
         len--;
     while (len && isspace((unsigned char)*s))
         s++, len--;
-    return tv_str(c->a, s, len);
+    return talos_tv_str(c->a, s, len);
 }
 
 static struct tv *fn_case(const struct call *c, int (*conv)(int))
@@ -112,7 +112,7 @@ static struct tv *fn_case(const struct call *c, int (*conv)(int))
     const char *s = str_arg(c, 0, num);
     if (!s)
         return NULL;
-    struct tv *v = tv_str(c->a, s, strlen(s));
+    struct tv *v = talos_tv_str(c->a, s, strlen(s));
     for (char *p = (char *)v->s; *p; p++)
         *p = (char)conv((unsigned char)*p);
     return v;
@@ -143,21 +143,21 @@ static struct tv *fn_join(const struct call *c)
         if (l->k != TV_LIST) {
             bd_buf_free(&b);
             return fail(c, c->x->args[i]->at, "argument %zu must be a list, not %s", i + 1,
-                        tv_kind_name(l));
+                        talos_tv_kind_name(l));
         }
         for (size_t j = 0; j < l->n; j++) {
             const struct tv *item = l->items[j];
             if (item->k == TV_NULL || item->k == TV_LIST || item->k == TV_MAP) {
                 bd_buf_free(&b);
                 return fail(c, c->x->args[i]->at, "element %zu of the list is %s%s, not a string", j,
-                            item->k == TV_NULL ? "" : "a ", tv_kind_name(item));
+                            item->k == TV_NULL ? "" : "a ", talos_tv_kind_name(item));
             }
             if (count++)
                 bd_buf_puts(&b, sep);
             if (item->k == TV_STR) {
                 bd_buf_append(&b, item->s, item->len);
             } else if (item->k == TV_NUM) {
-                tv_format_number(item->num, num);
+                talos_tv_format_number(item->num, num);
                 bd_buf_puts(&b, num);
             } else {
                 bd_buf_puts(&b, item->b ? "true" : "false");
@@ -246,7 +246,7 @@ static struct tv *fn_tostring(const struct call *c)
     if (c->args[0]->k == TV_NULL)
         return c->args[0];
     const char *s = str_arg(c, 0, num);
-    return s ? tv_str(c->a, s, strlen(s)) : NULL;
+    return s ? talos_tv_str(c->a, s, strlen(s)) : NULL;
 }
 
 static struct tv *fn_length(const struct call *c)
@@ -256,52 +256,52 @@ static struct tv *fn_length(const struct call *c)
         size_t n = 0; /* characters, not bytes */
         for (size_t i = 0; i < v->len; i++)
             n += ((unsigned char)v->s[i] & 0xc0) != 0x80;
-        return tv_num(c->a, (double)n);
+        return talos_tv_num(c->a, (double)n);
     }
     if (v->k == TV_LIST || v->k == TV_MAP)
-        return tv_num(c->a, (double)v->n);
-    return fail(c, c->x->args[0]->at, "needs a string, list or map, not %s", tv_kind_name(v));
+        return talos_tv_num(c->a, (double)v->n);
+    return fail(c, c->x->args[0]->at, "needs a string, list or map, not %s", talos_tv_kind_name(v));
 }
 
 static const struct fn {
     const char *name;
-    int min, max; /* arguments; max -1 = any number */
+    int min, max;   /* arguments; max -1 = any number */
+    bool takes_null; /* Terraform refuses null arguments to the others */
     struct tv *(*run)(const struct call *c);
 } fns[] = {
-    {"coalesce", 1, -1, fn_coalesce}, {"indent", 2, 2, fn_indent},
-    {"join", 2, -1, fn_join},         {"jsonencode", 1, 1, fn_jsonencode},
-    {"length", 1, 1, fn_length},      {"lower", 1, 1, fn_lower},
-    {"replace", 3, 3, fn_replace},    {"tostring", 1, 1, fn_tostring},
-    {"trimspace", 1, 1, fn_trimspace}, {"upper", 1, 1, fn_upper},
-    {"yamlencode", 1, 1, fn_yamlencode},
+    {"coalesce", 1, -1, true, fn_coalesce},     {"indent", 2, 2, false, fn_indent},
+    {"join", 2, -1, false, fn_join},            {"jsonencode", 1, 1, true, fn_jsonencode},
+    {"length", 1, 1, false, fn_length},         {"lower", 1, 1, false, fn_lower},
+    {"replace", 3, 3, false, fn_replace},       {"tostring", 1, 1, true, fn_tostring},
+    {"trimspace", 1, 1, false, fn_trimspace},   {"upper", 1, 1, false, fn_upper},
+    {"yamlencode", 1, 1, true, fn_yamlencode},
 };
 #define NFNS (sizeof fns / sizeof fns[0])
 
-struct tv *tmpl_call(const struct tmpl *t, const struct tx *x, struct tv **args,
+struct tv *talos_tmpl_call(const struct tmpl *t, const struct tx *x, struct tv **args,
                      struct bd_arena *a, struct bd_err *err)
 {
-    struct call c = {.t = t, .x = x, .args = args, .a = a, .err = err};
+    /* in the arena, not on the stack: results may point into what the call holds */
+    struct call *c = bd_arena_alloc(a, sizeof *c);
+    *c = (struct call){.t = t, .x = x, .args = args, .a = a, .err = err};
     for (size_t i = 0; i < NFNS; i++) {
         if (strcmp(fns[i].name, x->name))
             continue;
         if ((int)x->n < fns[i].min || (fns[i].max >= 0 && (int)x->n > fns[i].max))
-            return fail(&c, x->at, "takes %d%s argument%s, not %zu", fns[i].min,
+            return fail(c, x->at, "takes %d%s argument%s, not %zu", fns[i].min,
                         fns[i].max < 0 ? " or more" : "", fns[i].min == 1 && fns[i].max == 1 ? "" : "s",
                         x->n);
-        /* only coalesce and tostring take null; Terraform refuses it elsewhere */
-        for (size_t j = 0; j < x->n && fns[i].run != fn_coalesce && fns[i].run != fn_tostring &&
-                           fns[i].run != fn_jsonencode && fns[i].run != fn_yamlencode;
-             j++)
+        for (size_t j = 0; j < x->n && !fns[i].takes_null; j++)
             if (args[j]->k == TV_NULL)
-                return fail(&c, x->args[j]->at, "argument %zu must not be null", j + 1);
-        return fns[i].run(&c);
+                return fail(c, x->args[j]->at, "argument %zu must not be null", j + 1);
+        return fns[i].run(c);
     }
     struct bd_buf names;
     bd_buf_init(&names);
     for (size_t i = 0; i < NFNS; i++)
         bd_buf_printf(&names, "%s%s", i ? ", " : "", fns[i].name);
     char where[300];
-    tmpl_where(t, x->at, where, sizeof where);
+    talos_tmpl_where(t, x->at, where, sizeof where);
     bd_err_set(err, "%s: there is no function %s() in bootd's templates (there are %s)", where,
                x->name, names.data);
     bd_buf_free(&names);

@@ -22,7 +22,7 @@ struct ps {
     bool failed;
 };
 
-void tmpl_where(const struct tmpl *t, size_t at, char *out, size_t size)
+void talos_tmpl_where(const struct tmpl *t, size_t at, char *out, size_t size)
 {
     int line = 1, col = 1;
     for (size_t i = 0; i < at && t->text[i]; i++) {
@@ -42,7 +42,7 @@ static void *fail(struct ps *p, size_t at, const char *fmt, ...)
     if (p->failed)
         return NULL;
     char where[300], msg[600];
-    tmpl_where(p->t, at, where, sizeof where);
+    talos_tmpl_where(p->t, at, where, sizeof where);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -166,7 +166,7 @@ static struct tx *string_lit(struct ps *p)
         bd_buf_puts(&b, rep);
     }
     struct tx *x = node(p, TX_LIT, at);
-    x->lit = tv_str(&p->t->arena, b.data ? b.data : "", b.len);
+    x->lit = talos_tv_str(&p->t->arena, b.data ? b.data : "", b.len);
     bd_buf_free(&b);
     return x;
 }
@@ -181,7 +181,7 @@ static struct tx *object(struct ps *p, size_t at)
         if (ident_start(peek(p, 0))) { /* a bare name is the key itself, not a variable */
             k = node(p, TX_LIT, p->pos);
             const char *name = ident(p);
-            k->lit = tv_str(&p->t->arena, name, strlen(name));
+            k->lit = talos_tv_str(&p->t->arena, name, strlen(name));
         } else if (!(k = expr(p))) {
             return NULL;
         }
@@ -220,7 +220,7 @@ static struct tx *primary(struct ps *p)
         double d = strtod(p->s + p->pos, &end);
         p->pos = (size_t)(end - p->s);
         struct tx *x = node(p, TX_LIT, at);
-        x->lit = tv_num(&p->t->arena, d);
+        x->lit = talos_tv_num(&p->t->arena, d);
         return x;
     }
     if (eat(p, "(")) {
@@ -243,8 +243,8 @@ static struct tx *primary(struct ps *p)
     const char *name = ident(p);
     if (!strcmp(name, "true") || !strcmp(name, "false") || !strcmp(name, "null")) {
         struct tx *x = node(p, TX_LIT, at);
-        x->lit = name[0] == 'n' ? tv_new(&p->t->arena, TV_NULL)
-                                : tv_bool(&p->t->arena, name[0] == 't');
+        x->lit = name[0] == 'n' ? talos_tv_new(&p->t->arena, TV_NULL)
+                                : talos_tv_bool(&p->t->arena, name[0] == 't');
         return x;
     }
     skip_ws(p);
@@ -558,7 +558,7 @@ static struct tn *parse_body(struct ps *p, const char **stopped_by, size_t *stop
     return NULL;
 }
 
-struct tmpl *tmpl_parse(const char *file, const char *src, struct bd_err *err)
+struct tmpl *talos_tmpl_parse(const char *file, const char *src, struct bd_err *err)
 {
     struct tmpl *t = bd_xcalloc(1, sizeof *t);
     t->file = bd_xstrdup(file);
@@ -571,13 +571,13 @@ struct tmpl *tmpl_parse(const char *file, const char *src, struct bd_err *err)
         fail(&p, stop_at, "%%{ %s } without a matching %%{ %s }", stop,
              !strcmp(stop, "endfor") ? "for" : "if");
     if (p.failed) {
-        tmpl_free(t);
+        talos_tmpl_free(t);
         return NULL;
     }
     return t;
 }
 
-void tmpl_free(struct tmpl *t)
+void talos_tmpl_free(struct tmpl *t)
 {
     if (!t)
         return;

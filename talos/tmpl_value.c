@@ -7,16 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct tv *tv_new(struct bd_arena *a, enum tv_kind k)
+struct tv *talos_tv_new(struct bd_arena *a, enum tv_kind k)
 {
     struct tv *v = bd_arena_alloc(a, sizeof *v);
     v->k = k;
     return v;
 }
 
-struct tv *tv_str(struct bd_arena *a, const char *s, size_t len)
+struct tv *talos_tv_str(struct bd_arena *a, const char *s, size_t len)
 {
-    struct tv *v = tv_new(a, TV_STR);
+    struct tv *v = talos_tv_new(a, TV_STR);
     char *copy = bd_arena_alloc(a, len + 1);
     memcpy(copy, s, len);
     v->s = copy;
@@ -24,21 +24,21 @@ struct tv *tv_str(struct bd_arena *a, const char *s, size_t len)
     return v;
 }
 
-struct tv *tv_num(struct bd_arena *a, double n)
+struct tv *talos_tv_num(struct bd_arena *a, double n)
 {
-    struct tv *v = tv_new(a, TV_NUM);
+    struct tv *v = talos_tv_new(a, TV_NUM);
     v->num = n;
     return v;
 }
 
-struct tv *tv_bool(struct bd_arena *a, bool b)
+struct tv *talos_tv_bool(struct bd_arena *a, bool b)
 {
-    struct tv *v = tv_new(a, TV_BOOL);
+    struct tv *v = talos_tv_new(a, TV_BOOL);
     v->b = b;
     return v;
 }
 
-void tv_push(struct bd_arena *a, struct tv *list, const char *key, struct tv *item)
+void talos_tv_push(struct bd_arena *a, struct tv *list, const char *key, struct tv *item)
 {
     if (list->n == list->cap) {
         size_t cap = list->cap ? list->cap * 2 : 8;
@@ -63,7 +63,7 @@ static int key_cmp(const void *x, const void *y)
 }
 
 /* Terraform's maps and objects iterate, encode and compare in lexical key order. */
-void tv_sort_map(struct tv *map)
+void talos_tv_sort_map(struct tv *map)
 {
     /* insertion sort over the parallel arrays; maps here are small */
     for (size_t i = 1; i < map->n; i++)
@@ -77,7 +77,7 @@ void tv_sort_map(struct tv *map)
         }
 }
 
-const struct tv *tv_get(const struct tv *map, const char *key)
+const struct tv *talos_tv_get(const struct tv *map, const char *key)
 {
     for (size_t i = 0; i < map->n; i++)
         if (!strcmp(map->keys[i], key))
@@ -98,31 +98,31 @@ static bool parse_number(const char *s, double *out)
     return true;
 }
 
-struct tv *tv_from_node(struct bd_arena *a, const struct bd_node *n)
+struct tv *talos_tv_from_node(struct bd_arena *a, const struct bd_node *n)
 {
     if (!n || bd_node_is_null(n))
-        return tv_new(a, TV_NULL);
+        return talos_tv_new(a, TV_NULL);
     if (n->kind == BD_NODE_SCALAR) {
         double d;
         if (n->plain && (!strcmp(n->str, "true") || !strcmp(n->str, "false")))
-            return tv_bool(a, n->str[0] == 't');
+            return talos_tv_bool(a, n->str[0] == 't');
         if (n->plain && parse_number(n->str, &d))
-            return tv_num(a, d);
-        return tv_str(a, n->str, strlen(n->str));
+            return talos_tv_num(a, d);
+        return talos_tv_str(a, n->str, strlen(n->str));
     }
-    struct tv *v = tv_new(a, n->kind == BD_NODE_SEQ ? TV_LIST : TV_MAP);
+    struct tv *v = talos_tv_new(a, n->kind == BD_NODE_SEQ ? TV_LIST : TV_MAP);
     if (n->kind == BD_NODE_SEQ) {
         for (size_t i = 0; i < n->n; i++)
-            tv_push(a, v, NULL, tv_from_node(a, n->kids[i]));
+            talos_tv_push(a, v, NULL, talos_tv_from_node(a, n->kids[i]));
     } else {
         for (size_t i = 0; i < n->n; i++)
-            tv_push(a, v, n->kids[2 * i]->str, tv_from_node(a, n->kids[2 * i + 1]));
-        tv_sort_map(v);
+            talos_tv_push(a, v, n->kids[2 * i]->str, talos_tv_from_node(a, n->kids[2 * i + 1]));
+        talos_tv_sort_map(v);
     }
     return v;
 }
 
-const char *tv_kind_name(const struct tv *v)
+const char *talos_tv_kind_name(const struct tv *v)
 {
     static const char *const names[] = {"null", "bool", "number", "string", "list", "map"};
     return names[v->k];
@@ -130,7 +130,7 @@ const char *tv_kind_name(const struct tv *v)
 
 /* The shortest text that reads back as n, integers without a fraction: how
  * Terraform prints numbers. */
-void tv_format_number(double n, char out[32])
+void talos_tv_format_number(double n, char out[32])
 {
     if (n > -1e15 && n < 1e15 && n == (double)(long long)n) {
         snprintf(out, 32, "%.0f", n);
@@ -177,14 +177,14 @@ static void json_string(struct bd_buf *b, const char *s, size_t len)
     bd_buf_puts(b, "\"");
 }
 
-void tv_json(struct bd_buf *b, const struct tv *v)
+void talos_tv_json(struct bd_buf *b, const struct tv *v)
 {
     char num[32];
     switch (v->k) {
     case TV_NULL: bd_buf_puts(b, "null"); break;
     case TV_BOOL: bd_buf_puts(b, v->b ? "true" : "false"); break;
     case TV_NUM:
-        tv_format_number(v->num, num);
+        talos_tv_format_number(v->num, num);
         bd_buf_puts(b, num);
         break;
     case TV_STR: json_string(b, v->s, v->len); break;
@@ -198,7 +198,7 @@ void tv_json(struct bd_buf *b, const struct tv *v)
                 json_string(b, v->keys[i], strlen(v->keys[i]));
                 bd_buf_puts(b, ":");
             }
-            tv_json(b, v->items[i]);
+            talos_tv_json(b, v->items[i]);
         }
         bd_buf_puts(b, v->k == TV_LIST ? "]" : "}");
         break;
@@ -241,7 +241,7 @@ static void yaml_scalar(struct bd_buf *b, const struct tv *v)
     case TV_NULL: bd_buf_puts(b, "null"); break;
     case TV_BOOL: bd_buf_puts(b, v->b ? "true" : "false"); break;
     case TV_NUM:
-        tv_format_number(v->num, num);
+        talos_tv_format_number(v->num, num);
         bd_buf_puts(b, num);
         break;
     case TV_STR: yaml_string(b, v->s, v->len); break;
@@ -279,7 +279,7 @@ static void yaml_block(struct bd_buf *b, const struct tv *v, int indent, bool in
     }
 }
 
-void tv_yaml(struct bd_buf *b, const struct tv *v)
+void talos_tv_yaml(struct bd_buf *b, const struct tv *v)
 {
     if (tv_is_block(v)) {
         yaml_block(b, v, 0, false);

@@ -35,7 +35,7 @@ static bool is_true(const struct bd_node *n)
 
 static const char *str(const struct check *c, const char *path)
 {
-    return tree_str_at(c->cfg, path);
+    return talos_tree_str_at(c->cfg, path);
 }
 
 static bool cidr_ok(const char *s)
@@ -48,7 +48,7 @@ static bool cidr_ok(const char *s)
 static int check_machine_ca(const struct check *c, bool cp)
 {
     const char *crt = str(c, "machine.ca.crt"), *key = str(c, "machine.ca.key");
-    const struct bd_node *accepted = tree_at(c->cfg, "machine.acceptedCAs");
+    const struct bd_node *accepted = talos_tree_at(c->cfg, "machine.acceptedCAs");
     if (!crt && !(accepted && accepted->n))
         return bad(c, "machine.ca", "missing: the machine needs the os CA certificate");
     if (cp && (!key || !key[0]))
@@ -66,19 +66,19 @@ static int check_machine_ca(const struct check *c, bool cp)
 
 static int check_install(const struct check *c)
 {
-    const struct bd_node *install = tree_at(c->cfg, "machine.install");
+    const struct bd_node *install = talos_tree_at(c->cfg, "machine.install");
     if (!install)
         return bad(c, "machine.install", "required: Talos on bare metal installs itself from it");
     const char *disk = str(c, "machine.install.disk");
-    if (!(disk && disk[0]) && !tree_at(c->cfg, "machine.install.diskSelector"))
+    if (!(disk && disk[0]) && !talos_tree_at(c->cfg, "machine.install.diskSelector"))
         return bad(c, "machine.install.disk", "needs a disk or a diskSelector");
     if (disk && disk[0] && disk[0] != '/')
         return bad(c, "machine.install.disk",
                    "\"%s\" is not a path; Talos installs to a device path such as /dev/sda or "
                    "/dev/disk/by-id/... (install_disk in lab.yaml, or a patch)",
                    disk);
-    const struct bd_node *args = tree_at(c->cfg, "machine.install.extraKernelArgs");
-    if (args && args->n && is_true(tree_at(c->cfg, "machine.install.grubUseUKICmdline")))
+    const struct bd_node *args = talos_tree_at(c->cfg, "machine.install.extraKernelArgs");
+    if (args && args->n && is_true(talos_tree_at(c->cfg, "machine.install.grubUseUKICmdline")))
         return bad(c, "machine.install.extraKernelArgs",
                    "cannot be used with grubUseUKICmdline: true (set kernel arguments in the "
                    "image schematic instead)");
@@ -87,7 +87,7 @@ static int check_install(const struct check *c)
 
 static int check_labels(const struct check *c, const char *path, bool check_values)
 {
-    const struct bd_node *m = tree_at(c->cfg, path);
+    const struct bd_node *m = talos_tree_at(c->cfg, path);
     if (!m)
         return 0;
     if (m->kind != BD_NODE_MAP)
@@ -107,7 +107,7 @@ static int check_labels(const struct check *c, const char *path, bool check_valu
 
 static bool vip_here(const struct bd_node *vip, uint32_t want)
 {
-    const char *ip = tree_str_at(vip, "ip");
+    const char *ip = talos_tree_str_at(vip, "ip");
     uint32_t a;
     return ip && bd_ipv4_parse(ip, &a) == 0 && a == want;
 }
@@ -129,7 +129,7 @@ static int check_legacy_vip(const struct check *c, const struct bd_node *vip, co
  * addresses, and carries a VIP only on a control plane. */
 static int check_legacy_network(const struct check *c, bool *has_vip)
 {
-    const struct bd_node *ifs = tree_at(c->cfg, "machine.network.interfaces");
+    const struct bd_node *ifs = talos_tree_at(c->cfg, "machine.network.interfaces");
     for (size_t i = 0; ifs && ifs->kind == BD_NODE_SEQ && i < ifs->n; i++) {
         const struct bd_node *dev = ifs->kids[i];
         char field[160];
@@ -158,7 +158,7 @@ static int check_machine(const struct check *c)
 {
     bool cp = c->vc->role == LAB_ROLE_CONTROLPLANE;
     const char *type = str(c, "machine.type");
-    if (!tree_at(c->cfg, "machine"))
+    if (!talos_tree_at(c->cfg, "machine"))
         return bad(c, "machine", "machine instructions are required");
     if (!type || (strcmp(type, "controlplane") && strcmp(type, "worker")))
         return bad(c, "machine.type", "\"%s\" is not controlplane or worker", type ? type : "");
@@ -169,7 +169,7 @@ static int check_machine(const struct check *c)
         return bad(c, "machine.token", "missing: machines join through trustd with it");
     if (check_machine_ca(c, cp) < 0 || check_install(c) < 0)
         return -1;
-    const struct bd_node *dns = tree_at(c->cfg, "machine.features.hostDNS");
+    const struct bd_node *dns = talos_tree_at(c->cfg, "machine.features.hostDNS");
     if (dns && is_true(bd_node_get(dns, "forwardKubeDNSToHost")) && !is_true(bd_node_get(dns, "enabled")))
         return bad(c, "machine.features.hostDNS.forwardKubeDNSToHost",
                    "needs machine.features.hostDNS.enabled: true");
@@ -182,10 +182,10 @@ static int check_machine(const struct check *c)
 
 static int check_cni(const struct check *c)
 {
-    const struct bd_node *cni = tree_at(c->cfg, "cluster.network.cni");
+    const struct bd_node *cni = talos_tree_at(c->cfg, "cluster.network.cni");
     if (!cni)
         return 0;
-    const char *name = tree_str_at(cni, "name");
+    const char *name = talos_tree_str_at(cni, "name");
     const struct bd_node *urls = bd_node_get(cni, "urls");
     bool has_urls = urls && urls->kind == BD_NODE_SEQ && urls->n;
     if (!name || (strcmp(name, "flannel") && strcmp(name, "custom") && strcmp(name, "none")))
@@ -200,13 +200,13 @@ static int check_cni(const struct check *c)
 
 static int check_inline_manifests(const struct check *c)
 {
-    const struct bd_node *l = tree_at(c->cfg, "cluster.inlineManifests");
+    const struct bd_node *l = talos_tree_at(c->cfg, "cluster.inlineManifests");
     for (size_t i = 0; l && l->kind == BD_NODE_SEQ && i < l->n; i++) {
-        const char *name = tree_str_at(l->kids[i], "name");
+        const char *name = talos_tree_str_at(l->kids[i], "name");
         if (!name || !name[0])
             return bad(c, "cluster.inlineManifests", "item %zu has no name", i);
         for (size_t j = 0; j < i; j++) {
-            const char *other = tree_str_at(l->kids[j], "name");
+            const char *other = talos_tree_str_at(l->kids[j], "name");
             if (other && !strcmp(other, name))
                 return bad(c, "cluster.inlineManifests",
                            "\"%s\" appears twice (items %zu and %zu); names must be unique", name,
@@ -219,7 +219,7 @@ static int check_inline_manifests(const struct check *c)
 static int check_cluster(const struct check *c)
 {
     bool cp = c->vc->role == LAB_ROLE_CONTROLPLANE;
-    if (!tree_at(c->cfg, "cluster"))
+    if (!talos_tree_at(c->cfg, "cluster"))
         return bad(c, "cluster", "cluster instructions are required");
     const char *endpoint = str(c, "cluster.controlPlane.endpoint");
     struct bd_err e;
@@ -230,12 +230,12 @@ static int check_cluster(const struct check *c)
     const char *domain = str(c, "cluster.network.dnsDomain");
     if (domain && !bd_dns_name_ok(domain))
         return bad(c, "cluster.network.dnsDomain", "\"%s\" is not a DNS name", domain);
-    const struct bd_node *etcd = tree_at(c->cfg, "cluster.etcd");
+    const struct bd_node *etcd = talos_tree_at(c->cfg, "cluster.etcd");
     if (etcd && !cp)
         return bad(c, "cluster.etcd", "only control planes run etcd; a worker must not have it");
     if (cp && !(str(c, "cluster.etcd.ca.crt") && str(c, "cluster.etcd.ca.key")))
         return bad(c, "cluster.etcd.ca", "a control plane needs the etcd CA certificate and key");
-    if (is_true(tree_at(c->cfg, "cluster.discovery.enabled")) &&
+    if (is_true(talos_tree_at(c->cfg, "cluster.discovery.enabled")) &&
         !(str(c, "cluster.id") && str(c, "cluster.secret")))
         return bad(c, "cluster.discovery", "discovery needs cluster.id and cluster.secret");
     if (cp && (check_cni(c) < 0 || check_inline_manifests(c) < 0))
@@ -247,7 +247,7 @@ static int check_cluster(const struct check *c)
 
 static int check_hostname(const struct check *c, const struct bd_node *doc, const char *what)
 {
-    const char *auto_kind = tree_str_at(doc, "auto"), *host = tree_str_at(doc, "hostname");
+    const char *auto_kind = talos_tree_str_at(doc, "auto"), *host = talos_tree_str_at(doc, "hostname");
     if (!auto_kind && !host)
         return bad(c, what, "either 'auto' or 'hostname' must be set");
     if (auto_kind && strcmp(auto_kind, "off") && strcmp(auto_kind, "stable"))
@@ -261,7 +261,7 @@ static int check_hostname(const struct check *c, const struct bd_node *doc, cons
     }
     if (str(c, "machine.network.hostname"))
         return bad(c, what, "machine.network.hostname is set too; Talos refuses both");
-    if (is_true(tree_at(c->cfg, "machine.features.stableHostname")))
+    if (is_true(talos_tree_at(c->cfg, "machine.features.stableHostname")))
         return bad(c, what, "machine.features.stableHostname is set too; Talos refuses both");
     return 0;
 }
@@ -269,28 +269,28 @@ static int check_hostname(const struct check *c, const struct bd_node *doc, cons
 static int check_doc(const struct check *c, size_t i, bool *has_vip)
 {
     const struct bd_node *doc = c->d->v[i];
-    const char *api = tree_str_at(doc, "apiVersion"), *kind = tree_str_at(doc, "kind");
-    const char *name = tree_str_at(doc, "name");
+    const char *api = talos_tree_str_at(doc, "apiVersion"), *kind = talos_tree_str_at(doc, "kind");
+    const char *name = talos_tree_str_at(doc, "name");
     char what[160];
     snprintf(what, sizeof what, "document %zu (%s%s%s)", i, kind ? kind : "no kind", name ? " " : "",
              name ? name : "");
     if (!api || !kind)
         return bad(c, what, "every document but the v1alpha1 one needs apiVersion and kind");
     for (size_t j = 1; j < i; j++) {
-        const char *k2 = tree_str_at(c->d->v[j], "kind"), *n2 = tree_str_at(c->d->v[j], "name");
+        const char *k2 = talos_tree_str_at(c->d->v[j], "kind"), *n2 = talos_tree_str_at(c->d->v[j], "name");
         if (k2 && !strcmp(k2, kind) && !strcmp(n2 ? n2 : "", name ? name : ""))
             return bad(c, what, "duplicate document (also document %zu)", j);
     }
     if (!strcmp(kind, "HostnameConfig"))
         return check_hostname(c, doc, what);
     if (!strcmp(kind, "ResolverConfig") &&
-        (tree_at(c->cfg, "machine.network.nameservers") || tree_at(c->cfg, "machine.network.searchDomains")))
+        (talos_tree_at(c->cfg, "machine.network.nameservers") || talos_tree_at(c->cfg, "machine.network.searchDomains")))
         return bad(c, what, "machine.network.nameservers or searchDomains is set too; Talos refuses both");
     if (!strcmp(kind, "Layer2VIPConfig")) {
         uint32_t a;
         if (!name || bd_ipv4_parse(name, &a) < 0)
             return bad(c, what, "name must be the VIP address");
-        if (!tree_str_at(doc, "link"))
+        if (!talos_tree_str_at(doc, "link"))
             return bad(c, what, "link must be specified");
         if (c->vc->role != LAB_ROLE_CONTROLPLANE)
             return bad(c, what, "a worker cannot hold a VIP");
@@ -305,7 +305,7 @@ int talos_validate(const struct talos_docs *d, const struct validate_ctx *vc, st
     const char *version = str(&c, "version");
     if (!version || strcmp(version, "v1alpha1"))
         return bad(&c, "version", "must be v1alpha1");
-    if (tree_check_v1alpha1_keys(c.cfg, err) < 0)
+    if (talos_tree_check_v1alpha1_keys(c.cfg, err) < 0)
         return -1;
     const struct bd_node *persist = bd_node_get(c.cfg, "persist");
     if (persist && !is_true(persist))

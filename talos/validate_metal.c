@@ -109,7 +109,7 @@ static bool has_vip(const struct bd_node *dev)
 
 static int check_legacy(const struct metal *m, const struct bd_node *cfg)
 {
-    const struct bd_node *ifs = tree_at(cfg, "machine.network.interfaces");
+    const struct bd_node *ifs = talos_tree_at(cfg, "machine.network.interfaces");
     for (size_t i = 0; ifs && ifs->kind == BD_NODE_SEQ && i < ifs->n; i++) {
         const struct bd_node *dev = ifs->kids[i];
         bool vip = has_vip(dev);
@@ -122,7 +122,7 @@ static int check_legacy(const struct metal *m, const struct bd_node *cfg)
             return -1;
         static const char *const groups[] = {"bond", "bridge"};
         for (int g = 0; g < 2; g++) {
-            const struct bd_node *members = tree_at(dev, g ? "bridge.interfaces" : "bond.interfaces");
+            const struct bd_node *members = talos_tree_at(dev, g ? "bridge.interfaces" : "bond.interfaces");
             for (size_t k = 0; members && members->kind == BD_NODE_SEQ && k < members->n; k++) {
                 snprintf(field, sizeof field, "machine.network.interfaces[%zu].%s.interfaces[%zu]",
                          i, groups[g], k);
@@ -149,7 +149,7 @@ static const struct {
 static bool aliased(const struct talos_docs *d, const char *name)
 {
     for (size_t i = 1; i < d->n; i++) {
-        const char *kind = tree_str_at(d->v[i], "kind"), *n = tree_str_at(d->v[i], "name");
+        const char *kind = talos_tree_str_at(d->v[i], "kind"), *n = talos_tree_str_at(d->v[i], "name");
         if (kind && n && !strcmp(kind, "LinkAliasConfig") && !strcmp(n, name))
             return true;
     }
@@ -159,7 +159,7 @@ static bool aliased(const struct talos_docs *d, const char *name)
 static int check_doc(const struct metal *m, const struct talos_docs *d, size_t i)
 {
     const struct bd_node *doc = d->v[i];
-    const char *kind = tree_str_at(doc, "kind"), *name = tree_str_at(doc, "name");
+    const char *kind = talos_tree_str_at(doc, "kind"), *name = talos_tree_str_at(doc, "name");
     if (!kind)
         return 0;
     if (!strcmp(kind, "LinkAliasConfig")) {
@@ -190,8 +190,8 @@ int talos_validate_metal(const struct talos_docs *d, const struct validate_ctx *
 {
     struct metal m = {.vc = vc, .ifnames0 = vc->ifnames0, .err = err};
     /* with grubUseUKICmdline off, the installer adds machine.install.extraKernelArgs */
-    const struct bd_node *args = tree_at(d->v[0], "machine.install.extraKernelArgs");
-    const struct bd_node *uki = tree_at(d->v[0], "machine.install.grubUseUKICmdline");
+    const struct bd_node *args = talos_tree_at(d->v[0], "machine.install.extraKernelArgs");
+    const struct bd_node *uki = talos_tree_at(d->v[0], "machine.install.grubUseUKICmdline");
     bool uki_on = uki && uki->kind == BD_NODE_SCALAR && !strcmp(uki->str, "true");
     for (size_t i = 0; !uki_on && args && args->kind == BD_NODE_SEQ && i < args->n; i++)
         if (args->kids[i]->kind == BD_NODE_SCALAR && !strncmp(args->kids[i]->str, "net.ifnames=", 12))

@@ -2,7 +2,9 @@
 #ifndef TEST_HELPERS_H
 #define TEST_HELPERS_H
 
+#include "../../lab/lab.h"
 #include "../../lib/bd.h"
+#include "../../state/state.h"
 
 /* A fresh directory under /tmp (caller frees the string; the directory stays for
  * inspection after a failure). */

@@ -97,7 +97,7 @@ struct bd_yaml_doc fixture_parse(const char *text)
 long fixture_doc(const struct bd_yaml_doc *d, const char *kind)
 {
     for (size_t i = 0; i < d->ndocs; i++) {
-        const char *k = tree_str_at(d->docs[i], "kind");
+        const char *k = talos_tree_str_at(d->docs[i], "kind");
         if (k && !strcmp(k, kind))
             return (long)i;
     }

@@ -47,7 +47,7 @@ Test(boot, chain_script_passes_identity)
 {
     struct bd_buf b;
     bd_buf_init(&b);
-    ipxe_render_chain(&b, "http://192.0.2.1:8080");
+    boot_ipxe_chain(&b, "http://192.0.2.1:8080");
     cr_assert(!strncmp(b.data, "#!ipxe\n", 7));
     assert_has(b.data, "http://192.0.2.1:8080/ipxe?mac=${netX/mac:hexhyp}");
     assert_has(b.data, "uuid=${uuid}");
@@ -122,16 +122,16 @@ Test(boot, hold_and_exit_scripts)
 {
     struct bd_buf b;
     bd_buf_init(&b);
-    ipxe_render_hold(&b, "not in lab.yaml", 30, "http://192.0.2.1:8080/ipxe?mac=x");
+    boot_ipxe_hold(&b, "not in lab.yaml", 30, "http://192.0.2.1:8080/ipxe?mac=x");
     assert_has(b.data, "sleep 30\n");
     assert_has(b.data, "chain --replace --autofree http://192.0.2.1:8080/ipxe?mac=x || goto retry");
     cr_assert_null(strstr(b.data, "kernel"));
     bd_buf_reset(&b);
-    ipxe_render_exit(&b, "installed");
+    boot_ipxe_exit(&b, "installed");
     assert_has(b.data, "\nexit\n");
     bd_buf_reset(&b);
     /* a message can never add a line or an iPXE setting to the script */
-    ipxe_render_hold(&b, "a\nchain http://x/${evil}", 5, "http://192.0.2.1:8080/boot.ipxe");
+    boot_ipxe_hold(&b, "a\nchain http://x/${evil}", 5, "http://192.0.2.1:8080/boot.ipxe");
     assert_has(b.data, "echo bootd: a?chain http://x/?{evil}\n");
     cr_assert_null(strstr(b.data, "${"));
     bd_buf_free(&b);

@@ -2,7 +2,7 @@
  * external tool), inventory ids and the store's GitOps tables. */
 #include "helpers.h"
 
-#include "../../gitops/gitops.h"
+#include "../../gitops/internal.h"
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
@@ -168,17 +168,17 @@ Test(gitops_kubeconfig, reads_the_current_context)
     free(write_file(dir, "cert.pem", "CERT PEM"));
     char *path = write_file(dir, "kubeconfig", kubeconfig_text);
     chmod(path, 0600);
-    struct gitops_target t;
+    struct kube_target t;
     struct bd_err err;
-    cr_assert_eq(gitops_kubeconfig_load(path, &t, &err), 0, "%s", err.msg);
+    cr_assert_eq(kube_kubeconfig_load(path, &t, &err), 0, "%s", err.msg);
     cr_assert_str_eq(t.server, "https://192.0.2.10:6443");
     cr_assert_str_eq(t.ca_pem, "CA PEM");
     cr_assert_str_eq(t.cert_pem, "CERT PEM");
     cr_assert_str_eq(t.key_pem, "KEY");
     cr_assert_null(t.token);
-    gitops_target_free(&t);
+    kube_target_free(&t);
     chmod(path, 0644);
-    cr_assert_eq(gitops_kubeconfig_load(path, &t, &err), -1);
+    cr_assert_eq(kube_kubeconfig_load(path, &t, &err), -1);
     assert_has(err.msg, "chmod 600");
     free(path);
     free(dir);
@@ -188,7 +188,7 @@ Test(gitops_kubeconfig, says_what_is_missing)
 {
     char *dir = tmpdir_new();
     struct bd_err err;
-    struct gitops_target t;
+    struct kube_target t;
     struct {
         const char *from, *to, *want;
     } cases[] = {
@@ -207,7 +207,7 @@ Test(gitops_kubeconfig, says_what_is_missing)
         free(write_file(dir, "cert.pem", "CERT"));
         char *path = write_file(dir, "kubeconfig", edited);
         chmod(path, 0600);
-        cr_assert_eq(gitops_kubeconfig_load(path, &t, &err), -1, "case %zu", i);
+        cr_assert_eq(kube_kubeconfig_load(path, &t, &err), -1, "case %zu", i);
         assert_has(err.msg, cases[i].want);
         free(path);
         free(edited);
@@ -434,40 +434,40 @@ Test(gitops_ids, ids_and_paths)
 Test(gitops_store, inventory_and_history)
 {
     char *dir = tmpdir_new();
-    struct store *st;
+    struct state_db *st;
     struct bd_err err;
-    cr_assert_eq(store_open(dir, &st, &err), 0, "%s", err.msg);
-    struct store_gitops_item inv[2] = {{.id = "/ConfigMap/a/b", .api_version = "v1"},
+    cr_assert_eq(state_open(dir, &st, &err), 0, "%s", err.msg);
+    struct state_gitops_item inv[2] = {{.id = "/ConfigMap/a/b", .api_version = "v1"},
                                        {.id = "apps/Deployment/a/d", .api_version = "apps/v1"}};
     strcpy(inv[0].hash, "h1");
     strcpy(inv[1].hash, "h2");
-    struct store_gitops_sync ok = {.started_ms = 1, .finished_ms = 2, .revision = "abc", .ok = true,
+    struct state_gitops_sync ok = {.started_ms = 1, .finished_ms = 2, .revision = "abc", .ok = true,
                                    .applied = 2};
-    cr_assert_eq(store_gitops_record(st, &ok, inv, 2, true, &err), 0, "%s", err.msg);
-    struct store_gitops_sync bad = {.started_ms = 3, .finished_ms = 4, .revision = "def",
+    cr_assert_eq(state_gitops_record(st, &ok, inv, 2, true, &err), 0, "%s", err.msg);
+    struct state_gitops_sync bad = {.started_ms = 3, .finished_ms = 4, .revision = "def",
                                     .error = "render failed", .detail = "{}"};
-    cr_assert_eq(store_gitops_record(st, &bad, NULL, 0, false, &err), 0, "%s", err.msg);
-    struct store_gitops_item *got;
+    cr_assert_eq(state_gitops_record(st, &bad, NULL, 0, false, &err), 0, "%s", err.msg);
+    struct state_gitops_item *got;
     size_t n;
-    cr_assert_eq(store_gitops_inventory(st, &got, &n, &err), 0);
+    cr_assert_eq(state_gitops_inventory(st, &got, &n, &err), 0);
     cr_assert_eq(n, 2, "a failed sync keeps the inventory");
     cr_assert_str_eq(got[1].api_version, "apps/v1");
     cr_assert_str_eq(got[1].hash, "h2");
-    store_gitops_items_free(got, n);
-    struct store_gitops_sync last;
-    cr_assert_eq(store_gitops_last_sync(st, false, &last, &err), 1);
+    state_gitops_items_free(got, n);
+    struct state_gitops_sync last;
+    cr_assert_eq(state_gitops_last_sync(st, false, &last, &err), 1);
     cr_assert_str_eq(last.revision, "def");
     cr_assert_str_eq(last.error, "render failed");
     cr_assert(!last.ok);
-    store_gitops_sync_free(&last);
-    cr_assert_eq(store_gitops_last_sync(st, true, &last, &err), 1);
+    state_gitops_sync_free(&last);
+    cr_assert_eq(state_gitops_last_sync(st, true, &last, &err), 1);
     cr_assert_str_eq(last.revision, "abc");
     cr_assert_eq(last.applied, 2);
-    store_gitops_sync_free(&last);
+    state_gitops_sync_free(&last);
     for (int i = 0; i < 120; i++)
-        cr_assert_eq(store_gitops_record(st, &bad, NULL, 0, false, &err), 0);
-    cr_assert_eq(store_gitops_last_sync(st, true, &last, &err), 0, "history is bounded");
-    store_close(st);
+        cr_assert_eq(state_gitops_record(st, &bad, NULL, 0, false, &err), 0);
+    cr_assert_eq(state_gitops_last_sync(st, true, &last, &err), 0, "history is bounded");
+    state_close(st);
     free(dir);
 }
 

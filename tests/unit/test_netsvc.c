@@ -143,7 +143,7 @@ Test(netsvc, prepare_checks_the_host)
     cr_assert_eq(stat(f.hook, &sb), 0);
     cr_assert_eq(sb.st_mode & 0777, 0700);
     char *hook_text;
-    bd_file_read(f.hook, &hook_text, NULL, &err);
+    cr_assert_eq(bd_file_read(f.hook, &hook_text, NULL, &err), 0, "%s", err.msg);
     assert_has(hook_text, "exec '/usr/bin/bootctl' --url 'http://127.0.0.1:8080' --token-file "
                           "'/x/admin.token' dhcp-event \"$@\"");
     char *tftp = bd_path_join(f.tftp, "undionly.kpxe");
@@ -204,7 +204,7 @@ static char *fake_dnsmasq(const char *dir, const char *mode)
 static bool wait_status(struct dnsmasq *d, const char *needle, char *buf, size_t n)
 {
     for (int i = 0; i < 100; i++) {
-        dnsmasq_status(d, buf, n);
+        netsvc_dnsmasq_status(d, buf, n);
         if (strstr(buf, needle))
             return true;
         usleep(50000);
@@ -218,12 +218,12 @@ Test(netsvc, supervisor_reports_dnsmasqs_own_reason)
     char *bin = fake_dnsmasq(dir, "fail");
     struct dnsmasq *d;
     struct bd_err err;
-    cr_assert_eq(dnsmasq_start(bin, "/nonexistent.conf", NULL, &d, &err), 0, "%s", err.msg);
+    cr_assert_eq(netsvc_dnsmasq_start(bin, "/nonexistent.conf", NULL, &d, &err), 0, "%s", err.msg);
     char st[512];
     cr_assert(wait_status(d, "Address already in use", st, sizeof st), "%s", st);
     assert_has(st, "exited with status 2: failed to create listening socket for port 67");
     assert_has(st, "restarting in");
-    dnsmasq_stop(d);
+    netsvc_dnsmasq_stop(d);
     free(bin);
     free(dir);
 }
@@ -234,19 +234,19 @@ Test(netsvc, supervisor_forwards_reload_and_stops_the_child)
     char *bin = fake_dnsmasq(dir, "hup");
     struct dnsmasq *d;
     struct bd_err err;
-    cr_assert_eq(dnsmasq_start(bin, "/nonexistent.conf", NULL, &d, &err), 0, "%s", err.msg);
+    cr_assert_eq(netsvc_dnsmasq_start(bin, "/nonexistent.conf", NULL, &d, &err), 0, "%s", err.msg);
     char st[512];
     cr_assert(wait_status(d, "running (pid", st, sizeof st), "%s", st);
-    int pid = dnsmasq_pid(d);
+    int pid = netsvc_dnsmasq_pid(d);
     cr_assert_gt(pid, 0);
-    dnsmasq_reload(d);
-    dnsmasq_restart(d);
-    for (int i = 0; i < 100 && (dnsmasq_pid(d) == pid || !dnsmasq_pid(d)); i++)
+    netsvc_dnsmasq_reload(d);
+    netsvc_dnsmasq_restart(d);
+    for (int i = 0; i < 100 && (netsvc_dnsmasq_pid(d) == pid || !netsvc_dnsmasq_pid(d)); i++)
         usleep(50000);
-    int pid2 = dnsmasq_pid(d);
+    int pid2 = netsvc_dnsmasq_pid(d);
     cr_assert(pid2 > 0 && pid2 != pid, "restart gives a new process (%d, %d)", pid, pid2);
     cr_assert_eq(kill(pid, 0), -1, "the old one is gone");
-    dnsmasq_stop(d);
+    netsvc_dnsmasq_stop(d);
     cr_assert_eq(kill(pid2, 0), -1, "stop ends the child");
     free(bin);
     free(dir);

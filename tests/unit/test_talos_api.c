@@ -23,17 +23,17 @@ Test(talos_api, protobuf_fields_in_order_unknown_ones_skipped)
     char str[8] = "", inner[8] = "";
     uint64_t v = 0;
     int rc;
-    while ((rc = pb_next(&r, &f)) > 0) {
+    while ((rc = talos_pb_next(&r, &f)) > 0) {
         nums[n++] = f.num;
         if (f.num == 1)
             v = f.varint;
         if (f.num == 2)
-            pb_copy_string(&f, str, sizeof str);
+            talos_pb_copy_string(&f, str, sizeof str);
         if (f.num == 3) {
-            struct pb_reader sub = pb_sub(&f);
+            struct pb_reader sub = talos_pb_sub(&f);
             struct pb_field g;
-            cr_assert_eq(pb_next(&sub, &g), 1);
-            pb_copy_string(&g, inner, sizeof inner);
+            cr_assert_eq(talos_pb_next(&sub, &g), 1);
+            talos_pb_copy_string(&g, inner, sizeof inner);
         }
     }
     cr_assert_eq(rc, 0);
@@ -62,7 +62,7 @@ Test(talos_api, malformed_protobuf_is_refused)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct pb_reader r = {bad[i].p, bad[i].p + bad[i].n};
         struct pb_field f;
-        cr_assert_eq(pb_next(&r, &f), -1, "case %zu", i);
+        cr_assert_eq(talos_pb_next(&r, &f), -1, "case %zu", i);
     }
 }
 
@@ -70,9 +70,9 @@ Test(talos_api, proto3_leaves_false_out)
 {
     struct bd_buf b;
     bd_buf_init(&b);
-    pb_put_bool(&b, 1, false);
+    talos_pb_put_bool(&b, 1, false);
     cr_assert_eq(b.len, 0);
-    pb_put_bool(&b, 2, true);
+    talos_pb_put_bool(&b, 2, true);
     cr_assert_eq(b.len, 2);
     cr_assert_eq((uint8_t)b.data[0], 0x10);
     cr_assert_eq((uint8_t)b.data[1], 1);
@@ -87,7 +87,7 @@ static char *entry_of(const char *fixture, const char *name, size_t max, struct 
     size_t n, len;
     cr_assert_eq(bd_file_read(fixture, &gz, &n, err), 0, "%s", err->msg);
     char *out = NULL;
-    if (targz_entry(gz, n, name, max, &out, &len, err) == 0)
+    if (talos_targz_entry(gz, n, name, max, &out, &len, err) == 0)
         cr_assert_eq(strlen(out), len);
     free(gz);
     return out;
@@ -119,9 +119,9 @@ Test(talos_api, damaged_archives_are_refused)
     struct bd_err err;
     cr_assert_eq(bd_file_read(FIXTURES "kubeconfig-talos.tar.gz", &gz, &n, &err), 0);
     char *out = NULL;
-    cr_assert_eq(targz_entry(gz, n - 12, "kubeconfig", 4096, &out, &len, &err), -1);
+    cr_assert_eq(talos_targz_entry(gz, n - 12, "kubeconfig", 4096, &out, &len, &err), -1);
     assert_has(err.msg, "not complete gzip data");
-    cr_assert_eq(targz_entry("plain text", 10, "kubeconfig", 4096, &out, &len, &err), -1);
+    cr_assert_eq(talos_targz_entry("plain text", 10, "kubeconfig", 4096, &out, &len, &err), -1);
     free(gz);
 
     /* a header whose checksum does not add up */
@@ -140,7 +140,7 @@ Test(talos_api, damaged_archives_are_refused)
     s.next_out = z;
     s.avail_out = (uInt)zlen;
     cr_assert_eq(deflate(&s, Z_FINISH), Z_STREAM_END);
-    cr_assert_eq(targz_entry(z, s.total_out, "kubeconfig", 4096, &out, &len, &err), -1);
+    cr_assert_eq(talos_targz_entry(z, s.total_out, "kubeconfig", 4096, &out, &len, &err), -1);
     assert_has(err.msg, "damaged tar header");
     deflateEnd(&s);
     free(z);
@@ -229,16 +229,16 @@ Test(talos_api, kubeconfig_minted_for_the_lab_is_the_same)
     memcpy(host, "https://bass", 12);
     X509 *etcd_crt;
     EVP_PKEY *etcd_key, *key;
-    cr_assert_eq(secrets_ca_open(&s->etcd, "etcd", &etcd_crt, &etcd_key, &err), 0);
-    cr_assert_not_null(key = pki_key_generate(PKI_KEY_EC_P256, &err));
+    cr_assert_eq(talos_secrets_ca_open(&s->etcd, "etcd", &etcd_crt, &etcd_key, &err), 0);
+    cr_assert_not_null(key = talos_pki_key_generate(PKI_KEY_EC_P256, &err));
     struct pki_cert_spec spec = {.subject = "O=system:masters,CN=admin",
                                  .key_usage = PKI_KU_DIGITAL_SIGNATURE,
                                  .eku = PKI_EKU_CLIENT,
                                  .not_before = 0,
                                  .not_after = 4102444800};
     char *pem;
-    cr_assert_eq(pki_cert_issue(&spec, key, etcd_crt, etcd_key, &pem, &err), 0, "%s", err.msg);
-    char *b64 = pki_b64(pem, strlen(pem));
+    cr_assert_eq(talos_pki_cert_issue(&spec, key, etcd_crt, etcd_key, &pem, &err), 0, "%s", err.msg);
+    char *b64 = talos_pki_b64(pem, strlen(pem));
     const char *k = "client-certificate-data: ";
     char *at = strstr(moved, k) + strlen(k);
     char *eol = strchr(at, '\n');
@@ -279,15 +279,15 @@ Test(talos_api, kubeconfig_minted_for_the_lab_is_the_same)
 static void assert_os_admin(const struct talos_creds *cr, int key_type)
 {
     struct bd_err err;
-    X509 *crt = pki_cert_parse(cr->crt_pem, "crt", &err), *ca = pki_cert_parse(cr->ca_pem, "ca", &err);
+    X509 *crt = talos_pki_cert_parse(cr->crt_pem, "crt", &err), *ca = talos_pki_cert_parse(cr->ca_pem, "ca", &err);
     cr_assert(crt && ca);
-    cr_assert_eq(pki_cert_verify(crt, ca, &err), 0, "%s", err.msg);
+    cr_assert_eq(talos_pki_cert_verify(crt, ca, &err), 0, "%s", err.msg);
     char dn[128];
     X509_NAME_oneline(X509_get_subject_name(crt), dn, sizeof dn);
     cr_assert_str_eq(dn, "/O=os:admin");
     cr_assert_eq(X509_get_extended_key_usage(crt), XKU_SSL_CLIENT, "clientAuth only");
     cr_assert_eq(EVP_PKEY_get_base_id(X509_get0_pubkey(crt)), key_type);
-    EVP_PKEY *key = pki_key_parse(cr->key_pem, "key", &err);
+    EVP_PKEY *key = talos_pki_key_parse(cr->key_pem, "key", &err);
     cr_assert_not_null(key, "%s", err.msg);
     cr_assert_eq(X509_check_private_key(crt, key), 1);
     EVP_PKEY_free(key);

@@ -44,7 +44,7 @@ Test(config, matches_what_talosctl_gen_config_writes)
     fixture_done(tc, lab, dir);
 }
 
-#define STR(path) tree_str_at(v1, path)
+#define STR(path) talos_tree_str_at(v1, path)
 
 Test(config, lab_settings_reach_the_config)
 {
@@ -76,22 +76,22 @@ Test(config, lab_settings_reach_the_config)
     cr_assert_str_eq(STR("cluster.discovery.enabled"), "false");
     cr_assert_str_eq(STR("cluster.allowSchedulingOnControlPlanes"), "true");
     cr_assert_str_eq(STR("cluster.network.dnsDomain"), "lab.example");
-    cr_assert_str_eq(tree_at(v1, "cluster.network.podSubnets")->kids[0]->str, "10.10.0.0/16");
-    cr_assert_str_eq(tree_at(v1, "cluster.network.serviceSubnets")->kids[0]->str, "10.20.0.0/16");
+    cr_assert_str_eq(talos_tree_at(v1, "cluster.network.podSubnets")->kids[0]->str, "10.10.0.0/16");
+    cr_assert_str_eq(talos_tree_at(v1, "cluster.network.serviceSubnets")->kids[0]->str, "10.20.0.0/16");
     cr_assert_str_eq(STR("machine.install.disk"), "/dev/nvme0n1", "the machine's disk wins");
     cr_assert_str_eq(STR("machine.install.image"),
                      "factory.lab.example:5000/installer/" VANILLA ":v1.13.9");
-    cr_assert_eq(tree_at(v1, "machine.certSANs")->n, 2);
-    cr_assert_str_eq(tree_at(v1, "cluster.apiServer.certSANs")->kids[1]->str, "192.0.2.9");
+    cr_assert_eq(talos_tree_at(v1, "machine.certSANs")->n, 2);
+    cr_assert_str_eq(talos_tree_at(v1, "cluster.apiServer.certSANs")->kids[1]->str, "192.0.2.9");
     cr_assert_str_eq(STR("machine.nodeLabels.zone"), "a");
-    const struct bd_node *labels = tree_at(v1, "machine.nodeLabels");
+    const struct bd_node *labels = talos_tree_at(v1, "machine.nodeLabels");
     cr_assert_str_eq(bd_node_get(labels, "example.com/rack")->str, "r1");
     cr_assert_not_null(bd_node_get(labels, "node.kubernetes.io/exclude-from-external-load-balancers"));
-    cr_assert_str_eq(tree_at(v1, "cluster.inlineManifests")->kids[0]->kids[1]->str, "cilium");
-    cr_assert_str_eq(tree_str_at(tree_at(v1, "cluster.inlineManifests")->kids[0], "contents"),
+    cr_assert_str_eq(talos_tree_at(v1, "cluster.inlineManifests")->kids[0]->kids[1]->str, "cilium");
+    cr_assert_str_eq(talos_tree_str_at(talos_tree_at(v1, "cluster.inlineManifests")->kids[0], "contents"),
                      "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: cilium\n");
-    cr_assert_str_eq(tree_at(v1, "cluster.extraManifests")->kids[0]->str, "https://example.com/gateway.yaml");
-    cr_assert_str_eq(tree_str_at(dc.docs[fixture_doc(&dc, "HostnameConfig")], "hostname"), "alpha");
+    cr_assert_str_eq(talos_tree_at(v1, "cluster.extraManifests")->kids[0]->str, "https://example.com/gateway.yaml");
+    cr_assert_str_eq(talos_tree_str_at(dc.docs[fixture_doc(&dc, "HostnameConfig")], "hostname"), "alpha");
     /* key order follows Talos's structs: inline manifests after extra manifests, labels sorted */
     cr_assert(strstr(cp, "    extraManifests:") < strstr(cp, "    inlineManifests:"));
     cr_assert(strstr(cp, "example.com/rack: r1") < strstr(cp, "node.kubernetes.io/exclude"));
@@ -100,7 +100,7 @@ Test(config, lab_settings_reach_the_config)
     cr_assert_str_eq(STR("cluster.network.cni.name"), "none", "workers get the CNI too");
     cr_assert_str_eq(STR("machine.install.disk"), "/dev/vda");
     cr_assert_str_eq(STR("machine.nodeLabels.zone"), "b");
-    cr_assert_null(bd_node_get(tree_at(v1, "machine.nodeLabels"),
+    cr_assert_null(bd_node_get(talos_tree_at(v1, "machine.nodeLabels"),
                                "node.kubernetes.io/exclude-from-external-load-balancers"));
     static const char *const cp_only[] = {"cluster.etcd", "cluster.proxy", "cluster.apiServer",
                                           "cluster.inlineManifests", "cluster.extraManifests",
@@ -108,7 +108,7 @@ Test(config, lab_settings_reach_the_config)
                                           "cluster.secretboxEncryptionSecret",
                                           "cluster.allowSchedulingOnControlPlanes", NULL};
     for (int i = 0; cp_only[i]; i++)
-        cr_assert_null(tree_at(v1, cp_only[i]), "worker has %s", cp_only[i]);
+        cr_assert_null(talos_tree_at(v1, cp_only[i]), "worker has %s", cp_only[i]);
     cr_assert_str_eq(STR("machine.ca.key"), "");
     cr_assert_str_eq(STR("cluster.ca.key"), "");
     bd_yaml_doc_free(&dc);
@@ -127,10 +127,10 @@ Test(config, vip_goes_to_control_planes_on_the_booting_link)
     struct bd_yaml_doc dc = fixture_parse(cp), dw = fixture_parse(w);
     long alias = fixture_doc(&dc, "LinkAliasConfig"), vip = fixture_doc(&dc, "Layer2VIPConfig");
     cr_assert(alias > 0 && vip > 0);
-    cr_assert_str_eq(tree_str_at(dc.docs[alias], "selector.match"),
+    cr_assert_str_eq(talos_tree_str_at(dc.docs[alias], "selector.match"),
                      "mac(link.permanent_addr) == \"52:54:00:00:00:01\"");
-    cr_assert_str_eq(tree_str_at(dc.docs[vip], "name"), "192.0.2.10");
-    cr_assert_str_eq(tree_str_at(dc.docs[vip], "link"), tree_str_at(dc.docs[alias], "name"));
+    cr_assert_str_eq(talos_tree_str_at(dc.docs[vip], "name"), "192.0.2.10");
+    cr_assert_str_eq(talos_tree_str_at(dc.docs[vip], "link"), talos_tree_str_at(dc.docs[alias], "name"));
     cr_assert_gt(fixture_doc(&dc, "DHCPv4Config"), 0, "the link keeps DHCP");
     cr_assert_eq(fixture_doc(&dw, "Layer2VIPConfig"), -1);
     cr_assert_eq(fixture_doc(&dw, "LinkAliasConfig"), -1, "a DHCP worker needs no network documents");
@@ -153,9 +153,9 @@ Test(config, static_addressing_sets_address_route_and_resolvers)
     long link = fixture_doc(&d, "LinkConfig"), res = fixture_doc(&d, "ResolverConfig");
     cr_assert(link > 0 && res > 0);
     cr_assert_eq(fixture_doc(&d, "DHCPv4Config"), -1);
-    cr_assert_str_eq(tree_str_at(tree_at(d.docs[link], "addresses")->kids[0], "address"), "192.0.2.11/24");
-    cr_assert_str_eq(tree_str_at(tree_at(d.docs[link], "routes")->kids[0], "gateway"), "192.0.2.1");
-    cr_assert_str_eq(tree_str_at(tree_at(d.docs[res], "nameservers")->kids[0], "address"), "192.0.2.53");
+    cr_assert_str_eq(talos_tree_str_at(talos_tree_at(d.docs[link], "addresses")->kids[0], "address"), "192.0.2.11/24");
+    cr_assert_str_eq(talos_tree_str_at(talos_tree_at(d.docs[link], "routes")->kids[0], "gateway"), "192.0.2.1");
+    cr_assert_str_eq(talos_tree_str_at(talos_tree_at(d.docs[res], "nameservers")->kids[0], "address"), "192.0.2.53");
     bd_yaml_doc_free(&d);
     free(cp);
     fixture_done(tc, lab, dir);

@@ -54,10 +54,10 @@ Test(patch, cluster_then_role_then_machine)
     char *text;
     struct bd_yaml_doc d = render_docs(dir, "cp-1", &text);
     const struct bd_node *v1 = d.docs[0];
-    cr_assert_str_eq(tree_str_at(v1, "machine.sysctls.a"), "cluster");
-    cr_assert_str_eq(tree_str_at(v1, "machine.sysctls.b"), "role");
-    cr_assert_str_eq(tree_str_at(v1, "machine.sysctls.c"), "machine");
-    cr_assert_str_eq(tree_str_at(v1, "machine.install.image"), "from-cluster", "patches beat generated values");
+    cr_assert_str_eq(talos_tree_str_at(v1, "machine.sysctls.a"), "cluster");
+    cr_assert_str_eq(talos_tree_str_at(v1, "machine.sysctls.b"), "role");
+    cr_assert_str_eq(talos_tree_str_at(v1, "machine.sysctls.c"), "machine");
+    cr_assert_str_eq(talos_tree_str_at(v1, "machine.install.image"), "from-cluster", "patches beat generated values");
     /* a patch's new keys land where Talos writes them: sysctls after install */
     cr_assert(strstr(text, "    install:") < strstr(text, "    sysctls:"), "Talos's field order");
     done(dir, text, &d);
@@ -97,24 +97,24 @@ Test(patch, strategic_merge_follows_talos)
     char *text;
     struct bd_yaml_doc d = render_docs(dir, "cp-1", &text);
     const struct bd_node *v1 = d.docs[0];
-    const struct bd_node *sans = tree_at(v1, "machine.certSANs");
+    const struct bd_node *sans = talos_tree_at(v1, "machine.certSANs");
     cr_assert_eq(sans->n, 2);
     cr_assert_str_eq(node_str(sans->kids[1]), "extra.example");
-    cr_assert_str_eq(tree_str_at(v1, "machine.install.disk"), "/dev/sda");
-    cr_assert_str_eq(tree_str_at(v1, "machine.install.wipe"), "true");
-    cr_assert_str_eq(tree_str_at(v1, "machine.kubelet.extraArgs.rotate-server-certificates"), "false");
-    cr_assert_str_eq(tree_str_at(v1, "machine.kubelet.extraArgs.v"), "2");
-    const struct bd_node *pods = tree_at(v1, "cluster.network.podSubnets");
+    cr_assert_str_eq(talos_tree_str_at(v1, "machine.install.disk"), "/dev/sda");
+    cr_assert_str_eq(talos_tree_str_at(v1, "machine.install.wipe"), "true");
+    cr_assert_str_eq(talos_tree_str_at(v1, "machine.kubelet.extraArgs.rotate-server-certificates"), "false");
+    cr_assert_str_eq(talos_tree_str_at(v1, "machine.kubelet.extraArgs.v"), "2");
+    const struct bd_node *pods = talos_tree_at(v1, "cluster.network.podSubnets");
     cr_assert_eq(pods->n, 1);
     cr_assert_str_eq(node_str(pods->kids[0]), "10.1.0.0/16");
-    const struct bd_node *ifs = tree_at(v1, "machine.network.interfaces");
+    const struct bd_node *ifs = talos_tree_at(v1, "machine.network.interfaces");
     cr_assert_eq(ifs->n, 2);
-    cr_assert_str_eq(tree_str_at(ifs->kids[0], "mtu"), "9000");
-    cr_assert_str_eq(tree_str_at(ifs->kids[0], "dhcp"), "true");
-    const struct bd_node *adm = tree_at(v1, "cluster.apiServer.admissionControl");
+    cr_assert_str_eq(talos_tree_str_at(ifs->kids[0], "mtu"), "9000");
+    cr_assert_str_eq(talos_tree_str_at(ifs->kids[0], "dhcp"), "true");
+    const struct bd_node *adm = talos_tree_at(v1, "cluster.apiServer.admissionControl");
     cr_assert_eq(adm->n, 1);
-    cr_assert_str_eq(tree_str_at(adm->kids[0], "configuration.defaults.enforce"), "privileged");
-    cr_assert_str_eq(tree_str_at(adm->kids[0], "configuration.defaults.audit"), "restricted");
+    cr_assert_str_eq(talos_tree_str_at(adm->kids[0], "configuration.defaults.enforce"), "privileged");
+    cr_assert_str_eq(talos_tree_str_at(adm->kids[0], "configuration.defaults.audit"), "restricted");
     done(dir, text, &d);
 }
 
@@ -142,11 +142,11 @@ Test(patch, delete_removes_keys_list_items_and_documents)
     char *text;
     struct bd_yaml_doc d = render_docs(dir, "cp-1", &text);
     const struct bd_node *v1 = d.docs[0];
-    cr_assert_null(tree_at(v1, "machine.features.hostDNS"));
-    cr_assert_not_null(tree_at(v1, "machine.features.kubePrism"));
-    const struct bd_node *im = tree_at(v1, "cluster.inlineManifests");
+    cr_assert_null(talos_tree_at(v1, "machine.features.hostDNS"));
+    cr_assert_not_null(talos_tree_at(v1, "machine.features.kubePrism"));
+    const struct bd_node *im = talos_tree_at(v1, "cluster.inlineManifests");
     cr_assert_eq(im->n, 1);
-    cr_assert_str_eq(tree_str_at(im->kids[0], "name"), "b");
+    cr_assert_str_eq(talos_tree_str_at(im->kids[0], "name"), "b");
     cr_assert_eq(fixture_doc(&d, "HostnameConfig"), -1);
     done(dir, text, &d);
 }
@@ -182,7 +182,7 @@ Test(patch, typed_documents_are_added_or_merged)
     struct bd_yaml_doc d = render_docs(dir, "w-1", &text);
     long mirror = fixture_doc(&d, "RegistryMirrorConfig"), host = fixture_doc(&d, "HostnameConfig");
     cr_assert(mirror > 0 && host > 0);
-    cr_assert_str_eq(tree_str_at(d.docs[host], "hostname"), "renamed");
+    cr_assert_str_eq(talos_tree_str_at(d.docs[host], "hostname"), "renamed");
     assert_has(text, "---\napiVersion: v1alpha1\nkind: RegistryMirrorConfig\nname: ghcr.io\n"
                      "endpoints:\n    - url: https://ghcr.io.my-mirror.com\n");
     done(dir, text, &d);
@@ -205,16 +205,16 @@ Test(patch, json6902_operations)
     char *text;
     struct bd_yaml_doc d = render_docs(dir, "cp-1", &text);
     const struct bd_node *v1 = d.docs[0];
-    const struct bd_node *sans = tree_at(v1, "machine.certSANs");
+    const struct bd_node *sans = talos_tree_at(v1, "machine.certSANs");
     cr_assert_eq(sans->n, 2);
     cr_assert_str_eq(node_str(sans->kids[0]), "first.example");
     cr_assert_str_eq(node_str(sans->kids[1]), "added.example");
-    cr_assert_str_eq(tree_str_at(v1, "machine.install.disk"), "/dev/vdb");
-    cr_assert_null(tree_at(v1, "machine.features.hostDNS"));
-    cr_assert_str_eq(bd_node_get(tree_at(v1, "machine.nodeLabels"), "cluster")->str, "base");
-    cr_assert_null(tree_at(v1, "machine.kubelet.image"));
-    cr_assert_str_eq(tree_str_at(v1, "machine.install.image"), "ghcr.io/siderolabs/kubelet:v1.28.0");
-    cr_assert_str_eq(bd_node_get(tree_at(v1, "machine.sysctls"), "vm.x")->str, "1");
+    cr_assert_str_eq(talos_tree_str_at(v1, "machine.install.disk"), "/dev/vdb");
+    cr_assert_null(talos_tree_at(v1, "machine.features.hostDNS"));
+    cr_assert_str_eq(bd_node_get(talos_tree_at(v1, "machine.nodeLabels"), "cluster")->str, "base");
+    cr_assert_null(talos_tree_at(v1, "machine.kubelet.image"));
+    cr_assert_str_eq(talos_tree_str_at(v1, "machine.install.image"), "ghcr.io/siderolabs/kubelet:v1.28.0");
+    cr_assert_str_eq(bd_node_get(talos_tree_at(v1, "machine.sysctls"), "vm.x")->str, "1");
     cr_assert_gt(fixture_doc(&d, "HostnameConfig"), 0, "other documents stay");
     done(dir, text, &d);
 }
@@ -286,13 +286,13 @@ Test(patch, templates_fill_in_lab_values_and_files)
                                files);
     char *text;
     struct bd_yaml_doc d = render_docs(dir, "cp-1", &text);
-    const struct bd_node *labels = tree_at(d.docs[0], "machine.nodeLabels");
+    const struct bd_node *labels = talos_tree_at(d.docs[0], "machine.nodeLabels");
     cr_assert_str_eq(bd_node_get(labels, "topology.kubernetes.io/region")->str, "base");
     cr_assert_str_eq(bd_node_get(labels, "topology.kubernetes.io/zone")->str, "cp-1");
     cr_assert_str_eq(bd_node_get(labels, "host")->str, "host-1");
-    const struct bd_node *im = tree_at(d.docs[0], "cluster.inlineManifests");
-    cr_assert_str_eq(tree_str_at(im->kids[0], "contents"), "data:\n  values.yaml: |-\n    a: 1\n    b:\n      c: 2\n");
-    cr_assert_str_eq(tree_str_at(im->kids[1], "contents"), "${not_a_var}");
+    const struct bd_node *im = talos_tree_at(d.docs[0], "cluster.inlineManifests");
+    cr_assert_str_eq(talos_tree_str_at(im->kids[0], "contents"), "data:\n  values.yaml: |-\n    a: 1\n    b:\n      c: 2\n");
+    cr_assert_str_eq(talos_tree_str_at(im->kids[1], "contents"), "${not_a_var}");
     done(dir, text, &d);
 }
 
@@ -347,24 +347,24 @@ Test(patch, homelab_patches_apply)
         cr_assert_str_eq(text, golden, "%s differs from %s", machines[i], golden_path);
         struct bd_yaml_doc d = fixture_parse(text);
         const struct bd_node *v1 = d.docs[0];
-        cr_assert_str_eq(tree_str_at(v1, "machine.network.hostname"), machines[i]);
+        cr_assert_str_eq(talos_tree_str_at(v1, "machine.network.hostname"), machines[i]);
         cr_assert_eq(fixture_doc(&d, "HostnameConfig"), -1,
                      "the patch's machine.network.hostname replaces HostnameConfig");
-        const struct bd_node *labels = tree_at(v1, "machine.nodeLabels");
+        const struct bd_node *labels = talos_tree_at(v1, "machine.nodeLabels");
         cr_assert_str_eq(bd_node_get(labels, "topology.kubernetes.io/region")->str, "talos");
         cr_assert_str_eq(bd_node_get(labels, "topology.kubernetes.io/zone")->str, machines[i]);
-        cr_assert_str_eq(tree_str_at(v1, "cluster.network.cni.name"), "none");
+        cr_assert_str_eq(talos_tree_str_at(v1, "cluster.network.cni.name"), "none");
         if (i == 0) {
-            cr_assert_str_eq(tree_str_at(v1, "cluster.proxy.disabled"), "true");
-            const struct bd_node *im = tree_at(v1, "cluster.inlineManifests");
+            cr_assert_str_eq(talos_tree_str_at(v1, "cluster.proxy.disabled"), "true");
+            const struct bd_node *im = talos_tree_at(v1, "cluster.inlineManifests");
             cr_assert_eq(im->n, 2);
-            assert_has(tree_str_at(im->kids[0], "contents"),
+            assert_has(talos_tree_str_at(im->kids[0], "contents"),
                        "  values.yaml: |-\n    # https://github.com/cilium/cilium/blob/main/install/kubernetes/cilium/values.yaml\n    cluster:\n      name: talos\n");
-            assert_has(tree_str_at(im->kids[1], "contents"), "kind: Job\nmetadata:\n  name: cilium-install\n");
-            const struct bd_node *ifs = tree_at(v1, "machine.network.interfaces");
-            cr_assert_str_eq(tree_str_at(ifs->kids[0], "vip.ip"), "10.25.150.10");
+            assert_has(talos_tree_str_at(im->kids[1], "contents"), "kind: Job\nmetadata:\n  name: cilium-install\n");
+            const struct bd_node *ifs = talos_tree_at(v1, "machine.network.interfaces");
+            cr_assert_str_eq(talos_tree_str_at(ifs->kids[0], "vip.ip"), "10.25.150.10");
             cr_assert_eq(fixture_doc(&d, "Layer2VIPConfig"), -1, "the patch's VIP replaces bootd's");
-            cr_assert_str_eq(tree_str_at(v1, "machine.install.image"),
+            cr_assert_str_eq(talos_tree_str_at(v1, "machine.install.image"),
                              "factory.talos.dev/installer/" QEMU_GUEST_AGENT ":v1.13.9");
         }
         bd_yaml_doc_free(&d);

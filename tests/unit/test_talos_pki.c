@@ -35,7 +35,7 @@ Test(pki, server_certificate_as_openssl_reads_it)
     char *dir = tmpdir_new();
     char *crt_path = write_file(dir, "server.crt", crt);
     size_t ca_len;
-    char *ca = (char *)pki_unb64(s->k8s.crt, &ca_len);
+    char *ca = (char *)talos_pki_unb64(s->k8s.crt, &ca_len);
     char *ca_path = write_file(dir, "ca.crt", ca);
     char *cmd = bd_xasprintf("openssl x509 -in %s -noout -subject -ext subjectAltName,keyUsage,"
                              "extendedKeyUsage,basicConstraints 2>&1",
@@ -117,7 +117,7 @@ Test(pki, ed25519_os_ca_signs_talosconfig_and_server_certs)
     cr_assert_eq(talos_server_cert(s, false, "apid", sans, 1, &crt, &key, &err), 0, "%s", err.msg);
     assert_has(key, "-----BEGIN ED25519 PRIVATE KEY-----\n"); /* a leaf of the CA's kind */
     size_t n;
-    char *ca = (char *)pki_unb64(s->os.crt, &n);
+    char *ca = (char *)talos_pki_unb64(s->os.crt, &n);
     char *ca_path = put(dir, "os.crt", ca), *crt_path = put(dir, "apid.crt", crt);
     char *cmd = bd_xasprintf("openssl verify -CAfile %s %s 2>&1", ca_path, crt_path);
     char *out = run(cmd);
@@ -189,7 +189,7 @@ Test(pki, generated_certificates_verify_and_carry_no_null_after_ecdsa, .timeout 
     int ecdsa = 0;
     for (size_t i = 0; i < 3; i++) {
         size_t n;
-        char *pem = (char *)pki_unb64(cas[i]->crt, &n);
+        char *pem = (char *)talos_pki_unb64(cas[i]->crt, &n);
         char *path = put(dir, "ca.crt", pem);
         ecdsa += assert_no_null_after_ecdsa(path);
         free(path);
@@ -201,7 +201,7 @@ Test(pki, generated_certificates_verify_and_carry_no_null_after_ecdsa, .timeout 
     cr_assert_eq(talos_server_cert(s, true, "kube-apiserver", sans, 2, &crt, &key, &err), 0, "%s",
                  err.msg);
     size_t n;
-    char *ca = (char *)pki_unb64(s->k8s.crt, &n);
+    char *ca = (char *)talos_pki_unb64(s->k8s.crt, &n);
     char *ca_path = put(dir, "k8s.crt", ca), *crt_path = put(dir, "server.crt", crt);
     cr_assert_eq(assert_no_null_after_ecdsa(crt_path), 2);
     char *cmd = bd_xasprintf("openssl verify -CAfile %s %s 2>&1", ca_path, crt_path);
@@ -210,7 +210,7 @@ Test(pki, generated_certificates_verify_and_carry_no_null_after_ecdsa, .timeout 
     free(out);
     free(cmd);
     /* the os CA: Ed25519, self-signed, verifies */
-    char *os = (char *)pki_unb64(s->os.crt, &n);
+    char *os = (char *)talos_pki_unb64(s->os.crt, &n);
     char *os_path = put(dir, "os.crt", os);
     cmd = bd_xasprintf("openssl verify -CAfile %s %s 2>&1 && openssl x509 -in %s -noout -text",
                        os_path, os_path, os_path);
@@ -237,14 +237,14 @@ Test(pki, generated_certificates_verify_and_carry_no_null_after_ecdsa, .timeout 
 Test(pki, ecdsa_algorithm_identifier_der)
 {
     struct bd_err err;
-    EVP_PKEY *key = pki_key_generate(PKI_KEY_EC_P256, &err);
+    EVP_PKEY *key = talos_pki_key_generate(PKI_KEY_EC_P256, &err);
     cr_assert_not_null(key);
     struct pki_cert_spec spec = {.subject = "O=x", .ca = true,
                                  .key_usage = PKI_KU_CERT_SIGN, .not_before = 0,
                                  .not_after = 4102444800};
     char *pem;
-    cr_assert_eq(pki_cert_issue(&spec, key, NULL, NULL, &pem, &err), 0, "%s", err.msg);
-    X509 *x = pki_cert_parse(pem, "x", &err);
+    cr_assert_eq(talos_pki_cert_issue(&spec, key, NULL, NULL, &pem, &err), 0, "%s", err.msg);
+    X509 *x = talos_pki_cert_parse(pem, "x", &err);
     unsigned char *der = NULL;
     int len = i2d_X509(x, &der);
     static const unsigned char with_null[] = {0x30, 0x0c, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,

@@ -57,11 +57,11 @@ static bool token_shape(const char *t)
 static void assert_key(const char *b64, int type, int bits, const char *block)
 {
     size_t len;
-    char *pem = (char *)pki_unb64(b64, &len);
+    char *pem = (char *)talos_pki_unb64(b64, &len);
     cr_assert_not_null(pem);
     assert_has(pem, block);
     struct bd_err err;
-    EVP_PKEY *pk = pki_key_parse(pem, "key", &err);
+    EVP_PKEY *pk = talos_pki_key_parse(pem, "key", &err);
     cr_assert_not_null(pk, "%s", err.msg);
     cr_assert_eq(EVP_PKEY_get_base_id(pk), type);
     cr_assert_eq(EVP_PKEY_get_bits(pk), bits);

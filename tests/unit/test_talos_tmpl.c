@@ -27,13 +27,13 @@ static char *render(const char *file, const char *text, struct bd_err *err)
     }
     struct talos_patch p = {.file = bd_xstrdup(file), .is_template = true};
     char *out = NULL;
-    p.tmpl = tmpl_parse(file, text, err);
+    p.tmpl = talos_tmpl_parse(file, text, err);
     struct bd_buf b;
     bd_buf_init(&b);
-    if (p.tmpl && patch_fill_template(&p, &pv, &b, err) == 0)
+    if (p.tmpl && talos_patch_fill_template(&p, &pv, &b, err) == 0)
         out = bd_xstrdup(b.data ? b.data : "");
     bd_buf_free(&b);
-    patch_free(&p);
+    talos_patch_free(&p);
     free(pv.names);
     free(pv.values);
     bd_yaml_doc_free(&vars);

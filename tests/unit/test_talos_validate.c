@@ -109,19 +109,19 @@ Test(validate, rules_on_documents)
     char *text = fixture_render(tc, lab, "w-1");
     struct bd_yaml_doc parsed = fixture_parse(text);
     for (size_t i = 0; i < parsed.ndocs; i++)
-        docs_push(&d, bd_node_clone(parsed.docs[i]));
+        talos_docs_push(&d, bd_node_clone(parsed.docs[i]));
     struct validate_ctx vc = {.role = LAB_ROLE_WORKER};
     cr_assert_eq(talos_validate(&d, &vc, &err), 0, "%s", err.msg);
-    docs_push(&d, bd_node_clone(d.v[1]));
+    talos_docs_push(&d, bd_node_clone(d.v[1]));
     cr_assert_eq(talos_validate(&d, &vc, &err), -1);
     assert_has(err.msg, "document 2 (HostnameConfig): duplicate document (also document 1)");
-    docs_remove(&d, 2);
+    talos_docs_remove(&d, 2);
     struct bd_node *untyped = bd_node_new(BD_NODE_MAP);
-    tree_str(untyped, "kind", "LinkConfig");
-    docs_push(&d, untyped);
+    talos_tree_str(untyped, "kind", "LinkConfig");
+    talos_docs_push(&d, untyped);
     cr_assert_eq(talos_validate(&d, &vc, &err), -1);
     assert_has(err.msg, "every document but the v1alpha1 one needs apiVersion and kind");
-    docs_free(&d);
+    talos_docs_free(&d);
     bd_yaml_doc_free(&parsed);
     free(text);
     fixture_done(tc, lab, dir);

@@ -1,12 +1,11 @@
 /* The reconciler's look at Kubernetes once etcd is bootstrapped: is the API server ready
  * (/readyz), which Nodes are Ready (their machines become joined), and is Cilium's
- * DaemonSet rolled out. It talks through gitops/'s client with an admin certificate
+ * DaemonSet rolled out. It talks through kube/'s client with an admin certificate
  * minted from the cluster CA; when the API first answers it writes that kubeconfig to
- * <state-dir>/kubeconfig (if none is there) and hands the API to the GitOps loop. */
-#include "server.h"
+ * <state-dir>/kubeconfig (if none is there) and hands the API on (env.kube_ready). */
+#include "internal.h"
 
 #include "../gitops/gitops.h"
-#include "../talos/talos.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -16,13 +15,13 @@
 
 #define CILIUM_PATH "/apis/apps/v1/namespaces/kube-system/daemonsets/cilium"
 
-void kube_view_free(struct kube_view *v)
+void cluster_kube_view_clear(struct kube_view *v)
 {
     free(v->nodes);
     memset(v, 0, sizeof *v);
 }
 
-static void target_of(const struct talos_kube_admin *a, struct gitops_target *t)
+static void target_of(const struct talos_kube_admin *a, struct kube_target *t)
 {
     memset(t, 0, sizeof *t);
     t->server = a->server;
@@ -98,7 +97,8 @@ static void read_cilium(const struct kube_call *c, struct kube_view *v)
     cJSON_Delete(j);
 }
 
-const struct kube_node *kube_node_of(const struct kube_view *v, const struct lab_machine *m)
+const struct kube_node *cluster_kube_node_of(const struct kube_view *v,
+                                             const struct lab_machine *m)
 {
     char ip[16] = "";
     if (m->has_ip)
@@ -110,86 +110,73 @@ const struct kube_node *kube_node_of(const struct kube_view *v, const struct lab
 }
 
 /* Machines whose Node is Ready are joined; returns how many of the lab's are. */
-static size_t mark_joined(struct server *s, const struct lab *lab, const struct kube_view *v)
+static size_t mark_joined(struct cluster *c, const struct lab *lab, const struct kube_view *v)
 {
     size_t joined = 0;
     for (size_t i = 0; i < lab->nmachines; i++) {
         const struct lab_machine *m = &lab->machines[i];
-        const struct kube_node *n = kube_node_of(v, m);
+        const struct kube_node *n = cluster_kube_node_of(v, m);
         if (!n || !n->ready)
             continue;
         joined++;
         char mac[18], msg[160];
         bd_mac_format(&m->mac, mac);
-        struct store_machine sm;
+        struct state_machine sm;
         struct bd_err err;
-        if (store_machine_get(s->store, mac, &sm, &err) == 1 && sm.state >= BD_STATE_JOINED)
+        if (state_machine_get(c->env.store, mac, &sm, &err) == 1 && sm.state >= STATE_JOINED)
             continue;
         snprintf(msg, sizeof msg, "Kubernetes node %s is Ready", n->name);
-        if (store_machine_set_state(s->store, mac, BD_STATE_JOINED, "kube", msg, &err) < 0)
+        if (state_machine_set_state(c->env.store, mac, STATE_JOINED, "kube", msg, &err) < 0)
             bd_warn("reconcile: %s: %s", m->name, err.msg);
     }
     return joined;
 }
 
-static void cluster_event(struct server *s, const char *kind, const char *msg)
-{
-    struct bd_err err;
-    if (store_event_add(s->store, NULL, "kube", kind, msg, &err) < 0)
-        bd_warn("reconcile: %s", err.msg);
-    bd_info("reconcile: %s", msg);
-}
-
 /* The API answers: bootd's kubeconfig goes where users and the GitOps loop look for
  * one, unless lab.yaml names another. */
-static void hand_over(struct server *s, const struct lab_snap *snap)
+static void hand_over(struct cluster *c, const struct cluster_lab *l)
 {
-    if (snap->lab->gitops.kubeconfig)
-        return;
-    char *path = bd_path_join(s->opts.state_dir, "kubeconfig");
-    struct bd_err err;
-    if (access(path, F_OK) < 0) {
-        struct bd_buf kc;
-        bd_buf_init(&kc);
-        if (talos_kubeconfig(snap->lab, talos_cluster_secrets(snap->talos, NULL), &kc, &err) < 0 ||
-            bd_file_write_atomic(path, kc.data, kc.len, 0600, &err) < 0)
-            bd_warn("reconcile: cannot write %s: %s", path, err.msg);
-        else
-            bd_info("reconcile: wrote the admin kubeconfig %s", path);
-        bd_buf_free(&kc);
+    if (!l->lab->gitops.kubeconfig && c->env.state_dir) {
+        char *path = bd_path_join(c->env.state_dir, "kubeconfig");
+        struct bd_err err;
+        if (access(path, F_OK) < 0) {
+            struct bd_buf kc;
+            bd_buf_init(&kc);
+            if (talos_kubeconfig(l->lab, talos_cluster_secrets(l->talos, NULL), &kc, &err) < 0 ||
+                bd_file_write_atomic(path, kc.data, kc.len, 0600, &err) < 0)
+                bd_warn("reconcile: cannot write %s: %s", path, err.msg);
+            else
+                bd_info("reconcile: wrote the admin kubeconfig %s", path);
+            bd_buf_free(&kc);
+        }
+        free(path);
     }
-    free(path);
-    pthread_mutex_lock(&s->mu);
-    struct gitops_loop *l = s->gitops;
-    pthread_mutex_unlock(&s->mu);
-    if (l) {
-        struct gitops_target t;
-        target_of(snap->kube, &t);
-        gitops_loop_set_target(l, &t);
+    if (c->env.kube_ready) {
+        struct kube_target t;
+        target_of(l->kube, &t);
+        c->env.kube_ready(c->env.ud, &t);
     }
 }
 
-void kube_look(struct server *s, const struct lab_snap *snap, const struct kube_view *prev,
-               const atomic_bool *cancel, struct kube_view *v)
+void cluster_kube_look(struct cluster *c, const struct cluster_lab *l,
+                       const struct kube_view *prev, struct kube_view *v)
 {
     memset(v, 0, sizeof *v);
-    if (!snap->kube) {
-        snprintf(v->api, sizeof v->api, "%s", snap->kube_error ? snap->kube_error : "?");
+    if (!l->kube) {
+        snprintf(v->api, sizeof v->api, "%s", l->kube_error ? l->kube_error : "?");
         return;
     }
-    struct gitops_target t;
-    target_of(snap->kube, &t);
-    struct kube *k = kube_new(&t);
-    kube_set_cancel(k, cancel);
+    struct kube_target t;
+    target_of(l->kube, &t);
     struct kube_call calls[3] = {
         {.method = "GET", .path = bd_xstrdup("/readyz")},
         {.method = "GET", .path = bd_xstrdup("/api/v1/nodes")},
         {.method = "GET", .path = bd_xstrdup(CILIUM_PATH)},
     };
-    kube_run(k, calls, 3);
+    c->env.kube_run(c->env.ud, &t, &c->worker.cancel, calls, 3);
     char why[300];
     v->api_ready = calls[0].status == 200;
-    snprintf(v->api, sizeof v->api, "%s: %s", snap->kube->server,
+    snprintf(v->api, sizeof v->api, "%s: %s", l->kube->server,
              v->api_ready ? "ready" : kube_call_error(&calls[0], why, sizeof why));
     if (v->api_ready && calls[1].status == 200)
         read_nodes(&calls[1], v);
@@ -197,21 +184,20 @@ void kube_look(struct server *s, const struct lab_snap *snap, const struct kube_
         read_cilium(&calls[2], v);
     for (size_t i = 0; i < 3; i++)
         kube_call_clear(&calls[i]);
-    kube_free(k);
 
-    v->joined = mark_joined(s, snap->lab, v);
+    v->joined = mark_joined(c, l->lab, v);
     char msg[700];
     if (v->api_ready && !prev->api_ready) {
-        snprintf(msg, sizeof msg, "Kubernetes API ready at %s", snap->kube->server);
-        cluster_event(s, "kubernetes-ready", msg);
-        hand_over(s, snap);
+        snprintf(msg, sizeof msg, "Kubernetes API ready at %s", l->kube->server);
+        cluster_event(c, "kube", NULL, "kubernetes-ready", msg);
+        hand_over(c, l);
     }
     if (v->cilium_ready && !prev->cilium_ready) {
         snprintf(msg, sizeof msg, "Cilium ready: %s", v->cilium);
-        cluster_event(s, "cilium-ready", msg);
+        cluster_event(c, "kube", NULL, "cilium-ready", msg);
     }
-    if (v->joined == snap->lab->nmachines && prev->joined != v->joined) {
+    if (v->joined == l->lab->nmachines && prev->joined != v->joined) {
         snprintf(msg, sizeof msg, "all %zu machines joined the cluster", v->joined);
-        cluster_event(s, "cluster-ready", msg);
+        cluster_event(c, "kube", NULL, "cluster-ready", msg);
     }
 }

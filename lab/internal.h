@@ -1,8 +1,8 @@
-/* Private to lib/: the table-driven decoder behind lab.yaml. */
-#ifndef LAB_DECODE_H
-#define LAB_DECODE_H
+/* Private to lab/: the table-driven decoder behind lab.yaml. */
+#ifndef LAB_INTERNAL_H
+#define LAB_INTERNAL_H
 
-#include "bd.h"
+#include "lab.h"
 
 struct lab_ctx {
     struct lab *lab;
@@ -59,7 +59,7 @@ int lab_decode_map(struct lab_ctx *c, const struct bd_node *n, const struct lab_
 const char *lab_scalar(struct lab_ctx *c, const struct bd_node *n, const char *what);
 
 /* lab_check.c */
-int lab_check(struct lab *lab, struct bd_err *err);
+int lab_check(struct lab *lab, struct bd_err *err) BD_MUST_CHECK;
 void lab_apply_defaults(struct lab *lab);
 
 #endif

@@ -1,5 +1,5 @@
 /* lab.yaml defaults and the checks that span several fields or files. */
-#include "lab_decode.h"
+#include "internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

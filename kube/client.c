@@ -3,7 +3,7 @@
  * client certificate from PEM in memory. Calls run several at once on one multi
  * handle, so connections (and HTTP/2 streams, where the server speaks it) are reused
  * from call to call. */
-#include "gitops.h"
+#include "kube.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -17,7 +17,7 @@
 #define KUBE_TIMEOUT_S 30L
 
 struct kube {
-    struct gitops_target t;
+    struct kube_target t;
     const atomic_bool *cancel; /* NULL: never */
     CURLM *multi;
     CURL *easy[KUBE_PARALLEL];
@@ -25,44 +25,25 @@ struct kube {
     struct curl_slist *hdrs[KUBE_PARALLEL];
 };
 
-static void set_blob(CURL *e, CURLoption opt, const char *pem)
-{
-    struct curl_blob b = {.data = (void *)pem, .len = strlen(pem), .flags = CURL_BLOB_COPY};
-    curl_easy_setopt(e, opt, &b);
-}
-
 /* What every call of this client shares: TLS (the blobs are parsed once per
  * connection, and connections are kept), timeouts, the body callback. */
-static CURL *easy_new(const struct gitops_target *t)
+static CURL *easy_new(const struct kube_target *t)
 {
-    CURL *e = curl_easy_init();
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "bootd");
+    CURL *e = bd_curl_easy(10000L);
+    if (!e)
+        bd_fatal("kube: libcurl cannot make a handle");
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, bd_curl_to_buf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT, KUBE_TIMEOUT_S);
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    /* only the cluster CA: without these libcurl would also trust the system's CA path */
-    curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
-    curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-    set_blob(e, CURLOPT_CAINFO_BLOB, t->ca_pem);
-    if (t->cert_pem && t->key_pem) {
-        set_blob(e, CURLOPT_SSLCERT_BLOB, t->cert_pem);
-        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
-        set_blob(e, CURLOPT_SSLKEY_BLOB, t->key_pem);
-        curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
-    }
+    bd_curl_tls(e, t->ca_pem, t->cert_pem, t->key_pem);
     return e;
 }
 
-struct kube *kube_new(const struct gitops_target *t)
+struct kube *kube_new(const struct kube_target *t)
 {
     bd_curl_global_init();
     struct kube *k = bd_xcalloc(1, sizeof *k);
-    gitops_target_copy(&k->t, t);
+    kube_target_copy(&k->t, t);
     size_t n = strlen(k->t.server);
     while (n && k->t.server[n - 1] == '/')
         k->t.server[--n] = 0;
@@ -86,7 +67,7 @@ void kube_free(struct kube *k)
     for (int i = 0; i < KUBE_PARALLEL; i++)
         curl_easy_cleanup(k->easy[i]);
     curl_multi_cleanup(k->multi);
-    gitops_target_free(&k->t);
+    kube_target_free(&k->t);
     free(k);
 }
 

@@ -1,6 +1,6 @@
 /* Generic decoding of YAML mappings into the lab structs, driven by field tables, so
  * every field gets the same checks and the same file:line: field messages. */
-#include "lab_decode.h"
+#include "internal.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -164,37 +164,6 @@ static int decode_strlist(struct lab_ctx *c, const struct bd_node *n, struct lab
         lab_path_pop(c, old);
     }
     return 0;
-}
-
-/* Kubernetes label names: at most 63 of [A-Za-z0-9._-], alphanumeric at both ends. */
-static bool k8s_label_name_ok(const char *s, bool allow_empty)
-{
-    size_t n = strlen(s);
-    if (n == 0)
-        return allow_empty;
-    if (n > 63 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && !strchr("-_.", s[i]))
-            return false;
-    return true;
-}
-
-bool bd_k8s_label_key_ok(const char *key)
-{
-    const char *slash = strrchr(key, '/');
-    bool ok = k8s_label_name_ok(slash ? slash + 1 : key, false);
-    if (ok && slash) {
-        char *prefix = bd_xstrndup(key, (size_t)(slash - key));
-        ok = bd_dns_name_ok(prefix);
-        free(prefix);
-    }
-    return ok;
-}
-
-bool bd_k8s_label_value_ok(const char *value)
-{
-    return k8s_label_name_ok(value, true);
 }
 
 static int decode_labels(struct lab_ctx *c, const struct bd_node *n, struct lab_kvlist *out)

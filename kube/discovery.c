@@ -1,7 +1,7 @@
 /* Discovery: which resource serves an apiVersion/kind and whether it is namespaced,
  * from /api/v1 and /apis/<group>/<version> (APIResourceList). Only the apiVersions a
  * sync uses are fetched, all at once; the cache lives for one sync. */
-#include "gitops.h"
+#include "kube.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -23,7 +23,7 @@ struct kube_discovery {
     struct gv *v;
 };
 
-struct kube_discovery *discovery_new(void)
+struct kube_discovery *kube_discovery_new(void)
 {
     return bd_xcalloc(1, sizeof(struct kube_discovery));
 }
@@ -39,7 +39,7 @@ static void gv_clear(struct gv *g)
     free(g->api_version);
 }
 
-void discovery_free(struct kube_discovery *d)
+void kube_discovery_free(struct kube_discovery *d)
 {
     if (!d)
         return;
@@ -91,7 +91,7 @@ static void parse_list(struct gv *g, const struct kube_call *c)
     cJSON_Delete(j);
 }
 
-void discovery_load(struct kube_discovery *d, struct kube *k, const char *const *api_versions,
+void kube_discovery_load(struct kube_discovery *d, struct kube *k, const char *const *api_versions,
                     size_t n)
 {
     struct kube_call *calls = bd_xcalloc(n + 1, sizeof *calls);
@@ -128,7 +128,7 @@ void discovery_load(struct kube_discovery *d, struct kube *k, const char *const 
     free(calls);
 }
 
-const struct kube_resource *discovery_find(struct kube_discovery *d, const char *api_version,
+const struct kube_resource *kube_discovery_find(struct kube_discovery *d, const char *api_version,
                                            const char *kind, char *why, size_t n)
 {
     struct gv *g = gv_find(d, api_version);
@@ -155,7 +155,7 @@ const struct kube_resource *discovery_find(struct kube_discovery *d, const char 
     return NULL;
 }
 
-void discovery_forget_group(struct kube_discovery *d, const char *group)
+void kube_discovery_forget_group(struct kube_discovery *d, const char *group)
 {
     size_t glen = strlen(group);
     for (size_t i = 0; i < d->n;) {
@@ -167,4 +167,14 @@ void discovery_forget_group(struct kube_discovery *d, const char *group)
             i++;
         }
     }
+}
+
+char *kube_object_path(const char *api_version, const struct kube_resource *res, const char *ns,
+                       const char *name)
+{
+    const char *root = strchr(api_version, '/') ? "/apis" : "/api";
+    if (res->namespaced)
+        return bd_xasprintf("%s/%s/namespaces/%s/%s/%s", root, api_version, ns, res->plural,
+                            name);
+    return bd_xasprintf("%s/%s/%s/%s", root, api_version, res->plural, name);
 }

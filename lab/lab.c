@@ -1,5 +1,5 @@
 /* lab.yaml and machines.d/: the field tables and the loader. */
-#include "lab_decode.h"
+#include "internal.h"
 
 #include <dirent.h>
 #include <stdio.h>

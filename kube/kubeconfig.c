@@ -1,12 +1,12 @@
 /* The Kubernetes API target from a kubeconfig file (what `talosctl kubeconfig` and
  * bootctl write): the current context's cluster and user. */
-#include "gitops.h"
+#include "kube.h"
 
 #include <mbedtls/base64.h>
 #include <stdlib.h>
 #include <string.h>
 
-void gitops_target_free(struct gitops_target *t)
+void kube_target_free(struct kube_target *t)
 {
     if (!t)
         return;
@@ -23,7 +23,7 @@ static char *dup_or_null(const char *s)
     return s ? bd_xstrdup(s) : NULL;
 }
 
-void gitops_target_copy(struct gitops_target *dst, const struct gitops_target *src)
+void kube_target_copy(struct kube_target *dst, const struct kube_target *src)
 {
     dst->server = dup_or_null(src->server);
     dst->ca_pem = dup_or_null(src->ca_pem);
@@ -81,7 +81,7 @@ static int pem_field(const char *path, const struct bd_node *map, const char *ke
     return rc;
 }
 
-int gitops_kubeconfig_load(const char *path, struct gitops_target *out, struct bd_err *err)
+int kube_kubeconfig_load(const char *path, struct kube_target *out, struct bd_err *err)
 {
     memset(out, 0, sizeof *out);
     struct bd_yaml_doc doc;
@@ -137,6 +137,6 @@ int gitops_kubeconfig_load(const char *path, struct gitops_target *out, struct b
                         path, uname);
     bd_yaml_doc_free(&doc);
     if (rc < 0)
-        gitops_target_free(out);
+        kube_target_free(out);
     return rc;
 }

@@ -1,0 +1,61 @@
+/* Private to cluster/: the reconciler's state, shared by its files. */
+#ifndef CLUSTER_INTERNAL_H
+#define CLUSTER_INTERNAL_H
+
+#include "cluster.h"
+
+/* What the reconciler knows of one machine's Talos API. */
+struct machine_watch {
+    char name[64];
+    int64_t next_ms, backoff_ms; /* env clock; when to ask again */
+    bool up;                     /* the last Version call answered */
+    char talos[1024];            /* "v1.13.9 (metal)" or why it did not answer */
+};
+
+/* One look at Kubernetes (kube_watch.c). */
+struct kube_node {
+    char name[64], ip[16];
+    bool ready;
+};
+struct kube_view {
+    bool api_ready;
+    char api[512]; /* "<server>: ready" or why not */
+    bool cilium_found, cilium_ready;
+    char cilium[256]; /* "3/3 pods ready", or what is missing */
+    size_t nnodes, joined; /* joined: the lab's machines whose Node is Ready */
+    struct kube_node *nodes;
+};
+
+struct cluster {
+    struct cluster_env env;
+    struct bd_worker worker; /* mu guards the fields marked "under mu" */
+    bool reset;              /* under mu: forget back-offs (a new lab, a request) */
+    /* under mu: what the status shows */
+    char phase[32];
+    char message[1300];
+    int64_t phase_since_ms; /* wall clock */
+    size_t nwatch;
+    struct machine_watch *watch;
+    struct kube_view kube;
+    /* the reconciling thread's own */
+    int64_t boot_next_ms, boot_backoff_ms;
+    int64_t kube_next_ms, kube_backoff_ms;
+    char boot_event[1200]; /* the last bootstrap event, not repeated while it holds */
+};
+
+/* Asks the API server for /readyz, the Nodes and Cilium's DaemonSet; machines whose
+ * Node is Ready become joined. Compared with prev it records the steps as events and,
+ * when the API first answers, writes the admin kubeconfig and calls env.kube_ready. */
+void cluster_kube_look(struct cluster *c, const struct cluster_lab *l,
+                       const struct kube_view *prev, struct kube_view *v);
+void cluster_kube_view_clear(struct kube_view *v);
+/* The Node of a lab machine (by hostname, else by address), or NULL. */
+const struct kube_node *cluster_kube_node_of(const struct kube_view *v,
+                                             const struct lab_machine *m);
+/* A machine's state in the store (assigned when it has no row yet). */
+enum state_lifecycle cluster_stored_state(struct cluster *c, const struct lab_machine *m);
+/* An event on a machine's timeline (m NULL: the cluster's) and the log. */
+void cluster_event(struct cluster *c, const char *source, const struct lab_machine *m,
+                   const char *kind, const char *msg);
+
+#endif

@@ -1,0 +1,216 @@
+/* lab/ — the lab.yaml model: decoding (table-driven, with file:line:col in every error),
+ * defaults and validation, machines.d included. Everything else reads a lab through
+ * this header; nothing here knows what a lab is used for. */
+#ifndef LAB_H
+#define LAB_H
+
+#include "../lib/bd.h"
+
+
+enum lab_role { LAB_ROLE_CONTROLPLANE, LAB_ROLE_WORKER };
+enum lab_dhcp_mode { LAB_DHCP_FULL, LAB_DHCP_PROXY };
+enum lab_unknown_policy { LAB_UNKNOWN_HOLD, LAB_UNKNOWN_EXIT };
+enum lab_cni { LAB_CNI_FLANNEL, LAB_CNI_NONE, LAB_CNI_CUSTOM };
+/* auto: bootd bootstraps the cluster once the bootstrap node's Talos API answers;
+ * manual: only when asked (bootctl bootstrap). */
+enum lab_bootstrap { LAB_BOOTSTRAP_AUTO, LAB_BOOTSTRAP_MANUAL };
+/* How a machine's Talos gets its address: by DHCP, or set from ip, lan.subnet,
+ * lan.gateway and lan.dns in its config. */
+enum lab_addressing { LAB_ADDR_DHCP, LAB_ADDR_STATIC };
+
+struct lab_strlist {
+    size_t n;
+    char **v;
+};
+
+struct lab_kv {
+    char *key, *value;
+};
+struct lab_kvlist {
+    size_t n;
+    struct lab_kv *v;
+};
+
+struct lab_ipv4list {
+    size_t n;
+    uint32_t *v;
+};
+
+struct lab_cidr {
+    uint32_t addr;
+    int prefix;
+};
+
+struct lab_manifest {
+    char *name, *file;
+};
+
+struct lab_where { /* where a thing was written, for later error messages */
+    const char *file;
+    int line;
+};
+
+struct lab_proxmox_vm {
+    bool set;
+    char *node;
+    int vmid, cores, memory_mib, disk_gib;
+};
+
+struct lab_machine {
+    char *name;
+    struct bd_mac mac;
+    char *uuid; /* lower-case, or NULL */
+    enum lab_role role;
+    uint32_t ip;
+    bool has_ip;
+    enum lab_addressing addressing;
+    char *hostname; /* defaults to name */
+    char *install_disk;
+    char *config_file; /* user-supplied Talos config for this machine, or NULL */
+    struct lab_strlist patches;
+    struct lab_strlist kernel_args;
+    struct lab_kvlist labels;
+    struct lab_proxmox_vm proxmox;
+    struct lab_where where;
+};
+
+struct lab_role_cfg {
+    struct lab_strlist patches;
+    char *config_file; /* user-supplied Talos config for the role, or NULL */
+};
+
+struct lab_range {
+    uint32_t start, end;
+    bool set;
+};
+
+struct lab_cluster {
+    char *name;
+    char *endpoint;
+    uint32_t vip;
+    bool has_vip;
+    char *talos_version;
+    char *kubernetes_version;
+    char *install_disk;
+    char *secrets_file;
+    char *bootstrap_node;
+    enum lab_bootstrap bootstrap;
+    enum lab_cni cni;
+    bool kube_proxy;      /* false when Cilium replaces it */
+    bool discovery;
+    bool allow_scheduling_on_control_planes;
+    char *pod_subnet, *service_subnet, *dns_domain;
+    struct lab_strlist cert_sans;
+    struct lab_strlist patches; /* every machine */
+    struct lab_role_cfg roles[2]; /* indexed by enum lab_role */
+    size_t n_inline_manifests;
+    struct lab_manifest *inline_manifests;
+    struct lab_strlist extra_manifests;
+    struct lab_kvlist template_files; /* ${name} in *.tftpl patches -> file (resolved path) */
+};
+
+struct lab_lan {
+    char *interface;
+    enum lab_dhcp_mode dhcp;
+    struct lab_cidr subnet;
+    struct lab_range range;
+    uint32_t gateway;
+    bool has_gateway;
+    struct lab_ipv4list dns;
+    char *domain;
+    uint32_t boot_server;
+    int http_port;
+    int log_port; /* kernel-log sink; 0 = off */
+    bool dnsmasq;    /* bootd runs dnsmasq for this lab */
+    bool only_known; /* full mode: lease addresses to lab.yaml's machines only */
+    char *ipxe_bios, *ipxe_efi, *ipxe_snp;
+};
+
+struct lab_boot {
+    enum lab_unknown_policy unknown;
+    int64_t hold_retry_s;
+    struct lab_strlist console;
+    struct lab_strlist kernel_args;
+    int64_t token_grace_s;
+    int64_t token_max_age_s;
+};
+
+struct lab_images {
+    char *factory;
+    char *schematic_file; /* NULL = vanilla */
+    struct lab_strlist arch;
+    char *lock_file;
+    int64_t timeout_s; /* a download that sends nothing for this long fails */
+};
+
+struct lab_gitops_group {
+    char *name;
+    struct lab_strlist paths;
+};
+
+struct lab_gitops {
+    bool set;
+    char *repo, *ref;
+    char *token_file, *ssh_key_file;
+    int64_t interval_s;
+    int64_t health_timeout_s;
+    bool prune;
+    char *kustomize;          /* external kustomize or kubectl; NULL = search PATH */
+    int64_t kustomize_timeout_s;
+    char *kubeconfig;         /* NULL = <state-dir>/kubeconfig */
+    size_t ngroups;
+    struct lab_gitops_group *groups;
+};
+
+struct lab_service {
+    char *name;
+    uint32_t ip; /* services.ingress_ip when the record has none */
+    bool has_ip;
+    struct lab_where where;
+};
+
+struct lab_services {
+    char *domain;
+    bool dns;
+    uint32_t ingress_ip;
+    bool has_ingress_ip;
+    size_t n;
+    struct lab_service *v;
+};
+
+struct lab_proxmox {
+    bool set;
+    char *api, *token_file, *node, *storage, *bridge, *ca_file;
+    int vlan;
+    bool verify_tls;
+};
+
+struct lab {
+    struct bd_arena arena;
+    char *path; /* lab.yaml as given */
+    char *dir;  /* its directory; relative paths in lab.yaml resolve here */
+    char *machines_dir;
+    struct lab_cluster cluster;
+    struct lab_lan lan;
+    struct lab_boot boot;
+    struct lab_images images;
+    struct lab_gitops gitops;
+    struct lab_services services;
+    struct lab_proxmox proxmox;
+    size_t nmachines;
+    struct lab_machine *machines;  /* in file order */
+    struct lab_machine **by_mac;   /* sorted by MAC for lookups */
+};
+
+/* Loads lab.yaml plus the *.yaml files in machines.d next to it and validates everything.
+ * extra_name/extra_text, when set, are treated as one more machines.d file (used to
+ * check an adoption before writing it). On error the message names file:line: field. */
+int lab_load(const char *path, const char *extra_name, const char *extra_text, struct lab **out,
+             struct bd_err *err) BD_MUST_CHECK;
+void lab_free(struct lab *lab);
+const struct lab_machine *lab_machine_by_mac(const struct lab *lab, const struct bd_mac *mac);
+const struct lab_machine *lab_machine_by_name(const struct lab *lab, const char *name);
+const char *lab_role_name(enum lab_role r);
+int lab_role_parse(const char *s, enum lab_role *r);
+
+#endif

@@ -1,0 +1,190 @@
+/* state/ — state.db, bootd's SQLite store (WAL): machines and their timelines, config
+ * tokens, events and audit, cluster records, GitOps records. One connection behind a
+ * mutex; every call is one transaction. */
+#ifndef STATE_H
+#define STATE_H
+
+#include "../lib/bd.h"
+
+
+enum state_lifecycle {
+    STATE_DISCOVERED,
+    STATE_ASSIGNED,
+    STATE_BOOTING,
+    STATE_CONFIG_SERVED,
+    STATE_INSTALLING,
+    STATE_READY,
+    STATE_JOINED,
+    STATE_COUNT
+};
+const char *state_lifecycle_name(enum state_lifecycle s);
+int state_lifecycle_parse(const char *s, enum state_lifecycle *out);
+
+struct state_db;
+
+struct state_machine {
+    char mac[18];
+    char name[64];
+    char uuid[48];
+    char ip[16];
+    char arch[16];
+    char hostname[64];
+    enum state_lifecycle state;
+    bool reinstall;
+    int64_t first_seen_ms, last_seen_ms, state_since_ms;
+};
+
+struct state_event {
+    int64_t id, ts_ms;
+    char mac[18];
+    char source[16];
+    char kind[24];
+    char *message; /* owned by the list */
+};
+
+struct state_events {
+    size_t n;
+    struct state_event *v;
+};
+void state_events_free(struct state_events *ev);
+
+/* How a config token is bound to the network: one address, or (when iPXE and the
+ * booted kernel may get different leases) the lab subnet. */
+struct state_token_bind {
+    uint32_t addr;
+    int prefix; /* 32 = exactly addr */
+};
+
+struct state_token_info {
+    char mac[18];
+    char name[64];
+    struct state_token_bind bind;
+    int64_t issued_ms, first_download_ms; /* 0 = never downloaded */
+    bool superseded; /* a later boot of the machine minted a newer token */
+};
+
+/* Opens (creating if needed) state.db under dir and applies pending migrations. */
+int state_open(const char *dir, struct state_db **out, struct bd_err *err) BD_MUST_CHECK;
+void state_close(struct state_db *st);
+int state_schema_version(struct state_db *st);
+
+/* What a request told us about a machine; NULL fields leave stored values alone. */
+struct state_sighting {
+    const char *uuid, *ip, *arch, *hostname;
+};
+
+/* Records a sighting: creates the machine (state discovered) or refreshes it. */
+int state_machine_seen(struct state_db *st, const char *mac, const struct state_sighting *s,
+                       struct bd_err *err) BD_MUST_CHECK;
+
+/* A machine as lab.yaml names it. */
+struct state_lab_entry {
+    char mac[18];
+    const char *name;
+    const char *role;
+};
+/* Brings stored names and states in line with lab.yaml in one transaction: machines it
+ * lists are named and at least assigned; named machines it no longer lists go back to
+ * discovered. Sorts e by MAC. */
+int state_lab_sync(struct state_db *st, struct state_lab_entry *e, size_t n, struct bd_err *err) BD_MUST_CHECK;
+/* Moves a machine to state (creating it if needed); adds an event only when the state
+ * changes. Returns 1 if the state changed, 0 if not. */
+int state_machine_set_state(struct state_db *st, const char *mac, enum state_lifecycle state,
+                            const char *source, const char *message, struct bd_err *err) BD_MUST_CHECK;
+int state_machine_set_reinstall(struct state_db *st, const char *mac, bool on, struct bd_err *err) BD_MUST_CHECK;
+/* 1 found, 0 not found, -1 error. */
+int state_machine_get(struct state_db *st, const char *mac, struct state_machine *out,
+                      struct bd_err *err) BD_MUST_CHECK;
+int state_machine_list(struct state_db *st, struct state_machine **out, size_t *n, struct bd_err *err) BD_MUST_CHECK;
+/* The machine last seen at ip (IPv4 text). 1 found, 0 not, -1 error. */
+int state_machine_by_ip(struct state_db *st, const char *ip, struct state_machine *out,
+                        struct bd_err *err) BD_MUST_CHECK;
+int state_machine_counts(struct state_db *st, int64_t counts[STATE_COUNT], struct bd_err *err) BD_MUST_CHECK;
+
+/* mac may be NULL for events that concern no machine (e.g. an unknown token). */
+int state_event_add(struct state_db *st, const char *mac, const char *source, const char *kind,
+                    const char *message, struct bd_err *err) BD_MUST_CHECK;
+/* The same where the event is a note beside the real work: a failure is logged, not
+ * returned. */
+void state_event_note(struct state_db *st, const char *mac, const char *source, const char *kind,
+                      const char *message);
+int state_events_for(struct state_db *st, const char *mac, int64_t limit, struct state_events *out,
+                     struct bd_err *err) BD_MUST_CHECK;
+
+/* One network boot as the store sees it (see state_boot_batch). */
+struct state_boot {
+    /* in */
+    const char *mac;
+    const char *name;                 /* lab.yaml name; NULL for an unknown machine */
+    struct state_sighting seen;
+    struct state_token_bind bind;     /* used when a token is minted */
+    const char *message;              /* for the booting event */
+    const char *warning;              /* an extra warn event, or NULL */
+    /* out */
+    bool installed;                   /* installed and no reinstall asked: boot from disk */
+    char token[33];                   /* the minted token (32 hex chars), or "" */
+};
+
+/* Records many network boots in one transaction. Unknown machines (name NULL) are
+ * only sighted. Known ones are sighted and, unless installed, get a fresh 128-bit
+ * token that supersedes their earlier ones and move to booting. Only the token's
+ * SHA-256 is stored. All or nothing. */
+int state_boot_batch(struct state_db *st, struct state_boot *v, size_t n, struct bd_err *err) BD_MUST_CHECK;
+/* 1 found (the machine's newest token, or superseded: the one before it), 0 unknown or
+ * older, -1 error. */
+int state_token_lookup(struct state_db *st, const char *token, struct state_token_info *out,
+                       struct bd_err *err) BD_MUST_CHECK;
+/* Records the first complete download (later ones keep the first time) and moves the
+ * machine to config-served. */
+int state_token_downloaded(struct state_db *st, const char *token, struct bd_err *err) BD_MUST_CHECK;
+
+/* GitOps (gitops/): what bootd applied and how its syncs went. */
+struct state_gitops_item {
+    char *id;          /* group/kind/namespace/name */
+    char *api_version;
+    char hash[65];     /* SHA-256 of the object as last sent */
+};
+struct state_gitops_sync {
+    int64_t started_ms, finished_ms;
+    char *revision; /* the commit rendered, or NULL when none was reached */
+    bool ok;
+    int64_t applied, unchanged, pruned, failed, unhealthy;
+    char *error;  /* NULL when ok */
+    char *detail; /* JSON: the objects that failed, were unhealthy or pruned */
+};
+int state_gitops_inventory(struct state_db *st, struct state_gitops_item **out, size_t *n,
+                           struct bd_err *err) BD_MUST_CHECK;
+void state_gitops_items_free(struct state_gitops_item *v, size_t n);
+/* Adds a sync to the history (the newest 100 are kept) and, when replace_inventory,
+ * swaps the inventory for inv, all in one transaction. */
+int state_gitops_record(struct state_db *st, const struct state_gitops_sync *sync,
+                        const struct state_gitops_item *inv, size_t n, bool replace_inventory,
+                        struct bd_err *err) BD_MUST_CHECK;
+/* The newest sync (or the newest ok one): 1 found, 0 none, -1 error. Caller frees out. */
+int state_gitops_last_sync(struct state_db *st, bool ok_only, struct state_gitops_sync *out,
+                           struct bd_err *err) BD_MUST_CHECK;
+void state_gitops_sync_free(struct state_gitops_sync *y);
+
+/* Cluster bootstrap (server/reconcile.c): one record per cluster, keyed by the cluster
+ * id of its secrets bundle. */
+struct state_bootstrap {
+    char node[64];    /* the machine Bootstrap was called on */
+    bool requested;   /* bootctl bootstrap asked for it */
+    int64_t attempts;
+    char last_error[512];
+    bool done;        /* never called again once set */
+    char outcome[32]; /* bootstrapped | already-bootstrapped */
+    int64_t first_attempt_ms, done_ms;
+};
+/* 1 found, 0 no record yet, -1 error. */
+int state_bootstrap_get(struct state_db *st, const char *cluster, struct state_bootstrap *out,
+                        struct bd_err *err) BD_MUST_CHECK;
+int state_bootstrap_request(struct state_db *st, const char *cluster, const char *name,
+                            struct bd_err *err) BD_MUST_CHECK;
+/* Counts an attempt on node: with outcome (error NULL) it is done for good; otherwise
+ * error says why not yet. A record already done is left alone. */
+int state_bootstrap_attempt(struct state_db *st, const char *cluster, const char *name,
+                            const char *node, const char *outcome, const char *error,
+                            struct bd_err *err) BD_MUST_CHECK;
+
+#endif
