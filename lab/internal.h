@@ -44,6 +44,7 @@ struct lab_field {
     bool required;
     const void *aux;
     size_t set_off; /* offset of a bool set when the key is present; 0 = none */
+    size_t at_off;  /* offset of a struct lab_at for where the value was written; 0 = none */
 };
 
 typedef int (*lab_custom_fn)(struct lab_ctx *c, const struct bd_node *n, void *dst);
@@ -57,6 +58,13 @@ void lab_path_pop(struct lab_ctx *c, size_t len);
 int lab_decode_map(struct lab_ctx *c, const struct bd_node *n, const struct lab_field *fields,
                    void *base);
 const char *lab_scalar(struct lab_ctx *c, const struct bd_node *n, const char *what);
+
+/* vars: a mapping of template variable names to any YAML value, kept (in the lab's
+ * arena) as a const struct bd_node * at dst. */
+int lab_decode_vars(struct lab_ctx *c, const struct bd_node *n, void *dst) BD_MUST_CHECK;
+
+/* check_addr.c: machine addresses no host can have or dnsmasq could lease away. */
+int lab_check_addresses(const struct lab *lab, struct bd_err *err) BD_MUST_CHECK;
 
 /* lab_check.c */
 int lab_check(struct lab *lab, struct bd_err *err) BD_MUST_CHECK;

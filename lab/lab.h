@@ -49,6 +49,11 @@ struct lab_where { /* where a thing was written, for later error messages */
     const char *file;
     int line;
 };
+/* Where a value was written, to the column (file NULL: not written, a default). */
+struct lab_at {
+    const char *file;
+    int line, col;
+};
 
 struct lab_proxmox_vm {
     bool set;
@@ -72,11 +77,16 @@ struct lab_machine {
     struct lab_kvlist labels;
     struct lab_proxmox_vm proxmox;
     struct lab_where where;
+    /* template variables for this machine's *.tftpl patches: a YAML mapping (any
+     * values), or NULL; lives as long as the lab */
+    const struct bd_node *vars;
+    struct lab_at ip_at, mac_at;
 };
 
 struct lab_role_cfg {
     struct lab_strlist patches;
     char *config_file; /* user-supplied Talos config for the role, or NULL */
+    const struct bd_node *vars; /* template variables for the role, or NULL */
 };
 
 struct lab_range {
@@ -107,6 +117,7 @@ struct lab_cluster {
     struct lab_manifest *inline_manifests;
     struct lab_strlist extra_manifests;
     struct lab_kvlist template_files; /* ${name} in *.tftpl patches -> file (resolved path) */
+    const struct bd_node *vars; /* template variables for every machine, or NULL */
 };
 
 struct lab_lan {
@@ -124,6 +135,7 @@ struct lab_lan {
     bool dnsmasq;    /* bootd runs dnsmasq for this lab */
     bool only_known; /* full mode: lease addresses to lab.yaml's machines only */
     char *ipxe_bios, *ipxe_efi, *ipxe_snp;
+    struct lab_at subnet_at, range_at;
 };
 
 struct lab_boot {
@@ -183,6 +195,7 @@ struct lab_proxmox {
     char *api, *token_file, *node, *storage, *bridge, *ca_file;
     int vlan;
     bool verify_tls;
+    char *cluster; /* the Proxmox cluster's name (topology.kubernetes.io/region), or NULL */
 };
 
 struct lab {

@@ -51,30 +51,50 @@ static const char **machine_patches(const struct talos_cluster *tc, const struct
     return out;
 }
 
-/* Values templates see, as nodes: the built-ins, then cluster.template_files. */
+/* Values templates see, as nodes, in the order they apply: a later one of the same
+ * name wins (the built-ins, cluster.template_files, then the lab's, the role's and the
+ * machine's vars). */
 struct tvars {
-    size_t n;
-    const char *names[64];
-    const struct bd_node *values[64];
-    struct bd_node *owned[64]; /* what was made here, freed after the render */
+    size_t n, cap;
+    const char **names;
+    const struct bd_node **values;
     size_t nowned;
+    struct bd_node **owned; /* what was made here, freed after the render */
 };
 
 static void tvar(struct tvars *v, const char *name, const struct bd_node *value)
 {
-    if (v->n < 64) {
-        v->names[v->n] = name;
-        v->values[v->n++] = value;
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 32;
+        v->names = bd_xrealloc(v->names, v->cap * sizeof *v->names);
+        v->values = bd_xrealloc(v->values, v->cap * sizeof *v->values);
+        v->owned = bd_xrealloc(v->owned, v->cap * sizeof *v->owned);
     }
+    v->names[v->n] = name;
+    v->values[v->n++] = value;
 }
 
 /* A string, or null when s is NULL. */
 static void tvar_str(struct tvars *v, const char *name, const char *s)
 {
     struct bd_node *n = bd_node_scalar(s ? s : "null", !s);
-    if (v->nowned < 64)
-        v->owned[v->nowned++] = n;
     tvar(v, name, n);
+    v->owned[v->nowned++] = n;
+}
+
+static void tvar_map(struct tvars *v, const struct bd_node *vars)
+{
+    for (size_t i = 0; vars && i < vars->n; i++)
+        tvar(v, vars->kids[2 * i]->str, vars->kids[2 * i + 1]);
+}
+
+static void tvars_free(struct tvars *v)
+{
+    for (size_t i = 0; i < v->nowned; i++)
+        bd_node_free(v->owned[i]);
+    free(v->names);
+    free(v->values);
+    free(v->owned);
 }
 
 static void tvar_ip(struct tvars *v, const char *name, bool has, uint32_t ip)
@@ -111,7 +131,7 @@ static void builtin_vars(const struct talos_cluster *tc, const struct lab_machin
     tvar_str(v, "endpoint", lab->cluster.endpoint);
     tvar_str(v, "install_disk", m->install_disk ? m->install_disk : lab->cluster.install_disk);
     tvar_str(v, "node_name", m->proxmox.node ? m->proxmox.node : lab->proxmox.node);
-    tvar_str(v, "cluster_name", NULL); // XXX proxmox.cluster after the lab moves
+    tvar_str(v, "cluster_name", lab->proxmox.cluster);
 }
 
 static int apply_template(const struct talos_cluster *tc, const struct lab_machine *m,
@@ -119,9 +139,12 @@ static int apply_template(const struct talos_cluster *tc, const struct lab_machi
 {
     struct tvars v = {0};
     builtin_vars(tc, m, &v);
-    const struct lab_kvlist *files = &tc->lab->cluster.template_files;
+    const struct lab_cluster *cl = &tc->lab->cluster;
     for (size_t i = 0; i < tc->nvars; i++)
-        tvar_str(&v, files->v[i].key, tc->var_texts[i]);
+        tvar_str(&v, cl->template_files.v[i].key, tc->var_texts[i]);
+    tvar_map(&v, cl->vars);
+    tvar_map(&v, cl->roles[m->role].vars);
+    tvar_map(&v, m->vars);
     struct patch_vars vars = {.n = v.n, .names = v.names, .values = v.values};
     struct bd_buf text;
     bd_buf_init(&text);
@@ -133,8 +156,7 @@ static int apply_template(const struct talos_cluster *tc, const struct lab_machi
         rc = talos_patch_apply(docs, &filled, err);
     talos_patch_free(&filled);
     bd_buf_free(&text);
-    for (size_t i = 0; i < v.nowned; i++)
-        bd_node_free(v.owned[i]);
+    tvars_free(&v);
     return rc;
 }
 

@@ -43,13 +43,18 @@ static struct tv *lookup(struct ev *e, const struct scope *sc, const struct tx *
     for (; sc; sc = sc->up)
         if (!strcmp(sc->name, x->name))
             return sc->value;
-    for (size_t i = 0; i < e->nvars; i++)
+    for (size_t i = e->nvars; i-- > 0;) /* a later definition wins */
         if (!strcmp(e->names[i], x->name))
             return e->values[i];
     struct bd_buf known;
     bd_buf_init(&known);
-    for (size_t i = 0; i < e->nvars; i++)
-        bd_buf_printf(&known, "%s%s", i ? ", " : "", e->names[i]);
+    for (size_t i = 0; i < e->nvars; i++) {
+        bool again = false; /* each name once */
+        for (size_t j = 0; j < i && !again; j++)
+            again = !strcmp(e->names[j], e->names[i]);
+        if (!again)
+            bd_buf_printf(&known, "%s%s", known.len ? ", " : "", e->names[i]);
+    }
     fail(e, x->at, "no variable \"%s\" (there are: %s; add it to vars in lab.yaml)", x->name,
          known.data ? known.data : "none");
     bd_buf_free(&known);
