@@ -138,3 +138,72 @@ class Validate(unittest.TestCase):
                            "machine will not have" % self.dir,
                      "The VIP 192.0.2.10 would never be held there",
                      "deviceSelector: {hardwareAddr: \"52:54:00:00:00:01\"}")
+
+    # ---- the reference homelab ----
+
+    def homelab(self):
+        """examples/homelab copied, with the openssl-made Ed25519 bundle as its secrets."""
+        lab = os.path.join(self.dir, "homelab")
+        shutil.copytree(os.path.join(ROOT, "examples", "homelab"), lab)
+        shutil.copy(os.path.join(FIXTURES, "secrets-openssl-ed25519.yaml"),
+                    os.path.join(lab, "secrets.yaml"))
+        os.chmod(os.path.join(lab, "secrets.yaml"), 0o600)
+        return lab
+
+    def test_homelab_example_validates_with_topology_from_proxmox(self):
+        lab = self.homelab()
+        r = self.validate(os.path.join(lab, "lab.yaml"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("6 machines (3 controlplane, 3 worker)", r.stdout)
+        self.assertIn("6 Talos configs rendered", r.stdout)
+        out = subprocess.run([BOOTCTL, "gen", "config", os.path.join(lab, "lab.yaml"),
+                              "--machine", "work-01", "-o", "-"],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        # the Proxmox cluster and node (what the Proxmox CSI plugin matches), not the
+        # Talos cluster name and the machine name
+        self.assertIn("topology.kubernetes.io/region: kube\n", out.stdout)
+        self.assertIn("topology.kubernetes.io/zone: host3\n", out.stdout)
+
+    @unittest.skipUnless(os.path.isdir(CASE), "the reference homelab's files")
+    def test_homelab_nocloud_vip_patch_refused_with_the_fix(self):
+        """The lab's own control-plane patch, as its Terraform applied it to nocloud
+        images: interface eth0."""
+        lab = self.homelab()
+        patch = os.path.join(lab, "talos", "machine-config", "control-plane.yaml.tftpl")
+        shutil.copy(os.path.join(CASE, "talos", "machine-config", "control-plane.yaml.tftpl"),
+                    patch)
+        self.refused(os.path.join(lab, "lab.yaml"),
+                     "ctrl-00: after patch %s: machine.network.interfaces[0].interface "
+                     "(line 15, column 20 of the patch): \"eth0\" is a link this machine will "
+                     "not have" % patch,
+                     "The VIP 10.25.150.10 would never be held there",
+                     "deviceSelector: {hardwareAddr: \"bc:24:11:e6:ba:07\"}")
+
+    # ---- addresses ----
+
+    def test_machine_addresses(self):
+        self.secrets()
+        text = LAB.format(version="v1.13.9", extra="", port=self.port)
+        cases = [
+            ("ip: 192.0.2.12", "ip: 192.0.2.255",
+             "machine w-1: ip 192.0.2.255 is the broadcast address of lan.subnet 192.0.2.0/24"),
+            ("ip: 192.0.2.12", "ip: 192.0.2.0",
+             "machine w-1: ip 192.0.2.0 is the network address"),
+            ('"52:54:00:00:00:02"', '"33:33:00:00:00:02"',
+             "machine w-1: mac 33:33:00:00:00:02 is a multicast address"),
+        ]
+        for old, new, want in cases:
+            changed = text.replace(old, new)
+            path = self.write("lab.yaml", changed)
+            line = line_of(changed, new)
+            col = changed.splitlines()[line - 1].index(new.split(": ")[-1]) + 1
+            self.refused(path, "%s:%d:%d: %s" % (path, line, col, want))
+        # inside the DHCP range (full mode): both places named
+        full = text.replace("dhcp: proxy", "dhcp: full\n  range: [192.0.2.100, 192.0.2.199]")
+        changed = full.replace("ip: 192.0.2.12", "ip: 192.0.2.150")
+        path = self.write("lab.yaml", changed)
+        r = self.refused(path, "machine w-1: ip 192.0.2.150 is inside lan.range "
+                               "192.0.2.100-192.0.2.199 (%s:%d:10)"
+                         % (path, line_of(changed, "range: [")))
+        self.assertIn("%s:%d:" % (path, line_of(changed, "ip: 192.0.2.150")), r)
