@@ -18,7 +18,7 @@ class Bootctl(unittest.TestCase):
     def test_validate(self):
         r = self.b.bootctl("validate", self.b.lab_path)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("ok: cluster it, 3 machines", r.stdout)
+        self.assertIn("ok: cluster it, 4 machines", r.stdout)
         # bootd would refuse examples/minimal until its secrets bundle exists
         r = self.b.bootctl("validate", "examples/minimal/lab.yaml")
         self.assertEqual(r.returncode, 1, r.stdout)
