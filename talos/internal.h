@@ -183,7 +183,7 @@ void talos_tv_yaml(struct bd_buf *b, const struct tv *v); /* yamlencode() */
 /* Expressions and template pieces, as tmpl_parse.c reads them; at is the offset in
  * the template text, for file:line:col in messages. */
 enum tx_kind { TX_LIT, TX_VAR, TX_ATTR, TX_INDEX, TX_CALL, TX_TUPLE, TX_OBJECT, TX_NOT, TX_NEG,
-               TX_BINARY, TX_COND };
+               TX_BINARY, TX_COND, TX_TEMPLATE };
 enum tx_op { OP_OR, OP_AND, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_ADD, OP_SUB, OP_MUL,
              OP_DIV, OP_MOD };
 struct tx {
@@ -196,6 +196,7 @@ struct tx {
     size_t n;          /* TX_CALL args, TX_TUPLE items, TX_OBJECT pairs */
     struct tx **args;
     struct tx **keys;  /* TX_OBJECT */
+    struct tn *body;   /* TX_TEMPLATE: a quoted string with ${...} or %{...} in it */
 };
 enum tn_kind { TN_TEXT, TN_INTERP, TN_IF, TN_FOR };
 struct tn {

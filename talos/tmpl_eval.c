@@ -62,6 +62,7 @@ static struct tv *lookup(struct ev *e, const struct scope *sc, const struct tx *
 }
 
 static struct tv *eval(struct ev *e, const struct scope *sc, const struct tx *x);
+static int render(struct ev *e, const struct scope *sc, const struct tn *n, struct bd_buf *out);
 
 static bool equal(const struct tv *a, const struct tv *b)
 {
@@ -248,6 +249,14 @@ static struct tv *eval(struct ev *e, const struct scope *sc, const struct tx *x)
         if (!(v = eval(e, sc, x->a)) || !want_bool(e, v, x->a->at, "a condition", &b))
             return NULL;
         return eval(e, sc, b ? x->b : x->c);
+    case TX_TEMPLATE: {
+        struct bd_buf out;
+        bd_buf_init(&out);
+        int rc = render(e, sc, x->body, &out);
+        v = rc < 0 ? NULL : talos_tv_str(e->a, out.data ? out.data : "", out.len);
+        bd_buf_free(&out);
+        return v;
+    }
     }
     return NULL;
 }

@@ -132,39 +132,125 @@ static int list(struct ps *p, const char *close, struct tx ***out, size_t *n)
     return 0;
 }
 
+static size_t skip_quoted(const struct ps *p, size_t i);
+
+/* From just after "${" or "%{": the index after its closing brace. */
+static size_t skip_braces(const struct ps *p, size_t i)
+{
+    int depth = 1;
+    while (i < p->len && depth) {
+        char c = p->s[i];
+        if (c == '"') {
+            i = skip_quoted(p, i + 1);
+            if (i >= p->len)
+                return p->len;
+        } else if (c == '{') {
+            depth++;
+        } else if (c == '}') {
+            depth--;
+        }
+        i++;
+    }
+    return i;
+}
+
+/* From just after an opening quote: the index of the closing one, or p->len. */
+static size_t skip_quoted(const struct ps *p, size_t i)
+{
+    while (i < p->len) {
+        char c = p->s[i];
+        if (c == '\n')
+            return p->len;
+        if (c == '\\') {
+            i += 2;
+            continue;
+        }
+        if (c == '"')
+            return i;
+        if ((c == '$' || c == '%') && i + 1 < p->len && p->s[i + 1] == '{' &&
+            !(i > 0 && p->s[i - 1] == c)) {
+            i = skip_braces(p, i + 2);
+            continue;
+        }
+        i++;
+    }
+    return p->len;
+}
+
+static const char *unescape(char e)
+{
+    return e == 'n' ? "\n" : e == 't' ? "\t" : e == 'r' ? "\r" : e == '"' ? "\"" : e == '\\' ? "\\" : NULL;
+}
+
+static struct tn *parse_body(struct ps *p, const char **stopped_by, size_t *stop_at);
+
+/* A quoted string with ${...} or %{...} in it: a template of its own, rendered when
+ * the expression is evaluated. */
+static struct tx *quoted_template(struct ps *p, size_t at, size_t close)
+{
+    struct ps sub = *p;
+    sub.pos = at + 1;
+    sub.len = close;
+    sub.strip_next = false;
+    const char *stop;
+    size_t stop_at;
+    struct tx *x = node(p, TX_TEMPLATE, at);
+    x->body = parse_body(&sub, &stop, &stop_at);
+    if (sub.failed) {
+        p->failed = true;
+        return NULL;
+    }
+    if (stop)
+        return fail(p, stop_at, "%%{ %s } without its opening directive in this string", stop);
+    /* the literal parts keep their escapes until here */
+    for (struct tn *n = x->body; n; n = n->next) {
+        if (n->k != TN_TEXT)
+            continue;
+        size_t o = 0;
+        for (size_t i = 0; i < n->len; i++) {
+            const char *rep = n->text[i] == '\\' && i + 1 < n->len ? unescape(n->text[i + 1]) : NULL;
+            if (rep) {
+                n->text[o++] = rep[0];
+                i++;
+            } else {
+                n->text[o++] = n->text[i];
+            }
+        }
+        n->len = o;
+    }
+    p->pos = close + 1;
+    return x;
+}
+
 static struct tx *string_lit(struct ps *p)
 {
     size_t at = p->pos++;
+    size_t close = skip_quoted(p, p->pos);
+    if (close >= p->len)
+        return fail(p, at, "unterminated string");
+    for (size_t i = at + 1; i + 1 < close; i++)
+        if ((p->s[i] == '$' || p->s[i] == '%') && p->s[i + 1] == '{' && p->s[i - 1] != p->s[i])
+            return quoted_template(p, at, close);
     struct bd_buf b;
     bd_buf_init(&b);
-    for (;;) {
-        char c = peek(p, 0);
-        if (!c || c == '\n') {
-            bd_buf_free(&b);
-            return fail(p, at, "unterminated string");
-        }
-        p->pos++;
-        if (c == '"')
-            break;
-        if ((c == '$' || c == '%') && peek(p, 0) == '{') {
-            bd_buf_free(&b);
-            return fail(p, p->pos - 1, "templates inside quoted strings are not supported here; "
-                                       "build the string with join() or a variable");
-        }
+    for (; p->pos < close; p->pos++) {
+        char c = p->s[p->pos];
+        /* $${ and %%{ are a literal ${ and %{ here too */
+        if ((c == '$' || c == '%') && peek(p, 1) == c && peek(p, 2) == '{')
+            continue;
         if (c != '\\') {
             bd_buf_append(&b, &c, 1);
             continue;
         }
-        char e = peek(p, 0);
-        p->pos++;
-        const char *rep = e == 'n' ? "\n" : e == 't' ? "\t" : e == 'r' ? "\r" : e == '"' ? "\""
-                        : e == '\\' ? "\\" : NULL;
+        const char *rep = unescape(peek(p, 1));
         if (!rep) {
             bd_buf_free(&b);
-            return fail(p, p->pos - 2, "unknown escape \\%c in a string", e);
+            return fail(p, p->pos, "unknown escape \\%c in a string", peek(p, 1));
         }
         bd_buf_puts(&b, rep);
+        p->pos++;
     }
+    p->pos = close + 1;
     struct tx *x = node(p, TX_LIT, at);
     x->lit = talos_tv_str(&p->t->arena, b.data ? b.data : "", b.len);
     bd_buf_free(&b);

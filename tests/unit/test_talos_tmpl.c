@@ -92,7 +92,9 @@ Test(tmpl, errors_name_file_line_and_column)
     assert_error("${coalesce(no_vip, empty)}", "coalesce(): no non-null, non-empty-string");
     assert_error("${nodes[5]}", "index 5 is out of range: the list has 2 elements");
     assert_error("${labels.nope}", "the map has no attribute \"nope\"");
-    assert_error("x\n  é ${\"a${b}\"}", "t.tftpl:2:9: templates inside quoted strings");
+    /* columns count characters: é is one */
+    assert_error("x\n  é ${\"a${b}\"}", "t.tftpl:2:11: no variable \"b\"");
+    assert_error("${\"a${hostname\"}", "t.tftpl:1:3: unterminated string");
     assert_error("%{ for x nodes }%{ endfor }", "t.tftpl:1:10: expected \"in\"");
 }
 
