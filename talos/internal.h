@@ -183,7 +183,7 @@ void talos_tv_yaml(struct bd_buf *b, const struct tv *v); /* yamlencode() */
 /* Expressions and template pieces, as tmpl_parse.c reads them; at is the offset in
  * the template text, for file:line:col in messages. */
 enum tx_kind { TX_LIT, TX_VAR, TX_ATTR, TX_INDEX, TX_CALL, TX_TUPLE, TX_OBJECT, TX_NOT, TX_NEG,
-               TX_BINARY, TX_COND, TX_TEMPLATE };
+               TX_BINARY, TX_COND, TX_TEMPLATE, TX_FOR_TUPLE, TX_FOR_OBJECT };
 enum tx_op { OP_OR, OP_AND, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_ADD, OP_SUB, OP_MUL,
              OP_DIV, OP_MOD };
 struct tx {
@@ -197,6 +197,9 @@ struct tx {
     struct tx **args;
     struct tx **keys;  /* TX_OBJECT */
     struct tn *body;   /* TX_TEMPLATE: a quoted string with ${...} or %{...} in it */
+    /* TX_FOR_*: [for key_var, val_var in a : b if c], {for ... : d => b if c} */
+    const char *key_var, *val_var;
+    struct tx *d;
 };
 enum tn_kind { TN_TEXT, TN_INTERP, TN_IF, TN_FOR };
 struct tn {

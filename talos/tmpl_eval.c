@@ -158,6 +158,41 @@ static struct tv *binary(struct ev *e, const struct scope *sc, const struct tx *
     }
 }
 
+/* [for ...] and {for ...}: over a list in order or a map in key order, as %{ for }. */
+static struct tv *for_expr(struct ev *e, const struct scope *sc, const struct tx *x)
+{
+    struct tv *coll = eval(e, sc, x->a);
+    if (!coll)
+        return NULL;
+    if (coll->k != TV_LIST && coll->k != TV_MAP)
+        return fail(e, x->a->at, "a for expression walks a list or a map, not %s%s",
+                    coll->k == TV_NULL ? "" : "a ", talos_tv_kind_name(coll));
+    struct tv *out = talos_tv_new(e->a, x->k == TX_FOR_OBJECT ? TV_MAP : TV_LIST);
+    for (size_t i = 0; i < coll->n; i++) {
+        struct tv *key = coll->k == TV_MAP ? talos_tv_str(e->a, coll->keys[i], strlen(coll->keys[i]))
+                                           : talos_tv_num(e->a, (double)i);
+        struct scope kv = {.name = x->key_var, .value = key, .up = sc};
+        struct scope val = {.name = x->val_var, .value = coll->items[i],
+                            .up = x->key_var ? &kv : sc};
+        bool keep = true;
+        struct tv *c, *v, *k = NULL;
+        if (x->c && (!(c = eval(e, &val, x->c)) || !want_bool(e, c, x->c->at, "a for expression's if", &keep)))
+            return NULL;
+        if (!keep)
+            continue;
+        if (!(v = eval(e, &val, x->b)) || (x->d && !(k = eval(e, &val, x->d))))
+            return NULL;
+        if (k && k->k != TV_STR)
+            return fail(e, x->d->at, "a key must be a string, not %s", talos_tv_kind_name(k));
+        if (k && talos_tv_get(out, k->s))
+            return fail(e, x->d->at, "the key \"%s\" comes twice", k->s);
+        talos_tv_push(e->a, out, k ? k->s : NULL, v);
+    }
+    if (out->k == TV_MAP)
+        talos_tv_sort_map(out);
+    return out;
+}
+
 static struct tv *index_of(struct ev *e, const struct tx *x, struct tv *coll, struct tv *key)
 {
     if (coll->k == TV_NULL)
@@ -249,6 +284,9 @@ static struct tv *eval(struct ev *e, const struct scope *sc, const struct tx *x)
         if (!(v = eval(e, sc, x->a)) || !want_bool(e, v, x->a->at, "a condition", &b))
             return NULL;
         return eval(e, sc, b ? x->b : x->c);
+    case TX_FOR_TUPLE:
+    case TX_FOR_OBJECT:
+        return for_expr(e, sc, x);
     case TX_TEMPLATE: {
         struct bd_buf out;
         bd_buf_init(&out);

@@ -294,6 +294,55 @@ static struct tx *object(struct ps *p, size_t at)
     return x;
 }
 
+/* "for" as a keyword here (not a name such as "format"). */
+static bool at_for(const struct ps *p)
+{
+    return p->pos + 3 < p->len && !memcmp(p->s + p->pos, "for", 3) && isspace((unsigned char)p->s[p->pos + 3]);
+}
+
+/* [for x in xs : expr if cond] and {for k, v in m : kexpr => vexpr if cond}, after the
+ * opening bracket. */
+static struct tx *for_expr(struct ps *p, size_t at, bool object)
+{
+    struct tx *x = node(p, object ? TX_FOR_OBJECT : TX_FOR_TUPLE, at);
+    p->pos += 3;
+    skip_ws(p);
+    if (!ident_start(peek(p, 0)))
+        return fail(p, p->pos, "expected a variable name after for");
+    x->val_var = ident(p);
+    if (eat(p, ",")) {
+        skip_ws(p);
+        if (!ident_start(peek(p, 0)))
+            return fail(p, p->pos, "expected a second variable name after \",\"");
+        x->key_var = x->val_var;
+        x->val_var = ident(p);
+    }
+    skip_ws(p);
+    if (!eat(p, "in") || ident_char(peek(p, 0)))
+        return fail(p, p->pos, "expected \"in\" in a for expression");
+    if (!(x->a = expr(p)))
+        return NULL;
+    if (!eat(p, ":"))
+        return fail(p, p->pos, "expected \":\" in a for expression");
+    if (object) {
+        if (!(x->d = expr(p)))
+            return NULL;
+        if (!eat(p, "=>"))
+            return fail(p, p->pos, "expected \"=>\" between key and value in a for expression");
+    }
+    if (!(x->b = expr(p)))
+        return NULL;
+    skip_ws(p);
+    if (p->pos + 2 < p->len && !memcmp(p->s + p->pos, "if", 2) && !ident_char(p->s[p->pos + 2])) {
+        p->pos += 2;
+        if (!(x->c = expr(p)))
+            return NULL;
+    }
+    if (!eat(p, object ? "}" : "]"))
+        return fail(p, p->pos, "expected \"%s\" to end the for expression", object ? "}" : "]");
+    return x;
+}
+
 static struct tx *primary(struct ps *p)
 {
     skip_ws(p);
@@ -316,11 +365,16 @@ static struct tx *primary(struct ps *p)
         return x;
     }
     if (eat(p, "[")) {
+        skip_ws(p);
+        if (at_for(p))
+            return for_expr(p, at, false);
         struct tx *x = node(p, TX_TUPLE, at);
         return list(p, "]", &x->args, &x->n) < 0 ? NULL : x;
     }
-    if (eat(p, "{"))
-        return object(p, at);
+    if (eat(p, "{")) {
+        skip_ws(p);
+        return at_for(p) ? for_expr(p, at, true) : object(p, at);
+    }
     if (!ident_start(c)) {
         if (!c)
             return fail(p, at, "expected an expression, found the end of the file");

@@ -95,6 +95,9 @@ Test(tmpl, errors_name_file_line_and_column)
     /* columns count characters: é is one */
     assert_error("x\n  é ${\"a${b}\"}", "t.tftpl:2:11: no variable \"b\"");
     assert_error("${\"a${hostname\"}", "t.tftpl:1:3: unterminated string");
+    assert_error("${[for n in hostname : n]}", "t.tftpl:1:13: a for expression walks a list or a map");
+    assert_error("${{for n in nodes : \"k\" => n}}", "t.tftpl:1:21: the key \"k\" comes twice");
+    assert_error("${[for n in nodes n]}", "t.tftpl:1:19: expected \":\" in a for expression");
     assert_error("%{ for x nodes }%{ endfor }", "t.tftpl:1:10: expected \"in\"");
 }
 
