@@ -223,3 +223,29 @@ Test(secrets, terraform_machine_secrets_import_unchanged)
     free(tf);
     free(talosctl);
 }
+
+/* Bundles made before bootd's os CA became Ed25519 have an ECDSA one: still read and
+ * signed with. */
+Test(secrets, ecdsa_os_ca_bundles_stay_readable, .timeout = 120)
+{
+    struct talos_secrets *s;
+    struct bd_err err;
+    cr_assert_eq(talos_secrets_generate_os(&s, TALOS_OS_CA_ECDSA, &err), 0, "%s", err.msg);
+    cr_assert_not(s->os_ed25519);
+    assert_key(s->os.key, EVP_PKEY_EC, 256, "BEGIN EC PRIVATE KEY");
+    struct bd_buf b;
+    bd_buf_init(&b);
+    talos_secrets_emit(s, &b);
+    struct talos_secrets *read;
+    cr_assert_eq(talos_secrets_parse(b.data, b.len, "old.yaml", &read, &err), 0, "%s", err.msg);
+    cr_assert_not(read->os_ed25519);
+    const char *sans[] = {"127.0.0.1"};
+    char *crt, *key;
+    cr_assert_eq(talos_server_cert(read, false, "apid", sans, 1, &crt, &key, &err), 0, "%s", err.msg);
+    assert_has(key, "BEGIN EC PRIVATE KEY");
+    free(crt);
+    free(key);
+    bd_buf_free(&b);
+    talos_secrets_free(read);
+    talos_secrets_free(s);
+}
