@@ -74,13 +74,29 @@ void boot_default_cmdline(struct bd_buf *out, const char *talos_version, const c
     bd_buf_puts(out, amd64 ? " console=tty0" : " console=ttyAMA0 console=tty0");
     if (before_1_14)
         bd_buf_puts(out, " init_on_alloc=1");
-    bd_buf_puts(out, " slab_nomerge");
-    if (amd64)
-        bd_buf_puts(out, " pti=on");
+    /* pti=on on every arch: Talos's kernel arg checks want it on arm64 too */
+    bd_buf_puts(out, " slab_nomerge pti=on");
     bd_buf_puts(out, " consoleblank=0");
     if (before_1_14)
         bd_buf_puts(out, " nvme_core.io_timeout=4294967295");
     bd_buf_puts(out, " printk.devkmsg=on selinux=1 module.sig_enforce=1 proc_mem.force_override=never");
+}
+
+/* The schematic's customization.extraKernelArgs, which Image Factory appends to its
+ * command line: the built-in one stands in for that, so it needs them too. The file
+ * was checked when the lab was loaded; one that no longer reads adds nothing. */
+static void args_add_schematic(struct args *a, const struct lab *lab, size_t layer)
+{
+    struct bd_yaml_doc doc;
+    struct bd_err err;
+    if (!lab->images.schematic_file || bd_yaml_parse_file(lab->images.schematic_file, &doc, &err) < 0)
+        return;
+    const struct bd_node *c = doc.ndocs ? bd_node_get(doc.docs[0], "customization") : NULL;
+    const struct bd_node *l = c ? bd_node_get(c, "extraKernelArgs") : NULL;
+    for (size_t i = 0; l && l->kind == BD_NODE_SEQ && i < l->n; i++)
+        if (l->kids[i]->kind == BD_NODE_SCALAR)
+            args_add(a, l->kids[i]->str, layer);
+    bd_yaml_doc_free(&doc);
 }
 
 void boot_kernel_args(struct bd_buf *out, const struct boot_kernel_args *k)
@@ -100,6 +116,7 @@ void boot_kernel_args(struct bd_buf *out, const struct boot_kernel_args *k)
         boot_default_cmdline(&b, k->lab->cluster.talos_version, k->arch);
         args_add_line(&a, b.data, ++layer);
         bd_buf_free(&b);
+        args_add_schematic(&a, k->lab, ++layer);
     }
     args_add_list(&a, &k->lab->boot.console, "console=", ++layer);
     args_add_list(&a, &k->lab->boot.kernel_args, "", ++layer);

@@ -402,7 +402,8 @@ int lab_check(struct lab *lab, struct bd_err *err)
 {
     if (check_services(lab, err) < 0)
         return -1;
-    if (check_lan(lab, err) < 0 || check_machines(lab, err) < 0 || check_cluster(lab, err) < 0)
+    if (check_lan(lab, err) < 0 || check_machines(lab, err) < 0 || check_cluster(lab, err) < 0 ||
+        lab_check_addresses(lab, err) < 0)
         return -1;
     lab->by_mac = bd_xmalloc((lab->nmachines + 1) * sizeof *lab->by_mac);
     for (size_t i = 0; i < lab->nmachines; i++)

@@ -346,6 +346,12 @@ int lab_decode_map(struct lab_ctx *c, const struct bd_node *n, const struct lab_
                 return -1;
             if (f->set_off)
                 *(bool *)((char *)base + f->set_off) = true;
+            if (f->at_off) {
+                struct lab_at *at = (struct lab_at *)((char *)base + f->at_off);
+                at->file = bd_arena_strdup(&c->lab->arena, c->file);
+                at->line = v->line;
+                at->col = v->col;
+            }
         }
         lab_path_pop(c, old);
     }

@@ -44,6 +44,7 @@ struct lab_field {
     bool required;
     const void *aux;
     size_t set_off; /* offset of a bool set when the key is present; 0 = none */
+    size_t at_off;  /* offset of a struct lab_at for where the value was written; 0 = none */
 };
 
 typedef int (*lab_custom_fn)(struct lab_ctx *c, const struct bd_node *n, void *dst);
@@ -74,6 +75,13 @@ int lab_proxmox_fingerprint(struct lab_ctx *c, const struct bd_node *n, void *ds
 int lab_proxmox_size(struct lab_ctx *c, const struct bd_node *n, void *dst) BD_MUST_CHECK;
 int lab_proxmox_volname(struct lab_ctx *c, const struct bd_node *n, void *dst) BD_MUST_CHECK;
 int lab_proxmox_volumes(struct lab_ctx *c, const struct bd_node *n, void *dst) BD_MUST_CHECK;
+
+/* vars: a mapping of template variable names to any YAML value, kept (in the lab's
+ * arena) as a const struct bd_node * at dst. */
+int lab_decode_vars(struct lab_ctx *c, const struct bd_node *n, void *dst) BD_MUST_CHECK;
+
+/* check_addr.c: machine addresses no host can have or dnsmasq could lease away. */
+int lab_check_addresses(const struct lab *lab, struct bd_err *err) BD_MUST_CHECK;
 
 /* lab_check.c */
 int lab_check(struct lab *lab, struct bd_err *err) BD_MUST_CHECK;

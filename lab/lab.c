@@ -59,10 +59,12 @@ static const struct lab_field machine_proxmox_fields[] = {
 #define STRUCT struct lab_machine
 static const struct lab_field machine_fields[] = {
     F(T_NAME, "name", name, true, NULL),
-    F(T_MAC, "mac", mac, true, NULL),
+    {.key = "mac", .type = T_MAC, .off = offsetof(struct lab_machine, mac), .required = true,
+     .at_off = offsetof(struct lab_machine, mac_at)},
     F(T_UUID, "uuid", uuid, false, NULL),
     F(T_ENUM, "role", role, true, role_names),
-    F(T_IPV4, "ip", ip, false, NULL),
+    {.key = "ip", .type = T_IPV4, .off = offsetof(struct lab_machine, ip),
+     .at_off = offsetof(struct lab_machine, ip_at)},
     F(T_ENUM, "addressing", addressing, false, addressing_names),
     F(T_NAME, "hostname", hostname, false, NULL),
     F(T_STR, "install_disk", install_disk, false, NULL),
@@ -77,6 +79,8 @@ static const struct lab_field machine_fields[] = {
     {.key = "proxmox", .type = T_MAP, .off = offsetof(struct lab_machine, proxmox),
      .aux = machine_proxmox_fields,
      .set_off = offsetof(struct lab_machine, proxmox) + offsetof(struct lab_proxmox_vm, set)},
+    {.key = "vars", .type = T_CUSTOM, .off = offsetof(struct lab_machine, vars),
+     .aux = (const void *)lab_decode_vars},
     {0},
 };
 #undef STRUCT
@@ -147,6 +151,8 @@ static int decode_inline_manifests(struct lab_ctx *c, const struct bd_node *n, v
 static const struct lab_field role_fields[] = {
     F(T_PATHLIST, "patches", patches, false, NULL),
     F(T_PATH, "config", config_file, false, NULL),
+    {.key = "vars", .type = T_CUSTOM, .off = offsetof(struct lab_role_cfg, vars),
+     .aux = (const void *)lab_decode_vars},
     {0},
 };
 #undef STRUCT
@@ -272,6 +278,8 @@ static const struct lab_field cluster_fields[] = {
     {.key = "etcd_backup", .type = T_MAP, .off = offsetof(struct lab_cluster, etcd_backup),
      .aux = etcd_backup_fields,
      .set_off = offsetof(struct lab_cluster, etcd_backup) + offsetof(struct lab_etcd_backup, set)},
+    {.key = "vars", .type = T_CUSTOM, .off = offsetof(struct lab_cluster, vars),
+     .aux = (const void *)lab_decode_vars},
     {0},
 };
 #undef STRUCT
@@ -299,9 +307,10 @@ static int decode_range(struct lab_ctx *c, const struct bd_node *n, void *dst)
 static const struct lab_field lan_fields[] = {
     F(T_STR, "interface", interface, true, NULL),
     F(T_ENUM, "dhcp", dhcp, true, dhcp_names),
-    F(T_CIDR, "subnet", subnet, true, NULL),
+    {.key = "subnet", .type = T_CIDR, .off = offsetof(struct lab_lan, subnet), .required = true,
+     .at_off = offsetof(struct lab_lan, subnet_at)},
     {.key = "range", .type = T_CUSTOM, .off = offsetof(struct lab_lan, range),
-     .aux = (const void *)decode_range},
+     .aux = (const void *)decode_range, .at_off = offsetof(struct lab_lan, range_at)},
     {.key = "gateway", .type = T_IPV4, .off = offsetof(struct lab_lan, gateway),
      .set_off = offsetof(struct lab_lan, has_gateway)},
     F(T_IPV4LIST, "dns", dns, false, NULL),
@@ -466,6 +475,7 @@ static const struct lab_field proxmox_fields[] = {
     F(T_CUSTOM, "protected_vmids", nprotected, false, (const void *)lab_proxmox_vmids),
     F(T_CUSTOM, "volumes", nvolumes, false, (const void *)lab_proxmox_volumes),
     F(T_DURATION, "poll", poll_s, false, NULL),
+    F(T_STR, "cluster", cluster, false, NULL),
     {0},
 };
 #undef STRUCT

@@ -52,6 +52,11 @@ struct lab_where { /* where a thing was written, for later error messages */
     const char *file;
     int line;
 };
+/* Where a value was written, to the column (file NULL: not written, a default). */
+struct lab_at {
+    const char *file;
+    int line, col;
+};
 
 enum lab_bios { LAB_BIOS_SEABIOS, LAB_BIOS_OVMF };
 
@@ -85,11 +90,16 @@ struct lab_machine {
     bool has_arch;
     struct lab_proxmox_vm proxmox;
     struct lab_where where;
+    /* template variables for this machine's *.tftpl patches: a YAML mapping (any
+     * values), or NULL; lives as long as the lab */
+    const struct bd_node *vars;
+    struct lab_at ip_at, mac_at;
 };
 
 struct lab_role_cfg {
     struct lab_strlist patches;
     char *config_file; /* user-supplied Talos config for the role, or NULL */
+    const struct bd_node *vars; /* template variables for the role, or NULL */
 };
 
 struct lab_range {
@@ -130,6 +140,7 @@ struct lab_cluster {
     struct lab_kvlist template_files; /* ${name} in *.tftpl patches -> file (resolved path) */
     struct lab_etcd_backup etcd_backup;
     struct lab_strlist bootstrap_secrets; /* files of v1 Secrets, 0600, applied before GitOps */
+    const struct bd_node *vars; /* template variables for every machine, or NULL */
 };
 
 struct lab_lan {
@@ -148,6 +159,7 @@ struct lab_lan {
     bool only_known; /* full mode: lease addresses to lab.yaml's machines only */
     bool routed;     /* machines are not on bootd's L2: claims cannot be checked */
     char *ipxe_bios, *ipxe_efi, *ipxe_snp;
+    struct lab_at subnet_at, range_at;
 };
 
 /* Signs UKIs for Secure Boot (bootctl gen secureboot makes the pair). */
@@ -229,6 +241,7 @@ struct lab_proxmox {
     size_t nvolumes;
     struct lab_proxmox_volume *volumes;
     int64_t poll_s; /* how often bootd reads the VMs' power state; 0 = never */
+    char *cluster; /* the Proxmox cluster's name (topology.kubernetes.io/region), or NULL */
 };
 
 struct lab {

@@ -1,6 +1,7 @@
 /* Credentials made from the secrets bundle: a talosconfig (Talos API), an admin
  * kubeconfig, and server certificates for the test stand-ins of both APIs. Each gets a
- * fresh ECDSA P-256 key and a certificate signed by the bundle's CA. */
+ * fresh key of its CA's kind, as Talos's own NewKeyPair picks it (Ed25519 under an
+ * Ed25519 CA, else ECDSA P-256), and a certificate signed by the bundle's CA. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -13,19 +14,22 @@
 static int issue(const struct secrets_ca *ca, const char *ca_name, const struct pki_cert_spec *spec,
                  char **crt_pem, char **key_pem, struct bd_err *err)
 {
-    mbedtls_x509_crt ca_crt;
-    mbedtls_pk_context ca_key, key;
+    X509 *ca_crt;
+    EVP_PKEY *ca_key;
     if (talos_secrets_ca_open(ca, ca_name, &ca_crt, &ca_key, err) < 0)
         return -1;
-    int rc = talos_pki_key_generate(&key, PKI_KEY_EC_P256, err);
-    if (rc == 0) {
-        rc = talos_pki_cert_issue(spec, &key, &ca_crt, &ca_key, crt_pem, err);
-        if (rc == 0 && (rc = talos_pki_key_pem(&key, key_pem, err)) < 0)
+    enum pki_key_type type =
+        talos_pki_key_type_of(ca_key) == PKI_KEY_ED25519 ? PKI_KEY_ED25519 : PKI_KEY_EC_P256;
+    EVP_PKEY *key = talos_pki_key_generate(type, err);
+    int rc = -1;
+    if (key) {
+        rc = talos_pki_cert_issue(spec, key, ca_crt, ca_key, crt_pem, err);
+        if (rc == 0 && (rc = talos_pki_key_pem(key, key_pem, err)) < 0)
             free(*crt_pem);
-        mbedtls_pk_free(&key);
+        EVP_PKEY_free(key);
     }
-    mbedtls_x509_crt_free(&ca_crt);
-    mbedtls_pk_free(&ca_key);
+    X509_free(ca_crt);
+    EVP_PKEY_free(ca_key);
     return rc;
 }
 
@@ -55,28 +59,13 @@ static int need_endpoint(const struct lab *lab, struct bd_err *err)
     return 0;
 }
 
-/* mbedTLS 2.28 cannot sign with Ed25519, talosctl's os CA: say what needs it and what
- * to do instead. */
-static int need_signing_os_ca(const struct lab *lab, const struct talos_secrets *s,
-                              const char *needs, const char *instead, struct bd_err *err)
-{
-    if (!s->os_ed25519)
-        return 0;
-    return bd_err_set(err,
-                      "%s: certs.os is an Ed25519 CA (talosctl's default) and mbedTLS 2.28 cannot "
-                      "sign with Ed25519, so bootd cannot make %s. Machines still get their "
-                      "configs from this bundle. %s, or start a new cluster from a bundle made "
-                      "by `bootctl gen secrets` (ECDSA os CA)",
-                      lab->cluster.secrets_file, needs, instead);
-}
-
 /* A fresh os:admin client certificate and key (PEM; caller frees both). */
 static int os_admin_cert(const struct talos_secrets *s, char **crt, char **key, struct bd_err *err)
 {
     int64_t now = time(NULL);
     struct pki_cert_spec spec = {
         .subject = "O=os:admin", /* the role apid reads from the organization */
-        .key_usage = MBEDTLS_X509_KU_DIGITAL_SIGNATURE,
+        .key_usage = PKI_KU_DIGITAL_SIGNATURE,
         .eku = PKI_EKU_CLIENT, /* exactly clientAuth: apid refuses anything else */
         .not_before = now - 10, /* Talos allows for this much clock skew */
         .not_after = now + ONE_YEAR_S,
@@ -89,14 +78,8 @@ int talos_talosconfig(const struct lab *lab, const struct talos_secrets *s, stru
 {
     if (need_endpoint(lab, err) < 0)
         return -1;
-    char *instead = bd_xasprintf("Make the talosconfig with `talosctl gen config --with-secrets "
-                                 "%s --output-types talosconfig %s %s`",
-                                 lab->cluster.secrets_file, lab->cluster.name,
-                                 lab->cluster.endpoint);
-    int rc = need_signing_os_ca(lab, s, "Talos API client certificates from it", instead, err);
-    free(instead);
     char *crt_pem, *key_pem;
-    if (rc < 0 || os_admin_cert(s, &crt_pem, &key_pem, err) < 0)
+    if (os_admin_cert(s, &crt_pem, &key_pem, err) < 0)
         return -1;
     char *crt = talos_pki_b64(crt_pem, strlen(crt_pem)), *key = talos_pki_b64(key_pem, strlen(key_pem));
     free(crt_pem);
@@ -119,15 +102,6 @@ int talos_api_creds(const struct lab *lab, const struct talos_secrets *s, struct
                     struct bd_err *err)
 {
     memset(out, 0, sizeof *out);
-    if (need_signing_os_ca(lab, s,
-                           "the os:admin client certificate it needs to call the Talos API "
-                           "(bootstrap, kubeconfig, etcd snapshot)",
-                           "Bootstrap with talosctl instead (`talosctl bootstrap -n NODE-IP -e "
-                           "NODE-IP` with a talosconfig from `talosctl gen config "
-                           "--with-secrets`) and turn bootd's bootstrap off (cluster.bootstrap: "
-                           "manual)",
-                           err) < 0)
-        return -1;
     size_t n;
     out->ca_pem = (char *)talos_pki_unb64(s->os.crt, &n);
     if (!out->ca_pem)
@@ -136,6 +110,11 @@ int talos_api_creds(const struct lab *lab, const struct talos_secrets *s, struct
         talos_creds_free(out);
         return -1;
     }
+    /* libcurl hands the key to OpenSSL's PEM reader, which knows PKCS#8 as "PRIVATE KEY"
+     * but not talosctl's name for the same body */
+    static const char ed[] = "ED25519 PRIVATE KEY";
+    for (char *at; (at = strstr(out->key_pem, ed));)
+        memmove(at, at + 8, strlen(at + 8) + 1);
     return 0;
 }
 
@@ -156,7 +135,7 @@ int talos_kube_admin(const struct lab *lab, const struct talos_secrets *s,
     int64_t now = time(NULL);
     struct pki_cert_spec spec = {
         .subject = "O=system:masters,CN=admin",
-        .key_usage = MBEDTLS_X509_KU_DIGITAL_SIGNATURE | MBEDTLS_X509_KU_KEY_ENCIPHERMENT,
+        .key_usage = PKI_KU_DIGITAL_SIGNATURE | PKI_KU_KEY_ENCIPHERMENT,
         .eku = PKI_EKU_CLIENT,
         .not_before = now - 10, /* Talos allows for this much clock skew */
         .not_after = now + ONE_YEAR_S,
@@ -230,7 +209,7 @@ int talos_server_cert(const struct talos_secrets *s, bool k8s, const char *commo
     char *subject = bd_xasprintf("CN=%s", common_name);
     struct pki_cert_spec spec = {
         .subject = subject,
-        .key_usage = MBEDTLS_X509_KU_DIGITAL_SIGNATURE | MBEDTLS_X509_KU_KEY_ENCIPHERMENT,
+        .key_usage = PKI_KU_DIGITAL_SIGNATURE | PKI_KU_KEY_ENCIPHERMENT,
         .eku = PKI_EKU_SERVER,
         .sans = sans,
         .nsans = nsans,

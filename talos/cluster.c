@@ -20,6 +20,7 @@ struct talos_cluster {
     struct talos_patch *patches; /* every patch file lab.yaml names, loaded once */
     size_t nvars;               /* cluster.template_files, read once */
     char **var_texts;
+    int schematic_ifnames;      /* net.ifnames= in the schematic's extraKernelArgs: 0, 1, -1 none */
 };
 
 static const char *user_config_file(const struct lab *lab, const struct lab_machine *m)
@@ -50,32 +51,112 @@ static const char **machine_patches(const struct talos_cluster *tc, const struct
     return out;
 }
 
+/* Values templates see, as nodes, in the order they apply: a later one of the same
+ * name wins (the built-ins, cluster.template_files, then the lab's, the role's and the
+ * machine's vars). */
+struct tvars {
+    size_t n, cap;
+    const char **names;
+    const struct bd_node **values;
+    size_t nowned;
+    struct bd_node **owned; /* what was made here, freed after the render */
+};
+
+static void tvar(struct tvars *v, const char *name, const struct bd_node *value)
+{
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 32;
+        v->names = bd_xrealloc(v->names, v->cap * sizeof *v->names);
+        v->values = bd_xrealloc(v->values, v->cap * sizeof *v->values);
+        v->owned = bd_xrealloc(v->owned, v->cap * sizeof *v->owned);
+    }
+    v->names[v->n] = name;
+    v->values[v->n++] = value;
+}
+
+/* A string, or null when s is NULL. */
+static void tvar_str(struct tvars *v, const char *name, const char *s)
+{
+    struct bd_node *n = bd_node_scalar(s ? s : "null", !s);
+    tvar(v, name, n);
+    v->owned[v->nowned++] = n;
+}
+
+static void tvar_map(struct tvars *v, const struct bd_node *vars)
+{
+    for (size_t i = 0; vars && i < vars->n; i++)
+        tvar(v, vars->kids[2 * i]->str, vars->kids[2 * i + 1]);
+}
+
+static void tvars_free(struct tvars *v)
+{
+    for (size_t i = 0; i < v->nowned; i++)
+        bd_node_free(v->owned[i]);
+    free(v->names);
+    free(v->values);
+    free(v->owned);
+}
+
+static void tvar_ip(struct tvars *v, const char *name, bool has, uint32_t ip)
+{
+    char s[16];
+    if (has)
+        bd_ipv4_format(ip, s);
+    tvar_str(v, name, has ? s : NULL);
+}
+
+/* The built-in variables, with the meaning the reference homelab's Terraform gave
+ * them: node_name is the Proxmox node the machine's VM runs on and cluster_name the
+ * Proxmox cluster (they become topology.kubernetes.io/zone and region, which the
+ * Proxmox CSI plugin places volumes by), null when lab.yaml does not say. */
+static void builtin_vars(const struct talos_cluster *tc, const struct lab_machine *m,
+                         struct tvars *v)
+{
+    const struct lab *lab = tc->lab;
+    char mac[18], mask[16], prefix[8];
+    bd_mac_format(&m->mac, mac);
+    tvar_str(v, "hostname", m->hostname);
+    tvar_str(v, "name", m->name);
+    tvar_str(v, "role", m->role == LAB_ROLE_CONTROLPLANE ? "controlplane" : "worker");
+    tvar_ip(v, "ip", m->has_ip, m->ip);
+    tvar_str(v, "mac_address", mac);
+    tvar_ip(v, "gateway", lab->lan.has_gateway, lab->lan.gateway);
+    uint32_t bits = lab->lan.subnet.prefix ? ~0u << (32 - lab->lan.subnet.prefix) : 0;
+    bd_ipv4_format(bits, mask);
+    snprintf(prefix, sizeof prefix, "%d", lab->lan.subnet.prefix);
+    tvar_str(v, "subnet_mask", mask);
+    tvar_str(v, "prefix_length", prefix);
+    tvar_ip(v, "vip", lab->cluster.has_vip, lab->cluster.vip);
+    tvar_str(v, "talos_cluster_name", lab->cluster.name);
+    tvar_str(v, "endpoint", lab->cluster.endpoint);
+    tvar_str(v, "install_disk", m->install_disk ? m->install_disk : lab->cluster.install_disk);
+    tvar_str(v, "node_name", m->proxmox.node ? m->proxmox.node : lab->proxmox.node);
+    tvar_str(v, "cluster_name", lab->proxmox.cluster);
+}
+
 static int apply_template(const struct talos_cluster *tc, const struct lab_machine *m,
                           const struct talos_patch *tpl, struct talos_docs *docs, struct bd_err *err)
 {
-    const struct lab_kvlist *files = &tc->lab->cluster.template_files;
-    size_t n = 3 + tc->nvars;
-    const char **names = bd_xcalloc(n, sizeof *names), **values = bd_xcalloc(n, sizeof *values);
-    names[0] = "hostname", values[0] = m->hostname;
-    names[1] = "node_name", values[1] = m->name;
-    names[2] = "cluster_name", values[2] = tc->lab->cluster.name;
-    for (size_t i = 0; i < tc->nvars; i++) {
-        names[3 + i] = files->v[i].key;
-        values[3 + i] = tc->var_texts[i];
-    }
-    struct patch_vars vars = {.n = n, .names = names, .values = values};
+    struct tvars v = {0};
+    builtin_vars(tc, m, &v);
+    const struct lab_cluster *cl = &tc->lab->cluster;
+    for (size_t i = 0; i < tc->nvars; i++)
+        tvar_str(&v, cl->template_files.v[i].key, tc->var_texts[i]);
+    tvar_map(&v, cl->vars);
+    tvar_map(&v, cl->roles[m->role].vars);
+    tvar_map(&v, m->vars);
+    struct patch_vars vars = {.n = v.n, .names = v.names, .values = v.values};
     struct bd_buf text;
     bd_buf_init(&text);
     struct talos_patch filled = {.file = bd_xstrdup(tpl->file)};
     int rc = talos_patch_fill_template(tpl, &vars, &text, err);
     if (rc == 0)
-        rc = talos_patch_parse(&filled, text.data, text.len, err);
+        rc = talos_patch_parse(&filled, text.data ? text.data : "", text.len, err);
     if (rc == 0)
         rc = talos_patch_apply(docs, &filled, err);
     talos_patch_free(&filled);
     bd_buf_free(&text);
-    free(names);
-    free(values);
+    tvars_free(&v);
     return rc;
 }
 
@@ -136,12 +217,58 @@ static int build(const struct talos_cluster *tc, const struct lab_machine *m, si
     return 0;
 }
 
+/* The last net.ifnames= value in a list of kernel arguments, or keep. */
+static int last_ifnames(const struct lab_strlist *l, int keep)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strncmp(l->v[i], "net.ifnames=", 12))
+            keep = !strcmp(l->v[i] + 12, "0") ? 0 : 1;
+    return keep;
+}
+
+/* Whether links keep their eth names: the installed system boots from disk with the
+ * image's command line (grubUseUKICmdline), so only the schematic's extraKernelArgs
+ * reach it; boot.kernel_args and the machine's kernel_args reach the PXE boot alone. */
+static void ifnames(const struct talos_cluster *tc, const struct lab_machine *m,
+                    struct validate_ctx *vc)
+{
+    vc->ifnames0 = tc->schematic_ifnames == 0;
+    int pxe = last_ifnames(&m->kernel_args, last_ifnames(&tc->lab->boot.kernel_args, -1));
+    vc->ifnames0_pxe_only = !vc->ifnames0 && pxe == 0;
+}
+
+/* net.ifnames= in the schematic's customization.extraKernelArgs (-1: none). A schematic
+ * that does not read is images/'s to report; here it just has none. */
+static int schematic_ifnames(const struct lab *lab)
+{
+    const char *file = lab->images.schematic_file;
+    char *text;
+    size_t len;
+    struct bd_err e;
+    struct bd_yaml_doc doc;
+    int v = -1;
+    if (!file || bd_file_read(file, &text, &len, &e) < 0)
+        return -1;
+    if (bd_yaml_parse(text, len, file, &doc, &e) == 0) {
+        const struct bd_node *args = doc.ndocs ? talos_tree_at(doc.docs[0], "customization.extraKernelArgs") : NULL;
+        for (size_t i = 0; args && args->kind == BD_NODE_SEQ && i < args->n; i++)
+            if (args->kids[i]->kind == BD_NODE_SCALAR && !strncmp(args->kids[i]->str, "net.ifnames=", 12))
+                v = !strcmp(args->kids[i]->str + 12, "0") ? 0 : 1;
+        bd_yaml_doc_free(&doc);
+    }
+    free(text);
+    return v;
+}
+
 static int validate(const struct talos_cluster *tc, const struct lab_machine *m,
                     const struct talos_docs *docs, struct bd_err *err)
 {
     struct validate_ctx vc = {.role = m->role, .has_vip = tc->lab->cluster.has_vip,
-                              .vip = tc->lab->cluster.vip};
-    return talos_validate(docs, &vc, err);
+                              .vip = tc->lab->cluster.vip, .mac = m->mac};
+    ifnames(tc, m, &vc);
+    if (talos_validate(docs, &vc, err) < 0)
+        return -1;
+    return talos_validate_metal(docs, &vc, err);
 }
 
 /* A check failed on the full config: find the patch after which it first fails, so the
@@ -170,8 +297,36 @@ static void blame(const struct talos_cluster *tc, const struct lab_machine *m, s
     bd_err_prefix(err, "%s", m->name);
 }
 
+/* What the lab-wide checks after rendering need from each config. */
+struct render_facts {
+    bool cni_none;      /* some control plane runs without a CNI */
+    bool cni_arrives;   /* some control plane ships manifests or CNI URLs */
+    const char *cni_none_machine;
+};
+
+static bool has_items(const struct bd_node *cfg, const char *path)
+{
+    const struct bd_node *n = talos_tree_at(cfg, path);
+    return n && n->kind == BD_NODE_SEQ && n->n;
+}
+
+static void note_facts(const struct lab_machine *m, const struct bd_node *cfg,
+                       struct render_facts *f)
+{
+    if (!f || m->role != LAB_ROLE_CONTROLPLANE)
+        return;
+    const char *cni = talos_tree_str_at(cfg, "cluster.network.cni.name");
+    if (cni && !strcmp(cni, "none") && !f->cni_none) {
+        f->cni_none = true;
+        f->cni_none_machine = m->name;
+    }
+    f->cni_arrives |= has_items(cfg, "cluster.inlineManifests") ||
+                      has_items(cfg, "cluster.extraManifests") ||
+                      has_items(cfg, "cluster.network.cni.urls");
+}
+
 static int render(const struct talos_cluster *tc, const struct lab_machine *m, struct bd_buf *out,
-                  struct bd_err *err)
+                  struct render_facts *facts, struct bd_err *err)
 {
     struct talos_docs docs = {0};
     int rc = build(tc, m, (size_t)-1, &docs, err);
@@ -180,10 +335,29 @@ static int render(const struct talos_cluster *tc, const struct lab_machine *m, s
     } else if ((rc = validate(tc, m, &docs, err)) < 0) {
         blame(tc, m, err);
     } else {
+        note_facts(m, docs.v[0], facts);
         bd_yaml_emit_docs(out, docs.v, docs.n);
     }
     talos_docs_free(&docs);
     return rc;
+}
+
+/* cni: none with nothing that brings a CNI: pods never get a network, nodes stay
+ * NotReady and Talos reboots them after ten minutes, again and again. GitOps may
+ * apply one after bootstrap (the API server needs no pod network). */
+static int check_cni_arrives(const struct talos_cluster *tc, const struct render_facts *f,
+                             struct bd_err *err)
+{
+    if (!f->cni_none || f->cni_arrives || tc->lab->gitops.set)
+        return 0;
+    return bd_err_set(err,
+                      "%s: cluster.cni: none (%s's config has cluster.network.cni.name: none), "
+                      "but no CNI arrives: no control plane's config has an inline manifest, an "
+                      "extra manifest or CNI URLs, and there is no gitops repo. Nodes would stay "
+                      "NotReady. Ship the CNI (Cilium) as cluster.inline_manifests or "
+                      "extra_manifests in lab.yaml (or a patch's cluster.inlineManifests), deliver "
+                      "it with gitops, or keep cni: flannel",
+                      tc->lab->path, f->cni_none_machine);
 }
 
 int talos_machine_config(const struct talos_cluster *tc, const struct lab_machine *m, char **out,
@@ -196,7 +370,7 @@ int talos_machine_config(const struct talos_cluster *tc, const struct lab_machin
         return bd_err_set(err, "%s: no secrets bundle loaded", m->name);
     struct bd_buf b;
     bd_buf_init(&b);
-    if (render(tc, m, &b, err) < 0) {
+    if (render(tc, m, &b, NULL, err) < 0) {
         bd_buf_free(&b);
         return -1;
     }
@@ -207,14 +381,22 @@ int talos_machine_config(const struct talos_cluster *tc, const struct lab_machin
 
 /* ---- preparing ---- */
 
+static bool talos_version(const char *v, int *major, int *minor)
+{
+    return sscanf(v, "v%d.%d", major, minor) == 2;
+}
+
+/* v1.12 reads every document bootd writes (HostnameConfig and the network documents
+ * came with it); older releases do not. */
 static int talos_version_ok(const char *v)
 {
     int major = 0, minor = 0;
-    return sscanf(v, "v%d.%d", &major, &minor) == 2 && (major > 1 || (major == 1 && minor >= 13));
+    return talos_version(v, &major, &minor) && (major > 1 || (major == 1 && minor >= 12));
 }
 
-/* <host>/installer/<schematic>:<version>, the host being the Image Factory's (which
- * also serves the installer images as a registry). */
+/* The installer image as the Talos tooling of that version names it: from v1.14 the
+ * Image Factory's per-platform metal-installer/, before it installer/. The host is
+ * the Image Factory's (which also serves the installer images as a registry). */
 static char *installer_image(const struct lab *lab, const char *schematic)
 {
     const char *f = lab->images.factory, *host = "factory.talos.dev";
@@ -224,8 +406,11 @@ static char *installer_image(const struct lab *lab, const char *schematic)
         host = sep + 3;
         hlen = strcspn(host, "/");
     }
-    return bd_xasprintf("%.*s/installer/%s:%s", (int)hlen, host, schematic,
-                        lab->cluster.talos_version);
+    int major = 1, minor = 13;
+    talos_version(lab->cluster.talos_version, &major, &minor);
+    bool metal = major > 1 || (major == 1 && minor >= 14);
+    return bd_xasprintf("%.*s/%sinstaller/%s:%s", (int)hlen, host, metal ? "metal-" : "",
+                        schematic, lab->cluster.talos_version);
 }
 
 static int load_patch_list(struct talos_cluster *tc, const struct lab_strlist *l, struct bd_err *err)
@@ -300,13 +485,15 @@ int talos_cluster_new(const struct lab *lab, const char *schematic, struct talos
     }
     if (!talos_version_ok(lab->cluster.talos_version)) {
         bd_err_set(err,
-                   "%s: cluster.talos_version: bootd writes the Talos v1.13 config layout, which "
-                   "Talos %s does not read; use v1.13 or later, or give every machine a config file",
+                   "%s: cluster.talos_version: bootd writes the Talos v1.12/v1.13 config layout, "
+                   "which Talos %s does not read; use v1.12 or later, or give every machine a "
+                   "config file",
                    lab->path, lab->cluster.talos_version);
         goto out;
     }
     if (load_secrets(tc, err) < 0 || load_files(tc, err) < 0)
         goto out;
+    tc->schematic_ifnames = schematic_ifnames(lab);
     tc->in.lab = lab;
     tc->in.secrets = tc->secrets;
     tc->in.installer_image = installer_image(lab, schematic);
@@ -315,14 +502,17 @@ int talos_cluster_new(const struct lab *lab, const char *schematic, struct talos
     /* every generated config once, so a lab whose patches break is refused now */
     struct bd_buf scratch;
     bd_buf_init(&scratch);
+    struct render_facts facts = {0};
     rc = 0;
     for (size_t i = 0; i < lab->nmachines && rc == 0; i++) {
         if (user_config_file(lab, &lab->machines[i]))
             continue;
         bd_buf_reset(&scratch);
-        rc = render(tc, &lab->machines[i], &scratch, err);
+        rc = render(tc, &lab->machines[i], &scratch, &facts, err);
     }
     bd_buf_free(&scratch);
+    if (rc == 0)
+        rc = check_cni_arrives(tc, &facts, err);
 out:
     if (rc < 0) {
         talos_cluster_free(tc);

@@ -4,49 +4,48 @@
 
 #include "talos.h"
 
-#include <mbedtls/pk.h>
-#include <mbedtls/x509_crt.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
-/* ---------- PKI (pki_key.c, pki_cert.c, pki_ext.c) ---------- */
+/* ---------- PKI (pki_key.c, pki_cert.c): OpenSSL 3, see docs/talos.md ---------- */
 
-/* mbedTLS's f_rng, backed by getrandom(2). */
-int talos_pki_rng(void *unused, unsigned char *buf, size_t len);
+/* err gets what, then OpenSSL's first queued error (the queue is cleared). -1. */
+int talos_pki_fail(struct bd_err *err, const char *what);
 
-enum pki_key_type { PKI_KEY_EC_P256, PKI_KEY_RSA_4096 };
-int talos_pki_key_generate(mbedtls_pk_context *pk, enum pki_key_type type, struct bd_err *err) BD_MUST_CHECK;
-/* Parses a private key PEM (EC PRIVATE KEY, RSA PRIVATE KEY or PRIVATE KEY). what names
- * the key in messages. An Ed25519 key gets a message saying mbedTLS cannot use it. */
-int talos_pki_key_parse(const char *pem, mbedtls_pk_context *pk, const char *what, struct bd_err *err) BD_MUST_CHECK;
-/* SEC1 / PKCS#1 PEM of a private key (caller frees *out). */
-int talos_pki_key_pem(mbedtls_pk_context *pk, char **out, struct bd_err *err) BD_MUST_CHECK;
-/* True when a PEM private key is Ed25519 (the block type Talos writes, or PKCS#8 with
- * the Ed25519 algorithm). */
-bool talos_pki_key_is_ed25519(const char *pem);
+enum pki_key_type { PKI_KEY_ED25519, PKI_KEY_EC_P256, PKI_KEY_RSA_4096 };
+EVP_PKEY *talos_pki_key_generate(enum pki_key_type type, struct bd_err *err) BD_MUST_CHECK;
+/* The type a key has (RSA of any size reads as PKI_KEY_RSA_4096). */
+enum pki_key_type talos_pki_key_type_of(const EVP_PKEY *k);
+const char *talos_pki_key_type_name(const EVP_PKEY *k); /* "Ed25519", "ECDSA", "RSA" */
+/* Parses a private key PEM of the block types Talos reads (ED25519 PRIVATE KEY,
+ * EC PRIVATE KEY, RSA PRIVATE KEY, PRIVATE KEY). what names the key in messages. */
+EVP_PKEY *talos_pki_key_parse(const char *pem, const char *what, struct bd_err *err) BD_MUST_CHECK;
+/* PEM of a private key as talosctl writes it: ED25519 PRIVATE KEY (PKCS#8 body),
+ * EC PRIVATE KEY (SEC1), RSA PRIVATE KEY (PKCS#1). Caller frees *out. */
+int talos_pki_key_pem(EVP_PKEY *k, char **out, struct bd_err *err) BD_MUST_CHECK;
 
 enum { PKI_EKU_SERVER = 1, PKI_EKU_CLIENT = 2 };
+enum { PKI_KU_DIGITAL_SIGNATURE = 1, PKI_KU_KEY_ENCIPHERMENT = 2, PKI_KU_CERT_SIGN = 4 };
 
 struct pki_cert_spec {
-    const char *subject;    /* mbedTLS DN string, e.g. "O=talos" */
+    const char *subject;    /* "O=talos", "O=system:masters,CN=admin", "" */
     bool ca;
-    unsigned key_usage;     /* MBEDTLS_X509_KU_* */
+    unsigned key_usage;     /* PKI_KU_* */
     unsigned eku;           /* PKI_EKU_* */
     const char *const *sans; /* IPv4 literals become iPAddress, the rest dNSName */
     size_t nsans;
     int64_t not_before, not_after; /* Unix seconds */
 };
 
-/* Issues a certificate for subject_key. Self-signed when issuer is NULL (issuer_key is
- * then subject_key); otherwise the issuer name is copied byte for byte from the
- * issuer's subject, which Go needs to chain it. Returns PEM (caller frees *pem). */
-int talos_pki_cert_issue(const struct pki_cert_spec *spec, mbedtls_pk_context *subject_key,
-                   const mbedtls_x509_crt *issuer, mbedtls_pk_context *issuer_key, char **pem,
-                   struct bd_err *err) BD_MUST_CHECK;
-
-/* DER values of the extensions mbedTLS 2.28 has no writer for. Written at the end of
- * buf; *der points into buf. */
-int talos_pki_ext_eku(unsigned eku, unsigned char *buf, size_t size, unsigned char **der, size_t *len);
-int talos_pki_ext_san(const char *const *sans, size_t n, unsigned char *buf, size_t size,
-                unsigned char **der, size_t *len, struct bd_err *err) BD_MUST_CHECK;
+/* Issues a certificate for subject_key. Self-signed when issuer is NULL; otherwise the
+ * issuer name is the issuer's subject as encoded, which Go needs to chain it. Signed
+ * with SHA-256 (ECDSA, RSA PKCS#1 v1.5) or Ed25519. Returns PEM (caller frees *pem). */
+int talos_pki_cert_issue(const struct pki_cert_spec *spec, EVP_PKEY *subject_key, X509 *issuer,
+                   EVP_PKEY *issuer_key, char **pem, struct bd_err *err) BD_MUST_CHECK;
+X509 *talos_pki_cert_parse(const char *pem, const char *what, struct bd_err *err) BD_MUST_CHECK;
+char *talos_pki_cert_pem(X509 *x); /* caller frees */
+/* 0 when crt chains to ca (signature, validity, CA constraints); else -1, err says why. */
+int talos_pki_cert_verify(X509 *crt, X509 *ca, struct bd_err *err) BD_MUST_CHECK;
 
 /* Base64 (standard alphabet, padded). Caller frees. */
 char *talos_pki_b64(const void *data, size_t len);
@@ -69,12 +68,12 @@ struct talos_secrets {
     char *trustd_token;
     struct secrets_ca etcd, k8s, k8s_aggregator, os;
     char *service_account_key;
-    bool os_ed25519; /* carried opaquely: mbedTLS 2.28 cannot sign with it */
+    bool os_ed25519; /* talosctl's default; bootd signs with it like any other */
 };
 
-/* Loads a CA for signing; name ("os", "k8s") is for messages. */
-int talos_secrets_ca_open(const struct secrets_ca *ca, const char *name, mbedtls_x509_crt *crt,
-                    mbedtls_pk_context *key, struct bd_err *err) BD_MUST_CHECK;
+/* Loads a CA for signing; name ("os", "k8s") is for messages. Caller frees both. */
+int talos_secrets_ca_open(const struct secrets_ca *ca, const char *name, X509 **crt, EVP_PKEY **key,
+                          struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- config documents ---------- */
 
@@ -113,7 +112,7 @@ int talos_tree_check_v1alpha1_keys(const struct bd_node *doc, struct bd_err *err
 struct gen_input {
     const struct lab *lab;
     const struct talos_secrets *secrets;
-    char *installer_image;  /* <factory host>/installer/<schematic>:<talos version> */
+    char *installer_image;  /* <factory host>/[metal-]installer/<schematic>:<talos version> */
     char **manifest_texts;  /* contents of lab->cluster.inline_manifests[i].file */
 };
 /* The v1alpha1 document every machine of a role starts from. */
@@ -126,6 +125,7 @@ void talos_gen_machine(const struct gen_input *in, const struct bd_node *role_ba
 /* ---------- patches (patch_*.c) ---------- */
 
 enum patch_kind { PATCH_MERGE, PATCH_JSON };
+struct tmpl;
 
 /* One patch file, parsed. Template patches (*.tftpl) keep their text and are filled
  * in and parsed for each machine. */
@@ -133,22 +133,103 @@ struct talos_patch {
     char *file;
     bool is_template;
     char *text;             /* template text */
+    struct tmpl *tmpl;      /* ... parsed when the file is read */
     enum patch_kind kind;   /* for parsed patches */
     struct bd_yaml_doc yaml;
 };
 
-/* Variables a template patch may use: name -> text. */
+/* Variables a template patch may use: name -> value (a YAML node, so cluster.vars
+ * may hold lists and maps; a null node is Terraform's null). */
 struct patch_vars {
     size_t n;
     const char **names;
-    const char **values;
+    const struct bd_node **values;
 };
 
 int talos_patch_load(const char *file, struct talos_patch *out, struct bd_err *err) BD_MUST_CHECK;
 void talos_patch_free(struct talos_patch *p);
-/* Fills a template's ${name} and ${indent(N, name)} placeholders. */
+/* Renders a template patch as Terraform's templatefile() would (tmpl_*.c). */
 int talos_patch_fill_template(const struct talos_patch *p, const struct patch_vars *vars,
                         struct bd_buf *out, struct bd_err *err) BD_MUST_CHECK;
+
+/* ---------- templates (tmpl_*.c): Terraform's template language ---------- */
+
+enum tv_kind { TV_NULL, TV_BOOL, TV_NUM, TV_STR, TV_LIST, TV_MAP };
+/* A value; everything lives in one arena per render. Maps keep keys sorted. */
+struct tv {
+    enum tv_kind k;
+    bool b;
+    double num;
+    const char *s; /* strings: len bytes, NUL-terminated */
+    size_t len;
+    size_t n, cap; /* lists and maps */
+    struct tv **items;
+    const char **keys; /* maps */
+};
+struct tv *talos_tv_new(struct bd_arena *a, enum tv_kind k);
+struct tv *talos_tv_str(struct bd_arena *a, const char *s, size_t len);
+struct tv *talos_tv_num(struct bd_arena *a, double n);
+struct tv *talos_tv_bool(struct bd_arena *a, bool b);
+void talos_tv_push(struct bd_arena *a, struct tv *list, const char *key, struct tv *item);
+void talos_tv_sort_map(struct tv *map);
+const struct tv *talos_tv_get(const struct tv *map, const char *key);
+/* YAML to value: plain true/false, numbers and null become bool, number, null. */
+struct tv *talos_tv_from_node(struct bd_arena *a, const struct bd_node *n);
+const char *talos_tv_kind_name(const struct tv *v);
+void talos_tv_format_number(double n, char out[32]);
+void talos_tv_json(struct bd_buf *b, const struct tv *v); /* jsonencode() */
+void talos_tv_yaml(struct bd_buf *b, const struct tv *v); /* yamlencode() */
+
+/* Expressions and template pieces, as tmpl_parse.c reads them; at is the offset in
+ * the template text, for file:line:col in messages. */
+enum tx_kind { TX_LIT, TX_VAR, TX_ATTR, TX_INDEX, TX_CALL, TX_TUPLE, TX_OBJECT, TX_NOT, TX_NEG,
+               TX_BINARY, TX_COND, TX_TEMPLATE, TX_FOR_TUPLE, TX_FOR_OBJECT };
+enum tx_op { OP_OR, OP_AND, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_ADD, OP_SUB, OP_MUL,
+             OP_DIV, OP_MOD };
+struct tx {
+    enum tx_kind k;
+    size_t at;
+    struct tv *lit;   /* TX_LIT */
+    const char *name; /* TX_VAR, TX_ATTR, TX_CALL */
+    enum tx_op op;
+    struct tx *a, *b, *c;
+    size_t n;          /* TX_CALL args, TX_TUPLE items, TX_OBJECT pairs */
+    struct tx **args;
+    struct tx **keys;  /* TX_OBJECT */
+    struct tn *body;   /* TX_TEMPLATE: a quoted string with ${...} or %{...} in it */
+    /* TX_FOR_*: [for key_var, val_var in a : b if c], {for ... : d => b if c} */
+    const char *key_var, *val_var;
+    struct tx *d;
+};
+enum tn_kind { TN_TEXT, TN_INTERP, TN_IF, TN_FOR };
+struct tn {
+    enum tn_kind k;
+    size_t at;
+    char *text; /* TN_TEXT */
+    size_t len;
+    struct tx *e;          /* TN_INTERP value, TN_IF condition, TN_FOR collection */
+    struct tn *body, *els; /* TN_IF, TN_FOR */
+    const char *key_var, *val_var; /* TN_FOR: key_var NULL with one variable */
+    struct tn *next;
+};
+struct tmpl {
+    char *file, *text;
+    struct bd_arena arena;
+    struct tn *body;
+};
+/* "file:line:col: " for an offset into the template. */
+void talos_tmpl_where(const struct tmpl *t, size_t at, char *out, size_t size);
+/* A function call (tmpl_func.c); NULL with err set on error. */
+struct tv *talos_tmpl_call(const struct tmpl *t, const struct tx *call, struct tv **args,
+                     struct bd_arena *a, struct bd_err *err);
+
+/* A parsed template (tmpl_parse.c).*/
+struct tmpl *talos_tmpl_parse(const char *file, const char *text, struct bd_err *err) BD_MUST_CHECK;
+void talos_tmpl_free(struct tmpl *t);
+/* Renders with vars (name -> value); errors name file:line:col. */
+int talos_tmpl_render(const struct tmpl *t, size_t nvars, const char *const *names,
+                struct tv *const *values, struct bd_arena *a, struct bd_buf *out,
+                struct bd_err *err) BD_MUST_CHECK;
 /* Parses patch text into p->yaml and p->kind. */
 int talos_patch_parse(struct talos_patch *p, const char *text, size_t len, struct bd_err *err) BD_MUST_CHECK;
 /* Applies a parsed patch; messages name the patch file and the path inside it. */
@@ -166,9 +247,15 @@ struct validate_ctx {
     enum lab_role role;
     bool has_vip;
     uint32_t vip;
+    struct bd_mac mac; /* the machine's, from lab.yaml */
+    bool ifnames0;     /* the installed system boots with net.ifnames=0 (eth0 names) */
+    bool ifnames0_pxe_only; /* ... only the PXE boot does (boot.kernel_args) */
 };
 /* The Talos rules that concern bootd's output; messages name the field. */
 int talos_validate(const struct talos_docs *d, const struct validate_ctx *vc, struct bd_err *err) BD_MUST_CHECK;
+/* Links a PXE-booted metal machine will not have (validate_metal.c). */
+int talos_validate_metal(const struct talos_docs *d, const struct validate_ctx *vc,
+                         struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- Talos API (api*.c, targz.c) ---------- */
 

@@ -5,7 +5,6 @@
  * the cluster was made from another secrets bundle or lab.yaml has moved on. */
 #include "internal.h"
 
-#include <mbedtls/x509_crt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,27 +85,24 @@ static void check_client_cert(struct talos_kube_check *c, const char *crt_b64,
     char *pem = crt_b64 ? (char *)talos_pki_unb64(crt_b64, &n) : NULL;
     size_t ca_n;
     char *ca_pem = (char *)talos_pki_unb64(s->k8s.crt, &ca_n);
-    mbedtls_x509_crt crt, ca;
-    mbedtls_x509_crt_init(&crt);
-    mbedtls_x509_crt_init(&ca);
-    uint32_t flags = 0;
-    if (!pem || mbedtls_x509_crt_parse(&crt, (const unsigned char *)pem, strlen(pem) + 1) != 0) {
+    struct bd_err e;
+    X509 *crt = pem ? talos_pki_cert_parse(pem, "client certificate", &e) : NULL;
+    X509 *ca = ca_pem ? talos_pki_cert_parse(ca_pem, "Kubernetes CA", &e) : NULL;
+    if (!crt) {
         snprintf(c->talos, sizeof c->talos, "(missing or unreadable)");
-    } else if (!ca_pem ||
-               mbedtls_x509_crt_parse(&ca, (const unsigned char *)ca_pem, strlen(ca_pem) + 1) != 0) {
+    } else if (!ca) {
         snprintf(c->talos, sizeof c->talos, "(the lab's Kubernetes CA is unreadable)");
     } else {
         char subject[120];
-        mbedtls_x509_dn_gets(subject, sizeof subject, &crt.subject);
-        int rc = mbedtls_x509_crt_verify(&crt, &ca, NULL, NULL, &flags, NULL, NULL);
-        c->same = rc == 0;
+        X509_NAME_oneline(X509_get_subject_name(crt), subject, sizeof subject);
+        c->same = talos_pki_cert_verify(crt, ca, &e) == 0;
         int w = snprintf(c->talos, sizeof c->talos, "%s", subject);
         snprintf(c->talos + w, sizeof c->talos - (size_t)w, ", %s",
                  c->same ? "signed by the lab's Kubernetes CA"
                          : "NOT signed by the lab's Kubernetes CA (or expired)");
     }
-    mbedtls_x509_crt_free(&crt);
-    mbedtls_x509_crt_free(&ca);
+    X509_free(crt);
+    X509_free(ca);
     free(pem);
     free(ca_pem);
 }

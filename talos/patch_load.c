@@ -85,7 +85,8 @@ int talos_patch_load(const char *file, struct talos_patch *out, struct bd_err *e
     if (ends_with(file, ".tftpl")) {
         out->is_template = true;
         out->text = text;
-        return 0;
+        out->tmpl = talos_tmpl_parse(file, text, err);
+        return out->tmpl ? 0 : -1;
     }
     int rc = talos_patch_parse(out, text, len, err);
     free(text);
@@ -96,6 +97,7 @@ void talos_patch_free(struct talos_patch *p)
 {
     free(p->file);
     free(p->text);
+    talos_tmpl_free(p->tmpl);
     bd_yaml_doc_free(&p->yaml);
     memset(p, 0, sizeof *p);
 }

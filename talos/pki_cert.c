@@ -1,133 +1,201 @@
-/* Issuing X.509 certificates with mbedTLS: CAs as Talos makes them and the client
- * certificates bootd hands to users. */
+/* X.509 certificates with OpenSSL 3: CAs as Talos makes them, the client and server
+ * certificates bootd hands out, reading and checking them. OpenSSL writes the
+ * AlgorithmIdentifier the way RFC 5758 3.2 asks (ecdsa-with-SHA256 with no parameters)
+ * and signs with Ed25519, talosctl's os CA algorithm. */
 #include "internal.h"
 
-#include <mbedtls/asn1.h>
-#include <mbedtls/bignum.h>
-#include <mbedtls/error.h>
-#include <mbedtls/oid.h>
-#include <mbedtls/platform.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-static void x509_time(int64_t t, char out[15])
+/* "O=system:masters,CN=admin" -> a name; "" -> the empty name (Talos's aggregator CA). */
+static X509_NAME *parse_dn(const char *dn, struct bd_err *err)
 {
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, 15, "%Y%m%d%H%M%S", &tm);
+    X509_NAME *name = X509_NAME_new();
+    char *copy = bd_xstrdup(dn), *save = NULL;
+    for (char *part = strtok_r(copy, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(part, '=');
+        if (eq)
+            *eq = 0;
+        if (!eq || !X509_NAME_add_entry_by_txt(name, part, MBSTRING_UTF8,
+                                               (const unsigned char *)eq + 1, -1, -1, 0)) {
+            bd_err_set(err, "bad subject \"%s\"", dn);
+            X509_NAME_free(name);
+            free(copy);
+            return NULL;
+        }
+    }
+    free(copy);
+    return name;
 }
 
 /* A random positive 128-bit serial, as Go's x509 tooling makes them. */
-static int random_serial(mbedtls_mpi *serial)
+static int random_serial(X509 *x)
 {
     unsigned char b[16];
-    if (talos_pki_rng(NULL, b, sizeof b) != 0)
+    if (RAND_bytes(b, sizeof b) != 1)
         return -1;
     b[0] &= 0x7f;
     b[0] |= 0x01; /* never zero, never negative */
-    return mbedtls_mpi_read_binary(serial, b, sizeof b);
+    BIGNUM *bn = BN_bin2bn(b, sizeof b, NULL);
+    int ok = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != NULL;
+    BN_free(bn);
+    return ok ? 0 : -1;
 }
 
-/* Copies the issuer's subject, string types and all, into the writer's issuer list:
- * Go matches a certificate to its parent by the raw bytes of the names, and mbedTLS
- * would otherwise re-encode "O=talos" as a UTF8String where Go wrote a
- * PrintableString. The writer emits its list last to first, so the copy is reversed. */
-static void copy_issuer(mbedtls_x509write_cert *w, const mbedtls_x509_name *subject)
+static int add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 {
-    mbedtls_asn1_free_named_data_list(&w->issuer);
-    for (const mbedtls_x509_name *n = subject; n && n->oid.p; n = n->next) {
-        mbedtls_asn1_named_data *c = mbedtls_calloc(1, sizeof *c);
-        if (!c)
-            abort();
-        c->oid.tag = n->oid.tag;
-        c->oid.len = n->oid.len;
-        c->oid.p = mbedtls_calloc(1, n->oid.len);
-        c->val.p = mbedtls_calloc(1, n->val.len + 1);
-        if (!c->oid.p || !c->val.p)
-            abort(); /* as bd_xmalloc does: bootd cannot go on without memory */
-        memcpy(c->oid.p, n->oid.p, n->oid.len);
-        c->val.tag = n->val.tag;
-        c->val.len = n->val.len;
-        memcpy(c->val.p, n->val.p, n->val.len);
-        c->next = w->issuer;
-        w->issuer = c;
-    }
+    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
+    int ok = e && X509_add_ext(x, e, -1);
+    X509_EXTENSION_free(e);
+    return ok ? 0 : -1;
 }
 
-static int fail(struct bd_err *err, int rc, const char *what)
+static char *key_usage_text(unsigned ku)
 {
-    char msg[200];
-    mbedtls_strerror(rc, msg, sizeof msg);
-    return bd_err_set(err, "issuing %s: %s", what, msg);
+    struct bd_buf b;
+    bd_buf_init(&b);
+    /* critical, as Go's x509 writes it */
+    bd_buf_puts(&b, "critical");
+    if (ku & PKI_KU_DIGITAL_SIGNATURE)
+        bd_buf_puts(&b, ",digitalSignature");
+    if (ku & PKI_KU_KEY_ENCIPHERMENT)
+        bd_buf_puts(&b, ",keyEncipherment");
+    if (ku & PKI_KU_CERT_SIGN)
+        bd_buf_puts(&b, ",keyCertSign");
+    return bd_buf_steal(&b);
 }
 
-int talos_pki_cert_issue(const struct pki_cert_spec *spec, mbedtls_pk_context *subject_key,
-                   const mbedtls_x509_crt *issuer, mbedtls_pk_context *issuer_key, char **pem,
-                   struct bd_err *err)
+static int san_text(const char *const *sans, size_t n, struct bd_buf *b, struct bd_err *err)
 {
-    mbedtls_x509write_cert w;
-    mbedtls_x509write_crt_init(&w);
-    mbedtls_mpi serial;
-    mbedtls_mpi_init(&serial);
-    unsigned char ext[1024], *der;
-    size_t der_len;
-    char nb[15], na[15];
-    x509_time(spec->not_before, nb);
-    x509_time(spec->not_after, na);
-    int rc;
-
-    mbedtls_x509write_crt_set_version(&w, MBEDTLS_X509_CRT_VERSION_3);
-    mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
-    mbedtls_x509write_crt_set_subject_key(&w, subject_key);
-    mbedtls_x509write_crt_set_issuer_key(&w, issuer ? issuer_key : subject_key);
-    if ((rc = random_serial(&serial)) != 0 || (rc = mbedtls_x509write_crt_set_serial(&w, &serial)) != 0 ||
-        (rc = mbedtls_x509write_crt_set_validity(&w, nb, na)) != 0 ||
-        (rc = mbedtls_x509write_crt_set_subject_name(&w, spec->subject)) != 0)
-        goto mbed_error;
-    if (issuer)
-        copy_issuer(&w, &issuer->subject);
-    else if ((rc = mbedtls_x509write_crt_set_issuer_name(&w, spec->subject)) != 0)
-        goto mbed_error;
-    if ((rc = mbedtls_x509write_crt_set_key_usage(&w, spec->key_usage)) != 0)
-        goto mbed_error;
-    if (spec->eku) {
-        if ((rc = talos_pki_ext_eku(spec->eku, ext, sizeof ext, &der, &der_len)) < 0 ||
-            (rc = mbedtls_x509write_crt_set_extension(&w, MBEDTLS_OID_EXTENDED_KEY_USAGE,
-                                                      MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE),
-                                                      0, der, der_len)) != 0)
-            goto mbed_error;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t ip;
+        const char *name = sans[i];
+        bool is_ip = bd_ipv4_parse(name, &ip) == 0;
+        if (!is_ip && !bd_dns_name_ok(name) &&
+            !(name[0] == '*' && name[1] == '.' && bd_dns_name_ok(name + 2)))
+            return bd_err_set(err,
+                              "subject alternative name \"%s\" is neither an IPv4 address nor a "
+                              "DNS name",
+                              name);
+        bd_buf_printf(b, "%s%s:%s", i ? "," : "", is_ip ? "IP" : "DNS", name);
     }
-    if (spec->ca && (rc = mbedtls_x509write_crt_set_basic_constraints(&w, 1, -1)) != 0)
-        goto mbed_error;
-    if ((rc = mbedtls_x509write_crt_set_subject_key_identifier(&w)) != 0)
-        goto mbed_error;
-    if (issuer && (rc = mbedtls_x509write_crt_set_authority_key_identifier(&w)) != 0)
-        goto mbed_error;
-    if (spec->nsans) {
-        if (talos_pki_ext_san(spec->sans, spec->nsans, ext, sizeof ext, &der, &der_len, err) < 0)
-            goto out_error;
-        /* critical only when the subject is empty (RFC 5280 4.2.1.6) */
-        if ((rc = mbedtls_x509write_crt_set_extension(&w, MBEDTLS_OID_SUBJECT_ALT_NAME,
-                                                      MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME),
-                                                      spec->subject[0] == 0, der, der_len)) != 0)
-            goto mbed_error;
-    }
-    unsigned char *buf = bd_xmalloc(8192);
-    if ((rc = mbedtls_x509write_crt_pem(&w, buf, 8192, talos_pki_rng, NULL)) != 0) {
-        free(buf);
-        goto mbed_error;
-    }
-    *pem = (char *)buf;
-    mbedtls_mpi_free(&serial);
-    mbedtls_x509write_crt_free(&w);
     return 0;
+}
 
-mbed_error:
-    fail(err, rc, spec->subject[0] ? spec->subject : "a certificate");
-out_error:
-    mbedtls_mpi_free(&serial);
-    mbedtls_x509write_crt_free(&w);
-    return -1;
+static int add_extensions(X509 *x, const struct pki_cert_spec *spec, X509 *issuer,
+                          struct bd_err *err)
+{
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
+    char *ku = key_usage_text(spec->key_usage);
+    int rc = add_ext(x, &ctx, NID_key_usage, ku);
+    free(ku);
+    if (rc == 0 && spec->eku) {
+        const char *eku = spec->eku == (PKI_EKU_SERVER | PKI_EKU_CLIENT) ? "serverAuth,clientAuth"
+                          : spec->eku == PKI_EKU_SERVER                   ? "serverAuth"
+                                                                          : "clientAuth";
+        rc = add_ext(x, &ctx, NID_ext_key_usage, eku);
+    }
+    if (rc == 0 && spec->ca)
+        rc = add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE");
+    if (rc == 0)
+        rc = add_ext(x, &ctx, NID_subject_key_identifier, "hash");
+    if (rc == 0 && issuer)
+        rc = add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always");
+    if (rc < 0)
+        return talos_pki_fail(err, "adding certificate extensions");
+    if (spec->nsans) {
+        struct bd_buf b;
+        bd_buf_init(&b);
+        rc = san_text(spec->sans, spec->nsans, &b, err);
+        /* critical only when the subject is empty (RFC 5280 4.2.1.6) */
+        if (rc == 0 && spec->subject[0] == 0)
+            bd_buf_puts(&b, ",critical");
+        if (rc == 0 && add_ext(x, &ctx, NID_subject_alt_name, b.data) < 0)
+            rc = talos_pki_fail(err, "adding subject alternative names");
+        bd_buf_free(&b);
+    }
+    return rc;
+}
+
+char *talos_pki_cert_pem(X509 *x)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(bio, x);
+    char *data;
+    long n = BIO_get_mem_data(bio, &data);
+    char *out = bd_xstrndup(data, (size_t)n);
+    BIO_free(bio);
+    return out;
+}
+
+int talos_pki_cert_issue(const struct pki_cert_spec *spec, EVP_PKEY *subject_key, X509 *issuer,
+                   EVP_PKEY *issuer_key, char **pem, struct bd_err *err)
+{
+    X509 *x = X509_new();
+    X509_NAME *subject = parse_dn(spec->subject, err);
+    int rc = -1;
+    if (!subject)
+        goto out;
+    EVP_PKEY *signer = issuer ? issuer_key : subject_key;
+    if (!X509_set_version(x, 2) || random_serial(x) < 0 ||
+        !ASN1_TIME_set(X509_getm_notBefore(x), (time_t)spec->not_before) ||
+        !ASN1_TIME_set(X509_getm_notAfter(x), (time_t)spec->not_after) ||
+        !X509_set_subject_name(x, subject) ||
+        /* the issuer's subject as it is encoded: Go chains by the raw bytes */
+        !X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : subject) ||
+        !X509_set_pubkey(x, subject_key)) {
+        talos_pki_fail(err, "issuing a certificate");
+        goto out;
+    }
+    if (add_extensions(x, spec, issuer, err) < 0)
+        goto out;
+    /* Ed25519 hashes internally (no digest); ECDSA and RSA sign SHA-256 */
+    const EVP_MD *md = EVP_PKEY_get_base_id(signer) == EVP_PKEY_ED25519 ? NULL : EVP_sha256();
+    if (X509_sign(x, signer, md) <= 0) {
+        talos_pki_fail(err, "signing a certificate");
+        goto out;
+    }
+    *pem = talos_pki_cert_pem(x);
+    rc = 0;
+out:
+    if (rc < 0)
+        bd_err_prefix(err, "%s", spec->subject[0] ? spec->subject : "a certificate");
+    X509_NAME_free(subject);
+    X509_free(x);
+    return rc;
+}
+
+X509 *talos_pki_cert_parse(const char *pem, const char *what, struct bd_err *err)
+{
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if (!x)
+        talos_pki_fail(err, what);
+    return x;
+}
+
+int talos_pki_cert_verify(X509 *crt, X509 *ca, struct bd_err *err)
+{
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    int rc = -1;
+    if (store && ctx && X509_STORE_add_cert(store, ca) && X509_STORE_CTX_init(ctx, store, crt, NULL)) {
+        if (X509_verify_cert(ctx) == 1)
+            rc = 0;
+        else
+            bd_err_set(err, "%s", X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+    } else {
+        talos_pki_fail(err, "verifying a certificate");
+    }
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    return rc;
 }

@@ -1,8 +1,11 @@
-/* secrets.yaml in the layout `talosctl gen secrets` writes: reading, checking and
- * writing it. Values are kept as the file has them (base64 of PEM for certificates and
+/* secrets.yaml in the layout `talosctl gen secrets` writes, or the Terraform
+ * provider's talos_machine_secrets as yamlencode() writes it: reading, checking, and
+ * writing it (always talosctl's layout). Values are kept as the file has them (base64 of PEM for certificates and
  * keys), so a bundle made by talosctl reaches machine configs byte for byte. */
 #include "internal.h"
 
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,8 +83,78 @@ void talos_secrets_emit(const struct talos_secrets *s, struct bd_buf *out)
 
 struct reader {
     const char *file;
+    bool terraform; /* the file is the Terraform provider's talos_machine_secrets */
     struct bd_err *err;
 };
+
+/* The Terraform provider's talos_machine_secrets (yamlencoded) holds the same values
+ * under other key names; these are all the differences, key by key. */
+static const char *const tf_keys[][2] = {
+    {"bootstraptoken", "bootstrap_token"},
+    {"secretboxencryptionsecret", "secretbox_encryption_secret"},
+    {"aescbcencryptionsecret", "aescbc_encryption_secret"},
+    {"k8saggregator", "k8s_aggregator"},
+    {"k8sserviceaccount", "k8s_serviceaccount"},
+    {"crt", "cert"},
+};
+#define NTF (sizeof tf_keys / sizeof tf_keys[0])
+
+/* A dotted path as the file spells it. */
+static void file_path(const struct reader *r, const char *path, char *out, size_t size)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", path);
+    size_t o = 0;
+    out[0] = 0;
+    char *save = NULL;
+    for (char *key = strtok_r(buf, ".", &save); key; key = strtok_r(NULL, ".", &save)) {
+        const char *name = key;
+        for (size_t i = 0; r->terraform && i < NTF; i++)
+            if (!strcmp(key, tf_keys[i][0]))
+                name = tf_keys[i][1];
+        o += (size_t)snprintf(out + o, o < size ? size - o : 0, "%s%s", o ? "." : "", name);
+    }
+}
+
+/* Renames a Terraform-layout tree's keys to talosctl's (positions stay) and drops the
+ * null values Terraform writes for unset attributes. True when anything was renamed. */
+static bool from_terraform(struct bd_node *map)
+{
+    bool renamed = false;
+    if (map->kind != BD_NODE_MAP)
+        return false;
+    for (size_t i = 0; i < map->n; i++) {
+        struct bd_node *k = map->kids[2 * i], *v = map->kids[2 * i + 1];
+        for (size_t t = 0; t < NTF; t++)
+            if (k->kind == BD_NODE_SCALAR && !strcmp(k->str, tf_keys[t][1])) {
+                free(k->str);
+                k->str = bd_xstrdup(tf_keys[t][0]);
+                renamed = true;
+            }
+        renamed |= from_terraform(v);
+    }
+    return renamed;
+}
+
+static void drop_nulls(struct bd_node *map)
+{
+    if (map->kind != BD_NODE_MAP)
+        return;
+    size_t keep = 0;
+    for (size_t i = 0; i < map->n; i++) {
+        struct bd_node *k = map->kids[2 * i], *v = map->kids[2 * i + 1];
+        if (bd_node_is_null(v)) {
+            bd_node_free(k);
+            bd_node_free(v);
+            continue;
+        }
+        drop_nulls(v);
+        map->kids[2 * keep] = k;
+        map->kids[2 * keep + 1] = v;
+        keep++;
+    }
+    map->n = keep;
+}
 
 static int fail_at(const struct reader *r, const struct bd_node *n, const char *path,
                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -93,9 +166,11 @@ static int fail_at(const struct reader *r, const struct bd_node *n, const char *
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    char where[160];
+    file_path(r, path, where, sizeof where);
     if (n && n->line)
-        return bd_err_set(r->err, "%s:%d:%d: %s: %s", r->file, n->line, n->col, path, msg);
-    return bd_err_set(r->err, "%s: %s: %s", r->file, path, msg);
+        return bd_err_set(r->err, "%s:%d:%d: %s: %s", r->file, n->line, n->col, where, msg);
+    return bd_err_set(r->err, "%s: %s: %s", r->file, where, msg);
 }
 
 /* Unknown keys are refused: a misspelt key would otherwise read as a missing one. */
@@ -154,10 +229,10 @@ static bool b64_32(const char *s)
     return d && len == 32;
 }
 
-/* A certificate's base64 PEM: decodes to a CERTIFICATE block, parsed into crt when
- * mbedTLS can (crt->raw.p stays NULL when it cannot). */
+/* A certificate's base64 PEM: decodes to a CERTIFICATE that parses (*crt, caller
+ * frees). */
 static int check_cert(const struct reader *r, const struct bd_node *root, const char *path,
-                      const char *b64, mbedtls_x509_crt *crt)
+                      const char *b64, X509 **crt)
 {
     const struct bd_node *n = lookup(root, path);
     size_t len;
@@ -165,65 +240,60 @@ static int check_cert(const struct reader *r, const struct bd_node *root, const 
     if (!pem)
         return fail_at(r, n, path, "not base64 (talosctl writes the PEM text base64-encoded)");
     int rc = 0;
+    struct bd_err e;
     if (!strstr(pem, "-----BEGIN CERTIFICATE-----"))
         rc = fail_at(r, n, path, "does not hold a PEM CERTIFICATE");
-    else if (mbedtls_x509_crt_parse(crt, (unsigned char *)pem, len + 1) != 0)
-        mbedtls_x509_crt_free(crt);
-    free(pem);
-    return rc;
-}
-
-static int check_key(const struct reader *r, const struct bd_node *root, const char *path,
-                     const char *b64, mbedtls_pk_context *key, bool *ed25519)
-{
-    const struct bd_node *n = lookup(root, path);
-    size_t len;
-    char *pem = (char *)talos_pki_unb64(b64, &len);
-    if (!pem)
-        return fail_at(r, n, path, "not base64 (talosctl writes the PEM text base64-encoded)");
-    *ed25519 = talos_pki_key_is_ed25519(pem);
-    struct bd_err e;
-    int rc = 0;
-    if (!*ed25519 && talos_pki_key_parse(pem, key, "the key", &e) < 0)
+    else if (!(*crt = talos_pki_cert_parse(pem, "the certificate does not parse", &e)))
         rc = fail_at(r, n, path, "%s", e.msg);
     free(pem);
     return rc;
 }
 
-/* A CA: certificate and key parse and belong together. talosctl's own bundles hold two
- * CAs mbedTLS 2.28 cannot read: the os CA is Ed25519, and the aggregator CA has an
- * empty subject. bootd never signs with the aggregator CA and signs with the os CA only
- * for talosconfig, so both are carried as they are. */
+static int check_key(const struct reader *r, const struct bd_node *root, const char *path,
+                     const char *b64, EVP_PKEY **key)
+{
+    const struct bd_node *n = lookup(root, path);
+    size_t len;
+    char *pem = (char *)talos_pki_unb64(b64, &len);
+    if (!pem)
+        return fail_at(r, n, path, "not base64 (talosctl writes the PEM text base64-encoded)");
+    struct bd_err e;
+    int rc = 0;
+    if (!(*key = talos_pki_key_parse(pem, "the key", &e)))
+        rc = fail_at(r, n, path, "%s", e.msg);
+    free(pem);
+    return rc;
+}
+
+/* A CA: certificate and key parse and belong together, and the certificate is a CA.
+ * Only the os CA may be Ed25519: Talos makes the others ECDSA, and Kubernetes and etcd
+ * clients (bootd's own among them) are not expected to meet Ed25519 there. */
 static int check_ca(const struct reader *r, const struct bd_node *root, const char *name,
                     const struct secrets_ca *ca, bool *ed25519)
 {
     char cpath[64], kpath[64];
     snprintf(cpath, sizeof cpath, "certs.%s.crt", name);
     snprintf(kpath, sizeof kpath, "certs.%s.key", name);
-    bool may_be_opaque = !strcmp(name, "os") || !strcmp(name, "k8saggregator");
-    mbedtls_x509_crt crt;
-    mbedtls_pk_context key;
-    mbedtls_x509_crt_init(&crt);
-    mbedtls_pk_init(&key);
-    bool ed = false;
+    X509 *crt = NULL;
+    EVP_PKEY *key = NULL;
     int rc = check_cert(r, root, cpath, ca->crt, &crt);
     if (rc == 0)
-        rc = check_key(r, root, kpath, ca->key, &key, &ed);
-    bool parsed = crt.raw.p != NULL;
+        rc = check_key(r, root, kpath, ca->key, &key);
+    bool ed = key && talos_pki_key_type_of(key) == PKI_KEY_ED25519;
     if (rc == 0 && ed && strcmp(name, "os"))
         rc = fail_at(r, lookup(root, kpath), kpath,
-                     "an Ed25519 key; bootd needs ECDSA or RSA for this CA");
-    else if (rc == 0 && !parsed && !may_be_opaque)
-        rc = fail_at(r, lookup(root, cpath), cpath, "the certificate does not parse");
-    else if (rc == 0 && parsed && ed)
-        rc = fail_at(r, lookup(root, kpath), kpath, "an Ed25519 key for a non-Ed25519 certificate");
-    else if (rc == 0 && parsed && mbedtls_pk_check_pair(&crt.pk, &key) != 0)
-        rc = fail_at(r, lookup(root, kpath), kpath, "does not belong to %s", cpath);
-    else if (rc == 0 && parsed && !crt.ca_istrue)
+                     "an Ed25519 key; Talos makes this CA ECDSA P-256, and bootd reads ECDSA or RSA "
+                     "here");
+    else if (rc == 0 && X509_check_private_key(crt, key) != 1)
+        rc = fail_at(r, lookup(root, kpath), kpath, "does not belong to %s (a %s key, a %s "
+                     "certificate)", cpath, talos_pki_key_type_name(key),
+                     talos_pki_key_type_name(X509_get0_pubkey(crt)));
+    else if (rc == 0 && X509_check_ca(crt) == 0)
         rc = fail_at(r, lookup(root, cpath), cpath, "not a CA certificate (basicConstraints CA:FALSE)");
+    ERR_clear_error();
     *ed25519 = ed;
-    mbedtls_x509_crt_free(&crt);
-    mbedtls_pk_free(&key);
+    X509_free(crt);
+    EVP_PKEY_free(key);
     return rc;
 }
 
@@ -235,9 +305,12 @@ static int check_bundle(const struct reader *r, const struct bd_node *root, stru
     if (!b64_32(s->cluster_secret))
         return fail_at(r, lookup(root, "cluster.secret"), "cluster.secret",
                        "must be base64 of 32 bytes (the discovery service's AES key)");
-    if (!s->secretbox_secret == !s->aescbc_secret)
-        return fail_at(r, lookup(root, "secrets"), "secrets",
-                       "needs exactly one of secretboxencryptionsecret and aescbcencryptionsecret");
+    if (!s->secretbox_secret == !s->aescbc_secret) {
+        char a[64], b[64];
+        file_path(r, "secretboxencryptionsecret", a, sizeof a);
+        file_path(r, "aescbcencryptionsecret", b, sizeof b);
+        return fail_at(r, lookup(root, "secrets"), "secrets", "needs exactly one of %s and %s", a, b);
+    }
     const char *enc = s->secretbox_secret ? s->secretbox_secret : s->aescbc_secret;
     if (!b64_32(enc))
         return fail_at(r, NULL,
@@ -249,11 +322,11 @@ static int check_bundle(const struct reader *r, const struct bd_node *root, stru
         check_ca(r, root, "k8saggregator", &s->k8s_aggregator, &ed) < 0 ||
         check_ca(r, root, "os", &s->os, &s->os_ed25519) < 0)
         return -1;
-    mbedtls_pk_context sa;
-    mbedtls_pk_init(&sa);
-    if (check_key(r, root, "certs.k8sserviceaccount.key", s->service_account_key, &sa, &ed) < 0)
-        return -1; /* check_key frees what it could not parse */
-    mbedtls_pk_free(&sa);
+    EVP_PKEY *sa = NULL;
+    if (check_key(r, root, "certs.k8sserviceaccount.key", s->service_account_key, &sa) < 0)
+        return -1;
+    ed = talos_pki_key_type_of(sa) == PKI_KEY_ED25519;
+    EVP_PKEY_free(sa);
     if (ed)
         return fail_at(r, lookup(root, "certs.k8sserviceaccount.key"), "certs.k8sserviceaccount.key",
                        "an Ed25519 key; kube-apiserver signs service-account tokens with RSA or "
@@ -272,7 +345,11 @@ int talos_secrets_parse(const char *text, size_t len, const char *file, struct t
         bd_yaml_doc_free(&doc);
         return bd_err_set(err, "%s: expected one YAML document, found %zu", file, doc.ndocs);
     }
-    const struct bd_node *root = doc.docs[0];
+    struct bd_node *root = doc.docs[0];
+    if (from_terraform(root)) {
+        r.terraform = true;
+        drop_nulls(root);
+    }
     struct talos_secrets *s = bd_xcalloc(1, sizeof *s);
     int rc = check_keys(&r, root, "");
     for (size_t i = 0; rc == 0 && i < NFIELDS; i++) {
@@ -280,7 +357,9 @@ int talos_secrets_parse(const char *text, size_t len, const char *file, struct t
         if (n && n->str[0])
             *member(s, &fields[i]) = bd_xstrdup(n->str);
         else if (fields[i].required)
-            rc = fail_at(&r, n, fields[i].path, "missing; is this a `talosctl gen secrets` bundle?");
+            rc = fail_at(&r, n, fields[i].path,
+                         "missing; is this a `talosctl gen secrets` bundle or the Terraform "
+                         "provider's talos_machine_secrets?");
     }
     if (rc == 0)
         rc = check_bundle(&r, root, s);
@@ -304,30 +383,31 @@ int talos_secrets_load(const char *path, struct talos_secrets **out, struct bd_e
     return rc;
 }
 
-int talos_secrets_ca_open(const struct secrets_ca *ca, const char *name, mbedtls_x509_crt *crt,
-                    mbedtls_pk_context *key, struct bd_err *err)
+int talos_secrets_ca_open(const struct secrets_ca *ca, const char *name, X509 **crt, EVP_PKEY **key,
+                    struct bd_err *err)
 {
-    mbedtls_x509_crt_init(crt);
-    mbedtls_pk_init(key);
-    char what[64];
+    char what[80];
     snprintf(what, sizeof what, "the %s CA key in the secrets bundle", name);
     size_t len;
-    char *key_pem = (char *)talos_pki_unb64(ca->key, &len);
-    if (!key_pem || talos_pki_key_parse(key_pem, key, what, err) < 0) {
-        if (!key_pem)
-            bd_err_set(err, "%s is not base64", what);
-        free(key_pem);
+    char *pem = (char *)talos_pki_unb64(ca->key, &len);
+    if (!pem)
+        return bd_err_set(err, "%s is not base64", what);
+    *key = talos_pki_key_parse(pem, what, err);
+    free(pem);
+    if (!*key)
         return -1;
+    snprintf(what, sizeof what, "the %s CA certificate in the secrets bundle", name);
+    if (!(pem = (char *)talos_pki_unb64(ca->crt, &len))) {
+        bd_err_set(err, "%s is not base64", what);
+        *crt = NULL;
+    } else {
+        *crt = talos_pki_cert_parse(pem, what, err);
+        free(pem);
     }
-    free(key_pem);
-    char *crt_pem = (char *)talos_pki_unb64(ca->crt, &len);
-    int rc = crt_pem ? mbedtls_x509_crt_parse(crt, (unsigned char *)crt_pem, len + 1) : -1;
-    free(crt_pem);
-    if (rc != 0) {
-        mbedtls_pk_free(key);
-        mbedtls_x509_crt_free(crt);
-        return bd_err_set(err, "the %s CA certificate in the secrets bundle cannot be read by mbedTLS",
-                          name);
+    if (!*crt) {
+        EVP_PKEY_free(*key);
+        *key = NULL;
+        return -1;
     }
     return 0;
 }

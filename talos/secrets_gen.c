@@ -1,6 +1,6 @@
-/* A new secrets bundle, made the way `talosctl gen secrets` makes one for Talos v1.13,
- * except that every CA is ECDSA P-256 (talosctl makes the os CA Ed25519, which
- * mbedTLS 2.28 cannot sign with; Talos accepts either, see docs/talos.md). */
+/* A new secrets bundle, made the way `talosctl gen secrets` makes one for Talos v1.13:
+ * an Ed25519 os CA, ECDSA P-256 etcd, Kubernetes and aggregator CAs, an RSA-4096
+ * service-account key. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -44,25 +44,26 @@ static char *random_b64(bool url, struct bd_err *err)
 
 /* A self-signed CA as Talos makes them: key usage digitalSignature + keyCertSign,
  * extended key usage serverAuth + clientAuth, CA:TRUE. */
-static int make_ca(const char *subject, struct secrets_ca *out, struct bd_err *err)
+static int make_ca(const char *subject, enum pki_key_type type, struct secrets_ca *out,
+                   struct bd_err *err)
 {
-    mbedtls_pk_context key;
-    if (talos_pki_key_generate(&key, PKI_KEY_EC_P256, err) < 0)
+    EVP_PKEY *key = talos_pki_key_generate(type, err);
+    if (!key)
         return -1;
     int64_t now = time(NULL);
     struct pki_cert_spec spec = {
         .subject = subject,
         .ca = true,
-        .key_usage = MBEDTLS_X509_KU_DIGITAL_SIGNATURE | MBEDTLS_X509_KU_KEY_CERT_SIGN,
+        .key_usage = PKI_KU_DIGITAL_SIGNATURE | PKI_KU_CERT_SIGN,
         .eku = PKI_EKU_SERVER | PKI_EKU_CLIENT,
         .not_before = now,
         .not_after = now + CA_VALIDITY_S,
     };
     char *crt = NULL, *pem = NULL;
-    int rc = talos_pki_cert_issue(&spec, &key, NULL, NULL, &crt, err);
+    int rc = talos_pki_cert_issue(&spec, key, NULL, NULL, &crt, err);
     if (rc == 0)
-        rc = talos_pki_key_pem(&key, &pem, err);
-    mbedtls_pk_free(&key);
+        rc = talos_pki_key_pem(key, &pem, err);
+    EVP_PKEY_free(key);
     if (rc < 0) {
         free(crt);
         return -1;
@@ -75,6 +76,12 @@ static int make_ca(const char *subject, struct secrets_ca *out, struct bd_err *e
 }
 
 int talos_secrets_generate(struct talos_secrets **out, struct bd_err *err)
+{
+    return talos_secrets_generate_os(out, TALOS_OS_CA_ED25519, err);
+}
+
+int talos_secrets_generate_os(struct talos_secrets **out, enum talos_os_ca os_ca,
+                              struct bd_err *err)
 {
     struct talos_secrets *s = bd_xcalloc(1, sizeof *s);
     char token[24];
@@ -89,17 +96,21 @@ int talos_secrets_generate(struct talos_secrets **out, struct bd_err *err)
         goto out;
     s->trustd_token = bd_xstrdup(token);
     /* The aggregator CA gets the CN Talos asks for (its CA builder drops it). */
-    if (make_ca("O=etcd", &s->etcd, err) < 0 || make_ca("O=kubernetes", &s->k8s, err) < 0 ||
-        make_ca("CN=front-proxy", &s->k8s_aggregator, err) < 0 || make_ca("O=talos", &s->os, err) < 0)
+    enum pki_key_type os_type = os_ca == TALOS_OS_CA_ECDSA ? PKI_KEY_EC_P256 : PKI_KEY_ED25519;
+    if (make_ca("O=etcd", PKI_KEY_EC_P256, &s->etcd, err) < 0 ||
+        make_ca("O=kubernetes", PKI_KEY_EC_P256, &s->k8s, err) < 0 ||
+        make_ca("CN=front-proxy", PKI_KEY_EC_P256, &s->k8s_aggregator, err) < 0 ||
+        make_ca("O=talos", os_type, &s->os, err) < 0)
         goto out;
+    s->os_ed25519 = os_type == PKI_KEY_ED25519;
     /* kube-apiserver signs service-account tokens with this; RSA-4096 in PKCS#1 is
      * what talosctl makes since Talos 1.7. */
-    mbedtls_pk_context sa;
-    if (talos_pki_key_generate(&sa, PKI_KEY_RSA_4096, err) < 0)
+    EVP_PKEY *sa = talos_pki_key_generate(PKI_KEY_RSA_4096, err);
+    if (!sa)
         goto out;
     char *pem;
-    int pem_rc = talos_pki_key_pem(&sa, &pem, err);
-    mbedtls_pk_free(&sa);
+    int pem_rc = talos_pki_key_pem(sa, &pem, err);
+    EVP_PKEY_free(sa);
     if (pem_rc < 0)
         goto out;
     s->service_account_key = talos_pki_b64(pem, strlen(pem));

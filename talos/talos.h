@@ -12,11 +12,16 @@
 
 struct talos_secrets;
 
-/* A new bundle: ECDSA P-256 CAs (etcd, k8s, k8s aggregator, os), an RSA-4096
- * service-account key, cluster id/secret and tokens. */
+/* A new bundle as talosctl makes it: an Ed25519 os CA, ECDSA P-256 CAs (etcd, k8s,
+ * k8s aggregator), an RSA-4096 service-account key, cluster id/secret and tokens. */
 int talos_secrets_generate(struct talos_secrets **out, struct bd_err *err) BD_MUST_CHECK;
-/* Reads and checks a bundle; refuses a file group or others can read. An Ed25519 os CA
- * (talosctl's default) is accepted and carried as it is. */
+/* The same with the os CA's algorithm chosen (bundles before this release were ECDSA). */
+enum talos_os_ca { TALOS_OS_CA_ED25519, TALOS_OS_CA_ECDSA };
+int talos_secrets_generate_os(struct talos_secrets **out, enum talos_os_ca os_ca,
+                              struct bd_err *err) BD_MUST_CHECK;
+/* Reads and checks a bundle: talosctl's layout, or the Terraform provider's
+ * talos_machine_secrets as yamlencode() writes it. Refuses a file group or others can
+ * read. The os CA may be Ed25519 (talosctl's default), ECDSA or RSA. */
 int talos_secrets_load(const char *path, struct talos_secrets **out, struct bd_err *err) BD_MUST_CHECK;
 int talos_secrets_parse(const char *text, size_t len, const char *file, struct talos_secrets **out,
                         struct bd_err *err) BD_MUST_CHECK;
@@ -52,7 +57,7 @@ int talos_machine_config(const struct talos_cluster *tc, const struct lab_machin
 
 /* A talosconfig for the lab: a fresh os:admin client certificate (extended key usage
  * clientAuth only, one year) signed by the os CA; endpoints are the control planes'
- * addresses. Needs an ECDSA or RSA os CA. */
+ * addresses. */
 int talos_talosconfig(const struct lab *lab, const struct talos_secrets *s, struct bd_buf *out,
                       struct bd_err *err) BD_MUST_CHECK;
 /* An admin kubeconfig: a client certificate (CN admin, O system:masters, one year)
@@ -99,8 +104,7 @@ int talos_kubeconfig_compare(const struct lab *lab, const struct talos_secrets *
 struct talos_creds {
     char *ca_pem, *crt_pem, *key_pem;
 };
-/* Mints fresh credentials from the bundle. An Ed25519 os CA cannot sign here: the
- * message says so and what to do instead. */
+/* Mints fresh credentials from the bundle (any os CA algorithm: Ed25519, ECDSA, RSA). */
 int talos_api_creds(const struct lab *lab, const struct talos_secrets *s, struct talos_creds *out,
                     struct bd_err *err) BD_MUST_CHECK;
 void talos_creds_free(struct talos_creds *c);

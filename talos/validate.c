@@ -72,6 +72,11 @@ static int check_install(const struct check *c)
     const char *disk = str(c, "machine.install.disk");
     if (!(disk && disk[0]) && !talos_tree_at(c->cfg, "machine.install.diskSelector"))
         return bad(c, "machine.install.disk", "needs a disk or a diskSelector");
+    if (disk && disk[0] && disk[0] != '/')
+        return bad(c, "machine.install.disk",
+                   "\"%s\" is not a path; Talos installs to a device path such as /dev/sda or "
+                   "/dev/disk/by-id/... (install_disk in lab.yaml, or a patch)",
+                   disk);
     const struct bd_node *args = talos_tree_at(c->cfg, "machine.install.extraKernelArgs");
     if (args && args->n && is_true(talos_tree_at(c->cfg, "machine.install.grubUseUKICmdline")))
         return bad(c, "machine.install.extraKernelArgs",

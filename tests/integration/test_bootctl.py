@@ -16,9 +16,13 @@ class Bootctl(unittest.TestCase):
         cls.b.cleanup()
 
     def test_validate(self):
-        r = self.b.bootctl("validate", "examples/minimal/lab.yaml")
+        r = self.b.bootctl("validate", self.b.lab_path)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("ok: cluster minimal, 1 machines", r.stdout)
+        self.assertIn("ok: cluster it, 4 machines", r.stdout)
+        # bootd would refuse examples/minimal until its secrets bundle exists
+        r = self.b.bootctl("validate", "examples/minimal/lab.yaml")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("Create it with: bootctl gen secrets examples/minimal/lab.yaml", r.stderr)
         text = read(self.b.lab_path).replace("role: worker", "role: wrker", 1)
         bad = self.b.write("bad/lab.yaml", text)
         r = self.b.bootctl("validate", bad)

@@ -69,13 +69,13 @@ class Lab:
     with kube=True, a kube-apiserver stand-in serving the cluster endpoint with a
     certificate from the bundle's Kubernetes CA."""
 
-    def __init__(self, test, extra="", kube=False, after=""):
+    def __init__(self, test, extra="", kube=False, after="", secrets_from=None):
         self.test = test
         self.bootd = Bootd(lab="")
         self.apids, self.api = [], None
         test.addCleanup(self.cleanup)
         secrets = os.path.join(self.bootd.labdir, "secrets.yaml")
-        shutil.copy(os.path.join(_SECRETS, "secrets.yaml"), secrets)
+        shutil.copy(secrets_from or os.path.join(_SECRETS, "secrets.yaml"), secrets)
         os.chmod(secrets, 0o600)
         self.pki = os.path.join(self.bootd.root, "pki")
         os.makedirs(self.pki)
@@ -462,3 +462,51 @@ class ApidStandinTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "talos")
+
+
+class Ed25519OsCaTest(unittest.TestCase):
+    """An Ed25519 os CA, talosctl's and the Terraform provider's default: bootd signs its
+    os:admin client certificate with it and bootstraps through it."""
+
+    def os_ca_algorithm(self, secrets):
+        crt, _ = pki.bundle_ca(secrets, "os", tempfile.mkdtemp(prefix="bootd-os-ca-"))
+        out = subprocess.run(["openssl", "x509", "-in", crt, "-noout", "-text"], check=True,
+                             capture_output=True, text=True).stdout
+        shutil.rmtree(os.path.dirname(crt))
+        return out
+
+    def test_bootctl_gen_secrets_makes_an_ed25519_os_ca(self):
+        out = self.os_ca_algorithm(os.path.join(_SECRETS, "secrets.yaml"))
+        self.assertIn("Public Key Algorithm: ED25519", out)
+        self.assertIn("Subject: O = talos", out)
+
+    def bootstrap_with(self, secrets):
+        self.assertIn("Public Key Algorithm: ED25519", self.os_ca_algorithm(secrets))
+        lab = Lab(self, secrets_from=secrets)
+        cp = lab.apid(CP)
+        lab.apid(W)
+        lab.start()
+        c = lab.wait_cluster(lambda c: c["bootstrap"]["done"])
+        self.assertEqual(c["bootstrap"]["outcome"], "bootstrapped")
+        self.assertEqual(cp.calls["Bootstrap"], 1)
+        self.assertEqual(cp.refused, [])
+        self.assertEqual(cp.denied, [])
+        self.assertTrue(cp.client_sig_algs)
+        self.assertEqual(set(cp.client_sig_algs), {"ed25519"},
+                         "bootd's client certificate is signed by the Ed25519 os CA")
+        # the talosconfig bootctl makes carries a certificate from the same CA
+        out = lab.bootd.bootctl("gen", "talosconfig", os.path.join(lab.bootd.labdir, "lab.yaml"),
+                                "-o", "-")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("context: it\n", out.stdout)
+        key = base64.b64decode(out.stdout.split("key: ")[1].split()[0]).decode()
+        self.assertTrue(key.startswith("-----BEGIN ED25519 PRIVATE KEY-----\n"), key)
+
+    def test_openssl_made_talosctl_layout_bundle_bootstraps(self):
+        self.bootstrap_with(os.path.join(FIXTURES, "secrets-openssl-ed25519.yaml"))
+
+    def test_terraform_machine_secrets_bootstraps(self):
+        self.bootstrap_with(os.path.join(FIXTURES, "secrets-terraform.yaml"))

@@ -122,6 +122,12 @@ LEGACY_DEFS = {
         "type": "object",
         "properties": {
             "interface": {"type": "string"},
+            # v1alpha1_types.go NetworkDeviceSelector (the link by its MAC, bus path...)
+            "deviceSelector": {"type": "object", "properties": {
+                "busPath": {"type": "string"}, "hardwareAddr": {"type": "string"},
+                "permanentAddr": {"type": "string"}, "pciID": {"type": "string"},
+                "driver": {"type": "string"}, "physical": {"type": "boolean"}},
+                "additionalProperties": False},
             "addresses": {"type": "array", "items": {"type": "string"}},
             "dhcp": {"type": "boolean"},
             "mtu": {"type": "integer"},
@@ -236,14 +242,31 @@ class Generated(unittest.TestCase):
         self.assertEqual(len(base64.b64decode(self.secrets["cluster"]["secret"])), 32)
         self.assertRegex(self.secrets["secrets"]["bootstraptoken"], r"^[a-z0-9]{6}\.[a-z0-9]{16}$")
 
-    def test_cas_are_ecdsa_p256_as_talos_makes_them(self):
+    def test_cas_as_talos_makes_them(self):
+        """etcd, Kubernetes and aggregator CAs ECDSA P-256, the os CA Ed25519, as
+        `talosctl gen secrets` makes them."""
         subjects = {"etcd": "O = etcd", "k8s": "O = kubernetes", "k8saggregator": "CN = front-proxy",
                     "os": "O = talos"}
         for name, subject in subjects.items():
             ca = Cert(pem(self.secrets["certs"][name]["crt"]))
             self.assertEqual(ca.subject(), subject, name)
-            self.assertIn("Signature Algorithm: ecdsa-with-SHA256", ca.text)
-            self.assertIn("ASN1 OID: prime256v1", ca.text)
+            key = pem(self.secrets["certs"][name]["key"])
+            if name == "os":
+                self.assertIn("Signature Algorithm: ED25519", ca.text)
+                self.assertIn("Public Key Algorithm: ED25519", ca.text)
+                # talosctl's block type for a PKCS#8 body, which openssl reads as PRIVATE KEY
+                self.assertTrue(key.startswith(b"-----BEGIN ED25519 PRIVATE KEY-----\n"))
+                key = key.replace(b"ED25519 PRIVATE KEY", b"PRIVATE KEY")
+            else:
+                self.assertIn("Signature Algorithm: ecdsa-with-SHA256", ca.text)
+                self.assertIn("ASN1 OID: prime256v1", ca.text)
+                self.assertTrue(key.startswith(b"-----BEGIN EC PRIVATE KEY-----"))
+                # RFC 5758 3.2: no parameters after ecdsa-with-SHA256
+                parsed = openssl("asn1parse", stdin=ca.pem).splitlines()
+                algs = [i for i, l in enumerate(parsed) if ":ecdsa-with-SHA256" in l]
+                self.assertEqual(len(algs), 2, name)
+                for i in algs:
+                    self.assertNotIn("NULL", parsed[i + 1], "\n".join(parsed))
             self.assertEqual(ca.ext("Key Usage"), ("Digital Signature, Certificate Sign", True))
             self.assertEqual(ca.ext("Extended Key Usage"),
                              ("TLS Web Server Authentication, TLS Web Client Authentication", False))
@@ -252,8 +275,6 @@ class Generated(unittest.TestCase):
             self.assertAlmostEqual(ca.days(), 3650, delta=0.01)  # 87600h
             self.assertLess(abs((ca.not_before - datetime.datetime.utcnow()).total_seconds()), 600)
             self.assertIn(": OK", verify(ca.pem, ca.pem))  # self-signed, signature valid
-            key = pem(self.secrets["certs"][name]["key"])
-            self.assertTrue(key.startswith(b"-----BEGIN EC PRIVATE KEY-----"))
             pub_of_key = openssl("pkey", "-pubout", stdin=key)
             pub_of_crt = openssl("x509", "-noout", "-pubkey", stdin=ca.pem)
             self.assertEqual(pub_of_key, pub_of_crt, name)
@@ -288,8 +309,11 @@ class Generated(unittest.TestCase):
         self.assertEqual(crt.ext("Key Usage"), ("Digital Signature", True))
         self.assertIsNone(crt.ext("Basic Constraints")[0])
         self.assertAlmostEqual(crt.days(), 365, delta=0.01)
-        self.assertIn("ASN1 OID: prime256v1", crt.text)
-        pub_of_key = openssl("pkey", "-pubout", stdin=pem(ctx["key"]))
+        # a key of the os CA's kind, in talosctl's block type
+        self.assertIn("Public Key Algorithm: ED25519", crt.text)
+        key = pem(ctx["key"])
+        self.assertTrue(key.startswith(b"-----BEGIN ED25519 PRIVATE KEY-----\n"))
+        pub_of_key = openssl("pkey", "-pubout", stdin=key.replace(b"ED25519 PRIVATE KEY", b"PRIVATE KEY"))
         self.assertEqual(pub_of_key, openssl("x509", "-noout", "-pubkey", stdin=crt.pem))
 
     def test_kubeconfig(self):
@@ -359,19 +383,23 @@ class NothingHalfWritten(unittest.TestCase):
                       "cannot hold a VIP" % self.dir, r.stderr)
         self.assertEqual(os.listdir(out), [])
 
-    def test_imported_talosctl_bundle_serves_configs_not_talosconfig(self):
-        lab = LAB.replace("  inline_manifests: [{name: cilium, file: cilium.yaml}]\n", "")
+    def test_imported_talosctl_bundle_serves_configs_and_talosconfig(self):
         with open(os.path.join(self.dir, "lab.yaml"), "w") as f:
-            f.write(lab)
+            f.write(LAB)
+        with open(os.path.join(self.dir, "cilium.yaml"), "w") as f:
+            f.write(CILIUM)
         r = bootctl("gen", "config", "lab.yaml", cwd=self.dir)
         self.assertEqual(r.returncode, 0, r.stderr)
         cfg = yaml.safe_load_all(read(os.path.join(self.dir, "cp-1.yaml")))
         bundle = yaml.safe_load(read(REFERENCE_SECRETS))
         self.assertEqual(next(cfg)["machine"]["ca"], bundle["certs"]["os"])
+        # talosctl's Ed25519 os CA signs bootd's os:admin certificate
         r = bootctl("gen", "talosconfig", "lab.yaml", cwd=self.dir)
-        self.assertEqual(r.returncode, 1)
-        self.assertIn("certs.os is an Ed25519 CA", r.stderr)
-        self.assertFalse(os.path.exists(os.path.join(self.dir, "talosconfig")))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        tc = yaml.safe_load(read(os.path.join(self.dir, "talosconfig")))
+        crt = Cert(pem(tc["contexts"]["it"]["crt"]))
+        self.assertIn(": OK", verify(pem(bundle["certs"]["os"]["crt"]), crt.pem))
+        self.assertIn("Signature Algorithm: ED25519", crt.text)
 
 
 GENERATED_LAB = """\

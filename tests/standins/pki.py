@@ -38,25 +38,40 @@ def issue(ca, d, name, subject, eku, sans=()):
             ("IP:" if s.replace(".", "").isdigit() else "DNS:") + s for s in sans)
     with open(p("ext"), "w") as f:
         f.write(ext)
-    _run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-keyout", p("key"), "-out", p("csr"), "-subj", subject)
+    # the leaf's key follows the CA's, as Talos's NewKeyPair picks it: Ed25519 under an
+    # Ed25519 CA (talosctl's os CA), else P-256
+    if _is_ed25519(ca[1]):
+        newkey = ["-newkey", "ed25519"]
+    else:
+        newkey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+    _run("req", *newkey, "-nodes", "-keyout", p("key"), "-out", p("csr"), "-subj", subject)
     _run("x509", "-req", "-in", p("csr"), "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial",
          "-out", p("crt"), "-days", "2", "-extfile", p("ext"))
     with open(p("crt")) as c, open(p("key")) as k:
         return c.read(), k.read()
 
 
+def _is_ed25519(key_path):
+    out = subprocess.run(["openssl", "pkey", "-in", key_path, "-noout", "-text_pub"],
+                         check=True, capture_output=True, text=True).stdout
+    return out.startswith("ED25519")
+
+
 def bundle_ca(secrets_path, name, d):
     """A CA of a bootd secrets bundle (secrets.yaml: base64 of the PEM texts), `name` being
-    os, k8s or etcd, written as d/<name>-ca.crt and .key (0600); returns both paths."""
+    os, k8s or etcd, written as d/<name>-ca.crt and .key (0600); returns both paths.
+    talosctl's "ED25519 PRIVATE KEY" block holds PKCS#8, which openssl reads as
+    "PRIVATE KEY"."""
     with open(secrets_path) as f:
         certs = yaml.safe_load(f)["certs"][name]
+    if "cert" in certs:  # the Terraform provider's layout
+        certs = {"crt": certs["cert"], "key": certs["key"]}
     paths = []
     for part in ("crt", "key"):
         path = os.path.join(d, "%s-ca.%s" % (name, part))
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
-            f.write(base64.b64decode(certs[part]))
+            f.write(base64.b64decode(certs[part]).replace(b"ED25519 PRIVATE KEY", b"PRIVATE KEY"))
         paths.append(path)
     return paths
 

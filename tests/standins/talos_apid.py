@@ -10,6 +10,9 @@ pkg/grpc/middleware/authz, siderolabs/crypto tls defaults):
   negotiate it), a client certificate signed by the os CA required.
 * A client certificate whose extended key usage is not exactly [clientAuth] is refused
   at the TLS layer (apid's verifyExtKeyUsage): the connection is closed.
+* The os CA may be Ed25519 (talosctl's default; apid serves and verifies with it like
+  any other key type): client certificates signed by it are accepted, and the
+  signature algorithm of each accepted one is kept in `client_sig_algs`.
 * Roles come from the certificate's organizations; a method the roles do not allow
   answers PermissionDenied "not authorized" (machined's RBAC table).
 * Version answers VersionResponse; Bootstrap answers FailedPrecondition "bootstrap is
@@ -155,6 +158,7 @@ class Apid:
         self.bootstrapped = False
         self.connections = 0          # TLS connections accepted
         self.refused = []             # why connections were closed at the TLS layer
+        self.client_sig_algs = []     # signature algorithm of each accepted client cert
         self.denied = []              # (method, organizations) answered PermissionDenied
         self._peers = {}              # upstream local port -> organizations
         self._ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -238,6 +242,8 @@ class Apid:
             return
         with self.lock:
             self.connections += 1
+            cert = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+            self.client_sig_algs.append(cert.signature_algorithm_oid._name)
         try:
             up_r, up_w = await asyncio.open_connection("127.0.0.1", self._grpc_port)
         except OSError:

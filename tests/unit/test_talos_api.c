@@ -1,7 +1,7 @@
 /* The Talos API client's parts that need no server: protobuf fields, the Kubeconfig
  * archive, the etcd snapshot check, the kubeconfig comparison and the credentials. */
 #include <criterion/criterion.h>
-#include <mbedtls/oid.h>
+#include <openssl/x509v3.h>
 #include <mbedtls/sha256.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,17 +227,17 @@ Test(talos_api, kubeconfig_minted_for_the_lab_is_the_same)
     char *moved = bd_xstrdup(kc.data);
     char *host = strstr(moved, "https://base:6443");
     memcpy(host, "https://bass", 12);
-    mbedtls_x509_crt etcd_crt;
-    mbedtls_pk_context etcd_key, key;
+    X509 *etcd_crt;
+    EVP_PKEY *etcd_key, *key;
     cr_assert_eq(talos_secrets_ca_open(&s->etcd, "etcd", &etcd_crt, &etcd_key, &err), 0);
-    cr_assert_eq(talos_pki_key_generate(&key, PKI_KEY_EC_P256, &err), 0);
+    cr_assert_not_null(key = talos_pki_key_generate(PKI_KEY_EC_P256, &err));
     struct pki_cert_spec spec = {.subject = "O=system:masters,CN=admin",
-                                 .key_usage = MBEDTLS_X509_KU_DIGITAL_SIGNATURE,
+                                 .key_usage = PKI_KU_DIGITAL_SIGNATURE,
                                  .eku = PKI_EKU_CLIENT,
                                  .not_before = 0,
                                  .not_after = 4102444800};
     char *pem;
-    cr_assert_eq(talos_pki_cert_issue(&spec, &key, &etcd_crt, &etcd_key, &pem, &err), 0, "%s", err.msg);
+    cr_assert_eq(talos_pki_cert_issue(&spec, key, etcd_crt, etcd_key, &pem, &err), 0, "%s", err.msg);
     char *b64 = talos_pki_b64(pem, strlen(pem));
     const char *k = "client-certificate-data: ";
     char *at = strstr(moved, k) + strlen(k);
@@ -265,28 +265,49 @@ Test(talos_api, kubeconfig_minted_for_the_lab_is_the_same)
     free(b64);
     free(pem);
     free(moved);
-    mbedtls_pk_free(&key);
-    mbedtls_pk_free(&etcd_key);
-    mbedtls_x509_crt_free(&etcd_crt);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(etcd_key);
+    X509_free(etcd_crt);
     bd_buf_free(&kc);
     fixture_done(tc, lab, dir);
 }
 
 /* ---- credentials ---- */
 
-Test(talos_api, an_ed25519_os_ca_says_what_to_do_instead)
+/* The client certificate apid judges: signed by the os CA, O=os:admin, extended key
+ * usage exactly clientAuth, a key of the CA's kind. */
+static void assert_os_admin(const struct talos_creds *cr, int key_type)
+{
+    struct bd_err err;
+    X509 *crt = talos_pki_cert_parse(cr->crt_pem, "crt", &err), *ca = talos_pki_cert_parse(cr->ca_pem, "ca", &err);
+    cr_assert(crt && ca);
+    cr_assert_eq(talos_pki_cert_verify(crt, ca, &err), 0, "%s", err.msg);
+    char dn[128];
+    X509_NAME_oneline(X509_get_subject_name(crt), dn, sizeof dn);
+    cr_assert_str_eq(dn, "/O=os:admin");
+    cr_assert_eq(X509_get_extended_key_usage(crt), XKU_SSL_CLIENT, "clientAuth only");
+    cr_assert_eq(EVP_PKEY_get_base_id(X509_get0_pubkey(crt)), key_type);
+    EVP_PKEY *key = talos_pki_key_parse(cr->key_pem, "key", &err);
+    cr_assert_not_null(key, "%s", err.msg);
+    cr_assert_eq(X509_check_private_key(crt, key), 1);
+    EVP_PKEY_free(key);
+    X509_free(crt);
+    X509_free(ca);
+}
+
+Test(talos_api, credentials_from_an_ed25519_os_ca)
 {
     char *dir = fixture_lab(NULL, NULL); /* Talos's own test bundle: Ed25519 os CA */
     struct lab *lab;
     struct talos_cluster *tc = fixture_cluster(dir, &lab);
     struct talos_creds cr;
     struct bd_err err;
-    cr_assert_eq(talos_api_creds(lab, talos_cluster_secrets(tc, NULL), &cr, &err), -1);
-    assert_has(err.msg, "certs.os is an Ed25519 CA");
-    assert_has(err.msg, "cannot make the os:admin client certificate it needs to call the Talos "
-                        "API (bootstrap, kubeconfig, etcd snapshot)");
-    assert_has(err.msg, "talosctl bootstrap");
-    assert_has(err.msg, "cluster.bootstrap: manual");
+    cr_assert_eq(talos_api_creds(lab, talos_cluster_secrets(tc, NULL), &cr, &err), 0, "%s",
+                 err.msg);
+    assert_os_admin(&cr, EVP_PKEY_ED25519);
+    /* PKCS#8 as OpenSSL's PEM reader (libcurl's) names it */
+    assert_has(cr.key_pem, "-----BEGIN PRIVATE KEY-----\n");
+    talos_creds_free(&cr);
     fixture_done(tc, lab, dir);
 }
 
@@ -306,26 +327,8 @@ Test(talos_api, credentials_from_an_ecdsa_os_ca)
     s->os_ed25519 = false;
     struct talos_creds cr;
     cr_assert_eq(talos_api_creds(lab, s, &cr, &err), 0, "%s", err.msg);
-    mbedtls_x509_crt crt, ca;
-    mbedtls_x509_crt_init(&crt);
-    mbedtls_x509_crt_init(&ca);
-    cr_assert_eq(mbedtls_x509_crt_parse(&crt, (const unsigned char *)cr.crt_pem,
-                                        strlen(cr.crt_pem) + 1), 0);
-    cr_assert_eq(mbedtls_x509_crt_parse(&ca, (const unsigned char *)cr.ca_pem,
-                                        strlen(cr.ca_pem) + 1), 0);
-    uint32_t flags;
-    cr_assert_eq(mbedtls_x509_crt_verify(&crt, &ca, NULL, NULL, &flags, NULL, NULL), 0);
-    char dn[128];
-    mbedtls_x509_dn_gets(dn, sizeof dn, &crt.subject);
-    cr_assert_str_eq(dn, "O=os:admin");
-    cr_assert_eq(mbedtls_x509_crt_check_extended_key_usage(
-                     &crt, MBEDTLS_OID_CLIENT_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)),
-                 0);
-    cr_assert_neq(mbedtls_x509_crt_check_extended_key_usage(
-                      &crt, MBEDTLS_OID_SERVER_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)),
-                  0, "clientAuth only");
-    mbedtls_x509_crt_free(&crt);
-    mbedtls_x509_crt_free(&ca);
+    assert_os_admin(&cr, EVP_PKEY_EC);
+    assert_has(cr.key_pem, "-----BEGIN EC PRIVATE KEY-----\n");
     talos_creds_free(&cr);
     talos_secrets_free(s);
     fixture_done(tc, lab, dir);

@@ -229,22 +229,56 @@ Test(config, missing_or_readable_secrets_are_refused_with_what_to_do)
     free(dir);
 }
 
-Test(config, talos_before_v1_13_is_refused)
+/* The lab's Talos version with v1.13.9 replaced (the fixture's). */
+static char *lab_at_version(const char *version)
 {
     char *dir = fixture_lab(NULL, NULL);
     char *lab_path = bd_path_join(dir, "lab.yaml");
     char *text = read_text(lab_path);
     char *at = strstr(text, "v1.13.9");
-    memcpy(at, "v1.12.9", 7);
-    free(write_file(dir, "lab.yaml", text));
-    struct bd_err err;
-    assert_has(fixture_cluster_error(dir, &err),
-               "cluster.talos_version: bootd writes the Talos v1.13 config layout, which Talos "
-               "v1.12.9 does not read");
-    tmpdir_remove(dir);
+    char *changed = bd_xasprintf("%.*s%s%s", (int)(at - text), text, version, at + 7);
+    free(write_file(dir, "lab.yaml", changed));
+    free(changed);
     free(text);
     free(lab_path);
+    return dir;
+}
+
+Test(config, talos_v1_12_accepted_and_older_refused)
+{
+    char *dir = lab_at_version("v1.12.6");
+    struct lab *lab;
+    struct talos_cluster *tc = fixture_cluster(dir, &lab);
+    char *cfg = fixture_render(tc, lab, "cp-1");
+    assert_has(cfg, "image: factory.talos.dev/installer/" VANILLA ":v1.12.6\n");
+    free(cfg);
+    fixture_done(tc, lab, dir);
+    dir = lab_at_version("v1.11.5");
+    struct bd_err err;
+    assert_has(fixture_cluster_error(dir, &err),
+               "cluster.talos_version: bootd writes the Talos v1.12/v1.13 config layout, which "
+               "Talos v1.11.5 does not read; use v1.12 or later");
+    tmpdir_remove(dir);
     free(dir);
+}
+
+/* From v1.14 the Talos tooling installs from the Image Factory's metal-installer/. */
+Test(config, installer_image_per_version)
+{
+    static const char *const cases[][2] = {
+        {"v1.13.9", "image: factory.talos.dev/installer/" VANILLA ":v1.13.9\n"},
+        {"v1.14.0", "image: factory.talos.dev/metal-installer/" VANILLA ":v1.14.0\n"},
+        {"v1.15.1", "image: factory.talos.dev/metal-installer/" VANILLA ":v1.15.1\n"},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        char *dir = lab_at_version(cases[i][0]);
+        struct lab *lab;
+        struct talos_cluster *tc = fixture_cluster(dir, &lab);
+        char *cfg = fixture_render(tc, lab, "w-1");
+        assert_has(cfg, cases[i][1]);
+        free(cfg);
+        fixture_done(tc, lab, dir);
+    }
 }
 
 Test(config, kube_proxy_off_needs_another_cni)

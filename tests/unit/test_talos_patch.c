@@ -76,7 +76,7 @@ Test(patch, strategic_merge_follows_talos)
         "    extraArgs: {rotate-server-certificates: 'true'}\n"
         "  network:\n"
         "    interfaces:\n"
-        "      - {interface: eth0, dhcp: true}\n"
+        "      - {interface: ens18, dhcp: true}\n"
         "cluster:\n"
         "  network:\n"
         "    podSubnets: [10.1.0.0/16]\n"       /* replaced, not appended */
@@ -88,8 +88,8 @@ Test(patch, strategic_merge_follows_talos)
         "machine:\n"
         "  network:\n"
         "    interfaces:\n"
-        "      - {interface: eth0, mtu: 9000}\n" /* merged by interface name */
-        "      - {interface: eth1, dhcp: false}\n"
+        "      - {interface: ens18, mtu: 9000}\n" /* merged by interface name */
+        "      - {interface: ens19, dhcp: false}\n"
         "  kubelet:\n"
         "    extraArgs: {rotate-server-certificates: 'false', v: '2'}\n",
         NULL};
@@ -280,15 +280,24 @@ Test(patch, templates_fill_in_lab_values_and_files)
         "      contents: \"$${not_a_var}\"\n",
         "values.yaml", "a: 1\nb:\n  c: 2",
         NULL};
-    char *dir = lab_with_files("  patches: [t.yaml.tftpl]\n  template_files: {values: values.yaml}\n",
+    /* node_name and cluster_name are the Proxmox node and cluster, as the reference
+     * homelab's Terraform bound them (the Proxmox CSI plugin's topology labels) */
+    char *dir = lab_with_files("  patches: [t.yaml.tftpl]\n  template_files: {values: values.yaml}\n"
+                               "proxmox:\n  api: https://pve.example:8006/api2/json\n"
+                               "  token_file: pve.token\n  node: pve1\n  cluster: lab-pve\n",
                                "machines:\n"
-                               "  - {name: cp-1, hostname: host-1, mac: '52:54:00:00:00:01', role: controlplane}\n",
+                               "  - {name: cp-1, hostname: host-1, mac: '52:54:00:00:00:01', role: controlplane,\n"
+                               "     proxmox: {vmid: 101, node: pve2}}\n",
                                files);
+    free(write_file(dir, "pve.token", "root@pam!bootd=x\n"));
+    char *tok = bd_path_join(dir, "pve.token");
+    cr_assert_eq(chmod(tok, 0600), 0);
+    free(tok);
     char *text;
     struct bd_yaml_doc d = render_docs(dir, "cp-1", &text);
     const struct bd_node *labels = talos_tree_at(d.docs[0], "machine.nodeLabels");
-    cr_assert_str_eq(bd_node_get(labels, "topology.kubernetes.io/region")->str, "base");
-    cr_assert_str_eq(bd_node_get(labels, "topology.kubernetes.io/zone")->str, "cp-1");
+    cr_assert_str_eq(bd_node_get(labels, "topology.kubernetes.io/region")->str, "lab-pve");
+    cr_assert_str_eq(bd_node_get(labels, "topology.kubernetes.io/zone")->str, "pve2");
     cr_assert_str_eq(bd_node_get(labels, "host")->str, "host-1");
     const struct bd_node *im = talos_tree_at(d.docs[0], "cluster.inlineManifests");
     cr_assert_str_eq(talos_tree_str_at(im->kids[0], "contents"), "data:\n  values.yaml: |-\n    a: 1\n    b:\n      c: 2\n");
@@ -300,11 +309,11 @@ Test(patch, template_mistakes_name_file_and_line)
 {
     static const char *const cases[][2] = {
         {"machine:\n  nodeLabels: {a: '${nope}'}\n",
-         "t.tftpl:2: unknown template variable \"nope\" (known: hostname, node_name, cluster_name"},
-        {"machine:\n\n  x: ${upper(hostname)}\n",
-         "t.tftpl:3: ${upper(hostname)}: only ${name} and ${indent(N, name)} are supported"},
-        {"machine:\n  x: %{ if true }\n", "t.tftpl:2: template directives (%{...}) are not supported"},
-        {"machine:\n  x: ${hostname\n", "t.tftpl:2: ${ without a closing }"},
+         "t.tftpl:2:22: no variable \"nope\" (there are: hostname, name, role, ip, mac_address"},
+        {"machine:\n\n  x: ${uper(hostname)}\n",
+         "t.tftpl:3:8: there is no function uper() in bootd's templates"},
+        {"machine:\n  x: %{ if true }\n", "t.tftpl:2:6: %{ if } without %{ endif }"},
+        {"machine:\n  x: ${hostname\n", "t.tftpl:3:1: expected \"}\" to end the interpolation"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *files[] = {"t.tftpl", cases[i][0], NULL};
@@ -351,8 +360,9 @@ Test(patch, homelab_patches_apply)
         cr_assert_eq(fixture_doc(&d, "HostnameConfig"), -1,
                      "the patch's machine.network.hostname replaces HostnameConfig");
         const struct bd_node *labels = talos_tree_at(v1, "machine.nodeLabels");
-        cr_assert_str_eq(bd_node_get(labels, "topology.kubernetes.io/region")->str, "talos");
-        cr_assert_str_eq(bd_node_get(labels, "topology.kubernetes.io/zone")->str, machines[i]);
+        /* the Proxmox cluster and node, as the lab's Terraform passed them */
+        cr_assert_str_eq(bd_node_get(labels, "topology.kubernetes.io/region")->str, "kube");
+        cr_assert_str_eq(bd_node_get(labels, "topology.kubernetes.io/zone")->str, "host3");
         cr_assert_str_eq(talos_tree_str_at(v1, "cluster.network.cni.name"), "none");
         if (i == 0) {
             cr_assert_str_eq(talos_tree_str_at(v1, "cluster.proxy.disabled"), "true");
@@ -363,6 +373,9 @@ Test(patch, homelab_patches_apply)
             assert_has(talos_tree_str_at(im->kids[1], "contents"), "kind: Job\nmetadata:\n  name: cilium-install\n");
             const struct bd_node *ifs = talos_tree_at(v1, "machine.network.interfaces");
             cr_assert_str_eq(talos_tree_str_at(ifs->kids[0], "vip.ip"), "10.25.150.10");
+            /* the VIP's link by the machine's MAC: ens18 after PXE, not nocloud's eth0 */
+            cr_assert_str_eq(talos_tree_str_at(ifs->kids[0], "deviceSelector.hardwareAddr"),
+                             "bc:24:11:e6:ba:07");
             cr_assert_eq(fixture_doc(&d, "Layer2VIPConfig"), -1, "the patch's VIP replaces bootd's");
             cr_assert_str_eq(talos_tree_str_at(v1, "machine.install.image"),
                              "factory.talos.dev/installer/" QEMU_GUEST_AGENT ":v1.13.9");
@@ -373,4 +386,43 @@ Test(patch, homelab_patches_apply)
         free(text);
     }
     fixture_done(tc, lab, dir);
+}
+
+/* Template variables from lab.yaml: cluster.vars, then the role's, then the machine's
+ * (a later one wins), any YAML value. */
+Test(patch, template_vars_from_lab_role_and_machine)
+{
+    static const char *const files[] = {
+        "t.tftpl",
+        "machine:\n"
+        "  nodeLabels:\n"
+        "    zone: ${zone}\n"
+        "    mtu: \"${mtu}\"\n"
+        "    first-dns: ${dns[0]}\n"
+        "  network:\n"
+        "    nameservers: ${jsonencode(dns)}\n",
+        NULL};
+    char *dir = lab_with_files("  patches: [t.tftpl]\n"
+                               "  vars: {zone: a, mtu: 1500, dns: [192.0.2.53, 192.0.2.54]}\n"
+                               "  controlplane: {vars: {zone: b}}\n",
+                               "machines:\n"
+                               "  - {name: cp-1, mac: '52:54:00:00:00:01', role: controlplane,\n"
+                               "     vars: {zone: c}}\n"
+                               "  - {name: cp-2, mac: '52:54:00:00:00:03', role: controlplane}\n"
+                               "  - {name: w-1, mac: '52:54:00:00:00:02', role: worker}\n",
+                               files);
+    static const char *const want[][2] = {{"cp-1", "c"}, {"cp-2", "b"}, {"w-1", "a"}};
+    for (size_t i = 0; i < 3; i++) {
+        char *text;
+        struct bd_yaml_doc d = render_docs(dir, want[i][0], &text);
+        cr_assert_str_eq(talos_tree_str_at(d.docs[0], "machine.nodeLabels.zone"), want[i][1]);
+        cr_assert_str_eq(talos_tree_str_at(d.docs[0], "machine.nodeLabels.mtu"), "1500");
+        cr_assert_str_eq(talos_tree_str_at(d.docs[0], "machine.nodeLabels.first-dns"), "192.0.2.53");
+        const struct bd_node *ns = talos_tree_at(d.docs[0], "machine.network.nameservers");
+        cr_assert_eq(ns->n, 2);
+        bd_yaml_doc_free(&d);
+        free(text);
+    }
+    tmpdir_remove(dir);
+    free(dir);
 }

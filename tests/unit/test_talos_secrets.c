@@ -1,7 +1,6 @@
 #include "talos_fixture.h"
 
 #include <criterion/criterion.h>
-#include <mbedtls/rsa.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,18 +54,18 @@ static bool token_shape(const char *t)
     return true;
 }
 
-static void assert_key(const char *b64, mbedtls_pk_type_t type, size_t bits, const char *block)
+static void assert_key(const char *b64, int type, int bits, const char *block)
 {
     size_t len;
     char *pem = (char *)talos_pki_unb64(b64, &len);
     cr_assert_not_null(pem);
     assert_has(pem, block);
-    mbedtls_pk_context pk;
     struct bd_err err;
-    cr_assert_eq(talos_pki_key_parse(pem, &pk, "key", &err), 0, "%s", err.msg);
-    cr_assert_eq(mbedtls_pk_get_type(&pk), type);
-    cr_assert_eq(mbedtls_pk_get_bitlen(&pk), bits);
-    mbedtls_pk_free(&pk);
+    EVP_PKEY *pk = talos_pki_key_parse(pem, "key", &err);
+    cr_assert_not_null(pk, "%s", err.msg);
+    cr_assert_eq(EVP_PKEY_get_base_id(pk), type);
+    cr_assert_eq(EVP_PKEY_get_bits(pk), bits);
+    EVP_PKEY_free(pk);
     free(pem);
 }
 
@@ -82,10 +81,10 @@ Test(secrets, generated_bundle_has_talos_shapes_and_round_trips, .timeout = 120)
     cr_assert_eq(strlen(s->cluster_id), 44);
     cr_assert_eq(strlen(s->cluster_secret), 44);
     cr_assert_eq(strlen(s->secretbox_secret), 44);
-    cr_assert_not(s->os_ed25519);
-    assert_key(s->os.key, MBEDTLS_PK_ECKEY, 256, "BEGIN EC PRIVATE KEY");
-    assert_key(s->etcd.key, MBEDTLS_PK_ECKEY, 256, "BEGIN EC PRIVATE KEY");
-    assert_key(s->service_account_key, MBEDTLS_PK_RSA, 4096, "BEGIN RSA PRIVATE KEY");
+    cr_assert(s->os_ed25519, "an Ed25519 os CA, as talosctl makes it");
+    assert_key(s->os.key, EVP_PKEY_ED25519, 256, "-----BEGIN ED25519 PRIVATE KEY-----\n");
+    assert_key(s->etcd.key, EVP_PKEY_EC, 256, "BEGIN EC PRIVATE KEY");
+    assert_key(s->service_account_key, EVP_PKEY_RSA, 4096, "BEGIN RSA PRIVATE KEY");
 
     struct bd_buf b, again;
     bd_buf_init(&b);
@@ -160,7 +159,7 @@ Test(secrets, certificates_and_keys_are_checked)
     /* the os CA's Ed25519 key where an ECDSA one belongs */
     line = bd_xasprintf("        key: %s", s->os.key);
     t = bundle_with("        key:", line);
-    assert_has(bundle_error(t, &err), "certs.etcd.key: an Ed25519 key; bootd needs ECDSA or RSA");
+    assert_has(bundle_error(t, &err), "certs.etcd.key: an Ed25519 key; Talos makes this CA ECDSA P-256");
     free(t);
     free(line);
     t = bundle_with("        crt:", "        crt: '%%%'");
@@ -190,4 +189,63 @@ Test(secrets, bundles_from_before_secretbox_are_read)
     struct bd_err e2;
     assert_has(bundle_error(both, &e2), "secrets: needs exactly one of");
     free(both);
+}
+
+/* The Terraform provider's talos_machine_secrets, yamlencoded: the same values under
+ * other keys (bootstrap_token, k8s_aggregator, cert...), null for what is unset. It
+ * reads as the talosctl bundle with the same values and is written back in talosctl's
+ * layout, key for key. */
+Test(secrets, terraform_machine_secrets_import_unchanged)
+{
+    char *tf = read_text(FIXTURES "secrets-terraform.yaml");
+    char *talosctl = read_text(FIXTURES "secrets-openssl-ed25519.yaml");
+    struct talos_secrets *s;
+    struct bd_err err;
+    cr_assert_eq(talos_secrets_parse(tf, strlen(tf), "tf.yaml", &s, &err), 0, "%s", err.msg);
+    cr_assert(s->os_ed25519);
+    cr_assert_null(s->aescbc_secret);
+    struct bd_buf b;
+    bd_buf_init(&b);
+    talos_secrets_emit(s, &b);
+    cr_assert_str_eq(b.data, talosctl);
+    bd_buf_free(&b);
+    talos_secrets_free(s);
+
+    /* errors name the keys as the Terraform file spells them */
+    char *at = strstr(tf, "\"bootstrap_token\": \"");
+    cr_assert_not_null(at);
+    memcpy(at + strlen("\"bootstrap_token\": \""), "NOT", 3);
+    assert_has(bundle_error(tf, &err), "s.yaml:21:");
+    assert_has(err.msg, ": secrets.bootstrap_token: \"NOT");
+    at = strstr(tf, "\"k8s_aggregator\":");
+    memcpy(at, "\"k8s_aggregatoX\"", 16);
+    assert_has(bundle_error(tf, &err), "certs.k8s_aggregatoX: unknown key");
+    free(tf);
+    free(talosctl);
+}
+
+/* Bundles made before bootd's os CA became Ed25519 have an ECDSA one: still read and
+ * signed with. */
+Test(secrets, ecdsa_os_ca_bundles_stay_readable, .timeout = 120)
+{
+    struct talos_secrets *s;
+    struct bd_err err;
+    cr_assert_eq(talos_secrets_generate_os(&s, TALOS_OS_CA_ECDSA, &err), 0, "%s", err.msg);
+    cr_assert_not(s->os_ed25519);
+    assert_key(s->os.key, EVP_PKEY_EC, 256, "BEGIN EC PRIVATE KEY");
+    struct bd_buf b;
+    bd_buf_init(&b);
+    talos_secrets_emit(s, &b);
+    struct talos_secrets *read;
+    cr_assert_eq(talos_secrets_parse(b.data, b.len, "old.yaml", &read, &err), 0, "%s", err.msg);
+    cr_assert_not(read->os_ed25519);
+    const char *sans[] = {"127.0.0.1"};
+    char *crt, *key;
+    cr_assert_eq(talos_server_cert(read, false, "apid", sans, 1, &crt, &key, &err), 0, "%s", err.msg);
+    assert_has(key, "BEGIN EC PRIVATE KEY");
+    free(crt);
+    free(key);
+    bd_buf_free(&b);
+    talos_secrets_free(read);
+    talos_secrets_free(s);
 }
