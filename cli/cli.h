@@ -4,6 +4,7 @@
 
 #include "../lab/lab.h"
 #include "../lib/bd.h"
+#include "../proxmox/proxmox.h"
 #include "../state/state.h"
 
 #include <stdio.h>
@@ -96,5 +97,14 @@ void cli_print_cluster(const struct cJSON *cluster);
 int cli_cmd_etcd(struct cli *c, int argc, char **argv);
 int cli_cmd_kubeconfig(struct cli *c, int argc, char **argv);
 int cli_cmd_vm(int argc, char **argv, bool json); /* offline: lab.yaml to the Proxmox API */
+/* What every bootctl vm command works with (cmd_vm.c opens it). */
+struct cli_vm {
+    struct lab *lab;
+    struct proxmox_lab pl;
+    struct proxmox *px;
+    bool json;
+};
+int cli_vm_volumes(struct cli_vm *v, int owner, int argc, char **argv); /* cmd_vm_data.c */
+int cli_vm_csi(struct cli_vm *v, const char *out);
 
 #endif
