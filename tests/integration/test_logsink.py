@@ -56,7 +56,7 @@ class KernelLogSink(unittest.TestCase):
     def test_lines_land_on_the_right_machine(self):
         self.served("52-54-00-00-00-01", "127.0.0.11")   # cp-1, reserved
         self.served("52-54-00-00-00-02", "127.0.0.12")   # w-1, reserved
-        self.served("52-54-00-00-00-03", "127.0.0.40")   # w-2, no reservation
+        self.served("52-54-00-00-00-03", "127.0.0.13")   # w-2, no reservation
         for name in ("cp-1", "w-1", "w-2"):
             self.assertEqual(wait_for(lambda: self.state(name), lambda s: s == "config-served"),
                              "config-served", name)
@@ -73,7 +73,7 @@ class KernelLogSink(unittest.TestCase):
         self.assertEqual(self.state("w-2"), "config-served")
 
         # w-2 has no reservation: found by the address it booted from
-        self.send("127.0.0.40", "[talos] w-2 here")
+        self.send("127.0.0.13", "[talos] w-2 here")
         self.assertEqual(wait_for(lambda: self.logs("w-2"), lambda v: len(v) == 1),
                          ["[talos] w-2 here"])
         self.assertEqual(wait_for(lambda: self.state("w-2"), lambda s: s == "installing"),

@@ -315,6 +315,18 @@ class TestDataSafety(ProxmoxCase):
         self.assertEqual(self.pve.requests("DELETE"), [])
         self.assertEqual(self.pve.vm(8201)["status"], "running", "refused before stopping")
 
+    def test_destroy_refused_when_its_disk_is_attached_to_another_vm(self):
+        self.ok("apply")
+        disk = self.pve.vm(8201)["config"]["scsi0"].split(",")[0]
+        self.pve.set_config(8101, scsi3=disk + ",size=8G")  # someone moved it over by hand
+        p = self.vm("destroy", "--yes", "work-00")
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("destroy refused", p.stderr)
+        self.assertIn("%s is scsi3 of VM 8101" % disk, p.stderr)
+        self.assertEqual(self.pve.vmids(), [8101, 8201])
+        self.assertIn(disk, self.pve.volumes())
+        self.assertEqual(self.pve.requests("DELETE"), [])
+
     def test_destroy_refuses_a_vm_bootd_did_not_make(self):
         self.pve.add_vm(8101, {"name": "ctrl-00", "tags": "prod"})
         p = self.vm("destroy", "--yes", "ctrl-00")

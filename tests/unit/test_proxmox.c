@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static struct proxmox_vm_spec spec(bool ovmf)
 {
@@ -149,6 +150,29 @@ Test(proxmox, protected_vmids)
     cr_assert(strstr(err.msg, "vm-9999-*"), "%s", err.msg);
     cr_assert_eq(proxmox_check_vmid(8001, protected_ids, 2, "machine b", &err), -1);
     cr_assert(strstr(err.msg, "machine b: VM id 8001 is listed in proxmox.protected_vmids"), "%s", err.msg);
+}
+
+/* vm destroy checks the id itself, before it asks Proxmox anything: lab.yaml refuses these
+ * ids, but the destroy must hold without it. Port 1 on loopback: a request would fail with
+ * a connection error instead of the refusal. */
+Test(proxmox, destroy_refuses_protected_ids_before_any_request)
+{
+    char *dir = tmpdir_new();
+    char *token = write_file(dir, "token", "bootd@pve!bootd=00000000-0000-0000-0000-000000000000\n");
+    cr_assert_eq(chmod(token, 0600), 0);
+    struct proxmox_cfg cfg = {.api = "https://127.0.0.1:1", .token_file = token};
+    struct proxmox *px;
+    struct bd_err err;
+    cr_assert_eq(proxmox_open(&cfg, &px, &err), 0, "%s", err.msg);
+    int protected_ids[] = {8000, 8001};
+    cr_assert_eq(proxmox_destroy(px, "host3", 8001, "VM 8001 (w)", protected_ids, 2, &err), -1);
+    cr_assert(strstr(err.msg, "VM 8001 (w): VM id 8001 is listed in proxmox.protected_vmids"),
+              "%s", err.msg);
+    cr_assert_eq(proxmox_destroy(px, "host3", PROXMOX_CSI_VMID, "VM 9999", NULL, 0, &err), -1);
+    cr_assert(strstr(err.msg, "vm-9999-*"), "%s", err.msg);
+    proxmox_close(px);
+    free(token);
+    tmpdir_remove(dir);
 }
 
 static void plan_of(const struct proxmox_vm_spec *s, const char *config_json,
