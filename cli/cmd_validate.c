@@ -22,6 +22,16 @@ int cli_cmd_validate(int argc, char **argv)
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
+    /* bootd refuses a secrets bundle others can read, also when no config needs it: so
+     * does validate */
+    struct talos_secrets *secrets = NULL;
+    if (lab->cluster.secrets_file && access(lab->cluster.secrets_file, F_OK) == 0 &&
+        talos_secrets_load(lab->cluster.secrets_file, &secrets, &err) < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        lab_free(lab);
+        return 1;
+    }
+    talos_secrets_free(secrets);
     char schematic[65];
     struct talos_cluster *tc = NULL;
     if (images_schematic_id(lab, schematic, &err) < 0 ||

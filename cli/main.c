@@ -5,14 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Commands whose own -o names an output file rather than the global table|json. */
-static bool own_dash_o(const char *cmd)
+/* Commands whose own -o names an output file rather than the global table|json (sub:
+ * the word after the command, or NULL). */
+static bool own_dash_o(const char *cmd, const char *sub)
 {
-    return cmd && (!strcmp(cmd, "gen") || !strcmp(cmd, "kubeconfig"));
+    return cmd && (!strcmp(cmd, "gen") || !strcmp(cmd, "kubeconfig") ||
+                   !strcmp(cmd, "secrets") || (!strcmp(cmd, "vm") && sub && !strcmp(sub, "csi")));
 }
 
 /* How many words a global option at argv[i] takes (1 or 2), or 0 for none. */
-static int global_opt(char **argv, int argc, int i, const char *cmd)
+static int global_opt(char **argv, int argc, int i, const char *cmd, const char *sub)
 {
     static const char *const with_value[] = {"--url", "--token-file", "--output"};
     const char *a = argv[i];
@@ -23,7 +25,7 @@ static int global_opt(char **argv, int argc, int i, const char *cmd)
         if (!strcmp(a, with_value[k]))
             return i + 1 < argc ? 2 : 1;
     }
-    if (!strncmp(a, "-o", 2) && !own_dash_o(cmd))
+    if (!strncmp(a, "-o", 2) && !own_dash_o(cmd, sub))
         return a[2] ? 1 : (i + 1 < argc ? 2 : 1);
     if (!strcmp(a, "--version"))
         return 1;
@@ -39,20 +41,22 @@ static void globals_first(int argc, char **argv)
     char **globals = bd_xcalloc((size_t)argc, sizeof *globals);
     char **rest = bd_xcalloc((size_t)argc, sizeof *rest);
     int ng = 0, nr = 0;
-    const char *cmd = NULL;
+    const char *cmd = NULL, *sub = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--")) {
             while (i < argc)
                 rest[nr++] = argv[i++];
             break;
         }
-        int n = global_opt(argv, argc, i, cmd);
+        int n = global_opt(argv, argc, i, cmd, sub);
         if (n) {
             for (int k = 0; k < n; k++)
                 globals[ng++] = argv[i + k];
             i += n - 1;
             continue;
         }
+        if (cmd && !sub && argv[i][0] != '-')
+            sub = argv[i];
         if (!cmd && argv[i][0] != '-')
             cmd = argv[i];
         rest[nr++] = argv[i];

@@ -197,6 +197,12 @@ static bool is_get(const char *m)
     return !strcmp(m, "GET") || !strcmp(m, "HEAD");
 }
 
+/* The status page's files (its data comes from /api/v1). */
+static bool is_ui_path(const char *url)
+{
+    return !strcmp(url, "/") || !strcmp(url, "/index.html") || !strncmp(url, "/ui/", 4);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -219,8 +225,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->api = !strncmp(url, "/api/v1/", 8) || !strcmp(url, "/api/v1");
         if (s->admin_daemon) {
             bool on_tls = connection_daemon(c) == s->admin_daemon;
-            if (on_tls && !r->api && strcmp(url, "/healthz"))
-                return plain(c, r, MHD_HTTP_NOT_FOUND, "this port serves /api/v1 only\n");
+            if (on_tls && !r->api && strcmp(url, "/healthz") && !is_ui_path(url))
+                return plain(c, r, MHD_HTTP_NOT_FOUND,
+                             "this port serves /api/v1 and the status page only\n");
             /* with TLS on, the admin API in clear text is for this host only (bootctl on
              * it, dnsmasq's lease hook) */
             if (!on_tls && r->api && !from_this_host(c)) {
@@ -290,7 +297,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->route = R_API;
         return server_route_api(s, c, r, url + 7, method);
     }
-    if (!strcmp(url, "/") || !strcmp(url, "/index.html") || !strncmp(url, "/ui/", 4))
+    if (is_ui_path(url))
         return server_route_ui(s, c, r, url, method);
     return plain(c, r, MHD_HTTP_NOT_FOUND, "not found\n");
 }

@@ -336,8 +336,10 @@ const char *server_boot_refuse(struct server *s, struct boot_job *j, char *msg, 
         return msg;
     }
     /* iPXE always sends ${uuid}: a pinned UUID left out is a request not from iPXE. The
-     * pinned value is never told: it would show a spoofer what to send. */
-    if (m->uuid && strcmp(m->uuid, j->uuid)) {
+     * pinned value is never told: it would show a spoofer what to send. A firmware's own
+     * HTTP boot client (/uki) sends no UUID at all; there the link-layer check is all. */
+    bool from_ipxe = strcmp(j->platform, "efi-http") != 0;
+    if (m->uuid && from_ipxe && strcmp(m->uuid, j->uuid)) {
         snprintf(msg, n, "%s: SMBIOS UUID %s is not the one lab.yaml pins; held", m->name,
                  j->uuid[0] ? j->uuid : "(none sent)");
         server_refusal(s, j->mac, "uuid", msg);

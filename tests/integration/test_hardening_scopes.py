@@ -18,7 +18,8 @@ class Scopes(unittest.TestCase):
         self.assertNotEqual(self.viewer, self.b.token())
         self.assertEqual(os.stat(os.path.join(self.b.state, "viewer.token")).st_mode & 0o777,
                          0o600)
-        for path in ("/status", "/machines", "/machines/cp-1", "/events"):
+        # /overview and /watch: what the status page signs in to with the viewer token
+        for path in ("/status", "/machines", "/machines/cp-1", "/events", "/overview", "/watch"):
             status, _ = self.b.api("GET", path, token=self.viewer)
             self.assertEqual(status, 200, path)
 

@@ -47,7 +47,7 @@ class AdminTls(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("no pin for its certificate", r.stderr)
 
-    def test_tls_port_serves_the_admin_api_only(self):
+    def test_tls_port_serves_the_admin_api_and_status_page_only(self):
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -59,6 +59,14 @@ class AdminTls(unittest.TestCase):
         c.request("GET", "/api/v1/status", headers={"Authorization": "Bearer " + self.b.token()})
         self.assertEqual(c.getresponse().status, 200)
         c.close()
+        # the status page comes with the admin API: its calls go to the same port
+        for path in ("/", "/index.html"):
+            c = http.client.HTTPSConnection("127.0.0.1", self.tls_port, context=ctx, timeout=5)
+            c.request("GET", path)
+            r = c.getresponse()
+            self.assertEqual(r.status, 200, path)
+            self.assertIn(b"<html", r.read().lower())
+            c.close()
 
     def test_certificate_kept_across_restarts(self):
         with open(os.path.join(self.b.state, "admin.pin")) as f:

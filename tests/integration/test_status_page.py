@@ -122,7 +122,7 @@ class StatusPageRoutes(unittest.TestCase):
         time.sleep(1.0)
         self.assertNotIn("answer", got, "a watch with the current version waits")
         t0 = time.monotonic()
-        status, _, _ = self.b.ipxe(MACS[2])
+        status, _, _ = self.b.ipxe(MACS[2], source="127.0.0.13")  # w-2 as itself
         self.assertEqual(status, 200)
         th.join(10)
         self.assertEqual(got["answer"][0], 200)

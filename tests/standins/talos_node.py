@@ -106,7 +106,10 @@ class MachineConfig:
         self.type = m["type"]
         self.hostname = next((d["hostname"] for d in docs if d.get("kind") == "HostnameConfig"),
                              (m.get("network") or {}).get("hostname"))
-        b64 = lambda s: base64.b64decode(s).decode() if s else None
+        # talosctl's "ED25519 PRIVATE KEY" block holds PKCS#8, which openssl reads as
+        # "PRIVATE KEY" (see pki.bundle_ca)
+        b64 = lambda s: (base64.b64decode(s).decode().replace("ED25519 PRIVATE KEY", "PRIVATE KEY")
+                         if s else None)
         self.os_ca = (b64(m["ca"]["crt"]), b64(m["ca"].get("key")))
         etcd = (c.get("etcd") or {}).get("ca") or {}
         self.etcd_ca = (b64(etcd.get("crt")), b64(etcd.get("key")))
