@@ -23,16 +23,6 @@ struct boot_signer {
     EVP_PKEY *key;
 };
 
-static int ossl_fail(struct bd_err *err, const char *what)
-{
-    unsigned long e = ERR_get_error();
-    char detail[256] = "";
-    if (e)
-        ERR_error_string_n(e, detail, sizeof detail);
-    ERR_clear_error();
-    return bd_err_set(err, "%s%s%s", what, *detail ? ": " : "", detail);
-}
-
 int boot_signer_new(const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len,
                     struct boot_signer **out, struct bd_err *err)
 {
@@ -42,14 +32,14 @@ int boot_signer_new(const char *cert_pem, size_t cert_len, const char *key_pem, 
     BIO_free(b);
     if (!s->cert) {
         boot_signer_free(s);
-        return ossl_fail(err, "signing certificate: not a PEM X.509 certificate");
+        return bd_err_openssl(err, "signing certificate: not a PEM X.509 certificate");
     }
     b = BIO_new_mem_buf(key_pem, (int)key_len);
     s->key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
     BIO_free(b);
     if (!s->key) {
         boot_signer_free(s);
-        return ossl_fail(err, "signing key: not an unencrypted PEM private key");
+        return bd_err_openssl(err, "signing key: not an unencrypted PEM private key");
     }
     /* UEFI firmware verifies RSA signatures only (EDK2's Authenticode support) */
     if (EVP_PKEY_base_id(s->key) != EVP_PKEY_RSA) {
@@ -58,7 +48,7 @@ int boot_signer_new(const char *cert_pem, size_t cert_len, const char *key_pem, 
     }
     if (X509_check_private_key(s->cert, s->key) != 1) {
         boot_signer_free(s);
-        return ossl_fail(err, "signing key does not belong to the signing certificate");
+        return bd_err_openssl(err, "signing key does not belong to the signing certificate");
     }
     *out = s;
     return 0;
@@ -171,7 +161,7 @@ int boot_authenticode_sign(const struct boot_signer *s, const uint8_t digest[32]
         !PKCS7_add_signed_attribute(si, NID_pkcs9_contentType, V_ASN1_OBJECT,
                                     OBJ_txt2obj(SPC_INDIRECT_DATA, 1)) ||
         !PKCS7_content_new(p7, NID_pkcs7_data)) {
-        ossl_fail(err, "Authenticode: building the signature");
+        bd_err_openssl(err, "Authenticode: building the signature");
         goto out;
     }
     /* The messageDigest attribute covers the SpcIndirectDataContent's value without its
@@ -180,7 +170,7 @@ int boot_authenticode_sign(const struct boot_signer *s, const uint8_t digest[32]
     if (!(bio = PKCS7_dataInit(p7, NULL)) ||
         BIO_write(bio, idc.data + skip, (int)(idc.len - skip)) != (int)(idc.len - skip) ||
         !PKCS7_dataFinal(p7, bio)) {
-        ossl_fail(err, "Authenticode: signing");
+        bd_err_openssl(err, "Authenticode: signing");
         goto out;
     }
     /* Then the content becomes the SpcIndirectDataContent itself, typed as such. */
@@ -190,7 +180,7 @@ int boot_authenticode_sign(const struct boot_signer *s, const uint8_t digest[32]
     if (!seq || !other || !ASN1_STRING_set(seq, idc.data, (int)idc.len)) {
         ASN1_STRING_free(seq);
         ASN1_TYPE_free(other);
-        ossl_fail(err, "Authenticode: content");
+        bd_err_openssl(err, "Authenticode: content");
         goto out;
     }
     ASN1_TYPE_set(other, V_ASN1_SEQUENCE, seq);
@@ -201,7 +191,7 @@ int boot_authenticode_sign(const struct boot_signer *s, const uint8_t digest[32]
     unsigned char *out = NULL;
     int n = i2d_PKCS7(p7, &out);
     if (n <= 0) {
-        ossl_fail(err, "Authenticode: encoding");
+        bd_err_openssl(err, "Authenticode: encoding");
         goto out;
     }
     *der = bd_xmalloc((size_t)n);

@@ -36,16 +36,6 @@ static void le32(uint8_t *p, uint32_t v)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static int ossl_fail(struct bd_err *err, const char *what)
-{
-    unsigned long e = ERR_get_error();
-    char detail[256] = "";
-    if (e)
-        ERR_error_string_n(e, detail, sizeof detail);
-    ERR_clear_error();
-    return bd_err_set(err, "%s%s%s", what, *detail ? ": " : "", detail);
-}
-
 static void put_file(struct boot_sb_material *m, const char *var, const char *ext,
                      const void *data, size_t len, bool secret)
 {
@@ -63,7 +53,7 @@ static int make_cert(const char *cn, int64_t now_s, EVP_PKEY **key, X509 **cert,
     *key = EVP_RSA_gen(2048);
     *cert = X509_new();
     if (!*key || !*cert)
-        return ossl_fail(err, "Secure Boot: key generation");
+        return bd_err_openssl(err, "Secure Boot: key generation");
     uint8_t serial[16];
     if (bd_random(serial, sizeof serial, err) < 0)
         return -1;
@@ -82,7 +72,7 @@ static int make_cert(const char *cn, int64_t now_s, EVP_PKEY **key, X509 **cert,
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
     X509_set_issuer_name(*cert, name);
     if (!X509_sign(*cert, *key, EVP_sha256()))
-        return ossl_fail(err, "Secure Boot: self-signing a certificate");
+        return bd_err_openssl(err, "Secure Boot: self-signing a certificate");
     return 0;
 }
 
@@ -144,14 +134,14 @@ static int make_auth(const char *var, const uint8_t vendor[16], int64_t now_s,
     BIO_free(in);
     bd_buf_free(&msg);
     if (!p7)
-        return ossl_fail(err, "Secure Boot: signing an authenticated variable");
+        return bd_err_openssl(err, "Secure Boot: signing an authenticated variable");
     /* CertData is the SignedData itself, not wrapped in a ContentInfo: EDK2 looks for
      * the SHA-256 OID at a fixed offset in it and refuses anything else */
     unsigned char *der = NULL;
     int n = i2d_PKCS7_SIGNED(p7->d.sign, &der);
     PKCS7_free(p7);
     if (n <= 0)
-        return ossl_fail(err, "Secure Boot: encoding an authenticated variable");
+        return bd_err_openssl(err, "Secure Boot: encoding an authenticated variable");
     uint8_t hdr[16 + 24];
     memcpy(hdr, ts, 16);
     le32(hdr + 16, (uint32_t)(24 + n)); /* WIN_CERTIFICATE.dwLength */

@@ -30,6 +30,8 @@ struct bd_err {
 };
 
 int bd_err_set(struct bd_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "what: <OpenSSL's first queued error>" (the queue is cleared); returns -1. */
+int bd_err_openssl(struct bd_err *e, const char *what);
 /* Prepends "prefix: " to the message already in e; returns -1. */
 int bd_err_prefix(struct bd_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

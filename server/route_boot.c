@@ -163,14 +163,11 @@ static void token_binding(const struct lab *lab, const struct lab_machine *m,
 
 #define TOKEN_MARK "@TOKEN@"
 
-/* Renders a machine's script with a placeholder for the token and splits it there. */
-static struct script_parts *render_parts(struct server *s, const struct lab_snap *snap,
-                                         const struct lab_machine *m, const char *arch, bool efi)
+void server_boot_kernel_args(struct server *s, const struct lab_snap *snap,
+                             const struct lab_machine *m, const char *arch,
+                             const char *initrd_name, const char *config_url, struct bd_buf *out)
 {
     const struct lab *lab = snap->lab;
-    char initrd_name[32];
-    snprintf(initrd_name, sizeof initrd_name, "initramfs-%s.xz", arch);
-    char *config_url = bd_xasprintf("%s/config/" TOKEN_MARK, snap->base_url);
     char *base = images_cached_cmdline(s->assets_fd, snap->schematic, lab->cluster.talos_version,
                                        arch);
     char *sink = NULL;
@@ -179,17 +176,30 @@ static struct script_parts *render_parts(struct server *s, const struct lab_snap
         bd_ipv4_format(lab->lan.boot_server, ip);
         sink = bd_xasprintf("%s:%d", ip, lab->lan.log_port);
     }
+    boot_kernel_args(out, &(struct boot_kernel_args){
+                              .lab = lab,
+                              .machine = m,
+                              .arch = arch,
+                              .base_cmdline = base,
+                              .initrd_name = initrd_name,
+                              .config_url = config_url,
+                              .log_sink = sink,
+                          });
+    free(sink);
+    free(base);
+}
+
+/* Renders a machine's script with a placeholder for the token and splits it there. */
+static struct script_parts *render_parts(struct server *s, const struct lab_snap *snap,
+                                         const struct lab_machine *m, const char *arch, bool efi)
+{
+    const struct lab *lab = snap->lab;
+    char initrd_name[32];
+    snprintf(initrd_name, sizeof initrd_name, "initramfs-%s.xz", arch);
+    char *config_url = bd_xasprintf("%s/config/" TOKEN_MARK, snap->base_url);
     struct bd_buf args;
     bd_buf_init(&args);
-    boot_kernel_args(&args, &(struct boot_kernel_args){
-                                .lab = lab,
-                                .machine = m,
-                                .arch = arch,
-                                .base_cmdline = base,
-                                .initrd_name = efi ? initrd_name : NULL,
-                                .config_url = config_url,
-                                .log_sink = sink,
-                            });
+    server_boot_kernel_args(s, snap, m, arch, efi ? initrd_name : NULL, config_url, &args);
     char *asset = bd_xasprintf("%s/assets/%s/%s", snap->base_url, snap->schematic,
                                lab->cluster.talos_version);
     char *kernel = bd_xasprintf("%s/kernel-%s", asset, arch);
@@ -220,8 +230,6 @@ static struct script_parts *render_parts(struct server *s, const struct lab_snap
     free(kernel);
     free(asset);
     bd_buf_free(&args);
-    free(sink);
-    free(base);
     free(config_url);
     return p;
 }

@@ -274,7 +274,6 @@ enum MHD_Result server_uki_answer(struct server *s, struct MHD_Connection *c, st
                                   struct boot_job *j)
 {
     struct lab_snap *snap = j->snap;
-    const struct lab *lab = snap->lab;
     char msg[sizeof(struct bd_err) + 128];
     if (j->failed)
         return text(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "bootd could not record this boot\n");
@@ -305,26 +304,11 @@ enum MHD_Result server_uki_answer(struct server *s, struct MHD_Connection *c, st
                     "bootd cannot build this image; see bootctl events\n");
     }
     char *config_url = bd_xasprintf("%s/config/%s", snap->base_url, j->boot.token);
-    char *base = images_cached_cmdline(s->assets_fd, snap->schematic, lab->cluster.talos_version,
-                                       arch_name);
-    char *sink = NULL;
-    if (lab->lan.log_port) {
-        char ip[16];
-        bd_ipv4_format(lab->lan.boot_server, ip);
-        sink = bd_xasprintf("%s:%d", ip, lab->lan.log_port);
-    }
     struct bd_buf args;
     bd_buf_init(&args);
     /* the same command line iPXE passes, without initrd=: the stub hands the kernel
      * its .initrd itself */
-    boot_kernel_args(&args, &(struct boot_kernel_args){
-                                .lab = lab,
-                                .machine = j->machine,
-                                .arch = arch_name,
-                                .base_cmdline = base,
-                                .config_url = config_url,
-                                .log_sink = sink,
-                            });
+    server_boot_kernel_args(s, snap, j->machine, arch_name, NULL, config_url, &args);
     struct boot_uki_boot b;
     int rc = boot_uki_finish(&img->layout, &img->prefix, args.data, img->signer, &b, &err);
     if (rc == 0 && b.size != img->size) {
@@ -332,8 +316,6 @@ enum MHD_Result server_uki_answer(struct server *s, struct MHD_Connection *c, st
         rc = bd_err_set(&err, "UKI: the signature's size changed between boots");
     }
     bd_buf_free(&args);
-    free(sink);
-    free(base);
     free(config_url);
     if (rc < 0) {
         state_event_note(s->store, j->mac, "http", "error", err.msg);

@@ -267,6 +267,12 @@ uint32_t server_client_ipv4(struct MHD_Connection *c);
 enum MHD_Result server_route_boot_chain(struct server *s, struct MHD_Connection *c, struct req *r);
 /* "bios" or "uefi" for iPXE's platform or a DHCP client-arch tag; NULL when unknown. */
 const char *server_firmware_name(const char *kind);
+/* A machine's kernel command line for a boot (/ipxe and /uki): Talos's cached or built-in
+ * command line, the lab's and the machine's arguments, the config URL and the log sink;
+ * initrd_name only for UEFI iPXE. Appended to out. */
+void server_boot_kernel_args(struct server *s, const struct lab_snap *snap,
+                             const struct lab_machine *m, const char *arch,
+                             const char *initrd_name, const char *config_url, struct bd_buf *out);
 enum MHD_Result server_route_ipxe(struct server *s, struct MHD_Connection *c, struct req *r);
 /* Shared by /ipxe and /uki (route_boot.c): a known machine's checks (a message for a
  * refusal, NULL when it may boot), the boot's description and token binding, recording

@@ -9,9 +9,6 @@
 
 /* ---------- PKI (pki_key.c, pki_cert.c): OpenSSL 3, see docs/talos.md ---------- */
 
-/* err gets what, then OpenSSL's first queued error (the queue is cleared). -1. */
-int talos_pki_fail(struct bd_err *err, const char *what);
-
 enum pki_key_type { PKI_KEY_ED25519, PKI_KEY_EC_P256, PKI_KEY_RSA_4096 };
 EVP_PKEY *talos_pki_key_generate(enum pki_key_type type, struct bd_err *err) BD_MUST_CHECK;
 /* The type a key has (RSA of any size reads as PKI_KEY_RSA_4096). */

@@ -109,7 +109,7 @@ static int add_extensions(X509 *x, const struct pki_cert_spec *spec, X509 *issue
     if (rc == 0 && issuer)
         rc = add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always");
     if (rc < 0)
-        return talos_pki_fail(err, "adding certificate extensions");
+        return bd_err_openssl(err, "adding certificate extensions");
     if (spec->nsans) {
         struct bd_buf b;
         bd_buf_init(&b);
@@ -118,7 +118,7 @@ static int add_extensions(X509 *x, const struct pki_cert_spec *spec, X509 *issue
         if (rc == 0 && spec->subject[0] == 0)
             bd_buf_puts(&b, ",critical");
         if (rc == 0 && add_ext(x, &ctx, NID_subject_alt_name, b.data) < 0)
-            rc = talos_pki_fail(err, "adding subject alternative names");
+            rc = bd_err_openssl(err, "adding subject alternative names");
         bd_buf_free(&b);
     }
     return rc;
@@ -151,7 +151,7 @@ int talos_pki_cert_issue(const struct pki_cert_spec *spec, EVP_PKEY *subject_key
         /* the issuer's subject as it is encoded: Go chains by the raw bytes */
         !X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : subject) ||
         !X509_set_pubkey(x, subject_key)) {
-        talos_pki_fail(err, "issuing a certificate");
+        bd_err_openssl(err, "issuing a certificate");
         goto out;
     }
     if (add_extensions(x, spec, issuer, err) < 0)
@@ -159,7 +159,7 @@ int talos_pki_cert_issue(const struct pki_cert_spec *spec, EVP_PKEY *subject_key
     /* Ed25519 hashes internally (no digest); ECDSA and RSA sign SHA-256 */
     const EVP_MD *md = EVP_PKEY_get_base_id(signer) == EVP_PKEY_ED25519 ? NULL : EVP_sha256();
     if (X509_sign(x, signer, md) <= 0) {
-        talos_pki_fail(err, "signing a certificate");
+        bd_err_openssl(err, "signing a certificate");
         goto out;
     }
     *pem = talos_pki_cert_pem(x);
@@ -178,7 +178,7 @@ X509 *talos_pki_cert_parse(const char *pem, const char *what, struct bd_err *err
     X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
     BIO_free(bio);
     if (!x)
-        talos_pki_fail(err, what);
+        bd_err_openssl(err, what);
     return x;
 }
 
@@ -193,7 +193,7 @@ int talos_pki_cert_verify(X509 *crt, X509 *ca, struct bd_err *err)
         else
             bd_err_set(err, "%s", X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
     } else {
-        talos_pki_fail(err, "verifying a certificate");
+        bd_err_openssl(err, "verifying a certificate");
     }
     X509_STORE_CTX_free(ctx);
     X509_STORE_free(store);

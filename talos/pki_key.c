@@ -11,16 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int talos_pki_fail(struct bd_err *err, const char *what)
-{
-    unsigned long e = ERR_get_error();
-    char msg[256] = "unknown error";
-    if (e)
-        ERR_error_string_n(e, msg, sizeof msg);
-    ERR_clear_error();
-    return bd_err_set(err, "%s: %s", what, msg);
-}
-
 EVP_PKEY *talos_pki_key_generate(enum pki_key_type type, struct bd_err *err)
 {
     EVP_PKEY *k = NULL;
@@ -36,7 +26,7 @@ EVP_PKEY *talos_pki_key_generate(enum pki_key_type type, struct bd_err *err)
         break;
     }
     if (!k)
-        talos_pki_fail(err, "generating a key");
+        bd_err_openssl(err, "generating a key");
     return k;
 }
 
@@ -97,7 +87,7 @@ EVP_PKEY *talos_pki_key_parse(const char *pem, const char *what, struct bd_err *
     const unsigned char *p = der;
     k = d2i_AutoPrivateKey(NULL, &p, len);
     if (!k)
-        talos_pki_fail(err, what);
+        bd_err_openssl(err, what);
     else if (EVP_PKEY_get_base_id(k) != EVP_PKEY_ED25519 && EVP_PKEY_get_base_id(k) != EVP_PKEY_EC &&
              EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA) {
         bd_err_set(err, "%s: not an Ed25519, ECDSA or RSA key", what);
@@ -138,7 +128,7 @@ int talos_pki_key_pem(EVP_PKEY *k, char **out, struct bd_err *err)
     if (ok)
         *out = bio_text(bio);
     BIO_free(bio);
-    return ok ? 0 : talos_pki_fail(err, "writing a key");
+    return ok ? 0 : bd_err_openssl(err, "writing a key");
 }
 
 char *talos_pki_b64(const void *data, size_t len)
