@@ -90,6 +90,11 @@ int cli_cmd_dhcp_event(struct cli *c, int argc, char **argv);
 int cli_cmd_image(struct cli *c, const char *url, const char *token_file, int argc, char **argv);
 int cli_cmd_gitops(struct cli *c, int argc, char **argv);
 int cli_cmd_gitops_render(int argc, char **argv, bool json); /* offline */
+struct gitops_render_opts;
+/* The rendering options of gitops render and plan (--kustomize, --helm, --helm-cache;
+ * --root only where root is given): -1 on a bad option; optind is the first path. */
+int cli_gitops_render_opts(int argc, char **argv, struct gitops_render_opts *ro,
+                           const char **root);
 int cli_cmd_gitops_plan(int argc, char **argv, bool json);   /* offline */
 int cli_cmd_bootstrap(struct cli *c, int argc, char **argv);
 /* The "cluster" part of /status: phase, bootstrap, each machine's Talos API. */

@@ -186,25 +186,36 @@ usage:
     return 2;
 }
 
-int cli_cmd_gitops_render(int argc, char **argv, bool json)
+int cli_gitops_render_opts(int argc, char **argv, struct gitops_render_opts *ro,
+                           const char **root)
 {
-    struct gitops_render_opts ro = {0};
     static const struct option opts[] = {{"kustomize", required_argument, NULL, 'k'},
                                          {"helm", required_argument, NULL, 'h'},
                                          {"helm-cache", required_argument, NULL, 'c'},
+                                         {"root", required_argument, NULL, 'r'},
                                          {0}};
     optind = 0;
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (ch == 'k')
-            ro.kustomize = optarg;
+            ro->kustomize = optarg;
         else if (ch == 'h')
-            ro.helm = optarg;
+            ro->helm = optarg;
         else if (ch == 'c')
-            ro.helm_cache = optarg;
+            ro->helm_cache = optarg;
+        else if (ch == 'r' && root)
+            *root = optarg;
         else
-            return 2;
+            return -1;
     }
+    return 0;
+}
+
+int cli_cmd_gitops_render(int argc, char **argv, bool json)
+{
+    struct gitops_render_opts ro = {0};
+    if (cli_gitops_render_opts(argc, argv, &ro, NULL) < 0)
+        return 2;
     if (optind >= argc) {
         fprintf(stderr, "usage: bootctl gitops render [--kustomize TOOL|builtin] [--helm HELM] "
                         "[--helm-cache DIR] PATH...\n");

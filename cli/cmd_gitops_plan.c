@@ -81,25 +81,8 @@ int cli_cmd_gitops_plan(int argc, char **argv, bool json)
 {
     const char *root = ".";
     struct gitops_render_opts ro = {0};
-    static const struct option opts[] = {{"kustomize", required_argument, NULL, 'k'},
-                                         {"root", required_argument, NULL, 'r'},
-                                         {"helm", required_argument, NULL, 'h'},
-                                         {"helm-cache", required_argument, NULL, 'c'},
-                                         {0}};
-    optind = 0;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (ch == 'k')
-            ro.kustomize = optarg;
-        else if (ch == 'r')
-            root = optarg;
-        else if (ch == 'h')
-            ro.helm = optarg;
-        else if (ch == 'c')
-            ro.helm_cache = optarg;
-        else
-            return 2;
-    }
+    if (cli_gitops_render_opts(argc, argv, &ro, &root) < 0)
+        return 2;
     char *abs = realpath(root, NULL);
     if (optind >= argc || !abs) {
         fprintf(stderr, abs ? USAGE : "bootctl: %s: no such directory\n", root);
