@@ -55,6 +55,11 @@ static int events_trim_locked(struct state_db *st, int64_t now, struct bd_err *e
 int state_event_add_locked(struct state_db *st, int64_t now, const char *mac, const char *source,
                             const char *kind, const char *message, struct bd_err *err)
 {
+    /* struct state_event reads these back into fixed fields: refuse what would come back cut */
+    if (strlen(kind) >= sizeof ((struct state_event *)0)->kind ||
+        (source && strlen(source) >= sizeof ((struct state_event *)0)->source))
+        return bd_err_set(err, "event kind '%s' or source '%s' too long for the timeline", kind,
+                          source ? source : "");
     sqlite3_stmt *s = state_stmt(st, S_EVENT_ADD);
     if (s) {
         sqlite3_bind_int64(s, 1, now);

@@ -39,8 +39,8 @@ struct state_machine {
 struct state_event {
     int64_t id, ts_ms;
     char mac[18];
-    char source[16];
-    char kind[24];
+    char source[24];
+    char kind[40];
     char *message; /* owned by the list */
 };
 

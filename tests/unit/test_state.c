@@ -79,6 +79,25 @@ Test(store, discovery_and_state_events)
     state_close(st);
 }
 
+Test(store, an_event_kind_comes_back_whole_or_is_refused)
+{
+    struct state_db *st = open_store(NULL);
+    struct bd_err err;
+    const char *longest = "etcd-backup-failed-and-retrying-in-1m"; /* 37 characters: fits */
+    cr_assert_eq(state_event_add(st, "52:54:00:00:00:07", "reconcile", longest, "m", &err), 0,
+                 "%s", err.msg);
+    cr_assert_lt(state_event_add(st, "52:54:00:00:00:07", "reconcile",
+                                 "a-kind-of-event-that-would-be-cut-when-read-back", "m", &err),
+                 0, "a kind that cannot come back whole is refused, not cut");
+    cr_assert(strstr(err.msg, "too long"), "%s", err.msg);
+    struct state_events ev;
+    cr_assert_eq(state_events_for(st, "52:54:00:00:00:07", 10, &ev, &err), 0);
+    cr_assert_eq(ev.n, 1);
+    cr_assert_str_eq(ev.v[0].kind, longest);
+    state_events_free(&ev);
+    state_close(st);
+}
+
 static int boot(struct state_db *st, const char *mac, const char *name, char token[33])
 {
     struct bd_err err;
