@@ -34,6 +34,43 @@ static void describe(const cJSON *v, char *out, size_t n)
     cJSON_free(s);
 }
 
+/* Fields that hold resource.Quantity values: the maps of resources, ResourceQuota and
+ * LimitRange (keyed by resource name) and emptyDir's sizeLimit. Elsewhere "1000m" and "1"
+ * are different strings. */
+static bool quantity_field(const char *path)
+{
+    static const char *const maps[] = {"limits", "requests", "hard",
+                                       "capacity", "allocatable", "default",
+                                       "defaultRequest", "max", "min",
+                                       "maxLimitRequestRatio", "podFixed"};
+    const char *last = strrchr(path, '.');
+    if (!last)
+        return false;
+    if (!strcmp(last + 1, "sizeLimit"))
+        return true;
+    const char *parent = last;
+    while (parent > path && parent[-1] != '.' && parent[-1] != ']')
+        parent--;
+    size_t n = (size_t)(last - parent);
+    for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++)
+        if (strlen(maps[i]) == n && !strncmp(parent, maps[i], n))
+            return true;
+    return false;
+}
+
+/* Git may say `cpu: 2` (a number) or `memory: 1.5Gi`; the cluster answers the canonical
+ * string ("2", "1536Mi"). */
+static bool same_quantity(const char *path, const cJSON *want, const cJSON *live)
+{
+    if (!cJSON_IsString(live) || !quantity_field(path))
+        return false;
+    char *text = cJSON_IsNumber(want) ? cJSON_PrintUnformatted(want) : NULL;
+    const char *w = text ? text : cJSON_IsString(want) ? want->valuestring : NULL;
+    bool same = w && gitops_quantity_equal(w, live->valuestring);
+    cJSON_free(text);
+    return same;
+}
+
 static bool differs(const cJSON *want, const cJSON *live, const cJSON *owned, int depth,
                     bool in_meta, char *path, size_t pn, char *why, size_t n)
 {
@@ -86,7 +123,7 @@ static bool differs(const cJSON *want, const cJSON *live, const cJSON *owned, in
         }
         return false;
     }
-    if (!live || !cJSON_Compare(want, live, true)) {
+    if (!live || !(cJSON_Compare(want, live, true) || same_quantity(path, want, live))) {
         char w[80], l[80];
         describe(want, w, sizeof w);
         describe(live, l, sizeof l);

@@ -26,6 +26,9 @@ int gitops_exec(char *const argv[], char *const extra_env[], int64_t timeout_s,
 /* The path of an executable name found in PATH, or NULL (caller frees). */
 char *gitops_find_program(const char *name);
 
+/* Two resource.Quantity texts with the same value ("1000m" and "1"); false if either is
+ * not a quantity (quantity.c). */
+bool gitops_quantity_equal(const char *a, const char *b);
 /* Drift (drift.c): true, with why, when live no longer holds every field of want (the
  * body bootd applied) or a field of it is no longer manager's in managedFields. */
 bool gitops_drifted(const struct cJSON *want, const struct cJSON *live, const char *manager,

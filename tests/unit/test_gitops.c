@@ -451,6 +451,44 @@ Test(gitops_drift, fields_values_and_owners)
     free(shorter);
 }
 
+Test(gitops_drift, quantities_compare_by_value_where_the_api_server_canonicalises_them)
+{
+    cr_assert(gitops_quantity_equal("1000m", "1"));
+    cr_assert(gitops_quantity_equal("0.5", "500m"));
+    cr_assert(gitops_quantity_equal("1.5Gi", "1536Mi"));
+    cr_assert(gitops_quantity_equal("1e3", "1k"));
+    cr_assert(gitops_quantity_equal("1E", "1000P"), "E alone is exa, not an exponent");
+    cr_assert(gitops_quantity_equal("-0", "0m"));
+    cr_assert(gitops_quantity_equal("+2", "2"));
+    cr_assert_not(gitops_quantity_equal("1Gi", "1G"));
+    cr_assert_not(gitops_quantity_equal("100m", "1"));
+    cr_assert_not(gitops_quantity_equal("1", "-1"));
+    cr_assert_not(gitops_quantity_equal("1x", "1x"), "not a quantity");
+    cr_assert_not(gitops_quantity_equal(".", "0"));
+    cr_assert_not(gitops_quantity_equal("1Ki", "1.0001Ki"));
+
+    char why[256];
+    const char *mf = "\"managedFields\":[{\"manager\":\"bootd\",\"operation\":\"Apply\","
+                     "\"fieldsV1\":{\"f:spec\":{\"f:resources\":{\"f:limits\":{\"f:cpu\":{},"
+                     "\"f:memory\":{}}},\"f:name\":{}}}}]";
+    const char *want = "{\"kind\":\"X\",\"spec\":{\"resources\":{\"limits\":"
+                       "{\"cpu\":\"1000m\",\"memory\":1073741824}},\"name\":\"1000m\"}}";
+    char *live = bd_xasprintf("{\"metadata\":{%s},\"spec\":{\"resources\":{\"limits\":"
+                              "{\"cpu\":\"1\",\"memory\":\"1Gi\"}},\"name\":\"1000m\"}}", mf);
+    cr_assert_not(drift(want, live, why), "canonical quantities are not drift: %s", why);
+    free(live);
+    live = bd_xasprintf("{\"metadata\":{%s},\"spec\":{\"resources\":{\"limits\":"
+                        "{\"cpu\":\"2\",\"memory\":\"1Gi\"}},\"name\":\"1000m\"}}", mf);
+    cr_assert(drift(want, live, why));
+    assert_has(why, "spec.resources.limits.cpu is \"2\" in the cluster");
+    free(live);
+    live = bd_xasprintf("{\"metadata\":{%s},\"spec\":{\"resources\":{\"limits\":"
+                        "{\"cpu\":\"1\",\"memory\":\"1Gi\"}},\"name\":\"1\"}}", mf);
+    cr_assert(drift(want, live, why), "outside quantity fields, text is compared as text");
+    assert_has(why, "spec.name");
+    free(live);
+}
+
 /* ---- ids, paths, store ---- */
 
 Test(gitops_ids, ids_and_paths)
