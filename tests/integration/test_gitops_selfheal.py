@@ -21,6 +21,11 @@ class SelfHeal(unittest.TestCase):
             "apps/cm.yaml": yaml_doc("ConfigMap", "settings", "shop",
                                      extra="data: {mode: fast, size: \"3\"}\n"),
             "apps/free.yaml": yaml_doc("ConfigMap", "free", "shop", extra="data: {a: b}\n"),
+            # the API server keeps these as "1", "1536Mi", "500m": not drift
+            "apps/sized.yaml": deployment("sized", "shop").replace(
+                'image: "registry.example/app:1"}',
+                'image: "registry.example/app:1", resources: {limits: {cpu: 1000m, '
+                'memory: 1.5Gi}, requests: {cpu: 0.5}}}'),
         }, [("apps", ["apps"])]).start()
         s = cls.lab.wait_idle()
         assert s["last_error"] is None, s
@@ -49,6 +54,10 @@ class SelfHeal(unittest.TestCase):
         self.assertEqual(s["last_sync"]["drifted"], 0)
         self.assertEqual(self.lab.api.requests("PATCH"), [])
         self.assertEqual(self.metric(), before)
+        live = self.lab.api.get("apps/v1", "deployments", "shop", "sized")
+        res = live["spec"]["template"]["spec"]["containers"][0]["resources"]
+        self.assertEqual(res, {"limits": {"cpu": "1", "memory": "1536Mi"},
+                               "requests": {"cpu": "500m"}}, "stored canonical, as the API server does")
 
     def test_2_edited_and_deleted_objects_are_set_back(self):
         before = self.metric()

@@ -17,6 +17,10 @@ It follows the Kubernetes API reference and the server-side apply documentation
   DELETE, POST; a merge patch of the object records its fields as the patching
   manager's (operation Update, fieldManager or "kubectl-patch"), taking them from the
   other managers, as the API server does for updates.
+* Resource quantities of built-in kinds (resources.limits/requests, PVC and PV capacity,
+  Node capacity/allocatable, emptyDir sizeLimit) are stored in their canonical form as
+  k8s.io/apimachinery's Quantity.String() writes it (`1000m` -> "1", `1.5Gi` -> "1536Mi",
+  `0.5` -> "500m", `2` -> "2"); a value that is not a quantity is a 422, as there.
 * It rejects what the real one rejects here: apiVersion/kind not matching the URL, a
   name or namespace differing from the URL, apply without fieldManager, a namespaced
   object in a namespace that does not exist, a CRD whose name is not <plural>.<group>.
@@ -33,6 +37,8 @@ Run in-process (KubeApiServer(...).start()) or as a program:
 import argparse
 import asyncio
 import datetime
+import fractions
+import re
 import email.utils
 import json
 import ssl
@@ -85,6 +91,78 @@ BUILTIN = [
 
 VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet")
+
+
+QUANTITY_MAPS = ("limits", "requests", "capacity", "allocatable", "hard", "default",
+                 "defaultRequest", "max", "min", "maxLimitRequestRatio", "podFixed")
+QUANTITY_RE = re.compile(r"^([+-]?)([0-9]+\.?[0-9]*|\.[0-9]+)"
+                         r"(Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?[0-9]+|[numkMGTPE]?)$")
+DECIMAL_SI = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15,
+              "E": 18}
+BINARY_SI = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]
+
+
+def canonical_quantity(text):
+    """Quantity.String() of a parsed quantity, or None when text is not a quantity."""
+    if isinstance(text, bool):
+        return None
+    m = QUANTITY_RE.match(str(text))
+    if not m:
+        return None
+    sign, number, suffix = m.groups()
+    value = fractions.Fraction(number) * (-1 if sign == "-" else 1)
+    if suffix in BINARY_SI[1:]:
+        value *= 1024 ** BINARY_SI.index(suffix)
+        fmt = "BinarySI"
+    elif suffix[:1] in ("e", "E") and len(suffix) > 1:
+        value *= fractions.Fraction(10) ** int(suffix[1:])
+        fmt = "DecimalExponent"
+    else:
+        value *= fractions.Fraction(10) ** DECIMAL_SI[suffix]
+        fmt = "DecimalSI"
+    nano = fractions.Fraction(1, 10 ** 9)  # precision is nanos, rounded up (away from 0)
+    scaled = value / nano
+    if scaled.denominator != 1:
+        up = -(-abs(scaled.numerator) // scaled.denominator)
+        value = up * nano * (1 if value > 0 else -1)
+    if value == 0:
+        return "0"
+    if fmt == "BinarySI" and (abs(value) < 1024 or value.denominator != 1):
+        fmt = "DecimalSI"  # as apimachinery: small or fractional binary values go decimal
+    if fmt == "BinarySI":
+        k = 0
+        while k < 6 and value % (1024 ** (k + 1)) == 0:
+            k += 1
+        return "%d%s" % (value // 1024 ** k, BINARY_SI[k])
+    exp = -9
+    while exp < 18 and (value / fractions.Fraction(10) ** (exp + 3)).denominator == 1:
+        exp += 3
+    mantissa = value / fractions.Fraction(10) ** exp
+    if fmt == "DecimalExponent":
+        return "%d%s" % (mantissa, "e%d" % exp if exp else "")
+    return "%d%s" % (mantissa, {v: k for k, v in DECIMAL_SI.items()}[exp])
+
+
+def canonical_quantities(obj, path=()):
+    """Rewrites obj's quantity fields in place; ApiError 422 names a field that is not one."""
+    if isinstance(obj, list):
+        for i, v in enumerate(obj):
+            canonical_quantities(v, path + ("[%d]" % i,))
+        return
+    if not isinstance(obj, dict):
+        return
+    for k, v in obj.items():
+        here = path + (k,)
+        in_map = len(path) > 0 and path[-1] in QUANTITY_MAPS
+        if (in_map or k == "sizeLimit") and not isinstance(v, (dict, list)):
+            q = canonical_quantity(v)
+            if q is None:
+                raise ApiError(422, "Invalid", "%s: Invalid value: \"%s\": quantities must "
+                               "match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*"
+                               "[-+]?[0-9]*)$'" % (".".join(here), v))
+            obj[k] = q
+        else:
+            canonical_quantities(v, here)
 
 
 class ApiError(Exception):
@@ -391,6 +469,8 @@ class Store:
             raise ApiError(400, "BadRequest",
                            "PATCH request with apply-patch content type requires fieldManager")
         self.check_body(body, gv, kind, key[2], key[3], namespaced)
+        if any(b[0] == gv and b[1] == kind for b in BUILTIN):
+            canonical_quantities(body)
         body.pop("status", None) if has_status else None
         applied = leaf_paths(body)
         owners = self.owners.setdefault(key, {}) if not dry_run else \
