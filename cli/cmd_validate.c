@@ -7,6 +7,7 @@
 #include "../images/images.h"
 #include "../talos/talos.h"
 
+#include <net/if.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -50,6 +51,13 @@ int cli_cmd_validate(int argc, char **argv)
            "%zu Talos configs rendered\n",
            argv[1], lab->cluster.name, lab->nmachines, ncp, lab->nmachines - ncp,
            lab->lan.dhcp == LAB_DHCP_FULL ? "full" : "proxy", generated);
+    /* a lab is often checked on another machine than bootd's (CI, a laptop): say it, do
+     * not fail */
+    if (lab->lan.interface && if_nametoindex(lab->lan.interface) == 0)
+        fprintf(stderr,
+                "%s: note: lan.interface %s does not exist on this host; bootd refuses to "
+                "start here until it does\n",
+                argv[1], lab->lan.interface);
     talos_cluster_free(tc);
     lab_free(lab);
     return 0;

@@ -19,6 +19,12 @@ class Bootctl(unittest.TestCase):
         r = self.b.bootctl("validate", self.b.lab_path)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("ok: cluster it, 4 machines", r.stdout)
+        self.assertNotIn("note:", r.stderr, "lo exists here")
+        elsewhere = self.b.write("elsewhere.yaml", read(self.b.lab_path).replace(
+            "interface: lo", "interface: bd-none0", 1))
+        r = self.b.bootctl("validate", elsewhere)
+        self.assertEqual(r.returncode, 0, "a lab for another host is still valid: " + r.stderr)
+        self.assertIn("note: lan.interface bd-none0 does not exist on this host", r.stderr)
         # bootd would refuse examples/minimal until its secrets bundle exists
         r = self.b.bootctl("validate", "examples/minimal/lab.yaml")
         self.assertEqual(r.returncode, 1, r.stdout)
