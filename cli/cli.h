@@ -75,6 +75,8 @@ int cli_etcd_members(struct cli *c);
 int cli_cmd_secrets(struct cli *c, int argc, char **argv);
 int cli_machine_replace(struct cli *c, int argc, char **argv); /* argv[0] = "replace" */
 int cli_cmd_gen(int argc, char **argv);
+int cli_cmd_plan(struct cli *c, int argc, char **argv);
+int cli_machine_diff(struct cli *c, const char *name); /* bootctl plan NAME */
 /* bootctl gen secureboot (cmd_secureboot.c): keys into out_dir (NULL: secureboot/ next to
  * lab.yaml); never replaces keys already there. */
 int cli_gen_secureboot(const struct lab *lab, const char *out_dir, struct bd_err *err);

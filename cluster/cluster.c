@@ -65,6 +65,15 @@ static int real_talos_etcd_remove_member(void *ud, const struct talos_node *n, u
     return talos_api_etcd_remove_member(n, id, code, err);
 }
 
+static int real_talos_apply_config(void *ud, const struct talos_node *n, const char *data,
+                                   size_t len, enum talos_apply_mode mode, bool dry_run,
+                                   int64_t try_timeout_s, struct talos_apply_result *out,
+                                   int *code, struct bd_err *err)
+{
+    (void)ud;
+    return talos_api_apply_config(n, data, len, mode, dry_run, try_timeout_s, out, code, err);
+}
+
 static void real_kube_run(void *ud, const struct kube_target *t, const atomic_bool *cancel,
                           struct kube_call *calls, size_t n)
 {
@@ -97,6 +106,8 @@ struct cluster *cluster_new(const struct cluster_env *env)
         c->env.talos_etcd_remove_member = real_talos_etcd_remove_member;
     if (!c->env.kube_run)
         c->env.kube_run = real_kube_run;
+    if (!c->env.talos_apply_config)
+        c->env.talos_apply_config = real_talos_apply_config;
     bd_worker_init(&c->worker);
     snprintf(c->phase, sizeof c->phase, "starting");
     c->phase_since_ms = bd_now_ms();

@@ -62,6 +62,9 @@ struct cluster_env {
                               struct bd_err *err);
     int (*talos_etcd_remove_member)(void *ud, const struct talos_node *n, uint64_t id,
                                     int *code, struct bd_err *err);
+    int (*talos_apply_config)(void *ud, const struct talos_node *n, const char *data, size_t len,
+                              enum talos_apply_mode mode, bool dry_run, int64_t try_timeout_s,
+                              struct talos_apply_result *out, int *code, struct bd_err *err);
 };
 
 struct cluster;
@@ -142,5 +145,27 @@ struct cJSON *cluster_secret_clean(const struct cJSON *live);
 /* Where a machine's Talos API is: its ip in lab.yaml, else where bootd last saw it.
  * false when neither is known. */
 bool cluster_machine_addr(struct state_db *st, const struct lab_machine *m, char ip[16]);
+
+/* ---- day 2: configs reaching running machines (plan.c) ---- */
+
+/* What state.db keeps of a config: its SHA-256 and its redacted text (caller frees). */
+int cluster_applied_prepare(const struct talos_cluster *tc, const struct lab *lab,
+                            const char *text, size_t len, char sha[65], char **redacted,
+                            struct bd_err *err) BD_MUST_CHECK;
+/* Records the config a machine got (how: "pxe", or the apply mode): its SHA-256 and a
+ * redacted copy (talos_config_redact), never the secrets. */
+int cluster_applied_record(struct state_db *st, const struct talos_cluster *tc,
+                           const struct lab *lab, const struct lab_machine *m, const char *text,
+                           size_t len, const char *how, struct bd_err *err) BD_MUST_CHECK;
+/* bootctl plan: per installed machine (of names, or all when nnames is 0) the redacted
+ * diff between the config bootd would serve now and the one it last got, and Talos's
+ * verdict on it (ApplyConfiguration AUTO with dry_run). NULL with err for an unknown
+ * name. Caller frees. */
+struct cJSON *cluster_plan(struct cluster *c, const char *const *names, size_t nnames,
+                           struct bd_err *err);
+/* Talos's answer to an ApplyConfiguration (dry run or not) as bootctl shows it: "live"
+ * (applied without a reboot), "reboot", "refused" (InvalidArgument: the config or the
+ * mode), "unknown" (no answer). */
+const char *cluster_verdict(int rc, int code, enum talos_apply_mode mode);
 
 #endif

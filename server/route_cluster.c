@@ -208,6 +208,23 @@ static enum MHD_Result secret_export(struct server *s, struct MHD_Connection *c,
     return rc;
 }
 
+/* GET /api/v1/cluster/plan[?machine=NAME...]: bootctl plan. */
+static enum MHD_Result plan(struct server *s, struct MHD_Connection *c, struct req *r)
+{
+    const char *names[64];
+    size_t n = 0;
+    const char *arg = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "machine");
+    char *copy = arg ? bd_xstrdup(arg) : NULL, *save = NULL;
+    for (char *p = copy ? strtok_r(copy, ",", &save) : NULL; p && n < 64;
+         p = strtok_r(NULL, ",", &save))
+        names[n++] = p;
+    struct bd_err err;
+    cJSON *o = cluster_plan(s->cluster, names, n, &err);
+    free(copy);
+    return o ? server_reply_json(c, r, MHD_HTTP_OK, o)
+             : server_reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "%s", err.msg);
+}
+
 enum MHD_Result server_route_cluster(struct server *s, struct MHD_Connection *c, struct req *r,
                               const char *url, const char *method)
 {
@@ -218,6 +235,8 @@ enum MHD_Result server_route_cluster(struct server *s, struct MHD_Connection *c,
                                                           "use POST");
     if (!strcmp(url, "secret") && get)
         return secret_export(s, c, r);
+    if (!strcmp(url, "plan") && get)
+        return plan(s, c, r);
     if (!strcmp(url, "etcd-members") && get) {
         struct bd_err err;
         cJSON *o = cluster_etcd_members(s->cluster, &err);

@@ -64,6 +64,15 @@ const char *const state_migrations[] = {
     /* 5: the firmware a machine booted with (bios, uefi, uefi-http), apart from its CPU
      * arch: DHCP tells the one, iPXE both. */
     "ALTER TABLE machines ADD COLUMN firmware TEXT;",
+    /* 6: the config each machine last got (served at PXE time or applied through the
+     * Talos API): its SHA-256 and its text with every secret redacted (never the
+     * secrets), for bootctl plan's diff. */
+    "CREATE TABLE applied_configs ("
+    "  mac TEXT PRIMARY KEY,"
+    "  sha256 TEXT NOT NULL,"
+    "  redacted TEXT NOT NULL,"
+    "  how TEXT NOT NULL,"                     /* pxe | auto | no-reboot | reboot | ... */
+    "  applied_at INTEGER NOT NULL);",
 };
 
 const size_t state_nmigrations = sizeof state_migrations / sizeof state_migrations[0];
@@ -147,4 +156,7 @@ const char *const state_stmt_sql[S_COUNT] = {
                             " ELSE first_attempt END,"
                             " done_at = CASE WHEN ?4 IS NOT NULL THEN ?5 ELSE 0 END"
                             " WHERE cluster = ?1 AND NOT done",
+    [S_APPLIED_GET] = "SELECT sha256, redacted, how, applied_at FROM applied_configs WHERE mac = ?1",
+    [S_APPLIED_PUT] = "INSERT OR REPLACE INTO applied_configs(mac, sha256, redacted, how, applied_at)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5)",
 };

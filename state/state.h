@@ -218,4 +218,19 @@ int state_rebuild_start(struct state_db *st, const char *cluster, const char *sn
 int state_rebuild_progress(struct state_db *st, const char *cluster, const char *phase,
                            const char *node, const char *error, struct bd_err *err) BD_MUST_CHECK;
 
+/* The config a machine last got (bootctl plan and apply): served at PXE time or pushed
+ * through the Talos API. Only its SHA-256 and a redacted copy are kept. */
+struct state_applied {
+    char sha256[65];
+    char *redacted; /* caller frees (state_applied_clear) */
+    char how[32];   /* pxe, auto, no-reboot, reboot, staged, try */
+    int64_t applied_ms;
+};
+/* 1 found, 0 none, -1 error. */
+int state_applied_get(struct state_db *st, const char *mac, struct state_applied *out,
+                      struct bd_err *err) BD_MUST_CHECK;
+int state_applied_put(struct state_db *st, const char *mac, const char *sha256,
+                      const char *redacted, const char *how, struct bd_err *err) BD_MUST_CHECK;
+void state_applied_clear(struct state_applied *a);
+
 #endif
