@@ -108,20 +108,21 @@ int talos_text_diff(const char *old, const char *new_, const char *name, char **
     git_diff_options opts;
     git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
     opts.context_lines = 3;
-    char *a = bd_xasprintf("a/%s", name), *b = bd_xasprintf("b/%s", name);
     int rc = -1;
-    if (git_patch_from_buffers(&patch, old, strlen(old), a, new_, strlen(new_), b, &opts) < 0 ||
+    if (git_patch_from_buffers(&patch, old, strlen(old), name, new_, strlen(new_), name,
+                               &opts) < 0 ||
         (patch && git_patch_to_buf(&buf, patch) < 0)) {
         const git_error *e = git_error_last();
         bd_err_set(err, "diff of %s: %s", name, e && e->message ? e->message : "libgit2 failed");
     } else {
-        *out = bd_xstrdup(buf.ptr ? buf.ptr : "");
+        /* from the "---" line on: git's own header names blobs, not configs */
+        const char *p = buf.ptr ? buf.ptr : "";
+        const char *from = !strncmp(p, "--- ", 4) ? p : strstr(p, "\n--- ");
+        *out = bd_xstrdup(from ? from + (*from == '\n') : "");
         rc = 0;
     }
     git_buf_dispose(&buf);
     git_patch_free(patch);
-    free(a);
-    free(b);
     git_libgit2_shutdown();
     return rc;
 }
