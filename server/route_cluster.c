@@ -209,7 +209,7 @@ static enum MHD_Result secret_export(struct server *s, struct MHD_Connection *c,
 }
 
 /* GET /api/v1/cluster/plan[?machine=NAME...]: bootctl plan. */
-static enum MHD_Result plan(struct server *s, struct MHD_Connection *c, struct req *r)
+static enum MHD_Result config_plan(struct server *s, struct MHD_Connection *c, struct req *r)
 {
     const char *names[64];
     size_t n = 0;
@@ -236,7 +236,7 @@ enum MHD_Result server_route_cluster(struct server *s, struct MHD_Connection *c,
     if (!strcmp(url, "secret") && get)
         return secret_export(s, c, r);
     if (!strcmp(url, "plan") && get)
-        return plan(s, c, r);
+        return config_plan(s, c, r);
     if (!strcmp(url, "etcd-members") && get) {
         struct bd_err err;
         cJSON *o = cluster_etcd_members(s->cluster, &err);
