@@ -65,6 +65,8 @@ struct cluster_env {
     int (*talos_apply_config)(void *ud, const struct talos_node *n, const char *data, size_t len,
                               enum talos_apply_mode mode, bool dry_run, int64_t try_timeout_s,
                               struct talos_apply_result *out, int *code, struct bd_err *err);
+    int (*talos_upgrade)(void *ud, const struct talos_node *n, const char *image, int *code,
+                         struct bd_err *err);
 };
 
 struct cluster;
@@ -167,5 +169,21 @@ struct cJSON *cluster_plan(struct cluster *c, const char *const *names, size_t n
  * (applied without a reboot), "reboot", "refused" (InvalidArgument: the config or the
  * mode), "unknown" (no answer). */
 const char *cluster_verdict(int rc, int code, enum talos_apply_mode mode);
+
+/* ---- day-2 jobs (day2.c): bootctl apply, bootctl upgrade talos ---- */
+
+/* Starts a job: kind "apply" (arg: the apply mode name) or "upgrade-talos" (arg: the
+ * version) over the machines named (none: all), control planes first, one at a time;
+ * each step may take timeout_s (0: 600). NULL with err when one is under way, or a name
+ * is unknown. Returns the job's status (caller frees). */
+struct cJSON *cluster_day2_start(struct cluster *c, const char *kind, const char *arg,
+                                 const char *const *names, size_t n, int64_t timeout_s,
+                                 struct bd_err *err);
+/* The day-2 job (the last one when none is under way), or JSON null. */
+struct cJSON *cluster_day2_status(struct cluster *c);
+struct cluster_day2_counters {
+    uint64_t jobs, applied, upgrades, failures;
+};
+void cluster_day2_counters(struct cluster *c, struct cluster_day2_counters *out);
 
 #endif

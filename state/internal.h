@@ -45,6 +45,9 @@ enum stmt_id {
     S_REBUILD_PROGRESS,
     S_APPLIED_GET,
     S_APPLIED_PUT,
+    S_DAY2_GET,
+    S_DAY2_START,
+    S_DAY2_SET,
     S_COUNT
 };
 

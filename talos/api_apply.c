@@ -98,3 +98,23 @@ int talos_api_apply_config(const struct talos_node *n, const char *data, size_t 
     }
     return rc;
 }
+
+/* ---- Upgrade ----
+ *
+ *   Upgrade(UpgradeRequest) -> UpgradeResponse
+ *   UpgradeRequest { string image = 1; bool preserve = 2; bool stage = 3; bool force = 4;
+ *                    RebootMode reboot_mode = 5; }
+ *   Upgrade { common.Metadata metadata = 1; string ack = 2; string actor_id = 3; } */
+enum { UPGRADE_IMAGE = 1 };
+
+int talos_api_upgrade(const struct talos_node *n, const char *image, int *code,
+                      struct bd_err *err)
+{
+    struct bd_buf req;
+    bd_buf_init(&req);
+    talos_pb_put_bytes(&req, UPGRADE_IMAGE, image, strlen(image));
+    int rc = talos_api_call(n, TALOS_API_SERVICE "Upgrade", &req, false, talos_api_on_items,
+                            "machine.UpgradeResponse", code, err);
+    bd_buf_free(&req);
+    return rc;
+}

@@ -209,6 +209,15 @@ int talos_api_apply_config(const struct talos_node *n, const char *data, size_t 
                            struct talos_apply_result *out, int *code,
                            struct bd_err *err) BD_MUST_CHECK;
 
+/* Upgrade (MachineService/Upgrade, deprecated by Talos in favour of LifecycleService but
+ * answered through v1.17): the node installs image and reboots into it. On a control
+ * plane Talos first checks etcd is healthy (unless force or preserve). */
+int talos_api_upgrade(const struct talos_node *n, const char *image, int *code,
+                      struct bd_err *err) BD_MUST_CHECK;
+/* The installer image of the lab's schematic at another Talos version (caller frees;
+ * NULL when the lab's image is not an Image Factory one). */
+char *talos_installer_image(const struct talos_cluster *tc, const char *version);
+
 /* ---------- what bootctl plan shows of a config (config_diff.c) ---------- */
 
 /* The key that makes redaction markers: derived from the cluster's secrets (tc may be
