@@ -163,6 +163,18 @@ int cli_cmd_upgrade(struct cli *c, int argc, char **argv)
     bool wait = true, show = false;
     if (argc >= 2 && !strcmp(argv[1], "status"))
         return status(c);
+    if (argc == 3 && !strcmp(argv[1], "kubernetes")) {
+        /* what talosctl upgrade-k8s does, patching each node's component images, is a
+         * config change here: the configs come from lab.yaml */
+        fprintf(stderr,
+                "bootctl: Kubernetes versions come from lab.yaml: set\n"
+                "  cluster:\n"
+                "    kubernetes_version: %s\n"
+                "then bootctl reload, bootctl plan (the component images change, Talos applies\n"
+                "them live) and bootctl apply (control planes first, one machine at a time)\n",
+                argv[2]);
+        return 2;
+    }
     if (argc < 3 || strcmp(argv[1], "talos") ||
         options(argc - 2, argv + 2, NULL, &timeout_s, &wait, &show) < 0 || show) {
         fprintf(stderr, "usage: bootctl upgrade talos VERSION [NAME...] [--timeout 10m] "
