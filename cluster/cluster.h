@@ -179,6 +179,9 @@ const char *cluster_verdict(int rc, int code, enum talos_apply_mode mode);
 struct cJSON *cluster_day2_start(struct cluster *c, const char *kind, const char *arg,
                                  const char *const *names, size_t n, int64_t timeout_s,
                                  struct bd_err *err);
+/* cluster.apply: auto: after a reload, an apply job (mode auto, every machine) when an
+ * installed machine's config changed and none is under way (an event says why not). */
+void cluster_day2_auto(struct cluster *c);
 /* The day-2 job (the last one when none is under way), or JSON null. */
 struct cJSON *cluster_day2_status(struct cluster *c);
 struct cluster_day2_counters {

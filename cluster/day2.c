@@ -257,6 +257,12 @@ static int call_apply(struct cluster *c, const struct cluster_lab *l, struct sta
         cluster_event(c, "day2", m, "config-unchanged", "config unchanged: nothing to apply");
         return 0;
     }
+    if (have == 0 && cluster_stored_state(c, m) < STATE_INSTALLING) {
+        free(cfg);
+        cluster_event(c, "day2", m, "config-unchanged",
+                      "not installed yet: it gets its config when it boots");
+        return 0;
+    }
     enum talos_apply_mode mode = TALOS_APPLY_AUTO;
     if (talos_apply_mode_parse(j->arg, &mode) < 0)
         mode = TALOS_APPLY_AUTO;
@@ -433,4 +439,48 @@ void cluster_day2_step(struct cluster *c, const struct cluster_lab *l, int64_t *
             next_machine(c, &j);
         return;
     }
+}
+
+/* Does an installed machine's config differ from what it last got? */
+static bool any_changed(struct cluster *c, const struct cluster_lab *l)
+{
+    for (size_t i = 0; i < l->lab->nmachines; i++) {
+        const struct lab_machine *m = &l->lab->machines[i];
+        char mac[18], sha[65], *cfg;
+        size_t len;
+        struct bd_err err;
+        struct state_applied a;
+        bd_mac_format(&m->mac, mac);
+        if (state_applied_get(c->env.store, mac, &a, &err) != 1)
+            continue; /* never got one: it gets it when it boots */
+        if (talos_machine_config(l->talos, m, &cfg, &len, &err) == 0) {
+            bd_sha256_hex(cfg, len, sha);
+            free(cfg);
+            bool changed = strcmp(sha, a.sha256) != 0;
+            state_applied_clear(&a);
+            if (changed)
+                return true;
+        } else {
+            state_applied_clear(&a);
+        }
+    }
+    return false;
+}
+
+void cluster_day2_auto(struct cluster *c)
+{
+    struct cluster_lab l;
+    c->env.lab_get(c->env.ud, &l);
+    bool go = l.lab->cluster.apply == LAB_APPLY_AUTO && l.creds && any_changed(c, &l);
+    c->env.lab_put(c->env.ud, &l);
+    if (!go)
+        return;
+    struct bd_err err;
+    cJSON *o = cluster_day2_start(c, "apply", "auto", NULL, 0, 0, &err);
+    if (!o) {
+        char msg[1200];
+        snprintf(msg, sizeof msg, "cluster.apply: auto: not started: %s", err.msg);
+        cluster_event(c, "day2", NULL, "day2-failed", msg);
+    }
+    cJSON_Delete(o);
 }

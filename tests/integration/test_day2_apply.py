@@ -12,6 +12,7 @@ import time
 import unittest
 
 from tests.integration.day2_lab import DayTwoLab
+from tests.integration.harness import wait_for
 from tests.integration.twin_lab import gen_secrets
 from tests.standins import talos_node
 
@@ -125,6 +126,24 @@ class ApplyTest(unittest.TestCase):
             self.assertEqual((t.reboots, t.applied), (0, []), n)
         ev = [e for e in self.lab.bootd.events("cp-1") if e["kind"] == "day2-failed"]
         self.assertTrue(ev, self.lab.bootd.events("cp-1"))
+
+
+class AutoApplyTest(unittest.TestCase):
+    def test_reload_applies_by_itself(self):
+        lab = DayTwoLab(self, os.path.join(_DIR, "secrets.yaml"), CPS[:1], WORKERS,
+                        extra="  apply: auto\n")
+        lab.start()
+        lab.boot_all()
+        lab.reload()  # nothing changed: no job
+        self.assertIsNone(lab.bootd.api("GET", "/cluster/day2")[1])
+        lab.patch({"machine": {"nodeLabels": {"day2": "auto"}}})
+        lab.reload()
+        st = wait_for(lambda: lab.bootd.api("GET", "/cluster/day2")[1],
+                      lambda j: j and j["phase"] in ("done", "failed"), 60)
+        self.assertEqual((st["kind"], st["arg"], st["phase"]), ("apply", "auto", "done"), st)
+        for n, t in lab.twins.items():
+            self.assertEqual(t.applied, [("NO_REBOOT", False)], n)
+            self.assertIn("day2: auto", t.config_text)
 
 
 def subprocess_run(lab, args, timeout):
