@@ -227,7 +227,7 @@ class NodeTwin(talos_apid.Apid):
     roles = ROLES
 
     def __init__(self, config_text, host, workdir, peers=(), apid_port=50000, client_port=2379,
-                 peer_port=2380, ready_after=0.0, trustd=None, reboot_s=1.0, upgrade_s=2.0,
+                 peer_port=2380, ready_after=0.0, trustd=None, reboot_s=2.0, upgrade_s=2.0,
                  fail_upgrade=False, **kw):
         self.config = MachineConfig(config_text)
         self.config_text = config_text     # what runs now

@@ -138,3 +138,236 @@ Test(day2, apply_modes_by_name)
     enum talos_apply_mode m;
     cr_assert_eq(talos_apply_mode_parse("REBOOT", &m), -1);
 }
+
+/* ---- day-2 jobs, driven step by step against a fake Talos API ---- */
+
+#include "../../cluster/internal.h"
+
+#include <cjson/cJSON.h>
+
+#define NODES 3
+struct job_fake {
+    struct lab *lab;
+    struct talos_cluster *tc;
+    struct state_db *store;
+    struct talos_creds creds;
+    const char *host[NODES];
+    char tag[NODES][16];
+    int away[NODES];       /* Version calls it still fails */
+    bool rolls_back[NODES];
+    bool etcd_bad;
+    char order[128];       /* hosts in the order they were upgraded */
+    int upgrades;
+};
+
+static int node_of(struct job_fake *f, const char *host)
+{
+    for (int i = 0; i < NODES; i++)
+        if (!strcmp(f->host[i], host))
+            return i;
+    cr_assert_fail("a call to %s", host);
+    return -1;
+}
+
+static void jf_lab_get(void *ud, struct cluster_lab *out)
+{
+    struct job_fake *f = ud;
+    *out = (struct cluster_lab){.lab = f->lab, .talos = f->tc, .creds = &f->creds};
+}
+
+static void jf_lab_put(void *ud, struct cluster_lab *l)
+{
+    (void)ud;
+    (void)l;
+}
+
+static int jf_version(void *ud, const struct talos_node *n, struct talos_version *out, int *code,
+                      struct bd_err *err)
+{
+    struct job_fake *f = ud;
+    int i = node_of(f, n->host);
+    memset(out, 0, sizeof *out);
+    if (f->away[i] > 0) {
+        f->away[i]--;
+        *code = TALOS_CALL_FAILED;
+        return bd_err_set(err, "%s: connection refused", n->host);
+    }
+    snprintf(out->tag, sizeof out->tag, "%s", f->tag[i]);
+    *code = TALOS_OK;
+    return 0;
+}
+
+static int jf_members(void *ud, const struct talos_node *n, bool local,
+                      struct talos_etcd_member **out, size_t *count, int *code, struct bd_err *err)
+{
+    struct job_fake *f = ud;
+    int i = node_of(f, n->host);
+    cr_assert(local, "health is asked of each member itself");
+    if (f->etcd_bad || f->away[i] > 0) {
+        *code = TALOS_UNAVAILABLE;
+        return bd_err_set(err, "etcd: not running");
+    }
+    *out = bd_xcalloc(2, sizeof **out);
+    *count = 2;
+    *code = TALOS_OK;
+    return 0;
+}
+
+static int jf_upgrade(void *ud, const struct talos_node *n, const char *image, int *code,
+                      struct bd_err *err)
+{
+    struct job_fake *f = ud;
+    (void)err;
+    int i = node_of(f, n->host);
+    cr_assert(strstr(image, "installer/" VANILLA ":v1.14.0"), "%s", image);
+    size_t len = strlen(f->order);
+    snprintf(f->order + len, sizeof f->order - len, "%s%s", len ? " " : "", n->host);
+    f->upgrades++;
+    f->away[i] = 2;
+    if (!f->rolls_back[i])
+        snprintf(f->tag[i], sizeof f->tag[i], "v1.14.0");
+    *code = TALOS_OK;
+    return 0;
+}
+
+static struct cluster *job_cluster(struct job_fake *f)
+{
+    struct cluster_env env = {
+        .store = f->store, .ud = f, .lab_get = jf_lab_get, .lab_put = jf_lab_put,
+        .talos_version = jf_version, .talos_etcd_members = jf_members,
+        .talos_upgrade = jf_upgrade,
+    };
+    return cluster_new(&env);
+}
+
+static char *job_init(struct job_fake *f)
+{
+    memset(f, 0, sizeof *f);
+    /* the worker first in lab.yaml: jobs take control planes first all the same */
+    char *dir = fixture_lab(NULL, "machines:\n"
+                                  "  - {name: w-1, mac: \"52:54:00:00:00:02\", role: worker, ip: 192.0.2.12}\n"
+                                  "  - {name: cp-1, mac: \"52:54:00:00:00:01\", role: controlplane, ip: 192.0.2.11}\n"
+                                  "  - {name: cp-2, mac: \"52:54:00:00:00:03\", role: controlplane, ip: 192.0.2.13}\n");
+    f->tc = fixture_cluster(dir, &f->lab);
+    struct bd_err err;
+    cr_assert_eq(state_open(dir, &f->store, &err), 0, "%s", err.msg);
+    const char *hosts[NODES] = {"192.0.2.11", "192.0.2.13", "192.0.2.12"};
+    for (int i = 0; i < NODES; i++) {
+        f->host[i] = hosts[i];
+        snprintf(f->tag[i], sizeof f->tag[i], "v1.13.9");
+    }
+    return dir;
+}
+
+static void job_done(struct job_fake *f, char *dir)
+{
+    state_close(f->store);
+    fixture_done(f->tc, f->lab, dir);
+}
+
+/* Steps until the job is done or failed (or 200 steps); its final state. */
+static void run_job(struct cluster *c, struct job_fake *f, struct state_day2 *j)
+{
+    struct cluster_lab l;
+    jf_lab_get(f, &l);
+    struct bd_err err;
+    for (int i = 0; i < 200; i++) {
+        int64_t next = INT64_MAX;
+        cluster_day2_step(c, &l, &next);
+        cr_assert_eq(state_day2_get(f->store, j, &err), 1);
+        if (!strcmp(j->phase, "done") || !strcmp(j->phase, "failed"))
+            return;
+    }
+    cr_assert_fail("the job never finished: %s at %lld", j->phase, (long long)j->pos);
+}
+
+Test(day2, upgrade_takes_control_planes_first_one_at_a_time)
+{
+    struct job_fake f;
+    char *dir = job_init(&f);
+    struct cluster *c = job_cluster(&f);
+    struct bd_err err;
+    cJSON *st = cluster_day2_start(c, "upgrade-talos", "v1.14.0", NULL, 0, 60, &err);
+    cr_assert_not_null(st, "%s", err.msg);
+    char *order = cJSON_PrintUnformatted(cJSON_GetObjectItem(st, "machines"));
+    cr_assert_str_eq(order, "[\"cp-1\",\"cp-2\",\"w-1\"]");
+    free(order);
+    cJSON_Delete(st);
+    cr_assert_null(cluster_day2_start(c, "apply", "auto", NULL, 0, 60, &err),
+                   "one job at a time");
+    struct state_day2 j;
+    run_job(c, &f, &j);
+    cr_assert_str_eq(j.phase, "done", "%s", j.error);
+    cr_assert_str_eq(f.order, "192.0.2.11 192.0.2.13 192.0.2.12");
+    for (int i = 0; i < NODES; i++)
+        cr_assert_str_eq(f.tag[i], "v1.14.0");
+    cluster_free(c);
+    job_done(&f, dir);
+}
+
+Test(day2, a_rollback_stops_the_job_there)
+{
+    struct job_fake f;
+    char *dir = job_init(&f);
+    f.rolls_back[0] = true; /* cp-1 */
+    struct cluster *c = job_cluster(&f);
+    struct bd_err err;
+    cJSON_Delete(cluster_day2_start(c, "upgrade-talos", "v1.14.0", NULL, 0, 60, &err));
+    struct state_day2 j;
+    run_job(c, &f, &j);
+    cr_assert_str_eq(j.phase, "failed");
+    assert_has(j.error, "cp-1 came back on v1.13.9, not v1.14.0");
+    cr_assert_eq(f.upgrades, 1, "nothing after cp-1 was touched");
+    cluster_free(c);
+    job_done(&f, dir);
+}
+
+Test(day2, no_control_plane_goes_while_etcd_is_unhealthy)
+{
+    struct job_fake f;
+    char *dir = job_init(&f);
+    f.etcd_bad = true;
+    struct cluster *c = job_cluster(&f);
+    struct bd_err err;
+    cJSON_Delete(cluster_day2_start(c, "upgrade-talos", "v1.14.0", NULL, 0, 1, &err));
+    struct cluster_lab l;
+    jf_lab_get(&f, &l);
+    int64_t next = INT64_MAX;
+    for (int i = 0; i < 5; i++)
+        cluster_day2_step(c, &l, &next);
+    cr_assert_eq(f.upgrades, 0, "etcd first");
+    struct state_day2 j;
+    cr_assert_eq(state_day2_get(f.store, &j, &err), 1);
+    cr_assert_str_eq(j.phase, "call");
+    /* past the step's timeout (1 s) it gives up with the reason */
+    j.step_started_ms -= 5000;
+    cr_assert_eq(state_day2_set(f.store, &j, &err), 0);
+    run_job(c, &f, &j);
+    cr_assert_str_eq(j.phase, "failed");
+    assert_has(j.error, "etcd not healthy");
+    cr_assert_eq(f.upgrades, 0);
+    cluster_free(c);
+    job_done(&f, dir);
+}
+
+Test(day2, a_new_cluster_object_carries_on_with_the_stored_job)
+{
+    struct job_fake f;
+    char *dir = job_init(&f);
+    struct cluster *c = job_cluster(&f);
+    struct bd_err err;
+    cJSON_Delete(cluster_day2_start(c, "upgrade-talos", "v1.14.0", NULL, 0, 60, &err));
+    struct cluster_lab l;
+    jf_lab_get(&f, &l);
+    int64_t next = INT64_MAX;
+    cluster_day2_step(c, &l, &next); /* cp-1 asked to upgrade, away */
+    cr_assert_eq(f.upgrades, 1);
+    cluster_free(c); /* bootd stops */
+    c = job_cluster(&f);
+    struct state_day2 j;
+    run_job(c, &f, &j);
+    cr_assert_str_eq(j.phase, "done", "%s", j.error);
+    cr_assert_eq(f.upgrades, 3, "cp-1 not asked again");
+    cluster_free(c);
+    job_done(&f, dir);
+}
