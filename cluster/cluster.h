@@ -67,6 +67,9 @@ struct cluster_env {
                               struct talos_apply_result *out, int *code, struct bd_err *err);
     int (*talos_upgrade)(void *ud, const struct talos_node *n, const char *image, int *code,
                          struct bd_err *err);
+    /* The lab's PXE images at a Talos version in bootd's cache: 1 yes, 0 being pulled,
+     * -1 the pull failed (why says). NULL: nothing to fill (tests). */
+    int (*images_ensure)(void *ud, const char *version, char *why, size_t n);
 };
 
 struct cluster;

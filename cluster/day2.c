@@ -318,11 +318,25 @@ static int call_upgrade(struct cluster *c, const struct cluster_lab *l, struct s
     int code;
     struct bd_err err;
     *away = false;
+    char why[1200];
+    /* first the image cache: machines that boot from the network meanwhile need it */
+    int ready = c->env.images_ensure ? c->env.images_ensure(c->env.ud, j->arg, why, sizeof why) : 1;
+    if (ready < 0) {
+        job_fail(c, j, m, "before %s: %.1000s", m->name, why);
+        return -1;
+    }
+    if (ready == 0) {
+        if (bd_now_ms() - j->step_started_ms > j->timeout_s * 1000) {
+            job_fail(c, j, m, "before %s: %.1000s (for %llds)", m->name, why,
+                     (long long)j->timeout_s);
+            return -1;
+        }
+        return 1;
+    }
     if (c->env.talos_version(c->env.ud, node, &v, &code, &err) == 0 && !strcmp(v.tag, j->arg)) {
         cluster_event(c, "day2", m, "upgrade-skipped", "already runs the version asked for");
         return 0;
     }
-    char why[600];
     if (m->role == LAB_ROLE_CONTROLPLANE && !etcd_healthy(c, l, why, sizeof why)) {
         if (bd_now_ms() - j->step_started_ms > j->timeout_s * 1000) {
             job_fail(c, j, m, "etcd not healthy for %llds before %s: %s",

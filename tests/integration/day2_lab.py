@@ -8,7 +8,7 @@ import shutil
 import sqlite3
 import tempfile
 
-from tests.integration.harness import Bootd, config_path, wait_for
+from tests.integration.harness import Bootd, config_path, seed_images, wait_for
 from tests.integration.twin_lab import LAB, free_ports
 from tests.standins import talos_node
 
@@ -16,7 +16,8 @@ PATCH = "day2.yaml"
 
 
 class DayTwoLab:
-    def __init__(self, test, secrets, cps, workers=(), extra="", name="day2", **twin_kw):
+    def __init__(self, test, secrets, cps, workers=(), extra="", name="day2",
+                 seed_versions=("v1.14.0",), **twin_kw):
         self.test = test
         self.bootd = Bootd(lab="")
         test.addCleanup(self.cleanup)
@@ -29,7 +30,13 @@ class DayTwoLab:
         rows = "".join('  - {name: %s, mac: "%s", role: %s, ip: %s}\n' % (n, mac, r, h)
                        for n, r, h, mac in self.machines)
         extra = "  patches: [%s]\n%s" % (PATCH, extra)
+        # a local, empty Image Factory: an image not seeded fails to pull, and no test
+        # reaches the Internet
+        self.factory = tempfile.mkdtemp(prefix="factory-", dir=self.bootd.root)
         self.lab_text = LAB.format(name=name, extra=extra, port=self.bootd.port, machines=rows)
+        self.lab_text += "images:\n  factory: file://%s\n" % self.factory
+        for v in seed_versions:
+            seed_images(os.path.join(self.bootd.state, "images"), version=v)
         self.bootd.write("lab.yaml", self.lab_text)
         self.patch({"machine": {"nodeLabels": {"day2": "one"}}})
         shutil.copy(secrets, os.path.join(self.bootd.labdir, "secrets.yaml"))

@@ -35,7 +35,9 @@ def tearDownModule():
 
 class UpgradeTest(unittest.TestCase):
     def setUp(self):
-        self.lab = DayTwoLab(self, os.path.join(_DIR, "secrets.yaml"), CPS, WORKERS)
+        seed = () if "missing_images" in self.id() else ("v1.14.0",)
+        self.lab = DayTwoLab(self, os.path.join(_DIR, "secrets.yaml"), CPS, WORKERS,
+                             seed_versions=seed)
         self.lab.start()
 
     def boot(self, **per_machine):
@@ -85,6 +87,14 @@ class UpgradeTest(unittest.TestCase):
         self.lab.wait_etcd(3, 30)  # the cluster is left healthy
         st = self.lab.bootd.api("GET", "/cluster/day2")[1]
         self.assertEqual((st["phase"], st["pos"]), ("failed", 1), st)
+
+    def test_missing_images_stop_it_before_any_machine(self):
+        # the image cache is filled first: a version the factory does not have stops it
+        self.boot()
+        r = self.bootctl("upgrade", "talos", NEW, "--timeout", "30s")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("before cp-1: pulling the Talos %s amd64 image failed" % NEW, r.stderr)
+        self.assertEqual([t.upgrades for t in self.lab.twins.values()], [[]] * 4)
 
     def test_bootd_killed_mid_upgrade_carries_on(self):
         self.boot()
