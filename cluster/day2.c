@@ -277,10 +277,14 @@ static int call_apply(struct cluster *c, const struct cluster_lab *l, struct sta
                      code == TALOS_INVALID_ARGUMENT ? "refuses" : "did not judge", err.msg);
             return -1;
         }
-        mode = res.mode == TALOS_APPLY_NO_REBOOT ? TALOS_APPLY_NO_REBOOT : TALOS_APPLY_REBOOT;
     }
+    /* AUTO stays AUTO for the real call (Talos decides again); the dry run tells whether
+     * the machine is about to go away */
+    enum talos_apply_mode expect = mode != TALOS_APPLY_AUTO ? mode
+                                   : res.mode == TALOS_APPLY_NO_REBOOT ? TALOS_APPLY_NO_REBOOT
+                                                                       : TALOS_APPLY_REBOOT;
     char why[600];
-    if (takes_away(j, mode) && m->role == LAB_ROLE_CONTROLPLANE && !etcd_healthy(c, l, why, sizeof why)) {
+    if (takes_away(j, expect) && m->role == LAB_ROLE_CONTROLPLANE && !etcd_healthy(c, l, why, sizeof why)) {
         free(cfg);
         if (bd_now_ms() - j->step_started_ms > j->timeout_s * 1000) {
             job_fail(c, j, m, "etcd not healthy for %llds before %s: %s",
@@ -297,7 +301,9 @@ static int call_apply(struct cluster *c, const struct cluster_lab *l, struct sta
         return -1;
     }
     struct bd_err rerr;
-    if (cluster_applied_record(c->env.store, l->talos, l->lab, m, cfg, len,
+    /* try: Talos reverts it unless applied again, so it is not what the machine keeps */
+    if (res.mode != TALOS_APPLY_TRY &&
+        cluster_applied_record(c->env.store, l->talos, l->lab, m, cfg, len,
                                talos_apply_mode_name(res.mode), &rerr) < 0)
         bd_error("day2: %s", rerr.msg);
     free(cfg);
