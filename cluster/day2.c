@@ -396,10 +396,13 @@ static int wait_back(struct cluster *c, const struct cluster_lab *l, struct stat
     bool back = up && j->down_seen;
     if (back && m->role == LAB_ROLE_CONTROLPLANE && !etcd_healthy(c, l, why, sizeof why))
         back = false;
+    if (back && cluster_kube_node_ready(c, l, m, why, sizeof why) == 0)
+        back = false; /* Kubernetes runs: its Node must be Ready again too */
     if (back) {
         char msg[700];
-        snprintf(msg, sizeof msg, "back: Talos %s%s", v.tag,
-                 m->role == LAB_ROLE_CONTROLPLANE ? ", etcd healthy" : "");
+        snprintf(msg, sizeof msg, "back: Talos %s%s%s%s", v.tag,
+                 m->role == LAB_ROLE_CONTROLPLANE ? ", etcd healthy" : "", why[0] ? ", " : "",
+                 why);
         cluster_event(c, "day2", m, "machine-back", msg);
         return 0;
     }

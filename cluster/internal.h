@@ -75,6 +75,10 @@ void cluster_backup_step(struct cluster *c, const struct cluster_lab *l, int64_t
 void cluster_kube_look(struct cluster *c, const struct cluster_lab *l,
                        const struct kube_view *prev, struct kube_view *v);
 void cluster_kube_view_clear(struct kube_view *v);
+/* A fresh look at a machine's Node: 1 Ready, 0 not (why says), -1 bootd has not seen
+ * the Kubernetes API answer yet (nothing to wait for). */
+int cluster_kube_node_ready(struct cluster *c, const struct cluster_lab *l,
+                            const struct lab_machine *m, char *why, size_t n);
 /* The Node of a lab machine (by hostname, else by address), or NULL. */
 const struct kube_node *cluster_kube_node_of(const struct kube_view *v,
                                              const struct lab_machine *m);

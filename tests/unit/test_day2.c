@@ -158,6 +158,9 @@ struct job_fake {
     bool etcd_bad;
     char order[128];       /* hosts in the order they were upgraded */
     int upgrades;
+    struct talos_kube_admin kube;
+    int not_ready[NODES];  /* Node lists that still show it NotReady */
+    int kube_calls;
 };
 
 static int node_of(struct job_fake *f, const char *host)
@@ -172,7 +175,8 @@ static int node_of(struct job_fake *f, const char *host)
 static void jf_lab_get(void *ud, struct cluster_lab *out)
 {
     struct job_fake *f = ud;
-    *out = (struct cluster_lab){.lab = f->lab, .talos = f->tc, .creds = &f->creds};
+    *out = (struct cluster_lab){.lab = f->lab, .talos = f->tc, .creds = &f->creds,
+                                .kube = f->kube.server ? &f->kube : NULL};
 }
 
 static void jf_lab_put(void *ud, struct cluster_lab *l)
@@ -223,6 +227,9 @@ static int jf_upgrade(void *ud, const struct talos_node *n, const char *image, i
     size_t len = strlen(f->order);
     snprintf(f->order + len, sizeof f->order - len, "%s%s", len ? " " : "", n->host);
     f->upgrades++;
+    for (int k = 0; k < NODES; k++)
+        cr_assert(k == i || f->not_ready[k] == 0, "%s went while %s's Node was not Ready",
+                  n->host, f->host[k]);
     f->away[i] = 2;
     if (!f->rolls_back[i])
         snprintf(f->tag[i], sizeof f->tag[i], "v1.14.0");
@@ -230,12 +237,39 @@ static int jf_upgrade(void *ud, const struct talos_node *n, const char *image, i
     return 0;
 }
 
+static void jf_kube_run(void *ud, const struct kube_target *t, const atomic_bool *cancel,
+                        struct kube_call *calls, size_t n)
+{
+    struct job_fake *f = ud;
+    (void)t;
+    (void)cancel;
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(calls[0].path, "/api/v1/nodes");
+    f->kube_calls++;
+    struct bd_buf b;
+    bd_buf_init(&b);
+    bd_buf_puts(&b, "{\"items\": [");
+    for (int i = 0; i < NODES; i++) {
+        bool ready = f->away[i] == 0 && f->not_ready[i] == 0;
+        if (f->not_ready[i] > 0 && f->away[i] == 0)
+            f->not_ready[i]--;
+        bd_buf_printf(&b, "%s{\"metadata\": {\"name\": \"n%d\"}, \"status\": {"
+                          "\"conditions\": [{\"type\": \"Ready\", \"status\": \"%s\"}],"
+                          "\"addresses\": [{\"type\": \"InternalIP\", \"address\": \"%s\"}]}}",
+                      i ? "," : "", i, ready ? "True" : "False", f->host[i]);
+    }
+    bd_buf_puts(&b, "]}");
+    calls[0].status = 200;
+    bd_buf_append(&calls[0].resp, b.data, b.len);
+    bd_buf_free(&b);
+}
+
 static struct cluster *job_cluster(struct job_fake *f)
 {
     struct cluster_env env = {
         .store = f->store, .ud = f, .lab_get = jf_lab_get, .lab_put = jf_lab_put,
         .talos_version = jf_version, .talos_etcd_members = jf_members,
-        .talos_upgrade = jf_upgrade,
+        .talos_upgrade = jf_upgrade, .kube_run = jf_kube_run,
     };
     return cluster_new(&env);
 }
@@ -368,6 +402,29 @@ Test(day2, a_new_cluster_object_carries_on_with_the_stored_job)
     run_job(c, &f, &j);
     cr_assert_str_eq(j.phase, "done", "%s", j.error);
     cr_assert_eq(f.upgrades, 3, "cp-1 not asked again");
+    cluster_free(c);
+    job_done(&f, dir);
+}
+
+Test(day2, with_kubernetes_up_a_machine_is_back_when_its_node_is_ready)
+{
+    struct job_fake f;
+    char *dir = job_init(&f);
+    f.kube.server = "https://192.0.2.11:6443";
+    struct cluster *c = job_cluster(&f);
+    c->kube.api_ready = true; /* the reconciler has seen the API answer */
+    struct bd_err err;
+    cJSON_Delete(cluster_day2_start(c, "upgrade-talos", "v1.14.0", NULL, 0, 60, &err));
+    struct cluster_lab l;
+    jf_lab_get(&f, &l);
+    int64_t next = INT64_MAX;
+    cluster_day2_step(c, &l, &next); /* cp-1 goes */
+    f.not_ready[0] = 3;              /* its kubelet takes a while once it is back */
+    struct state_day2 j;
+    run_job(c, &f, &j);
+    cr_assert_str_eq(j.phase, "done", "%s", j.error);
+    cr_assert_eq(f.not_ready[0], 0);
+    cr_assert_geq(f.kube_calls, 6, "asked after each machine, and again while NotReady");
     cluster_free(c);
     job_done(&f, dir);
 }
