@@ -67,7 +67,7 @@ static int follow(struct cli *c, int64_t timeout_s)
     }
 }
 
-static int start(struct cli *c, const char *kind, const char *arg, char **names, int n,
+static int job_start(struct cli *c, const char *kind, const char *arg, char **names, int n,
                  int64_t step_timeout_s, bool wait)
 {
     cJSON *body = cJSON_CreateObject();
@@ -99,7 +99,7 @@ static int start(struct cli *c, const char *kind, const char *arg, char **names,
     return wait ? follow(c, (step_timeout_s ? step_timeout_s : 600) * 64) : 0;
 }
 
-static int status(struct cli *c)
+static int job_status(struct cli *c)
 {
     int code;
     cJSON *j = cli_view(c, "GET", "/cluster/day2", NULL, &code);
@@ -153,8 +153,8 @@ int cli_cmd_apply(struct cli *c, int argc, char **argv)
         return 2;
     }
     if (show)
-        return status(c);
-    return start(c, "apply", mode, argv + optind, argc - optind, timeout_s, wait);
+        return job_status(c);
+    return job_start(c, "apply", mode, argv + optind, argc - optind, timeout_s, wait);
 }
 
 int cli_cmd_upgrade(struct cli *c, int argc, char **argv)
@@ -162,7 +162,7 @@ int cli_cmd_upgrade(struct cli *c, int argc, char **argv)
     int64_t timeout_s = 0;
     bool wait = true, show = false;
     if (argc >= 2 && !strcmp(argv[1], "status"))
-        return status(c);
+        return job_status(c);
     if (argc == 3 && !strcmp(argv[1], "kubernetes")) {
         /* what talosctl upgrade-k8s does, patching each node's component images, is a
          * config change here: the configs come from lab.yaml */
@@ -184,6 +184,6 @@ int cli_cmd_upgrade(struct cli *c, int argc, char **argv)
                         "plan and bootctl apply)\n");
         return 2;
     }
-    return start(c, "upgrade-talos", argv[2], argv + 2 + optind, argc - 2 - optind, timeout_s,
+    return job_start(c, "upgrade-talos", argv[2], argv + 2 + optind, argc - 2 - optind, timeout_s,
                  wait);
 }
