@@ -6,6 +6,7 @@
 #include "../lib/bd.h"
 #include "../proxmox/proxmox.h"
 #include "../state/state.h"
+#include "../talos/talos.h"
 
 #include <stdio.h>
 
@@ -75,6 +76,10 @@ int cli_etcd_members(struct cli *c);
 int cli_cmd_secrets(struct cli *c, int argc, char **argv);
 int cli_machine_replace(struct cli *c, int argc, char **argv); /* argv[0] = "replace" */
 int cli_cmd_gen(int argc, char **argv);
+int cli_cmd_plan(struct cli *c, int argc, char **argv);
+int cli_machine_diff(struct cli *c, const char *name); /* bootctl plan NAME */
+int cli_cmd_apply(struct cli *c, int argc, char **argv);
+int cli_cmd_upgrade(struct cli *c, int argc, char **argv);
 /* bootctl gen secureboot (cmd_secureboot.c): keys into out_dir (NULL: secureboot/ next to
  * lab.yaml); never replaces keys already there. */
 int cli_gen_secureboot(const struct lab *lab, const char *out_dir, struct bd_err *err);

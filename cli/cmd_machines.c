@@ -88,6 +88,8 @@ int cli_cmd_machines(struct cli *c, int argc, char **argv)
         return cli_machine_replace(c, argc - 1, argv + 1);
     if (argc == 3 && !strcmp(argv[1], "show"))
         return machine_show(c, argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "diff"))
+        return cli_machine_diff(c, argv[2]);
     fprintf(stderr, "usage: bootctl machines [list | show NAME|MAC]\n");
     return 2;
 }
@@ -161,10 +163,13 @@ int cli_cmd_machine(struct cli *c, int argc, char **argv)
         return cli_machine_replace(c, argc - 1, argv + 1);
     if (argc == 3 && !strcmp(argv[1], "show"))
         return machine_show(c, argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "diff"))
+        return cli_machine_diff(c, argv[2]);
     fprintf(stderr, "usage: bootctl machine adopt MAC --name NAME --role ROLE [--ip ADDR]\n"
                     "       bootctl machine reinstall NAME\n"
                     "       bootctl machine replace NAME [--no-wait] [--timeout 10m]\n"
-                    "       bootctl machine show NAME\n");
+                    "       bootctl machine show NAME\n"
+                    "       bootctl machine diff NAME\n");
     return 2;
 }
 

@@ -103,6 +103,16 @@ static void usage(FILE *f)
           "  machine reinstall NAME         install again on the next network boot\n"
           "  machine replace NAME           a dead machine's etcd member removed, the machine\n"
           "                                 reinstalled, followed until it has rejoined\n"
+          "  plan [NAME...]                 per installed machine: the config it would get now\n"
+          "                                 against the one it last got (secrets redacted),\n"
+          "                                 and Talos's verdict (live, reboot, refused)\n"
+          "  machine diff NAME              the same for one machine\n"
+          "  apply [NAME...] [--mode auto|no-reboot|reboot|staged|try] [--timeout 10m]\n"
+          "                                 push changed configs, control planes first, one\n"
+          "                                 machine at a time, etcd healthy before each\n"
+          "  upgrade talos VERSION [NAME...] [--timeout 10m]\n"
+          "                                 rolling Talos upgrade, followed machine by machine\n"
+          "  apply --status, upgrade status the day-2 job bootd runs (or ran last)\n"
           "  events [NAME|MAC]              a machine's timeline; without NAME, audit events\n"
           "  logs NAME|MAC                  the machine's kernel log, as Talos streamed it\n"
           "  reload                         re-read lab.yaml (a broken one is refused)\n"
@@ -202,6 +212,7 @@ int main(int argc, char **argv)
         {"dhcp-event", cli_cmd_dhcp_event}, {"gitops", cli_cmd_gitops},
         {"bootstrap", cli_cmd_bootstrap}, {"etcd", cli_cmd_etcd}, {"kubeconfig", cli_cmd_kubeconfig},
         {"rebuild", cli_cmd_rebuild}, {"secrets", cli_cmd_secrets},
+        {"plan", cli_cmd_plan}, {"apply", cli_cmd_apply}, {"upgrade", cli_cmd_upgrade},
     };
     for (size_t i = 0; i < sizeof online / sizeof online[0]; i++) {
         if (strcmp(cmd, online[i].name))

@@ -65,6 +65,22 @@ static int real_talos_etcd_remove_member(void *ud, const struct talos_node *n, u
     return talos_api_etcd_remove_member(n, id, code, err);
 }
 
+static int real_talos_apply_config(void *ud, const struct talos_node *n, const char *data,
+                                   size_t len, enum talos_apply_mode mode, bool dry_run,
+                                   int64_t try_timeout_s, struct talos_apply_result *out,
+                                   int *code, struct bd_err *err)
+{
+    (void)ud;
+    return talos_api_apply_config(n, data, len, mode, dry_run, try_timeout_s, out, code, err);
+}
+
+static int real_talos_upgrade(void *ud, const struct talos_node *n, const char *image, int *code,
+                              struct bd_err *err)
+{
+    (void)ud;
+    return talos_api_upgrade(n, image, code, err);
+}
+
 static void real_kube_run(void *ud, const struct kube_target *t, const atomic_bool *cancel,
                           struct kube_call *calls, size_t n)
 {
@@ -97,6 +113,10 @@ struct cluster *cluster_new(const struct cluster_env *env)
         c->env.talos_etcd_remove_member = real_talos_etcd_remove_member;
     if (!c->env.kube_run)
         c->env.kube_run = real_kube_run;
+    if (!c->env.talos_apply_config)
+        c->env.talos_apply_config = real_talos_apply_config;
+    if (!c->env.talos_upgrade)
+        c->env.talos_upgrade = real_talos_upgrade;
     bd_worker_init(&c->worker);
     snprintf(c->phase, sizeof c->phase, "starting");
     c->phase_since_ms = bd_now_ms();
@@ -244,4 +264,12 @@ struct cJSON *cluster_status(struct cluster *c)
     cJSON_AddItemToObject(o, "machines", machines);
     c->env.lab_put(c->env.ud, &l);
     return o;
+}
+
+void cluster_day2_counters(struct cluster *c, struct cluster_day2_counters *out)
+{
+    out->jobs = atomic_load(&c->day2_jobs);
+    out->applied = atomic_load(&c->day2_applied);
+    out->upgrades = atomic_load(&c->day2_upgrades);
+    out->failures = atomic_load(&c->day2_failures);
 }

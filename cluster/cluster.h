@@ -62,6 +62,14 @@ struct cluster_env {
                               struct bd_err *err);
     int (*talos_etcd_remove_member)(void *ud, const struct talos_node *n, uint64_t id,
                                     int *code, struct bd_err *err);
+    int (*talos_apply_config)(void *ud, const struct talos_node *n, const char *data, size_t len,
+                              enum talos_apply_mode mode, bool dry_run, int64_t try_timeout_s,
+                              struct talos_apply_result *out, int *code, struct bd_err *err);
+    int (*talos_upgrade)(void *ud, const struct talos_node *n, const char *image, int *code,
+                         struct bd_err *err);
+    /* The lab's PXE images at a Talos version in bootd's cache: 1 yes, 0 being pulled,
+     * -1 the pull failed (why says). NULL: nothing to fill (tests). */
+    int (*images_ensure)(void *ud, const char *version, char *why, size_t n);
 };
 
 struct cluster;
@@ -142,5 +150,46 @@ struct cJSON *cluster_secret_clean(const struct cJSON *live);
 /* Where a machine's Talos API is: its ip in lab.yaml, else where bootd last saw it.
  * false when neither is known. */
 bool cluster_machine_addr(struct state_db *st, const struct lab_machine *m, char ip[16]);
+
+/* ---- day 2: configs reaching running machines (plan.c) ---- */
+
+/* What state.db keeps of a config: its SHA-256 and its redacted text (caller frees). */
+int cluster_applied_prepare(const struct talos_cluster *tc, const struct lab *lab,
+                            const char *text, size_t len, char sha[65], char **redacted,
+                            struct bd_err *err) BD_MUST_CHECK;
+/* Records the config a machine got (how: "pxe", or the apply mode): its SHA-256 and a
+ * redacted copy (talos_config_redact), never the secrets. */
+int cluster_applied_record(struct state_db *st, const struct talos_cluster *tc,
+                           const struct lab *lab, const struct lab_machine *m, const char *text,
+                           size_t len, const char *how, struct bd_err *err) BD_MUST_CHECK;
+/* bootctl plan: per installed machine (of names, or all when nnames is 0) the redacted
+ * diff between the config bootd would serve now and the one it last got, and Talos's
+ * verdict on it (ApplyConfiguration AUTO with dry_run). NULL with err for an unknown
+ * name. Caller frees. */
+struct cJSON *cluster_plan(struct cluster *c, const char *const *names, size_t nnames,
+                           struct bd_err *err);
+/* Talos's answer to an ApplyConfiguration (dry run or not) as bootctl shows it: "live"
+ * (applied without a reboot), "reboot", "refused" (InvalidArgument: the config or the
+ * mode), "unknown" (no answer). */
+const char *cluster_verdict(int rc, int code, enum talos_apply_mode mode);
+
+/* ---- day-2 jobs (day2.c): bootctl apply, bootctl upgrade talos ---- */
+
+/* Starts a job: kind "apply" (arg: the apply mode name) or "upgrade-talos" (arg: the
+ * version) over the machines named (none: all), control planes first, one at a time;
+ * each step may take timeout_s (0: 600). NULL with err when one is under way, or a name
+ * is unknown. Returns the job's status (caller frees). */
+struct cJSON *cluster_day2_start(struct cluster *c, const char *kind, const char *arg,
+                                 const char *const *names, size_t n, int64_t timeout_s,
+                                 struct bd_err *err);
+/* cluster.apply: auto: after a reload, an apply job (mode auto, every machine) when an
+ * installed machine's config changed and none is under way (an event says why not). */
+void cluster_day2_auto(struct cluster *c);
+/* The day-2 job (the last one when none is under way), or JSON null. */
+struct cJSON *cluster_day2_status(struct cluster *c);
+struct cluster_day2_counters {
+    uint64_t jobs, applied, upgrades, failures;
+};
+void cluster_day2_counters(struct cluster *c, struct cluster_day2_counters *out);
 
 #endif

@@ -44,6 +44,8 @@ struct cluster {
     int64_t backup_next_ms, backup_retry_ms;
     struct cluster_backup_status backup; /* under mu */
     bool secrets_pending;   /* the API answers, the bootstrap secrets are not in yet */
+    /* day-2 counters for /metrics (since bootd started; read without a lock) */
+    _Atomic uint64_t day2_jobs, day2_applied, day2_upgrades, day2_failures;
     char secrets_event[1400];
 };
 
@@ -62,6 +64,8 @@ int cluster_bootstrap_secrets_apply(struct cluster *c, const struct cluster_lab 
  * bootctl rebuild (or bootctl bootstrap). true with why filled. */
 bool cluster_backups_block_bootstrap(struct cluster *c, const struct cluster_lab *l, char *why,
                                      size_t n);
+/* day2.c: advances the day-2 job under way, if any, by a step. */
+void cluster_day2_step(struct cluster *c, const struct cluster_lab *l, int64_t *next);
 /* Takes a snapshot into cluster.etcd_backup.dir when one is due. */
 void cluster_backup_step(struct cluster *c, const struct cluster_lab *l, int64_t *next);
 
@@ -71,6 +75,10 @@ void cluster_backup_step(struct cluster *c, const struct cluster_lab *l, int64_t
 void cluster_kube_look(struct cluster *c, const struct cluster_lab *l,
                        const struct kube_view *prev, struct kube_view *v);
 void cluster_kube_view_clear(struct kube_view *v);
+/* A fresh look at a machine's Node: 1 Ready, 0 not (why says), -1 bootd has not seen
+ * the Kubernetes API answer yet (nothing to wait for). */
+int cluster_kube_node_ready(struct cluster *c, const struct cluster_lab *l,
+                            const struct lab_machine *m, char *why, size_t n);
 /* The Node of a lab machine (by hostname, else by address), or NULL. */
 const struct kube_node *cluster_kube_node_of(const struct kube_view *v,
                                              const struct lab_machine *m);

@@ -206,3 +206,32 @@ void cluster_kube_look(struct cluster *c, const struct cluster_lab *l,
         cluster_event(c, "kube", NULL, "cluster-ready", msg);
     }
 }
+
+int cluster_kube_node_ready(struct cluster *c, const struct cluster_lab *l,
+                            const struct lab_machine *m, char *why, size_t n)
+{
+    pthread_mutex_lock(&c->worker.mu);
+    bool seen = c->kube.api_ready;
+    pthread_mutex_unlock(&c->worker.mu);
+    if (!seen || !l->kube)
+        return -1; /* no Kubernetes yet: nothing to wait for */
+    struct kube_target t;
+    target_of(l->kube, &t);
+    struct kube_call call = {.method = "GET", .path = bd_xstrdup("/api/v1/nodes")};
+    c->env.kube_run(c->env.ud, &t, &c->worker.cancel, &call, 1);
+    struct kube_view v = {0};
+    int rc = 0;
+    char e[300];
+    if (call.status != 200) {
+        snprintf(why, n, "Kubernetes: %s", kube_call_error(&call, e, sizeof e));
+    } else {
+        read_nodes(&call, &v);
+        const struct kube_node *node = cluster_kube_node_of(&v, m);
+        rc = node && node->ready;
+        snprintf(why, n, "its Node %s", !node ? "is not registered" : node->ready ? "is Ready"
+                                                                                  : "is not Ready");
+    }
+    kube_call_clear(&call);
+    cluster_kube_view_clear(&v);
+    return rc;
+}

@@ -439,6 +439,8 @@ int64_t cluster_round(struct cluster *c)
     step_machines(c, &l, pending, &next);
     if (pending && !atomic_load(&c->worker.cancel))
         pending = step_bootstrap(c, &l, &next);
+    if (!atomic_load(&c->worker.cancel))
+        cluster_day2_step(c, &l, &next);
     if (!pending && !atomic_load(&c->worker.cancel) && bootstrapped(c, &l)) {
         step_kube(c, &l, &next);
         if (!atomic_load(&c->worker.cancel))

@@ -16,6 +16,7 @@ static const char *const arch_names[] = {"amd64", "arm64", NULL};
 static const char *const cni_names[] = {"flannel", "none", "custom", NULL};
 static const char *const addressing_names[] = {"dhcp", "static", NULL};
 static const char *const bootstrap_names[] = {"auto", "manual", NULL};
+static const char *const apply_names[] = {"manual", "auto", NULL};
 
 const char *lab_role_name(enum lab_role r)
 {
@@ -252,6 +253,7 @@ static const struct lab_field cluster_fields[] = {
     F(T_PATH, "secrets", secrets_file, false, NULL),
     F(T_NAME, "bootstrap_node", bootstrap_node, false, NULL),
     F(T_ENUM, "bootstrap", bootstrap, false, bootstrap_names),
+    F(T_ENUM, "apply", apply, false, apply_names),
     F(T_ENUM, "cni", cni, false, cni_names),
     F(T_BOOL, "kube_proxy", kube_proxy, false, NULL),
     F(T_BOOL, "discovery", discovery, false, NULL),

@@ -17,6 +17,9 @@ enum lab_cni { LAB_CNI_FLANNEL, LAB_CNI_NONE, LAB_CNI_CUSTOM };
 /* auto: bootd bootstraps the cluster once the bootstrap node's Talos API answers;
  * manual: only when asked (bootctl bootstrap). */
 enum lab_bootstrap { LAB_BOOTSTRAP_AUTO, LAB_BOOTSTRAP_MANUAL };
+/* manual: changed configs reach running machines by bootctl apply; auto: bootd starts
+ * that itself after each reload (docs/day2.md). */
+enum lab_apply { LAB_APPLY_MANUAL, LAB_APPLY_AUTO };
 /* How a machine's Talos gets its address: by DHCP, or set from ip, lan.subnet,
  * lan.gateway and lan.dns in its config. */
 enum lab_addressing { LAB_ADDR_DHCP, LAB_ADDR_STATIC };
@@ -141,6 +144,7 @@ struct lab_cluster {
     struct lab_etcd_backup etcd_backup;
     struct lab_strlist bootstrap_secrets; /* files of v1 Secrets, 0600, applied before GitOps */
     const struct bd_node *vars; /* template variables for every machine, or NULL */
+    enum lab_apply apply;
 };
 
 struct lab_lan {

@@ -35,6 +35,11 @@ static void kube_ready(void *ud, const struct kube_target *t)
         gitops_loop_set_target(loop, t);
 }
 
+static int images_ensure(void *ud, const char *version, char *why, size_t n)
+{
+    return server_image_ensure(ud, version, why, n);
+}
+
 int server_cluster_start(struct server *s, struct bd_err *err)
 {
     struct cluster_env env = {
@@ -45,6 +50,7 @@ int server_cluster_start(struct server *s, struct bd_err *err)
         .lab_get = lab_get,
         .lab_put = lab_put,
         .kube_ready = kube_ready,
+        .images_ensure = images_ensure,
     };
     s->cluster = cluster_new(&env);
     return cluster_start(s->cluster, err);

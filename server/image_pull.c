@@ -62,7 +62,7 @@ static void *run(void *arg)
         snprintf(msg, sizeof msg, "pulling the Talos %s %s image failed: %s", p->ref.version,
                  p->ref.arch, err.msg);
         bd_error("images: %s", msg);
-        state_event_note(s->store, p->mac, "images", "error", msg);
+        state_event_note(s->store, p->mac[0] ? p->mac : NULL, "images", "error", msg);
     }
     server_lab_put(s, p->snap);
     pthread_mutex_lock(&s->pulls->mu);
@@ -105,6 +105,9 @@ static bool start(struct server *s, struct pull *p, const char *mac)
     return true;
 }
 
+static int pull_ref(struct server *s, const struct images_ref *r, const char *mac, char *why,
+                    size_t n);
+
 void server_image_hold(struct server *s, struct lab_snap *snap, const char *arch,
                        const char *mac, char *msg, size_t n)
 {
@@ -115,21 +118,35 @@ void server_image_hold(struct server *s, struct lab_snap *snap, const char *arch
         snprintf(msg, n, "%s: the Talos %s image has just arrived", mac, arch);
         return;
     }
-    struct image_pulls *ps = pulls_of(s);
     struct images_ref ref = {0};
     snprintf(ref.schematic, sizeof ref.schematic, "%s", snap->schematic);
     snprintf(ref.version, sizeof ref.version, "%s", snap->lab->cluster.talos_version);
     snprintf(ref.arch, sizeof ref.arch, "%s", arch);
+    char why[sizeof(struct bd_err) + 200];
+    if (pull_ref(s, &ref, mac, why, sizeof why) < 0 && strncmp(why, "the Talos", 9))
+        snprintf(msg, n, "%s", why); /* a failure a moment ago: said as it is */
+    else
+        snprintf(msg, n, "%s: %s", mac, why);
+}
+
+/* Under way (0), failed a moment ago (-1): why says so. Starts the pull when none runs
+ * and the last one did not fail within a minute. */
+static int pull_ref(struct server *s, const struct images_ref *r, const char *mac, char *why,
+                    size_t n)
+{
+    struct image_pulls *ps = pulls_of(s);
+    struct images_ref ref = *r;
+    const char *arch = ref.arch;
     pthread_mutex_lock(&ps->mu);
     struct pull *p = ps->list;
     while (p && memcmp(&p->ref, &ref, sizeof ref))
         p = p->next;
     int64_t wait_ms = p && !p->running ? p->failed_ms + RETRY_AFTER_MS - bd_now_ms() : 0;
     if (p && !p->running && p->failed_ms && wait_ms > 0) {
-        snprintf(msg, n, "pulling the Talos %s %s image failed: %s; bootd tries again in %d s",
+        snprintf(why, n, "pulling the Talos %s %s image failed: %s; bootd tries again in %d s",
                  ref.version, arch, p->error, (int)(wait_ms / 1000) + 1);
         pthread_mutex_unlock(&ps->mu);
-        return;
+        return -1;
     }
     if (!p) {
         p = bd_xcalloc(1, sizeof *p);
@@ -140,10 +157,32 @@ void server_image_hold(struct server *s, struct lab_snap *snap, const char *arch
     }
     bool running = p->running || start(s, p, mac);
     pthread_mutex_unlock(&ps->mu);
-    snprintf(msg, n, "%s: the Talos %s %s image (schematic %.12s) %s", mac, ref.version, arch,
+    snprintf(why, n, "the Talos %s %s image (schematic %.12s) %s", ref.version, arch,
              ref.schematic,
              running ? "is being downloaded into bootd's cache; waiting"
                      : "is missing and bootd cannot start a download thread");
+    return running ? 0 : -1;
+}
+
+int server_image_ensure(struct server *s, const char *version, char *why, size_t n)
+{
+    struct lab_snap *snap = server_lab(s);
+    struct images_ref *refs = NULL;
+    size_t nrefs = 0;
+    struct bd_err err;
+    int rc = 1;
+    if (images_lab_refs(snap->lab, &refs, &nrefs, &err) < 0) {
+        snprintf(why, n, "%s", err.msg);
+        rc = -1;
+    }
+    for (size_t i = 0; rc == 1 && i < nrefs; i++) {
+        snprintf(refs[i].version, sizeof refs[i].version, "%s", version);
+        if (!images_cached(s->assets_fd, refs[i].schematic, version, refs[i].arch))
+            rc = pull_ref(s, &refs[i], "", why, n);
+    }
+    free(refs);
+    server_lab_put(s, snap);
+    return rc;
 }
 
 void server_image_pulls_stop(struct server *s)

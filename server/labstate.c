@@ -169,8 +169,10 @@ static int install_locked(struct server *s, struct lab *lab, struct bd_err *err)
     if (running)
         server_services_apply(s, lab, conf_changed, hosts_changed);
     server_gitops_lab(s, lab);
-    if (s->cluster)
+    if (s->cluster) {
         cluster_kick(s->cluster);
+        cluster_day2_auto(s->cluster);
+    }
     server_vmwatch_wake(s);
     bd_info("lab: serving %s: cluster %s, %zu machines", lab->path, lab->cluster.name,
             lab->nmachines);

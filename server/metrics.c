@@ -134,6 +134,24 @@ enum MHD_Result server_route_metrics(struct server *s, struct MHD_Connection *c,
                       "# TYPE bootd_etcd_snapshot_failures_total counter\n"
                       "bootd_etcd_snapshot_failures_total %llu\n",
                       (long long)bs.last_success_s, (unsigned long long)bs.failures);
+        struct cluster_day2_counters d;
+        cluster_day2_counters(s->cluster, &d);
+        bd_buf_printf(&b,
+                      "# HELP bootd_day2_jobs_total Day-2 jobs started (bootctl apply, upgrade).\n"
+                      "# TYPE bootd_day2_jobs_total counter\n"
+                      "bootd_day2_jobs_total %llu\n"
+                      "# HELP bootd_day2_configs_applied_total Configs applied through the Talos "
+                      "API.\n"
+                      "# TYPE bootd_day2_configs_applied_total counter\n"
+                      "bootd_day2_configs_applied_total %llu\n"
+                      "# HELP bootd_day2_upgrades_total Talos upgrades asked of machines.\n"
+                      "# TYPE bootd_day2_upgrades_total counter\n"
+                      "bootd_day2_upgrades_total %llu\n"
+                      "# HELP bootd_day2_failures_total Day-2 jobs stopped by a failure.\n"
+                      "# TYPE bootd_day2_failures_total counter\n"
+                      "bootd_day2_failures_total %llu\n",
+                      (unsigned long long)d.jobs, (unsigned long long)d.applied,
+                      (unsigned long long)d.upgrades, (unsigned long long)d.failures);
     }
     server_gitops_metrics(s, &b);
     enum MHD_Result rc =

@@ -208,6 +208,75 @@ static enum MHD_Result secret_export(struct server *s, struct MHD_Connection *c,
     return rc;
 }
 
+/* GET /api/v1/cluster/plan[?machine=NAME...]: bootctl plan. */
+static enum MHD_Result config_plan(struct server *s, struct MHD_Connection *c, struct req *r)
+{
+    const char *names[64];
+    size_t n = 0;
+    const char *arg = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "machine");
+    char *copy = arg ? bd_xstrdup(arg) : NULL, *save = NULL;
+    for (char *p = copy ? strtok_r(copy, ",", &save) : NULL; p && n < 64;
+         p = strtok_r(NULL, ",", &save))
+        names[n++] = p;
+    struct bd_err err;
+    cJSON *o = cluster_plan(s->cluster, names, n, &err);
+    free(copy);
+    return o ? server_reply_json(c, r, MHD_HTTP_OK, o)
+             : server_reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "%s", err.msg);
+}
+
+/* POST /api/v1/cluster/day2 {"kind": "apply"|"upgrade-talos", "arg": mode or version,
+ * "machines": [names], "timeout_s": N}: starts a day-2 job. GET: where it stands. */
+static enum MHD_Result day2(struct server *s, struct MHD_Connection *c, struct req *r, bool get)
+{
+    if (get)
+        return server_reply_json(c, r, MHD_HTTP_OK, cluster_day2_status(s->cluster));
+    cJSON *in = r->body.len ? cJSON_ParseWithLength(r->body.data, r->body.len) : NULL;
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(in, "kind");
+    const cJSON *arg = cJSON_GetObjectItemCaseSensitive(in, "arg");
+    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(in, "machines");
+    const cJSON *to = cJSON_GetObjectItemCaseSensitive(in, "timeout_s");
+    enum talos_apply_mode mode;
+    const char *bad = NULL;
+    if (!cJSON_IsObject(in))
+        bad = "the body is not a JSON object";
+    else if (!cJSON_IsString(kind) ||
+             (strcmp(kind->valuestring, "apply") && strcmp(kind->valuestring, "upgrade-talos")))
+        bad = "kind: apply or upgrade-talos";
+    else if (!cJSON_IsString(arg) ||
+             (!strcmp(kind->valuestring, "apply")
+                  ? talos_apply_mode_parse(arg->valuestring, &mode) < 0
+                  : (arg->valuestring[0] != 'v' || strlen(arg->valuestring) > 40 ||
+                     strspn(arg->valuestring + 1, "0123456789.-abcdefghijklmnopqrstuvwxyz") !=
+                         strlen(arg->valuestring + 1))))
+        bad = "arg: an apply mode (auto, no-reboot, reboot, staged, try) or a Talos version (v1.14.0)";
+    else if (ms && (!cJSON_IsArray(ms) || cJSON_GetArraySize(ms) > 64))
+        bad = "machines: a list of names";
+    else if (to && !cJSON_IsNumber(to))
+        bad = "timeout_s: seconds";
+    if (bad) {
+        cJSON_Delete(in);
+        return server_reply_error_json(c, r, MHD_HTTP_BAD_REQUEST, "%s", bad);
+    }
+    const char *names[64];
+    size_t n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, ms)
+    {
+        if (!cJSON_IsString(e)) {
+            cJSON_Delete(in);
+            return server_reply_error_json(c, r, MHD_HTTP_BAD_REQUEST, "machines: names");
+        }
+        names[n++] = e->valuestring;
+    }
+    struct bd_err err;
+    cJSON *o = cluster_day2_start(s->cluster, kind->valuestring, arg->valuestring, names, n,
+                                  to ? (int64_t)to->valuedouble : 0, &err);
+    cJSON_Delete(in);
+    return o ? server_reply_json(c, r, MHD_HTTP_ACCEPTED, o)
+             : server_reply_error_json(c, r, MHD_HTTP_CONFLICT, "%s", err.msg);
+}
+
 enum MHD_Result server_route_cluster(struct server *s, struct MHD_Connection *c, struct req *r,
                               const char *url, const char *method)
 {
@@ -218,6 +287,10 @@ enum MHD_Result server_route_cluster(struct server *s, struct MHD_Connection *c,
                                                           "use POST");
     if (!strcmp(url, "secret") && get)
         return secret_export(s, c, r);
+    if (!strcmp(url, "plan") && get)
+        return config_plan(s, c, r);
+    if (!strcmp(url, "day2") && (get || !strcmp(method, "POST")))
+        return day2(s, c, r, get);
     if (!strcmp(url, "etcd-members") && get) {
         struct bd_err err;
         cJSON *o = cluster_etcd_members(s->cluster, &err);

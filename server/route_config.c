@@ -3,6 +3,7 @@
  * refusal is a 403 and an audit event. */
 #include "server.h"
 
+#include "../cluster/cluster.h"
 #include "../talos/talos.h"
 
 #include <ctype.h>
@@ -40,12 +41,18 @@ struct config_body {
     size_t len;
     bool marked;
     char token[33];
+    /* what bootctl plan compares with later: the machine has this config now */
+    char mac[18], sha256[65];
+    char *redacted;
 };
 
 static void mark_downloaded(struct config_body *b)
 {
     struct bd_err err;
     if (state_token_downloaded(b->s->store, b->token, &err) < 0)
+        bd_error("config: %s", err.msg);
+    if (b->redacted && state_applied_put(b->s->store, b->mac, b->sha256, b->redacted, "pxe",
+                                         &err) < 0)
         bd_error("config: %s", err.msg);
     b->marked = true;
 }
@@ -66,11 +73,13 @@ static void config_body_free(void *cls)
 {
     struct config_body *b = cls;
     free(b->data);
+    free(b->redacted);
     free(b);
 }
 
 /* Takes cfg. */
 static enum MHD_Result send_config(struct server *s, struct MHD_Connection *c, struct req *r,
+                                   const struct lab_snap *snap, const char *mac,
                                    const char *token, char *cfg, size_t len)
 {
     struct config_body *b = bd_xcalloc(1, sizeof *b);
@@ -78,6 +87,11 @@ static enum MHD_Result send_config(struct server *s, struct MHD_Connection *c, s
     b->data = cfg;
     b->len = len;
     snprintf(b->token, sizeof b->token, "%s", token);
+    snprintf(b->mac, sizeof b->mac, "%s", mac);
+    struct bd_err err;
+    if (cluster_applied_prepare(snap->talos, snap->lab, cfg, len, b->sha256, &b->redacted,
+                                &err) < 0)
+        bd_error("config: %s: not recorded as applied: %s", mac, err.msg);
     if (!len) /* no last piece to wait for */
         mark_downloaded(b);
     struct MHD_Response *resp =
@@ -163,7 +177,7 @@ enum MHD_Result server_route_config(struct server *s, struct MHD_Connection *c, 
                             strlen("bootd cannot build this machine's config; see bootctl events\n"));
         } else {
             snprintf(r->config_token, sizeof r->config_token, "%s", token);
-            rc = send_config(s, c, r, token, cfg, len);
+            rc = send_config(s, c, r, snap, t.mac, token, cfg, len);
         }
     }
     server_lab_put(s, snap);

@@ -175,6 +175,10 @@ void server_refresh(struct server *s);
 
 /* For a machine whose image the snapshot lacks: starts a background pull unless one
  * runs (or failed moments ago) and writes what the hold script should say. */
+/* The lab's images at another Talos version (bootctl upgrade talos): 1 all cached, 0 a
+ * pull is under way (started now if need be), -1 a pull failed a moment ago; why says
+ * which and why. */
+int server_image_ensure(struct server *s, const char *version, char *why, size_t n);
 void server_image_hold(struct server *s, struct lab_snap *snap, const char *arch,
                        const char *mac, char *msg, size_t n);
 /* Cancels running pulls and waits for them. */

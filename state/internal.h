@@ -43,6 +43,11 @@ enum stmt_id {
     S_REBUILD_GET,
     S_REBUILD_START,
     S_REBUILD_PROGRESS,
+    S_APPLIED_GET,
+    S_APPLIED_PUT,
+    S_DAY2_GET,
+    S_DAY2_START,
+    S_DAY2_SET,
     S_COUNT
 };
 

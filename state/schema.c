@@ -64,6 +64,30 @@ const char *const state_migrations[] = {
     /* 5: the firmware a machine booted with (bios, uefi, uefi-http), apart from its CPU
      * arch: DHCP tells the one, iPXE both. */
     "ALTER TABLE machines ADD COLUMN firmware TEXT;",
+    /* 6: the config each machine last got (served at PXE time or applied through the
+     * Talos API): its SHA-256 and its text with every secret redacted (never the
+     * secrets), for bootctl plan's diff. */
+    "CREATE TABLE applied_configs ("
+    "  mac TEXT PRIMARY KEY,"
+    "  sha256 TEXT NOT NULL,"
+    "  redacted TEXT NOT NULL,"
+    "  how TEXT NOT NULL,"                     /* pxe | auto | no-reboot | reboot | ... */
+    "  applied_at INTEGER NOT NULL);"
+    /* the day-2 job under way (bootctl apply, bootctl upgrade): one at a time, kept so a
+     * bootd that restarts carries on with the machine it was at */
+    "CREATE TABLE day2_job ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  kind TEXT NOT NULL,"                    /* apply | upgrade-talos */
+    "  arg TEXT NOT NULL,"                     /* the apply mode, or the Talos version */
+    "  machines TEXT NOT NULL,"                /* names in order, space-separated */
+    "  pos INTEGER NOT NULL DEFAULT 0,"        /* the machine at hand */
+    "  phase TEXT NOT NULL,"                   /* call | wait | done | failed */
+    "  down_seen INTEGER NOT NULL DEFAULT 0,"  /* the machine at hand went away */
+    "  step_started INTEGER NOT NULL DEFAULT 0,"
+    "  timeout_s INTEGER NOT NULL,"
+    "  started INTEGER NOT NULL,"
+    "  finished INTEGER NOT NULL DEFAULT 0,"
+    "  error TEXT);",
 };
 
 const size_t state_nmigrations = sizeof state_migrations / sizeof state_migrations[0];
@@ -147,4 +171,14 @@ const char *const state_stmt_sql[S_COUNT] = {
                             " ELSE first_attempt END,"
                             " done_at = CASE WHEN ?4 IS NOT NULL THEN ?5 ELSE 0 END"
                             " WHERE cluster = ?1 AND NOT done",
+    [S_APPLIED_GET] = "SELECT sha256, redacted, how, applied_at FROM applied_configs WHERE mac = ?1",
+    [S_DAY2_GET] = "SELECT kind, arg, machines, pos, phase, down_seen, step_started, timeout_s,"
+                   " started, finished, coalesce(error, '') FROM day2_job WHERE id = 1",
+    [S_DAY2_START] = "INSERT OR REPLACE INTO day2_job(id, kind, arg, machines, phase, timeout_s,"
+                     " started) VALUES (1, ?1, ?2, ?3, 'call', ?4, ?5)",
+    [S_DAY2_SET] = "UPDATE day2_job SET pos = ?1, phase = ?2, down_seen = ?3, step_started = ?4,"
+                   " error = ?5, finished = CASE WHEN ?2 IN ('done', 'failed') THEN ?6 ELSE 0 END"
+                   " WHERE id = 1",
+    [S_APPLIED_PUT] = "INSERT OR REPLACE INTO applied_configs(mac, sha256, redacted, how, applied_at)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5)",
 };

@@ -218,4 +218,38 @@ int state_rebuild_start(struct state_db *st, const char *cluster, const char *sn
 int state_rebuild_progress(struct state_db *st, const char *cluster, const char *phase,
                            const char *node, const char *error, struct bd_err *err) BD_MUST_CHECK;
 
+/* The config a machine last got (bootctl plan and apply): served at PXE time or pushed
+ * through the Talos API. Only its SHA-256 and a redacted copy are kept. */
+struct state_applied {
+    char sha256[65];
+    char *redacted; /* caller frees (state_applied_clear) */
+    char how[32];   /* pxe, auto, no-reboot, reboot, staged, try */
+    int64_t applied_ms;
+};
+/* 1 found, 0 none, -1 error. */
+int state_applied_get(struct state_db *st, const char *mac, struct state_applied *out,
+                      struct bd_err *err) BD_MUST_CHECK;
+int state_applied_put(struct state_db *st, const char *mac, const char *sha256,
+                      const char *redacted, const char *how, struct bd_err *err) BD_MUST_CHECK;
+void state_applied_clear(struct state_applied *a);
+
+/* The day-2 job (bootctl apply, bootctl upgrade): one at a time; a new one replaces a
+ * finished one. */
+struct state_day2 {
+    char kind[24];       /* apply | upgrade-talos */
+    char arg[64];        /* the apply mode, or the Talos version */
+    char machines[2048]; /* names in order, space-separated */
+    int64_t pos;         /* index of the machine at hand */
+    char phase[16];      /* call | wait | done | failed */
+    bool down_seen;      /* the machine at hand went away (rebooting) */
+    int64_t step_started_ms, timeout_s, started_ms, finished_ms;
+    char error[1024];
+};
+/* 1 found, 0 none, -1 error. */
+int state_day2_get(struct state_db *st, struct state_day2 *out, struct bd_err *err) BD_MUST_CHECK;
+int state_day2_start(struct state_db *st, const char *kind, const char *arg, const char *machines,
+                     int64_t timeout_s, struct bd_err *err) BD_MUST_CHECK;
+/* Where the job stands (pos, phase, down_seen, step_started_ms, error). */
+int state_day2_set(struct state_db *st, const struct state_day2 *j, struct bd_err *err) BD_MUST_CHECK;
+
 #endif

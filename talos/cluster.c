@@ -397,7 +397,7 @@ static int talos_version_ok(const char *v)
 /* The installer image as the Talos tooling of that version names it: from v1.14 the
  * Image Factory's per-platform metal-installer/, before it installer/. The host is
  * the Image Factory's (which also serves the installer images as a registry). */
-static char *installer_image(const struct lab *lab, const char *schematic)
+static char *installer_image_of(const struct lab *lab, const char *schematic, const char *version)
 {
     const char *f = lab->images.factory, *host = "factory.talos.dev";
     size_t hlen = strlen(host);
@@ -407,10 +407,27 @@ static char *installer_image(const struct lab *lab, const char *schematic)
         hlen = strcspn(host, "/");
     }
     int major = 1, minor = 13;
-    talos_version(lab->cluster.talos_version, &major, &minor);
+    talos_version(version, &major, &minor);
     bool metal = major > 1 || (major == 1 && minor >= 14);
     return bd_xasprintf("%.*s/%sinstaller/%s:%s", (int)hlen, host, metal ? "metal-" : "",
-                        schematic, lab->cluster.talos_version);
+                        schematic, version);
+}
+
+static char *installer_image(const struct lab *lab, const char *schematic)
+{
+    return installer_image_of(lab, schematic, lab->cluster.talos_version);
+}
+
+char *talos_installer_image(const struct talos_cluster *tc, const char *version)
+{
+    const char *img = tc->in.installer_image, *p = strstr(img, "installer/");
+    if (!p)
+        return NULL;
+    p += strlen("installer/");
+    char *schematic = bd_xasprintf("%.*s", (int)strcspn(p, ":"), p);
+    char *out = installer_image_of(tc->lab, schematic, version);
+    free(schematic);
+    return out;
 }
 
 static int load_patch_list(struct talos_cluster *tc, const struct lab_strlist *l, struct bd_err *err)

@@ -184,6 +184,57 @@ struct talos_snapshot_info {
 int talos_api_etcd_snapshot(const struct talos_node *n, int fd, struct talos_snapshot_info *info,
                             int *code, struct bd_err *err) BD_MUST_CHECK;
 
+/* ApplyConfiguration's modes, with their numbers in machine.proto. REBOOT is what Talos
+ * calls it (deprecated there in favour of AUTO, which reboots only when it must). */
+enum talos_apply_mode {
+    TALOS_APPLY_REBOOT = 0,
+    TALOS_APPLY_AUTO = 1,
+    TALOS_APPLY_NO_REBOOT = 2,
+    TALOS_APPLY_STAGED = 3,
+    TALOS_APPLY_TRY = 4,
+};
+const char *talos_apply_mode_name(enum talos_apply_mode m); /* "no-reboot" */
+int talos_apply_mode_parse(const char *s, enum talos_apply_mode *out);
+struct talos_apply_result {
+    bool answered;
+    enum talos_apply_mode mode; /* the mode Talos chose (AUTO becomes REBOOT or NO_REBOOT) */
+    char details[8192];         /* mode_details; on a dry run Talos's own config diff follows */
+    char warnings[2048];        /* one a line */
+};
+/* ApplyConfiguration: the machine config in data, in mode; dry_run asks what Talos would
+ * do without doing it. InvalidArgument: Talos refuses the config (invalid, or a change
+ * that cannot apply in no-reboot/try mode). try_timeout_s: for TRY, 0 = Talos's default. */
+int talos_api_apply_config(const struct talos_node *n, const char *data, size_t len,
+                           enum talos_apply_mode mode, bool dry_run, int64_t try_timeout_s,
+                           struct talos_apply_result *out, int *code,
+                           struct bd_err *err) BD_MUST_CHECK;
+
+/* Upgrade (MachineService/Upgrade, deprecated by Talos in favour of LifecycleService but
+ * answered through v1.17): the node installs image and reboots into it. On a control
+ * plane Talos first checks etcd is healthy (unless force or preserve). */
+int talos_api_upgrade(const struct talos_node *n, const char *image, int *code,
+                      struct bd_err *err) BD_MUST_CHECK;
+/* The installer image of the lab's schematic at another Talos version (caller frees;
+ * NULL when the lab's image is not an Image Factory one). */
+char *talos_installer_image(const struct talos_cluster *tc, const char *version);
+
+/* ---------- what bootctl plan shows of a config (config_diff.c) ---------- */
+
+/* The key that makes redaction markers: derived from the cluster's secrets (tc may be
+ * NULL, or hold no bundle: then from the name alone). */
+void talos_redact_key_of(const struct talos_cluster *tc, const char *cluster_name,
+                         uint8_t key[32]);
+/* The config with every secret value (CA and service-account keys, tokens, the cluster
+ * secret, encryption secrets, registry credentials, WireGuard keys, passphrases, inline
+ * manifests holding a Secret) replaced by "<redacted:xxxxxxxx>", an HMAC of the value:
+ * a changed secret shows as a changed marker. Caller frees *out. */
+int talos_config_redact(const char *text, size_t len, const uint8_t key[32], char **out,
+                        struct bd_err *err) BD_MUST_CHECK;
+/* A unified diff (3 lines of context) from old to new_, files a/NAME and b/NAME; "" when
+ * they are the same. Caller frees *out. */
+int talos_text_diff(const char *old, const char *new_, const char *name, char **out,
+                    struct bd_err *err) BD_MUST_CHECK;
+
 /* The snapshot check on its own, for copies of a snapshot (bootctl's download): feed
  * every byte in order, then finish. */
 struct talos_etcd_check;

@@ -32,12 +32,32 @@ Given the config bootd generated for a machine and the machine's address, the tw
     `etcdctl snapshot save`: the bbolt file and etcd's SHA-256 trailer).
   - EtcdMemberList{query_local}: the members as etcd lists them; EtcdRemoveMemberByID
     {member_id}: NotFound when there is no such member.
+  - ApplyConfiguration{data, mode, dry_run, try_mode_timeout} (machined's
+    ApplyConfiguration and Runtime.CanApplyImmediate at v1.13.9, os:admin only): the
+    config is parsed and validated (InvalidArgument when it is not YAML, holds no v1alpha1
+    document, or lacks machine.type / a valid cluster.controlPlane.endpoint); a change
+    outside what Talos applies immediately (anything in the v1alpha1 document but debug,
+    cluster, and machine.{ca, acceptedCAs, time, certSANs, install, network, sysfs,
+    sysctls, logging, controlPlane, kubelet, kernel, registries, pods, seccompProfiles,
+    nodeAnnotations, nodeLabels, nodeTaints} and five machine.features) needs a reboot.
+    AUTO picks NO_REBOOT or REBOOT; NO_REBOOT and TRY refuse such a change
+    (InvalidArgument); STAGED keeps it for the next boot; REBOOT (or AUTO's reboot) takes
+    the node away for `reboot_s` (its API port closed, etcd stopped) and it comes back
+    running the new config; a second apply meanwhile is FailedPrecondition. dry_run
+    answers the chosen mode and "Dry run summary:" details without applying. TRY reverts
+    after try_mode_timeout (Talos's default 1m).
+  - Upgrade{image, preserve, stage, force} (MachineService/Upgrade, os:admin): the
+    installer image's tag is the new version (InvalidArgument for a reference without
+    one); on a control plane, unless force or preserve, etcd must be healthy with every
+    member voting (etcd's ValidateForUpgrade) or the call fails; then the node goes away
+    for `upgrade_s` and answers Version with the new tag. `fail_upgrade` makes the
+    upgrade fail the way Talos's A/B boot does: the node comes back on the old version.
   - Control planes that were not bootstrapped keep trying to join (every second): when
     another control plane's etcd answers, they add themselves as a learner, start etcd
     with initial-cluster-state=existing and are promoted once etcd allows it (Talos's
     etcd.go addMember / promoteMember). Until then etcd stays "Preparing".
 
-What it does not do: boot, install, kubelet, Kubernetes, trustd's API, EtcdLeaveCluster,
+What it does not do: boot, install, kubelet, the LifecycleService Upgrade stream, Kubernetes, trustd's API, EtcdLeaveCluster,
 Reset, etcd encryption or defragmentation, time sync, discovery (control planes are given
 their peers' addresses). Its "node" is a directory: wiping the VM is `stop()` plus a new
 twin on a fresh directory.
@@ -46,7 +66,9 @@ In-process: NodeTwin(config_text, host, workdir, peers=[...]).start() ... .stop(
 program: python3 -m tests.standins.talos_node --config F --host IP --workdir D [--peer IP]
 """
 import argparse
+import asyncio
 import base64
+import difflib
 import json
 import os
 import shutil
@@ -80,6 +102,84 @@ talos_apid._POOL.Add(_file("machine/etcd.proto", "machine", ["common/common.prot
     "EtcdRemoveMemberByIDResponse": [("messages", 1, F.TYPE_MESSAGE,
                                       ".machine.EtcdRemoveMemberByID", True)],
 }))
+talos_apid._POOL.Add(_file("google/protobuf/duration.proto", "google.protobuf", [], {
+    "Duration": [("seconds", 1, F.TYPE_INT64, None, False), ("nanos", 2, F.TYPE_INT32, None, False)],
+}))
+talos_apid._POOL.Add(_file("machine/apply.proto", "machine",
+                           ["common/common.proto", "google/protobuf/duration.proto"], {
+    # Mode is an enum in machine.proto; on the wire an enum is a varint, read as int32
+    "ApplyConfigurationRequest": [("data", 1, F.TYPE_BYTES, None, False),
+                                  ("mode", 4, F.TYPE_INT32, None, False),
+                                  ("dry_run", 5, F.TYPE_BOOL, None, False),
+                                  ("try_mode_timeout", 6, F.TYPE_MESSAGE,
+                                   ".google.protobuf.Duration", False)],
+    "ApplyConfiguration": [("metadata", 1, F.TYPE_MESSAGE, ".common.Metadata", False),
+                           ("warnings", 2, F.TYPE_STRING, None, True),
+                           ("mode", 3, F.TYPE_INT32, None, False),
+                           ("mode_details", 4, F.TYPE_STRING, None, False)],
+    "ApplyConfigurationResponse": [("messages", 1, F.TYPE_MESSAGE, ".machine.ApplyConfiguration",
+                                    True)],
+    "UpgradeRequest": [("image", 1, F.TYPE_STRING, None, False),
+                       ("preserve", 2, F.TYPE_BOOL, None, False),
+                       ("stage", 3, F.TYPE_BOOL, None, False),
+                       ("force", 4, F.TYPE_BOOL, None, False),
+                       ("reboot_mode", 5, F.TYPE_INT32, None, False)],
+    "Upgrade": [("metadata", 1, F.TYPE_MESSAGE, ".common.Metadata", False),
+                ("ack", 2, F.TYPE_STRING, None, False),
+                ("actor_id", 3, F.TYPE_STRING, None, False)],
+    "UpgradeResponse": [("messages", 1, F.TYPE_MESSAGE, ".machine.Upgrade", True)],
+}))
+ApplyConfigurationRequest = message("machine.ApplyConfigurationRequest")
+ApplyConfigurationResponse = message("machine.ApplyConfigurationResponse")
+UpgradeRequest = message("machine.UpgradeRequest")
+UpgradeResponse = message("machine.UpgradeResponse")
+REBOOT, AUTO, NO_REBOOT, STAGED, TRY = range(5)
+MODE_NAMES = ["REBOOT", "AUTO", "NO_REBOOT", "STAGED", "TRY"]
+
+# Runtime.CanApplyImmediate: what may differ in the v1alpha1 document without a reboot
+IMMEDIATE_TOP = {"debug", "cluster"}
+IMMEDIATE_MACHINE = {"ca", "acceptedCAs", "time", "certSANs", "install", "network", "sysfs",
+                     "sysctls", "logging", "controlPlane", "kubelet", "kernel", "registries",
+                     "pods", "seccompProfiles", "nodeAnnotations", "nodeLabels", "nodeTaints"}
+IMMEDIATE_FEATURES = {"kubernetesTalosAPIAccess", "kubePrism", "hostDNS", "imageCache",
+                      "nodeAddressSortAlgorithm"}
+
+
+def v1alpha1_of(text):
+    """The v1alpha1 document of a config; ValueError says why it is not a valid one."""
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as e:
+        raise ValueError("failed to parse config: %s" % e)
+    if not all(isinstance(d, dict) for d in docs):
+        raise ValueError("failed to parse config: a document is not a mapping")
+    main = [d for d in docs if d.get("version") == "v1alpha1"]
+    if not main:
+        raise ValueError("the applied machine configuration doesn't contain v1alpha1 config, "
+                         "did you mean to patch the machine config instead?")
+    m, c = main[0].get("machine") or {}, main[0].get("cluster") or {}
+    if m.get("type") not in ("controlplane", "worker", "init"):
+        raise ValueError("1 error occurred:\n\t* unknown machine type %r" % m.get("type"))
+    ep = ((c.get("controlPlane") or {}).get("endpoint") or "")
+    if not ep.startswith("https://"):
+        raise ValueError("1 error occurred:\n\t* cluster.controlPlane.endpoint %r must be an "
+                         "https URL" % ep)
+    return main[0]
+
+
+def immediate_view(doc):
+    """doc with everything Talos may change without a reboot taken out."""
+    d = json.loads(json.dumps(doc))
+    for k in IMMEDIATE_TOP:
+        d.pop(k, None)
+    m = d.get("machine") or {}
+    for k in IMMEDIATE_MACHINE:
+        m.pop(k, None)
+    for k in IMMEDIATE_FEATURES:
+        (m.get("features") or {}).pop(k, None)
+    return d
+
+
 EtcdRecoverResponse = message("machine.EtcdRecoverResponse")
 EtcdMemberListRequest = message("machine.EtcdMemberListRequest")
 EtcdMemberListResponse = message("machine.EtcdMemberListResponse")
@@ -91,6 +191,8 @@ ROLES = dict(talos_apid.ROLES, **{
     "EtcdRecover": {"os:admin"},
     "EtcdMemberList": {"os:admin", "os:operator", "os:reader", "os:etcd:backup"},
     "EtcdRemoveMemberByID": {"os:admin"},
+    "ApplyConfiguration": {"os:admin", "os:reader"},  # reader: maintenance mode only
+    "Upgrade": {"os:admin"},
 })
 
 ETCD, ETCDCTL = shutil.which("etcd") or "/usr/bin/etcd", shutil.which("etcdctl") or "/usr/bin/etcdctl"
@@ -125,8 +227,19 @@ class NodeTwin(talos_apid.Apid):
     roles = ROLES
 
     def __init__(self, config_text, host, workdir, peers=(), apid_port=50000, client_port=2379,
-                 peer_port=2380, ready_after=0.0, trustd=None, **kw):
+                 peer_port=2380, ready_after=0.0, trustd=None, reboot_s=2.0, upgrade_s=2.0,
+                 fail_upgrade=False, **kw):
         self.config = MachineConfig(config_text)
+        self.config_text = config_text     # what runs now
+        self.persisted = config_text       # what the next boot runs
+        self.applied = []                  # (mode name, dry_run) of every apply that passed
+        self.reboots = 0
+        self.reboot_s, self.upgrade_s, self.fail_upgrade = reboot_s, upgrade_s, fail_upgrade
+        self.down = False                  # rebooting: API closed, etcd stopped
+        self.down_log = []                 # (start, end) monotonic of every time away
+        self.upgrades = []                 # images asked for
+        self._rebooting = False
+        self._try_timer = None
         self.host, self.workdir = host, workdir
         self.peers = [p for p in peers if p != host]
         self.client_port, self.peer_port = client_port, peer_port
@@ -257,6 +370,8 @@ class NodeTwin(talos_apid.Apid):
     def _join_loop(self):
         learner = None
         while not self._stop.wait(1.0):
+            if self.down:
+                continue
             if self.etcd is not None and self.etcd.poll() is not None:
                 # the service failed; machined restarts it, a failed join starts over
                 with self.lock:
@@ -291,8 +406,170 @@ class NodeTwin(talos_apid.Apid):
             "EtcdRemoveMemberByID": grpc.unary_unary_rpc_method_handler(
                 self._etcd_remove_member, EtcdRemoveMemberByIDRequest.FromString,
                 EtcdRemoveMemberByIDResponse.SerializeToString),
+            "ApplyConfiguration": grpc.unary_unary_rpc_method_handler(
+                self._apply_configuration, ApplyConfigurationRequest.FromString,
+                ApplyConfigurationResponse.SerializeToString),
+            "Upgrade": grpc.unary_unary_rpc_method_handler(
+                self._upgrade, UpgradeRequest.FromString, UpgradeResponse.SerializeToString),
         })
         return h
+
+    # ---- day 2: ApplyConfiguration, Upgrade, reboots ----
+
+    def _admin_only(self, method, context):
+        port = int(context.peer().rsplit(":", 1)[1])
+        if "os:admin" not in self._peers.get(port, []):
+            self.denied.append((method, self._peers.get(port, [])))
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, "not authorized")
+
+    def _apply_configuration(self, request, context):
+        with self.lock:
+            self._authorize("ApplyConfiguration", context)
+            self._admin_only("ApplyConfiguration", context)  # the node is not in maintenance
+            if self._rebooting:
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                              "configuration was already applied and node is rebooting, cannot "
+                              "apply more configuration changes until next reboot")
+            text = request.data.decode(errors="replace")
+            try:
+                new = v1alpha1_of(text)
+                cur = v1alpha1_of(self.config_text)
+            except ValueError as e:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+            immediate = immediate_view(new) == immediate_view(cur)
+            mode, details = request.mode, "Applied configuration with a reboot"
+            if mode not in range(5):
+                context.abort(grpc.StatusCode.UNKNOWN,
+                              "incorrect mode '%d' specified for the apply config call" % mode)
+            if mode in (TRY, NO_REBOOT):
+                if not immediate:
+                    context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                  "this config change can't be applied in immediate mode")
+                details = "Applied configuration without a reboot"
+            elif mode == STAGED:
+                details = "Staged configuration to be applied after the next reboot"
+            elif mode == AUTO:
+                mode = NO_REBOOT if immediate else REBOOT
+                details = ("Applied configuration without a reboot" if immediate
+                           else "Applied configuration with a reboot")
+            resp = ApplyConfigurationResponse()
+            item = resp.messages.add(mode=mode)
+            if request.dry_run:
+                diff = "".join(difflib.unified_diff(self.config_text.splitlines(True),
+                                                    text.splitlines(True)))
+                item.mode_details = "Dry run summary:\n%s (skipped in dry-run).\nConfig diff:\n\n%s" % (
+                    details, diff or "No changes.")
+                return resp
+            self.applied.append((MODE_NAMES[mode], False))
+            if mode in (NO_REBOOT, TRY):
+                if mode == NO_REBOOT:
+                    self.persisted = text
+                else:
+                    timeout = (request.try_mode_timeout.seconds
+                               if request.HasField("try_mode_timeout") else 60)
+                    old = self.config_text
+                    details += ("\nThe config is applied in 'try' mode and will be automatically "
+                                "reverted back in %ds" % timeout)
+                    self._try_timer = threading.Timer(timeout, self._set_running, (old,))
+                    self._try_timer.daemon = True
+                    self._try_timer.start()
+                self._set_running(text, locked=True)
+            elif mode == STAGED:
+                self.persisted = text
+            else:
+                self.persisted = text
+                self._rebooting = True
+                threading.Thread(target=self._reboot, args=(self.reboot_s, None),
+                                 daemon=True).start()
+            item.mode_details = details
+            return resp
+
+    def _set_running(self, text, locked=False):
+        if not locked:
+            with self.lock:
+                return self._set_running(text, True)
+        self.config_text = text
+        self.config = MachineConfig(text)
+
+    def _etcd_healthy(self):
+        """etcd's ValidateForUpgrade: every member voting and its endpoint healthy."""
+        members = json.loads(self.etcdctl("member", "list", "-w", "json", timeout=5))["members"]
+        for m in members:
+            if m.get("isLearner"):
+                raise EtcdError("etcd member %s is a learner" % m.get("name"))
+            if not m.get("clientURLs"):
+                raise EtcdError("etcd member %s is not started" % m.get("name"))
+        self.etcdctl("endpoint", "health", endpoints=[u for m in members for u in m["clientURLs"]],
+                     timeout=5)
+
+    def _upgrade(self, request, context):
+        with self.lock:
+            self._authorize("Upgrade", context)
+            if self._rebooting:
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the node is rebooting")
+        ref = request.image
+        tag = ref.rsplit(":", 1)[1] if ":" in ref.rsplit("/", 1)[-1] else ""
+        if not ref or not tag.startswith("v"):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          "error validating installer image %r: no version tag" % ref)
+        if self.config.controlplane and not request.force and not request.preserve:
+            try:
+                self._etcd_healthy()
+            except (EtcdError, subprocess.TimeoutExpired, ValueError, KeyError) as e:
+                context.abort(grpc.StatusCode.UNKNOWN,
+                              "error validating etcd for upgrade: %s" % e)
+        with self.lock:
+            self.upgrades.append(ref)
+            self._rebooting = True
+        threading.Thread(target=self._reboot, args=(self.upgrade_s, tag), daemon=True).start()
+        resp = UpgradeResponse()
+        resp.messages.add(ack="Upgrade request received", actor_id="bootd-test")
+        return resp
+
+    def _kill_etcd(self):
+        e = self.etcd
+        if e is not None and e.poll() is None:
+            os.killpg(e.pid, signal.SIGTERM)
+            try:
+                e.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(e.pid, signal.SIGKILL)
+                e.wait(10)
+
+    def _listen(self, up):
+        async def flip():
+            if up:
+                self._server = await asyncio.start_server(self._serve_conn, self.host, self.port,
+                                                          ssl=self._ctx)
+            else:
+                self._server.close()
+                await self._server.wait_closed()
+        asyncio.run_coroutine_threadsafe(flip(), self._loop).result(10)
+
+    def _reboot(self, away_s, new_tag):
+        """The node reboots: its API closes, etcd stops; it comes back after away_s on
+        the persisted config (and, after an upgrade, the new version unless it fails)."""
+        time.sleep(0.2)  # Talos answers the call before it goes
+        start = time.monotonic()
+        with self.lock:
+            self.down = True
+        self._listen(False)
+        self._kill_etcd()
+        if self._stop.wait(away_s):
+            return
+        with self.lock:
+            self._kill_etcd()  # one the join loop restarted as the node went down
+            self.etcd = None
+            self._set_running(self.persisted, locked=True)
+            if new_tag and not self.fail_upgrade:
+                self.tag = new_tag
+            if self.config.controlplane and not self._data_dir_empty():
+                self._start_etcd(None, None)  # the member's data is on the disk
+            self.reboots += 1
+            self.down_log.append((start, time.monotonic()))
+            self.down = False
+            self._rebooting = False
+        self._listen(True)
 
     def _controlplane(self, context, api):
         if not self.config.controlplane:

@@ -28,11 +28,11 @@ Test(store, migrates_to_current_version_once)
 {
     char *dir;
     struct state_db *st = open_store(&dir);
-    cr_assert_eq(state_schema_version(st), 5);
+    cr_assert_eq(state_schema_version(st), 6);
     state_close(st);
     struct bd_err err;
     cr_assert_eq(state_open(dir, &st, &err), 0, "%s", err.msg);
-    cr_assert_eq(state_schema_version(st), 5);
+    cr_assert_eq(state_schema_version(st), 6);
     state_close(st);
     free(dir);
 }
