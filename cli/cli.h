@@ -107,6 +107,7 @@ struct cli_vm {
     struct lab *lab;
     struct proxmox_lab pl;
     struct proxmox *px;
+    struct state_db *st; /* plan and apply: the VMs' smbios1 uuids */
     bool json;
 };
 int cli_vm_volumes(struct cli_vm *v, int owner, int argc, char **argv); /* cmd_vm_data.c */

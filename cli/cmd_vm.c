@@ -9,8 +9,10 @@
 static void usage(FILE *f)
 {
     fputs("usage: bootctl vm list     [--lab PATH]             every VM: power, MAC, lab machine\n"
-          "       bootctl vm plan     [--lab PATH]             create/change/ok/not-in-lab per VM\n"
-          "       bootctl vm apply    [--lab PATH] [NAME...]   create, change and start the VMs\n"
+          "       bootctl vm plan     [--lab PATH] [--state-dir DIR]\n"
+          "                                                    create/change/ok/not-in-lab per VM\n"
+          "       bootctl vm apply    [--lab PATH] [--state-dir DIR] [NAME...]\n"
+          "                                                    create, change and start the VMs\n"
           "       bootctl vm start|stop|shutdown|reset [--lab PATH] NAME...\n"
           "       bootctl vm destroy  [--lab PATH] [--yes] NAME...\n"
           "                                                    stop, then delete VM and own disks\n"
@@ -20,12 +22,15 @@ static void usage(FILE *f)
           "       bootctl vm csi      [--lab PATH] [-o FILE|-]\n"
           "                                                    credentials for the Proxmox CSI plugin and\n"
           "                                                    its Secret (./proxmox-csi-plugin.yaml)\n"
-          "lab.yaml defaults to ./lab.yaml; its proxmox: section says where and how to connect.\n",
+          "lab.yaml defaults to ./lab.yaml; its proxmox: section says where and how to connect.\n"
+          "plan and apply keep each VM's smbios1 uuid in DIR/state.db (default /var/lib/bootd).\n",
           f);
 }
 
 static void ctx_free(struct cli_vm *v)
 {
+    if (v->st)
+        state_close(v->st);
     proxmox_close(v->px);
     proxmox_lab_free(&v->pl);
     lab_free(v->lab);
@@ -48,6 +53,41 @@ static int ctx_open(struct cli_vm *v, const char *lab_path, struct bd_err *err)
         int rc = proxmox_check_node(v->px, field, s->node, err);
         free(field);
         if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A uuid state.db recorded for a machine replaces the proposed (derived) one: chosen
+ * once, it stays through renames of the machine or the cluster. */
+static int uuids_from_state(struct cli_vm *v, const char *state_dir, struct bd_err *err)
+{
+    if (state_open(state_dir, &v->st, err) < 0)
+        return bd_err_prefix(err, "state dir %s (--state-dir)", state_dir);
+    for (size_t i = 0; i < v->pl.n; i++) {
+        struct proxmox_vm_spec *s = &v->pl.specs[i];
+        struct state_vm_uuid u;
+        int found = s->uuid_adopt ? state_vm_uuid_get(v->st, s->mac, &u, err) : 0;
+        if (found < 0)
+            return -1;
+        if (found) {
+            memcpy(s->uuid, u.uuid, sizeof s->uuid);
+            s->uuid_adopt = false;
+        }
+    }
+    return 0;
+}
+
+/* Before apply touches a VM: the uuid it has or gets is recorded, so a VM made later
+ * (a rebuild) gets the same one. */
+static int uuids_record(struct cli_vm *v, const struct proxmox_plan *plan, struct bd_err *err)
+{
+    for (size_t i = 0; i < plan->n; i++) {
+        const struct proxmox_plan_item *it = &plan->v[i];
+        if (!it->spec || !it->spec->uuid_adopt || it->action == PROXMOX_CONFLICT)
+            continue;
+        if (state_vm_uuid_record(v->st, it->spec->mac, it->uuid,
+                                 it->uuid_adopted ? "adopted" : "derived", err) < 0)
             return -1;
     }
     return 0;
@@ -162,7 +202,7 @@ static int vm_apply(struct cli_vm *v, int argc, char **argv)
     struct bd_err err;
     struct report r = {.json = v->json, .steps = cJSON_CreateArray()};
     int rc = 0;
-    if (proxmox_plan(v->px, specs, n, &plan, &err) < 0 ||
+    if (proxmox_plan(v->px, specs, n, &plan, &err) < 0 || uuids_record(v, &plan, &err) < 0 ||
         proxmox_apply(v->px, &plan, v->pl.protected_ids, v->pl.nprotected, on_step, &r, &err) < 0) {
         fprintf(stderr, "bootctl: %s\n", err.msg);
         rc = 1;
@@ -324,12 +364,14 @@ int cli_cmd_vm(int argc, char **argv, bool json)
         return argc < 2 ? 2 : 0;
     }
     const char *sub = argv[1], *lab_path = "lab.yaml", *out = "proxmox-csi-plugin.yaml";
+    const char *state_dir = "/var/lib/bootd";
     bool yes = false;
     int owner = PROXMOX_CSI_VMID;
     static const struct option opts[] = {
         {"lab", required_argument, NULL, 'l'},
         {"yes", no_argument, NULL, 'y'},
         {"owner", required_argument, NULL, 'w'},
+        {"state-dir", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -341,6 +383,7 @@ int cli_cmd_vm(int argc, char **argv, bool json)
         case 'l': lab_path = optarg; break;
         case 'y': yes = true; break;
         case 'w': owner = atoi(optarg); break;
+        case 's': state_dir = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -360,7 +403,8 @@ int cli_cmd_vm(int argc, char **argv, bool json)
     struct cli_vm v = {.json = json};
     struct bd_err err;
     int rc;
-    if (ctx_open(&v, lab_path, &err) < 0) {
+    bool uses_state = !strcmp(sub, "plan") || !strcmp(sub, "apply");
+    if (ctx_open(&v, lab_path, &err) < 0 || (uses_state && uuids_from_state(&v, state_dir, &err) < 0)) {
         fprintf(stderr, "bootctl: %s\n", err.msg);
         rc = 1;
     } else if (!strcmp(sub, "plan")) {

@@ -160,6 +160,7 @@ void proxmox_plan_vm(const struct proxmox_vm_spec *s, const cJSON *config, const
     out->node = bd_xstrdup(node ? node : s->node);
     out->status = status ? bd_xstrdup(status) : NULL;
     out->spec = s;
+    snprintf(out->uuid, sizeof out->uuid, "%s", s->uuid);
     if (!config) {
         out->action = PROXMOX_CREATE;
         return;
@@ -179,8 +180,23 @@ void proxmox_plan_vm(const struct proxmox_vm_spec *s, const cJSON *config, const
     free(name);
     if (out->action == PROXMOX_CONFLICT)
         return;
+    /* An existing VM keeps its smbios1 uuid unless lab.yaml or state.db names one: the
+     * node's systemUUID in Kubernetes is that uuid, and VMs made before bootd recorded
+     * uuids carry the derived one. */
+    struct proxmox_vm_spec eff = *s;
+    char *smbios = config_text(config, "smbios1");
+    char *have_uuid = smbios ? proxmox_prop_get(smbios, "uuid") : NULL;
+    if (s->uuid_adopt && have_uuid && strlen(have_uuid) == 36) {
+        for (char *p = have_uuid; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        snprintf(eff.uuid, sizeof eff.uuid, "%s", have_uuid);
+        out->uuid_adopted = true;
+    }
+    snprintf(out->uuid, sizeof out->uuid, "%s", eff.uuid);
+    free(have_uuid);
+    free(smbios);
     struct proxmox_params want;
-    proxmox_spec_params(s, false, &want);
+    proxmox_spec_params(&eff, false, &want);
     for (size_t i = 0; i < want.n; i++) {
         const char *key = want.v[i].key;
         char *have = config_text(config, key);
@@ -341,6 +357,10 @@ cJSON *proxmox_plan_json(const struct proxmox_plan *p)
             cJSON_AddNullToObject(o, "status");
         if (it->reason)
             cJSON_AddStringToObject(o, "reason", it->reason);
+        if (it->spec && it->uuid[0]) {
+            cJSON_AddStringToObject(o, "uuid", it->uuid);
+            cJSON_AddBoolToObject(o, "uuid_adopted", it->uuid_adopted);
+        }
         cJSON *ch = cJSON_AddArrayToObject(o, "changes");
         for (size_t k = 0; k < it->nchanges; k++) {
             cJSON *c = cJSON_CreateObject();

@@ -52,6 +52,9 @@ struct proxmox_vm_spec {
     const char *machine_type; /* q35 */
     char mac[18];         /* upper-case, as PVE writes it */
     char uuid[37];        /* smbios1 uuid, lower-case */
+    /* true: the uuid is only a proposal (neither lab.yaml nor state.db fixed it), and an
+     * existing VM's smbios1 uuid is adopted rather than overwritten */
+    bool uuid_adopt;
     size_t ntags;
     const char *tags[PROXMOX_MAX_TAGS]; /* besides "bootd" */
     const char *description;
@@ -102,6 +105,8 @@ struct proxmox_plan_item {
     size_t nchanges;
     struct proxmox_change *changes;
     const struct proxmox_vm_spec *spec; /* NULL for not-in-lab */
+    char uuid[37];      /* the smbios1 uuid the VM has (or gets) once applied */
+    bool uuid_adopted;  /* taken from the existing VM (spec->uuid_adopt) */
 };
 
 struct proxmox_plan {

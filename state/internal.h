@@ -43,6 +43,8 @@ enum stmt_id {
     S_REBUILD_GET,
     S_REBUILD_START,
     S_REBUILD_PROGRESS,
+    S_VM_UUID_GET,
+    S_VM_UUID_PUT,
     S_COUNT
 };
 

@@ -64,6 +64,14 @@ const char *const state_migrations[] = {
     /* 5: the firmware a machine booted with (bios, uefi, uefi-http), apart from its CPU
      * arch: DHCP tells the one, iPXE both. */
     "ALTER TABLE machines ADD COLUMN firmware TEXT;",
+    /* 6: the smbios1 uuid of each machine's Proxmox VM, by MAC: chosen once (adopted from
+     * a VM that already has one, else derived) and kept, so renaming the machine or the
+     * cluster never changes the uuid the Proxmox CSI plugin matches nodes by. */
+    "CREATE TABLE vm_uuids ("
+    "  mac TEXT PRIMARY KEY,"
+    "  uuid TEXT NOT NULL,"
+    "  source TEXT NOT NULL," /* adopted | derived */
+    "  recorded INTEGER NOT NULL);",
 };
 
 const size_t state_nmigrations = sizeof state_migrations / sizeof state_migrations[0];
@@ -147,4 +155,8 @@ const char *const state_stmt_sql[S_COUNT] = {
                             " ELSE first_attempt END,"
                             " done_at = CASE WHEN ?4 IS NOT NULL THEN ?5 ELSE 0 END"
                             " WHERE cluster = ?1 AND NOT done",
+    [S_VM_UUID_GET] = "SELECT uuid, source FROM vm_uuids WHERE mac = ?1",
+    /* the first one recorded stays */
+    [S_VM_UUID_PUT] = "INSERT OR IGNORE INTO vm_uuids(mac, uuid, source, recorded)"
+                      " VALUES (?1, ?2, ?3, ?4)",
 };

@@ -218,4 +218,17 @@ int state_rebuild_start(struct state_db *st, const char *cluster, const char *sn
 int state_rebuild_progress(struct state_db *st, const char *cluster, const char *phase,
                            const char *node, const char *error, struct bd_err *err) BD_MUST_CHECK;
 
+/* The smbios1 uuid of a machine's Proxmox VM (proxmox/), by the machine's MAC. */
+struct state_vm_uuid {
+    char uuid[37];
+    char source[16]; /* adopted (from an existing VM) | derived */
+};
+/* 1 found, 0 none recorded, -1 error. */
+int state_vm_uuid_get(struct state_db *st, const char *mac, struct state_vm_uuid *out,
+                      struct bd_err *err) BD_MUST_CHECK;
+/* Records the uuid unless one is recorded already (the first stays: generated once).
+ * Returns 1 when recorded now, 0 when one was there. */
+int state_vm_uuid_record(struct state_db *st, const char *mac, const char *uuid,
+                         const char *source, struct bd_err *err) BD_MUST_CHECK;
+
 #endif

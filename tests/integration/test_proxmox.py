@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -37,7 +38,7 @@ machines:
     mac: "bc:24:11:00:00:02"
     role: worker
     hostname: work-00-host
-    proxmox: {{vmid: {worker_vmid}, cores: 4, memory: 3072, disk: 20}}
+    proxmox: {{vmid: {worker_vmid}, cores: 4, memory: 3072, disk: 20{work}}}
 proxmox:
   api: {api}
   token_file: {token_file}
@@ -50,24 +51,36 @@ class ProxmoxCase(unittest.TestCase):
         self.root = tempfile.mkdtemp(prefix="bootd-pve-")
         self.pve = ProxmoxApi(os.path.join(self.root, "pve"), auth_delay=0.5).start()
         self.token_file = self.pve.token_file
+        self.state_dir = os.path.join(self.root, "state")
         self.lab(ca=True)
 
     def tearDown(self):
         self.pve.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def lab(self, mem=2048, worker_vmid=8201, node="host3", api=None, ca=False, extra="", cp=""):
+    def lab(self, mem=2048, worker_vmid=8201, node="host3", api=None, ca=False, extra="", cp="",
+            cluster="vmtest", work="", machines=""):
         if ca:
             extra = "  ca_file: %s\n" % self.pve.crt + extra
         text = LAB.format(mem=mem, worker_vmid=worker_vmid, node=node, api=api or self.pve.url,
-                          token_file=self.token_file, extra=extra, cp=cp)
+                          token_file=self.token_file, extra=extra, cp=cp, work=work)
+        text = text.replace("name: vmtest", "name: " + cluster)
+        text = text.replace("proxmox:\n  api:", machines + "proxmox:\n  api:")
         self.lab_path = os.path.join(self.root, "lab.yaml")
         with open(self.lab_path, "w") as f:
             f.write(text)
         return text
 
+    def edit_lab(self, old, new):
+        with open(self.lab_path) as f:
+            text = f.read()
+        self.assertIn(old, text)
+        with open(self.lab_path, "w") as f:
+            f.write(text.replace(old, new))
+
     def vm(self, *args, stdin=None, json_out=False):
-        cmd = [BOOTCTL] + (["-o", "json"] if json_out else []) + ["vm", args[0], "--lab", self.lab_path] + list(args[1:])
+        cmd = [BOOTCTL] + (["-o", "json"] if json_out else []) + ["vm", args[0], "--lab", self.lab_path,
+                                                                "--state-dir", self.state_dir] + list(args[1:])
         start = time.monotonic()
         p = subprocess.run(cmd, capture_output=True, text=True, input=stdin or "", timeout=120)
         p.elapsed = time.monotonic() - start
@@ -113,10 +126,57 @@ class TestPlanApply(ProxmoxCase):
         self.assertIn("nothing to do", out)
         self.assertEqual(self.writes(), [])
         self.assertEqual({v["action"] for v in self.plan().values()}, {"ok"})
-        # the smbios1 uuid is derived, so a rebuilt VM gets the same one
+        # the smbios1 uuid is recorded in state.db, so a rebuilt VM gets the same one
         self.ok("destroy", "--yes", "work-00")
         self.ok("apply", "work-00")
         self.assertEqual(self.pve.vm(8201)["config"]["smbios1"], uuid)
+
+    def recorded_uuids(self):
+        with sqlite3.connect(os.path.join(self.state_dir, "state.db")) as db:
+            return {m: (u, s) for m, u, s in db.execute("SELECT mac, uuid, source FROM vm_uuids")}
+
+    def test_uuid_is_recorded_once_and_survives_renames(self):
+        plan = self.plan()
+        self.assertEqual(self.recorded_uuids(), {}, "plan records nothing")
+        self.ok("apply")
+        uuid = self.pve.vm(8201)["config"]["smbios1"][len("uuid="):]
+        self.assertEqual(plan[8201]["uuid"], uuid)
+        self.assertEqual(self.recorded_uuids()["BC:24:11:00:00:02"], (uuid, "derived"))
+        # the cluster and the machine are renamed: the VM is renamed, its uuid stays
+        self.lab(ca=True, cluster="homelab")
+        self.edit_lab("name: work-00\n", "name: work-01\n")
+        item = self.plan()[8201]
+        self.assertEqual([c["key"] for c in item["changes"]], ["description"], item)
+        self.assertEqual(item["uuid"], uuid)
+        self.ok("destroy", "--yes", "work-01")
+        self.ok("apply")
+        self.assertEqual(self.pve.vm(8201)["config"]["smbios1"], "uuid=" + uuid)
+
+    def test_an_existing_vms_uuid_is_adopted_not_overwritten(self):
+        # a VM made before bootd recorded uuids (or by hand, tagged bootd)
+        theirs = "4c4c4544-0042-3510-8052-b4c04f4e5a31"
+        self.pve.add_vm(8201, {"name": "work-00-host", "tags": "bootd", "smbios1": "uuid=" + theirs.upper()})
+        item = self.plan()[8201]
+        self.assertEqual(item["uuid"], theirs)
+        self.assertTrue(item["uuid_adopted"])
+        self.assertNotIn("smbios1", [c["key"] for c in item["changes"]])
+        self.pve.reset_requests()
+        self.ok("apply")
+        self.assertNotIn("smbios1", [k for r in self.writes() if "/8201" in r[1] for k in r[2]])
+        self.assertEqual(self.recorded_uuids()["BC:24:11:00:00:02"], (theirs, "adopted"))
+        # recreated from lab.yaml: the adopted uuid, from state.db
+        self.ok("destroy", "--yes", "work-00")
+        self.ok("apply")
+        self.assertEqual(self.pve.vm(8201)["config"]["smbios1"], "uuid=" + theirs)
+        # a uuid in lab.yaml is asked for: plan shows the change, apply makes it
+        self.edit_lab("    hostname: work-00-host\n",
+                      "    hostname: work-00-host\n    uuid: 11111111-2222-4333-8444-555555555555\n")
+        item = self.plan()[8201]
+        self.assertEqual(item["changes"], [{"key": "smbios1", "from": "uuid=" + theirs,
+                                            "to": "uuid=11111111-2222-4333-8444-555555555555"}])
+        self.ok("apply")
+        self.assertEqual(self.pve.vm(8201)["config"]["smbios1"],
+                         "uuid=11111111-2222-4333-8444-555555555555")
 
     def test_changed_memory_is_one_config_change(self):
         self.ok("apply")

@@ -381,3 +381,47 @@ Test(proxmox, lab_errors_name_file_line_col)
         free(dir);
     }
 }
+
+/* A VM's smbios1 uuid is adopted when nothing fixed the spec's (no lab.yaml uuid, none in
+ * state.db); a fixed one is a change. PVE may answer it upper-case. */
+Test(proxmox, plan_adopts_an_existing_uuid_unless_one_is_fixed)
+{
+    struct proxmox_vm_spec s = spec(false);
+    s.uuid_adopt = true;
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, "{\"name\":\"%s\",\"tags\":\"bootd\","
+                              "\"smbios1\":\"uuid=4C4C4544-0042-3510-8052-B4C04F4E5A31,manufacturer=eA==\"}",
+             s.name);
+    struct proxmox_plan_item it;
+    plan_of(&s, cfg, &it);
+    cr_assert(it.uuid_adopted);
+    cr_assert_str_eq(it.uuid, "4c4c4544-0042-3510-8052-b4c04f4e5a31");
+    for (size_t i = 0; i < it.nchanges; i++)
+        cr_assert_str_neq(it.changes[i].key, "smbios1");
+    struct proxmox_plan p = {.n = 1, .v = bd_xcalloc(1, sizeof it)};
+    p.v[0] = it;
+    proxmox_plan_free(&p);
+
+    s.uuid_adopt = false;
+    plan_of(&s, cfg, &it);
+    cr_assert_not(it.uuid_adopted);
+    cr_assert_str_eq(it.uuid, s.uuid);
+    bool changed = false;
+    for (size_t i = 0; i < it.nchanges; i++)
+        changed = changed || !strcmp(it.changes[i].key, "smbios1");
+    cr_assert(changed);
+    p.v = bd_xcalloc(1, sizeof it);
+    p.n = 1;
+    p.v[0] = it;
+    proxmox_plan_free(&p);
+
+    /* no VM yet: the proposed uuid is the one it is created with */
+    s.uuid_adopt = true;
+    plan_of(&s, NULL, &it);
+    cr_assert_str_eq(it.uuid, s.uuid);
+    cr_assert_not(it.uuid_adopted);
+    p.v = bd_xcalloc(1, sizeof it);
+    p.n = 1;
+    p.v[0] = it;
+    proxmox_plan_free(&p);
+}
