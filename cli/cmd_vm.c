@@ -14,8 +14,9 @@ static void usage(FILE *f)
           "       bootctl vm apply    [--lab PATH] [--state-dir DIR] [NAME...]\n"
           "                                                    create, change and start the VMs\n"
           "       bootctl vm start|stop|shutdown|reset [--lab PATH] NAME...\n"
-          "       bootctl vm destroy  [--lab PATH] [--yes] NAME...\n"
-          "                                                    stop, then delete VM and own disks\n"
+          "       bootctl vm destroy  [--lab PATH] [--yes] [--kubeconfig FILE] [--force-data-loss] NAME...\n"
+          "                                                    stop, then delete VM and own disks;\n"
+          "                                                    refused while a PersistentVolume names one\n"
           "       bootctl vm volumes  [--lab PATH] [--owner VMID] [apply]\n"
           "                                                    proxmox.volumes (vm-9999-*): listed, or\n"
           "                                                    created when missing (apply)\n"
@@ -269,7 +270,7 @@ static bool confirmed(const struct proxmox_vm_spec *specs, size_t n)
     return !strcmp(line, "yes");
 }
 
-static int vm_destroy(struct cli_vm *v, bool yes, int argc, char **argv)
+static int vm_destroy(struct cli_vm *v, bool yes, struct cli_pv_check *pv, int argc, char **argv)
 {
     struct proxmox_vm_spec *specs;
     size_t n;
@@ -287,8 +288,10 @@ static int vm_destroy(struct cli_vm *v, bool yes, int argc, char **argv)
     for (size_t i = 0; i < n && rc == 0; i++) {
         struct bd_err err;
         char *what = bd_xasprintf("VM %d (%s)", specs[i].vmid, specs[i].machine);
-        if (proxmox_destroy(v->px, specs[i].node, specs[i].vmid, what, v->pl.protected_ids,
-                            v->pl.nprotected, &err) < 0) {
+        struct proxmox_destroy_opts o = {.protected_ids = v->pl.protected_ids,
+                                         .nprotected = v->pl.nprotected,
+                                         .check = cli_vm_pv_check, .ud = pv};
+        if (proxmox_destroy(v->px, specs[i].node, specs[i].vmid, what, &o, &err) < 0) {
             fprintf(stderr, "bootctl: %s\n", err.msg);
             rc = 1;
         } else if (!v->json) {
@@ -364,7 +367,8 @@ int cli_cmd_vm(int argc, char **argv, bool json)
         return argc < 2 ? 2 : 0;
     }
     const char *sub = argv[1], *lab_path = "lab.yaml", *out = "proxmox-csi-plugin.yaml";
-    const char *state_dir = "/var/lib/bootd";
+    const char *state_dir = "/var/lib/bootd", *kubeconfig = NULL;
+    bool force = false;
     bool yes = false;
     int owner = PROXMOX_CSI_VMID;
     static const struct option opts[] = {
@@ -372,6 +376,8 @@ int cli_cmd_vm(int argc, char **argv, bool json)
         {"yes", no_argument, NULL, 'y'},
         {"owner", required_argument, NULL, 'w'},
         {"state-dir", required_argument, NULL, 's'},
+        {"kubeconfig", required_argument, NULL, 'k'},
+        {"force-data-loss", no_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -384,6 +390,8 @@ int cli_cmd_vm(int argc, char **argv, bool json)
         case 'y': yes = true; break;
         case 'w': owner = atoi(optarg); break;
         case 's': state_dir = optarg; break;
+        case 'k': kubeconfig = optarg; break;
+        case 'F': force = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -412,7 +420,9 @@ int cli_cmd_vm(int argc, char **argv, bool json)
     } else if (!strcmp(sub, "apply")) {
         rc = vm_apply(&v, nargs, args);
     } else if (!strcmp(sub, "destroy")) {
-        rc = vm_destroy(&v, yes, nargs, args);
+        struct cli_pv_check pv = {.lab = v.lab, .kubeconfig = kubeconfig, .force = force};
+        rc = vm_destroy(&v, yes, &pv, nargs, args);
+        cli_pv_check_free(&pv);
     } else if (!strcmp(sub, "list")) {
         rc = vm_list(&v);
     } else if (!strcmp(sub, "csi")) {

@@ -258,11 +258,19 @@ static int used_elsewhere(struct proxmox *px, int vmid, const char *volid,
     return 0;
 }
 
-int proxmox_destroy(struct proxmox *px, const char *node, int vmid, const char *what,
-                    const int *protected_ids, size_t nprotected, struct bd_err *err)
+static void frees_add(char ***v, size_t *n, const char *volid)
 {
-    if (proxmox_check_vmid(vmid, protected_ids, nprotected, what, err) < 0)
+    *v = bd_xrealloc(*v, (*n + 1) * sizeof **v);
+    (*v)[(*n)++] = bd_xstrdup(volid);
+}
+
+int proxmox_destroy(struct proxmox *px, const char *node, int vmid, const char *what,
+                    const struct proxmox_destroy_opts *o, struct bd_err *err)
+{
+    if (proxmox_check_vmid(vmid, o->protected_ids, o->nprotected, what, err) < 0)
         return -1;
+    char **frees = NULL; /* what the delete would free, for o->check */
+    size_t nfrees = 0;
     char *cpath = bd_xasprintf("/nodes/%s/qemu/%d/config", node, vmid);
     struct proxmox_resp cfg, vms = {0};
     struct bd_buf refused;
@@ -300,6 +308,7 @@ int proxmox_destroy(struct proxmox *px, const char *node, int vmid, const char *
         if (!volid)
             continue;
         if (proxmox_volume_owner(volname(volid)) == vmid) {
+            frees_add(&frees, &nfrees, volid);
             if (strcmp(e->string, "scsi0") && strcmp(e->string, "efidisk0"))
                 bd_buf_printf(&refused, "%s%s (%s) was not created by bootd",
                               refused.len ? "; " : "", volid, e->string);
@@ -329,9 +338,11 @@ int proxmox_destroy(struct proxmox *px, const char *node, int vmid, const char *
                 referenced = referenced || (volid && !strcmp(volid, v[k].volid));
                 free(volid);
             }
-            if (!referenced)
+            if (!referenced) {
                 bd_buf_printf(&refused, "%s%s is not attached but would be freed with the VM",
                               refused.len ? "; " : "", v[k].volid);
+                frees_add(&frees, &nfrees, v[k].volid);
+            }
         }
         if (ret == 0)
             proxmox_volumes_free(v, n);
@@ -345,6 +356,9 @@ int proxmox_destroy(struct proxmox *px, const char *node, int vmid, const char *
                               "Detach or move those volumes first", what, refused.data);
         goto out;
     }
+    if (o->check &&
+        (ret = o->check(what, node, (const char *const *)frees, nfrees, o->ud, err)) < 0)
+        goto out;
     if ((ret = proxmox_power(px, node, vmid, what, "stop", err)) < 0)
         goto out;
     struct proxmox_params d = {0};
@@ -355,6 +369,9 @@ int proxmox_destroy(struct proxmox *px, const char *node, int vmid, const char *
     free(path);
     proxmox_params_free(&d);
 out:
+    for (size_t i = 0; i < nfrees; i++)
+        free(frees[i]);
+    free(frees);
     proxmox_resp_free(&cfg);
     proxmox_resp_free(&vms);
     bd_buf_free(&refused);

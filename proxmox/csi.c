@@ -181,3 +181,24 @@ char *proxmox_csi_secret_yaml(const char *api, const char *region, const char *t
                         "        region: \"%s\"\n",
                         api, insecure ? "true" : "false", token_id, secret, region);
 }
+
+int proxmox_csi_volume(const char *handle, char **zone, char **volid)
+{
+    *zone = *volid = NULL;
+    /* the plugin's volume.go: exactly four parts split at "/", except that a disk of a
+     * file-backed storage ("<vmid>/vm-<vmid>-<name>.<fmt>") carries one more */
+    const char *p[3], *s = handle ? handle : "";
+    for (int i = 0; i < 3; i++) {
+        p[i] = s;
+        s = strchr(s, '/');
+        if (!s)
+            return -1;
+        s++;
+    }
+    size_t zlen = (size_t)(p[2] - p[1]) - 1, slen = (size_t)(s - p[2]) - 1;
+    if (!slen || !*s)
+        return -1;
+    *zone = bd_xstrndup(p[1], zlen);
+    *volid = bd_xasprintf("%.*s:%s", (int)slen, p[2], s);
+    return 0;
+}

@@ -144,11 +144,22 @@ int proxmox_power(struct proxmox *px, const char *node, int vmid, const char *wh
 int proxmox_status(struct proxmox *px, const char *node, int vmid, char **status,
                    struct bd_err *err) BD_MUST_CHECK;
 
+/* Sees the volumes a destroy would free (volids, e.g. "local-lvm:vm-8101-disk-0") before
+ * anything is stopped; returning -1 (err filled) refuses the destroy. */
+typedef int (*proxmox_frees_fn)(const char *what, const char *node, const char *const *volids,
+                                size_t n, void *ud, struct bd_err *err);
+struct proxmox_destroy_opts {
+    const int *protected_ids; /* proxmox.protected_vmids */
+    size_t nprotected;
+    proxmox_frees_fn check;   /* NULL: none besides the Proxmox-side rules */
+    void *ud;
+};
 /* Stops the VM, then deletes it with its own disks. Refused for protected ids, for a VM
- * without the bootd tag, and when the delete would free a volume bootd did not create
- * (anything but scsi0/efidisk0 owned by this vmid) or one another VM still uses. */
+ * without the bootd tag, when the delete would free a volume bootd did not create
+ * (anything but scsi0/efidisk0 owned by this vmid) or one another VM still uses, and
+ * when o->check refuses. */
 int proxmox_destroy(struct proxmox *px, const char *node, int vmid, const char *what,
-                    const int *protected_ids, size_t nprotected, struct bd_err *err) BD_MUST_CHECK;
+                    const struct proxmox_destroy_opts *o, struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- inventory: every VM, its power state and MACs ---------- */
 
@@ -209,6 +220,12 @@ struct proxmox_csi_cfg {
  * frees) are what the plugin authenticates with. */
 int proxmox_csi_ensure(struct proxmox *px, const struct proxmox_csi_cfg *cfg, char **token_id,
                        char **secret, struct bd_err *err) BD_MUST_CHECK;
+/* The driver name of the Proxmox CSI plugin, in a PersistentVolume's spec.csi.driver. */
+#define PROXMOX_CSI_DRIVER "csi.proxmox.sinextra.dev"
+/* The Proxmox volume a CSI volumeHandle names: "region/zone/storage/disk" (zone = the
+ * Proxmox node, empty for shared storage) as *volid "storage:disk" and *zone ("" when
+ * shared); caller frees both. -1 when handle is not of that form. */
+int proxmox_csi_volume(const char *handle, char **zone, char **volid);
 /* The Kubernetes Secret csi-proxmox/proxmox-csi-plugin (config.yaml) the plugin reads. */
 char *proxmox_csi_secret_yaml(const char *api, const char *region, const char *token_id,
                               const char *secret, bool insecure);

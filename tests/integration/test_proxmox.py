@@ -16,6 +16,8 @@ import unittest
 import yaml
 
 from tests.integration.harness import BOOTCTL, Bootd, free_port, lab_text, wait_for
+from tests.standins.kube_apiserver import KubeApiServer
+from tests.standins.pki import kubeconfig, make_pki
 from tests.standins.proxmox_api import ProxmoxApi
 
 LAB = """\
@@ -38,7 +40,7 @@ machines:
     mac: "bc:24:11:00:00:02"
     role: worker
     hostname: work-00-host
-    proxmox: {{vmid: {worker_vmid}, cores: 4, memory: 3072, disk: 20{work}}}
+    proxmox: {{vmid: {worker_vmid}, cores: 4, memory: 3072, disk: 20}}
 proxmox:
   api: {api}
   token_file: {token_file}
@@ -59,13 +61,12 @@ class ProxmoxCase(unittest.TestCase):
         shutil.rmtree(self.root, ignore_errors=True)
 
     def lab(self, mem=2048, worker_vmid=8201, node="host3", api=None, ca=False, extra="", cp="",
-            cluster="vmtest", work="", machines=""):
+            cluster="vmtest"):
         if ca:
             extra = "  ca_file: %s\n" % self.pve.crt + extra
         text = LAB.format(mem=mem, worker_vmid=worker_vmid, node=node, api=api or self.pve.url,
-                          token_file=self.token_file, extra=extra, cp=cp, work=work)
+                          token_file=self.token_file, extra=extra, cp=cp)
         text = text.replace("name: vmtest", "name: " + cluster)
-        text = text.replace("proxmox:\n  api:", machines + "proxmox:\n  api:")
         self.lab_path = os.path.join(self.root, "lab.yaml")
         with open(self.lab_path, "w") as f:
             f.write(text)
@@ -401,6 +402,91 @@ class TestDataSafety(ProxmoxCase):
         self.assertEqual([(v["volid"], v["size"], v["owner"]) for v in vols],
                          [("local-lvm:vm-9999-pv-a", 4 << 30, 9999),
                           ("local-lvm:vm-9999-pv-b", 1 << 30, 9999)])
+
+
+def csi_pv(name, handle, claim=None):
+    pv = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+          "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                   "persistentVolumeReclaimPolicy": "Retain",
+                   "csi": {"driver": "csi.proxmox.sinextra.dev", "fsType": "ext4",
+                           "volumeHandle": handle}}}
+    if claim:
+        ns, cname = claim.split("/")
+        pv["spec"]["claimRef"] = {"kind": "PersistentVolumeClaim", "namespace": ns, "name": cname}
+    return pv
+
+
+class TestDestroyPersistentVolumes(ProxmoxCase):
+    """vm destroy asks the cluster which PersistentVolumes of the Proxmox CSI plugin name
+    the disks the delete would free."""
+    def setUp(self):
+        super().setUp()
+        self.kpki = make_pki(os.path.join(self.root, "kube"))
+        self.kube = KubeApiServer(self.kpki).start()
+        self.addCleanup(self.kube.stop)
+        self.kc = os.path.join(self.root, "kubeconfig")
+        kubeconfig(self.kc, self.kube.url, self.kpki)
+        self.ok("apply")
+        self.disk = self.pve.vm(8201)["config"]["scsi0"].split(",")[0]  # local-lvm:vm-8201-disk-0
+
+    def test_a_pv_on_a_disk_the_delete_frees_refuses_the_destroy(self):
+        storage, disk = self.disk.split(":")
+        self.kube.put(csi_pv("pv-media", "vmtest/host3/%s/%s" % (storage, disk), claim="media/library"))
+        # the plugin's own volumes (vm-9999-*) are never freed: attached or not, no refusal
+        self.pve.add_volume("local-lvm:vm-9999-pv-sonarr", 4 << 30)
+        self.pve.set_config(8101, scsi1="local-lvm:vm-9999-pv-sonarr,size=4G")
+        self.kube.put(csi_pv("pv-sonarr", "vmtest/host3/local-lvm/vm-9999-pv-sonarr", claim="arr/sonarr"))
+        p = self.vm("destroy", "--yes", "--kubeconfig", self.kc, "work-00")
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("VM 8201 (work-00): destroy refused", p.stderr)
+        self.assertIn("%s is PersistentVolume pv-media (claim media/library)" % self.disk, p.stderr)
+        self.assertIn("--force-data-loss", p.stderr)
+        self.assertEqual(self.pve.vmids(), [8101, 8201])
+        self.assertEqual(self.pve.vm(8201)["status"], "running", "refused before stopping")
+        self.assertEqual(self.pve.requests("DELETE"), [])
+        # KUBECONFIG works as --kubeconfig does
+        p = subprocess.run([BOOTCTL, "vm", "destroy", "--lab", self.lab_path, "--state-dir", self.state_dir,
+                            "--yes", "work-00"], capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, KUBECONFIG=self.kc))
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("PersistentVolume pv-media", p.stderr)
+        self.ok("destroy", "--yes", "--kubeconfig", self.kc, "ctrl-00")
+        self.assertIn("local-lvm:vm-9999-pv-sonarr", self.pve.volumes())
+        # asked for: destroyed, and said so
+        p = self.ok("destroy", "--yes", "--kubeconfig", self.kc, "--force-data-loss", "work-00")
+        self.assertIn("freeing what Kubernetes still uses (--force-data-loss)", p.stderr)
+        self.assertEqual(self.pve.vmids(), [])
+
+    def test_the_same_disk_name_on_another_node_or_driver_is_not_this_disk(self):
+        storage, disk = self.disk.split(":")
+        self.kube.put(csi_pv("pv-elsewhere", "vmtest/host4/%s/%s" % (storage, disk)))
+        other = csi_pv("pv-nfs", "vmtest/host3/%s/%s" % (storage, disk))
+        other["spec"]["csi"]["driver"] = "nfs.csi.k8s.io"
+        self.kube.put(other)
+        self.ok("destroy", "--yes", "--kubeconfig", self.kc, "work-00")
+        self.assertEqual(self.pve.vmids(), [8101])
+
+    def test_a_pv_on_shared_storage_names_no_node(self):
+        storage, disk = self.disk.split(":")
+        self.kube.put(csi_pv("pv-shared", "vmtest//%s/%s" % (storage, disk), claim="db/data"))
+        p = self.vm("destroy", "--yes", "--kubeconfig", self.kc, "work-00")
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("PersistentVolume pv-shared (claim db/data)", p.stderr)
+
+    def test_a_cluster_that_does_not_answer_refuses_unless_forced(self):
+        kubeconfig(self.kc, "https://127.0.0.1:%d" % free_port(), self.kpki)
+        p = self.vm("destroy", "--yes", "--kubeconfig", self.kc, "work-00")
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("cannot check which PersistentVolumes its disks hold", p.stderr)
+        self.assertIn("--kubeconfig FILE", p.stderr)
+        self.assertEqual(self.pve.requests("DELETE"), [])
+        p = self.ok("destroy", "--yes", "--kubeconfig", self.kc, "--force-data-loss", "work-00")
+        self.assertIn("PersistentVolumes not checked (--force-data-loss)", p.stderr)
+        self.assertEqual(self.pve.vmids(), [8101])
+
+    def test_without_cluster_credentials_it_says_it_did_not_check(self):
+        p = self.ok("destroy", "--yes", "work-00")
+        self.assertIn("PersistentVolumes not checked: no --kubeconfig, no KUBECONFIG", p.stderr)
 
 
 class TestVolumes(ProxmoxCase):

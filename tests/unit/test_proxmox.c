@@ -165,10 +165,12 @@ Test(proxmox, destroy_refuses_protected_ids_before_any_request)
     struct bd_err err;
     cr_assert_eq(proxmox_open(&cfg, &px, &err), 0, "%s", err.msg);
     int protected_ids[] = {8000, 8001};
-    cr_assert_eq(proxmox_destroy(px, "host3", 8001, "VM 8001 (w)", protected_ids, 2, &err), -1);
+    struct proxmox_destroy_opts o = {.protected_ids = protected_ids, .nprotected = 2};
+    cr_assert_eq(proxmox_destroy(px, "host3", 8001, "VM 8001 (w)", &o, &err), -1);
     cr_assert(strstr(err.msg, "VM 8001 (w): VM id 8001 is listed in proxmox.protected_vmids"),
               "%s", err.msg);
-    cr_assert_eq(proxmox_destroy(px, "host3", PROXMOX_CSI_VMID, "VM 9999", NULL, 0, &err), -1);
+    struct proxmox_destroy_opts none = {0};
+    cr_assert_eq(proxmox_destroy(px, "host3", PROXMOX_CSI_VMID, "VM 9999", &none, &err), -1);
     cr_assert(strstr(err.msg, "vm-9999-*"), "%s", err.msg);
     proxmox_close(px);
     free(token);
@@ -424,4 +426,29 @@ Test(proxmox, plan_adopts_an_existing_uuid_unless_one_is_fixed)
     p.n = 1;
     p.v[0] = it;
     proxmox_plan_free(&p);
+}
+
+/* The plugin's volume ids (pkg/utils/volume/volume.go): region/zone/storage/disk, an
+ * empty zone for shared storage, and a file-backed storage's "<vmid>/vm-..." disk. */
+Test(proxmox, csi_volume_handles)
+{
+    char *zone, *volid;
+    cr_assert_eq(proxmox_csi_volume("kube/host3/rpool3/vm-9999-pv-sonarr", &zone, &volid), 0);
+    cr_assert_str_eq(zone, "host3");
+    cr_assert_str_eq(volid, "rpool3:vm-9999-pv-sonarr");
+    free(zone);
+    free(volid);
+    cr_assert_eq(proxmox_csi_volume("kube//ceph/vm-9999-pvc-1", &zone, &volid), 0);
+    cr_assert_str_eq(zone, "");
+    cr_assert_str_eq(volid, "ceph:vm-9999-pvc-1");
+    free(zone);
+    free(volid);
+    cr_assert_eq(proxmox_csi_volume("kube/host3/local/9999/vm-9999-pv-a.raw", &zone, &volid), 0);
+    cr_assert_str_eq(volid, "local:9999/vm-9999-pv-a.raw");
+    free(zone);
+    free(volid);
+    cr_assert_eq(proxmox_csi_volume("kube/host3/rpool3", &zone, &volid), -1);
+    cr_assert_eq(proxmox_csi_volume("kube/host3//vm-1", &zone, &volid), -1);
+    cr_assert_eq(proxmox_csi_volume("kube/host3/rpool3/", &zone, &volid), -1);
+    cr_assert_null(zone);
 }
