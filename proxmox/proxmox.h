@@ -226,9 +226,25 @@ int proxmox_csi_ensure(struct proxmox *px, const struct proxmox_csi_cfg *cfg, ch
  * Proxmox node, empty for shared storage) as *volid "storage:disk" and *zone ("" when
  * shared); caller frees both. -1 when handle is not of that form. */
 int proxmox_csi_volume(const char *handle, char **zone, char **volid);
-/* The Kubernetes Secret csi-proxmox/proxmox-csi-plugin (config.yaml) the plugin reads. */
-char *proxmox_csi_secret_yaml(const char *api, const char *region, const char *token_id,
-                              const char *secret, bool insecure);
+/* The Kubernetes Secret the plugin reads (its chart's: csi-proxmox/proxmox-csi-plugin,
+ * key config.yaml): YAML with stringData for people, JSON with data for server-side
+ * apply. Both hold the secret: never log them. */
+char *proxmox_csi_secret_yaml(const char *ns, const char *name, const char *api,
+                              const char *region, const char *token_id, const char *secret,
+                              bool insecure);
+struct cJSON *proxmox_csi_secret_json(const char *ns, const char *name, const char *api,
+                                      const char *region, const char *token_id,
+                                      const char *secret, bool insecure);
+/* The credentials and where their Secret goes, as lab.yaml's proxmox: section says
+ * (proxmox.csi or its defaults): made on Proxmox when missing (proxmox_csi_ensure). */
+struct proxmox_csi_creds {
+    char *token_id, *secret;          /* owned */
+    const char *ns, *name, *api, *region; /* borrowed from the lab */
+    bool insecure;
+};
+int proxmox_csi_from_lab(struct proxmox *px, const struct lab *lab, struct proxmox_csi_creds *out,
+                         struct bd_err *err) BD_MUST_CHECK;
+void proxmox_csi_creds_free(struct proxmox_csi_creds *c);
 
 /* ---------- from lab.yaml ---------- */
 

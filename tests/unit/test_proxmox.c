@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -451,4 +452,25 @@ Test(proxmox, csi_volume_handles)
     cr_assert_eq(proxmox_csi_volume("kube/host3//vm-1", &zone, &volid), -1);
     cr_assert_eq(proxmox_csi_volume("kube/host3/rpool3/", &zone, &volid), -1);
     cr_assert_null(zone);
+}
+
+/* The Secret bootd applies: the chart's namespace/name, data (not stringData) holding the
+ * plugin's config.yaml. */
+Test(proxmox, csi_secret_for_server_side_apply)
+{
+    cJSON *o = proxmox_csi_secret_json("csi-proxmox", "proxmox-csi-plugin", "https://pve:8006",
+                                       "kube", "kubernetes-csi@pve!csi", "s3cr3t", false);
+    cJSON *meta = cJSON_GetObjectItem(o, "metadata");
+    cr_assert_str_eq(cJSON_GetObjectItem(meta, "namespace")->valuestring, "csi-proxmox");
+    cr_assert_str_eq(cJSON_GetObjectItem(meta, "name")->valuestring, "proxmox-csi-plugin");
+    cr_assert_null(cJSON_GetObjectItem(o, "stringData"));
+    const char *b64 = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "data"), "config.yaml")->valuestring;
+    unsigned char text[512] = {0};
+    int n = EVP_DecodeBlock(text, (const unsigned char *)b64, (int)strlen(b64));
+    cr_assert_gt(n, 0);
+    cr_assert(strstr((char *)text, "clusters:\n  - url: \"https://pve:8006/api2/json\"\n"), "%s", text);
+    cr_assert(strstr((char *)text, "    token_secret: \"s3cr3t\"\n"), "%s", text);
+    cr_assert(strstr((char *)text, "    region: \"kube\"\n"), "%s", text);
+    cr_assert(strstr((char *)text, "    insecure: false\n"), "%s", text);
+    cJSON_Delete(o);
 }
