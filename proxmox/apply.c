@@ -109,6 +109,25 @@ int proxmox_power(struct proxmox *px, const char *node, int vmid, const char *wh
     return ret;
 }
 
+/* PUT .../resize (qemu-server's resize_vm): grows scsi0 to size; a task on PVE 8, done
+ * within the call before. */
+static int resize(struct proxmox *px, const char *node, int vmid, const char *what,
+                  const char *size, const char *digest, struct bd_err *err)
+{
+    struct proxmox_params p = {0};
+    proxmox_params_add(&p, "disk", "scsi0");
+    proxmox_params_add(&p, "size", "%s", size);
+    if (digest)
+        proxmox_params_add(&p, "digest", "%s", digest);
+    char *path = bd_xasprintf("/nodes/%s/qemu/%d/resize", node, vmid);
+    int ret = proxmox_wait_unlocked(px, node, vmid, what, err);
+    if (ret == 0)
+        ret = call_task(px, "PUT", path, &p, node, vmid, what, "resize scsi0", err);
+    free(path);
+    proxmox_params_free(&p);
+    return ret;
+}
+
 static bool needs_restart(const char *key)
 {
     static const char *const keys[] = {"memory", "cores", "cpu", "machine", "bios", "smbios1",
@@ -140,16 +159,31 @@ static int apply_item(struct proxmox *px, const struct proxmox_plan_item *it,
         struct bd_buf keys;
         bd_buf_init(&keys);
         bool restart = false;
+        const struct proxmox_change *grow = NULL;
         for (size_t i = 0; i < it->nchanges; i++) {
+            if (!strcmp(it->changes[i].key, PROXMOX_DISK_SIZE_KEY)) {
+                grow = &it->changes[i];
+                continue;
+            }
             proxmox_params_add(&p, it->changes[i].key, "%s", it->changes[i].to);
-            bd_buf_printf(&keys, "%s%s", i ? ", " : "", it->changes[i].key);
+            bd_buf_printf(&keys, "%s%s", keys.len ? ", " : "", it->changes[i].key);
             restart = restart || needs_restart(it->changes[i].key);
         }
         if (it->digest)
             proxmox_params_add(&p, "digest", "%s", it->digest);
-        ret = put_config(px, s->node, s->vmid, what, &p, err);
+        if (keys.len)
+            ret = put_config(px, s->node, s->vmid, what, &p, err);
         proxmox_params_free(&p);
-        if (ret == 0 && report) {
+        if (ret == 0 && grow) {
+            /* the digest the plan read is still the config's only when nothing was written */
+            ret = resize(px, s->node, s->vmid, what, grow->to, keys.len ? NULL : it->digest, err);
+            if (ret == 0 && report) {
+                char *msg = bd_xasprintf("grew scsi0 from %s to %s", grow->from, grow->to);
+                report(it, msg, ud);
+                free(msg);
+            }
+        }
+        if (ret == 0 && report && keys.len) {
             char *msg = bd_xasprintf("changed %s%s", keys.data,
                                      running && restart ? " (takes effect when the VM restarts)"
                                                         : "");

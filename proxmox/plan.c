@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -139,6 +140,44 @@ static void add_change(struct proxmox_plan_item *it, const char *key, const char
     c->to = bd_xstrdup(to);
 }
 
+int64_t proxmox_size_bytes(const char *text)
+{
+    /* PVE's disk-size format: a number with an optional K, M, G or T (bytes without) */
+    char *end;
+    double v = strtod(text ? text : "", &end);
+    if (!text || end == text || v < 0)
+        return -1;
+    static const char units[] = "KMGT";
+    const char *u = *end ? strchr(units, *end) : NULL;
+    if (*end && (!u || end[1]))
+        return -1;
+    for (int i = 0; u && i <= u - units; i++)
+        v *= 1024;
+    return (int64_t)v;
+}
+
+/* scsi0's size against lab.yaml's disk: grown by apply (PUT .../resize), never shrunk
+ * (Proxmox cannot; the plan names it a conflict). */
+static void plan_disk_size(const struct proxmox_vm_spec *s, const char *scsi0,
+                           struct proxmox_plan_item *out)
+{
+    char *size = proxmox_prop_get(scsi0, "size");
+    int64_t have = size ? proxmox_size_bytes(size) : -1;
+    int64_t want = (int64_t)s->disk_gib << 30;
+    char to[32];
+    snprintf(to, sizeof to, "%dG", s->disk_gib);
+    if (have > want) {
+        out->action = PROXMOX_CONFLICT;
+        out->reason = bd_xasprintf("lab.yaml's disk is %dG, the VM's scsi0 is %s: Proxmox cannot "
+                                   "shrink a disk; set disk: to %s or more, or destroy the VM and "
+                                   "apply again to make it anew (its disk is lost)",
+                                   s->disk_gib, size, size);
+    } else if (have >= 0 && have < want) {
+        add_change(out, PROXMOX_DISK_SIZE_KEY, size, to);
+    }
+    free(size);
+}
+
 static bool has_tag(const char *tags, const char *tag)
 {
     char *n = tags_norm(tags);
@@ -206,12 +245,14 @@ void proxmox_plan_vm(const struct proxmox_vm_spec *s, const cJSON *config, const
         free(have);
     }
     proxmox_params_free(&want);
-    /* disks are only added here: a disk is never replaced, and growing is by hand */
+    /* a disk is never replaced: added when missing, grown when lab.yaml's disk grew */
     char *scsi0 = config_text(config, "scsi0");
     if (!scsi0) {
         char *v = bd_xasprintf("%s:%d,iothread=1,discard=on,ssd=1", s->storage, s->disk_gib);
         add_change(out, "scsi0", NULL, v);
         free(v);
+    } else {
+        plan_disk_size(s, scsi0, out);
     }
     free(scsi0);
     char *efi = config_text(config, "efidisk0");
@@ -222,7 +263,8 @@ void proxmox_plan_vm(const struct proxmox_vm_spec *s, const cJSON *config, const
     }
     free(efi);
     out->digest = config_text(config, "digest");
-    out->action = out->nchanges ? PROXMOX_CHANGE : PROXMOX_OK;
+    if (out->action != PROXMOX_CONFLICT)
+        out->action = out->nchanges ? PROXMOX_CHANGE : PROXMOX_OK;
 }
 
 static void item_free(struct proxmox_plan_item *it)

@@ -93,6 +93,11 @@ const char *proxmox_action_name(enum proxmox_action a);
 struct proxmox_change {
     char *key, *from, *to; /* from NULL: added */
 };
+/* The change key for a larger disk (lab.yaml's disk grew): apply resizes scsi0 to "to"
+ * (PUT .../resize) instead of writing the config. A smaller disk is a conflict. */
+#define PROXMOX_DISK_SIZE_KEY "scsi0.size"
+/* A PVE disk size ("32G", "528K", "34359738368") in bytes; -1 when it is not one. */
+int64_t proxmox_size_bytes(const char *text);
 
 struct proxmox_plan_item {
     enum proxmox_action action;

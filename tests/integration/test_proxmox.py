@@ -196,6 +196,84 @@ class TestPlanApply(ProxmoxCase):
         self.assertEqual(self.pve.vm(8101)["config"]["memory"], "4096")
         self.assertEqual(self.plan()[8101]["action"], "ok")
 
+    def test_a_larger_disk_is_a_resize_and_a_smaller_one_is_refused(self):
+        self.ok("apply")
+        self.lab(mem=4096, ca=True, cp=", disk: 40")
+        item = self.plan()[8101]
+        self.assertEqual(item["action"], "change")
+        self.assertEqual(item["changes"], [{"key": "memory", "from": "2048", "to": "4096"},
+                                           {"key": "scsi0.size", "from": "32G", "to": "40G"}])
+        self.pve.reset_requests()
+        out = self.ok("apply").stdout
+        self.assertIn("ctrl-00 (VM 8101): grew scsi0 from 32G to 40G", out)
+        self.assertIn("ctrl-00 (VM 8101): changed memory", out)
+        writes = self.writes()
+        self.assertEqual([(r[0], r[1].rsplit("/", 1)[-1]) for r in writes], [("PUT", "config"), ("PUT", "resize")])
+        self.assertNotIn("scsi0.size", writes[0][2])
+        self.assertEqual((writes[1][2]["disk"], writes[1][2]["size"]), ("scsi0", "40G"))
+        self.assertIn("size=40G", self.pve.vm(8101)["config"]["scsi0"])
+        self.assertEqual(self.pve.volumes()["local-lvm:vm-8101-disk-0"], 40 << 30)
+        self.pve.reset_requests()
+        self.assertIn("nothing to do", self.ok("apply").stdout)
+        self.assertEqual(self.writes(), [])
+        # smaller than the VM's disk: a conflict in the plan, refused by apply before anything
+        self.lab(mem=4096, ca=True, cp=", disk: 36")
+        p = self.vm("plan")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("conflict", p.stdout)
+        self.assertIn("Proxmox cannot shrink a disk; set disk: to 40G or more", p.stdout)
+        p = self.vm("apply")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("nothing was changed: machine ctrl-00: lab.yaml's disk is 36G, the VM's scsi0 is 40G",
+                      p.stderr)
+        self.assertEqual(self.writes(), [])
+        self.assertEqual(self.pve.volumes()["local-lvm:vm-8101-disk-0"], 40 << 30)
+
+    def test_the_standin_resizes_as_proxmox_does(self):
+        import ssl
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+        self.ok("apply")
+        with open(self.token_file) as f:
+            token = f.read().strip()
+        ctx = ssl.create_default_context(cafile=self.pve.crt)
+
+        def call(method, path, **params):
+            data = urllib.parse.urlencode(params).encode() if method == "PUT" else None
+            req = urllib.request.Request(self.pve.url + "/api2/json" + path, data=data, method=method,
+                                         headers={"Authorization": "PVEAPIToken=" + token})
+            try:
+                with urllib.request.urlopen(req, context=ctx) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+
+        def put(**params):
+            return call("PUT", "/nodes/host3/qemu/8201/resize", **params)
+
+        def task(upid):
+            path = "/nodes/host3/tasks/%s/status" % urllib.parse.quote(upid, safe="")
+            d = wait_for(lambda: call("GET", path)[1].get("data") or {},
+                         lambda d: d.get("status") == "stopped", 10)
+            return d.get("exitstatus")
+        code, body = put(disk="scsi0", size="20")  # bytes: smaller
+        self.assertEqual(code, 200)
+        self.assertEqual(task(body["data"]), "shrinking disks is not supported")
+        code, body = put(disk="scsi0", size="+4G")
+        self.assertEqual(task(body["data"]), "OK")
+        self.assertEqual(self.pve.volumes()["local-lvm:vm-8201-disk-0"], 24 << 30)
+        code, body = put(disk="scsi0", size="24G")
+        self.assertEqual(task(body["data"]), "OK")
+        self.assertIn("size=24G", self.pve.vm(8201)["config"]["scsi0"])
+        code, body = put(disk="scsi9", size="30G")
+        self.assertEqual(task(body["data"]), "disk 'scsi9' does not exist")
+        code, body = put(disk="net0", size="1G", foo="1")
+        self.assertEqual(code, 400)
+        self.assertEqual(set(body["errors"]), {"disk", "foo"})
+        code, body = put(disk="scsi0", size="-1G")
+        self.assertEqual((code, body["errors"]), (400, {"size": "value does not match the regex pattern"}))
+
     def test_a_locked_vm_is_waited_for_and_a_lock_timeout_retried(self):
         self.ok("apply")
         self.lab(mem=4096, ca=True)

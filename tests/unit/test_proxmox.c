@@ -474,3 +474,52 @@ Test(proxmox, csi_secret_for_server_side_apply)
     cr_assert(strstr((char *)text, "    insecure: false\n"), "%s", text);
     cJSON_Delete(o);
 }
+
+Test(proxmox, disk_sizes_and_the_plan_for_a_grown_or_shrunk_disk)
+{
+    cr_assert_eq(proxmox_size_bytes("32G"), 32LL << 30);
+    cr_assert_eq(proxmox_size_bytes("528K"), 528LL << 10);
+    cr_assert_eq(proxmox_size_bytes("1.5T"), 3LL << 39);
+    cr_assert_eq(proxmox_size_bytes("4096"), 4096);
+    cr_assert_eq(proxmox_size_bytes("4X"), -1);
+    cr_assert_eq(proxmox_size_bytes("G"), -1);
+    cr_assert_eq(proxmox_size_bytes("4GB"), -1);
+
+    struct proxmox_vm_spec s = spec(false);
+    s.disk_gib = 40;
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "{\"tags\":\"bootd\",\"scsi0\":\"rpool3:vm-8101-disk-0,size=32G\"}");
+    struct proxmox_plan_item it;
+    plan_of(&s, cfg, &it);
+    cr_assert_eq(it.action, PROXMOX_CHANGE);
+    bool grow = false;
+    for (size_t i = 0; i < it.nchanges; i++)
+        if (!strcmp(it.changes[i].key, PROXMOX_DISK_SIZE_KEY)) {
+            grow = true;
+            cr_assert_str_eq(it.changes[i].from, "32G");
+            cr_assert_str_eq(it.changes[i].to, "40G");
+        }
+    cr_assert(grow);
+    struct proxmox_plan p = {.n = 1, .v = bd_xcalloc(1, sizeof it)};
+    p.v[0] = it;
+    proxmox_plan_free(&p);
+
+    s.disk_gib = 16;
+    plan_of(&s, cfg, &it);
+    cr_assert_eq(it.action, PROXMOX_CONFLICT);
+    cr_assert(strstr(it.reason, "Proxmox cannot shrink a disk"), "%s", it.reason);
+    p.v = bd_xcalloc(1, sizeof it);
+    p.n = 1;
+    p.v[0] = it;
+    proxmox_plan_free(&p);
+
+    s.disk_gib = 32; /* the same size: nothing about the disk */
+    plan_of(&s, cfg, &it);
+    for (size_t i = 0; i < it.nchanges; i++)
+        cr_assert_str_neq(it.changes[i].key, PROXMOX_DISK_SIZE_KEY);
+    cr_assert_neq(it.action, PROXMOX_CONFLICT);
+    p.v = bd_xcalloc(1, sizeof it);
+    p.n = 1;
+    p.v[0] = it;
+    proxmox_plan_free(&p);
+}
