@@ -85,10 +85,15 @@ static int uuids_record(struct cli_vm *v, const struct proxmox_plan *plan, struc
 {
     for (size_t i = 0; i < plan->n; i++) {
         const struct proxmox_plan_item *it = &plan->v[i];
-        if (!it->spec || !it->spec->uuid_adopt || it->action == PROXMOX_CONFLICT)
+        if (!it->spec || it->action == PROXMOX_CONFLICT)
             continue;
-        if (state_vm_uuid_record(v->st, it->spec->mac, it->uuid,
-                                 it->uuid_adopted ? "adopted" : "derived", err) < 0)
+        /* lab.yaml's uuid replaces the record: removed from lab.yaml later, it stays */
+        const char *source = it->uuid_adopted ? "adopted" : "derived";
+        for (size_t k = 0; k < v->lab->nmachines && !it->spec->uuid_adopt; k++)
+            if (!strcmp(v->lab->machines[k].name, it->spec->machine) && v->lab->machines[k].uuid)
+                source = "lab";
+        if ((it->spec->uuid_adopt || !strcmp(source, "lab")) &&
+            state_vm_uuid_record(v->st, it->spec->mac, it->uuid, source, err) < 0)
             return -1;
     }
     return 0;

@@ -45,6 +45,7 @@ enum stmt_id {
     S_REBUILD_PROGRESS,
     S_VM_UUID_GET,
     S_VM_UUID_PUT,
+    S_VM_UUID_SET,
     S_COUNT
 };
 

@@ -159,4 +159,8 @@ const char *const state_stmt_sql[S_COUNT] = {
     /* the first one recorded stays */
     [S_VM_UUID_PUT] = "INSERT OR IGNORE INTO vm_uuids(mac, uuid, source, recorded)"
                       " VALUES (?1, ?2, ?3, ?4)",
+    /* lab.yaml's uuid: asked for, so it replaces what was recorded */
+    [S_VM_UUID_SET] = "INSERT INTO vm_uuids(mac, uuid, source, recorded) VALUES (?1, ?2, ?3, ?4)"
+                      " ON CONFLICT(mac) DO UPDATE SET uuid = ?2, source = ?3, recorded = ?4"
+                      " WHERE uuid IS NOT ?2 OR source IS NOT ?3",
 };

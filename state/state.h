@@ -226,8 +226,9 @@ struct state_vm_uuid {
 /* 1 found, 0 none recorded, -1 error. */
 int state_vm_uuid_get(struct state_db *st, const char *mac, struct state_vm_uuid *out,
                       struct bd_err *err) BD_MUST_CHECK;
-/* Records the uuid unless one is recorded already (the first stays: generated once).
- * Returns 1 when recorded now, 0 when one was there. */
+/* Records the uuid unless one is recorded already (the first stays: generated once);
+ * with source "lab" (lab.yaml names it) it replaces the record. Returns 1 when recorded
+ * now, 0 when the record stayed as it was. */
 int state_vm_uuid_record(struct state_db *st, const char *mac, const char *uuid,
                          const char *source, struct bd_err *err) BD_MUST_CHECK;
 

@@ -28,7 +28,7 @@ int state_vm_uuid_record(struct state_db *st, const char *mac, const char *uuid,
                          const char *source, struct bd_err *err)
 {
     pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *s = state_stmt(st, S_VM_UUID_PUT);
+    sqlite3_stmt *s = state_stmt(st, strcmp(source, "lab") ? S_VM_UUID_PUT : S_VM_UUID_SET);
     if (s) {
         state_bind_text(s, 1, mac);
         state_bind_text(s, 2, uuid);

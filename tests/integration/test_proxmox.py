@@ -178,6 +178,13 @@ class TestPlanApply(ProxmoxCase):
         self.ok("apply")
         self.assertEqual(self.pve.vm(8201)["config"]["smbios1"],
                          "uuid=11111111-2222-4333-8444-555555555555")
+        self.assertEqual(self.recorded_uuids()["BC:24:11:00:00:02"],
+                         ("11111111-2222-4333-8444-555555555555", "lab"))
+        # taken out of lab.yaml again: the VM keeps the uuid it was given
+        self.edit_lab("    uuid: 11111111-2222-4333-8444-555555555555\n", "")
+        item = self.plan()[8201]
+        self.assertEqual(item["action"], "ok", item)
+        self.assertEqual(item["uuid"], "11111111-2222-4333-8444-555555555555")
 
     def test_changed_memory_is_one_config_change(self):
         self.ok("apply")

@@ -391,6 +391,14 @@ Test(store, vm_uuid_first_record_stays)
     cr_assert_eq(state_vm_uuid_get(st, "BC:24:11:00:00:01", &u, &err), 1, "%s", err.msg);
     cr_assert_str_eq(u.uuid, "4c4c4544-0042-3510-8052-b4c04f4e5a31");
     cr_assert_str_eq(u.source, "adopted");
+    /* lab.yaml names one: it replaces the record, once */
+    cr_assert_eq(state_vm_uuid_record(st, "BC:24:11:00:00:01", "11111111-2222-4333-8444-555555555555",
+                                      "lab", &err), 1, "%s", err.msg);
+    cr_assert_eq(state_vm_uuid_record(st, "BC:24:11:00:00:01", "11111111-2222-4333-8444-555555555555",
+                                      "lab", &err), 0, "%s", err.msg);
+    cr_assert_eq(state_vm_uuid_get(st, "BC:24:11:00:00:01", &u, &err), 1, "%s", err.msg);
+    cr_assert_str_eq(u.uuid, "11111111-2222-4333-8444-555555555555");
+    cr_assert_str_eq(u.source, "lab");
     state_close(st);
     tmpdir_remove(dir);
     free(dir);
