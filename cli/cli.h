@@ -112,9 +112,22 @@ struct cli_vm {
     struct lab *lab;
     struct proxmox_lab pl;
     struct proxmox *px;
+    struct state_db *st; /* plan and apply: the VMs' smbios1 uuids */
     bool json;
 };
 int cli_vm_volumes(struct cli_vm *v, int owner, int argc, char **argv); /* cmd_vm_data.c */
+/* vm destroy's PersistentVolume check (cmd_vm_pv.c): a proxmox_frees_fn. */
+struct cli_pv_check {
+    const struct lab *lab;
+    const char *kubeconfig; /* --kubeconfig, or NULL */
+    bool force;             /* --force-data-loss */
+    bool listed, no_cluster, noted;
+    struct cJSON *pvs;      /* the PersistentVolumeList */
+    char *unchecked;        /* why the list could not be read */
+};
+int cli_vm_pv_check(const char *what, const char *node, const char *const *volids, size_t n,
+                    void *ud, struct bd_err *err);
+void cli_pv_check_free(struct cli_pv_check *c);
 int cli_vm_csi(struct cli_vm *v, const char *out);
 
 #endif

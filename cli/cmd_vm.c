@@ -9,23 +9,29 @@
 static void usage(FILE *f)
 {
     fputs("usage: bootctl vm list     [--lab PATH]             every VM: power, MAC, lab machine\n"
-          "       bootctl vm plan     [--lab PATH]             create/change/ok/not-in-lab per VM\n"
-          "       bootctl vm apply    [--lab PATH] [NAME...]   create, change and start the VMs\n"
+          "       bootctl vm plan     [--lab PATH] [--state-dir DIR]\n"
+          "                                                    create/change/ok/not-in-lab per VM\n"
+          "       bootctl vm apply    [--lab PATH] [--state-dir DIR] [NAME...]\n"
+          "                                                    create, change and start the VMs\n"
           "       bootctl vm start|stop|shutdown|reset [--lab PATH] NAME...\n"
-          "       bootctl vm destroy  [--lab PATH] [--yes] NAME...\n"
-          "                                                    stop, then delete VM and own disks\n"
+          "       bootctl vm destroy  [--lab PATH] [--yes] [--kubeconfig FILE] [--force-data-loss] NAME...\n"
+          "                                                    stop, then delete VM and own disks;\n"
+          "                                                    refused while a PersistentVolume names one\n"
           "       bootctl vm volumes  [--lab PATH] [--owner VMID] [apply]\n"
           "                                                    proxmox.volumes (vm-9999-*): listed, or\n"
           "                                                    created when missing (apply)\n"
           "       bootctl vm csi      [--lab PATH] [-o FILE|-]\n"
           "                                                    credentials for the Proxmox CSI plugin and\n"
           "                                                    its Secret (./proxmox-csi-plugin.yaml)\n"
-          "lab.yaml defaults to ./lab.yaml; its proxmox: section says where and how to connect.\n",
+          "lab.yaml defaults to ./lab.yaml; its proxmox: section says where and how to connect.\n"
+          "plan and apply keep each VM's smbios1 uuid in DIR/state.db (default /var/lib/bootd).\n",
           f);
 }
 
 static void ctx_free(struct cli_vm *v)
 {
+    if (v->st)
+        state_close(v->st);
     proxmox_close(v->px);
     proxmox_lab_free(&v->pl);
     lab_free(v->lab);
@@ -48,6 +54,46 @@ static int ctx_open(struct cli_vm *v, const char *lab_path, struct bd_err *err)
         int rc = proxmox_check_node(v->px, field, s->node, err);
         free(field);
         if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A uuid state.db recorded for a machine replaces the proposed (derived) one: chosen
+ * once, it stays through renames of the machine or the cluster. */
+static int uuids_from_state(struct cli_vm *v, const char *state_dir, struct bd_err *err)
+{
+    if (state_open(state_dir, &v->st, err) < 0)
+        return bd_err_prefix(err, "state dir %s (--state-dir)", state_dir);
+    for (size_t i = 0; i < v->pl.n; i++) {
+        struct proxmox_vm_spec *s = &v->pl.specs[i];
+        struct state_vm_uuid u;
+        int found = s->uuid_adopt ? state_vm_uuid_get(v->st, s->mac, &u, err) : 0;
+        if (found < 0)
+            return -1;
+        if (found) {
+            memcpy(s->uuid, u.uuid, sizeof s->uuid);
+            s->uuid_adopt = false;
+        }
+    }
+    return 0;
+}
+
+/* Before apply touches a VM: the uuid it has or gets is recorded, so a VM made later
+ * (a rebuild) gets the same one. */
+static int uuids_record(struct cli_vm *v, const struct proxmox_plan *plan, struct bd_err *err)
+{
+    for (size_t i = 0; i < plan->n; i++) {
+        const struct proxmox_plan_item *it = &plan->v[i];
+        if (!it->spec || it->action == PROXMOX_CONFLICT)
+            continue;
+        /* lab.yaml's uuid replaces the record: removed from lab.yaml later, it stays */
+        const char *source = it->uuid_adopted ? "adopted" : "derived";
+        for (size_t k = 0; k < v->lab->nmachines && !it->spec->uuid_adopt; k++)
+            if (!strcmp(v->lab->machines[k].name, it->spec->machine) && v->lab->machines[k].uuid)
+                source = "lab";
+        if ((it->spec->uuid_adopt || !strcmp(source, "lab")) &&
+            state_vm_uuid_record(v->st, it->spec->mac, it->uuid, source, err) < 0)
             return -1;
     }
     return 0;
@@ -162,7 +208,7 @@ static int vm_apply(struct cli_vm *v, int argc, char **argv)
     struct bd_err err;
     struct report r = {.json = v->json, .steps = cJSON_CreateArray()};
     int rc = 0;
-    if (proxmox_plan(v->px, specs, n, &plan, &err) < 0 ||
+    if (proxmox_plan(v->px, specs, n, &plan, &err) < 0 || uuids_record(v, &plan, &err) < 0 ||
         proxmox_apply(v->px, &plan, v->pl.protected_ids, v->pl.nprotected, on_step, &r, &err) < 0) {
         fprintf(stderr, "bootctl: %s\n", err.msg);
         rc = 1;
@@ -229,7 +275,7 @@ static bool confirmed(const struct proxmox_vm_spec *specs, size_t n)
     return !strcmp(line, "yes");
 }
 
-static int vm_destroy(struct cli_vm *v, bool yes, int argc, char **argv)
+static int vm_destroy(struct cli_vm *v, bool yes, struct cli_pv_check *pv, int argc, char **argv)
 {
     struct proxmox_vm_spec *specs;
     size_t n;
@@ -247,8 +293,10 @@ static int vm_destroy(struct cli_vm *v, bool yes, int argc, char **argv)
     for (size_t i = 0; i < n && rc == 0; i++) {
         struct bd_err err;
         char *what = bd_xasprintf("VM %d (%s)", specs[i].vmid, specs[i].machine);
-        if (proxmox_destroy(v->px, specs[i].node, specs[i].vmid, what, v->pl.protected_ids,
-                            v->pl.nprotected, &err) < 0) {
+        struct proxmox_destroy_opts o = {.protected_ids = v->pl.protected_ids,
+                                         .nprotected = v->pl.nprotected,
+                                         .check = cli_vm_pv_check, .ud = pv};
+        if (proxmox_destroy(v->px, specs[i].node, specs[i].vmid, what, &o, &err) < 0) {
             fprintf(stderr, "bootctl: %s\n", err.msg);
             rc = 1;
         } else if (!v->json) {
@@ -324,12 +372,17 @@ int cli_cmd_vm(int argc, char **argv, bool json)
         return argc < 2 ? 2 : 0;
     }
     const char *sub = argv[1], *lab_path = "lab.yaml", *out = "proxmox-csi-plugin.yaml";
+    const char *state_dir = "/var/lib/bootd", *kubeconfig = NULL;
+    bool force = false;
     bool yes = false;
     int owner = PROXMOX_CSI_VMID;
     static const struct option opts[] = {
         {"lab", required_argument, NULL, 'l'},
         {"yes", no_argument, NULL, 'y'},
         {"owner", required_argument, NULL, 'w'},
+        {"state-dir", required_argument, NULL, 's'},
+        {"kubeconfig", required_argument, NULL, 'k'},
+        {"force-data-loss", no_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -341,6 +394,9 @@ int cli_cmd_vm(int argc, char **argv, bool json)
         case 'l': lab_path = optarg; break;
         case 'y': yes = true; break;
         case 'w': owner = atoi(optarg); break;
+        case 's': state_dir = optarg; break;
+        case 'k': kubeconfig = optarg; break;
+        case 'F': force = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -360,7 +416,8 @@ int cli_cmd_vm(int argc, char **argv, bool json)
     struct cli_vm v = {.json = json};
     struct bd_err err;
     int rc;
-    if (ctx_open(&v, lab_path, &err) < 0) {
+    bool uses_state = !strcmp(sub, "plan") || !strcmp(sub, "apply");
+    if (ctx_open(&v, lab_path, &err) < 0 || (uses_state && uuids_from_state(&v, state_dir, &err) < 0)) {
         fprintf(stderr, "bootctl: %s\n", err.msg);
         rc = 1;
     } else if (!strcmp(sub, "plan")) {
@@ -368,7 +425,9 @@ int cli_cmd_vm(int argc, char **argv, bool json)
     } else if (!strcmp(sub, "apply")) {
         rc = vm_apply(&v, nargs, args);
     } else if (!strcmp(sub, "destroy")) {
-        rc = vm_destroy(&v, yes, nargs, args);
+        struct cli_pv_check pv = {.lab = v.lab, .kubeconfig = kubeconfig, .force = force};
+        rc = vm_destroy(&v, yes, &pv, nargs, args);
+        cli_pv_check_free(&pv);
     } else if (!strcmp(sub, "list")) {
         rc = vm_list(&v);
     } else if (!strcmp(sub, "csi")) {

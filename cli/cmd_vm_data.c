@@ -162,32 +162,24 @@ int cli_vm_volumes(struct cli_vm *v, int owner, int argc, char **argv)
 
 int cli_vm_csi(struct cli_vm *v, const char *out)
 {
-    char *secret_file = bd_xasprintf("%s/proxmox-csi.token", v->lab->dir);
-    struct proxmox_csi_cfg cfg = {
-        .role = "CSI", .user = "kubernetes-csi@pve", .token = "csi", .secret_file = secret_file,
-    };
-    char *token_id, *secret;
+    struct proxmox_csi_creds c;
     struct bd_err err;
     int rc = 0;
-    if (proxmox_csi_ensure(v->px, &cfg, &token_id, &secret, &err) < 0) {
+    if (proxmox_csi_from_lab(v->px, v->lab, &c, &err) < 0) {
         fprintf(stderr, "bootctl: %s\n", err.msg);
-        free(secret_file);
         return 1;
     }
-    char *yaml = proxmox_csi_secret_yaml(v->lab->proxmox.api, v->lab->cluster.name, token_id,
-                                         secret, !v->lab->proxmox.verify_tls);
+    char *yaml = proxmox_csi_secret_yaml(c.ns, c.name, c.api, c.region, c.token_id, c.secret,
+                                         c.insecure);
     if (cli_put(out, yaml, strlen(yaml), &err) < 0) {
         fprintf(stderr, "bootctl: %s\n", err.msg);
         rc = 1;
     } else if (strcmp(out, "-")) {
-        fprintf(stderr, "token %s (secret kept in %s); Secret csi-proxmox/proxmox-csi-plugin "
-                        "written to %s\n", token_id, secret_file, out);
+        fprintf(stderr, "token %s (secret kept in %s); Secret %s/%s written to %s\n", c.token_id,
+                v->lab->proxmox.csi.token_file, c.ns, c.name, out);
     }
     explicit_bzero(yaml, strlen(yaml));
-    explicit_bzero(secret, strlen(secret));
     free(yaml);
-    free(secret);
-    free(token_id);
-    free(secret_file);
+    proxmox_csi_creds_free(&c);
     return rc;
 }

@@ -6,6 +6,8 @@
  * while they fail the hand-over waits and the failure is an event. */
 #include "internal.h"
 
+#include "../proxmox/proxmox.h"
+
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +41,61 @@ int cluster_secret_doc_check(const struct bd_node *doc, const char *file, struct
     return rc;
 }
 
+/* A Secret's namespace and the Secret itself, as two server-side applies appended to v. */
+static void add_pair(struct kube_call **v, size_t *n, size_t *cap, const cJSON *secret)
+{
+    const char *ns = str_at(secret, "metadata", "namespace"), *name = str_at(secret, "metadata", "name");
+    if (*n + 2 > *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        *v = bd_xrealloc(*v, *cap * sizeof **v);
+    }
+    cJSON *nsobj = cJSON_CreateObject();
+    cJSON_AddStringToObject(nsobj, "apiVersion", "v1");
+    cJSON_AddStringToObject(nsobj, "kind", "Namespace");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(nsobj, "metadata"), "name", ns);
+    struct kube_call nc = {.method = "PATCH",
+                           .path = bd_xasprintf("/api/v1/namespaces/%s" APPLY, ns),
+                           .content_type = APPLY_TYPE,
+                           .body = cJSON_PrintUnformatted(nsobj)};
+    nc.body_len = strlen(nc.body);
+    struct kube_call sc = {.method = "PATCH",
+                           .path = bd_xasprintf("/api/v1/namespaces/%s/secrets/%s" APPLY, ns, name),
+                           .content_type = APPLY_TYPE,
+                           .body = cJSON_PrintUnformatted(secret)};
+    sc.body_len = strlen(sc.body);
+    (*v)[(*n)++] = nc;
+    (*v)[(*n)++] = sc;
+    cJSON_Delete(nsobj);
+}
+
+/* proxmox.csi: the Proxmox CSI plugin's credentials, made on Proxmox when missing, as the
+ * Secret its chart reads. */
+static int csi_calls(struct cluster *c, const struct cluster_lab *l, struct kube_call **v,
+                     size_t *n, size_t *cap, struct bd_err *err)
+{
+    struct proxmox_lab pl;
+    struct proxmox *px = NULL;
+    struct proxmox_csi_creds cr = {0};
+    int rc = proxmox_lab_load(l->lab, &pl, err);
+    if (rc == 0) {
+        pl.cfg.cancel = &c->worker.cancel;
+        rc = proxmox_open(&pl.cfg, &px, err);
+    }
+    if (rc == 0)
+        rc = proxmox_csi_from_lab(px, l->lab, &cr, err);
+    if (rc == 0) {
+        cJSON *secret = proxmox_csi_secret_json(cr.ns, cr.name, cr.api, cr.region, cr.token_id,
+                                                cr.secret, cr.insecure);
+        add_pair(v, n, cap, secret);
+        /* the request body keeps its copy until the call is cleared */
+        cJSON_Delete(secret);
+    }
+    proxmox_csi_creds_free(&cr);
+    proxmox_close(px);
+    proxmox_lab_free(&pl);
+    return rc < 0 ? bd_err_prefix(err, "proxmox.csi") : 0;
+}
+
 /* The calls for one file's Secrets (and their namespaces) appended to v. */
 static int calls_of(const char *file, struct kube_call **v, size_t *n, size_t *cap,
                     size_t *nsecrets, struct bd_err *err)
@@ -51,30 +108,8 @@ static int calls_of(const char *file, struct kube_call **v, size_t *n, size_t *c
         if ((rc = cluster_secret_doc_check(d.docs[i], file, err)) < 0)
             break;
         cJSON *j = bd_node_to_json(d.docs[i]);
-        const char *ns = str_at(j, "metadata", "namespace"), *name = str_at(j, "metadata", "name");
-        if (*n + 2 > *cap) {
-            *cap = *cap ? *cap * 2 : 16;
-            *v = bd_xrealloc(*v, *cap * sizeof **v);
-        }
-        cJSON *nsobj = cJSON_CreateObject();
-        cJSON_AddStringToObject(nsobj, "apiVersion", "v1");
-        cJSON_AddStringToObject(nsobj, "kind", "Namespace");
-        cJSON_AddStringToObject(cJSON_AddObjectToObject(nsobj, "metadata"), "name", ns);
-        struct kube_call nc = {.method = "PATCH",
-                               .path = bd_xasprintf("/api/v1/namespaces/%s" APPLY, ns),
-                               .content_type = APPLY_TYPE,
-                               .body = cJSON_PrintUnformatted(nsobj)};
-        nc.body_len = strlen(nc.body);
-        struct kube_call sc = {.method = "PATCH",
-                               .path = bd_xasprintf("/api/v1/namespaces/%s/secrets/%s" APPLY, ns,
-                                                    name),
-                               .content_type = APPLY_TYPE,
-                               .body = cJSON_PrintUnformatted(j)};
-        sc.body_len = strlen(sc.body);
-        (*v)[(*n)++] = nc;
-        (*v)[(*n)++] = sc;
+        add_pair(v, n, cap, j);
         (*nsecrets)++;
-        cJSON_Delete(nsobj);
         cJSON_Delete(j);
     }
     bd_yaml_doc_free(&d);
@@ -85,7 +120,8 @@ int cluster_bootstrap_secrets_apply(struct cluster *c, const struct cluster_lab 
                                     const struct kube_target *t)
 {
     const struct lab_strlist *files = &l->lab->cluster.bootstrap_secrets;
-    if (!files->n)
+    bool csi = l->lab->proxmox.set && l->lab->proxmox.csi.set;
+    if (!files->n && !csi)
         return 0;
     struct kube_call *v = NULL;
     size_t n = 0, cap = 0, nsecrets = 0;
@@ -94,6 +130,8 @@ int cluster_bootstrap_secrets_apply(struct cluster *c, const struct cluster_lab 
     int rc = 0;
     for (size_t i = 0; i < files->n && rc == 0; i++)
         rc = calls_of(files->v[i], &v, &n, &cap, &nsecrets, &err);
+    if (rc == 0 && csi && (rc = csi_calls(c, l, &v, &n, &cap, &err)) == 0)
+        nsecrets++;
     if (rc < 0) {
         snprintf(msg, sizeof msg, "bootstrap secrets not applied: %s", err.msg);
     } else {

@@ -42,6 +42,10 @@ void lab_apply_defaults(struct lab *lab)
     cl->install_disk = dflt(lab, cl->install_disk, "/dev/sda");
     cl->kubernetes_version = dflt(lab, cl->kubernetes_version, DEFAULT_KUBERNETES);
     cl->secrets_file = dflt_path(lab, cl->secrets_file, "secrets.yaml");
+    struct lab_proxmox_csi *csi = &lab->proxmox.csi;
+    csi->namespace_ = dflt(lab, csi->namespace_, "csi-proxmox");
+    csi->secret = dflt(lab, csi->secret, "proxmox-csi-plugin");
+    csi->token_file = dflt_path(lab, csi->token_file, "proxmox-csi.token");
     cl->pod_subnet = dflt(lab, cl->pod_subnet, "10.244.0.0/16");
     cl->service_subnet = dflt(lab, cl->service_subnet, "10.96.0.0/12");
     cl->dns_domain = dflt(lab, cl->dns_domain, "cluster.local");

@@ -463,6 +463,15 @@ static const struct lab_field services_fields[] = {
 };
 #undef STRUCT
 
+#define STRUCT struct lab_proxmox_csi
+static const struct lab_field proxmox_csi_fields[] = {
+    F(T_NAME, "namespace", namespace_, false, NULL),
+    F(T_NAME, "secret", secret, false, NULL),
+    F(T_PATH, "token_file", token_file, false, NULL),
+    {0},
+};
+#undef STRUCT
+
 #define STRUCT struct lab_proxmox
 static const struct lab_field proxmox_fields[] = {
     F(T_URL, "api", api, true, "https"),
@@ -478,6 +487,8 @@ static const struct lab_field proxmox_fields[] = {
     F(T_CUSTOM, "volumes", nvolumes, false, (const void *)lab_proxmox_volumes),
     F(T_DURATION, "poll", poll_s, false, NULL),
     F(T_STR, "cluster", cluster, false, NULL),
+    {.key = "csi", .type = T_MAP, .off = offsetof(struct lab_proxmox, csi), .aux = proxmox_csi_fields,
+     .set_off = offsetof(struct lab_proxmox, csi) + offsetof(struct lab_proxmox_csi, set)},
     {0},
 };
 #undef STRUCT

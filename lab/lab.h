@@ -234,6 +234,14 @@ struct lab_proxmox_volume {
     int64_t size;                             /* bytes */
 };
 
+/* proxmox.csi: bootd makes the Proxmox CSI plugin's credentials and hands its Secret to
+ * the cluster as soon as the Kubernetes API answers. */
+struct lab_proxmox_csi {
+    bool set;
+    char *namespace_, *secret; /* default csi-proxmox, proxmox-csi-plugin (the chart's) */
+    char *token_file;          /* the token's secret, 0600; default proxmox-csi.token */
+};
+
 struct lab_proxmox {
     bool set;
     char *api, *token_file, *node, *storage, *bridge, *ca_file;
@@ -246,6 +254,7 @@ struct lab_proxmox {
     struct lab_proxmox_volume *volumes;
     int64_t poll_s; /* how often bootd reads the VMs' power state; 0 = never */
     char *cluster; /* the Proxmox cluster's name (topology.kubernetes.io/region), or NULL */
+    struct lab_proxmox_csi csi;
 };
 
 struct lab {

@@ -109,6 +109,25 @@ int proxmox_power(struct proxmox *px, const char *node, int vmid, const char *wh
     return ret;
 }
 
+/* PUT .../resize (qemu-server's resize_vm): grows scsi0 to size; a task on PVE 8, done
+ * within the call before. */
+static int resize(struct proxmox *px, const char *node, int vmid, const char *what,
+                  const char *size, const char *digest, struct bd_err *err)
+{
+    struct proxmox_params p = {0};
+    proxmox_params_add(&p, "disk", "scsi0");
+    proxmox_params_add(&p, "size", "%s", size);
+    if (digest)
+        proxmox_params_add(&p, "digest", "%s", digest);
+    char *path = bd_xasprintf("/nodes/%s/qemu/%d/resize", node, vmid);
+    int ret = proxmox_wait_unlocked(px, node, vmid, what, err);
+    if (ret == 0)
+        ret = call_task(px, "PUT", path, &p, node, vmid, what, "resize scsi0", err);
+    free(path);
+    proxmox_params_free(&p);
+    return ret;
+}
+
 static bool needs_restart(const char *key)
 {
     static const char *const keys[] = {"memory", "cores", "cpu", "machine", "bios", "smbios1",
@@ -140,16 +159,31 @@ static int apply_item(struct proxmox *px, const struct proxmox_plan_item *it,
         struct bd_buf keys;
         bd_buf_init(&keys);
         bool restart = false;
+        const struct proxmox_change *grow = NULL;
         for (size_t i = 0; i < it->nchanges; i++) {
+            if (!strcmp(it->changes[i].key, PROXMOX_DISK_SIZE_KEY)) {
+                grow = &it->changes[i];
+                continue;
+            }
             proxmox_params_add(&p, it->changes[i].key, "%s", it->changes[i].to);
-            bd_buf_printf(&keys, "%s%s", i ? ", " : "", it->changes[i].key);
+            bd_buf_printf(&keys, "%s%s", keys.len ? ", " : "", it->changes[i].key);
             restart = restart || needs_restart(it->changes[i].key);
         }
         if (it->digest)
             proxmox_params_add(&p, "digest", "%s", it->digest);
-        ret = put_config(px, s->node, s->vmid, what, &p, err);
+        if (keys.len)
+            ret = put_config(px, s->node, s->vmid, what, &p, err);
         proxmox_params_free(&p);
-        if (ret == 0 && report) {
+        if (ret == 0 && grow) {
+            /* the digest the plan read is still the config's only when nothing was written */
+            ret = resize(px, s->node, s->vmid, what, grow->to, keys.len ? NULL : it->digest, err);
+            if (ret == 0 && report) {
+                char *msg = bd_xasprintf("grew scsi0 from %s to %s", grow->from, grow->to);
+                report(it, msg, ud);
+                free(msg);
+            }
+        }
+        if (ret == 0 && report && keys.len) {
             char *msg = bd_xasprintf("changed %s%s", keys.data,
                                      running && restart ? " (takes effect when the VM restarts)"
                                                         : "");
@@ -258,11 +292,19 @@ static int used_elsewhere(struct proxmox *px, int vmid, const char *volid,
     return 0;
 }
 
-int proxmox_destroy(struct proxmox *px, const char *node, int vmid, const char *what,
-                    const int *protected_ids, size_t nprotected, struct bd_err *err)
+static void frees_add(char ***v, size_t *n, const char *volid)
 {
-    if (proxmox_check_vmid(vmid, protected_ids, nprotected, what, err) < 0)
+    *v = bd_xrealloc(*v, (*n + 1) * sizeof **v);
+    (*v)[(*n)++] = bd_xstrdup(volid);
+}
+
+int proxmox_destroy(struct proxmox *px, const char *node, int vmid, const char *what,
+                    const struct proxmox_destroy_opts *o, struct bd_err *err)
+{
+    if (proxmox_check_vmid(vmid, o->protected_ids, o->nprotected, what, err) < 0)
         return -1;
+    char **frees = NULL; /* what the delete would free, for o->check */
+    size_t nfrees = 0;
     char *cpath = bd_xasprintf("/nodes/%s/qemu/%d/config", node, vmid);
     struct proxmox_resp cfg, vms = {0};
     struct bd_buf refused;
@@ -300,6 +342,7 @@ int proxmox_destroy(struct proxmox *px, const char *node, int vmid, const char *
         if (!volid)
             continue;
         if (proxmox_volume_owner(volname(volid)) == vmid) {
+            frees_add(&frees, &nfrees, volid);
             if (strcmp(e->string, "scsi0") && strcmp(e->string, "efidisk0"))
                 bd_buf_printf(&refused, "%s%s (%s) was not created by bootd",
                               refused.len ? "; " : "", volid, e->string);
@@ -329,9 +372,11 @@ int proxmox_destroy(struct proxmox *px, const char *node, int vmid, const char *
                 referenced = referenced || (volid && !strcmp(volid, v[k].volid));
                 free(volid);
             }
-            if (!referenced)
+            if (!referenced) {
                 bd_buf_printf(&refused, "%s%s is not attached but would be freed with the VM",
                               refused.len ? "; " : "", v[k].volid);
+                frees_add(&frees, &nfrees, v[k].volid);
+            }
         }
         if (ret == 0)
             proxmox_volumes_free(v, n);
@@ -345,6 +390,9 @@ int proxmox_destroy(struct proxmox *px, const char *node, int vmid, const char *
                               "Detach or move those volumes first", what, refused.data);
         goto out;
     }
+    if (o->check &&
+        (ret = o->check(what, node, (const char *const *)frees, nfrees, o->ud, err)) < 0)
+        goto out;
     if ((ret = proxmox_power(px, node, vmid, what, "stop", err)) < 0)
         goto out;
     struct proxmox_params d = {0};
@@ -355,6 +403,9 @@ int proxmox_destroy(struct proxmox *px, const char *node, int vmid, const char *
     free(path);
     proxmox_params_free(&d);
 out:
+    for (size_t i = 0; i < nfrees; i++)
+        free(frees[i]);
+    free(frees);
     proxmox_resp_free(&cfg);
     proxmox_resp_free(&vms);
     bd_buf_free(&refused);

@@ -6,6 +6,7 @@
  * lost is replaced. */
 #include "internal.h"
 
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -161,23 +162,111 @@ int proxmox_csi_ensure(struct proxmox *px, const struct proxmox_csi_cfg *cfg, ch
     return ret;
 }
 
-char *proxmox_csi_secret_yaml(const char *api, const char *region, const char *token_id,
-                              const char *secret, bool insecure)
+/* The plugin's config.yaml (its docs/config.md): one cluster, the token without privilege
+ * separation. */
+static char *config_yaml(const char *api, const char *region, const char *token_id,
+                         const char *secret, bool insecure, const char *indent)
 {
-    /* what the plugin reads: namespace csi-proxmox, secret proxmox-csi-plugin, config.yaml */
-    return bd_xasprintf("apiVersion: v1\n"
-                        "kind: Secret\n"
-                        "metadata:\n"
-                        "  name: proxmox-csi-plugin\n"
-                        "  namespace: csi-proxmox\n"
-                        "type: Opaque\n"
-                        "stringData:\n"
-                        "  config.yaml: |\n"
-                        "    clusters:\n"
-                        "      - url: \"%s/api2/json\"\n"
-                        "        insecure: %s\n"
-                        "        token_id: \"%s\"\n"
-                        "        token_secret: \"%s\"\n"
-                        "        region: \"%s\"\n",
-                        api, insecure ? "true" : "false", token_id, secret, region);
+    return bd_xasprintf("%sclusters:\n"
+                        "%s  - url: \"%s/api2/json\"\n"
+                        "%s    insecure: %s\n"
+                        "%s    token_id: \"%s\"\n"
+                        "%s    token_secret: \"%s\"\n"
+                        "%s    region: \"%s\"\n",
+                        indent, indent, api, indent, insecure ? "true" : "false", indent,
+                        token_id, indent, secret, indent, region);
+}
+
+char *proxmox_csi_secret_yaml(const char *ns, const char *name, const char *api,
+                              const char *region, const char *token_id, const char *secret,
+                              bool insecure)
+{
+    char *cfg = config_yaml(api, region, token_id, secret, insecure, "    ");
+    char *doc = bd_xasprintf("apiVersion: v1\n"
+                             "kind: Secret\n"
+                             "metadata:\n"
+                             "  name: %s\n"
+                             "  namespace: %s\n"
+                             "type: Opaque\n"
+                             "stringData:\n"
+                             "  config.yaml: |\n%s",
+                             name, ns, cfg);
+    explicit_bzero(cfg, strlen(cfg));
+    free(cfg);
+    return doc;
+}
+
+cJSON *proxmox_csi_secret_json(const char *ns, const char *name, const char *api,
+                               const char *region, const char *token_id, const char *secret,
+                               bool insecure)
+{
+    /* data, not stringData: a server-side apply of stringData owns a field the API server
+     * never stores, so the same apply would not read as unchanged */
+    char *cfg = config_yaml(api, region, token_id, secret, insecure, "");
+    size_t len = strlen(cfg);
+    char *b64 = bd_xmalloc(4 * ((len + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)cfg, (int)len);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "apiVersion", "v1");
+    cJSON_AddStringToObject(o, "kind", "Secret");
+    cJSON *meta = cJSON_AddObjectToObject(o, "metadata");
+    cJSON_AddStringToObject(meta, "name", name);
+    cJSON_AddStringToObject(meta, "namespace", ns);
+    cJSON_AddStringToObject(o, "type", "Opaque");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "data"), "config.yaml", b64);
+    explicit_bzero(cfg, len);
+    explicit_bzero(b64, strlen(b64));
+    free(cfg);
+    free(b64);
+    return o;
+}
+
+int proxmox_csi_from_lab(struct proxmox *px, const struct lab *lab, struct proxmox_csi_creds *out,
+                         struct bd_err *err)
+{
+    memset(out, 0, sizeof *out);
+    const struct lab_proxmox *p = &lab->proxmox;
+    struct proxmox_csi_cfg cfg = {
+        .role = "CSI", .user = "kubernetes-csi@pve", .token = "csi",
+        .secret_file = p->csi.token_file,
+    };
+    if (proxmox_csi_ensure(px, &cfg, &out->token_id, &out->secret, err) < 0)
+        return -1;
+    out->ns = p->csi.namespace_;
+    out->name = p->csi.secret;
+    out->api = p->api;
+    /* the nodes' topology.kubernetes.io/region: the Proxmox cluster's name when given */
+    out->region = p->cluster ? p->cluster : lab->cluster.name;
+    out->insecure = !p->verify_tls;
+    return 0;
+}
+
+void proxmox_csi_creds_free(struct proxmox_csi_creds *c)
+{
+    if (c->secret)
+        explicit_bzero(c->secret, strlen(c->secret));
+    free(c->secret);
+    free(c->token_id);
+    memset(c, 0, sizeof *c);
+}
+
+int proxmox_csi_volume(const char *handle, char **zone, char **volid)
+{
+    *zone = *volid = NULL;
+    /* the plugin's volume.go: exactly four parts split at "/", except that a disk of a
+     * file-backed storage ("<vmid>/vm-<vmid>-<name>.<fmt>") carries one more */
+    const char *p[3], *s = handle ? handle : "";
+    for (int i = 0; i < 3; i++) {
+        p[i] = s;
+        s = strchr(s, '/');
+        if (!s)
+            return -1;
+        s++;
+    }
+    size_t zlen = (size_t)(p[2] - p[1]) - 1, slen = (size_t)(s - p[2]) - 1;
+    if (!slen || !*s)
+        return -1;
+    *zone = bd_xstrndup(p[1], zlen);
+    *volid = bd_xasprintf("%.*s:%s", (int)slen, p[2], s);
+    return 0;
 }

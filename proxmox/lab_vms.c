@@ -46,6 +46,7 @@ int proxmox_lab_load(const struct lab *lab, struct proxmox_lab *out, struct bd_e
         bd_mac_format(&m->mac, s->mac);
         if (m->uuid)
             snprintf(s->uuid, sizeof s->uuid, "%s", m->uuid);
+        s->uuid_adopt = !m->uuid; /* lab.yaml's uuid is asked for; anything else proposed */
         out->descriptions[out->n] =
             bd_xasprintf("Managed by bootd: machine %s (%s) of cluster %s. `bootctl vm apply` "
                          "undoes changes made here.",

@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -139,6 +140,44 @@ static void add_change(struct proxmox_plan_item *it, const char *key, const char
     c->to = bd_xstrdup(to);
 }
 
+int64_t proxmox_size_bytes(const char *text)
+{
+    /* PVE's disk-size format: a number with an optional K, M, G or T (bytes without) */
+    char *end;
+    double v = strtod(text ? text : "", &end);
+    if (!text || end == text || v < 0)
+        return -1;
+    static const char units[] = "KMGT";
+    const char *u = *end ? strchr(units, *end) : NULL;
+    if (*end && (!u || end[1]))
+        return -1;
+    for (int i = 0; u && i <= u - units; i++)
+        v *= 1024;
+    return (int64_t)v;
+}
+
+/* scsi0's size against lab.yaml's disk: grown by apply (PUT .../resize), never shrunk
+ * (Proxmox cannot; the plan names it a conflict). */
+static void plan_disk_size(const struct proxmox_vm_spec *s, const char *scsi0,
+                           struct proxmox_plan_item *out)
+{
+    char *size = proxmox_prop_get(scsi0, "size");
+    int64_t have = size ? proxmox_size_bytes(size) : -1;
+    int64_t want = (int64_t)s->disk_gib << 30;
+    char to[32];
+    snprintf(to, sizeof to, "%dG", s->disk_gib);
+    if (have > want) {
+        out->action = PROXMOX_CONFLICT;
+        out->reason = bd_xasprintf("lab.yaml's disk is %dG, the VM's scsi0 is %s: Proxmox cannot "
+                                   "shrink a disk; set disk: to %s or more, or destroy the VM and "
+                                   "apply again to make it anew (its disk is lost)",
+                                   s->disk_gib, size, size);
+    } else if (have >= 0 && have < want) {
+        add_change(out, PROXMOX_DISK_SIZE_KEY, size, to);
+    }
+    free(size);
+}
+
 static bool has_tag(const char *tags, const char *tag)
 {
     char *n = tags_norm(tags);
@@ -160,6 +199,7 @@ void proxmox_plan_vm(const struct proxmox_vm_spec *s, const cJSON *config, const
     out->node = bd_xstrdup(node ? node : s->node);
     out->status = status ? bd_xstrdup(status) : NULL;
     out->spec = s;
+    snprintf(out->uuid, sizeof out->uuid, "%s", s->uuid);
     if (!config) {
         out->action = PROXMOX_CREATE;
         return;
@@ -179,8 +219,23 @@ void proxmox_plan_vm(const struct proxmox_vm_spec *s, const cJSON *config, const
     free(name);
     if (out->action == PROXMOX_CONFLICT)
         return;
+    /* An existing VM keeps its smbios1 uuid unless lab.yaml or state.db names one: the
+     * node's systemUUID in Kubernetes is that uuid, and VMs made before bootd recorded
+     * uuids carry the derived one. */
+    struct proxmox_vm_spec eff = *s;
+    char *smbios = config_text(config, "smbios1");
+    char *have_uuid = smbios ? proxmox_prop_get(smbios, "uuid") : NULL;
+    if (s->uuid_adopt && have_uuid && strlen(have_uuid) == 36) {
+        for (char *p = have_uuid; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        snprintf(eff.uuid, sizeof eff.uuid, "%s", have_uuid);
+        out->uuid_adopted = true;
+    }
+    snprintf(out->uuid, sizeof out->uuid, "%s", eff.uuid);
+    free(have_uuid);
+    free(smbios);
     struct proxmox_params want;
-    proxmox_spec_params(s, false, &want);
+    proxmox_spec_params(&eff, false, &want);
     for (size_t i = 0; i < want.n; i++) {
         const char *key = want.v[i].key;
         char *have = config_text(config, key);
@@ -190,12 +245,14 @@ void proxmox_plan_vm(const struct proxmox_vm_spec *s, const cJSON *config, const
         free(have);
     }
     proxmox_params_free(&want);
-    /* disks are only added here: a disk is never replaced, and growing is by hand */
+    /* a disk is never replaced: added when missing, grown when lab.yaml's disk grew */
     char *scsi0 = config_text(config, "scsi0");
     if (!scsi0) {
         char *v = bd_xasprintf("%s:%d,iothread=1,discard=on,ssd=1", s->storage, s->disk_gib);
         add_change(out, "scsi0", NULL, v);
         free(v);
+    } else {
+        plan_disk_size(s, scsi0, out);
     }
     free(scsi0);
     char *efi = config_text(config, "efidisk0");
@@ -206,7 +263,8 @@ void proxmox_plan_vm(const struct proxmox_vm_spec *s, const cJSON *config, const
     }
     free(efi);
     out->digest = config_text(config, "digest");
-    out->action = out->nchanges ? PROXMOX_CHANGE : PROXMOX_OK;
+    if (out->action != PROXMOX_CONFLICT)
+        out->action = out->nchanges ? PROXMOX_CHANGE : PROXMOX_OK;
 }
 
 static void item_free(struct proxmox_plan_item *it)
@@ -341,6 +399,10 @@ cJSON *proxmox_plan_json(const struct proxmox_plan *p)
             cJSON_AddNullToObject(o, "status");
         if (it->reason)
             cJSON_AddStringToObject(o, "reason", it->reason);
+        if (it->spec && it->uuid[0]) {
+            cJSON_AddStringToObject(o, "uuid", it->uuid);
+            cJSON_AddBoolToObject(o, "uuid_adopted", it->uuid_adopted);
+        }
         cJSON *ch = cJSON_AddArrayToObject(o, "changes");
         for (size_t k = 0; k < it->nchanges; k++) {
             cJSON *c = cJSON_CreateObject();

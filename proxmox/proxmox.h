@@ -52,6 +52,9 @@ struct proxmox_vm_spec {
     const char *machine_type; /* q35 */
     char mac[18];         /* upper-case, as PVE writes it */
     char uuid[37];        /* smbios1 uuid, lower-case */
+    /* true: the uuid is only a proposal (neither lab.yaml nor state.db fixed it), and an
+     * existing VM's smbios1 uuid is adopted rather than overwritten */
+    bool uuid_adopt;
     size_t ntags;
     const char *tags[PROXMOX_MAX_TAGS]; /* besides "bootd" */
     const char *description;
@@ -90,6 +93,11 @@ const char *proxmox_action_name(enum proxmox_action a);
 struct proxmox_change {
     char *key, *from, *to; /* from NULL: added */
 };
+/* The change key for a larger disk (lab.yaml's disk grew): apply resizes scsi0 to "to"
+ * (PUT .../resize) instead of writing the config. A smaller disk is a conflict. */
+#define PROXMOX_DISK_SIZE_KEY "scsi0.size"
+/* A PVE disk size ("32G", "528K", "34359738368") in bytes; -1 when it is not one. */
+int64_t proxmox_size_bytes(const char *text);
 
 struct proxmox_plan_item {
     enum proxmox_action action;
@@ -102,6 +110,8 @@ struct proxmox_plan_item {
     size_t nchanges;
     struct proxmox_change *changes;
     const struct proxmox_vm_spec *spec; /* NULL for not-in-lab */
+    char uuid[37];      /* the smbios1 uuid the VM has (or gets) once applied */
+    bool uuid_adopted;  /* taken from the existing VM (spec->uuid_adopt) */
 };
 
 struct proxmox_plan {
@@ -139,11 +149,22 @@ int proxmox_power(struct proxmox *px, const char *node, int vmid, const char *wh
 int proxmox_status(struct proxmox *px, const char *node, int vmid, char **status,
                    struct bd_err *err) BD_MUST_CHECK;
 
+/* Sees the volumes a destroy would free (volids, e.g. "local-lvm:vm-8101-disk-0") before
+ * anything is stopped; returning -1 (err filled) refuses the destroy. */
+typedef int (*proxmox_frees_fn)(const char *what, const char *node, const char *const *volids,
+                                size_t n, void *ud, struct bd_err *err);
+struct proxmox_destroy_opts {
+    const int *protected_ids; /* proxmox.protected_vmids */
+    size_t nprotected;
+    proxmox_frees_fn check;   /* NULL: none besides the Proxmox-side rules */
+    void *ud;
+};
 /* Stops the VM, then deletes it with its own disks. Refused for protected ids, for a VM
- * without the bootd tag, and when the delete would free a volume bootd did not create
- * (anything but scsi0/efidisk0 owned by this vmid) or one another VM still uses. */
+ * without the bootd tag, when the delete would free a volume bootd did not create
+ * (anything but scsi0/efidisk0 owned by this vmid) or one another VM still uses, and
+ * when o->check refuses. */
 int proxmox_destroy(struct proxmox *px, const char *node, int vmid, const char *what,
-                    const int *protected_ids, size_t nprotected, struct bd_err *err) BD_MUST_CHECK;
+                    const struct proxmox_destroy_opts *o, struct bd_err *err) BD_MUST_CHECK;
 
 /* ---------- inventory: every VM, its power state and MACs ---------- */
 
@@ -204,9 +225,31 @@ struct proxmox_csi_cfg {
  * frees) are what the plugin authenticates with. */
 int proxmox_csi_ensure(struct proxmox *px, const struct proxmox_csi_cfg *cfg, char **token_id,
                        char **secret, struct bd_err *err) BD_MUST_CHECK;
-/* The Kubernetes Secret csi-proxmox/proxmox-csi-plugin (config.yaml) the plugin reads. */
-char *proxmox_csi_secret_yaml(const char *api, const char *region, const char *token_id,
-                              const char *secret, bool insecure);
+/* The driver name of the Proxmox CSI plugin, in a PersistentVolume's spec.csi.driver. */
+#define PROXMOX_CSI_DRIVER "csi.proxmox.sinextra.dev"
+/* The Proxmox volume a CSI volumeHandle names: "region/zone/storage/disk" (zone = the
+ * Proxmox node, empty for shared storage) as *volid "storage:disk" and *zone ("" when
+ * shared); caller frees both. -1 when handle is not of that form. */
+int proxmox_csi_volume(const char *handle, char **zone, char **volid);
+/* The Kubernetes Secret the plugin reads (its chart's: csi-proxmox/proxmox-csi-plugin,
+ * key config.yaml): YAML with stringData for people, JSON with data for server-side
+ * apply. Both hold the secret: never log them. */
+char *proxmox_csi_secret_yaml(const char *ns, const char *name, const char *api,
+                              const char *region, const char *token_id, const char *secret,
+                              bool insecure);
+struct cJSON *proxmox_csi_secret_json(const char *ns, const char *name, const char *api,
+                                      const char *region, const char *token_id,
+                                      const char *secret, bool insecure);
+/* The credentials and where their Secret goes, as lab.yaml's proxmox: section says
+ * (proxmox.csi or its defaults): made on Proxmox when missing (proxmox_csi_ensure). */
+struct proxmox_csi_creds {
+    char *token_id, *secret;          /* owned */
+    const char *ns, *name, *api, *region; /* borrowed from the lab */
+    bool insecure;
+};
+int proxmox_csi_from_lab(struct proxmox *px, const struct lab *lab, struct proxmox_csi_creds *out,
+                         struct bd_err *err) BD_MUST_CHECK;
+void proxmox_csi_creds_free(struct proxmox_csi_creds *c);
 
 /* ---------- from lab.yaml ---------- */
 

@@ -48,6 +48,9 @@ enum stmt_id {
     S_DAY2_GET,
     S_DAY2_START,
     S_DAY2_SET,
+    S_VM_UUID_GET,
+    S_VM_UUID_PUT,
+    S_VM_UUID_SET,
     S_COUNT
 };
 

@@ -88,6 +88,14 @@ const char *const state_migrations[] = {
     "  started INTEGER NOT NULL,"
     "  finished INTEGER NOT NULL DEFAULT 0,"
     "  error TEXT);",
+    /* 7: the smbios1 uuid of each machine's Proxmox VM, by MAC: chosen once (adopted from
+     * a VM that already has one, else derived) and kept, so renaming the machine or the
+     * cluster never changes the uuid the Proxmox CSI plugin matches nodes by. */
+    "CREATE TABLE vm_uuids ("
+    "  mac TEXT PRIMARY KEY,"
+    "  uuid TEXT NOT NULL,"
+    "  source TEXT NOT NULL," /* adopted | derived */
+    "  recorded INTEGER NOT NULL);",
 };
 
 const size_t state_nmigrations = sizeof state_migrations / sizeof state_migrations[0];
@@ -181,4 +189,12 @@ const char *const state_stmt_sql[S_COUNT] = {
                    " WHERE id = 1",
     [S_APPLIED_PUT] = "INSERT OR REPLACE INTO applied_configs(mac, sha256, redacted, how, applied_at)"
                       " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_VM_UUID_GET] = "SELECT uuid, source FROM vm_uuids WHERE mac = ?1",
+    /* the first one recorded stays */
+    [S_VM_UUID_PUT] = "INSERT OR IGNORE INTO vm_uuids(mac, uuid, source, recorded)"
+                      " VALUES (?1, ?2, ?3, ?4)",
+    /* lab.yaml's uuid: asked for, so it replaces what was recorded */
+    [S_VM_UUID_SET] = "INSERT INTO vm_uuids(mac, uuid, source, recorded) VALUES (?1, ?2, ?3, ?4)"
+                      " ON CONFLICT(mac) DO UPDATE SET uuid = ?2, source = ?3, recorded = ?4"
+                      " WHERE uuid IS NOT ?2 OR source IS NOT ?3",
 };

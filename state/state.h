@@ -251,5 +251,18 @@ int state_day2_start(struct state_db *st, const char *kind, const char *arg, con
                      int64_t timeout_s, struct bd_err *err) BD_MUST_CHECK;
 /* Where the job stands (pos, phase, down_seen, step_started_ms, error). */
 int state_day2_set(struct state_db *st, const struct state_day2 *j, struct bd_err *err) BD_MUST_CHECK;
+/* The smbios1 uuid of a machine's Proxmox VM (proxmox/), by the machine's MAC. */
+struct state_vm_uuid {
+    char uuid[37];
+    char source[16]; /* adopted (from an existing VM) | derived */
+};
+/* 1 found, 0 none recorded, -1 error. */
+int state_vm_uuid_get(struct state_db *st, const char *mac, struct state_vm_uuid *out,
+                      struct bd_err *err) BD_MUST_CHECK;
+/* Records the uuid unless one is recorded already (the first stays: generated once);
+ * with source "lab" (lab.yaml names it) it replaces the record. Returns 1 when recorded
+ * now, 0 when the record stayed as it was. */
+int state_vm_uuid_record(struct state_db *st, const char *mac, const char *uuid,
+                         const char *source, struct bd_err *err) BD_MUST_CHECK;
 
 #endif

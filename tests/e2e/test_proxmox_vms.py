@@ -50,7 +50,8 @@ class ProxmoxVms(unittest.TestCase):
         self.bootd = Bootd(self.lab, lab_yaml(self.pve), files)
 
     def vm(self, *args):
-        return subprocess.run([BOOTCTL, "vm", args[0], "--lab", self.bootd.lab_path] + list(args[1:]),
+        return subprocess.run([BOOTCTL, "vm", args[0], "--lab", self.bootd.lab_path,
+                               "--state-dir", self.bootd.state] + list(args[1:]),
                               capture_output=True, text=True, timeout=300)
 
     def test_apply_creates_vms_that_pxe_boot_and_a_second_apply_is_a_no_op(self):

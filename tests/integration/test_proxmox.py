@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -15,6 +16,8 @@ import unittest
 import yaml
 
 from tests.integration.harness import BOOTCTL, Bootd, free_port, lab_text, wait_for
+from tests.standins.kube_apiserver import KubeApiServer
+from tests.standins.pki import kubeconfig, make_pki
 from tests.standins.proxmox_api import ProxmoxApi
 
 LAB = """\
@@ -50,24 +53,35 @@ class ProxmoxCase(unittest.TestCase):
         self.root = tempfile.mkdtemp(prefix="bootd-pve-")
         self.pve = ProxmoxApi(os.path.join(self.root, "pve"), auth_delay=0.5).start()
         self.token_file = self.pve.token_file
+        self.state_dir = os.path.join(self.root, "state")
         self.lab(ca=True)
 
     def tearDown(self):
         self.pve.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def lab(self, mem=2048, worker_vmid=8201, node="host3", api=None, ca=False, extra="", cp=""):
+    def lab(self, mem=2048, worker_vmid=8201, node="host3", api=None, ca=False, extra="", cp="",
+            cluster="vmtest"):
         if ca:
             extra = "  ca_file: %s\n" % self.pve.crt + extra
         text = LAB.format(mem=mem, worker_vmid=worker_vmid, node=node, api=api or self.pve.url,
                           token_file=self.token_file, extra=extra, cp=cp)
+        text = text.replace("name: vmtest", "name: " + cluster)
         self.lab_path = os.path.join(self.root, "lab.yaml")
         with open(self.lab_path, "w") as f:
             f.write(text)
         return text
 
+    def edit_lab(self, old, new):
+        with open(self.lab_path) as f:
+            text = f.read()
+        self.assertIn(old, text)
+        with open(self.lab_path, "w") as f:
+            f.write(text.replace(old, new))
+
     def vm(self, *args, stdin=None, json_out=False):
-        cmd = [BOOTCTL] + (["-o", "json"] if json_out else []) + ["vm", args[0], "--lab", self.lab_path] + list(args[1:])
+        cmd = [BOOTCTL] + (["-o", "json"] if json_out else []) + ["vm", args[0], "--lab", self.lab_path,
+                                                                "--state-dir", self.state_dir] + list(args[1:])
         start = time.monotonic()
         p = subprocess.run(cmd, capture_output=True, text=True, input=stdin or "", timeout=120)
         p.elapsed = time.monotonic() - start
@@ -113,10 +127,64 @@ class TestPlanApply(ProxmoxCase):
         self.assertIn("nothing to do", out)
         self.assertEqual(self.writes(), [])
         self.assertEqual({v["action"] for v in self.plan().values()}, {"ok"})
-        # the smbios1 uuid is derived, so a rebuilt VM gets the same one
+        # the smbios1 uuid is recorded in state.db, so a rebuilt VM gets the same one
         self.ok("destroy", "--yes", "work-00")
         self.ok("apply", "work-00")
         self.assertEqual(self.pve.vm(8201)["config"]["smbios1"], uuid)
+
+    def recorded_uuids(self):
+        with sqlite3.connect(os.path.join(self.state_dir, "state.db")) as db:
+            return {m: (u, s) for m, u, s in db.execute("SELECT mac, uuid, source FROM vm_uuids")}
+
+    def test_uuid_is_recorded_once_and_survives_renames(self):
+        plan = self.plan()
+        self.assertEqual(self.recorded_uuids(), {}, "plan records nothing")
+        self.ok("apply")
+        uuid = self.pve.vm(8201)["config"]["smbios1"][len("uuid="):]
+        self.assertEqual(plan[8201]["uuid"], uuid)
+        self.assertEqual(self.recorded_uuids()["BC:24:11:00:00:02"], (uuid, "derived"))
+        # the cluster and the machine are renamed: the VM is renamed, its uuid stays
+        self.lab(ca=True, cluster="homelab")
+        self.edit_lab("name: work-00\n", "name: work-01\n")
+        item = self.plan()[8201]
+        self.assertEqual([c["key"] for c in item["changes"]], ["description"], item)
+        self.assertEqual(item["uuid"], uuid)
+        self.ok("destroy", "--yes", "work-01")
+        self.ok("apply")
+        self.assertEqual(self.pve.vm(8201)["config"]["smbios1"], "uuid=" + uuid)
+
+    def test_an_existing_vms_uuid_is_adopted_not_overwritten(self):
+        # a VM made before bootd recorded uuids (or by hand, tagged bootd)
+        theirs = "4c4c4544-0042-3510-8052-b4c04f4e5a31"
+        self.pve.add_vm(8201, {"name": "work-00-host", "tags": "bootd", "smbios1": "uuid=" + theirs.upper()})
+        item = self.plan()[8201]
+        self.assertEqual(item["uuid"], theirs)
+        self.assertTrue(item["uuid_adopted"])
+        self.assertNotIn("smbios1", [c["key"] for c in item["changes"]])
+        self.pve.reset_requests()
+        self.ok("apply")
+        self.assertNotIn("smbios1", [k for r in self.writes() if "/8201" in r[1] for k in r[2]])
+        self.assertEqual(self.recorded_uuids()["BC:24:11:00:00:02"], (theirs, "adopted"))
+        # recreated from lab.yaml: the adopted uuid, from state.db
+        self.ok("destroy", "--yes", "work-00")
+        self.ok("apply")
+        self.assertEqual(self.pve.vm(8201)["config"]["smbios1"], "uuid=" + theirs)
+        # a uuid in lab.yaml is asked for: plan shows the change, apply makes it
+        self.edit_lab("    hostname: work-00-host\n",
+                      "    hostname: work-00-host\n    uuid: 11111111-2222-4333-8444-555555555555\n")
+        item = self.plan()[8201]
+        self.assertEqual(item["changes"], [{"key": "smbios1", "from": "uuid=" + theirs,
+                                            "to": "uuid=11111111-2222-4333-8444-555555555555"}])
+        self.ok("apply")
+        self.assertEqual(self.pve.vm(8201)["config"]["smbios1"],
+                         "uuid=11111111-2222-4333-8444-555555555555")
+        self.assertEqual(self.recorded_uuids()["BC:24:11:00:00:02"],
+                         ("11111111-2222-4333-8444-555555555555", "lab"))
+        # taken out of lab.yaml again: the VM keeps the uuid it was given
+        self.edit_lab("    uuid: 11111111-2222-4333-8444-555555555555\n", "")
+        item = self.plan()[8201]
+        self.assertEqual(item["action"], "ok", item)
+        self.assertEqual(item["uuid"], "11111111-2222-4333-8444-555555555555")
 
     def test_changed_memory_is_one_config_change(self):
         self.ok("apply")
@@ -134,6 +202,84 @@ class TestPlanApply(ProxmoxCase):
         self.assertIn("digest", puts[0][2])
         self.assertEqual(self.pve.vm(8101)["config"]["memory"], "4096")
         self.assertEqual(self.plan()[8101]["action"], "ok")
+
+    def test_a_larger_disk_is_a_resize_and_a_smaller_one_is_refused(self):
+        self.ok("apply")
+        self.lab(mem=4096, ca=True, cp=", disk: 40")
+        item = self.plan()[8101]
+        self.assertEqual(item["action"], "change")
+        self.assertEqual(item["changes"], [{"key": "memory", "from": "2048", "to": "4096"},
+                                           {"key": "scsi0.size", "from": "32G", "to": "40G"}])
+        self.pve.reset_requests()
+        out = self.ok("apply").stdout
+        self.assertIn("ctrl-00 (VM 8101): grew scsi0 from 32G to 40G", out)
+        self.assertIn("ctrl-00 (VM 8101): changed memory", out)
+        writes = self.writes()
+        self.assertEqual([(r[0], r[1].rsplit("/", 1)[-1]) for r in writes], [("PUT", "config"), ("PUT", "resize")])
+        self.assertNotIn("scsi0.size", writes[0][2])
+        self.assertEqual((writes[1][2]["disk"], writes[1][2]["size"]), ("scsi0", "40G"))
+        self.assertIn("size=40G", self.pve.vm(8101)["config"]["scsi0"])
+        self.assertEqual(self.pve.volumes()["local-lvm:vm-8101-disk-0"], 40 << 30)
+        self.pve.reset_requests()
+        self.assertIn("nothing to do", self.ok("apply").stdout)
+        self.assertEqual(self.writes(), [])
+        # smaller than the VM's disk: a conflict in the plan, refused by apply before anything
+        self.lab(mem=4096, ca=True, cp=", disk: 36")
+        p = self.vm("plan")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("conflict", p.stdout)
+        self.assertIn("Proxmox cannot shrink a disk; set disk: to 40G or more", p.stdout)
+        p = self.vm("apply")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("nothing was changed: machine ctrl-00: lab.yaml's disk is 36G, the VM's scsi0 is 40G",
+                      p.stderr)
+        self.assertEqual(self.writes(), [])
+        self.assertEqual(self.pve.volumes()["local-lvm:vm-8101-disk-0"], 40 << 30)
+
+    def test_the_standin_resizes_as_proxmox_does(self):
+        import ssl
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+        self.ok("apply")
+        with open(self.token_file) as f:
+            token = f.read().strip()
+        ctx = ssl.create_default_context(cafile=self.pve.crt)
+
+        def call(method, path, **params):
+            data = urllib.parse.urlencode(params).encode() if method == "PUT" else None
+            req = urllib.request.Request(self.pve.url + "/api2/json" + path, data=data, method=method,
+                                         headers={"Authorization": "PVEAPIToken=" + token})
+            try:
+                with urllib.request.urlopen(req, context=ctx) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+
+        def put(**params):
+            return call("PUT", "/nodes/host3/qemu/8201/resize", **params)
+
+        def task(upid):
+            path = "/nodes/host3/tasks/%s/status" % urllib.parse.quote(upid, safe="")
+            d = wait_for(lambda: call("GET", path)[1].get("data") or {},
+                         lambda d: d.get("status") == "stopped", 10)
+            return d.get("exitstatus")
+        code, body = put(disk="scsi0", size="20")  # bytes: smaller
+        self.assertEqual(code, 200)
+        self.assertEqual(task(body["data"]), "shrinking disks is not supported")
+        code, body = put(disk="scsi0", size="+4G")
+        self.assertEqual(task(body["data"]), "OK")
+        self.assertEqual(self.pve.volumes()["local-lvm:vm-8201-disk-0"], 24 << 30)
+        code, body = put(disk="scsi0", size="24G")
+        self.assertEqual(task(body["data"]), "OK")
+        self.assertIn("size=24G", self.pve.vm(8201)["config"]["scsi0"])
+        code, body = put(disk="scsi9", size="30G")
+        self.assertEqual(task(body["data"]), "disk 'scsi9' does not exist")
+        code, body = put(disk="net0", size="1G", foo="1")
+        self.assertEqual(code, 400)
+        self.assertEqual(set(body["errors"]), {"disk", "foo"})
+        code, body = put(disk="scsi0", size="-1G")
+        self.assertEqual((code, body["errors"]), (400, {"size": "value does not match the regex pattern"}))
 
     def test_a_locked_vm_is_waited_for_and_a_lock_timeout_retried(self):
         self.ok("apply")
@@ -341,6 +487,91 @@ class TestDataSafety(ProxmoxCase):
         self.assertEqual([(v["volid"], v["size"], v["owner"]) for v in vols],
                          [("local-lvm:vm-9999-pv-a", 4 << 30, 9999),
                           ("local-lvm:vm-9999-pv-b", 1 << 30, 9999)])
+
+
+def csi_pv(name, handle, claim=None):
+    pv = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+          "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                   "persistentVolumeReclaimPolicy": "Retain",
+                   "csi": {"driver": "csi.proxmox.sinextra.dev", "fsType": "ext4",
+                           "volumeHandle": handle}}}
+    if claim:
+        ns, cname = claim.split("/")
+        pv["spec"]["claimRef"] = {"kind": "PersistentVolumeClaim", "namespace": ns, "name": cname}
+    return pv
+
+
+class TestDestroyPersistentVolumes(ProxmoxCase):
+    """vm destroy asks the cluster which PersistentVolumes of the Proxmox CSI plugin name
+    the disks the delete would free."""
+    def setUp(self):
+        super().setUp()
+        self.kpki = make_pki(os.path.join(self.root, "kube"))
+        self.kube = KubeApiServer(self.kpki).start()
+        self.addCleanup(self.kube.stop)
+        self.kc = os.path.join(self.root, "kubeconfig")
+        kubeconfig(self.kc, self.kube.url, self.kpki)
+        self.ok("apply")
+        self.disk = self.pve.vm(8201)["config"]["scsi0"].split(",")[0]  # local-lvm:vm-8201-disk-0
+
+    def test_a_pv_on_a_disk_the_delete_frees_refuses_the_destroy(self):
+        storage, disk = self.disk.split(":")
+        self.kube.put(csi_pv("pv-media", "vmtest/host3/%s/%s" % (storage, disk), claim="media/library"))
+        # the plugin's own volumes (vm-9999-*) are never freed: attached or not, no refusal
+        self.pve.add_volume("local-lvm:vm-9999-pv-sonarr", 4 << 30)
+        self.pve.set_config(8101, scsi1="local-lvm:vm-9999-pv-sonarr,size=4G")
+        self.kube.put(csi_pv("pv-sonarr", "vmtest/host3/local-lvm/vm-9999-pv-sonarr", claim="arr/sonarr"))
+        p = self.vm("destroy", "--yes", "--kubeconfig", self.kc, "work-00")
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("VM 8201 (work-00): destroy refused", p.stderr)
+        self.assertIn("%s is PersistentVolume pv-media (claim media/library)" % self.disk, p.stderr)
+        self.assertIn("--force-data-loss", p.stderr)
+        self.assertEqual(self.pve.vmids(), [8101, 8201])
+        self.assertEqual(self.pve.vm(8201)["status"], "running", "refused before stopping")
+        self.assertEqual(self.pve.requests("DELETE"), [])
+        # KUBECONFIG works as --kubeconfig does
+        p = subprocess.run([BOOTCTL, "vm", "destroy", "--lab", self.lab_path, "--state-dir", self.state_dir,
+                            "--yes", "work-00"], capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, KUBECONFIG=self.kc))
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("PersistentVolume pv-media", p.stderr)
+        self.ok("destroy", "--yes", "--kubeconfig", self.kc, "ctrl-00")
+        self.assertIn("local-lvm:vm-9999-pv-sonarr", self.pve.volumes())
+        # asked for: destroyed, and said so
+        p = self.ok("destroy", "--yes", "--kubeconfig", self.kc, "--force-data-loss", "work-00")
+        self.assertIn("freeing what Kubernetes still uses (--force-data-loss)", p.stderr)
+        self.assertEqual(self.pve.vmids(), [])
+
+    def test_the_same_disk_name_on_another_node_or_driver_is_not_this_disk(self):
+        storage, disk = self.disk.split(":")
+        self.kube.put(csi_pv("pv-elsewhere", "vmtest/host4/%s/%s" % (storage, disk)))
+        other = csi_pv("pv-nfs", "vmtest/host3/%s/%s" % (storage, disk))
+        other["spec"]["csi"]["driver"] = "nfs.csi.k8s.io"
+        self.kube.put(other)
+        self.ok("destroy", "--yes", "--kubeconfig", self.kc, "work-00")
+        self.assertEqual(self.pve.vmids(), [8101])
+
+    def test_a_pv_on_shared_storage_names_no_node(self):
+        storage, disk = self.disk.split(":")
+        self.kube.put(csi_pv("pv-shared", "vmtest//%s/%s" % (storage, disk), claim="db/data"))
+        p = self.vm("destroy", "--yes", "--kubeconfig", self.kc, "work-00")
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("PersistentVolume pv-shared (claim db/data)", p.stderr)
+
+    def test_a_cluster_that_does_not_answer_refuses_unless_forced(self):
+        kubeconfig(self.kc, "https://127.0.0.1:%d" % free_port(), self.kpki)
+        p = self.vm("destroy", "--yes", "--kubeconfig", self.kc, "work-00")
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("cannot check which PersistentVolumes its disks hold", p.stderr)
+        self.assertIn("--kubeconfig FILE", p.stderr)
+        self.assertEqual(self.pve.requests("DELETE"), [])
+        p = self.ok("destroy", "--yes", "--kubeconfig", self.kc, "--force-data-loss", "work-00")
+        self.assertIn("PersistentVolumes not checked (--force-data-loss)", p.stderr)
+        self.assertEqual(self.pve.vmids(), [8101])
+
+    def test_without_cluster_credentials_it_says_it_did_not_check(self):
+        p = self.ok("destroy", "--yes", "work-00")
+        self.assertIn("PersistentVolumes not checked: no --kubeconfig, no KUBECONFIG", p.stderr)
 
 
 class TestVolumes(ProxmoxCase):

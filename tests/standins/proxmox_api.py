@@ -26,6 +26,8 @@ provider make:
   smbios1, tags, memory, machine, bios, ostype, scsihw syntax; allocates STORAGE:SIZE disks
   as vm-<vmid>-disk-<k>; fills smbios1 uuid and MACs when missing), GET/PUT/POST .../config
   (digest, delete=), .../status/current, .../status/{start,stop,shutdown,reset,reboot},
+  PUT .../resize (a "resize" task as on PVE 8: grows a disk and its volume; "shrinking disks
+  is not supported"; the same size is a no-op),
   DELETE /nodes/{n}/qemu/{vmid}?purge&destroy-unreferenced-disks (frees only volumes whose
   name owner is that vmid, as destroy_vm does).
 * Tasks: every asynchronous call answers a UPID
@@ -41,7 +43,7 @@ provider make:
 
 Not simulated: tickets/cookies and CSRF, ACLs and privilege separation (every valid token may
 do everything), HA, pools, clones, snapshots, backups, migration, pending changes (a config
-change takes effect at once), hotplug rules, disk resize/move, SDN, LXC containers, clusters
+change takes effect at once), hotplug rules, disk move, SDN, LXC containers, clusters
 of several real hosts (nodes are names in one process), groups, realms other than pam and
 pve, token expiry. Disk contents are
 not stored (sizes only), unless --qemu is given.
@@ -682,6 +684,8 @@ class Api:
             return d
         if len(rest) == 2 and rest[0] == "status" and method == "POST":
             return self.power(node, vmid, vm, rest[1], p, user)
+        if rest == ["resize"] and method == "PUT":
+            return self.resize(node, vmid, vm, p, user)
         raise PveError(501, "Method '%s /nodes/%s/qemu/%d/%s' not implemented" % (method, node, vmid, "/".join(rest)))
 
     @staticmethod
@@ -729,6 +733,53 @@ class Api:
         if asynchronous:
             return s.task(node, "qmconfig", vmid, user, lambda: log)
         return None
+
+    RESIZE_DISKS = (["%s%d" % (bus, i) for bus, n in (("ide", 4), ("scsi", 31), ("virtio", 16),
+                                                      ("sata", 6)) for i in range(n)]
+                    + ["efidisk0", "tpmstate0"])
+
+    def resize(self, node, vmid, vm, p, user):
+        """qemu-server's resize_vm (PVE 8): the parameters are checked at once; the rest
+        runs in a "resize" task under the config lock: digest, lock, the disk, the size
+        (absolute, or "+" added; bytes without a unit), never smaller, equal a no-op."""
+        s = self.s
+        errors = {k: NOT_IN_SCHEMA for k in p if k not in ("disk", "size", "digest", "skiplock")}
+        for k in ("disk", "size"):
+            if k not in p:
+                errors[k] = "property is missing and it is not optional"
+        if "disk" in p and p["disk"] not in self.RESIZE_DISKS:
+            errors["disk"] = "value '%s' does not have a value in the enumeration '%s'" % (
+                p["disk"], ", ".join(self.RESIZE_DISKS))
+        m = re.fullmatch(r"(\+)?(\d+(?:\.\d+)?)([KMGT])?", p.get("size", ""))
+        if "size" in p and not m:
+            errors["size"] = "value does not match the regex pattern"
+        if errors:
+            raise param_error(errors)
+        disk, digest = p["disk"], p.get("digest")
+
+        def work():
+            if digest and digest != self.digest(vm):
+                raise die("detected modified configuration - file changed by other user? Try again.")
+            s.check_unlocked(vmid)
+            value = vm["config"].get(disk)
+            if not value:
+                raise die("disk '%s' does not exist" % disk)
+            volid = value.split(",")[0]
+            vol = s.volume(node, volid)
+            if vol is None:
+                raise die("no such volume '%s'" % volid)
+            size = vol["size"]
+            new = float(m.group(2)) * 1024 ** ("BKMGT".index(m.group(3) or "B"))
+            new = int(new + size if m.group(1) else new)
+            if new < size:
+                raise die("shrinking disks is not supported")
+            if new == size:
+                return []
+            vol["size"] = new
+            parts = [x for x in value.split(",") if not x.startswith("size=")]
+            vm["config"][disk] = ",".join(parts + ["size=%s" % human_size(new)])
+            return ["resized %s (%s) to %s" % (disk, volid, human_size(new))]
+        return s.task(node, "resize", vmid, user, work)
 
     def do_start(self, vmid, vm):
         s = self.s

@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,10 +166,12 @@ Test(proxmox, destroy_refuses_protected_ids_before_any_request)
     struct bd_err err;
     cr_assert_eq(proxmox_open(&cfg, &px, &err), 0, "%s", err.msg);
     int protected_ids[] = {8000, 8001};
-    cr_assert_eq(proxmox_destroy(px, "host3", 8001, "VM 8001 (w)", protected_ids, 2, &err), -1);
+    struct proxmox_destroy_opts o = {.protected_ids = protected_ids, .nprotected = 2};
+    cr_assert_eq(proxmox_destroy(px, "host3", 8001, "VM 8001 (w)", &o, &err), -1);
     cr_assert(strstr(err.msg, "VM 8001 (w): VM id 8001 is listed in proxmox.protected_vmids"),
               "%s", err.msg);
-    cr_assert_eq(proxmox_destroy(px, "host3", PROXMOX_CSI_VMID, "VM 9999", NULL, 0, &err), -1);
+    struct proxmox_destroy_opts none = {0};
+    cr_assert_eq(proxmox_destroy(px, "host3", PROXMOX_CSI_VMID, "VM 9999", &none, &err), -1);
     cr_assert(strstr(err.msg, "vm-9999-*"), "%s", err.msg);
     proxmox_close(px);
     free(token);
@@ -380,4 +383,143 @@ Test(proxmox, lab_errors_name_file_line_col)
         tmpdir_remove(dir);
         free(dir);
     }
+}
+
+/* A VM's smbios1 uuid is adopted when nothing fixed the spec's (no lab.yaml uuid, none in
+ * state.db); a fixed one is a change. PVE may answer it upper-case. */
+Test(proxmox, plan_adopts_an_existing_uuid_unless_one_is_fixed)
+{
+    struct proxmox_vm_spec s = spec(false);
+    s.uuid_adopt = true;
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, "{\"name\":\"%s\",\"tags\":\"bootd\","
+                              "\"smbios1\":\"uuid=4C4C4544-0042-3510-8052-B4C04F4E5A31,manufacturer=eA==\"}",
+             s.name);
+    struct proxmox_plan_item it;
+    plan_of(&s, cfg, &it);
+    cr_assert(it.uuid_adopted);
+    cr_assert_str_eq(it.uuid, "4c4c4544-0042-3510-8052-b4c04f4e5a31");
+    for (size_t i = 0; i < it.nchanges; i++)
+        cr_assert_str_neq(it.changes[i].key, "smbios1");
+    struct proxmox_plan p = {.n = 1, .v = bd_xcalloc(1, sizeof it)};
+    p.v[0] = it;
+    proxmox_plan_free(&p);
+
+    s.uuid_adopt = false;
+    plan_of(&s, cfg, &it);
+    cr_assert_not(it.uuid_adopted);
+    cr_assert_str_eq(it.uuid, s.uuid);
+    bool changed = false;
+    for (size_t i = 0; i < it.nchanges; i++)
+        changed = changed || !strcmp(it.changes[i].key, "smbios1");
+    cr_assert(changed);
+    p.v = bd_xcalloc(1, sizeof it);
+    p.n = 1;
+    p.v[0] = it;
+    proxmox_plan_free(&p);
+
+    /* no VM yet: the proposed uuid is the one it is created with */
+    s.uuid_adopt = true;
+    plan_of(&s, NULL, &it);
+    cr_assert_str_eq(it.uuid, s.uuid);
+    cr_assert_not(it.uuid_adopted);
+    p.v = bd_xcalloc(1, sizeof it);
+    p.n = 1;
+    p.v[0] = it;
+    proxmox_plan_free(&p);
+}
+
+/* The plugin's volume ids (pkg/utils/volume/volume.go): region/zone/storage/disk, an
+ * empty zone for shared storage, and a file-backed storage's "<vmid>/vm-..." disk. */
+Test(proxmox, csi_volume_handles)
+{
+    char *zone, *volid;
+    cr_assert_eq(proxmox_csi_volume("kube/host3/rpool3/vm-9999-pv-sonarr", &zone, &volid), 0);
+    cr_assert_str_eq(zone, "host3");
+    cr_assert_str_eq(volid, "rpool3:vm-9999-pv-sonarr");
+    free(zone);
+    free(volid);
+    cr_assert_eq(proxmox_csi_volume("kube//ceph/vm-9999-pvc-1", &zone, &volid), 0);
+    cr_assert_str_eq(zone, "");
+    cr_assert_str_eq(volid, "ceph:vm-9999-pvc-1");
+    free(zone);
+    free(volid);
+    cr_assert_eq(proxmox_csi_volume("kube/host3/local/9999/vm-9999-pv-a.raw", &zone, &volid), 0);
+    cr_assert_str_eq(volid, "local:9999/vm-9999-pv-a.raw");
+    free(zone);
+    free(volid);
+    cr_assert_eq(proxmox_csi_volume("kube/host3/rpool3", &zone, &volid), -1);
+    cr_assert_eq(proxmox_csi_volume("kube/host3//vm-1", &zone, &volid), -1);
+    cr_assert_eq(proxmox_csi_volume("kube/host3/rpool3/", &zone, &volid), -1);
+    cr_assert_null(zone);
+}
+
+/* The Secret bootd applies: the chart's namespace/name, data (not stringData) holding the
+ * plugin's config.yaml. */
+Test(proxmox, csi_secret_for_server_side_apply)
+{
+    cJSON *o = proxmox_csi_secret_json("csi-proxmox", "proxmox-csi-plugin", "https://pve:8006",
+                                       "kube", "kubernetes-csi@pve!csi", "s3cr3t", false);
+    cJSON *meta = cJSON_GetObjectItem(o, "metadata");
+    cr_assert_str_eq(cJSON_GetObjectItem(meta, "namespace")->valuestring, "csi-proxmox");
+    cr_assert_str_eq(cJSON_GetObjectItem(meta, "name")->valuestring, "proxmox-csi-plugin");
+    cr_assert_null(cJSON_GetObjectItem(o, "stringData"));
+    const char *b64 = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "data"), "config.yaml")->valuestring;
+    unsigned char text[512] = {0};
+    int n = EVP_DecodeBlock(text, (const unsigned char *)b64, (int)strlen(b64));
+    cr_assert_gt(n, 0);
+    cr_assert(strstr((char *)text, "clusters:\n  - url: \"https://pve:8006/api2/json\"\n"), "%s", text);
+    cr_assert(strstr((char *)text, "    token_secret: \"s3cr3t\"\n"), "%s", text);
+    cr_assert(strstr((char *)text, "    region: \"kube\"\n"), "%s", text);
+    cr_assert(strstr((char *)text, "    insecure: false\n"), "%s", text);
+    cJSON_Delete(o);
+}
+
+Test(proxmox, disk_sizes_and_the_plan_for_a_grown_or_shrunk_disk)
+{
+    cr_assert_eq(proxmox_size_bytes("32G"), 32LL << 30);
+    cr_assert_eq(proxmox_size_bytes("528K"), 528LL << 10);
+    cr_assert_eq(proxmox_size_bytes("1.5T"), 3LL << 39);
+    cr_assert_eq(proxmox_size_bytes("4096"), 4096);
+    cr_assert_eq(proxmox_size_bytes("4X"), -1);
+    cr_assert_eq(proxmox_size_bytes("G"), -1);
+    cr_assert_eq(proxmox_size_bytes("4GB"), -1);
+
+    struct proxmox_vm_spec s = spec(false);
+    s.disk_gib = 40;
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "{\"tags\":\"bootd\",\"scsi0\":\"rpool3:vm-8101-disk-0,size=32G\"}");
+    struct proxmox_plan_item it;
+    plan_of(&s, cfg, &it);
+    cr_assert_eq(it.action, PROXMOX_CHANGE);
+    bool grow = false;
+    for (size_t i = 0; i < it.nchanges; i++)
+        if (!strcmp(it.changes[i].key, PROXMOX_DISK_SIZE_KEY)) {
+            grow = true;
+            cr_assert_str_eq(it.changes[i].from, "32G");
+            cr_assert_str_eq(it.changes[i].to, "40G");
+        }
+    cr_assert(grow);
+    struct proxmox_plan p = {.n = 1, .v = bd_xcalloc(1, sizeof it)};
+    p.v[0] = it;
+    proxmox_plan_free(&p);
+
+    s.disk_gib = 16;
+    plan_of(&s, cfg, &it);
+    cr_assert_eq(it.action, PROXMOX_CONFLICT);
+    cr_assert(strstr(it.reason, "Proxmox cannot shrink a disk"), "%s", it.reason);
+    p.v = bd_xcalloc(1, sizeof it);
+    p.n = 1;
+    p.v[0] = it;
+    proxmox_plan_free(&p);
+
+    s.disk_gib = 32; /* the same size: nothing about the disk */
+    plan_of(&s, cfg, &it);
+    for (size_t i = 0; i < it.nchanges; i++)
+        cr_assert_str_neq(it.changes[i].key, PROXMOX_DISK_SIZE_KEY);
+    cr_assert_neq(it.action, PROXMOX_CONFLICT);
+    p.v = bd_xcalloc(1, sizeof it);
+    p.n = 1;
+    p.v[0] = it;
+    proxmox_plan_free(&p);
 }

@@ -28,11 +28,11 @@ Test(store, migrates_to_current_version_once)
 {
     char *dir;
     struct state_db *st = open_store(&dir);
-    cr_assert_eq(state_schema_version(st), 6);
+    cr_assert_eq(state_schema_version(st), (int)state_nmigrations);
     state_close(st);
     struct bd_err err;
     cr_assert_eq(state_open(dir, &st, &err), 0, "%s", err.msg);
-    cr_assert_eq(state_schema_version(st), 6);
+    cr_assert_eq(state_schema_version(st), (int)state_nmigrations);
     state_close(st);
     free(dir);
 }
@@ -390,4 +390,35 @@ Test(store, firmware_and_cpu_arch_are_kept_apart)
     cr_assert_str_eq(m.firmware, "efihttp-arm64");
     cr_assert_str_eq(m.arch, "arm64");
     state_close(st);
+}
+
+/* The VM's smbios1 uuid is chosen once: a later record (another derivation, after a
+ * rename) does not replace it. */
+Test(store, vm_uuid_first_record_stays)
+{
+    char *dir;
+    struct state_db *st = open_store(&dir);
+    struct bd_err err;
+    struct state_vm_uuid u;
+    cr_assert_eq(state_vm_uuid_get(st, "BC:24:11:00:00:01", &u, &err), 0);
+    cr_assert_eq(state_vm_uuid_record(st, "BC:24:11:00:00:01", "4c4c4544-0042-3510-8052-b4c04f4e5a31",
+                                      "adopted", &err), 1, "%s", err.msg);
+    cr_assert_eq(state_vm_uuid_record(st, "BC:24:11:00:00:01", "11111111-2222-4333-8444-555555555555",
+                                      "derived", &err), 0, "%s", err.msg);
+    state_close(st);
+    cr_assert_eq(state_open(dir, &st, &err), 0, "%s", err.msg);
+    cr_assert_eq(state_vm_uuid_get(st, "BC:24:11:00:00:01", &u, &err), 1, "%s", err.msg);
+    cr_assert_str_eq(u.uuid, "4c4c4544-0042-3510-8052-b4c04f4e5a31");
+    cr_assert_str_eq(u.source, "adopted");
+    /* lab.yaml names one: it replaces the record, once */
+    cr_assert_eq(state_vm_uuid_record(st, "BC:24:11:00:00:01", "11111111-2222-4333-8444-555555555555",
+                                      "lab", &err), 1, "%s", err.msg);
+    cr_assert_eq(state_vm_uuid_record(st, "BC:24:11:00:00:01", "11111111-2222-4333-8444-555555555555",
+                                      "lab", &err), 0, "%s", err.msg);
+    cr_assert_eq(state_vm_uuid_get(st, "BC:24:11:00:00:01", &u, &err), 1, "%s", err.msg);
+    cr_assert_str_eq(u.uuid, "11111111-2222-4333-8444-555555555555");
+    cr_assert_str_eq(u.source, "lab");
+    state_close(st);
+    tmpdir_remove(dir);
+    free(dir);
 }
