@@ -412,6 +412,8 @@ enum MHD_Result server_route_ipxe(struct server *s, struct MHD_Connection *c, st
             r->job = NULL;
             return rc;
         }
+        server_bootwatch_again(s, j->mac, SERVER_BOOT_FAILED_BOOT_AGAIN,
+                               "asked for an iPXE boot script");
         server_boot_describe(c, j, "script served");
         j->image_missing = !j->snap->image_ready[!strcmp(boot_talos_arch(j->buildarch), "arm64")];
     }

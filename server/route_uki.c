@@ -192,29 +192,6 @@ static struct uki_image *image_for(struct server *s, struct lab_snap *snap, int 
 
 /* ---------- the machine behind a request ---------- */
 
-/* The link-layer address the kernel has for a neighbour on the lab LAN. */
-static bool neighbour_mac(uint32_t addr, const char *interface, char mac[18])
-{
-    FILE *f = fopen("/proc/net/arp", "re");
-    if (!f)
-        return false;
-    char want[16], line[256], ip[64], hw[64], dev[64];
-    unsigned type, flags;
-    bd_ipv4_format(addr, want);
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f))
-        if (sscanf(line, "%63s 0x%x 0x%x %63s %*s %63s", ip, &type, &flags, hw, dev) == 5 &&
-            !strcmp(ip, want) && (flags & 0x2) && !strcmp(dev, interface)) {
-            struct bd_mac m;
-            if (bd_mac_parse(hw, &m) == 0) {
-                bd_mac_format(&m, mac);
-                found = true;
-            }
-        }
-    fclose(f);
-    return found;
-}
-
 static enum MHD_Result text(struct MHD_Connection *c, struct req *r, unsigned status,
                             const char *msg)
 {
@@ -322,6 +299,9 @@ enum MHD_Result server_uki_answer(struct server *s, struct MHD_Connection *c, st
         return text(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR,
                     "bootd cannot build this image; see bootctl events\n");
     }
+    snprintf(r->uki_mac, sizeof r->uki_mac, "%s", j->mac);
+    snprintf(r->uki_token, sizeof r->uki_token, "%s", j->boot.token);
+    server_bootwatch_answer(s, j->mac, j->boot.token, img->signer ? img->signer_name : NULL);
     return send_image(s, c, r, snap, img, &b, false);
 }
 
@@ -329,8 +309,11 @@ enum MHD_Result server_uki_answer(struct server *s, struct MHD_Connection *c, st
  * DHCP mode) the machine that address is reserved for. */
 static bool identify(const struct lab *lab, uint32_t addr, char mac[18])
 {
-    if (neighbour_mac(addr, lab->lan.interface, mac))
+    struct bd_mac seen;
+    if (server_neigh_lookup(addr, lab->lan.interface, &seen)) {
+        bd_mac_format(&seen, mac);
         return true;
+    }
     if (lab->lan.dhcp != LAB_DHCP_FULL)
         return false;
     for (size_t i = 0; i < lab->nmachines; i++)
@@ -374,6 +357,8 @@ enum MHD_Result server_route_uki(struct server *s, struct MHD_Connection *c, str
     j->machine = lab_machine_by_mac(j->snap->lab, &mac);
     struct uki_image *img = NULL;
     if (j->machine) {
+        server_bootwatch_again(s, j->mac, SERVER_BOOT_FAILED_BOOT_AGAIN,
+                               "asked for its UKI again");
         char msg[256];
         if (server_boot_refuse(s, j, msg, sizeof msg - 1)) {
             strcat(msg, "\n");
