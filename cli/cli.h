@@ -74,6 +74,7 @@ int cli_cmd_rebuild(struct cli *c, int argc, char **argv);
 int cli_etcd_members(struct cli *c);
 int cli_cmd_secrets(struct cli *c, int argc, char **argv);
 int cli_machine_replace(struct cli *c, int argc, char **argv); /* argv[0] = "replace" */
+int cli_machine_uki(struct cli *c, int argc, char **argv);     /* argv[0] = "uki" */
 int cli_cmd_gen(int argc, char **argv);
 /* bootctl gen secureboot (cmd_secureboot.c): keys into out_dir (NULL: secureboot/ next to
  * lab.yaml); never replaces keys already there. */

@@ -95,6 +95,8 @@ int cli_cmd_machines(struct cli *c, int argc, char **argv)
         return cli_machine_replace(c, argc - 1, argv + 1);
     if (argc == 3 && !strcmp(argv[1], "show"))
         return machine_show(c, argv[2]);
+    if (argc >= 3 && !strcmp(argv[1], "uki"))
+        return cli_machine_uki(c, argc - 1, argv + 1);
     fprintf(stderr, "usage: bootctl machines [list | show NAME|MAC]\n");
     return 2;
 }
@@ -168,10 +170,13 @@ int cli_cmd_machine(struct cli *c, int argc, char **argv)
         return cli_machine_replace(c, argc - 1, argv + 1);
     if (argc == 3 && !strcmp(argv[1], "show"))
         return machine_show(c, argv[2]);
+    if (argc >= 3 && !strcmp(argv[1], "uki"))
+        return cli_machine_uki(c, argc - 1, argv + 1);
     fprintf(stderr, "usage: bootctl machine adopt MAC --name NAME --role ROLE [--ip ADDR]\n"
                     "       bootctl machine reinstall NAME\n"
                     "       bootctl machine replace NAME [--no-wait] [--timeout 10m]\n"
-                    "       bootctl machine show NAME\n");
+                    "       bootctl machine show NAME\n"
+                    "       bootctl machine uki NAME -o FILE [--arch amd64|arm64] [--config-token]\n");
     return 2;
 }
 

@@ -143,6 +143,13 @@ static enum MHD_Result machine_route(struct server *s, struct MHD_Connection *c,
         return server_reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "no machine named or with MAC \"%s\"",
                                 id);
     struct bd_err err;
+    if (!strcmp(sub, "uki")) {
+        if (strcmp(method, "GET"))
+            return server_reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+        if (!lm)
+            return server_reply_error_json(c, r, MHD_HTTP_CONFLICT, "%s is not in lab.yaml", id);
+        return server_uki_download(s, c, r, lm->name);
+    }
     if (!strcmp(sub, "reinstall")) {
         if (strcmp(method, "POST"))
             return server_reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
@@ -301,8 +308,10 @@ bool server_api_scope_allows(enum api_scope scope, const char *sub, const char *
         return true;
     if (scope != SCOPE_VIEWER || (strcmp(method, "GET") && strcmp(method, "HEAD")))
         return false;
-    /* secrets stay with the admin */
-    return strncmp(sub, "/cluster/", 9) != 0;
+    /* secrets stay with the admin, and so do boot images (one may carry a config token) */
+    size_t n = strlen(sub);
+    bool uki = !strncmp(sub, "/machines/", 10) && n > 4 && !strcmp(sub + n - 4, "/uki");
+    return strncmp(sub, "/cluster/", 9) != 0 && !uki;
 }
 
 cJSON *server_api_status_json(struct server *s, const struct lab *lab)

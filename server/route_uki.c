@@ -396,3 +396,88 @@ enum MHD_Result server_route_uki(struct server *s, struct MHD_Connection *c, str
     }
     return server_boot_submit(s, c, r, j);
 }
+
+/* GET /api/v1/machines/NAME/uki (admin): the image bootd would serve the machine, for a
+ * USB stick or a check with sbverify. Without ?config=token its command line has no
+ * talos.config= (Talos starts in maintenance mode) and nothing is recorded; with it, the
+ * download is a boot of the machine: a fresh token, bound and claim-checked as every
+ * other, superseding the one before (docs/boot-paths.md says what that risks). */
+enum MHD_Result server_uki_download(struct server *s, struct MHD_Connection *c, struct req *r,
+                                    const char *name)
+{
+    const char *arch_q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "arch");
+    const char *config_q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "config");
+    bool with_token = config_q && !strcmp(config_q, "token");
+    if (config_q && !with_token && strcmp(config_q, "none"))
+        return server_reply_error_json(c, r, MHD_HTTP_BAD_REQUEST,
+                                       "config: \"token\" or \"none\"");
+    struct lab_snap *snap = server_lab(s);
+    const struct lab_machine *m = lab_machine_by_name(snap->lab, name);
+    enum MHD_Result rc;
+    int arch = m && m->has_arch ? m->arch == LAB_ARCH_ARM64 : 0;
+    if (arch_q)
+        arch = !strcmp(arch_q, "arm64") ? 1 : !strcmp(arch_q, "amd64") ? 0 : -1;
+    struct bd_err err;
+    struct uki_image *img = NULL;
+    if (!m) {
+        rc = server_reply_error_json(c, r, MHD_HTTP_CONFLICT, "%s is not in lab.yaml", name);
+    } else if (arch < 0) {
+        rc = server_reply_error_json(c, r, MHD_HTTP_BAD_REQUEST, "arch: amd64 or arm64");
+    } else if (m->has_arch && (m->arch == LAB_ARCH_ARM64) != arch) {
+        rc = server_reply_error_json(c, r, MHD_HTTP_CONFLICT, "lab.yaml says arch %s for %s",
+                                     arch ? "amd64" : "arm64", name);
+    } else if (!snap->image_ready[arch]) {
+        rc = server_reply_error_json(c, r, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                     "the Talos %s %s image is not in the cache (bootctl image "
+                                     "pull)",
+                                     snap->lab->cluster.talos_version, arch ? "arm64" : "amd64");
+    } else if (!(img = image_for(s, snap, arch, &err))) {
+        rc = server_reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
+    } else {
+        const char *arch_name = arch ? "arm64" : "amd64";
+        char mac[18], msg[200];
+        bd_mac_format(&m->mac, mac);
+        struct state_boot boot = {.mac = mac, .name = m->name,
+                                  .seen = {.arch = arch ? "arm64" : "x86_64"}};
+        char *config_url = NULL;
+        int ok = 0;
+        if (with_token) {
+            server_boot_token_binding(snap->lab, m, &boot.bind);
+            char bound[16];
+            bd_ipv4_format(boot.bind.addr, bound);
+            snprintf(msg, sizeof msg,
+                     "UKI (%s) downloaded through the admin API with a config token bound to "
+                     "%s/%d",
+                     img->signer ? img->signer_name : "unsigned", bound, boot.bind.prefix);
+            boot.message = msg;
+            ok = state_boot_batch(s->store, &boot, 1, &err);
+            if (ok == 0 && !boot.token[0])
+                ok = bd_err_set(&err, "%s is installed: bootctl machine reinstall %s first",
+                                name, name);
+            if (ok == 0)
+                config_url = bd_xasprintf("%s/config/%s", snap->base_url, boot.token);
+        }
+        struct bd_buf args;
+        bd_buf_init(&args);
+        struct boot_uki_boot b;
+        if (ok == 0) {
+            server_boot_kernel_args(s, snap, m, arch_name, NULL, config_url, &args);
+            ok = boot_uki_finish(&img->layout, &img->prefix, args.data, img->signer, &b, &err);
+            if (ok == 0 && b.size != img->size) {
+                boot_uki_boot_free(&b);
+                ok = bd_err_set(&err, "UKI: the signature's size changed between boots");
+            }
+        }
+        bd_buf_free(&args);
+        free(config_url);
+        if (ok < 0) {
+            rc = server_reply_error_json(c, r, boot.installed ? MHD_HTTP_CONFLICT
+                                                              : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                         "%s", err.msg);
+        } else {
+            rc = send_image(s, c, r, snap, img, &b, false);
+        }
+    }
+    server_lab_put(s, snap);
+    return rc;
+}

@@ -292,6 +292,12 @@ enum MHD_Result server_route_uki(struct server *s, struct MHD_Connection *c, str
                                  const char *file, const char *method);
 enum MHD_Result server_uki_answer(struct server *s, struct MHD_Connection *c, struct req *r,
                                   struct boot_job *j);
+/* GET /api/v1/machines/NAME/uki (admin only): ?arch=, ?config=token|none. */
+enum MHD_Result server_uki_download(struct server *s, struct MHD_Connection *c, struct req *r,
+                                    const char *name);
+/* What a machine's config token is bound to: its reserved address, else the lab subnet. */
+void server_boot_token_binding(const struct lab *lab, const struct lab_machine *m,
+                               struct state_token_bind *bind);
 void server_uki_snap_init(struct lab_snap *snap);
 void server_uki_snap_free(struct lab_snap *snap);
 enum MHD_Result server_route_assets(struct server *s, struct MHD_Connection *c, struct req *r,
