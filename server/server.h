@@ -359,8 +359,9 @@ int server_adopt(struct server *s, const char *mac, const char *name, const char
  * the subnet). When not, why says so. */
 bool server_claim_ok(const struct lab *lab, const struct lab_machine *m, uint32_t from, char *why,
               size_t n);
-/* The kernel's neighbour table (or $BOOTD_NEIGH_TABLE, same format): the complete entry
- * for ip on ifname (any when NULL). 1 found, 0 not. */
+/* The kernel's neighbour table over rtnetlink (or $BOOTD_NEIGH_TABLE, a file in
+ * /proc/net/arp's format): the valid entry for ip on ifname (any when NULL or ""). 1 found,
+ * 0 not (neigh.c). */
 int server_neigh_lookup(uint32_t ip, const char *ifname, struct bd_mac *out);
 /* One line of /proc/net/arp; -1 for the header, malformed or incomplete entries. */
 int server_neigh_parse_line(const char *line, uint32_t *ip, struct bd_mac *mac, char dev[32]);

@@ -105,6 +105,25 @@ class Uki(unittest.TestCase):
         self.assertTrue(any("boot.efi_stub.arm64" in m for m in errors), errors)
 
 
+    def test_the_neighbour_table_names_the_machine(self):
+        b = self.b
+        # w-2 has no reserved address: its link-layer address is all there is
+        status, _, image = b.get("/uki/amd64.efi", source="127.0.0.13")
+        self.assertEqual(status, 200, image)
+        booting = [e for e in b.events("w-2") if e["kind"] == "booting"]
+        self.assertIn("UKI", booting[-1]["message"])
+        # and it has the last word over a reservation someone else uses
+        from tests.integration.harness import NEIGHBOURS
+        b.neighbours(dict(NEIGHBOURS, **{"127.0.0.12": "52:54:00:00:00:03"}))
+        try:
+            before = len([e for e in b.events("w-1") if e["kind"] == "booting"])
+            self.assertEqual(b.get("/uki/amd64.efi", source="127.0.0.12")[0], 200)
+            self.assertEqual(len([e for e in b.events("w-1") if e["kind"] == "booting"]), before)
+            self.assertEqual(b.api("GET", "/machines/w-2")[1]["ip"], "127.0.0.12",
+                             "the UKI went to w-2, seen at .12")
+        finally:
+            b.neighbours(NEIGHBOURS)
+
     def test_admin_download_without_a_token(self):
         b = self.b
         kinds = [e["kind"] for e in b.events("w-1")]
