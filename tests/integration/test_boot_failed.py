@@ -150,6 +150,15 @@ class Again(unittest.TestCase):
         self.assertEqual(len(late), 1, late)
         self.assertNotIn("boot_failed", b.api("GET", "/machines/cp-1")[1])
 
+    def test_a_lease_report_right_after_the_download_is_not_counted(self):
+        b = self.b
+        self.assertEqual(b.get("/uki/amd64.efi", source="127.0.0.13")[0], 200)
+        # dnsmasq's report of the exchange that preceded the download, arriving late
+        r = b.bootctl("dhcp-event", "old", "52:54:00:00:00:03", "127.0.0.13",
+                      env={"DNSMASQ_TAGS": "lan efihttp-amd64 httpclient"})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(failed(b, "w-2"), [])
+
     def test_metrics_name_every_cause(self):
         text = self.b.get("/metrics")[2].decode()
         for cause in ("no-config", "boot-again", "dhcp-again"):
