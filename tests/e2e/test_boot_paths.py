@@ -120,6 +120,7 @@ class HttpBootCase(unittest.TestCase):
         kinds = [e["kind"] for e in m["events"]]
         for k in ("booting", "config-served", "installing"):
             self.assertIn(k, kinds, m["events"])
+        self.assertNotIn("boot-failed", kinds, "a boot that fetched its config did not fail")
         booting = [e for e in m["events"] if e["kind"] == "booting"][-1]
         self.assertIn("UKI", booting["message"])
         logs = self.bootd.bootctl("logs", name)
