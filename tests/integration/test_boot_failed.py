@@ -12,6 +12,11 @@ from tests.integration.harness import Bootd
 from tests.integration.test_uki import cmdline_of, http_lab
 
 
+# The client has the last byte a moment before bootd hears that the image went out
+# complete; a machine's next request comes seconds later, a test's at once.
+SENT = 0.5
+
+
 def failed(b, name):
     return [e["message"] for e in b.events(name) if e["kind"] == "boot-failed"]
 
@@ -115,6 +120,7 @@ class Again(unittest.TestCase):
         b = self.b
         self.assertEqual(b.get("/uki/amd64.efi", source="127.0.0.12")[0], 200)
         self.assertEqual(failed(b, "w-1"), [])
+        time.sleep(SENT)
         # the firmware's next try: HEAD first, which is enough to know
         self.assertEqual(b.request("HEAD", "/uki/amd64.efi", source="127.0.0.12")[0], 200)
         got = failed(b, "w-1")
@@ -164,6 +170,26 @@ class Again(unittest.TestCase):
         for cause in ("no-config", "boot-again", "dhcp-again"):
             self.assertIn('bootd_boots_failed_total{cause="%s"}' % cause, text)
         json.dumps(text)
+
+
+class FallThrough(unittest.TestCase):
+    def test_falling_through_to_pxe_and_ipxe(self):
+        b = Bootd(lab="")
+        b.write("lab.yaml", http_lab(b.port))
+        b.start("--boot-window", "10m")
+        try:
+            self.assertEqual(b.get("/uki/amd64.efi", source="127.0.0.11")[0], 200)
+            time.sleep(SENT)
+            # the firmware's next boot entry: PXE, then iPXE asking for the machine's script
+            status, _, _ = b.ipxe("52:54:00:00:00:01", source="127.0.0.11", platform="efi")
+            self.assertEqual(status, 200)
+            got = failed(b, "cp-1")
+            self.assertEqual(len(got), 1, got)
+            self.assertIn("config never fetched, and the machine asked for an iPXE boot script",
+                          got[0])
+            self.assertEqual(metric(b, "boot-again"), 1)
+        finally:
+            b.cleanup()
 
 
 if __name__ == "__main__":
