@@ -7,7 +7,7 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 VERSION := $(shell cat VERSION)
 
-PKGS    := libmicrohttpd libcurl libcjson yaml-0.1 sqlite3 libgit2 libssl libcrypto
+PKGS    := libmicrohttpd libcurl libcjson yaml-0.1 sqlite3 libgit2 libssl libcrypto libmnl
 
 # CFLAGS and LDFLAGS are the user's (make CFLAGS=-O0 keeps everything below); what the
 # code needs to build at all lives in BD_CFLAGS and BD_LDLIBS.

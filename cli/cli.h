@@ -75,6 +75,7 @@ int cli_cmd_rebuild(struct cli *c, int argc, char **argv);
 int cli_etcd_members(struct cli *c);
 int cli_cmd_secrets(struct cli *c, int argc, char **argv);
 int cli_machine_replace(struct cli *c, int argc, char **argv); /* argv[0] = "replace" */
+int cli_machine_uki(struct cli *c, int argc, char **argv);     /* argv[0] = "uki" */
 int cli_cmd_gen(int argc, char **argv);
 int cli_cmd_plan(struct cli *c, int argc, char **argv);
 int cli_machine_diff(struct cli *c, const char *name); /* bootctl plan NAME */

@@ -41,13 +41,16 @@ static int machines_list(struct cli *c)
     struct table *t = cli_table_new(vms ? 9 : 8, hdr);
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(j, "machines"))
     {
-        char tb[32], vm[160] = "-";
+        char tb[32], vm[160] = "-", state[64];
+        /* a failed boot shows until the machine's next config download */
+        snprintf(state, sizeof state, "%s%s", cli_str(m, "state"),
+                 cJSON_GetObjectItemCaseSensitive(m, "boot_failed") ? " (boot failed)" : "");
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, "vm");
         if (v)
             snprintf(vm, sizeof vm, "%d %s %s", cJSON_GetObjectItemCaseSensitive(v, "vmid")->valueint,
                      cli_str(v, "name"), cli_str(v, "power"));
         const char *row[] = {cli_str(m, "name"), cli_str(m, "mac"), cli_str(m, "role"),
-                             cli_str(m, "ip"), cli_str(m, "state"), cli_or(cli_str(m, "firmware"), "-"),
+                             cli_str(m, "ip"), state, cli_or(cli_str(m, "firmware"), "-"),
                              cli_or(cli_str(m, "arch"), "-"), cli_time(m, "last_seen", tb), vm};
         cli_table_add(t, row);
     }
@@ -74,7 +77,11 @@ static int machine_show(struct cli *c, const char *id)
     const char *t = cli_time(j, "first_seen", tb);
     printf("%-10s %s\n", "first seen", t ? t : "never");
     t = cli_time(j, "last_seen", tb);
-    printf("%-10s %s\n\n", "last seen", t ? t : "never");
+    printf("%-10s %s\n", "last seen", t ? t : "never");
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, "boot_failed");
+    if (f)
+        printf("%-10s %s: %s\n", "boot failed", cli_time(f, "time", tb), cli_str(f, "message"));
+    printf("\n");
     print_events(cJSON_GetObjectItemCaseSensitive(j, "events"), "no events for this machine yet");
     cJSON_Delete(j);
     return 0;
@@ -90,6 +97,8 @@ int cli_cmd_machines(struct cli *c, int argc, char **argv)
         return machine_show(c, argv[2]);
     if (argc == 3 && !strcmp(argv[1], "diff"))
         return cli_machine_diff(c, argv[2]);
+    if (argc >= 3 && !strcmp(argv[1], "uki"))
+        return cli_machine_uki(c, argc - 1, argv + 1);
     fprintf(stderr, "usage: bootctl machines [list | show NAME|MAC]\n");
     return 2;
 }
@@ -165,11 +174,14 @@ int cli_cmd_machine(struct cli *c, int argc, char **argv)
         return machine_show(c, argv[2]);
     if (argc == 3 && !strcmp(argv[1], "diff"))
         return cli_machine_diff(c, argv[2]);
+    if (argc >= 3 && !strcmp(argv[1], "uki"))
+        return cli_machine_uki(c, argc - 1, argv + 1);
     fprintf(stderr, "usage: bootctl machine adopt MAC --name NAME --role ROLE [--ip ADDR]\n"
                     "       bootctl machine reinstall NAME\n"
                     "       bootctl machine replace NAME [--no-wait] [--timeout 10m]\n"
                     "       bootctl machine show NAME\n"
-                    "       bootctl machine diff NAME\n");
+                    "       bootctl machine diff NAME\n"
+                    "       bootctl machine uki NAME -o FILE [--arch amd64|arm64] [--config-token]\n");
     return 2;
 }
 

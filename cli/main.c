@@ -10,7 +10,8 @@
 static bool own_dash_o(const char *cmd, const char *sub)
 {
     return cmd && (!strcmp(cmd, "gen") || !strcmp(cmd, "kubeconfig") ||
-                   !strcmp(cmd, "secrets") || (!strcmp(cmd, "vm") && sub && !strcmp(sub, "csi")));
+                   !strcmp(cmd, "secrets") || (!strcmp(cmd, "vm") && sub && !strcmp(sub, "csi")) ||
+                   (!strcmp(cmd, "machine") && sub && !strcmp(sub, "uki")));
 }
 
 /* How many words a global option at argv[i] takes (1 or 2), or 0 for none. */
@@ -101,6 +102,9 @@ static void usage(FILE *f)
           "  machine adopt MAC --name NAME --role controlplane|worker [--ip ADDR]\n"
           "                                 add a discovered machine (writes machines.d/NAME.yaml)\n"
           "  machine reinstall NAME         install again on the next network boot\n"
+          "  machine uki NAME -o FILE [--arch A] [--config-token]\n"
+          "                                 the signed UKI bootd would serve NAME (USB boot,\n"
+          "                                 sbverify); --config-token: one that fetches its config\n"
           "  machine replace NAME           a dead machine's etcd member removed, the machine\n"
           "                                 reinstalled, followed until it has rejoined\n"
           "  plan [NAME...]                 per installed machine: the config it would get now\n"

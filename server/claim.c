@@ -6,48 +6,7 @@
 #include "server.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-#define ATF_COM 0x02 /* <net/if_arp.h>: the entry is complete (resolved) */
-
-/* Tests on loopback have no neighbours; they point bootd at a file in the same format. */
-static const char *neigh_table(void)
-{
-    const char *p = getenv("BOOTD_NEIGH_TABLE");
-    return p && *p ? p : "/proc/net/arp";
-}
-
-int server_neigh_parse_line(const char *line, uint32_t *ip, struct bd_mac *mac, char dev[32])
-{
-    char ips[64], hw[64];
-    unsigned type, flags;
-    if (sscanf(line, "%63s 0x%x 0x%x %63s %*s %31s", ips, &type, &flags, hw, dev) != 5)
-        return -1;
-    if (!(flags & ATF_COM) || bd_ipv4_parse(ips, ip) < 0 || bd_mac_parse(hw, mac) < 0)
-        return -1;
-    return 0;
-}
-
-int server_neigh_lookup(uint32_t ip, const char *ifname, struct bd_mac *out)
-{
-    FILE *f = fopen(neigh_table(), "re");
-    if (!f)
-        return 0;
-    char line[256];
-    int found = 0;
-    if (fgets(line, sizeof line, f)) { /* the header */
-        while (!found && fgets(line, sizeof line, f)) {
-            uint32_t a;
-            char dev[32];
-            if (server_neigh_parse_line(line, &a, out, dev) == 0 && a == ip &&
-                (!ifname || !*ifname || !strcmp(dev, ifname)))
-                found = 1;
-        }
-    }
-    fclose(f);
-    return found;
-}
 
 bool server_claim_ok(const struct lab *lab, const struct lab_machine *m, uint32_t from, char *why,
               size_t n)

@@ -41,6 +41,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                         (uint64_t)(bd_mono_us() - r->start_us));
     if (ok && r->config_token[0])
         server_route_config_completed(s, r);
+    if (ok && r->uki_token[0])
+        server_bootwatch_sent(s, r->uki_mac, r->uki_token);
     if (r->route == R_API)
         server_status_watch_forget(s, c);
     server_boot_job_free(s, r->job);

@@ -198,6 +198,8 @@ static bool attribute(struct logsink *ls, struct client *c)
                     " (%u more like it since the last report)", ip, more);
     }
     c->attributed = true;
+    if (c->in_lab)
+        server_bootwatch_kernel(ls->s, c->mac);
     return c->mac[0] != 0;
 }
 

@@ -29,6 +29,8 @@ static void usage(FILE *f)
           "  --events-max N          events kept in state.db, newest first (default 100000)\n"
           "  --events-max-age D      and for how long, e.g. 30d (default 90d)\n"
           "  --discovered-max N      machines outside lab.yaml recorded (default 4096)\n"
+          "  --boot-window D         a UKI sent whose config is not asked for within D is\n"
+          "                          a failed boot (default 180s)\n"
           "  --debug                 verbose logging\n"
           "  --version               print bootd's version\n"
           "\n"
@@ -55,6 +57,7 @@ int main(int argc, char **argv)
         {"events-max", required_argument, NULL, 'E'},
         {"events-max-age", required_argument, NULL, 'A'},
         {"discovered-max", required_argument, NULL, 'M'},
+        {"boot-window", required_argument, NULL, 'W'},
         {"debug", no_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'v'},
@@ -82,6 +85,15 @@ int main(int argc, char **argv)
             }
             break;
         case 'M': o.discovered_max = atoll(optarg); break;
+        case 'W': {
+            int64_t sec;
+            if (bd_duration_parse(optarg, &sec) < 0 || sec <= 0) {
+                fprintf(stderr, "bootd: --boot-window: \"%s\" is not a duration\n", optarg);
+                return 2;
+            }
+            o.boot_window_ms = sec * 1000;
+            break;
+        }
         case 'd': bd_log_set_level(BD_LOG_DEBUG); break;
         case 'h': usage(stdout); return 0;
         case 'v': printf("bootd %s\n", BD_VERSION); return 0;

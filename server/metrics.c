@@ -103,6 +103,7 @@ enum MHD_Result server_route_metrics(struct server *s, struct MHD_Connection *c,
                   "bootd_lab_reloads_total{result=\"failed\"} %llu\n",
                   (unsigned long long)atomic_load(&m->reloads_ok),
                   (unsigned long long)atomic_load(&m->reloads_failed));
+    server_bootwatch_metrics(s, &b);
     pthread_mutex_lock(&s->mu);
     bool reload_failing = s->reload_error[0] != 0;
     pthread_mutex_unlock(&s->mu);

@@ -41,6 +41,13 @@ static cJSON *machine_json(struct server *s, const struct lab *lab, const struct
     bd_json_add_time(o, "last_seen", sm ? sm->last_seen_ms : 0);
     bd_json_add_time(o, "state_since", sm ? sm->state_since_ms : 0);
     server_vmwatch_json(s, o, mac);
+    char failed[320];
+    int64_t failed_at;
+    if (server_bootwatch_failed(s, mac, failed, sizeof failed, &failed_at)) {
+        cJSON *f = cJSON_AddObjectToObject(o, "boot_failed");
+        cJSON_AddStringToObject(f, "message", failed);
+        bd_json_add_time(f, "time", failed_at);
+    }
     (void)lab;
     return o;
 }
@@ -136,6 +143,13 @@ static enum MHD_Result machine_route(struct server *s, struct MHD_Connection *c,
         return server_reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "no machine named or with MAC \"%s\"",
                                 id);
     struct bd_err err;
+    if (!strcmp(sub, "uki")) {
+        if (strcmp(method, "GET"))
+            return server_reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+        if (!lm)
+            return server_reply_error_json(c, r, MHD_HTTP_CONFLICT, "%s is not in lab.yaml", id);
+        return server_uki_download(s, c, r, lm->name);
+    }
     if (!strcmp(sub, "reinstall")) {
         if (strcmp(method, "POST"))
             return server_reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
@@ -256,6 +270,12 @@ static enum MHD_Result dhcp_event(struct server *s, struct MHD_Connection *c, st
             .hostname = hostname && *hostname ? hostname : NULL,
             .firmware = server_firmware_name(netsvc_arch_from_tags(json_str(body, "tags"))),
         };
+        if (seen.firmware) { /* the firmware, not a kernel, is asking: any UKI it ran is gone */
+            char what[80];
+            snprintf(what, sizeof what, "asked DHCP for a boot file again (%s firmware)",
+                     seen.firmware);
+            server_bootwatch_again(s, m, SERVER_BOOT_FAILED_DHCP_AGAIN, what);
+        }
         struct bd_err err;
         int ok = state_machine_seen(s->store, m, &seen, &err);
         if (ok == 0 && !strcmp(action, "add")) {
@@ -288,8 +308,10 @@ bool server_api_scope_allows(enum api_scope scope, const char *sub, const char *
         return true;
     if (scope != SCOPE_VIEWER || (strcmp(method, "GET") && strcmp(method, "HEAD")))
         return false;
-    /* secrets stay with the admin */
-    return strncmp(sub, "/cluster/", 9) != 0;
+    /* secrets stay with the admin, and so do boot images (one may carry a config token) */
+    size_t n = strlen(sub);
+    bool uki = !strncmp(sub, "/machines/", 10) && n > 4 && !strcmp(sub + n - 4, "/uki");
+    return strncmp(sub, "/cluster/", 9) != 0 && !uki;
 }
 
 cJSON *server_api_status_json(struct server *s, const struct lab *lab)

@@ -149,8 +149,8 @@ static enum MHD_Result unknown_machine(struct MHD_Connection *c, struct req *r,
 /* Full DHCP mode with a reservation: the machine keeps its address from iPXE to Talos,
  * so the token is bound to it. Otherwise leases may differ between the two, and the
  * binding can only be the lab subnet. */
-static void token_binding(const struct lab *lab, const struct lab_machine *m,
-                          struct state_token_bind *bind)
+void server_boot_token_binding(const struct lab *lab, const struct lab_machine *m,
+                               struct state_token_bind *bind)
 {
     if (lab->lan.dhcp == LAB_DHCP_FULL && m->has_ip) {
         bind->addr = m->ip;
@@ -360,7 +360,7 @@ void server_boot_describe(struct MHD_Connection *c, struct boot_job *j, const ch
 {
     const struct lab *lab = j->snap->lab;
     struct state_token_bind *bind = &j->boot.bind;
-    token_binding(lab, j->machine, bind);
+    server_boot_token_binding(lab, j->machine, bind);
     char bound[24];
     bd_ipv4_format(bind->addr, bound);
     snprintf(j->message, sizeof j->message,
@@ -412,6 +412,8 @@ enum MHD_Result server_route_ipxe(struct server *s, struct MHD_Connection *c, st
             r->job = NULL;
             return rc;
         }
+        server_bootwatch_again(s, j->mac, SERVER_BOOT_FAILED_BOOT_AGAIN,
+                               "asked for an iPXE boot script");
         server_boot_describe(c, j, "script served");
         j->image_missing = !j->snap->image_ready[!strcmp(boot_talos_arch(j->buildarch), "arm64")];
     }

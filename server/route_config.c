@@ -141,6 +141,7 @@ enum MHD_Result server_route_config(struct server *s, struct MHD_Connection *c, 
     struct lab_snap *snap = server_lab(s);
     const struct lab *lab = snap->lab;
     int64_t now = bd_now_ms();
+    server_bootwatch_config(s, token); /* whatever the answer: that boot's kernel ran */
     enum MHD_Result rc;
     char bound[24], why[256];
     bd_ipv4_format(t.bind.addr, bound);

@@ -192,29 +192,6 @@ static struct uki_image *image_for(struct server *s, struct lab_snap *snap, int 
 
 /* ---------- the machine behind a request ---------- */
 
-/* The link-layer address the kernel has for a neighbour on the lab LAN. */
-static bool neighbour_mac(uint32_t addr, const char *interface, char mac[18])
-{
-    FILE *f = fopen("/proc/net/arp", "re");
-    if (!f)
-        return false;
-    char want[16], line[256], ip[64], hw[64], dev[64];
-    unsigned type, flags;
-    bd_ipv4_format(addr, want);
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f))
-        if (sscanf(line, "%63s 0x%x 0x%x %63s %*s %63s", ip, &type, &flags, hw, dev) == 5 &&
-            !strcmp(ip, want) && (flags & 0x2) && !strcmp(dev, interface)) {
-            struct bd_mac m;
-            if (bd_mac_parse(hw, &m) == 0) {
-                bd_mac_format(&m, mac);
-                found = true;
-            }
-        }
-    fclose(f);
-    return found;
-}
-
 static enum MHD_Result text(struct MHD_Connection *c, struct req *r, unsigned status,
                             const char *msg)
 {
@@ -322,6 +299,9 @@ enum MHD_Result server_uki_answer(struct server *s, struct MHD_Connection *c, st
         return text(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR,
                     "bootd cannot build this image; see bootctl events\n");
     }
+    snprintf(r->uki_mac, sizeof r->uki_mac, "%s", j->mac);
+    snprintf(r->uki_token, sizeof r->uki_token, "%s", j->boot.token);
+    server_bootwatch_answer(s, j->mac, j->boot.token, img->signer ? img->signer_name : NULL);
     return send_image(s, c, r, snap, img, &b, false);
 }
 
@@ -329,8 +309,11 @@ enum MHD_Result server_uki_answer(struct server *s, struct MHD_Connection *c, st
  * DHCP mode) the machine that address is reserved for. */
 static bool identify(const struct lab *lab, uint32_t addr, char mac[18])
 {
-    if (neighbour_mac(addr, lab->lan.interface, mac))
+    struct bd_mac seen;
+    if (server_neigh_lookup(addr, lab->lan.interface, &seen)) {
+        bd_mac_format(&seen, mac);
         return true;
+    }
     if (lab->lan.dhcp != LAB_DHCP_FULL)
         return false;
     for (size_t i = 0; i < lab->nmachines; i++)
@@ -374,6 +357,8 @@ enum MHD_Result server_route_uki(struct server *s, struct MHD_Connection *c, str
     j->machine = lab_machine_by_mac(j->snap->lab, &mac);
     struct uki_image *img = NULL;
     if (j->machine) {
+        server_bootwatch_again(s, j->mac, SERVER_BOOT_FAILED_BOOT_AGAIN,
+                               "asked for its UKI again");
         char msg[256];
         if (server_boot_refuse(s, j, msg, sizeof msg - 1)) {
             strcat(msg, "\n");
@@ -410,4 +395,89 @@ enum MHD_Result server_route_uki(struct server *s, struct MHD_Connection *c, str
         server_boot_describe(c, j, what);
     }
     return server_boot_submit(s, c, r, j);
+}
+
+/* GET /api/v1/machines/NAME/uki (admin): the image bootd would serve the machine, for a
+ * USB stick or a check with sbverify. Without ?config=token its command line has no
+ * talos.config= (Talos starts in maintenance mode) and nothing is recorded; with it, the
+ * download is a boot of the machine: a fresh token, bound and claim-checked as every
+ * other, superseding the one before (docs/boot-paths.md says what that risks). */
+enum MHD_Result server_uki_download(struct server *s, struct MHD_Connection *c, struct req *r,
+                                    const char *name)
+{
+    const char *arch_q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "arch");
+    const char *config_q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "config");
+    bool with_token = config_q && !strcmp(config_q, "token");
+    if (config_q && !with_token && strcmp(config_q, "none"))
+        return server_reply_error_json(c, r, MHD_HTTP_BAD_REQUEST,
+                                       "config: \"token\" or \"none\"");
+    struct lab_snap *snap = server_lab(s);
+    const struct lab_machine *m = lab_machine_by_name(snap->lab, name);
+    enum MHD_Result rc;
+    int arch = m && m->has_arch ? m->arch == LAB_ARCH_ARM64 : 0;
+    if (arch_q)
+        arch = !strcmp(arch_q, "arm64") ? 1 : !strcmp(arch_q, "amd64") ? 0 : -1;
+    struct bd_err err;
+    struct uki_image *img = NULL;
+    if (!m) {
+        rc = server_reply_error_json(c, r, MHD_HTTP_CONFLICT, "%s is not in lab.yaml", name);
+    } else if (arch < 0) {
+        rc = server_reply_error_json(c, r, MHD_HTTP_BAD_REQUEST, "arch: amd64 or arm64");
+    } else if (m->has_arch && (m->arch == LAB_ARCH_ARM64) != arch) {
+        rc = server_reply_error_json(c, r, MHD_HTTP_CONFLICT, "lab.yaml says arch %s for %s",
+                                     arch ? "amd64" : "arm64", name);
+    } else if (!snap->image_ready[arch]) {
+        rc = server_reply_error_json(c, r, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                     "the Talos %s %s image is not in the cache (bootctl image "
+                                     "pull)",
+                                     snap->lab->cluster.talos_version, arch ? "arm64" : "amd64");
+    } else if (!(img = image_for(s, snap, arch, &err))) {
+        rc = server_reply_error_json(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
+    } else {
+        const char *arch_name = arch ? "arm64" : "amd64";
+        char mac[18], msg[200];
+        bd_mac_format(&m->mac, mac);
+        struct state_boot boot = {.mac = mac, .name = m->name,
+                                  .seen = {.arch = arch ? "arm64" : "x86_64"}};
+        char *config_url = NULL;
+        int ok = 0;
+        if (with_token) {
+            server_boot_token_binding(snap->lab, m, &boot.bind);
+            char bound[16];
+            bd_ipv4_format(boot.bind.addr, bound);
+            snprintf(msg, sizeof msg,
+                     "UKI (%s) downloaded through the admin API with a config token bound to "
+                     "%s/%d",
+                     img->signer ? img->signer_name : "unsigned", bound, boot.bind.prefix);
+            boot.message = msg;
+            ok = state_boot_batch(s->store, &boot, 1, &err);
+            if (ok == 0 && !boot.token[0])
+                ok = bd_err_set(&err, "%s is installed: bootctl machine reinstall %s first",
+                                name, name);
+            if (ok == 0)
+                config_url = bd_xasprintf("%s/config/%s", snap->base_url, boot.token);
+        }
+        struct bd_buf args;
+        bd_buf_init(&args);
+        struct boot_uki_boot b;
+        if (ok == 0) {
+            server_boot_kernel_args(s, snap, m, arch_name, NULL, config_url, &args);
+            ok = boot_uki_finish(&img->layout, &img->prefix, args.data, img->signer, &b, &err);
+            if (ok == 0 && b.size != img->size) {
+                boot_uki_boot_free(&b);
+                ok = bd_err_set(&err, "UKI: the signature's size changed between boots");
+            }
+        }
+        bd_buf_free(&args);
+        free(config_url);
+        if (ok < 0) {
+            rc = server_reply_error_json(c, r, boot.installed ? MHD_HTTP_CONFLICT
+                                                              : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                         "%s", err.msg);
+        } else {
+            rc = send_image(s, c, r, snap, img, &b, false);
+        }
+    }
+    server_lab_put(s, snap);
+    return rc;
 }

@@ -109,6 +109,10 @@ int server_start(struct server *s, const struct server_opts *o, struct bd_err *e
         return -1;
     /* HTTP after what its routes read (/api/v1/status asks the reconciler) */
     if (server_cluster_start(s, err) < 0 || server_vmwatch_start(s, err) < 0 ||
+        server_bootwatch_start(s,
+                               o->boot_window_ms > 0 ? o->boot_window_ms
+                                                     : SERVER_BOOT_WINDOW_S * 1000,
+                               err) < 0 ||
         server_http_start(s, err) < 0)
         return -1;
     /* dnsmasq last: its lease hook needs the port bootd really listens on */
@@ -129,6 +133,7 @@ void server_stop(struct server *s)
     /* the queue before HTTP: it resumes every suspended request, which MHD needs */
     server_bootq_stop(s);
     server_http_stop(s);
+    server_bootwatch_stop(s); /* after HTTP: its routes tell it what they see */
     /* after HTTP: a request may still ask the reconciler for its status until then */
     cluster_free(s->cluster);
     s->cluster = NULL;

@@ -99,6 +99,7 @@ struct server_opts {
     int64_t events_max;           /* events kept (default STATE_EVENTS_MAX) */
     int64_t events_max_age_s;     /* and for how long (default STATE_EVENTS_MAX_AGE_S) */
     int64_t discovered_max;       /* machines outside lab.yaml recorded (default 4096) */
+    int64_t boot_window_ms; /* a UKI's config not asked for by then: a failed boot (0: default) */
 };
 
 struct bootq;
@@ -137,6 +138,7 @@ struct server {
     int state_lock_fd; /* held for the life of the process: one bootd per state dir */
     struct server_vmwatch *vmwatch; /* the Proxmox VMs' power states (vmwatch.c) */
     struct status_watch *watch; /* the status page's long-polls */
+    struct bootwatch *bootwatch; /* UKI boots waiting for their config (bootwatch.c) */
 };
 
 int server_start(struct server *s, const struct server_opts *o, struct bd_err *err) BD_MUST_CHECK;
@@ -253,6 +255,8 @@ struct req {
     bool api, body_too_large;
     char config_token[33]; /* set when a config response is queued */
     struct boot_job *job;  /* /ipxe: the boot being recorded */
+    /* /uki: the boot whose image is being sent, for bootwatch.c once it is complete */
+    char uki_mac[18], uki_token[33];
 };
 void server_boot_job_free(struct server *s, struct boot_job *j);
 
@@ -292,6 +296,12 @@ enum MHD_Result server_route_uki(struct server *s, struct MHD_Connection *c, str
                                  const char *file, const char *method);
 enum MHD_Result server_uki_answer(struct server *s, struct MHD_Connection *c, struct req *r,
                                   struct boot_job *j);
+/* GET /api/v1/machines/NAME/uki (admin only): ?arch=, ?config=token|none. */
+enum MHD_Result server_uki_download(struct server *s, struct MHD_Connection *c, struct req *r,
+                                    const char *name);
+/* What a machine's config token is bound to: its reserved address, else the lab subnet. */
+void server_boot_token_binding(const struct lab *lab, const struct lab_machine *m,
+                               struct state_token_bind *bind);
 void server_uki_snap_init(struct lab_snap *snap);
 void server_uki_snap_free(struct lab_snap *snap);
 enum MHD_Result server_route_assets(struct server *s, struct MHD_Connection *c, struct req *r,
@@ -353,11 +363,41 @@ int server_adopt(struct server *s, const char *mac, const char *name, const char
  * the subnet). When not, why says so. */
 bool server_claim_ok(const struct lab *lab, const struct lab_machine *m, uint32_t from, char *why,
               size_t n);
-/* The kernel's neighbour table (or $BOOTD_NEIGH_TABLE, same format): the complete entry
- * for ip on ifname (any when NULL). 1 found, 0 not. */
+/* The kernel's neighbour table over rtnetlink (or $BOOTD_NEIGH_TABLE, a file in
+ * /proc/net/arp's format): the valid entry for ip on ifname (any when NULL or ""). 1 found,
+ * 0 not (neigh.c). */
 int server_neigh_lookup(uint32_t ip, const char *ifname, struct bd_mac *out);
 /* One line of /proc/net/arp; -1 for the header, malformed or incomplete entries. */
 int server_neigh_parse_line(const char *line, uint32_t *ip, struct bd_mac *mac, char dev[32]);
+
+/* ---- failed UKI boots (bootwatch.c) ---- */
+/* What showed that a UKI sent complete did not boot. */
+enum server_boot_failed {
+    SERVER_BOOT_FAILED_NO_CONFIG,  /* no config request within the window */
+    SERVER_BOOT_FAILED_BOOT_AGAIN, /* the machine asked for a boot image again */
+    SERVER_BOOT_FAILED_DHCP_AGAIN, /* its firmware asked DHCP again */
+    SERVER_BOOT_FAILED_COUNT
+};
+#define SERVER_BOOT_WINDOW_S 180 /* default --boot-window */
+struct bootwatch;
+int server_bootwatch_start(struct server *s, int64_t window_ms, struct bd_err *err) BD_MUST_CHECK;
+void server_bootwatch_stop(struct server *s);
+/* A UKI for mac's boot with this config token is being sent (signer: its certificate's
+ * subject, NULL unsigned); then, once it went out complete, server_bootwatch_sent. */
+void server_bootwatch_answer(struct server *s, const char *mac, const char *token,
+                             const char *signer);
+void server_bootwatch_sent(struct server *s, const char *mac, const char *token);
+/* Someone asked for the config of token: that boot's kernel ran. */
+void server_bootwatch_config(struct server *s, const char *token);
+/* mac came back (what: "asked for ...", for the event) while its UKI boot was waited on. */
+void server_bootwatch_again(struct server *s, const char *mac, enum server_boot_failed cause,
+                            const char *what);
+/* A kernel log line from mac arrived. */
+void server_bootwatch_kernel(struct server *s, const char *mac);
+/* mac's last failed boot, until a config of its is fetched: true with msg and its time. */
+bool server_bootwatch_failed(struct server *s, const char *mac, char *msg, size_t n,
+                             int64_t *at_ms);
+void server_bootwatch_metrics(struct server *s, struct bd_buf *b);
 
 /* ---- machines outside lab.yaml (discover_limit.c) ---- */
 struct discover_limit *server_discover_limit_new(void);

@@ -174,7 +174,9 @@ function renderMachines(machines) {
     pick.addEventListener('click', () => openMachine(m.mac, true));
     const tr = el('tr', { 'data-mac': m.mac, 'aria-selected': m.mac === selected ? 'true' : null },
       el('td', { 'data-label': 'Name' }, pick),
-      el('td', { 'data-label': 'State' }, badge(m.state)),
+      el('td', { 'data-label': 'State' }, badge(m.state), m.boot_failed
+        ? el('span', { class: 'badge s-bad', title: m.boot_failed.message, text: 'boot failed' })
+        : null),
       el('td', { 'data-label': 'Role' }, show(m.role)),
       el('td', { 'data-label': 'Address' }, show(m.ip)),
       el('td', { 'data-label': 'Firmware' }, show(m.firmware)),
@@ -215,7 +217,8 @@ async function loadMachine() {
   const path = '/machines/' + encodeURIComponent(mac);
   const [m, logs] = await Promise.all([api(path), api(path + '/logs')]);
   if (mac !== selected) return;
-  $('machine-title').textContent = `${m.name || m.mac} · ${m.state}`;
+  $('machine-title').textContent = `${m.name || m.mac} · ${m.state}`
+    + (m.boot_failed ? ` · boot failed: ${m.boot_failed.message}` : '');
   const tl = $('timeline');
   const items = (m.events || []).slice().reverse().map(eventItem);
   tl.replaceChildren(...items);

@@ -207,9 +207,9 @@ class Bootd:
         return subprocess.run([BOOTCTL, "gen", *args[:1], self.lab_path, *args[1:]],
                               check=True, capture_output=True, timeout=120).stdout
 
-    def start(self):
-        self.proc = self.lab.start([BOOTD, "--lab", self.lab_path, "--state-dir", self.state],
-                                   self.log)
+    def start(self, *extra):
+        self.proc = self.lab.start([BOOTD, "--lab", self.lab_path, "--state-dir", self.state,
+                                    *extra], self.log)
         wait_until("bootd to answer", self._healthy, 20, 0.1)
         return self
 

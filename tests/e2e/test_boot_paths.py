@@ -120,6 +120,7 @@ class HttpBootCase(unittest.TestCase):
         kinds = [e["kind"] for e in m["events"]]
         for k in ("booting", "config-served", "installing"):
             self.assertIn(k, kinds, m["events"])
+        self.assertNotIn("boot-failed", kinds, "a boot that fetched its config did not fail")
         booting = [e for e in m["events"] if e["kind"] == "booting"][-1]
         self.assertIn("UKI", booting["message"])
         logs = self.bootd.bootctl("logs", name)
@@ -201,7 +202,7 @@ class SecureBoot(HttpBootCase):
         self.assertIn("enroll: setup mode 0", console)
         return vars_file
 
-    def sb_bootd(self, keydir):
+    def sb_bootd(self, keydir, *args):
         """A fresh bootd whose lab signs with keys made by bootctl gen secureboot in
         keydir (None: unsigned)."""
         extra = ("  secureboot: {cert: %s/db.crt, key: %s/db.key}\n" % (keydir, keydir)
@@ -211,7 +212,7 @@ class SecureBoot(HttpBootCase):
         self.bootd = Bootd(self.lab, lab_yaml(extra), CONFIGS)
         if keydir:
             self.bootd.gen("secureboot", "-o", os.path.join(self.bootd.dir, keydir))
-        return self.bootd.start()
+        return self.bootd.start(*args)
 
     def test_signed_uki_boots_and_others_are_refused(self):
         self.sb_bootd("secureboot")
@@ -224,7 +225,8 @@ class SecureBoot(HttpBootCase):
 
         # unsigned, and signed with a key the firmware does not have: both refused
         for label, keydir in (("unsigned", None), ("other-key", "other")):
-            self.sb_bootd(keydir)
+            # a short window: the firmware goes on to its next boot entry and tells nobody
+            self.sb_bootd(keydir, "--boot-window", "15s")
             vm = EfiVM(self.lab, MACHINES["cp-1"][0], "ovmf-secboot", "cp-1-" + label,
                        vars_file)
             t0 = time.monotonic()
@@ -237,6 +239,20 @@ class SecureBoot(HttpBootCase):
             kinds = [e["kind"] for e in m["events"]]
             self.assertIn("booting", kinds, label)
             self.assertNotIn("config-served", kinds, label)
+            # bootd saw the image go out and no config asked for: a failed boot of its own
+            failed = wait_until(
+                "a failed boot recorded (%s)" % label,
+                lambda: [e for e in self.bootd.machine("cp-1")["events"]
+                         if e["kind"] == "boot-failed"], 45, 0.5)
+            self.assertEqual(len(failed), 1, failed)
+            self.assertIn("config never fetched", failed[0]["message"])
+            self.assertIn("Secure Boot", failed[0]["message"])
+            self.assertIn("unsigned" if label == "unsigned" else "CN=", failed[0]["message"])
+            self.assertEqual(self.bootd.machine("cp-1")["boot_failed"]["message"],
+                             failed[0]["message"])
+            self.assertRegex(self.bootd.bootctl("machines"), r"cp-1 .*booting \(boot failed\)")
+            metrics = self.bootd.get("/metrics")[1].decode()
+            self.assertIn('bootd_boots_failed_total{cause="no-config"} 1', metrics)
 
 
 if __name__ == "__main__":

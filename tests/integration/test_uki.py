@@ -105,6 +105,79 @@ class Uki(unittest.TestCase):
         self.assertTrue(any("boot.efi_stub.arm64" in m for m in errors), errors)
 
 
+    def test_the_neighbour_table_names_the_machine(self):
+        b = self.b
+        # w-2 has no reserved address: its link-layer address is all there is
+        status, _, image = b.get("/uki/amd64.efi", source="127.0.0.13")
+        self.assertEqual(status, 200, image)
+        booting = [e for e in b.events("w-2") if e["kind"] == "booting"]
+        self.assertIn("UKI", booting[-1]["message"])
+        # and it has the last word over a reservation someone else uses
+        from tests.integration.harness import NEIGHBOURS
+        b.neighbours(dict(NEIGHBOURS, **{"127.0.0.12": "52:54:00:00:00:03"}))
+        try:
+            before = len([e for e in b.events("w-1") if e["kind"] == "booting"])
+            self.assertEqual(b.get("/uki/amd64.efi", source="127.0.0.12")[0], 200)
+            self.assertEqual(len([e for e in b.events("w-1") if e["kind"] == "booting"]), before)
+            self.assertEqual(b.api("GET", "/machines/w-2")[1]["ip"], "127.0.0.12",
+                             "the UKI went to w-2, seen at .12")
+        finally:
+            b.neighbours(NEIGHBOURS)
+
+    def test_admin_download_without_a_token(self):
+        b = self.b
+        kinds = [e["kind"] for e in b.events("w-1")]
+        out = os.path.join(b.root, "usb.efi")
+        r = b.bootctl("machine", "uki", "w-1", "-o", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("maintenance mode", r.stdout)
+        self.assertEqual(os.stat(out).st_mode & 0o777, 0o600)
+        crt = os.path.join(b.labdir, "sb", "db.crt")
+        v = subprocess.run(["sbverify", "--cert", crt, out], capture_output=True, text=True)
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+        with open(out, "rb") as f:
+            line = cmdline_of(f.read())
+        self.assertIn("talos.platform=metal", line)
+        self.assertNotIn("talos.config=", line)
+        self.assertEqual([e["kind"] for e in b.events("w-1")], kinds, "nothing recorded")
+
+    def test_admin_download_with_a_token_is_a_boot(self):
+        b = self.b
+        out = os.path.join(b.root, "usb-token.efi")
+        r = b.bootctl("machine", "uki", "w-1", "-o", out, "--config-token")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        crt = os.path.join(b.labdir, "sb", "db.crt")
+        v = subprocess.run(["sbverify", "--cert", crt, out], capture_output=True, text=True)
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+        with open(out, "rb") as f:
+            line = cmdline_of(f.read())
+        booting = [e for e in b.events("w-1") if e["kind"] == "booting"][-1]
+        self.assertIn("admin API", booting["message"])
+        self.assertIn("127.0.0.12/32", booting["message"])
+        url = re.search(r"talos\.config=(\S+)", line).group(1)
+        path = url[url.index("/config/"):]
+        self.assertEqual(b.get(path, source="127.0.0.13")[0], 403, "the claim checks hold")
+        self.assertEqual(b.get(path, source="127.0.0.12")[0], 200)
+
+    def test_admin_download_is_for_the_admin_only(self):
+        b = self.b
+        viewer = os.path.join(b.state, "viewer.token")
+        r = b.bootctl("machine", "uki", "w-1", "-o", os.path.join(b.root, "v.efi"),
+                      env={"BOOTD_TOKEN_FILE": viewer})
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("admin token", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(b.root, "v.efi")))
+        with open(viewer) as f:
+            status, _ = b.api("GET", "/machines/w-1/uki", token=f.read().strip())
+        self.assertEqual(status, 403)
+        r = b.bootctl("machine", "uki", "nobody", "-o", os.path.join(b.root, "n.efi"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("nobody", r.stderr)
+        r = b.bootctl("machine", "uki", "w-1", "-o", os.path.join(b.root, "n.efi"),
+                      "--arch", "arm64")
+        self.assertEqual(r.returncode, 1, "w-1 has no arm64 image: no stub on this host")
+
+
 class UnsignedUki(unittest.TestCase):
     def test_without_a_key_the_image_is_unsigned(self):
         b = Bootd(lab="")
