@@ -176,6 +176,7 @@ Test(proxmox, destroy_refuses_protected_ids_before_any_request)
     proxmox_close(px);
     free(token);
     tmpdir_remove(dir);
+    free(dir);
 }
 
 static void plan_of(const struct proxmox_vm_spec *s, const char *config_json,
