@@ -125,7 +125,10 @@ struct server {
     struct lab_snap *snap;
     char reload_error[1024];
     int64_t reload_at_ms;
-    struct MHD_Daemon *daemon;
+    struct MHD_Daemon *daemon; /* the first of loops: set while bootd serves */
+    struct MHD_Daemon **loops; /* plain HTTP: one single-threaded daemon per thread */
+    unsigned nloops;
+    struct http_acceptor *acceptor; /* hands the loops their connections */
     struct MHD_Daemon *admin_daemon; /* --admin-port: the admin API over TLS */
     char admin_pin[64];              /* its certificate's public-key pin, sha256//BASE64 */
     struct http_deadline *deadline;
@@ -150,6 +153,12 @@ int server_http_start(struct server *s, struct bd_err *err) BD_MUST_CHECK;
  * start for ip and 127.0.0.1, and the pin of its public key (admin_tls.c). */
 int server_admin_tls_material(const char *state_dir, const char *ip, char **cert_pem, char **key_pem,
                        char *pin, size_t pin_len, struct bd_err *err);
+/* One listening socket feeding the HTTP loops, least loaded first (http_accept.c). */
+struct http_acceptor *server_http_acceptor_start(int listen_fd, struct MHD_Daemon **loops,
+                                                 unsigned nloops, unsigned per_addr_limit);
+void server_http_acceptor_closed(struct http_acceptor *a, struct MHD_Connection *c);
+void server_http_acceptor_stop(struct http_acceptor *a);
+
 /* Request heads that do not arrive in time (http_deadline.c). */
 struct http_deadline *server_http_deadline_start(void);
 void server_http_deadline_stop(struct http_deadline *d);
