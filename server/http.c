@@ -46,6 +46,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (r->route == R_API)
         server_status_watch_forget(s, c);
     server_boot_job_free(s, r->job);
+    free(r->reload);
     bd_buf_free(&r->body);
     free(r->raw_uri);
     free(r);

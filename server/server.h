@@ -129,6 +129,7 @@ struct server {
     struct MHD_Daemon **loops; /* plain HTTP: one single-threaded daemon per thread */
     unsigned nloops;
     struct http_acceptor *acceptor; /* hands the loops their connections */
+    struct reloader *reloader;      /* POST /api/v1/reload's thread (reloader.c) */
     struct MHD_Daemon *admin_daemon; /* --admin-port: the admin API over TLS */
     char admin_pin[64];              /* its certificate's public-key pin, sha256//BASE64 */
     struct http_deadline *deadline;
@@ -153,6 +154,19 @@ int server_http_start(struct server *s, struct bd_err *err) BD_MUST_CHECK;
  * start for ip and 127.0.0.1, and the pin of its public key (admin_tls.c). */
 int server_admin_tls_material(const char *state_dir, const char *ip, char **cert_pem, char **key_pem,
                        char *pin, size_t pin_len, struct bd_err *err);
+/* POST /api/v1/reload off the HTTP loops (reloader.c): the request suspends until the
+ * reload thread has run a reload that read lab.yaml after it asked. */
+struct reload_wait {
+    struct reload_wait *next;
+    struct MHD_Connection *conn;
+    bool done, failed;
+    char error[1024];
+};
+int server_reloader_start(struct server *s, struct bd_err *err);
+/* false when bootd is stopping: answer without waiting */
+bool server_reloader_submit(struct server *s, struct MHD_Connection *c, struct reload_wait *w);
+void server_reloader_stop(struct server *s);
+
 /* One listening socket feeding the HTTP loops, least loaded first (http_accept.c). */
 struct http_acceptor *server_http_acceptor_start(int listen_fd, struct MHD_Daemon **loops,
                                                  unsigned nloops, unsigned per_addr_limit);
@@ -258,6 +272,7 @@ struct req {
     bool api, body_too_large;
     char config_token[33]; /* set when a config response is queued */
     struct boot_job *job;  /* /ipxe: the boot being recorded */
+    struct reload_wait *reload; /* POST /api/v1/reload: waiting for the reload thread */
 };
 void server_boot_job_free(struct server *s, struct boot_job *j);
 

@@ -176,7 +176,7 @@ class Bootd:
         e.update(env or {})
         self.proc = subprocess.Popen(
             [BOOTD, "--lab", self.lab_path, "--state-dir", self.state, "--listen", "127.0.0.1",
-             "--port", str(self.port), "--threads", os.environ.get("BOOTD_THREADS", "2"), *extra],
+             "--port", str(self.port), "--threads", "2", *extra],
             stdout=self.log, stderr=self.log, env=e)
         if wait:
             deadline = time.monotonic() + 10
