@@ -400,15 +400,19 @@ int server_http_start(struct server *s, struct bd_err *err)
     }
     s->port = ntohs(sa.sin_port);
     s->loops = bd_xcalloc(threads, sizeof *s->loops);
+    unsigned per_loop = CONNECTION_LIMIT / threads;
     for (s->nloops = 0; s->nloops < threads; s->nloops++) {
-        s->loops[s->nloops] = daemon_start(s, NULL, NULL, NULL, CONNECTION_LIMIT / threads + 1);
+        /* the acceptor keeps each loop at per_loop; MHD's own limit is never to be met
+         * (http_accept.c says why), and a loop may still hold connections the acceptor
+         * has already counted out */
+        s->loops[s->nloops] = daemon_start(s, NULL, NULL, NULL, 2 * per_loop + 16);
         if (!s->loops[s->nloops]) {
             close(fd);
             return bd_err_set(err, "http: cannot start the HTTP threads");
         }
     }
     s->daemon = s->loops[0];
-    s->acceptor = server_http_acceptor_start(fd, s->loops, s->nloops, PER_ADDR_LIMIT);
+    s->acceptor = server_http_acceptor_start(fd, s->loops, s->nloops, per_loop, PER_ADDR_LIMIT);
     if (!s->acceptor) {
         close(fd);
         return bd_err_set(err, "http: cannot start the accepting thread");

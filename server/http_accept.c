@@ -9,7 +9,11 @@
  * its few files it idles while the others wait their turn on the crowded one. That is
  * the tail. Counting here keeps the loops within one connection of each other.
  *
- * Each daemon only sees its share, so the per-address cap is kept here for all of them. */
+ * Each daemon only sees its share, so the per-address cap is kept here for all of them,
+ * and so is the connection cap: a loop that is full is never handed a connection, as
+ * libmicrohttpd 0.9.75 leaves a mutex locked when it refuses an added connection at
+ * its limit (new_connection_process_), which stops that loop for good. When every loop
+ * is full, new connections wait in the listen backlog, as they did with MHD's listener. */
 #include "server.h"
 
 #include <errno.h>
@@ -34,6 +38,7 @@ struct http_acceptor {
     atomic_uint *open; /* connections per loop */
     unsigned nloops;
     unsigned per_addr_limit;
+    unsigned per_loop_limit;
     pthread_mutex_t mu; /* guards addrs */
     struct per_addr *addrs;
     size_t naddrs, cap;
@@ -88,6 +93,10 @@ static void *accept_loop(void *arg)
 {
     struct http_acceptor *a = arg;
     while (!atomic_load(&a->stop)) {
+        if (atomic_load(&a->open[least_loaded(a)]) >= a->per_loop_limit) {
+            usleep(10 * 1000); /* full: until a connection closes */
+            continue;
+        }
         struct sockaddr_in peer;
         socklen_t len = sizeof peer;
         int fd = accept4(a->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -119,7 +128,8 @@ static void *accept_loop(void *arg)
 }
 
 struct http_acceptor *server_http_acceptor_start(int listen_fd, struct MHD_Daemon **loops,
-                                                 unsigned nloops, unsigned per_addr_limit)
+                                                 unsigned nloops, unsigned per_loop_limit,
+                                                 unsigned per_addr_limit)
 {
     struct http_acceptor *a = bd_xcalloc(1, sizeof *a);
     a->fd = listen_fd;
@@ -127,6 +137,7 @@ struct http_acceptor *server_http_acceptor_start(int listen_fd, struct MHD_Daemo
     a->nloops = nloops;
     a->open = bd_xcalloc(nloops, sizeof *a->open);
     a->per_addr_limit = per_addr_limit;
+    a->per_loop_limit = per_loop_limit;
     pthread_mutex_init(&a->mu, NULL);
     if (pthread_create(&a->thread, NULL, accept_loop, a) != 0) {
         pthread_mutex_destroy(&a->mu);
