@@ -311,13 +311,13 @@ static int read_held(struct state_db *st, struct held **out, size_t *nout, struc
     sqlite3_stmt *s = state_stmt(st, S_MACHINE_LIST);
     if (!s)
         return state_db_fail(st, err, "list machines");
-    struct held *v = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0, cap = 256;
+    struct held *v = bd_xmalloc(cap * sizeof *v);
     while (sqlite3_step(s) == SQLITE_ROW) {
         struct state_machine m;
         read_machine(s, &m);
         if (n == cap) {
-            cap = cap ? cap * 2 : 256;
+            cap *= 2;
             v = bd_xrealloc(v, cap * sizeof *v);
         }
         memcpy(v[n].mac, m.mac, sizeof v[n].mac);
@@ -365,7 +365,7 @@ int state_lab_sync(struct state_db *st, struct state_lab_entry *e, size_t n, str
     if (rc == 0)
         rc = read_held(st, &held, &nheld, err);
     for (size_t i = 0; i < n && rc == 0; i++) {
-        struct held key;
+        struct held key = {.state = STATE_DISCOVERED};
         snprintf(key.mac, sizeof key.mac, "%s", e[i].mac);
         const struct held *h = nheld ? bsearch(&key, held, nheld, sizeof *held, cmp_held) : NULL;
         if (h && !strcmp(h->name, e[i].name) && h->state != STATE_DISCOVERED)
