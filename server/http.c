@@ -428,9 +428,10 @@ void server_http_stop(struct server *s)
     s->admin_daemon = NULL;
     /* no new connections first, then the loops with theirs */
     server_http_acceptor_stop(s->acceptor);
-    s->acceptor = NULL;
     for (unsigned i = 0; i < s->nloops; i++)
         MHD_stop_daemon(s->loops[i]);
+    server_http_acceptor_free(s->acceptor);
+    s->acceptor = NULL;
     free(s->loops);
     s->loops = NULL;
     s->nloops = 0;

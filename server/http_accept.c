@@ -162,12 +162,21 @@ void server_http_acceptor_closed(struct http_acceptor *a, struct MHD_Connection 
 
 void server_http_acceptor_stop(struct http_acceptor *a)
 {
-    if (!a)
+    if (!a || a->fd < 0)
         return;
     atomic_store(&a->stop, true);
     shutdown(a->fd, SHUT_RDWR); /* wakes the blocked accept() */
     pthread_join(a->thread, NULL);
     close(a->fd);
+    a->fd = -1;
+}
+
+/* After the loops have stopped: their close notifications come here until then. */
+void server_http_acceptor_free(struct http_acceptor *a)
+{
+    if (!a)
+        return;
+    server_http_acceptor_stop(a);
     pthread_mutex_destroy(&a->mu);
     free(a->addrs);
     free(a->open);

@@ -172,7 +172,8 @@ struct http_acceptor *server_http_acceptor_start(int listen_fd, struct MHD_Daemo
                                                  unsigned nloops, unsigned per_loop_limit,
                                                  unsigned per_addr_limit);
 void server_http_acceptor_closed(struct http_acceptor *a, struct MHD_Connection *c);
-void server_http_acceptor_stop(struct http_acceptor *a);
+void server_http_acceptor_stop(struct http_acceptor *a); /* no new connections */
+void server_http_acceptor_free(struct http_acceptor *a); /* once the loops are stopped */
 
 /* Request heads that do not arrive in time (http_deadline.c). */
 struct http_deadline *server_http_deadline_start(void);
