@@ -94,7 +94,8 @@ static void sync_watch(struct cluster *c, const struct lab *lab)
     if (same)
         return;
     /* the old entries sorted by name: a 10,000-machine lab is matched in milliseconds */
-    qsort(c->watch, c->nwatch, sizeof *c->watch, cmp_watch);
+    if (c->nwatch)
+        qsort(c->watch, c->nwatch, sizeof *c->watch, cmp_watch);
     struct machine_watch *w = bd_xcalloc(lab->nmachines + 1, sizeof *w);
     for (size_t i = 0; i < lab->nmachines; i++) {
         snprintf(w[i].name, sizeof w[i].name, "%s", lab->machines[i].name);
