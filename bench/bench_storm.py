@@ -23,9 +23,8 @@ import tempfile
 import threading
 import time
 
-from bench.bench_http import Nginx
+from bench.bench_http import Nginx, lab_with_machines
 from tests.integration.harness import Bootd, VANILLA
-from bench.bench_http import lab_with_machines
 
 MIB = 1 << 20
 SIZE = int(os.environ.get("BENCH_STORM_MIB", "100")) * MIB
