@@ -412,8 +412,8 @@ int server_http_start(struct server *s, struct bd_err *err)
         }
     }
     s->daemon = s->loops[0];
-    s->acceptor = server_http_acceptor_start(fd, s->loops, s->nloops, per_loop, PER_ADDR_LIMIT);
-    if (!s->acceptor) {
+    if (server_http_acceptor_start(&s->acceptor, fd, s->loops, s->nloops, per_loop,
+                                   PER_ADDR_LIMIT) < 0) {
         close(fd);
         return bd_err_set(err, "http: cannot start the accepting thread");
     }

@@ -127,9 +127,9 @@ static void *accept_loop(void *arg)
     return NULL;
 }
 
-struct http_acceptor *server_http_acceptor_start(int listen_fd, struct MHD_Daemon **loops,
-                                                 unsigned nloops, unsigned per_loop_limit,
-                                                 unsigned per_addr_limit)
+int server_http_acceptor_start(struct http_acceptor **slot, int listen_fd,
+                               struct MHD_Daemon **loops, unsigned nloops,
+                               unsigned per_loop_limit, unsigned per_addr_limit)
 {
     struct http_acceptor *a = bd_xcalloc(1, sizeof *a);
     a->fd = listen_fd;
@@ -139,13 +139,16 @@ struct http_acceptor *server_http_acceptor_start(int listen_fd, struct MHD_Daemo
     a->per_addr_limit = per_addr_limit;
     a->per_loop_limit = per_loop_limit;
     pthread_mutex_init(&a->mu, NULL);
+    /* in place before the first connection can close and be counted out */
+    *slot = a;
     if (pthread_create(&a->thread, NULL, accept_loop, a) != 0) {
+        *slot = NULL;
         pthread_mutex_destroy(&a->mu);
         free(a->open);
         free(a);
-        return NULL;
+        return -1;
     }
-    return a;
+    return 0;
 }
 
 void server_http_acceptor_closed(struct http_acceptor *a, struct MHD_Connection *c)

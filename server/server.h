@@ -168,9 +168,9 @@ bool server_reloader_submit(struct server *s, struct MHD_Connection *c, struct r
 void server_reloader_stop(struct server *s);
 
 /* One listening socket feeding the HTTP loops, least loaded first (http_accept.c). */
-struct http_acceptor *server_http_acceptor_start(int listen_fd, struct MHD_Daemon **loops,
-                                                 unsigned nloops, unsigned per_loop_limit,
-                                                 unsigned per_addr_limit);
+int server_http_acceptor_start(struct http_acceptor **slot, int listen_fd,
+                               struct MHD_Daemon **loops, unsigned nloops,
+                               unsigned per_loop_limit, unsigned per_addr_limit);
 void server_http_acceptor_closed(struct http_acceptor *a, struct MHD_Connection *c);
 void server_http_acceptor_stop(struct http_acceptor *a); /* no new connections */
 void server_http_acceptor_free(struct http_acceptor *a); /* once the loops are stopped */
