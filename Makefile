@@ -52,7 +52,7 @@ help:
 	@echo "make deps       install the Debian packages bootd needs (apt-get, as root)"
 	@echo "make test       deps + build + unit + integration + end-to-end tests"
 	@echo "make test SAN=1 the same under AddressSanitizer and UBSan"
-	@echo "make e2e-slow   arm64, Secure Boot and PXE-timeout boots (CI runs it too)"
+	@echo "make e2e-slow   arm64, Secure Boot, PXE-timeout boots and the 8-VM boot storm (CI runs it too)"
 	@echo "make lint       cppcheck and the layering check (includes point down only)"
 	@echo "make mutants    plant each bug of tests/mutants/ and check a test catches it (slow)"
 	@echo "make bench      benchmarks against nginx and curl, printed as ratios"
@@ -112,7 +112,8 @@ e2e: $(BOOTD) $(BOOTCTL)
 e2e-slow: $(BOOTD) $(BOOTCTL)
 	BOOTD_BUILD=$(BUILD) E2E_SLOW=1 E2E_TESTS="tests.e2e.test_boot_paths.Arm64 \
 	  tests.e2e.test_boot_paths.SecureBoot \
-	  tests.e2e.test_boot_paths.HttpBoot.test_ovmf_falls_through_pxe_to_http" tests/e2e/run.sh
+	  tests.e2e.test_boot_paths.HttpBoot.test_ovmf_falls_through_pxe_to_http \
+	  tests.e2e.test_storm" tests/e2e/run.sh
 
 lint: $(BOOTD) $(BOOTCTL)
 	BUILD=$(BUILD) $(PYTHON) scripts/lint.py

@@ -239,8 +239,12 @@ struct cJSON *cluster_status(struct cluster *c)
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "name", m->name);
         cJSON_AddStringToObject(e, "role", lab_role_name(m->role));
+        /* the watch is in the lab's order (sync_watch); search only while a reload
+         * has not reached the reconciler yet */
         const struct machine_watch *w = NULL;
-        for (size_t j = 0; j < c->nwatch; j++)
+        if (i < c->nwatch && !strcmp(c->watch[i].name, m->name))
+            w = &c->watch[i];
+        for (size_t j = 0; !w && j < c->nwatch; j++)
             if (!strcmp(c->watch[j].name, m->name))
                 w = &c->watch[j];
         bd_json_add_str_or_null(e, "talos", w ? w->talos : NULL);

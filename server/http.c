@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #define MAX_BODY (64 * 1024)
+#define PER_ADDR_LIMIT 64u
+#define CONNECTION_LIMIT 4096u
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
@@ -46,6 +48,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (r->route == R_API)
         server_status_watch_forget(s, c);
     server_boot_job_free(s, r->job);
+    free(r->reload);
     bd_buf_free(&r->body);
     free(r->raw_uri);
     free(r);
@@ -310,9 +313,19 @@ static unsigned cpu_count(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
-/* One listener: the plain one for everything, or (key set) the admin API over TLS. */
-static struct MHD_Daemon *listen_on(struct server *s, struct sockaddr_in *sa, unsigned threads,
-                                    const char *key, const char *cert)
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct server *s = cls;
+    server_http_deadline_notify(s->deadline, c, socket_context, code);
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+        server_http_acceptor_closed(s->acceptor, c);
+}
+
+/* A daemon: the admin API over TLS with its own listener (key set), or one of the plain
+ * HTTP loops, which take their connections from the acceptor (http_accept.c). */
+static struct MHD_Daemon *daemon_start(struct server *s, struct sockaddr_in *sa, const char *key,
+                                       const char *cert, unsigned connection_limit)
 {
     struct MHD_OptionItem tls[] = {
         {key ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)key},
@@ -321,19 +334,20 @@ static struct MHD_Daemon *listen_on(struct server *s, struct sockaddr_in *sa, un
     };
     return MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
-            MHD_ALLOW_SUSPEND_RESUME | (key ? MHD_USE_TLS : 0),
-        ntohs(sa->sin_port), NULL, NULL, on_request, s,
+            MHD_ALLOW_SUSPEND_RESUME |
+            (key ? MHD_USE_TLS : MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC),
+        key ? ntohs(sa->sin_port) : 0, NULL, NULL, on_request, s,
         MHD_OPTION_ARRAY, tls,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)sa,
-        MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_SOCK_ADDR, key ? (struct sockaddr *)sa : NULL,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_NOTIFY_CONNECTION, server_http_deadline_notify, s->deadline,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-        MHD_OPTION_CONNECTION_LIMIT, 4096u,
-        /* one host cannot take every connection; a PXE boot or bootctl needs one or two */
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, 64u,
+        MHD_OPTION_CONNECTION_LIMIT, connection_limit,
+        /* one host cannot take every connection; a PXE boot or bootctl needs one or two
+         * (the acceptor keeps the plain loops' count, each of them sees only its share) */
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, key ? PER_ADDR_LIMIT : 0u,
         /* small per-connection pools: requests here are one short line and a few headers,
          * and MHD clears the pool for every request */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(key ? 32768 : 8192),
@@ -351,7 +365,7 @@ static int admin_tls_start(struct server *s, struct sockaddr_in sa, struct bd_er
                            sizeof s->admin_pin, err) < 0)
         return -1;
     sa.sin_port = htons((uint16_t)s->opts.admin_port);
-    s->admin_daemon = listen_on(s, &sa, 1, key, cert);
+    s->admin_daemon = daemon_start(s, &sa, key, cert, CONNECTION_LIMIT);
     free(cert);
     free(key);
     if (!s->admin_daemon)
@@ -376,12 +390,35 @@ int server_http_start(struct server *s, struct bd_err *err)
     /* the admin listener first: once the plain one answers, all of bootd is up */
     if (s->opts.admin_port && admin_tls_start(s, sa, err) < 0)
         return -1;
-    s->daemon = listen_on(s, &sa, threads, NULL, NULL);
-    if (!s->daemon)
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    socklen_t salen = sizeof sa;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 1024) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &salen) < 0) {
+        if (fd >= 0)
+            close(fd);
         return bd_err_set(err, "cannot listen on %s:%d (in use, or not allowed)", addr, s->port);
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    if (di && di->port)
-        s->port = di->port;
+    }
+    s->port = ntohs(sa.sin_port);
+    s->loops = bd_xcalloc(threads, sizeof *s->loops);
+    unsigned per_loop = CONNECTION_LIMIT / threads;
+    for (s->nloops = 0; s->nloops < threads; s->nloops++) {
+        /* the acceptor keeps each loop at per_loop; MHD's own limit is never to be met
+         * (http_accept.c says why), and a loop may still hold connections the acceptor
+         * has already counted out */
+        s->loops[s->nloops] = daemon_start(s, NULL, NULL, NULL, 2 * per_loop + 16);
+        if (!s->loops[s->nloops]) {
+            close(fd);
+            return bd_err_set(err, "http: cannot start the HTTP threads");
+        }
+    }
+    s->daemon = s->loops[0];
+    if (server_http_acceptor_start(&s->acceptor, fd, s->loops, s->nloops, per_loop,
+                                   PER_ADDR_LIMIT) < 0) {
+        close(fd);
+        return bd_err_set(err, "http: cannot start the accepting thread");
+    }
     bd_info("http: listening on %s:%d with %u threads", addr, s->port, threads);
     return 0;
 }
@@ -391,8 +428,15 @@ void server_http_stop(struct server *s)
     if (s->admin_daemon)
         MHD_stop_daemon(s->admin_daemon);
     s->admin_daemon = NULL;
-    if (s->daemon)
-        MHD_stop_daemon(s->daemon);
+    /* no new connections first, then the loops with theirs */
+    server_http_acceptor_stop(s->acceptor);
+    for (unsigned i = 0; i < s->nloops; i++)
+        MHD_stop_daemon(s->loops[i]);
+    server_http_acceptor_free(s->acceptor);
+    s->acceptor = NULL;
+    free(s->loops);
+    s->loops = NULL;
+    s->nloops = 0;
     s->daemon = NULL;
     server_http_deadline_stop(s->deadline);
     s->deadline = NULL;

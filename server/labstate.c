@@ -24,35 +24,43 @@ static struct lab_snap *snap_new(struct lab *lab)
     return snap;
 }
 
-static void snap_unref_locked(struct lab_snap *snap)
+/* Drops a reference under s->mu; the last one hands the snapshot back to be freed once
+ * the lock is released: freeing a 10,000-machine lab takes long enough to hold up every
+ * request waiting for the lock. */
+static struct lab_snap *snap_release_locked(struct lab_snap *snap)
 {
-    if (--snap->refs == 0) {
-        for (size_t i = 0; i < snap->lab->nmachines * SCRIPT_KINDS; i++)
-            if (snap->scripts[i]) {
-                free(snap->scripts[i]->head);
-                free(snap->scripts[i]->tail);
-                free(snap->scripts[i]);
-            }
-        free(snap->scripts);
-        server_uki_snap_free(snap);
-        if (snap->lab_owner) {
-            snap_unref_locked(snap->lab_owner);
-        } else {
-            talos_cluster_free(snap->talos);
-            if (snap->creds)
-                talos_creds_free(snap->creds);
-            free(snap->creds);
-            free(snap->creds_error);
-            free(snap->cluster_id);
-            if (snap->kube)
-                talos_kube_admin_free(snap->kube);
-            free(snap->kube);
-            free(snap->kube_error);
-            lab_free(snap->lab);
+    return --snap->refs == 0 ? snap : NULL;
+}
+
+static void snap_free(struct server *s, struct lab_snap *snap)
+{
+    if (!snap)
+        return;
+    for (size_t i = 0; i < snap->lab->nmachines * SCRIPT_KINDS; i++)
+        if (snap->scripts[i]) {
+            free(snap->scripts[i]->head);
+            free(snap->scripts[i]->tail);
+            free(snap->scripts[i]);
         }
-        free(snap->base_url);
-        free(snap);
+    free(snap->scripts);
+    server_uki_snap_free(snap);
+    if (snap->lab_owner) {
+        server_lab_put(s, snap->lab_owner);
+    } else {
+        talos_cluster_free(snap->talos);
+        if (snap->creds)
+            talos_creds_free(snap->creds);
+        free(snap->creds);
+        free(snap->creds_error);
+        free(snap->cluster_id);
+        if (snap->kube)
+            talos_kube_admin_free(snap->kube);
+        free(snap->kube);
+        free(snap->kube_error);
+        lab_free(snap->lab);
     }
+    free(snap->base_url);
+    free(snap);
 }
 
 static void snap_check_images(struct server *s, struct lab_snap *snap)
@@ -82,8 +90,9 @@ void server_lab_hold(struct server *s, struct lab_snap *snap)
 void server_lab_put(struct server *s, struct lab_snap *snap)
 {
     pthread_mutex_lock(&s->mu);
-    snap_unref_locked(snap);
+    struct lab_snap *gone = snap_release_locked(snap);
     pthread_mutex_unlock(&s->mu);
+    snap_free(s, gone);
 }
 
 static int sync_store(struct server *s, const struct lab *lab, struct bd_err *err)
@@ -162,9 +171,9 @@ static int install_locked(struct server *s, struct lab *lab, struct bd_err *err)
     s->snap = snap;
     s->reload_error[0] = 0;
     s->reload_at_ms = bd_now_ms();
-    if (old)
-        snap_unref_locked(old);
+    struct lab_snap *gone = old ? snap_release_locked(old) : NULL;
     pthread_mutex_unlock(&s->mu);
+    snap_free(s, gone);
     atomic_fetch_add(&s->metrics.reloads_ok, 1);
     if (running)
         server_services_apply(s, lab, conf_changed, hosts_changed);
@@ -220,19 +229,23 @@ void server_refresh(struct server *s)
     snap->kube_error = old->kube_error;
     snap_check_images(s, snap);
     pthread_mutex_lock(&s->mu);
+    struct lab_snap *gone = NULL;
     if (s->snap == old) {
         /* the new snapshot borrows the lab from the one that owns it */
         snap->lab_owner = old->lab_owner ? old->lab_owner : old;
         snap->lab_owner->refs++;
         s->snap = snap;
-        snap_unref_locked(old);
-    } else { /* a reload replaced the lab meanwhile; its snapshot is fresh already */
+        snap_release_locked(old); /* the reference below keeps it */
+        snap = NULL;
+    }
+    gone = snap_release_locked(old); /* the reference taken above */
+    pthread_mutex_unlock(&s->mu);
+    if (snap) { /* a reload replaced the lab meanwhile; its snapshot is fresh already */
         free(snap->scripts);
         server_uki_snap_free(snap);
         free(snap->base_url);
         free(snap);
     }
-    snap_unref_locked(old); /* the reference taken above */
-    pthread_mutex_unlock(&s->mu);
+    snap_free(s, gone);
     bd_info("images: cache changed; boot scripts are rendered again");
 }

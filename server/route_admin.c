@@ -366,10 +366,17 @@ enum MHD_Result server_route_api(struct server *s, struct MHD_Connection *c, str
     if (!strcmp(url, "/reload")) {
         if (!post)
             return server_reply_error_json(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
-        struct bd_err err;
-        if (server_reload(s, &err) < 0)
+        if (!r->reload) {
+            r->reload = bd_xcalloc(1, sizeof *r->reload);
+            if (server_reloader_submit(s, c, r->reload))
+                return MHD_YES; /* answered once the reload thread resumes it */
+            snprintf(r->reload->error, sizeof r->reload->error, "bootd is stopping");
+            r->reload->failed = true;
+        }
+        if (r->reload->failed)
             return server_reply_error_json(c, r, MHD_HTTP_UNPROCESSABLE_CONTENT,
-                                    "%s (bootd keeps serving the previous lab)", err.msg);
+                                    "%s (bootd keeps serving the previous lab)",
+                                    r->reload->error);
     }
     if (!strcmp(url, "/images/refresh")) {
         if (!post)

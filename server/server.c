@@ -103,7 +103,8 @@ int server_start(struct server *s, const struct server_opts *o, struct bd_err *e
         bd_warn("http: listening on port %d, but every URL handed to machines says "
                 "lan.http_port %d: machines reach bootd only if something forwards %d to %d",
                 o->port, l->lan.http_port, l->lan.http_port, o->port);
-    if (server_bootq_start(s, err) < 0 || server_status_watch_start(s, err) < 0)
+    if (server_bootq_start(s, err) < 0 || server_reloader_start(s, err) < 0 ||
+        server_status_watch_start(s, err) < 0)
         return -1;
     if (l->lan.log_port && server_logsink_start(s, o->listen_addr, l->lan.log_port, err) < 0)
         return -1;
@@ -132,6 +133,7 @@ void server_stop(struct server *s)
     server_logsink_stop(s);
     /* the queue before HTTP: it resumes every suspended request, which MHD needs */
     server_bootq_stop(s);
+    server_reloader_stop(s);
     server_http_stop(s);
     server_bootwatch_stop(s); /* after HTTP: its routes tell it what they see */
     /* after HTTP: a request may still ask the reconciler for its status until then */

@@ -126,7 +126,11 @@ struct server {
     struct lab_snap *snap;
     char reload_error[1024];
     int64_t reload_at_ms;
-    struct MHD_Daemon *daemon;
+    struct MHD_Daemon *daemon; /* the first of loops: set while bootd serves */
+    struct MHD_Daemon **loops; /* plain HTTP: one single-threaded daemon per thread */
+    unsigned nloops;
+    struct http_acceptor *acceptor; /* hands the loops their connections */
+    struct reloader *reloader;      /* POST /api/v1/reload's thread (reloader.c) */
     struct MHD_Daemon *admin_daemon; /* --admin-port: the admin API over TLS */
     char admin_pin[64];              /* its certificate's public-key pin, sha256//BASE64 */
     struct http_deadline *deadline;
@@ -152,6 +156,27 @@ int server_http_start(struct server *s, struct bd_err *err) BD_MUST_CHECK;
  * start for ip and 127.0.0.1, and the pin of its public key (admin_tls.c). */
 int server_admin_tls_material(const char *state_dir, const char *ip, char **cert_pem, char **key_pem,
                        char *pin, size_t pin_len, struct bd_err *err);
+/* POST /api/v1/reload off the HTTP loops (reloader.c): the request suspends until the
+ * reload thread has run a reload that read lab.yaml after it asked. */
+struct reload_wait {
+    struct reload_wait *next;
+    struct MHD_Connection *conn;
+    bool done, failed;
+    char error[1024];
+};
+int server_reloader_start(struct server *s, struct bd_err *err);
+/* false when bootd is stopping: answer without waiting */
+bool server_reloader_submit(struct server *s, struct MHD_Connection *c, struct reload_wait *w);
+void server_reloader_stop(struct server *s);
+
+/* One listening socket feeding the HTTP loops, least loaded first (http_accept.c). */
+int server_http_acceptor_start(struct http_acceptor **slot, int listen_fd,
+                               struct MHD_Daemon **loops, unsigned nloops,
+                               unsigned per_loop_limit, unsigned per_addr_limit);
+void server_http_acceptor_closed(struct http_acceptor *a, struct MHD_Connection *c);
+void server_http_acceptor_stop(struct http_acceptor *a); /* no new connections */
+void server_http_acceptor_free(struct http_acceptor *a); /* once the loops are stopped */
+
 /* Request heads that do not arrive in time (http_deadline.c). */
 struct http_deadline *server_http_deadline_start(void);
 void server_http_deadline_stop(struct http_deadline *d);
@@ -257,6 +282,7 @@ struct req {
     struct boot_job *job;  /* /ipxe: the boot being recorded */
     /* /uki: the boot whose image is being sent, for bootwatch.c once it is complete */
     char uki_mac[18], uki_token[33];
+    struct reload_wait *reload; /* POST /api/v1/reload: waiting for the reload thread */
 };
 void server_boot_job_free(struct server *s, struct boot_job *j);
 

@@ -298,48 +298,87 @@ static int sync_entry(struct state_db *st, int64_t now, const struct state_lab_e
     return rc < 0 ? -1 : 0;
 }
 
-/* Named machines that lab.yaml no longer lists lose their name and assignment. */
-static int sync_removed(struct state_db *st, int64_t now, const struct state_lab_entry *e, size_t n,
-                        struct bd_err *err)
+/* What the store holds of a machine, as far as lab.yaml decides it. */
+struct held {
+    char mac[18];
+    char name[64];
+    enum state_lifecycle state;
+};
+
+static int cmp_held(const void *a, const void *b)
+{
+    return strcmp(((const struct held *)a)->mac, ((const struct held *)b)->mac);
+}
+
+/* Every machine stored, sorted by MAC: one scan instead of a query per lab machine. */
+static int read_held(struct state_db *st, struct held **out, size_t *nout, struct bd_err *err)
 {
     sqlite3_stmt *s = state_stmt(st, S_MACHINE_LIST);
     if (!s)
         return state_db_fail(st, err, "list machines");
-    char (*gone)[18] = NULL;
-    size_t ngone = 0;
+    size_t n = 0, cap = 256;
+    struct held *v = bd_xmalloc(cap * sizeof *v);
     while (sqlite3_step(s) == SQLITE_ROW) {
         struct state_machine m;
         read_machine(s, &m);
-        struct state_lab_entry key = {.name = NULL};
-        snprintf(key.mac, sizeof key.mac, "%s", m.mac);
-        if (!m.name[0] || bsearch(&key, e, n, sizeof *e, cmp_entry))
-            continue;
-        gone = bd_xrealloc(gone, (ngone + 1) * sizeof *gone);
-        memcpy(gone[ngone++], m.mac, 18);
+        if (n == cap) {
+            cap *= 2;
+            v = bd_xrealloc(v, cap * sizeof *v);
+        }
+        memcpy(v[n].mac, m.mac, sizeof v[n].mac);
+        memcpy(v[n].name, m.name, sizeof v[n].name);
+        v[n++].state = m.state;
     }
     sqlite3_reset(s);
+    qsort(v, n, sizeof *v, cmp_held);
+    *out = v;
+    *nout = n;
+    return 0;
+}
+
+/* Named machines that lab.yaml no longer lists lose their name and assignment. */
+static int sync_removed(struct state_db *st, int64_t now, const struct state_lab_entry *e, size_t n,
+                        const struct held *held, size_t nheld, struct bd_err *err)
+{
     int rc = 0;
-    for (size_t i = 0; i < ngone && rc == 0; i++) {
-        s = state_stmt(st, S_MACHINE_NAME_SET);
+    for (size_t i = 0; i < nheld && rc == 0; i++) {
+        struct state_lab_entry key = {.name = NULL};
+        snprintf(key.mac, sizeof key.mac, "%s", held[i].mac);
+        if (!held[i].name[0] || bsearch(&key, e, n, sizeof *e, cmp_entry))
+            continue;
+        sqlite3_stmt *s = state_stmt(st, S_MACHINE_NAME_SET);
         if (s)
-            state_bind_text(s, 1, gone[i]);
+            state_bind_text(s, 1, held[i].mac);
         rc = state_run(st, s, err, "unname machine");
         if (rc == 0)
-            rc = state_set_state_locked(st, now, gone[i], STATE_DISCOVERED, false, "lab",
+            rc = state_set_state_locked(st, now, held[i].mac, STATE_DISCOVERED, false, "lab",
                                   "no longer in lab.yaml", err) < 0 ? -1 : 0;
     }
-    free(gone);
     return rc;
 }
 
+/* Writes only what differs from what is stored: a reload of a large lab that renames one
+ * machine holds the store (and so every boot being recorded) for one scan, not for a
+ * write per machine. */
 int state_lab_sync(struct state_db *st, struct state_lab_entry *e, size_t n, struct bd_err *err)
 {
     qsort(e, n, sizeof *e, cmp_entry);
     int64_t now = bd_now_ms();
     int rc = state_txn_begin(st, err);
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = sync_entry(st, now, &e[i], err);
+    struct held *held = NULL;
+    size_t nheld = 0;
     if (rc == 0)
-        rc = sync_removed(st, now, e, n, err);
+        rc = read_held(st, &held, &nheld, err);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct held key = {.state = STATE_DISCOVERED};
+        snprintf(key.mac, sizeof key.mac, "%s", e[i].mac);
+        const struct held *h = nheld ? bsearch(&key, held, nheld, sizeof *held, cmp_held) : NULL;
+        if (h && !strcmp(h->name, e[i].name) && h->state != STATE_DISCOVERED)
+            continue; /* as sync_entry would leave it */
+        rc = sync_entry(st, now, &e[i], err);
+    }
+    if (rc == 0)
+        rc = sync_removed(st, now, e, n, held, nheld, err);
+    free(held);
     return state_txn_end(st, rc, err);
 }

@@ -277,7 +277,7 @@ class VM:
     """A QEMU VM that network-boots from the bridge: BIOS (SeaBIOS with QEMU's iPXE NIC
     ROM) or UEFI (OVMF's own PXE, which TFTPs ipxe.efi)."""
 
-    def __init__(self, lab, mac, firmware="bios", name=None):
+    def __init__(self, lab, mac, firmware="bios", name=None, memory_mib=512):
         self.lab = lab
         self.mac = mac
         self.firmware = firmware
@@ -286,7 +286,7 @@ class VM:
         tap = lab.tap()
         # -nographic makes SeaBIOS (and iPXE through it) write to the serial console,
         # which is the log
-        argv = ["qemu-system-x86_64", "-m", "512", "-nographic", "-monitor", "none",
+        argv = ["qemu-system-x86_64", "-m", str(memory_mib), "-nographic", "-monitor", "none",
                 "-serial", "file:" + self.log, "-no-reboot",
                 "-netdev", "tap,id=n0,ifname=%s,script=no,downscript=no" % tap]
         if firmware == "uefi":
