@@ -45,6 +45,8 @@ struct cluster {
     struct cluster_backup_status backup; /* under mu */
     bool secrets_pending;   /* the API answers, the bootstrap secrets are not in yet */
     char secrets_event[1400];
+    int64_t vms_next_ms, vms_backoff_ms; /* rebuild_vms.c: Proxmox retried */
+    char vms_event[1024];                /* the last Proxmox error, not repeated */
 };
 
 /* A machine's Talos API as the reconciler calls it: a short connect timeout, cancelled
@@ -62,6 +64,12 @@ int cluster_bootstrap_secrets_apply(struct cluster *c, const struct cluster_lab 
  * bootctl rebuild (or bootctl bootstrap). true with why filled. */
 bool cluster_backups_block_bootstrap(struct cluster *c, const struct cluster_lab *l, char *why,
                                      size_t n);
+/* rebuild_vms.c: a rebuild's Proxmox VMs in the plan ("vms": [{machine, vmid, action}];
+ * nothing without a proxmox: section) and, while the rebuild's phase is "vms", created,
+ * started or reset (then phase "reinstall"). */
+int cluster_rebuild_vms_plan(const struct lab *lab, const atomic_bool *cancel,
+                             struct cJSON *plan, struct bd_err *err);
+void cluster_rebuild_vms_step(struct cluster *c, const struct cluster_lab *l, int64_t *next);
 /* Takes a snapshot into cluster.etcd_backup.dir when one is due. */
 void cluster_backup_step(struct cluster *c, const struct cluster_lab *l, int64_t *next);
 

@@ -66,6 +66,9 @@ class WholeLabTest(unittest.TestCase):
         code, out = lab.rebuild("--etcd-snapshot", "latest")
         self.assertEqual(code, 0, out + lab.bootd.logs()[-4000:])
         self.assertIn("restore      " + lab.backups, out)
+        self.assertIn("proxmox      create cp-1 (8111) create cp-2 (8112) create cp-3 (8113) "
+                      "create w-1 (8121)", out)
+        self.assertIn("\n  vms ", out, "the summary times the VM phase")
         self.assertIn("rebuild done in", out)
         lab.phase("rebuild: etcd restored, all joined", t)
         lab.drive("GitOps synced after the rebuild", lab.synced, 180)

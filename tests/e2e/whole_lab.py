@@ -106,7 +106,7 @@ class Twin:
         self.name, self.ip, self.workdir = name, ip, workdir
         self.netns = "%s-%s" % (lab.name, name)
         lab._add_netns(self.netns)
-        veth = "v-" + name
+        veth = self.veth = "v-" + name
         run("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", self.netns)
         run("ip", "link", "set", veth, "master", "br0")
         run("ip", "link", "set", veth, "up")
@@ -138,6 +138,7 @@ class Twin:
 
     def stop(self):
         """The machine loses power: the twin SIGKILLs its etcd when its stdin closes."""
+        self.proc.stdout.close()
         if self.proc.poll() is None:
             self.proc.stdin.close()
             try:
@@ -145,11 +146,17 @@ class Twin:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        # the veth goes at once (with the namespace it would go some time later, and a
+        # new twin for the same machine needs its name)
+        run("ip", "link", "del", self.veth, check=False)
         run("ip", "netns", "del", self.netns, check=False)
 
 
 def run(*args, check=True):
-    return subprocess.run(args, check=check, capture_output=True, text=True)
+    r = subprocess.run(args, capture_output=True, text=True)
+    if check and r.returncode:
+        raise AssertionError("%s: exit %d: %s" % (" ".join(args), r.returncode, r.stderr.strip()))
+    return r
 
 
 class WholeLab:
@@ -183,8 +190,9 @@ class WholeLab:
         os.chmod(os.path.join(self.bootd.dir, "git.token"), 0o600)
         self.say("generating the cluster secrets (bootctl gen secrets)")
         self.bootd.gen("secrets")
+        os.makedirs(lab.path("k8s-ca"))
         kpki = pki.make_pki(lab.path("kube-pki"), ca=pki.bundle_ca(
-            os.path.join(self.bootd.dir, "secrets.yaml"), "k8s", lab.path("kube-pki")))
+            os.path.join(self.bootd.dir, "secrets.yaml"), "k8s", lab.path("k8s-ca")))
         self.kube = KubeApiServer(kpki, auto_ready=True).start()
         with open(self.bootd.lab_path, "w") as f:
             f.write(self._lab_yaml(self.kube.url))
@@ -370,14 +378,11 @@ class WholeLab:
         wipe_kube(self.kube)
 
     def rebuild(self, *args, timeout=600):
-        """bootd started on its empty state dir, `bootctl rebuild ARGS --yes`, and once it
-        has started, the VMs created through Proxmox; returns (exit code, bootctl output)."""
+        """bootd started on its empty state dir and `bootctl rebuild ARGS --yes`, which
+        creates the VMs through Proxmox; returns (exit code, bootctl output)."""
         self.bootd.start()
+        self.pending.update(m[0] for m in self.machines)
         p = self.bootctl_popen("rebuild", *args, "--yes", "--timeout", "%ds" % timeout)
-        rebuilding = lambda: p.poll() is not None or ((self.cluster() or {}).get("rebuild") or {}).get("phase")
-        wait_until("the rebuild to start", rebuilding, 60)
-        if p.poll() is None:
-            self.power_on()
         self.drive("the rebuild", lambda: p.poll() is not None, timeout + 30)
         with open(p.out) as f:
             return p.returncode, f.read()
