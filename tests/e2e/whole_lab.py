@@ -161,10 +161,12 @@ def run(*args, check=True):
 
 class WholeLab:
     """bootd, Proxmox with QEMU, Git over HTTP, the kube-apiserver stand-in and the twins,
-    in one lab namespace. say() hears of every step; timeline holds (phase, seconds)."""
+    in one lab namespace. say() hears of every step; timeline holds (phase, seconds).
+    Its directory (logs, and the cluster's secrets) stays after close() for a look at a
+    failure, unless keep_dir is false."""
 
-    def __init__(self, machines=THREE_PLUS_ONE, say=lambda msg: None):
-        self.machines, self.say = machines, say
+    def __init__(self, machines=THREE_PLUS_ONE, say=lambda msg: None, keep_dir=True):
+        self.machines, self.say, self.keep_dir = machines, say, keep_dir
         self.timeline, self.twins, self.pending = [], {}, set()
         self.lab = Lab()
         try:
@@ -393,8 +395,9 @@ class WholeLab:
         self.stop_twin(name)
         self.vm("destroy", "--yes", name)
         p = self.bootctl_popen("machine", "replace", name, "--timeout", "%ds" % timeout)
+        # its member removed, the machine is told to install again
         wait_until("the replace to start", lambda: p.poll() is not None or
-                   "install again" in open(p.out).read(), 60)
+                   (self.bootd.machine(name) or {}).get("reinstall"), 60)
         if p.poll() is None:
             self.power_on([name])
         self.drive("%s to rejoin" % name, lambda: p.poll() is not None, timeout + 30)
@@ -412,7 +415,11 @@ class WholeLab:
         if getattr(self, "backend", None):
             for vmid in list(self.backend.procs):
                 self.backend.stop(vmid)
-        self.lab.close()
+        try:
+            self.lab.close()
+        finally:
+            if not self.keep_dir:
+                shutil.rmtree(self.lab.root, ignore_errors=True)
 
 
 def wipe_kube(kube):
