@@ -70,6 +70,10 @@ bool cluster_backups_block_bootstrap(struct cluster *c, const struct cluster_lab
 int cluster_rebuild_vms_plan(const struct lab *lab, const atomic_bool *cancel,
                              struct cJSON *plan, struct bd_err *err);
 void cluster_rebuild_vms_step(struct cluster *c, const struct cluster_lab *l, int64_t *next);
+/* machine replace: the machine's Proxmox VM destroyed (its own disks only) and created and
+ * started again; done says what was done ("" without a proxmox: section for it). */
+int cluster_replace_vm(struct cluster *c, const struct lab *lab, const char *machine, char *done,
+                       size_t dn, struct bd_err *err);
 /* Takes a snapshot into cluster.etcd_backup.dir when one is due. */
 void cluster_backup_step(struct cluster *c, const struct cluster_lab *l, int64_t *next);
 

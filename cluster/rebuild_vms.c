@@ -175,3 +175,51 @@ void cluster_rebuild_vms_step(struct cluster *c, const struct cluster_lab *l, in
     if (c->vms_next_ms < *next)
         *next = c->vms_next_ms;
 }
+
+int cluster_replace_vm(struct cluster *c, const struct lab *lab, const char *machine, char *done,
+                       size_t dn, struct bd_err *err)
+{
+    done[0] = '\0';
+    if (!lab->proxmox.set)
+        return 0;
+    struct vms v;
+    memset(&v, 0, sizeof v);
+    if (proxmox_lab_load(lab, &v.pl, err) < 0)
+        return -1;
+    const struct proxmox_vm_spec *s = proxmox_lab_find(&v.pl, machine);
+    if (!s) { /* not a Proxmox VM of the lab: whoever runs it powers it on */
+        proxmox_lab_free(&v.pl);
+        return 0;
+    }
+    v.pl.cfg.cancel = &c->worker.cancel;
+    struct report rep = {""};
+    int rc = proxmox_open(&v.pl.cfg, &v.px, err);
+    if (rc == 0 && (rc = proxmox_plan(v.px, s, 1, &v.plan, err)) == 0)
+        v.planned = true;
+    /* the plan's first item is the spec's; bootd-tagged VMs of other machines follow and
+     * are left alone (apply only creates, changes and starts) */
+    const struct proxmox_plan_item *it = rc == 0 ? &v.plan.v[0] : NULL;
+    if (it && it->action == PROXMOX_CONFLICT)
+        rc = bd_err_set(err, "VM %d: %s", it->vmid, it->reason ? it->reason : "conflict");
+    if (rc == 0 && it->action != PROXMOX_CREATE) {
+        char what[160];
+        snprintf(what, sizeof what, "VM %d (%s)", it->vmid, machine);
+        rc = proxmox_destroy(v.px, it->node, it->vmid, what, v.pl.protected_ids, v.pl.nprotected,
+                             err);
+        if (rc == 0) {
+            note(it, "destroyed", &rep);
+            proxmox_plan_free(&v.plan);
+            v.planned = false;
+            if ((rc = proxmox_plan(v.px, s, 1, &v.plan, err)) == 0)
+                v.planned = true;
+        }
+    }
+    if (rc == 0)
+        rc = proxmox_apply(v.px, &v.plan, v.pl.protected_ids, v.pl.nprotected, note, &rep, err);
+    if (rc < 0)
+        bd_err_prefix(err, "Proxmox %s%s%s", lab->proxmox.api, rep.text[0] ? ": after " : "",
+                      rep.text);
+    snprintf(done, dn, "%s", rep.text);
+    vms_close(&v);
+    return rc;
+}

@@ -7,7 +7,7 @@ from Git exists) → a marker written to etcd → a scheduled snapshot taken aft
 disaster: every VM destroyed, every node gone, bootd's state dir deleted → `bootctl rebuild
 --etcd-snapshot latest --yes` (the VMs recreated through Proxmox meanwhile) → the same end
 state, the marker back, the persistent-volume disk on Proxmox untouched → `bootctl machine
-replace cp-3` after cp-3 died → 3 voting etcd members again. Each phase's time is printed.
+replace cp-3` after cp-3 died (bootd recreates its VM) → 3 voting etcd members again. Each phase's time is printed.
 
 Concession (Talos OS cannot run here; see tests/e2e/whole_lab.py and docs/recovery.md):
 after a VM has downloaded its config and powered off, its node twin takes over the
@@ -85,6 +85,8 @@ class WholeLabTest(unittest.TestCase):
         code, out = lab.replace("cp-3")
         self.assertEqual(code, 0, out + lab.bootd.logs()[-4000:])
         self.assertRegex(out, r"cp-3: etcd member [0-9a-f]+ removed through cp-[12]")
+        self.assertIn("cp-3: Proxmox: destroyed cp-3 (8113), created cp-3 (8113), started cp-3 "
+                      "(8113)", out)
         self.assertIn("rejoined", out)
         lab.drive("3 voting members after the replace", lambda: lab.voters() == ["cp-1", "cp-2", "cp-3"], 120)
         lab.phase("cp-3 replaced and rejoined", t)

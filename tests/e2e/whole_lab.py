@@ -390,16 +390,15 @@ class WholeLab:
             return p.returncode, f.read()
 
     def replace(self, name, timeout=420):
-        """The machine dies (its VM destroyed), `bootctl machine replace NAME`, and its VM
-        is created again; returns (exit code, bootctl output)."""
+        """The machine dies, then `bootctl machine replace NAME`, which recreates its VM
+        through Proxmox; returns (exit code, bootctl output)."""
         self.stop_twin(name)
-        self.vm("destroy", "--yes", name)
+        vmid, old = self.vmid(name), self.backend.procs.get(self.vmid(name))
         p = self.bootctl_popen("machine", "replace", name, "--timeout", "%ds" % timeout)
-        # its member removed, the machine is told to install again
-        wait_until("the replace to start", lambda: p.poll() is not None or
-                   (self.bootd.machine(name) or {}).get("reinstall"), 60)
-        if p.poll() is None:
-            self.power_on([name])
+        # the old VM destroyed, a new one started: the machine to hand to its twin
+        wait_until("%s's new VM" % name, lambda: p.poll() is not None or
+                   self.backend.procs.get(vmid) not in (None, old), 120)
+        self.pending.add(name)
         self.drive("%s to rejoin" % name, lambda: p.poll() is not None, timeout + 30)
         with open(p.out) as f:
             return p.returncode, f.read()

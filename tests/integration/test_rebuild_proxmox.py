@@ -97,6 +97,46 @@ class RebuildProxmoxTest(BackedUp, unittest.TestCase):
         self.assertEqual(wait_for(lambda: lab.etcd_get("/marker"), lambda v: v == "before-the-flood",
                                   60), "before-the-flood")
 
+    def test_replace_recreates_the_vm_and_is_rerun_after_a_proxmox_outage(self):
+        lab = self.proxmox_lab()
+        lab.start_twins()
+        lab.start()
+        self.assertEqual(wait_for(lab.voters, lambda v: len(v) == 3, 120), ["cp-1", "cp-2", "cp-3"])
+        r = lab.bootd.bootctl("vm", "apply", "--lab", lab.bootd.lab_path)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.pve.add_volume("local-lvm:vm-9999-pv-data", 1 << 30)  # a persistent volume
+        lab.twins.pop("cp-3").stop()  # cp-3 dies
+
+        # Proxmox is down: the member goes, the VM cannot; replace says to run it again
+        self.pve.stop()
+        r = lab.bootd.bootctl("machine", "replace", "cp-3", "--no-wait")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("cp-3 is told to install again and its etcd member is removed, but its VM "
+                      "was not recreated (run bootctl machine replace cp-3 again once Proxmox "
+                      "answers)", r.stderr)
+        self.assertIn("Proxmox %s" % self.pve.url, r.stderr)
+        self.assertEqual(lab.voters(), ["cp-1", "cp-2"])
+        self.pve.resume()
+        self.pve.reset_requests()
+        r = lab.bootd.bootctl("machine", "replace", "cp-3", "--no-wait")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("cp-3: no etcd member of that name (removed before)", r.stdout)
+        self.assertIn("cp-3: Proxmox: destroyed cp-3 (8103), created cp-3 (8103), started cp-3 (8103)",
+                      r.stdout)
+        writes = [x[:2] for x in self.pve.requests() if x[0] != "GET"]
+        self.assertIn(("DELETE", "/api2/json/nodes/host3/qemu/8103"), writes)
+        self.assertEqual([w for w in writes if "/8101" in w[1] or "/8102" in w[1]], [],
+                         "the other machines' VMs are not touched")
+        self.assertEqual(self.pve.vm(8103)["status"], "running")
+        self.assertIn("local-lvm:vm-9999-pv-data", self.pve.volumes())
+        self.assertEqual(self.pve.violations(), [])
+        kinds = [e["kind"] for e in lab.bootd.events("cp-3")]
+        self.assertIn("machine-replace-failed", kinds)
+        self.assertEqual(kinds[-1], "machine-replace")
+
+        lab.twin("cp-3")  # the new VM's machine comes up with an empty etcd and joins
+        self.assertEqual(wait_for(lab.voters, lambda v: len(v) == 3, 120), ["cp-1", "cp-2", "cp-3"])
+
     def test_proxmox_unreachable_at_plan_time_refuses(self):
         lab = self.proxmox_lab()
         self.backed_up_cluster(lab)
