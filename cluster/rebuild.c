@@ -190,7 +190,8 @@ struct cJSON *cluster_rebuild(struct cluster *c, const char *snapshot, bool skip
         cJSON_AddNumberToObject(s, "size", (double)snap.size);
         cJSON_AddBoolToObject(s, "skip_hash_check", skip_hash);
     }
-    if (cluster_rebuild_vms_plan(l.lab, &c->worker.cancel, plan, err) < 0) {
+    /* a healthy cluster is left alone: Proxmox need not even answer */
+    if ((!healthy || force) && cluster_rebuild_vms_plan(l.lab, &c->worker.cancel, plan, err) < 0) {
         cJSON_Delete(plan);
         plan = NULL;
         goto out;
