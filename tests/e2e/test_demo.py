@@ -19,7 +19,9 @@ class Demo(unittest.TestCase):
                                   "etcd bootstrapped", "Kubernetes ready, all joined",
                                   "GitOps synced"], out)
         self.assertRegex(out, r"cp-1 has its config \(sha256 [0-9a-f]{12}…\)")
-        self.assertRegex(out, r"phase\s+ready")
+        self.assertRegex(out, r"phase\s+ready .*cilium: 2/2 pods ready")
+        # every machine's Talos API answers (the worker's too: its twin is reachable)
+        self.assertRegex(out, r"w-1\s+worker\s+joined\s+Ready\s+v1\.13\.9 \(metal\)")
         self.assertIn("Try next:", out)
         root = re.search(r"the namespaces, (\S+) with the secrets", out).group(1)
         self.assertTrue(root.startswith(os.environ.get("TMPDIR", "/tmp")), root)

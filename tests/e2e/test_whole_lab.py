@@ -41,6 +41,11 @@ class WholeLabTest(unittest.TestCase):
         # the last control plane up joins as a learner and is promoted a moment later
         voters = lab.drive("3 voting members", lambda: lab.voters() == ["cp-1", "cp-2", "cp-3"], 120)
         self.assertTrue(voters)
+        # every machine's Talos API answers at its address, the worker's too
+        talos = lambda: {m["name"]: m["talos"] for m in lab.cluster()["machines"]}
+        lab.drive("every Talos API", lambda: set(talos().values()) == {"v1.13.9 (metal)"}, 60)
+        self.assertEqual(c["kubernetes"]["cilium"]["status"] if (c := lab.cluster()) else None,
+                         "4/4 pods ready")
         self.assertEqual(lab.cluster()["bootstrap"]["outcome"], "bootstrapped")
         self.assertEqual(lab.kube.get("v1", "configmaps", "hello", "hello")["data"],
                          {"greeting": "from git"})

@@ -31,7 +31,7 @@ import subprocess
 import tempfile
 import time
 
-from tests.e2e.netlab import BOOTCTL, Bootd, Lab, add_image, sha256, wait_until
+from tests.e2e.netlab import BOOT_SERVER, BOOTCTL, Bootd, Lab, add_image, sha256, wait_until
 from tests.e2e.pve_qemu import QemuBackend
 from tests.integration.git_http import GitHttp
 from tests.integration.gitops_env import make_repo
@@ -113,6 +113,13 @@ class Twin:
         for cmd in (["link", "set", "lo", "up"], ["link", "set", "eth0", "address", mac],
                     ["addr", "add", ip + "/24", "dev", "eth0"], ["link", "set", "eth0", "up"]):
             run("ip", "-n", self.netns, *cmd)
+        # A booting machine sends frames (DHCP, ARP) before anyone calls it; so does the
+        # twin, one datagram to the boot server (its ARP request is enough), or the bridge
+        # would keep delivering the MAC to the powered-off VM's tap until its entry ages
+        # out, 5 min (a worker's twin sends nothing by itself).
+        run("ip", "netns", "exec", self.netns, PYTHON, "-c",
+            "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto("
+            "b'', ('%s', 9))" % BOOT_SERVER)
         argv = ["ip", "netns", "exec", self.netns, PYTHON, "-m", "tests.standins.talos_node",
                 "--config", config, "--host", ip, "--workdir", workdir]
         argv += sum((["--peer", p] for p in peers), [])
@@ -295,10 +302,11 @@ class WholeLab:
                                   "addresses": [{"type": "InternalIP", "address": ip}]}})
         n = len(self.kube.names("v1", "nodes"))
         self.kube.put({"apiVersion": "apps/v1", "kind": "DaemonSet",
-                       "metadata": {"name": "cilium", "namespace": "kube-system", "generation": 1},
-                       "status": {"observedGeneration": 1, "desiredNumberScheduled": n,
-                                  "currentNumberScheduled": n, "updatedNumberScheduled": n,
-                                  "numberAvailable": n, "numberReady": n}})
+                       "metadata": {"name": "cilium", "namespace": "kube-system"}})
+        # set after the put: the stand-in's auto_ready would make up a status of its own
+        self.kube.set_status("apps/v1", "daemonsets", "kube-system", "cilium", {
+            "observedGeneration": 1, "desiredNumberScheduled": n, "currentNumberScheduled": n,
+            "updatedNumberScheduled": n, "numberAvailable": n, "numberReady": n})
 
     def stop_twin(self, name):
         t = self.twins.pop(name, None)
