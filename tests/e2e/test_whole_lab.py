@@ -44,8 +44,7 @@ class WholeLabTest(unittest.TestCase):
         # every machine's Talos API answers at its address, the worker's too
         talos = lambda: {m["name"]: m["talos"] for m in lab.cluster()["machines"]}
         lab.drive("every Talos API", lambda: set(talos().values()) == {"v1.13.9 (metal)"}, 60)
-        self.assertEqual(c["kubernetes"]["cilium"]["status"] if (c := lab.cluster()) else None,
-                         "4/4 pods ready")
+        self.assertEqual(lab.cluster()["kubernetes"]["cilium"]["status"], "4/4 pods ready")
         self.assertEqual(lab.cluster()["bootstrap"]["outcome"], "bootstrapped")
         self.assertEqual(lab.kube.get("v1", "configmaps", "hello", "hello")["data"],
                          {"greeting": "from git"})
