@@ -4,7 +4,6 @@ configs, Talos's part played by node twins (tests/e2e/whole_lab.py says what is 
 what stands in), bootstrap, Kubernetes, GitOps synced — with the timeline, then what to
 try next. Ctrl-C stops it; either way nothing is left behind."""
 import os
-import shutil
 import signal
 import sys
 

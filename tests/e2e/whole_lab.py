@@ -95,7 +95,6 @@ gitops:
 machines:
 {machines}"""
 
-STATES = Bootd.STATES
 
 
 class Twin:

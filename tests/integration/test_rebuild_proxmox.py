@@ -5,7 +5,6 @@ phase; Proxmox going away mid-run is a clear error kept in the rebuild record an
 event, the VMs done so far stay done, and once Proxmox is back (bootd restarted
 meanwhile) the rebuild carries on from state.db without creating anything twice, then
 restores etcd as usual."""
-import os
 import signal
 import tempfile
 import unittest
