@@ -96,7 +96,6 @@ machines:
 {machines}"""
 
 
-
 class Twin:
     """A node twin in its own namespace at a machine's address (see the module header)."""
 
