@@ -15,10 +15,11 @@ Concessions, because Talos OS cannot run here:
   its own whose veth carries the machine's MAC and reserved address on the lab bridge, the
   twin answering the Talos API there and running the etcd member with that config. A real
   Talos machine would instead reboot into its installed disk.
-* No kubelet: when a twin comes up the harness registers its Node (Ready, InternalIP) and
-  Cilium's DaemonSet status with the kube-apiserver stand-in, which listens on the lab
-  namespace's loopback (cluster.endpoint) and keeps its objects in memory, not in etcd:
-  after the disaster it starts empty and GitOps fills it again.
+* No kubelet: once bootd has seen a twin's Talos API (kubelet starts after Talos), the
+  harness registers its Node (Ready, InternalIP) and Cilium's DaemonSet status with the
+  kube-apiserver stand-in, which listens on the lab namespace's loopback
+  (cluster.endpoint) and keeps its objects in memory, not in etcd: after the disaster it
+  starts empty and GitOps fills it again.
 * The Proxmox "persistent-volume disk" is a volume of the stand-in's (vm-9999-pv-data).
 
 Everything runs inside the lab's namespaces (192.0.2.0/24) and is stopped by close().
@@ -172,7 +173,7 @@ class WholeLab:
 
     def __init__(self, machines=THREE_PLUS_ONE, say=lambda msg: None, keep_dir=True):
         self.machines, self.say, self.keep_dir = machines, say, keep_dir
-        self.timeline, self.twins, self.pending = [], {}, set()
+        self.timeline, self.twins, self.pending, self.no_kubelet = [], {}, set(), set()
         self.lab = Lab()
         try:
             self._setup()
@@ -264,6 +265,12 @@ class WholeLab:
                 if vmid in self.backend.procs and not self.backend.running(vmid) and \
                         "config sha256=" in self.backend.console(vmid):
                     self.take_over(name)
+            for name in sorted(self.no_kubelet):
+                # kubelet registers the Node once Talos is up: after bootd saw its API
+                state = (self.bootd.machine(name) or {}).get("state")
+                if state in ("ready", "joined"):
+                    self.no_kubelet.discard(name)
+                    self.kubelet(name)
             v = done()
             if v:
                 return v
@@ -288,7 +295,7 @@ class WholeLab:
         self.twins[name] = Twin(self.lab, machine, self.configs[name], wd,
                                 [m[3] for m in cps], self.configs[cps[0][0]],
                                 self.lab.path("twin-%s.log" % name))
-        self.kubelet(name)
+        self.no_kubelet.add(name)
         self.say("%s has its config (sha256 %s…); its twin answers at %s" % (name, got[:12],
                                                                               machine[3]))
 
@@ -307,6 +314,7 @@ class WholeLab:
             "updatedNumberScheduled": n, "numberAvailable": n, "numberReady": n})
 
     def stop_twin(self, name):
+        self.no_kubelet.discard(name)
         t = self.twins.pop(name, None)
         if t:
             t.stop()
