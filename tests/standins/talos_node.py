@@ -388,9 +388,9 @@ class NodeTwin(talos_apid.Apid):
             self._authorize("EtcdRemoveMemberByID", context)
         self._controlplane(context, "etcd remove member")
         try:
-            self.etcdctl("member", "remove", "%x" % request.member_id,
-                         endpoints=[self.client_url()] + [self.client_url(p) for p in self.peers],
-                         timeout=10)
+            # through the node's own etcd, as machined's local etcd client does: a dead
+            # peer's address only times out (off loopback nothing refuses the connection)
+            self.etcdctl("member", "remove", "%x" % request.member_id, timeout=10)
         except EtcdError as e:
             if "member not found" in str(e):
                 context.abort(grpc.StatusCode.NOT_FOUND, "etcdserver: member not found")
