@@ -109,7 +109,7 @@ e2e: $(BOOTD) $(BOOTCTL)
 
 # the slow boot paths: arm64 under AAVMF, Secure Boot enrollment and refusals, PXE
 # timeouts before HTTP boot (8 to 9 min under software emulation); the whole lab from
-# nothing, lost and rebuilt (about 6 min)
+# nothing, lost and rebuilt (4 to 6 min)
 e2e-slow: $(BOOTD) $(BOOTCTL)
 	BOOTD_BUILD=$(BUILD) E2E_SLOW=1 E2E_TESTS="tests.e2e.test_boot_paths.Arm64 \
 	  tests.e2e.test_boot_paths.SecureBoot \

@@ -16,7 +16,8 @@ lab bridge) and runs the Talos API and the etcd member from that config; once bo
 has seen that API the harness registers the Node and Cilium's status with the
 kube-apiserver stand-in (no kubelet).
 
-Runs under flock /work/notes/qemu.lock (make e2e-slow) and takes 5 to 10 minutes here.
+Runs in make e2e-slow (wrap it in flock /work/notes/qemu.lock on a shared machine); 4 to
+6 minutes here.
 """
 import os
 import re
