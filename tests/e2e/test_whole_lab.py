@@ -103,6 +103,7 @@ class WholeLabTest(unittest.TestCase):
         self.assertEqual(lab.pve.volumes()[PV_DISK], disk_before)
         self.assertEqual(lab.pve.violations(), [])
         say("total %.1f s" % (time.monotonic() - t0))
+        lab.keep_dir = False  # passed: its logs and the cluster secrets need not stay
 
 
 if __name__ == "__main__":
