@@ -62,7 +62,14 @@ static void print_plan(const cJSON *p)
                    : ", etcd's SHA-256 checked");
     else
         printf("  etcd         a fresh bootstrap: nothing restored, GitOps recreates what is in Git\n");
-    const cJSON *m;
+    const cJSON *m, *vms = cJSON_GetObjectItemCaseSensitive(p, "vms");
+    if (cJSON_GetArraySize(vms)) {
+        printf("  proxmox     ");
+        cJSON_ArrayForEach(m, vms)
+            printf(" %s %s (%.0f)", str(m, "action"), str(m, "machine"),
+                   cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(m, "vmid")));
+        printf("\n");
+    }
     printf("  reinstall   ");
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(p, "reinstall"))
         printf(" %s (%s)", str(m, "name"), str(m, "role"));
@@ -120,16 +127,21 @@ static int lines_of(struct view *v, const cJSON *cs, char out[][160], bool *etcd
     const char *phase = str(cs, "phase");
     *etcd_done = !strcmp(rphase, "recovered");
     *ready = *etcd_done && !strcmp(phase, "ready");
-    phase_seen(v, "reinstall");
-    if (strcmp(rphase, "reinstall"))
+    bool vms = !strcmp(rphase, "vms");
+    if (vms)
+        phase_seen(v, "vms");
+    else
+        phase_seen(v, "reinstall");
+    if (!vms && strcmp(rphase, "reinstall"))
         phase_seen(v, "etcd");
     if (*etcd_done)
         phase_seen(v, "kubernetes");
     if (*ready)
         phase_seen(v, "ready");
-    const char *steps[] = {"reinstall", "etcd", "kubernetes", "ready"};
-    for (int i = 0; i < 4; i++) {
-        bool current = reached(v, steps[i]) && (i == 3 || !reached(v, steps[i + 1]));
+    /* vms only when the lab has Proxmox VMs (and bootctl saw that phase) */
+    const char *steps[] = {"vms", "reinstall", "etcd", "kubernetes", "ready"};
+    for (int i = !reached(v, "vms"); i < 5; i++) {
+        bool current = reached(v, steps[i]) && (i == 4 || !reached(v, steps[i + 1]));
         const char *mark = !reached(v, steps[i]) ? " " : current && !*ready ? ">" : "\u2713";
         snprintf(out[n++], 160, "%s %s", mark, steps[i]);
     }

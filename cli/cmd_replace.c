@@ -77,6 +77,8 @@ int cli_machine_replace(struct cli *c, int argc, char **argv)
     else if (cp)
         printf("%s: no etcd member of that name (removed before)\n", name);
     printf("%s will install again on its next network boot\n", name);
+    if (cli_str(j, "vm"))
+        printf("%s: Proxmox: %s\n", name, cli_str(j, "vm"));
     cJSON_Delete(j);
     int rc = 0;
     if (wait && cp) {

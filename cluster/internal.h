@@ -47,6 +47,8 @@ struct cluster {
     /* day-2 counters for /metrics (since bootd started; read without a lock) */
     _Atomic uint64_t day2_jobs, day2_applied, day2_upgrades, day2_failures;
     char secrets_event[1400];
+    int64_t vms_next_ms, vms_backoff_ms; /* rebuild_vms.c: Proxmox retried */
+    char vms_event[1024];                /* the last Proxmox error, not repeated */
 };
 
 /* A machine's Talos API as the reconciler calls it: a short connect timeout, cancelled
@@ -66,6 +68,16 @@ bool cluster_backups_block_bootstrap(struct cluster *c, const struct cluster_lab
                                      size_t n);
 /* day2.c: advances the day-2 job under way, if any, by a step. */
 void cluster_day2_step(struct cluster *c, const struct cluster_lab *l, int64_t *next);
+/* rebuild_vms.c: a rebuild's Proxmox VMs in the plan ("vms": [{machine, vmid, action}];
+ * nothing without a proxmox: section) and, while the rebuild's phase is "vms", created,
+ * started or reset (then phase "reinstall"). */
+int cluster_rebuild_vms_plan(const struct lab *lab, const atomic_bool *cancel,
+                             struct cJSON *plan, struct bd_err *err);
+void cluster_rebuild_vms_step(struct cluster *c, const struct cluster_lab *l, int64_t *next);
+/* machine replace: the machine's Proxmox VM destroyed (its own disks only) and created and
+ * started again; done says what was done ("" without a proxmox: section for it). */
+int cluster_replace_vm(struct cluster *c, const struct lab *lab, const char *machine, char *done,
+                       size_t dn, struct bd_err *err);
 /* Takes a snapshot into cluster.etcd_backup.dir when one is due. */
 void cluster_backup_step(struct cluster *c, const struct cluster_lab *l, int64_t *next);
 

@@ -190,6 +190,12 @@ struct cJSON *cluster_rebuild(struct cluster *c, const char *snapshot, bool skip
         cJSON_AddNumberToObject(s, "size", (double)snap.size);
         cJSON_AddBoolToObject(s, "skip_hash_check", skip_hash);
     }
+    /* a healthy cluster is left alone: Proxmox need not even answer */
+    if ((!healthy || force) && cluster_rebuild_vms_plan(l.lab, &c->worker.cancel, plan, err) < 0) {
+        cJSON_Delete(plan);
+        plan = NULL;
+        goto out;
+    }
     cJSON *ms = cJSON_AddArrayToObject(plan, "reinstall");
     const char **macs = bd_xcalloc(l.lab->nmachines + 1, sizeof *macs);
     char(*macbuf)[18] = bd_xcalloc(l.lab->nmachines + 1, sizeof *macbuf);
@@ -207,7 +213,8 @@ struct cJSON *cluster_rebuild(struct cluster *c, const char *snapshot, bool skip
         started = "nothing to do: the cluster is healthy (--force rebuilds it anyway)";
     else if (dry_run)
         started = "plan only";
-    else if (state_rebuild_start(c->env.store, l.cluster_id, path, skip_hash, macs,
+    else if (state_rebuild_start(c->env.store, l.cluster_id, path, skip_hash,
+                                 l.lab->proxmox.set ? "vms" : "reinstall", macs,
                                  l.lab->nmachines, err) < 0) {
         cJSON_Delete(plan);
         plan = NULL;

@@ -443,6 +443,7 @@ int64_t cluster_round(struct cluster *c)
         c->env.lab_put(c->env.ud, &l);
         return next;
     }
+    cluster_rebuild_vms_step(c, &l, &next);
     /* twice: a bootstrap node that starts answering is bootstrapped in the same round */
     bool pending = step_bootstrap(c, &l, &next);
     step_machines(c, &l, pending, &next);

@@ -131,6 +131,24 @@ struct cJSON *cluster_machine_replace(struct cluster *c, const char *name, struc
     bd_mac_format(&m->mac, mac);
     if (state_machine_set_reinstall(c->env.store, mac, true, err) < 0)
         goto fail; /* no row: never seen, it installs anyway */
+    char vm[1024];
+    if (cluster_replace_vm(c, l.lab, m->name, vm, sizeof vm, err) < 0) {
+        /* what was done stays done: a second replace finds no member and goes on */
+        bd_err_prefix(err, "%s is told to install again%s, but its VM was not recreated "
+                           "(run bootctl machine replace %s again once Proxmox answers)",
+                      m->name, cJSON_GetObjectItemCaseSensitive(o, "removed_member") &&
+                                       cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "removed_member"))
+                                   ? " and its etcd member is removed"
+                                   : "",
+                      m->name);
+        cluster_event(c, "replace", m, "machine-replace-failed", err->msg);
+        goto fail;
+    }
+    bd_json_add_str_or_null(o, "vm", vm[0] ? vm : NULL);
+    if (vm[0]) {
+        size_t len = strlen(msg);
+        snprintf(msg + len, sizeof msg - len, "; Proxmox: %.300s", vm);
+    }
     cluster_event(c, "replace", m, "machine-replace", msg);
     cluster_kick(c);
     goto out;

@@ -1,4 +1,4 @@
 #!/bin/sh
-# make demo: a VM PXE-boots from bootd (examples/minimal) in a network namespace.
+# make demo: VMs -> config -> bootstrap -> Kubernetes -> GitOps synced, in network namespaces.
 set -eu
 exec /usr/bin/python3 -m tests.e2e.demo

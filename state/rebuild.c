@@ -31,8 +31,8 @@ int state_rebuild_get(struct state_db *st, const char *cluster, struct state_reb
 }
 
 int state_rebuild_start(struct state_db *st, const char *cluster, const char *snapshot,
-                        bool skip_hash, const char *const *macs, size_t nmacs,
-                        struct bd_err *err)
+                        bool skip_hash, const char *phase, const char *const *macs,
+                        size_t nmacs, struct bd_err *err)
 {
     int64_t now = bd_now_ms();
     int rc = state_txn_begin(st, err);
@@ -42,6 +42,7 @@ int state_rebuild_start(struct state_db *st, const char *cluster, const char *sn
         state_bind_text(s, 2, snapshot ? snapshot : "");
         sqlite3_bind_int(s, 3, skip_hash);
         sqlite3_bind_int64(s, 4, now);
+        state_bind_text(s, 5, phase);
         rc = state_run(st, s, err, "start rebuild");
     }
     if (rc == 0 && (s = state_stmt(st, S_BOOTSTRAP_FORGET))) {

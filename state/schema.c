@@ -164,7 +164,7 @@ const char *const state_stmt_sql[S_COUNT] = {
     [S_REBUILD_GET] = "SELECT snapshot, skip_hash, phase, node, attempts, coalesce(last_error, ''),"
                       " started, recovered FROM rebuild WHERE cluster = ?1",
     [S_REBUILD_START] = "INSERT OR REPLACE INTO rebuild(cluster, snapshot, skip_hash, phase,"
-                        " started) VALUES (?1, ?2, ?3, 'reinstall', ?4)",
+                        " started) VALUES (?1, ?2, ?3, ?5, ?4)",
     [S_REBUILD_PROGRESS] = "UPDATE rebuild SET phase = ?2, node = ?3, last_error = ?4,"
                            " attempts = attempts + (?4 IS NOT NULL),"
                            " recovered = CASE WHEN ?2 = 'recovered' THEN ?5 ELSE recovered END"

@@ -199,7 +199,7 @@ int state_bootstrap_attempt(struct state_db *st, const char *cluster, const char
 struct state_rebuild {
     char snapshot[1024]; /* the etcd snapshot to restore; "" = a fresh bootstrap */
     bool skip_hash;      /* a raw db copy without etcd's SHA-256 trailer */
-    char phase[32];      /* reinstall | recovering | recovered */
+    char phase[32];      /* vms | reinstall | recovering | recovered */
     char node[64];       /* the control plane recovery was last tried on */
     int64_t attempts;
     char last_error[512];
@@ -208,12 +208,12 @@ struct state_rebuild {
 /* 1 found, 0 none, -1 error. */
 int state_rebuild_get(struct state_db *st, const char *cluster, struct state_rebuild *out,
                       struct bd_err *err) BD_MUST_CHECK;
-/* In one transaction: the rebuild record (replacing an earlier one), every machine in
- * macs told to install again, and the cluster's bootstrap record forgotten, so the
- * reconciler bootstraps (or recovers) once more. */
+/* In one transaction: the rebuild record (replacing an earlier one) in its first phase,
+ * every machine in macs told to install again, and the cluster's bootstrap record
+ * forgotten, so the reconciler bootstraps (or recovers) once more. */
 int state_rebuild_start(struct state_db *st, const char *cluster, const char *snapshot,
-                        bool skip_hash, const char *const *macs, size_t nmacs,
-                        struct bd_err *err) BD_MUST_CHECK;
+                        bool skip_hash, const char *phase, const char *const *macs,
+                        size_t nmacs, struct bd_err *err) BD_MUST_CHECK;
 /* Records where the rebuild stands; error (not NULL) counts an attempt. */
 int state_rebuild_progress(struct state_db *st, const char *cluster, const char *phase,
                            const char *node, const char *error, struct bd_err *err) BD_MUST_CHECK;

@@ -254,10 +254,13 @@ class Bootd:
         status, m = self.api("/machines/" + name)
         return m if status == 200 else None
 
+    def env(self):
+        """The environment bootctl talks to this bootd with."""
+        return dict(os.environ, BOOTD_URL="http://%s:8080" % BOOT_SERVER,
+                    BOOTD_TOKEN_FILE=os.path.join(self.state, "admin.token"))
+
     def bootctl(self, *args):
-        env = dict(os.environ, BOOTD_URL="http://%s:8080" % BOOT_SERVER,
-                   BOOTD_TOKEN_FILE=os.path.join(self.state, "admin.token"))
-        return subprocess.run([BOOTCTL, *args], capture_output=True, text=True, env=env,
+        return subprocess.run([BOOTCTL, *args], capture_output=True, text=True, env=self.env(),
                               timeout=30).stdout
 
     STATES = ["discovered", "assigned", "booting", "config-served", "installing", "ready",

@@ -32,12 +32,14 @@ def tearDownModule():
     shutil.rmtree(_DIR, ignore_errors=True)
 
 
-class RebuildTest(unittest.TestCase):
-    def lab(self):
+class BackedUp:
+    """A twin lab with scheduled snapshots, brought to a backed-up cluster and lost."""
+
+    def lab(self, extra="", **kw):
         self.backups = os.path.join(tempfile.mkdtemp(prefix="backups-"), "etcd")
         self.addCleanup(shutil.rmtree, os.path.dirname(self.backups), True)
-        extra = "  etcd_backup: {interval: 10s, keep: 5, dir: %s}\n" % self.backups
-        return TwinLab(self, os.path.join(_DIR, "secrets.yaml"), HOSTS, extra=extra)
+        extra = "  etcd_backup: {interval: 10s, keep: 5, dir: %s}\n" % self.backups + extra
+        return TwinLab(self, os.path.join(_DIR, "secrets.yaml"), HOSTS, extra=extra, **kw)
 
     def snapshots(self):
         try:
@@ -69,6 +71,8 @@ class RebuildTest(unittest.TestCase):
         shutil.rmtree(lab.bootd.state)
         seed_images(os.path.join(lab.bootd.state, "images"))
 
+
+class RebuildTest(BackedUp, unittest.TestCase):
     def test_lost_cluster_comes_back_from_the_latest_snapshot(self):
         lab = self.lab()
         self.backed_up_cluster(lab)

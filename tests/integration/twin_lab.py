@@ -53,13 +53,15 @@ def gen_secrets(d):
 class TwinLab:
     """bootd + node twins. hosts: the control planes' addresses (cp-1, cp-2, ...)."""
 
-    def __init__(self, test, secrets, hosts, extra="", name="twin"):
+    def __init__(self, test, secrets, hosts, extra="", name="twin", machine_extra=lambda i: ""):
+        """machine_extra(i): more keys for the i-th machine's entry (", proxmox: {...}")."""
         self.test, self.hosts = test, hosts
         self.bootd = Bootd(lab="")
         test.addCleanup(self.cleanup)
         self.names = ["cp-%d" % (i + 1) for i in range(len(hosts))]
-        machines = "".join('  - {name: %s, mac: "52:54:00:00:01:%02x", role: controlplane, ip: %s}\n'
-                           % (n, i + 1, h) for i, (n, h) in enumerate(zip(self.names, hosts)))
+        machines = "".join('  - {name: %s, mac: "52:54:00:00:01:%02x", role: controlplane, ip: %s%s}\n'
+                           % (n, i + 1, h, machine_extra(i))
+                           for i, (n, h) in enumerate(zip(self.names, hosts)))
         self.lab_text = LAB.format(name=name, extra=extra, port=self.bootd.port, machines=machines)
         self.bootd.write("lab.yaml", self.lab_text)
         self.secrets = os.path.join(self.bootd.labdir, "secrets.yaml")

@@ -69,6 +69,7 @@ import json
 import os
 import re
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -1126,6 +1127,24 @@ def fingerprint_of(crt):
     return ":".join(h[i:i + 2] for i in range(0, len(h), 2))
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    """Keeps its open connections, so that stop() can close kept-alive ones too."""
+
+    def __init__(self, *a):
+        self.conns, self.conns_lock = set(), threading.Lock()
+        super().__init__(*a)
+
+    def process_request(self, request, client_address):
+        with self.conns_lock:
+            self.conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self.conns_lock:
+            self.conns.discard(request)
+        super().shutdown_request(request)
+
+
 class ProxmoxApi:
     """One stand-in server. dir receives pve.crt/pve.key and the token file."""
 
@@ -1143,16 +1162,19 @@ class ProxmoxApi:
         fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(token + "\n")
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(self.crt, self.key)
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
-        self.httpd.api = Api(self.state)
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        self.ctx.load_cert_chain(self.crt, self.key)
+        self._listen(0)
         self.port = self.httpd.server_address[1]
         self.url = "https://127.0.0.1:%d" % self.port
         self.thread = None
+
+    def _listen(self, port):
+        self.httpd = _Server(("127.0.0.1", port), Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.socket = self.ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.httpd.api = Api(self.state)
 
     def start(self):
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -1160,8 +1182,21 @@ class ProxmoxApi:
         return self
 
     def stop(self):
+        """pveproxy going away: the listener and every open connection closed."""
         self.httpd.shutdown()
         self.httpd.server_close()
+        with self.httpd.conns_lock:
+            for c in list(self.httpd.conns):
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def resume(self):
+        """Test hook: after stop() (pveproxy down), the same API on the same port again;
+        the VMs, volumes and tasks are as they were."""
+        self._listen(self.port)
+        return self.start()
 
     def info(self):
         return {"url": self.url, "port": self.port, "fingerprint": self.fingerprint,
