@@ -204,8 +204,11 @@ int cluster_replace_vm(struct cluster *c, const struct lab *lab, const char *mac
     if (rc == 0 && it->action != PROXMOX_CREATE) {
         char what[160];
         snprintf(what, sizeof what, "VM %d (%s)", it->vmid, machine);
-        rc = proxmox_destroy(v.px, it->node, it->vmid, what, v.pl.protected_ids, v.pl.nprotected,
-                             err);
+        /* the Proxmox-side rules keep any disk bootd did not create (a CSI volume attached
+         * to this VM refuses the delete) */
+        struct proxmox_destroy_opts o = {.protected_ids = v.pl.protected_ids,
+                                         .nprotected = v.pl.nprotected};
+        rc = proxmox_destroy(v.px, it->node, it->vmid, what, &o, err);
         if (rc == 0) {
             note(it, "destroyed", &rep);
             proxmox_plan_free(&v.plan);
