@@ -243,7 +243,8 @@ class WholeLab:
 
     def vm(self, *args):
         """bootctl vm SUB --lab LAB ARGS: lab.yaml's Proxmox VMs."""
-        return self.bootctl("vm", args[0], "--lab", self.bootd.lab_path, *args[1:], timeout=300)
+        return self.bootctl("vm", args[0], "--lab", self.bootd.lab_path, "--state-dir",
+                            self.bootd.state, *args[1:], timeout=300)
 
     def power_on(self, names=None):
         """Creates (when missing) and starts the VMs; each is taken over by its twin once

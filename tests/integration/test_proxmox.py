@@ -664,7 +664,8 @@ class TestStandinProgram(unittest.TestCase):
             f.write(LAB.format(mem=2048, worker_vmid=8201, node="pve2", api=info["url"],
                                token_file=info["token_file"], cp="",
                                extra='  fingerprint: "%s"\n' % info["fingerprint"]))
-        r = subprocess.run([BOOTCTL, "vm", "apply", "--lab", lab], capture_output=True, text=True,
+        r = subprocess.run([BOOTCTL, "vm", "apply", "--lab", lab, "--state-dir",
+                            os.path.join(root, "state")], capture_output=True, text=True,
                            timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("work-00 (VM 8201): started", r.stdout)

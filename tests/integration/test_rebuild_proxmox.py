@@ -43,7 +43,8 @@ class RebuildProxmoxTest(BackedUp, unittest.TestCase):
     def test_vms_created_and_reset_proxmox_down_midway_then_resumed(self):
         lab = self.proxmox_lab()
         self.backed_up_cluster(lab)
-        r = lab.bootd.bootctl("vm", "apply", "--lab", lab.bootd.lab_path, "cp-2")
+        r = lab.bootd.bootctl("vm", "apply", "--lab", lab.bootd.lab_path, "--state-dir",
+                              lab.bootd.state, "cp-2")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(self.pve.vmids(), [8102])  # cp-2's VM survived, still running
         self.disaster(lab)
@@ -101,7 +102,8 @@ class RebuildProxmoxTest(BackedUp, unittest.TestCase):
         lab.start_twins()
         lab.start()
         self.assertEqual(wait_for(lab.voters, lambda v: len(v) == 3, 120), ["cp-1", "cp-2", "cp-3"])
-        r = lab.bootd.bootctl("vm", "apply", "--lab", lab.bootd.lab_path)
+        r = lab.bootd.bootctl("vm", "apply", "--lab", lab.bootd.lab_path, "--state-dir",
+                              lab.bootd.state)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.pve.add_volume("local-lvm:vm-9999-pv-data", 1 << 30)  # a persistent volume
         lab.twins.pop("cp-3").stop()  # cp-3 dies
