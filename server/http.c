@@ -142,23 +142,6 @@ static enum MHD_Result plain(struct MHD_Connection *c, struct req *r, unsigned s
     return server_reply_text(c, r, status, "text/plain; charset=utf-8", msg, strlen(msg));
 }
 
-/* Percent-encoded NUL, slash and backslash have no business in any bootd URL; MHD
- * would decode them before routing, so they are refused on the raw text. */
-static bool raw_uri_ok(const char *raw)
-{
-    const char *end = strchr(raw, '?');
-    size_t n = end ? (size_t)(end - raw) : strlen(raw);
-    for (const char *p = raw; (p = strchr(p, '%')) && (size_t)(p - raw) < n; p++) {
-        if (p[1] == '0' && p[2] == '0')
-            return false;
-        if ((p[1] == '2' && (p[2] == 'f' || p[2] == 'F')) ||
-            (p[1] == '5' && (p[2] == 'c' || p[2] == 'C')))
-            return false;
-    }
-    /* in the query a NUL would cut a value short without anyone noticing */
-    return !end || !strstr(end, "%00");
-}
-
 /* A raw NUL in the request line cuts the target short, and MHD hands on what is left:
  * "/healthz\0/../x" reads as "/healthz". MHD 0.9.75 splits the line in place, the target
  * from after the method up to the last space before the version, so the target's true
@@ -256,7 +239,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (r->body_too_large)
         return plain(c, r, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
-    if (!raw_uri_ok(r->raw_uri))
+    if (!server_raw_uri_ok(r->raw_uri))
         return plain(c, r, MHD_HTTP_BAD_REQUEST, "encoded NUL, slash or backslash in URL\n");
 
     if (!strcmp(url, "/boot.ipxe")) {

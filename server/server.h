@@ -206,6 +206,29 @@ struct boot_job {
     char message[256], warning[160];
 };
 
+/* ---- what a request's target and headers say (request_parse.c) ---- */
+
+#define SERVER_MAX_ARGS 16
+#define SERVER_MAX_ARG_LEN 256
+/* /ipxe's query: how many arguments, whether one is too long, and the ones it reads
+ * (NULL when absent), as MHD decoded them. */
+struct server_ident_args {
+    unsigned count;
+    bool too_long;
+    const char *mac, *uuid, *arch, *platform;
+};
+/* Fills j's mac, mac_hyp, uuid, buildarch and platform; NULL, or a message for a 400. */
+const char *server_ident_parse(const struct server_ident_args *a, struct boot_job *j);
+/* false for a raw target with an encoded NUL, slash or backslash in the path, or NUL in
+ * the query */
+bool server_raw_uri_ok(const char *raw);
+/* One component of an /assets path (n bytes at s): not empty, hidden, too long or odd. */
+bool server_asset_component_ok(const char *s, size_t n);
+/* One "bytes=" Range against size: 1 set (off, len), 0 serve it all, -1 unsatisfiable. */
+int server_range_parse(const char *h, uint64_t size, uint64_t *off, uint64_t *len);
+bool server_etag_listed(const char *header, const char *etag);
+bool server_config_token_ok(const char *t);
+
 /* ---- kernel-log sink ---- */
 
 struct log_line {
@@ -216,6 +239,13 @@ int server_logsink_start(struct server *s, const char *listen_addr, int port, st
 void server_logsink_stop(struct server *s);
 /* A copy of a machine's kept lines, oldest first (free with server_log_lines_free). */
 int server_logsink_lines(struct server *s, const char *mac, struct log_line **out, size_t *n);
+/* Cuts buf's len bytes (buf has room for one more) at newlines, hands each complete line
+ * to on_line, moves the rest to the front and returns its length; a rest of cap bytes
+ * or more is handed on as a line of its own and dropped. */
+size_t server_log_split(char *buf, size_t len, size_t cap, void (*on_line)(void *, char *),
+                        void *ud);
+/* The text a kernel-log line carries (caller frees): its "msg", or the line itself. */
+char *server_log_message(const char *line);
 /* Lines kept since start, all machines together (0 without a sink). */
 uint64_t server_logsink_total(struct server *s);
 void server_log_lines_free(struct log_line *v, size_t n);
