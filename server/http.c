@@ -35,7 +35,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (!r)
         return;
     bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
-    server_http_deadline_mark(s->deadline, c, true);
+    server_http_deadline_mark(s->deadline, c, CONN_WAITING);
     if (r->status)
         server_metrics_observe(&s->metrics, r->route, r->status, ok ? r->bytes : 0,
                         (uint64_t)(bd_mono_us() - r->start_us));
@@ -200,7 +200,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
      * API POSTs) then arrive in pieces; answer once all of it is here. */
     if (!r->started) {
         r->started = true;
-        server_http_deadline_mark(s->deadline, c, false);
+        server_http_deadline_mark(s->deadline, c, CONN_BODY);
         if (target_has_nul(r, version))
             return plain(c, r, MHD_HTTP_BAD_REQUEST, "NUL in the request target\n");
         /* Decided before any body is read: a body from someone without the token is never
@@ -237,6 +237,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
+    server_http_deadline_mark(s->deadline, c, CONN_ANSWERING);
     if (r->body_too_large)
         return plain(c, r, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
     if (!server_raw_uri_ok(r->raw_uri))

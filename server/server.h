@@ -150,13 +150,19 @@ int server_http_start(struct server *s, struct bd_err *err) BD_MUST_CHECK;
  * start for ip and 127.0.0.1, and the pin of its public key (admin_tls.c). */
 int server_admin_tls_material(const char *state_dir, const char *ip, char **cert_pem, char **key_pem,
                        char *pin, size_t pin_len, struct bd_err *err);
-/* Request heads that do not arrive in time (http_deadline.c). */
+/* Request heads that do not arrive in time, bodies and answers that move too slowly
+ * (http_deadline.c). */
 struct http_deadline *server_http_deadline_start(void);
 void server_http_deadline_stop(struct http_deadline *d);
 void server_http_deadline_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode code);
-/* waiting: the connection now waits for a request head (after a response). */
-void server_http_deadline_mark(struct http_deadline *d, struct MHD_Connection *c, bool waiting);
+enum server_conn_phase {
+    CONN_WAITING,   /* for a request head: new, or after a response */
+    CONN_BODY,      /* the head is in; a body may be arriving */
+    CONN_ANSWERING, /* the request is whole; bootd works on it or sends the answer */
+};
+void server_http_deadline_mark(struct http_deadline *d, struct MHD_Connection *c,
+                               enum server_conn_phase phase);
 void server_http_stop(struct server *s);
 
 struct lab_snap *server_lab(struct server *s); /* takes a reference */
