@@ -6,8 +6,7 @@ Planted bugs this catches (each checked by planting it, watching a test here fai
 reverting):
 - no rate floor (MIN_RATE 0): slow readers and slow bodies keep their connections, and
   the source address stays locked out by its 64-connection cap;
-- the floor counted while bootd, not the client, is what the answer waits on, or set far
-  too high (1 MiB/s): the 120 KiB/s download is cut.
+- the floor set far too high (1 MiB/s): the 120 KiB/s download is cut.
 """
 import os
 import socket
