@@ -206,20 +206,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         /* Decided before any body is read: a body from someone without the token is never
          * buffered (the 401 closes the connection, which is all such a client deserves). */
         r->api = !strncmp(url, "/api/v1/", 8) || !strcmp(url, "/api/v1");
-        if (s->admin_daemon) {
-            bool on_tls = connection_daemon(c) == s->admin_daemon;
-            if (on_tls && !r->api && strcmp(url, "/healthz") && !is_ui_path(url))
-                return plain(c, r, MHD_HTTP_NOT_FOUND,
-                             "this port serves /api/v1 and the status page only\n");
-            /* with TLS on, the admin API in clear text is for this host only (bootctl on
-             * it, dnsmasq's lease hook) */
-            if (!on_tls && r->api && !from_this_host(c)) {
-                r->route = R_API;
+        bool on_tls = s->admin_daemon && connection_daemon(c) == s->admin_daemon;
+        if (on_tls && !r->api && strcmp(url, "/healthz") && !is_ui_path(url))
+            return plain(c, r, MHD_HTTP_NOT_FOUND,
+                         "this port serves /api/v1 and the status page only\n");
+        /* the admin API in clear text is for this host only (bootctl on it, dnsmasq's
+         * lease hook), unless the admin said otherwise: the token must not cross the LAN */
+        if (!on_tls && r->api && !s->opts.admin_plain_lan && !from_this_host(c)) {
+            r->route = R_API;
+            if (s->admin_daemon)
                 return server_reply_error_json(c, r, MHD_HTTP_FORBIDDEN,
                                         "the admin API is on https, port %d (bootctl: "
                                         "BOOTD_URL=https://HOST:%d)",
                                         s->opts.admin_port, s->opts.admin_port);
-            }
+            return server_reply_error_json(c, r, MHD_HTTP_FORBIDDEN,
+                                    "the admin API is served in clear text to this host only;"
+                                    " start bootd with --admin-port N for TLS (or"
+                                    " --admin-plain-lan)");
         }
         enum api_scope scope = r->api ? server_api_scope_of(s, c) : SCOPE_NONE;
         if (r->api && !server_api_scope_allows(scope, url + 7, method)) {
@@ -329,8 +332,13 @@ static int admin_tls_start(struct server *s, struct sockaddr_in sa, struct bd_er
     struct lab_snap *snap = server_lab(s);
     bd_ipv4_format(snap->lab->lan.boot_server, ip);
     server_lab_put(s, snap);
-    if (server_admin_tls_material(s->opts.state_dir, ip, &cert, &key, s->admin_pin,
-                           sizeof s->admin_pin, err) < 0)
+    int rc = s->opts.admin_tls_cert
+                 ? server_admin_tls_user(s->opts.state_dir, s->opts.admin_tls_cert,
+                                         s->opts.admin_tls_key, &cert, &key, s->admin_pin,
+                                         sizeof s->admin_pin, err)
+                 : server_admin_tls_material(s->opts.state_dir, ip, &cert, &key, s->admin_pin,
+                                             sizeof s->admin_pin, err);
+    if (rc < 0)
         return -1;
     sa.sin_port = htons((uint16_t)s->opts.admin_port);
     s->admin_daemon = listen_on(s, &sa, 1, key, cert);
@@ -356,8 +364,14 @@ int server_http_start(struct server *s, struct bd_err *err)
     if (!s->deadline)
         return bd_err_set(err, "http: cannot start the request deadline thread");
     /* the admin listener first: once the plain one answers, all of bootd is up */
+    if ((s->opts.admin_tls_cert || s->opts.admin_tls_key) &&
+        (!s->opts.admin_tls_cert || !s->opts.admin_tls_key || !s->opts.admin_port))
+        return bd_err_set(err, "--admin-tls-cert and --admin-tls-key go together, with --admin-port");
     if (s->opts.admin_port && admin_tls_start(s, sa, err) < 0)
         return -1;
+    if (s->opts.admin_plain_lan)
+        bd_warn("admin: --admin-plain-lan: the admin API answers the LAN in clear text; its token,"
+                " kubeconfigs and etcd snapshots can be read by anyone on the path");
     s->daemon = listen_on(s, &sa, threads, NULL, NULL);
     if (!s->daemon)
         return bd_err_set(err, "cannot listen on %s:%d (in use, or not allowed)", addr, s->port);

@@ -91,6 +91,8 @@ struct server_opts {
     const char *admin_token_file; /* default <state>/admin.token */
     const char *viewer_token_file; /* read-only API token, default <state>/viewer.token */
     int admin_port;               /* admin API over TLS on this port; 0 = off */
+    const char *admin_tls_cert, *admin_tls_key; /* the user's, instead of bootd's own */
+    bool admin_plain_lan;         /* plain /api/v1 for the LAN too, not only this host */
     const char *listen_addr;      /* default 0.0.0.0 */
     int port;                     /* default lan.http_port */
     unsigned threads;             /* default: one per CPU */
@@ -150,6 +152,11 @@ int server_http_start(struct server *s, struct bd_err *err) BD_MUST_CHECK;
  * start for ip and 127.0.0.1, and the pin of its public key (admin_tls.c). */
 int server_admin_tls_material(const char *state_dir, const char *ip, char **cert_pem, char **key_pem,
                        char *pin, size_t pin_len, struct bd_err *err);
+/* The same from the user's files (--admin-tls-cert, --admin-tls-key), checked: readable,
+ * PEM, the key private (0600), unencrypted and the certificate's; errors name the file. */
+int server_admin_tls_user(const char *state_dir, const char *cert_path, const char *key_path,
+                          char **cert_pem, char **key_pem, char *pin, size_t pin_len,
+                          struct bd_err *err);
 /* Request heads that do not arrive in time, bodies and answers that move too slowly
  * (http_deadline.c). */
 struct http_deadline *server_http_deadline_start(void);
