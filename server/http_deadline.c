@@ -53,13 +53,18 @@ static bool client_bound(const struct watched *w, uint64_t *bytes)
     return ioctl(w->fd, SIOCOUTQ, &queued) == 0 && queued > 0;
 }
 
+/* MHD sees the connection fail and closes it as it would any broken one. */
+static void cut(struct watched *w)
+{
+    shutdown(w->fd, SHUT_RDWR);
+    w->shut = true;
+}
+
 static void check(struct watched *w, int64_t now)
 {
     if (w->phase == CONN_WAITING) {
-        if (now - w->waiting_since_ms > HEAD_DEADLINE_MS) {
-            shutdown(w->fd, SHUT_RDWR);
-            w->shut = true;
-        }
+        if (now - w->waiting_since_ms > HEAD_DEADLINE_MS)
+            cut(w);
         return;
     }
     uint64_t bytes = 0;
@@ -71,8 +76,7 @@ static void check(struct watched *w, int64_t now)
     if (now - w->window_ms < RATE_WINDOW_MS)
         return;
     if ((bytes - w->window_bytes) * 1000 < (uint64_t)MIN_RATE * (uint64_t)(now - w->window_ms)) {
-        shutdown(w->fd, SHUT_RDWR);
-        w->shut = true;
+        cut(w);
         return;
     }
     w->window_ms = now;
