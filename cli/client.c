@@ -1,9 +1,14 @@
 /* How bootctl finds bootd and proves it is the admin. */
 #include "cli.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define DEFAULT_URL "http://127.0.0.1:8080"
@@ -141,6 +146,41 @@ void cli_free(struct cli *c)
     free(c->pin_from);
 }
 
+/* Is url's host this machine (loopback, or one of its own addresses)? Only then may the
+ * token go in clear text: elsewhere it would cross the LAN. */
+static bool url_is_this_host(const char *url)
+{
+    if (strncasecmp(url, "http://", 7))
+        return false;
+    const char *h = url + 7;
+    char host[256];
+    size_t n = *h == '[' ? strcspn(h + 1, "]") : strcspn(h, ":/?#");
+    snprintf(host, sizeof host, "%.*s", (int)n, *h == '[' ? h + 1 : h);
+    if (!strcasecmp(host, "localhost"))
+        return true;
+    struct in_addr a4;
+    struct in6_addr a6;
+    bool v4 = inet_pton(AF_INET, host, &a4) == 1, v6 = !v4 && inet_pton(AF_INET6, host, &a6) == 1;
+    if (v4 && ntohl(a4.s_addr) >> 24 == 127)
+        return true;
+    if (v6 && IN6_IS_ADDR_LOOPBACK(&a6))
+        return true;
+    struct ifaddrs *ifs, *i;
+    bool mine = false;
+    if ((v4 || v6) && getifaddrs(&ifs) == 0) {
+        for (i = ifs; i && !mine; i = i->ifa_next) {
+            if (!i->ifa_addr)
+                continue;
+            if (v4 && i->ifa_addr->sa_family == AF_INET)
+                mine = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == a4.s_addr;
+            else if (v6 && i->ifa_addr->sa_family == AF_INET6)
+                mine = !memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, &a6, sizeof a6);
+        }
+        freeifaddrs(ifs);
+    }
+    return mine;
+}
+
 /* One call to the admin API: fails (-1) when there is no token, no answer or the token
  * is refused; any other status is left in resp for the caller. */
 static int request(struct cli *c, struct bd_http_req *req, const char *path,
@@ -158,6 +198,14 @@ static int request(struct cli *c, struct bd_http_req *req, const char *path,
                           " from bootd's host to %s (bootd also logs it at start), or set"
                           " BOOTD_PIN",
                           c->url, c->pin_from ? c->pin_from : "admin.pin beside the token");
+    const char *plain_ok = getenv("BOOTD_INSECURE_PLAIN");
+    if (!tls && !url_is_this_host(c->url) && !(plain_ok && !strcmp(plain_ok, "1")))
+        return bd_err_set(err,
+                          "bootd at %s (from %s) is another host over plain http: the admin token"
+                          " would cross the LAN in clear text. Use https://HOST:PORT (bootd's"
+                          " --admin-port) with its pin, or an SSH tunnel to http://127.0.0.1;"
+                          " BOOTD_INSECURE_PLAIN=1 sends it in clear anyway",
+                          c->url, c->url_from);
     char *url = bd_xasprintf("%s/api/v1%s", c->url, path);
     req->url = url;
     req->bearer = c->token;

@@ -2,9 +2,12 @@
  * etcd snapshots must not cross the LAN in clear text, while the boot routes stay plain
  * HTTP (iPXE as Debian builds it has no HTTPS). The certificate is bootd's own, made on
  * first start (ECDSA P-256, self-signed); bootctl trusts it by pinning its public key,
- * which bootd logs and keeps in STATE/admin.pin in curl's format (sha256//BASE64). */
+ * which bootd logs and keeps in STATE/admin.pin in curl's format (sha256//BASE64). The
+ * user may bring their own certificate and key instead (--admin-tls-cert, --admin-tls-key):
+ * they are checked here, before anything listens, and pinned the same way. */
 #include "server.h"
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -94,12 +97,25 @@ static int pin_of(const char *cert_pem, char *pin, size_t n, struct bd_err *err)
     return 0;
 }
 
+/* STATE/admin.pin, for bootctl on this host and for the admin to copy. */
+static int write_pin(const char *state_dir, const char *cert_pem, char *pin, size_t pin_len,
+                     struct bd_err *err)
+{
+    if (pin_of(cert_pem, pin, pin_len, err) < 0)
+        return -1;
+    char *pin_path = bd_path_join(state_dir, "admin.pin");
+    char line[128];
+    snprintf(line, sizeof line, "%s\n", pin);
+    int rc = bd_file_write_atomic(pin_path, line, strlen(line), 0600, err);
+    free(pin_path);
+    return rc;
+}
+
 int server_admin_tls_material(const char *state_dir, const char *ip, char **cert_pem, char **key_pem,
                        char *pin, size_t pin_len, struct bd_err *err)
 {
     char *cert_path = bd_path_join(state_dir, "admin-tls.crt");
     char *key_path = bd_path_join(state_dir, "admin-tls.key");
-    char *pin_path = bd_path_join(state_dir, "admin.pin");
     int rc = -1;
     *cert_pem = *key_pem = NULL;
     if (access(cert_path, F_OK) < 0 || access(key_path, F_OK) < 0) {
@@ -113,13 +129,7 @@ int server_admin_tls_material(const char *state_dir, const char *ip, char **cert
                bd_file_read(key_path, key_pem, NULL, err) < 0) {
         goto out;
     }
-    if (pin_of(*cert_pem, pin, pin_len, err) < 0)
-        goto out;
-    char line[128];
-    snprintf(line, sizeof line, "%s\n", pin);
-    if (bd_file_write_atomic(pin_path, line, strlen(line), 0600, err) < 0)
-        goto out;
-    rc = 0;
+    rc = write_pin(state_dir, *cert_pem, pin, pin_len, err);
 out:
     if (rc < 0) {
         free(*cert_pem);
@@ -128,6 +138,69 @@ out:
     }
     free(cert_path);
     free(key_path);
-    free(pin_path);
     return rc;
+}
+
+/* An encrypted key would make OpenSSL ask for a passphrase on the terminal: never. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
+/* The user's certificate and key: PEM, the key the certificate's, the certificate in date. */
+static int check_pair(const char *cert_path, const char *cert_pem, const char *key_path,
+                      const char *key_pem, struct bd_err *err)
+{
+    int rc = -1;
+    BIO *cb = BIO_new_mem_buf(cert_pem, -1), *kb = BIO_new_mem_buf(key_pem, -1);
+    X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *key = kb ? PEM_read_bio_PrivateKey(kb, NULL, no_passphrase, NULL) : NULL;
+    if (!x)
+        bd_err_set(err, "--admin-tls-cert %s: not a PEM certificate (\"-----BEGIN CERTIFICATE-----\")",
+                   cert_path);
+    else if (!key)
+        bd_err_set(err, "--admin-tls-key %s: not an unencrypted PEM private key (an encrypted"
+                        " one needs its passphrase, which bootd never asks for: openssl pkey"
+                        " -in %s -out NEW.key)", key_path, key_path);
+    else if (X509_check_private_key(x, key) != 1)
+        bd_err_set(err, "--admin-tls-key %s is not the key of --admin-tls-cert %s (their public"
+                        " keys differ)", key_path, cert_path);
+    else if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0)
+        bd_err_set(err, "--admin-tls-cert %s: expired", cert_path);
+    else
+        rc = 0;
+    ERR_clear_error();
+    X509_free(x);
+    EVP_PKEY_free(key);
+    BIO_free(cb);
+    BIO_free(kb);
+    return rc;
+}
+
+int server_admin_tls_user(const char *state_dir, const char *cert_path, const char *key_path,
+                          char **cert_pem, char **key_pem, char *pin, size_t pin_len,
+                          struct bd_err *err)
+{
+    *cert_pem = *key_pem = NULL;
+    if (bd_file_read(cert_path, cert_pem, NULL, err) < 0) {
+        bd_err_prefix(err, "--admin-tls-cert");
+        goto fail;
+    }
+    if (bd_file_check_private(key_path, err) < 0 || bd_file_read(key_path, key_pem, NULL, err) < 0) {
+        bd_err_prefix(err, "--admin-tls-key");
+        goto fail;
+    }
+    if (check_pair(cert_path, *cert_pem, key_path, *key_pem, err) < 0 ||
+        write_pin(state_dir, *cert_pem, pin, pin_len, err) < 0)
+        goto fail;
+    return 0;
+fail:
+    free(*cert_pem);
+    free(*key_pem);
+    *cert_pem = *key_pem = NULL;
+    return -1;
 }

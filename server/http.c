@@ -37,7 +37,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (!r)
         return;
     bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
-    server_http_deadline_mark(s->deadline, c, true);
+    server_http_deadline_mark(s->deadline, c, CONN_WAITING);
     if (r->status)
         server_metrics_observe(&s->metrics, r->route, r->status, ok ? r->bytes : 0,
                         (uint64_t)(bd_mono_us() - r->start_us));
@@ -147,23 +147,6 @@ static enum MHD_Result plain(struct MHD_Connection *c, struct req *r, unsigned s
     return server_reply_text(c, r, status, "text/plain; charset=utf-8", msg, strlen(msg));
 }
 
-/* Percent-encoded NUL, slash and backslash have no business in any bootd URL; MHD
- * would decode them before routing, so they are refused on the raw text. */
-static bool raw_uri_ok(const char *raw)
-{
-    const char *end = strchr(raw, '?');
-    size_t n = end ? (size_t)(end - raw) : strlen(raw);
-    for (const char *p = raw; (p = strchr(p, '%')) && (size_t)(p - raw) < n; p++) {
-        if (p[1] == '0' && p[2] == '0')
-            return false;
-        if ((p[1] == '2' && (p[2] == 'f' || p[2] == 'F')) ||
-            (p[1] == '5' && (p[2] == 'c' || p[2] == 'C')))
-            return false;
-    }
-    /* in the query a NUL would cut a value short without anyone noticing */
-    return !end || !strstr(end, "%00");
-}
-
 /* A raw NUL in the request line cuts the target short, and MHD hands on what is left:
  * "/healthz\0/../x" reads as "/healthz". MHD 0.9.75 splits the line in place, the target
  * from after the method up to the last space before the version, so the target's true
@@ -222,26 +205,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
      * API POSTs) then arrive in pieces; answer once all of it is here. */
     if (!r->started) {
         r->started = true;
-        server_http_deadline_mark(s->deadline, c, false);
+        server_http_deadline_mark(s->deadline, c, CONN_BODY);
         if (target_has_nul(r, version))
             return plain(c, r, MHD_HTTP_BAD_REQUEST, "NUL in the request target\n");
         /* Decided before any body is read: a body from someone without the token is never
          * buffered (the 401 closes the connection, which is all such a client deserves). */
         r->api = !strncmp(url, "/api/v1/", 8) || !strcmp(url, "/api/v1");
-        if (s->admin_daemon) {
-            bool on_tls = connection_daemon(c) == s->admin_daemon;
-            if (on_tls && !r->api && strcmp(url, "/healthz") && !is_ui_path(url))
-                return plain(c, r, MHD_HTTP_NOT_FOUND,
-                             "this port serves /api/v1 and the status page only\n");
-            /* with TLS on, the admin API in clear text is for this host only (bootctl on
-             * it, dnsmasq's lease hook) */
-            if (!on_tls && r->api && !from_this_host(c)) {
-                r->route = R_API;
+        bool on_tls = s->admin_daemon && connection_daemon(c) == s->admin_daemon;
+        if (on_tls && !r->api && strcmp(url, "/healthz") && !is_ui_path(url))
+            return plain(c, r, MHD_HTTP_NOT_FOUND,
+                         "this port serves /api/v1 and the status page only\n");
+        /* the admin API in clear text is for this host only (bootctl on it, dnsmasq's
+         * lease hook), unless the admin said otherwise: the token must not cross the LAN */
+        if (!on_tls && r->api && !s->opts.admin_plain_lan && !from_this_host(c)) {
+            r->route = R_API;
+            if (s->admin_daemon)
                 return server_reply_error_json(c, r, MHD_HTTP_FORBIDDEN,
                                         "the admin API is on https, port %d (bootctl: "
                                         "BOOTD_URL=https://HOST:%d)",
                                         s->opts.admin_port, s->opts.admin_port);
-            }
+            return server_reply_error_json(c, r, MHD_HTTP_FORBIDDEN,
+                                    "the admin API is served in clear text to this host only;"
+                                    " start bootd with --admin-port N for TLS (or"
+                                    " --admin-plain-lan)");
         }
         enum api_scope scope = r->api ? server_api_scope_of(s, c) : SCOPE_NONE;
         if (r->api && !server_api_scope_allows(scope, url + 7, method)) {
@@ -259,9 +245,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
+    server_http_deadline_mark(s->deadline, c, CONN_ANSWERING);
     if (r->body_too_large)
         return plain(c, r, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
-    if (!raw_uri_ok(r->raw_uri))
+    if (!server_raw_uri_ok(r->raw_uri))
         return plain(c, r, MHD_HTTP_BAD_REQUEST, "encoded NUL, slash or backslash in URL\n");
 
     if (!strcmp(url, "/boot.ipxe")) {
@@ -361,8 +348,13 @@ static int admin_tls_start(struct server *s, struct sockaddr_in sa, struct bd_er
     struct lab_snap *snap = server_lab(s);
     bd_ipv4_format(snap->lab->lan.boot_server, ip);
     server_lab_put(s, snap);
-    if (server_admin_tls_material(s->opts.state_dir, ip, &cert, &key, s->admin_pin,
-                           sizeof s->admin_pin, err) < 0)
+    int rc = s->opts.admin_tls_cert
+                 ? server_admin_tls_user(s->opts.state_dir, s->opts.admin_tls_cert,
+                                         s->opts.admin_tls_key, &cert, &key, s->admin_pin,
+                                         sizeof s->admin_pin, err)
+                 : server_admin_tls_material(s->opts.state_dir, ip, &cert, &key, s->admin_pin,
+                                             sizeof s->admin_pin, err);
+    if (rc < 0)
         return -1;
     sa.sin_port = htons((uint16_t)s->opts.admin_port);
     s->admin_daemon = daemon_start(s, &sa, key, cert, CONNECTION_LIMIT);
@@ -388,8 +380,14 @@ int server_http_start(struct server *s, struct bd_err *err)
     if (!s->deadline)
         return bd_err_set(err, "http: cannot start the request deadline thread");
     /* the admin listener first: once the plain one answers, all of bootd is up */
+    if ((s->opts.admin_tls_cert || s->opts.admin_tls_key) &&
+        (!s->opts.admin_tls_cert || !s->opts.admin_tls_key || !s->opts.admin_port))
+        return bd_err_set(err, "--admin-tls-cert and --admin-tls-key go together, with --admin-port");
     if (s->opts.admin_port && admin_tls_start(s, sa, err) < 0)
         return -1;
+    if (s->opts.admin_plain_lan)
+        bd_warn("admin: --admin-plain-lan: the admin API answers the LAN in clear text; its token,"
+                " kubeconfigs and etcd snapshots can be read by anyone on the path");
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     socklen_t salen = sizeof sa;

@@ -2,22 +2,86 @@
  * connection opening or of the previous response: libmicrohttpd 0.9.75 only times out
  * idle connections, so a client sending a byte every few seconds would hold its
  * connection for ever, and enough of them (from many addresses) would hold them all. A
- * thread shuts such connections down; MHD then closes them as it would any broken one. */
+ * thread shuts such connections down; MHD then closes them as it would any broken one.
+ *
+ * The same holds for a body trickled in, or an answer read a few bytes at a time (a
+ * kernel of 70 MB at 1 byte a second): while the client is what the transfer waits on
+ * (a body still arriving, or the answer's bytes queued in the socket), it must move at
+ * least MIN_RATE bytes a second over each RATE_WINDOW_MS, or it is shut down. The
+ * kernel counts the bytes (TCP_INFO): nothing is added to the data path. Firmware on the
+ * slowest LAN moves megabytes a second; waiting on bootd itself (a boot script held
+ * until the image is cached, a status watch) is never counted against the client. */
 #include "server.h"
 
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #define HEAD_DEADLINE_MS 10000
 #define SWEEP_MS 1000
+#define MIN_RATE 4096 /* bytes a second */
+#define RATE_WINDOW_MS 10000
 
 struct watched {
     struct watched *prev, *next;
     int fd;
-    int64_t waiting_since_ms; /* 0 while a request is being handled */
+    enum server_conn_phase phase;
+    int64_t waiting_since_ms; /* when the phase began */
+    int64_t window_ms;        /* the rate window's start, 0 when none runs */
+    uint64_t window_bytes;    /* the byte count at its start */
     bool shut;
 };
+
+/* Is the client what this transfer waits on, and how many bytes has it moved? */
+static bool client_bound(const struct watched *w, uint64_t *bytes)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (getsockopt(w->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
+        len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received)
+        return false;
+    if (w->phase == CONN_BODY) {
+        *bytes = ti.tcpi_bytes_received;
+        return true;
+    }
+    int queued = 0;
+    *bytes = ti.tcpi_bytes_acked;
+    return ioctl(w->fd, SIOCOUTQ, &queued) == 0 && queued > 0;
+}
+
+/* MHD sees the connection fail and closes it as it would any broken one. */
+static void cut(struct watched *w)
+{
+    shutdown(w->fd, SHUT_RDWR);
+    w->shut = true;
+}
+
+static void check(struct watched *w, int64_t now)
+{
+    if (w->phase == CONN_WAITING) {
+        if (now - w->waiting_since_ms > HEAD_DEADLINE_MS)
+            cut(w);
+        return;
+    }
+    uint64_t bytes = 0;
+    if (!client_bound(w, &bytes) || !w->window_ms) {
+        w->window_ms = now;
+        w->window_bytes = bytes;
+        return;
+    }
+    if (now - w->window_ms < RATE_WINDOW_MS)
+        return;
+    if ((bytes - w->window_bytes) * 1000 < (uint64_t)MIN_RATE * (uint64_t)(now - w->window_ms)) {
+        cut(w);
+        return;
+    }
+    w->window_ms = now;
+    w->window_bytes = bytes;
+}
 
 struct http_deadline {
     pthread_mutex_t mu;
@@ -38,10 +102,8 @@ static void *sweeper(void *arg)
         pthread_cond_timedwait(&d->cv, &d->mu, &until);
         int64_t now = bd_mono_ms();
         for (struct watched *w = d->head; w; w = w->next)
-            if (w->waiting_since_ms && !w->shut && now - w->waiting_since_ms > HEAD_DEADLINE_MS) {
-                shutdown(w->fd, SHUT_RDWR);
-                w->shut = true;
-            }
+            if (!w->shut)
+                check(w, now);
     }
     pthread_mutex_unlock(&d->mu);
     return NULL;
@@ -118,7 +180,8 @@ void server_http_deadline_notify(void *cls, struct MHD_Connection *c, void **soc
     }
 }
 
-void server_http_deadline_mark(struct http_deadline *d, struct MHD_Connection *c, bool waiting)
+void server_http_deadline_mark(struct http_deadline *d, struct MHD_Connection *c,
+                               enum server_conn_phase phase)
 {
     if (!d)
         return;
@@ -128,6 +191,10 @@ void server_http_deadline_mark(struct http_deadline *d, struct MHD_Connection *c
     if (!w)
         return;
     pthread_mutex_lock(&d->mu);
-    w->waiting_since_ms = waiting ? bd_mono_ms() : 0;
+    if (w->phase != phase) {
+        w->phase = phase;
+        w->waiting_since_ms = bd_mono_ms();
+        w->window_ms = 0;
+    }
     pthread_mutex_unlock(&d->mu);
 }

@@ -234,12 +234,10 @@ static void handle_line(struct logsink *ls, struct client *c, char *line)
         return;
     if (!c->mac[0])
         return;
-    cJSON *j = cJSON_Parse(line);
-    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "msg");
-    const char *text = cJSON_IsString(msg) ? msg->valuestring : line;
+    char *text = server_log_message(line);
     ring_push(ls, c->mac, c->in_lab, text);
     maybe_installing(ls, c, text);
-    cJSON_Delete(j);
+    free(text);
 }
 
 static void close_client(struct logsink *ls, struct client *c)
@@ -256,6 +254,17 @@ static void close_client(struct logsink *ls, struct client *c)
     free(c);
 }
 
+struct line_to {
+    struct logsink *ls;
+    struct client *c;
+};
+
+static void on_line(void *ud, char *line)
+{
+    struct line_to *t = ud;
+    handle_line(t->ls, t->c, line);
+}
+
 static void read_client(struct logsink *ls, struct client *c)
 {
     ssize_t n = read(c->fd, c->buf + c->len, LINE_MAX_LEN - c->len);
@@ -268,20 +277,8 @@ static void read_client(struct logsink *ls, struct client *c)
         close_client(ls, c);
         return;
     }
-    c->len += (size_t)n;
-    c->buf[c->len] = 0;
-    char *start = c->buf, *nl;
-    while ((nl = strchr(start, '\n'))) {
-        *nl = 0;
-        handle_line(ls, c, start);
-        start = nl + 1;
-    }
-    c->len = strlen(start);
-    memmove(c->buf, start, c->len + 1);
-    if (c->len == LINE_MAX_LEN) { /* an overlong line is cut, not allowed to grow */
-        handle_line(ls, c, c->buf);
-        c->len = 0;
-    }
+    struct line_to line_to = {ls, c};
+    c->len = server_log_split(c->buf, c->len + (size_t)n, LINE_MAX_LEN, on_line, &line_to);
 }
 
 /* false: addr has its share of connections. Otherwise, when all are taken, the longest

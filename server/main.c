@@ -19,7 +19,11 @@ static void usage(FILE *f)
           "  --viewer-token-file F   read-only token for /api/v1 (default STATE/viewer.token,\n"
           "                          created 0600 on first start)\n"
           "  --admin-port N          the admin API over TLS on port N (a certificate bootd\n"
-          "                          makes; bootctl pins it); plain /api/v1 then only locally\n"
+          "                          makes; bootctl pins it)\n"
+          "  --admin-tls-cert F      with --admin-tls-key F: the admin API's certificate (PEM,\n"
+          "                          leaf first) and key (PEM, unencrypted, mode 0600)\n"
+          "  --admin-plain-lan       serve /api/v1 in clear text to the LAN too (by default\n"
+          "                          only to this host: the token would cross the LAN)\n"
           "  --listen ADDR           IPv4 address to listen on (default 0.0.0.0)\n"
           "  --port N                port (default lan.http_port from lab.yaml)\n"
           "  --threads N             HTTP worker threads (default: one per CPU)\n"
@@ -49,6 +53,9 @@ int main(int argc, char **argv)
         {"admin-token-file", required_argument, NULL, 't'},
         {"viewer-token-file", required_argument, NULL, 'V'},
         {"admin-port", required_argument, NULL, 'S'},
+        {"admin-tls-cert", required_argument, NULL, 'C'},
+        {"admin-tls-key", required_argument, NULL, 'K'},
+        {"admin-plain-lan", no_argument, NULL, 'N'},
         {"listen", required_argument, NULL, 'L'},
         {"port", required_argument, NULL, 'p'},
         {"threads", required_argument, NULL, 'T'},
@@ -72,6 +79,9 @@ int main(int argc, char **argv)
         case 't': o.admin_token_file = optarg; break;
         case 'V': o.viewer_token_file = optarg; break;
         case 'S': o.admin_port = atoi(optarg); break;
+        case 'C': o.admin_tls_cert = optarg; break;
+        case 'K': o.admin_tls_key = optarg; break;
+        case 'N': o.admin_plain_lan = true; break;
         case 'L': o.listen_addr = optarg; break;
         case 'p': o.port = atoi(optarg); break;
         case 'T': o.threads = (unsigned)atoi(optarg); break;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* One machine as the API shows it: what lab.yaml says merged with what bootd saw. At
  * least one of lm and sm is set. */
@@ -294,11 +295,15 @@ static enum MHD_Result dhcp_event(struct server *s, struct MHD_Connection *c, st
 enum api_scope server_api_scope_of(struct server *s, struct MHD_Connection *c)
 {
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncmp(h, "Bearer ", 7))
+    /* RFC 9110 11.1: the scheme is case-insensitive, and one or more spaces follow it */
+    if (!h || strncasecmp(h, "Bearer ", 7))
         return SCOPE_NONE;
+    const char *t = h + 7;
+    while (*t == ' ')
+        t++;
     /* both compared, whatever the first gives: the time says nothing about which matched */
-    bool admin = bd_secret_equal(h + 7, s->admin_token);
-    bool viewer = bd_secret_equal(h + 7, s->viewer_token);
+    bool admin = bd_secret_equal(t, s->admin_token);
+    bool viewer = bd_secret_equal(t, s->viewer_token);
     return admin ? SCOPE_ADMIN : viewer ? SCOPE_VIEWER : SCOPE_NONE;
 }
 

@@ -18,17 +18,6 @@ static enum MHD_Result refuse(struct MHD_Connection *c, struct req *r, unsigned 
     return server_reply_text(c, r, status, "text/plain; charset=utf-8", msg, strlen(msg));
 }
 
-/* Names that are never served: empty, ".", "..", hidden or partial files (".name"). */
-static bool component_ok(const char *s, size_t n)
-{
-    if (n == 0 || s[0] == '.' || n > 255)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (s[i] == '\\' || (unsigned char)s[i] < 0x20)
-            return false;
-    return true;
-}
-
 /* Opens rel below dirfd without following symlinks; -1 with errno set. */
 static int open_below(int dirfd, const char *rel)
 {
@@ -37,7 +26,7 @@ static int open_below(int dirfd, const char *rel)
     while (fd >= 0) {
         const char *slash = strchr(p, '/');
         size_t n = slash ? (size_t)(slash - p) : strlen(p);
-        if (!component_ok(p, n)) {
+        if (!server_asset_component_ok(p, n)) {
             close(fd);
             errno = EINVAL;
             return -1;
@@ -56,61 +45,6 @@ static int open_below(int dirfd, const char *rel)
         p = slash + 1;
     }
     return fd;
-}
-
-/* Parses one "bytes=" range against size. 1: range set; 0: serve everything (absent,
- * malformed or several ranges, which RFC 9110 lets a server ignore); -1: unsatisfiable. */
-static int parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
-{
-    if (!h || strncmp(h, "bytes=", 6) || strchr(h, ','))
-        return 0;
-    const char *p = h + 6;
-    char *end;
-    if (*p == '-') {
-        if (p[1] < '0' || p[1] > '9')
-            return 0;
-        uint64_t suffix = strtoull(p + 1, &end, 10);
-        if (*end)
-            return 0;
-        if (suffix == 0 || size == 0)
-            return -1;
-        if (suffix > size)
-            suffix = size;
-        *off = size - suffix;
-        *len = suffix;
-        return 1;
-    }
-    if (*p < '0' || *p > '9')
-        return 0;
-    uint64_t first = strtoull(p, &end, 10);
-    if (*end != '-')
-        return 0;
-    uint64_t last = UINT64_MAX;
-    if (end[1]) {
-        if (end[1] < '0' || end[1] > '9')
-            return 0;
-        last = strtoull(end + 1, &end, 10);
-        if (*end || last < first)
-            return 0;
-    }
-    if (first >= size)
-        return -1;
-    if (last >= size)
-        last = size - 1;
-    *off = first;
-    *len = last - first + 1;
-    return 1;
-}
-
-static bool etag_listed(const char *header, const char *etag)
-{
-    if (!header)
-        return false;
-    if (!strcmp(header, "*"))
-        return true;
-    /* a list of tags; ours contain no commas or quotes inside, so a substring match
-     * is an exact match on one of them */
-    return strstr(header, etag) != NULL;
 }
 
 enum MHD_Result server_route_assets(struct server *s, struct MHD_Connection *c, struct req *r,
@@ -133,7 +67,7 @@ enum MHD_Result server_route_assets(struct server *s, struct MHD_Connection *c, 
              size, (uint64_t)sb.st_mtim.tv_sec * 1000000000u + (uint64_t)sb.st_mtim.tv_nsec);
 
     const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
-    if (etag_listed(inm, etag)) {
+    if (server_etag_listed(inm, etag)) {
         close(fd);
         struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
@@ -145,7 +79,7 @@ enum MHD_Result server_route_assets(struct server *s, struct MHD_Connection *c, 
     if (range && if_range && strcmp(if_range, etag))
         range = NULL; /* the file changed since the client's first part: send it whole */
     uint64_t off = 0, len = size;
-    int rr = parse_range(range, size, &off, &len);
+    int rr = server_range_parse(range, size, &off, &len);
     if (rr < 0) {
         close(fd);
         char cr[64];

@@ -4,13 +4,9 @@
 #include "../boot/boot.h"
 #include "../images/images.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_ARGS 16
-#define MAX_ARG_LEN 256
 
 static enum MHD_Result script(struct MHD_Connection *c, struct req *r, struct bd_buf *b)
 {
@@ -29,82 +25,30 @@ enum MHD_Result server_route_boot_chain(struct server *s, struct MHD_Connection 
     return script(c, r, &b);
 }
 
-struct arg_check {
-    unsigned count;
-    bool too_long;
-};
-
 static enum MHD_Result count_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                  const char *value)
 {
     (void)kind;
-    struct arg_check *a = cls;
+    struct server_ident_args *a = cls;
     a->count++;
-    if (strlen(key) > MAX_ARG_LEN || (value && strlen(value) > MAX_ARG_LEN))
+    if (strlen(key) > SERVER_MAX_ARG_LEN || (value && strlen(value) > SERVER_MAX_ARG_LEN))
         a->too_long = true;
     return MHD_YES;
-}
-
-static bool word_ok(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && s[i] != '_')
-            return false;
-    return true;
-}
-
-static bool uuid_ok(const char *s)
-{
-    if (strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-            return false;
-    }
-    return true;
 }
 
 /* Fills what the machine said about itself into j; a message for a 400 otherwise. */
 static const char *parse_ident(struct MHD_Connection *c, struct boot_job *j)
 {
-    struct arg_check a = {0};
+    struct server_ident_args a = {0};
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, count_arg, &a);
-    if (a.count > MAX_ARGS || a.too_long)
-        return "too many or too long query arguments\n";
-    const char *mac = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "mac");
-    struct bd_mac m;
-    if (!mac || !*mac)
-        return "missing mac (chain from /boot.ipxe)\n";
-    if (bd_mac_parse(mac, &m) < 0)
-        return "malformed mac\n";
-    bd_mac_format(&m, j->mac);
-    memcpy(j->mac_hyp, j->mac, sizeof j->mac);
-    for (char *p = j->mac_hyp; *p; p++)
-        if (*p == ':')
-            *p = '-';
-    const char *uuid = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "uuid");
-    if (uuid && *uuid) {
-        if (!uuid_ok(uuid))
-            return "malformed uuid\n";
-        for (int i = 0; i < 37; i++)
-            j->uuid[i] = (char)tolower((unsigned char)uuid[i]);
-    }
-    const char *arch = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "arch");
-    const char *platform = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "platform");
-    if (!arch || !*arch)
-        arch = "x86_64";
-    if (!platform || !*platform)
-        platform = "pcbios";
-    if (!word_ok(arch, 16) || !word_ok(platform, 16))
-        return "malformed arch or platform\n";
-    snprintf(j->buildarch, sizeof j->buildarch, "%s", arch);
-    snprintf(j->platform, sizeof j->platform, "%s", platform);
-    bd_ipv4_format(server_client_ipv4(c), j->ip);
-    return NULL;
+    a.mac = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "mac");
+    a.uuid = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "uuid");
+    a.arch = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "arch");
+    a.platform = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "platform");
+    const char *bad = server_ident_parse(&a, j);
+    if (!bad)
+        bd_ipv4_format(server_client_ipv4(c), j->ip);
+    return bad;
 }
 
 static char *retry_url(const struct boot_job *j)

@@ -106,23 +106,13 @@ static enum MHD_Result send_config(struct server *s, struct MHD_Connection *c, s
     return server_reply(c, r, MHD_HTTP_OK, resp);
 }
 
-static bool token_format_ok(const char *t)
-{
-    if (strlen(t) != 32)
-        return false;
-    for (int i = 0; i < 32; i++)
-        if (!isxdigit((unsigned char)t[i]) || isupper((unsigned char)t[i]))
-            return false;
-    return true;
-}
-
 enum MHD_Result server_route_config(struct server *s, struct MHD_Connection *c, struct req *r,
                              const char *token)
 {
     char ip[16];
     uint32_t addr = server_client_ipv4(c);
     bd_ipv4_format(addr, ip);
-    if (!token_format_ok(token))
+    if (!server_config_token_ok(token))
         return deny(s, c, r, NULL, "config-malformed", "malformed config token from %s", ip);
     struct state_token_info t;
     struct bd_err err;

@@ -91,6 +91,8 @@ struct server_opts {
     const char *admin_token_file; /* default <state>/admin.token */
     const char *viewer_token_file; /* read-only API token, default <state>/viewer.token */
     int admin_port;               /* admin API over TLS on this port; 0 = off */
+    const char *admin_tls_cert, *admin_tls_key; /* the user's, instead of bootd's own */
+    bool admin_plain_lan;         /* plain /api/v1 for the LAN too, not only this host */
     const char *listen_addr;      /* default 0.0.0.0 */
     int port;                     /* default lan.http_port */
     unsigned threads;             /* default: one per CPU */
@@ -177,13 +179,24 @@ void server_http_acceptor_closed(struct http_acceptor *a, struct MHD_Connection 
 void server_http_acceptor_stop(struct http_acceptor *a); /* no new connections */
 void server_http_acceptor_free(struct http_acceptor *a); /* once the loops are stopped */
 
-/* Request heads that do not arrive in time (http_deadline.c). */
+/* The same from the user's files (--admin-tls-cert, --admin-tls-key), checked: readable,
+ * PEM, the key private (0600), unencrypted and the certificate's; errors name the file. */
+int server_admin_tls_user(const char *state_dir, const char *cert_path, const char *key_path,
+                          char **cert_pem, char **key_pem, char *pin, size_t pin_len,
+                          struct bd_err *err);
+/* Request heads that do not arrive in time, bodies and answers that move too slowly
+ * (http_deadline.c). */
 struct http_deadline *server_http_deadline_start(void);
 void server_http_deadline_stop(struct http_deadline *d);
 void server_http_deadline_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode code);
-/* waiting: the connection now waits for a request head (after a response). */
-void server_http_deadline_mark(struct http_deadline *d, struct MHD_Connection *c, bool waiting);
+enum server_conn_phase {
+    CONN_WAITING,   /* for a request head: new, or after a response */
+    CONN_BODY,      /* the head is in; a body may be arriving */
+    CONN_ANSWERING, /* the request is whole; bootd works on it or sends the answer */
+};
+void server_http_deadline_mark(struct http_deadline *d, struct MHD_Connection *c,
+                               enum server_conn_phase phase);
 void server_http_stop(struct server *s);
 
 struct lab_snap *server_lab(struct server *s); /* takes a reference */
@@ -237,6 +250,29 @@ struct boot_job {
     char message[256], warning[160];
 };
 
+/* ---- what a request's target and headers say (request_parse.c) ---- */
+
+#define SERVER_MAX_ARGS 16
+#define SERVER_MAX_ARG_LEN 256
+/* /ipxe's query: how many arguments, whether one is too long, and the ones it reads
+ * (NULL when absent), as MHD decoded them. */
+struct server_ident_args {
+    unsigned count;
+    bool too_long;
+    const char *mac, *uuid, *arch, *platform;
+};
+/* Fills j's mac, mac_hyp, uuid, buildarch and platform; NULL, or a message for a 400. */
+const char *server_ident_parse(const struct server_ident_args *a, struct boot_job *j);
+/* false for a raw target with an encoded NUL, slash or backslash in the path, or NUL in
+ * the query */
+bool server_raw_uri_ok(const char *raw);
+/* One component of an /assets path (n bytes at s): not empty, hidden, too long or odd. */
+bool server_asset_component_ok(const char *s, size_t n);
+/* One "bytes=" Range against size: 1 set (off, len), 0 serve it all, -1 unsatisfiable. */
+int server_range_parse(const char *h, uint64_t size, uint64_t *off, uint64_t *len);
+bool server_etag_listed(const char *header, const char *etag);
+bool server_config_token_ok(const char *t);
+
 /* ---- kernel-log sink ---- */
 
 struct log_line {
@@ -247,6 +283,13 @@ int server_logsink_start(struct server *s, const char *listen_addr, int port, st
 void server_logsink_stop(struct server *s);
 /* A copy of a machine's kept lines, oldest first (free with server_log_lines_free). */
 int server_logsink_lines(struct server *s, const char *mac, struct log_line **out, size_t *n);
+/* Cuts buf's len bytes (buf has room for one more) at newlines, hands each complete line
+ * to on_line, moves the rest to the front and returns its length; a rest of cap bytes
+ * or more is handed on as a line of its own and dropped. */
+size_t server_log_split(char *buf, size_t len, size_t cap, void (*on_line)(void *, char *),
+                        void *ud);
+/* The text a kernel-log line carries (caller frees): its "msg", or the line itself. */
+char *server_log_message(const char *line);
 /* Lines kept since start, all machines together (0 without a sink). */
 uint64_t server_logsink_total(struct server *s);
 void server_log_lines_free(struct log_line *v, size_t n);

@@ -4,7 +4,7 @@
  * Messages are framed by hand (a flag byte and a big-endian length before each), and the
  * call's outcome is the grpc-status trailer (or header, for "trailers-only" answers),
  * which libcurl hands to the header callback like any other header. Framing follows
- * grpc/grpc doc/PROTOCOL-HTTP2.md. */
+ * grpc/grpc doc/PROTOCOL-HTTP2.md; api_grpc_wire.c reads it. */
 #include "internal.h"
 
 #include <curl/curl.h>
@@ -13,8 +13,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* grpc-go's default receive limit is 4 MiB; Talos streams chunks of a few KiB. */
-#define GRPC_MAX_MESSAGE (16u << 20)
 #define UNARY_TIMEOUT_S 30L
 #define STALL_S 60L /* a stream that sends nothing for this long has failed */
 
@@ -23,10 +21,7 @@ struct call_ctx {
     struct bd_buf out; /* a client stream: framed messages not yet handed to libcurl */
     size_t out_off;
     bool out_done;
-    struct bd_buf pending; /* the start of a message whose end has not arrived */
-    int grpc_status;       /* -1 until grpc-status arrives */
-    char grpc_message[512];
-    char content_type[64];
+    struct talos_grpc_answer a;
     bool failed; /* a message could not be used: err says why */
     struct bd_err *err;
 };
@@ -45,96 +40,22 @@ const char *talos_code_name(int code)
     return code == TALOS_CALL_FAILED ? "no answer" : "unknown code";
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* grpc-message is percent-encoded. */
-static void percent_decode(const char *v, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 1 < cap; i++) {
-        int hi, lo;
-        if (v[i] == '%' && i + 2 < n && (hi = hexval(v[i + 1])) >= 0 && (lo = hexval(v[i + 2])) >= 0) {
-            out[o++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            out[o++] = v[i];
-        }
-    }
-    out[o] = 0;
-}
-
 /* Headers and, after the body, trailers: the same callback sees both. */
 static size_t on_header(char *p, size_t sz, size_t n, void *ud)
 {
     struct call_ctx *x = ud;
-    size_t len = sz * n;
-    const char *colon = memchr(p, ':', len);
-    if (!colon)
-        return len; /* the status line or the blank line after a header block */
-    size_t klen = (size_t)(colon - p);
-    const char *v = colon + 1;
-    size_t vlen = len - klen - 1;
-    while (vlen && (*v == ' ' || *v == '\t'))
-        v++, vlen--;
-    while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
-        vlen--;
-    if (klen == 11 && !strncasecmp(p, "grpc-status", 11)) {
-        char num[12];
-        size_t m = vlen < sizeof num - 1 ? vlen : sizeof num - 1;
-        memcpy(num, v, m);
-        num[m] = 0;
-        char *end;
-        long s = strtol(num, &end, 10);
-        x->grpc_status = (end != num && *end == 0 && s >= 0 && s < 1000) ? (int)s : 2 /* Unknown */;
-    } else if (klen == 12 && !strncasecmp(p, "grpc-message", 12)) {
-        percent_decode(v, vlen, x->grpc_message, sizeof x->grpc_message);
-    } else if (klen == 12 && !strncasecmp(p, "content-type", 12)) {
-        snprintf(x->content_type, sizeof x->content_type, "%.*s", (int)vlen, v);
-    }
-    return len;
+    talos_grpc_header(&x->a, p, sz * n);
+    return sz * n;
 }
 
-static uint32_t be32(const uint8_t *b)
-{
-    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
-/* Hands every complete message to on_msg; keeps a partial one for the next call. */
 static size_t on_data(char *p, size_t sz, size_t n, void *ud)
 {
     struct call_ctx *x = ud;
-    bd_buf_append(&x->pending, p, sz * n);
-    const uint8_t *b = (const uint8_t *)x->pending.data;
-    size_t off = 0, len = x->pending.len;
-    while (len - off >= 5) {
-        uint32_t mlen = be32(b + off + 1);
-        if (b[off] & 1) {
-            bd_err_set(x->err, "a compressed message arrived, though bootd asks for none");
-            goto fail;
-        }
-        if (mlen > GRPC_MAX_MESSAGE) {
-            bd_err_set(x->err, "a message of %u bytes is over bootd's limit of %u", mlen,
-                       GRPC_MAX_MESSAGE);
-            goto fail;
-        }
-        if (len - off - 5 < mlen)
-            break;
-        if (x->call->on_msg(b + off + 5, mlen, x->call->ud, x->err) < 0)
-            goto fail;
-        off += 5 + (size_t)mlen;
+    if (talos_grpc_data(&x->a, p, sz * n, x->call->on_msg, x->call->ud, x->err) < 0) {
+        x->failed = true;
+        return 0; /* libcurl stops the transfer */
     }
-    memmove(x->pending.data, x->pending.data + off, len - off);
-    x->pending.len = len - off;
     return sz * n;
-fail:
-    x->failed = true;
-    return 0; /* libcurl stops the transfer */
 }
 
 static void set_tls(CURL *e, const struct talos_creds *cr)
@@ -235,21 +156,21 @@ static int check_answer(CURL *e, struct call_ctx *x, int *code, struct bd_err *e
     if (version != CURL_HTTP_VERSION_2_0)
         return bd_err_set(err, "the server answered over HTTP/1.x, not HTTP/2 (ALPN h2): it is "
                                "not a Talos API");
-    if (x->grpc_status < 0) {
+    if (x->a.grpc_status < 0) {
         if (http != 200)
             return bd_err_set(err, "HTTP %ld without a gRPC status: not a Talos API", http);
-        if (strncmp(x->content_type, "application/grpc", 16))
-            return bd_err_set(err, "content-type \"%s\" is not gRPC", x->content_type);
+        if (strncmp(x->a.content_type, "application/grpc", 16))
+            return bd_err_set(err, "content-type \"%s\" is not gRPC", x->a.content_type);
         return bd_err_set(err, "the answer ended without a grpc-status trailer");
     }
-    if (x->grpc_status != 0) {
-        *code = x->grpc_status;
-        return bd_err_set(err, "%s: %s", talos_code_name(x->grpc_status),
-                          x->grpc_message[0] ? x->grpc_message : "(no message)");
+    if (x->a.grpc_status != 0) {
+        *code = x->a.grpc_status;
+        return bd_err_set(err, "%s: %s", talos_code_name(x->a.grpc_status),
+                          x->a.grpc_message[0] ? x->a.grpc_message : "(no message)");
     }
-    if (x->pending.len)
+    if (x->a.pending.len)
         return bd_err_set(err, "the answer ends inside a message (%zu bytes left over)",
-                          x->pending.len);
+                          x->a.pending.len);
     *code = TALOS_OK;
     return 0;
 }
@@ -276,8 +197,8 @@ int talos_grpc_call(const struct talos_grpc_call *c, int *code, struct bd_err *e
         h = curl_slist_append(h, "grpc-timeout: 30S");
     char *url = bd_xasprintf("https://%s:%d%s", n->host, n->port, c->method);
     char errbuf[CURL_ERROR_SIZE] = "";
-    struct call_ctx x = {.call = c, .grpc_status = -1, .err = err};
-    bd_buf_init(&x.pending);
+    struct call_ctx x = {.call = c, .err = err};
+    talos_grpc_answer_init(&x.a);
     bd_buf_init(&x.out);
 
     curl_easy_setopt(e, CURLOPT_URL, url);
@@ -316,7 +237,7 @@ int talos_grpc_call(const struct talos_grpc_call *c, int *code, struct bd_err *e
     if (ret < 0)
         bd_err_prefix(err, "Talos API %s:%d: %s", n->host, n->port, method);
 
-    bd_buf_free(&x.pending);
+    bd_buf_free(&x.a.pending);
     bd_buf_free(&x.out);
     bd_buf_free(&body);
     curl_slist_free_all(h);

@@ -294,6 +294,21 @@ struct talos_grpc_call {
 };
 int talos_grpc_call(const struct talos_grpc_call *c, int *code, struct bd_err *err) BD_MUST_CHECK;
 
+/* A call's answer as it arrives (api_grpc_wire.c): header and trailer lines, and the
+ * framed messages, each handed to on_msg once complete. */
+struct talos_grpc_answer {
+    struct bd_buf pending; /* the start of a message whose end has not arrived */
+    int grpc_status;       /* -1 until grpc-status arrives */
+    char grpc_message[512];
+    char content_type[64];
+};
+void talos_grpc_answer_init(struct talos_grpc_answer *a);
+void talos_grpc_header(struct talos_grpc_answer *a, const char *line, size_t len);
+/* 0, or -1 with err set: a compressed or oversized message, or on_msg said stop. */
+int talos_grpc_data(struct talos_grpc_answer *a, const void *p, size_t n,
+                    int (*on_msg)(const uint8_t *, size_t, void *, struct bd_err *), void *ud,
+                    struct bd_err *err) BD_MUST_CHECK;
+
 /* The shared parts of api.c's calls, for api_etcd.c. */
 #define TALOS_API_SERVICE "/machine.MachineService/"
 int talos_api_call(const struct talos_node *n, const char *method, const struct bd_buf *req,

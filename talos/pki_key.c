@@ -44,6 +44,8 @@ enum pki_key_type talos_pki_key_type_of(const EVP_PKEY *k)
 
 const char *talos_pki_key_type_name(const EVP_PKEY *k)
 {
+    if (!k)
+        return "unreadable";
     switch (EVP_PKEY_get_base_id(k)) {
     case EVP_PKEY_ED25519:
         return "Ed25519";

@@ -284,6 +284,10 @@ static int check_ca(const struct reader *r, const struct bd_node *root, const ch
         rc = fail_at(r, lookup(root, kpath), kpath,
                      "an Ed25519 key; Talos makes this CA ECDSA P-256, and bootd reads ECDSA or RSA "
                      "here");
+    else if (rc == 0 && !X509_get0_pubkey(crt))
+        /* e.g. an EC point off its curve: OpenSSL parses the certificate, not its key */
+        rc = fail_at(r, lookup(root, cpath), cpath, "its public key cannot be read (a damaged "
+                     "certificate, or an algorithm bootd does not know)");
     else if (rc == 0 && X509_check_private_key(crt, key) != 1)
         rc = fail_at(r, lookup(root, kpath), kpath, "does not belong to %s (a %s key, a %s "
                      "certificate)", cpath, talos_pki_key_type_name(key),

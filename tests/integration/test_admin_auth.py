@@ -4,7 +4,9 @@ Planted bugs this catches (each checked by planting it, watching a test here fai
 reverting; tests/mutants/ keeps them as mutants):
 - the auth check skipped for /api/v1/cluster/* (kubeconfig, etcd snapshot, bootstrap);
 - a token accepted when it only starts with the admin token (a prefix compare);
-- "Basic <token>" accepted as if it were a bearer token.
+- "Basic <token>" accepted as if it were a bearer token;
+- the scheme compared case-sensitively ("bearer <token>" refused: RFC 9110 11.1 says the
+  auth-scheme is case-insensitive, and some clients send it in lower case).
 """
 import unittest
 
@@ -52,6 +54,8 @@ class AdminAuth(unittest.TestCase):
             "empty bearer": {"Authorization": "Bearer "},
             "Basic": {"Authorization": "Basic " + t},
             "no scheme": {"Authorization": t},
+            "no space after the scheme": {"Authorization": "Bearer" + t},
+            "bearer in lower case, wrong token": {"Authorization": "bearer " + "0" * len(t)},
         }
 
     def test_every_route_refuses_without_the_exact_token(self):
@@ -88,6 +92,15 @@ class AdminAuth(unittest.TestCase):
                 status, _, data = self.b.request(method, "/api/v1" + path, headers=h, body=body)
                 self.assertNotEqual(status, 401, data)
                 self.assertNotIn(b"no such API route", data)
+
+    def test_the_scheme_is_case_insensitive(self):
+        for scheme in ("bearer", "BEARER", "bEaReR", "Bearer "):
+            with self.subTest(scheme=scheme):
+                h = {"Authorization": scheme + " " + self.token}
+                status, _, data = self.b.request("GET", "/api/v1/status", headers=h)
+                self.assertEqual(status, 200, data)
+                status, _, data = self.b.request("POST", "/api/v1/reload", headers=h)
+                self.assertEqual(status, 200, data)
 
 
 if __name__ == "__main__":

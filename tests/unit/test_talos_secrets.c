@@ -249,3 +249,16 @@ Test(secrets, ecdsa_os_ca_bundles_stay_readable, .timeout = 120)
     talos_secrets_free(read);
     talos_secrets_free(s);
 }
+
+/* Found by fuzzing (fuzz_secrets): one byte changed in the etcd CA's EC point leaves a
+ * certificate OpenSSL parses but whose public key it cannot decode; bootd used to hand
+ * that NULL key to OpenSSL and crash. Now it is an error naming the certificate. */
+Test(secrets, certificate_with_an_unreadable_public_key)
+{
+    char *text = read_text("tests/fuzz/corpus/secrets/regress-etcd-crt-point-off-curve.yaml");
+    struct bd_err err;
+    const char *msg = bundle_error(text, &err);
+    cr_assert(strstr(msg, "certs.etcd.crt"), "%s", msg);
+    cr_assert(strstr(msg, "public key cannot be read"), "%s", msg);
+    free(text);
+}
