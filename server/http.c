@@ -46,7 +46,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (ok && r->uki_token[0])
         server_bootwatch_sent(s, r->uki_mac, r->uki_token);
     if (r->route == R_API)
-        server_status_watch_forget(s, c);
+        server_status_watch_forget(s, c, r->watch_answered);
     server_boot_job_free(s, r->job);
     free(r->reload);
     bd_buf_free(&r->body);

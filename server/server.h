@@ -325,6 +325,7 @@ struct req {
     struct boot_job *job;  /* /ipxe: the boot being recorded */
     /* /uki: the boot whose image is being sent, for bootwatch.c once it is complete */
     char uki_mac[18], uki_token[33];
+    bool watch_answered; /* a woken long-poll answered: status_page.c waits for it at stop */
     struct reload_wait *reload; /* POST /api/v1/reload: waiting for the reload thread */
 };
 void server_boot_job_free(struct server *s, struct boot_job *j);
@@ -406,7 +407,9 @@ int server_status_watch_start(struct server *s, struct bd_err *err) BD_MUST_CHEC
 /* Before HTTP stops: answers every long-poll. */
 void server_status_watch_stop(struct server *s);
 void server_status_watch_free(struct server *s);
-void server_status_watch_forget(struct server *s, const struct MHD_Connection *c);
+/* An admin request ended: a resumed watch whose client went away is forgotten; answered
+ * says it was a woken watch's answer, which bootd waits for when it stops. */
+void server_status_watch_forget(struct server *s, const struct MHD_Connection *c, bool answered);
 
 /* GitOps (server_route_gitops.c): the loop follows the lab; /api/v1/gitops[/sync]. */
 void server_gitops_lab(struct server *s, const struct lab *lab);

@@ -136,6 +136,7 @@ struct status_watch {
     struct watch_waiter *waiting; /* suspended connections */
     struct watch_waiter *woken;   /* resumed, to be answered by their handler */
     size_t n;
+    size_t answering; /* woken and not yet sent: stop waits for them (MHD drops unsent) */
 };
 
 static void wake(struct status_watch *w, struct watch_waiter *x, uint64_t version)
@@ -144,6 +145,7 @@ static void wake(struct status_watch *w, struct watch_waiter *x, uint64_t versio
     x->version = version;
     x->next = w->woken;
     w->woken = x;
+    w->answering++;
     MHD_resume_connection(x->conn);
 }
 
@@ -212,6 +214,19 @@ void server_status_watch_stop(struct server *s)
     if (w->started)
         pthread_join(w->thread, NULL);
     w->started = false;
+    /* the answers are queued on running HTTP loops; stopping those first would close the
+     * connections unanswered. Bounded: a client that does not read is not waited for. */
+    int64_t until = bd_mono_ms() + 2000;
+    pthread_mutex_lock(&w->mu);
+    while (w->answering && bd_mono_ms() < until) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+    }
+    pthread_mutex_unlock(&w->mu);
 }
 
 void server_status_watch_free(struct server *s)
@@ -231,20 +246,26 @@ void server_status_watch_free(struct server *s)
 }
 
 /* A resumed connection whose client went away is never answered: forget its waiter. */
-void server_status_watch_forget(struct server *s, const struct MHD_Connection *c)
+void server_status_watch_forget(struct server *s, const struct MHD_Connection *c, bool answered)
 {
     struct status_watch *w = s->watch;
     if (!w)
         return;
     pthread_mutex_lock(&w->mu);
+    bool done = answered;
     for (struct watch_waiter **pp = &w->woken; *pp; pp = &(*pp)->next)
         if ((*pp)->conn == c) {
             struct watch_waiter *x = *pp;
             *pp = x->next;
             w->n--;
             free(x);
+            done = true;
             break;
         }
+    if (done && w->answering) {
+        w->answering--;
+        pthread_cond_broadcast(&w->cv);
+    }
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -270,6 +291,7 @@ enum MHD_Result server_route_watch(struct server *s, struct MHD_Connection *c, s
             pthread_mutex_unlock(&w->mu);
             uint64_t v = x->version;
             free(x);
+            r->watch_answered = true;
             return answer(c, r, v);
         }
     bool stopping = w->stopping;
