@@ -104,7 +104,6 @@ struct server_opts {
     int64_t boot_window_ms; /* a UKI's config not asked for by then: a failed boot (0: default) */
 };
 
-struct bootq;
 struct logsink;
 struct dnsmasq;
 struct image_pulls;
@@ -113,7 +112,7 @@ struct cluster;
 
 struct server {
     struct server_opts opts;
-    struct bootq *bootq;
+    struct server_suspq *bootq;
     struct logsink *logsink;
     struct dnsmasq *dnsmasq; /* NULL when the lab has lan.dnsmasq: false */
     struct image_pulls *pulls;
@@ -132,7 +131,7 @@ struct server {
     struct MHD_Daemon **loops; /* plain HTTP: one single-threaded daemon per thread */
     unsigned nloops;
     struct http_acceptor *acceptor; /* hands the loops their connections */
-    struct reloader *reloader;      /* POST /api/v1/reload's thread (reloader.c) */
+    struct server_suspq *reloader;      /* POST /api/v1/reload's thread (reloader.c) */
     struct MHD_Daemon *admin_daemon; /* --admin-port: the admin API over TLS */
     char admin_pin[64];              /* its certificate's public-key pin, sha256//BASE64 */
     struct http_deadline *deadline;
@@ -160,9 +159,24 @@ int server_admin_tls_material(const char *state_dir, const char *ip, char **cert
                        char *pin, size_t pin_len, struct bd_err *err);
 /* POST /api/v1/reload off the HTTP loops (reloader.c): the request suspends until the
  * reload thread has run a reload that read lab.yaml after it asked. */
-struct reload_wait {
-    struct reload_wait *next;
+/* A request suspended until a worker thread has done its part (suspendq.c): the first
+ * member of the item the worker gets back. */
+struct server_suspended {
+    struct server_suspended *next;
     struct MHD_Connection *conn;
+};
+struct server_suspq;
+/* run gets every item queued at once (a list through next) and resumes each one's
+ * connection; stopping: bootd is stopping and these are the last. */
+typedef void (*server_suspq_run_fn)(void *ud, struct server_suspended *batch, bool stopping);
+struct server_suspq *server_suspq_start(server_suspq_run_fn run, void *ud); /* NULL: no thread */
+/* false when stopping: answer without waiting */
+bool server_suspq_submit(struct server_suspq *q, struct MHD_Connection *c,
+                         struct server_suspended *item);
+void server_suspq_stop(struct server_suspq *q);
+
+struct reload_wait {
+    struct server_suspended link; /* first: the queue hands it back */
     bool done, failed;
     char error[1024];
 };
@@ -237,8 +251,7 @@ void server_vmwatch_json(struct server *s, struct cJSON *o, const char *mac);
 
 /* A /ipxe request's boot, waiting for (or back from) the boot writer. */
 struct boot_job {
-    struct boot_job *next;
-    struct MHD_Connection *conn;
+    struct server_suspended link; /* first: the boot queue hands it back */
     struct state_boot boot;
     bool done, failed;
     /* kept for rendering once the boot is recorded */
