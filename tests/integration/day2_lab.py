@@ -8,8 +8,8 @@ import shutil
 import sqlite3
 import tempfile
 
-from tests.integration.harness import Bootd, config_path, seed_images, wait_for
-from tests.integration.twin_lab import LAB, free_ports
+from tests.integration.harness import Bootd, config_path, free_ports, seed_images, wait_for
+from tests.integration.twin_lab import LAB
 from tests.standins import talos_node
 
 PATCH = "day2.yaml"

@@ -6,6 +6,7 @@ different machines.
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -120,10 +121,35 @@ def wait_for(fetch, ok, timeout=5.0):
         time.sleep(0.05)
 
 
+def free_ports(n):
+    """n ports that no socket on any address holds, all below the kernel's ephemeral range.
+
+    A service a test restarts on its port (bootd, a node twin's Talos API, etcd) must find
+    the port free again: a port from the ephemeral range can meanwhile be any client
+    socket's source port (a request bound to 127.0.0.11:0, say), and a bound client in
+    TIME_WAIT keeps the port from the listener for a minute."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        ephemeral_low = int(f.read().split()[0])
+    socks = []
+    try:
+        for _ in range(1000):
+            if len(socks) == n:
+                return [s.getsockname()[1] for s in socks]
+            s = socket.socket()
+            try:
+                s.bind(("0.0.0.0", random.randrange(10000, ephemeral_low)))
+            except OSError:
+                s.close()
+                continue
+            socks.append(s)
+        raise RuntimeError("no %d free ports below %d in 1000 tries" % (n, ephemeral_low))
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def lab_text(port, dhcp="full", grace="10m", unknown="hold"):

@@ -7,14 +7,13 @@ what Talos refuses, the twin refuses."""
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import unittest
 
 import grpc
 
-from tests.integration.harness import BOOTCTL, wait_for
+from tests.integration.harness import BOOTCTL, free_ports, wait_for
 from tests.standins import pki, talos_apid, talos_node
 
 HOSTS = ["127.0.0.31", "127.0.0.32", "127.0.0.33"]
@@ -56,18 +55,6 @@ def setUpModule():
 
 def tearDownModule():
     shutil.rmtree(_DIR, ignore_errors=True)
-
-
-def free_ports(host, n):
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind((host, 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 class Client:
@@ -120,7 +107,7 @@ class TwinTest(unittest.TestCase):
         self.addCleanup(shutil.rmtree, self.root, True)
         self.twins = {}
         # one apid, client and peer port for all: each node has its own address
-        self.apid_port, self.cport, self.pport = free_ports("127.0.0.1", 3)
+        self.apid_port, self.cport, self.pport = free_ports(3)
 
     def twin(self, i, ready_after=0.0, worker=False):
         name = "w-1" if worker else "cp-%d" % (i + 1)

@@ -5,11 +5,10 @@ and recovery tests."""
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 
-from tests.integration.harness import BOOTCTL, Bootd
+from tests.integration.harness import BOOTCTL, Bootd, free_ports
 from tests.standins import talos_node
 
 LAB = """\
@@ -26,18 +25,6 @@ cluster:
   http_port: {port}
 machines:
 {machines}"""
-
-
-def free_ports(n):
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def gen_secrets(d):

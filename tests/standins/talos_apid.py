@@ -276,9 +276,14 @@ class Apid:
             self._server = await asyncio.start_server(self._serve_conn, self.host, self.port,
                                                       ssl=self._ctx)
             self.port = self._server.sockets[0].getsockname()[1]
-            ready.set()
 
-        self._loop.run_until_complete(start())
+        try:
+            self._loop.run_until_complete(start())
+        except OSError as e:
+            self._start_error = e
+            return
+        finally:
+            ready.set()
         self._loop.run_forever()
 
     def _handlers(self):
@@ -306,6 +311,14 @@ class Apid:
         self._thread.start()
         if not ready.wait(10):
             raise RuntimeError("apid stand-in did not start")
+        if getattr(self, "_start_error", None):
+            self._thread.join(10)
+            self._loop.close()
+            self._loop = None
+            self._grpc.stop(0)
+            self._grpc = None
+            raise RuntimeError("apid stand-in cannot listen on %s:%d: %s"
+                               % (self.host, self.port, self._start_error))
         return self
 
     def stop(self):
