@@ -251,6 +251,19 @@ class PackageTest(unittest.TestCase):
                          {"controlplane", "worker"})
         self.assertIn("--wait", complete("bootctl gitops sync --"))
         self.assertEqual(complete("bootctl -o "), {"table", "json"})
+        self.assertEqual(complete("bootctl rebuild --etcd-snapshot "), {"latest"})
+
+        # every command and subcommand bootctl's own help lists is completed
+        usage = subprocess.run([os.path.join(BUILD, "bootctl"), "--help"], capture_output=True,
+                               text=True, timeout=30).stdout
+        listed = re.findall(r"^  ([a-z][a-z-]*)(?: ([a-z][a-z|-]*)\b(?![.,]))?", usage, re.M)
+        self.assertGreater(len(listed), 30, usage)
+        commands = complete("bootctl ")
+        for cmd, subs in listed:
+            self.assertIn(cmd, commands, "bootctl %s is not completed" % cmd)
+            for sub in filter(None, subs.split("|")):
+                self.assertIn(sub, complete("bootctl %s " % cmd),
+                              "bootctl %s %s is not completed" % (cmd, sub))
 
 
 class InstallTest(unittest.TestCase):
