@@ -93,7 +93,9 @@ static int job_start(struct cli *c, const char *kind, const char *arg, char **na
         return 0;
     }
     const cJSON *m;
-    printf("%s %s, one machine at a time:", kind, arg);
+    /* as bootd took them (upgrade kubernetes: the version as kubelets report it) */
+    printf("%s %s, one machine at a time:", cli_or(cli_str(j, "kind"), kind),
+           cli_or(cli_str(j, "arg"), arg));
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(j, "machines")) printf(" %s", m->valuestring);
     printf("\n");
     cJSON_Delete(j);

@@ -83,12 +83,15 @@ static bool kind_kubernetes(const struct state_day2 *j)
 
 /* bootctl upgrade kubernetes VERSION upgrades to what lab.yaml says: the configs come
  * from it, and bootd does not edit it (it is the owner's, in Git). -1 with the line to
- * change when it says another version. */
-static int kubernetes_version_check(const struct lab *lab, const char *version,
+ * change when it says another version. VERSION with or without its v (lab.yaml and
+ * Talos configs write none, kubelets report one); tag gets the kubelet's "v1.36.3". */
+static int kubernetes_version_check(const struct lab *lab, const char *version, char tag[64],
                                     struct bd_err *err)
 {
     const char *now = lab->cluster.kubernetes_version;
     const struct lab_at *at = &lab->cluster.kubernetes_version_at;
+    version += version[0] == 'v';
+    snprintf(tag, 64, "v%s", now);
     if (!strcmp(now, version))
         return 0;
     if (!at->file)
@@ -125,9 +128,11 @@ struct cJSON *cluster_day2_start(struct cluster *c, const char *kind, const char
         bd_err_set(err, "bootd cannot call the Talos API: %s", l.creds_error);
         goto out;
     }
+    char tag[64];
     if (!strcmp(kind, "upgrade-kubernetes")) {
-        if (kubernetes_version_check(l.lab, arg, err) < 0)
+        if (kubernetes_version_check(l.lab, arg, tag, err) < 0)
             goto out;
+        arg = tag;
         if (!l.kube) { /* each Node is followed to the new kubelet */
             bd_err_set(err, "bootd cannot call the Kubernetes API: %s",
                        l.kube_error ? l.kube_error : "?");

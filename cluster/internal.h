@@ -15,7 +15,8 @@ struct machine_watch {
 /* One look at Kubernetes (kube_watch.c). */
 struct kube_node {
     char name[64], ip[16];
-    char kubelet[64]; /* status.nodeInfo.kubeletVersion */
+    char kubelet[64];    /* status.nodeInfo.kubeletVersion */
+    char ready_why[300]; /* the Ready condition's reason: message */
     bool ready;
 };
 struct kube_view {

@@ -51,8 +51,12 @@ static void read_node(const cJSON *item, struct kube_node *n)
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(status, "conditions"))
     {
         const char *type = str_at(c, "type", NULL), *st = str_at(c, "status", NULL);
-        if (type && st && !strcmp(type, "Ready"))
+        if (type && st && !strcmp(type, "Ready")) {
             n->ready = !strcmp(st, "True");
+            const char *reason = str_at(c, "reason", NULL), *msg = str_at(c, "message", NULL);
+            snprintf(n->ready_why, sizeof n->ready_why, "%s%s%s", reason ? reason : st,
+                     msg && *msg ? ": " : "", msg ? msg : "");
+        }
     }
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(status, "addresses"))
     {
@@ -232,13 +236,15 @@ int cluster_kube_node_ready(struct cluster *c, const struct cluster_lab *l,
         const struct kube_node *node = cluster_kube_node_of(&v, m);
         bool at = !kubelet || (node && !strcmp(node->kubelet, kubelet));
         rc = node && node->ready && at;
-        if (node && !at)
+        if (!node)
+            snprintf(why, n, "its Node is not registered");
+        else if (!at)
             snprintf(why, n, "its Node %s reports kubelet %s", node->name,
                      node->kubelet[0] ? node->kubelet : "(none)");
+        else if (!node->ready)
+            snprintf(why, n, "its Node %s is not Ready (%s)", node->name, node->ready_why);
         else
-            snprintf(why, n, "its Node %s", !node        ? "is not registered"
-                                            : node->ready ? "is Ready"
-                                                          : "is not Ready");
+            snprintf(why, n, "its Node %s is Ready", node->name);
     }
     kube_call_clear(&call);
     cluster_kube_view_clear(&v);

@@ -248,7 +248,9 @@ static enum MHD_Result day2(struct server *s, struct MHD_Connection *c, struct r
     else if (!cJSON_IsString(arg) ||
              (!strcmp(kind->valuestring, "apply")
                   ? talos_apply_mode_parse(arg->valuestring, &mode) < 0
-                  : (arg->valuestring[0] != 'v' || strlen(arg->valuestring) > 40 ||
+                  : ((arg->valuestring[0] != 'v' &&
+                      strcmp(kind->valuestring, "upgrade-kubernetes")) ||
+                     strlen(arg->valuestring) > 40 ||
                      strspn(arg->valuestring + 1, "0123456789.-abcdefghijklmnopqrstuvwxyz") !=
                          strlen(arg->valuestring + 1))))
         bad = "arg: an apply mode (auto, no-reboot, reboot, staged, try) or a version (v1.14.0)";
