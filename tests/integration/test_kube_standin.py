@@ -8,6 +8,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import time
 import unittest
 import urllib.request
 
@@ -137,6 +138,47 @@ class Standin(unittest.TestCase):
         self.assertEqual(code, 200, j)
         self.assertEqual(self.api.get("apps/v1", "deployments", "st", "d")["status"],
                          {"readyReplicas": 2})
+
+    def test_kubelets_write_only_their_own_node_and_quiet_ones_go_unknown(self):
+        from tests.standins import pki
+        api = KubeApiServer(self.pki, node_grace=0.5).start()
+        self.addCleanup(api.stop)
+        pki.issue((os.path.join(self.pki, "ca.crt"), os.path.join(self.pki, "ca.key")),
+                  self.pki, "kubelet-n1", "/O=system:nodes/CN=system:node:n1", "clientAuth")
+        ctx = ssl.create_default_context(cafile=os.path.join(self.pki, "ca.crt"))
+        ctx.load_cert_chain(os.path.join(self.pki, "kubelet-n1.crt"),
+                            os.path.join(self.pki, "kubelet-n1.key"))
+
+        def call(method, path, body, ctype="application/json"):
+            req = urllib.request.Request(api.url + path, method=method,
+                                         data=json.dumps(body).encode(),
+                                         headers={"Content-Type": ctype})
+            try:
+                with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+        ready = {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+                 "nodeInfo": {"kubeletVersion": "v1.36.3"}}
+        node = lambda name: {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+                             "status": ready}
+        code, j = call("POST", "/api/v1/nodes", node("n2"))
+        self.assertEqual((code, j["reason"]), (403, "Forbidden"), j)
+        self.assertEqual(j["message"], 'nodes "n2" is forbidden: node "n1" is not allowed to '
+                         'modify node "n2"')
+        self.assertEqual(call("POST", "/api/v1/nodes", node("n1"))[0], 201)
+        code, j = call("PATCH", "/api/v1/nodes/n1/status", {"status": ready},
+                       "application/strategic-merge-patch+json")
+        self.assertEqual(code, 200, j)
+        self.assertEqual(j["status"]["conditions"][0]["status"], "True")
+        time.sleep(0.8)  # the kubelet went quiet: the node lifecycle controller's Unknown
+        n = api.get("v1", "nodes", "", "n1")
+        self.assertEqual(n["status"]["conditions"][0]["status"], "True", "not before a request")
+        code, j = call("GET", "/api/v1/nodes/n1", {})
+        self.assertEqual(j["status"]["conditions"][0],
+                         {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
+                          "message": "Kubelet stopped posting node status.",
+                          "lastTransitionTime": j["status"]["conditions"][0]["lastTransitionTime"]})
 
     def test_tls_13_and_a_client_certificate_are_required(self):
         ctx = ssl.create_default_context(cafile=os.path.join(self.pki, "ca.crt"))
