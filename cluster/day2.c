@@ -354,7 +354,8 @@ static int call_apply(struct cluster *c, const struct cluster_lab *l, struct sta
                                    : res.mode == TALOS_APPLY_NO_REBOOT ? TALOS_APPLY_NO_REBOOT
                                                                        : TALOS_APPLY_REBOOT;
     char why[600];
-    if (expect == TALOS_APPLY_REBOOT && m->role == LAB_ROLE_CONTROLPLANE && !etcd_healthy(c, l, why, sizeof why)) {
+    if (expect == TALOS_APPLY_REBOOT && m->role == LAB_ROLE_CONTROLPLANE &&
+        !etcd_healthy(c, l, why, sizeof why)) {
         free(cfg);
         if (bd_now_ms() - j->step_started_ms > j->timeout_s * 1000) {
             job_fail(c, j, m, "etcd not healthy for %llds before %s: %s",
@@ -566,7 +567,8 @@ void cluster_day2_step(struct cluster *c, const struct cluster_lab *l, int64_t *
             next_machine(c, &j);
             continue; /* a live change: on to the next one now */
         }
-        rc = !strcmp(j.phase, "kubelet") ? wait_kubelet(c, l, &j, m) : wait_back(c, l, &j, m, &node);
+        rc = !strcmp(j.phase, "kubelet") ? wait_kubelet(c, l, &j, m)
+                                         : wait_back(c, l, &j, m, &node);
         if (rc == 0)
             next_machine(c, &j);
         return;
