@@ -462,7 +462,8 @@ Test(day2, with_kubernetes_up_a_machine_is_back_when_its_node_is_ready)
 }
 
 /* upgrade kubernetes: control planes first, each Node on the new kubelet and Ready before
- * the next; a second run skips them all; another version than lab.yaml's is refused. */
+ * the next, carried on by a new reconciler; a second run skips them all; another version
+ * than lab.yaml's is refused. */
 Test(day2, kubernetes_upgrade_follows_each_node_to_the_new_kubelet)
 {
     struct job_fake f;
@@ -481,6 +482,14 @@ Test(day2, kubernetes_upgrade_follows_each_node_to_the_new_kubelet)
     cr_assert_not_null(st, "%s", err.msg);
     cr_assert_str_eq(cJSON_GetObjectItem(st, "arg")->valuestring, "v1.28.0");
     cJSON_Delete(st);
+    struct cluster_lab l;
+    jf_lab_get(&f, &l);
+    int64_t next = INT64_MAX;
+    cluster_day2_step(c, &l, &next); /* cp-1's config applied, its kubelet restarting */
+    cr_assert_eq(f.applies, 1);
+    cluster_free(c); /* bootd stops; a new one carries on without applying it again */
+    c = job_cluster(&f);
+    c->kube.api_ready = true;
     struct state_day2 j;
     run_job(c, &f, &j);
     cr_assert_str_eq(j.phase, "done", "%s", j.error);
