@@ -36,12 +36,14 @@ class Standin(unittest.TestCase):
         return subprocess.run([self.kubectl, "--kubeconfig", self.kc, *args], input=stdin,
                               capture_output=True, text=True, timeout=60)
 
-    def call(self, method, path, body=None, ctype="application/json", cert=True):
+    def call(self, method, path, body=None, ctype="application/json", cert=True, api=None):
+        """cert: True for admin's, a name for <pki>/<name>.crt and .key, False for none."""
         ctx = ssl.create_default_context(cafile=os.path.join(self.pki, "ca.crt"))
         if cert:
-            ctx.load_cert_chain(os.path.join(self.pki, "admin.crt"),
-                                os.path.join(self.pki, "admin.key"))
-        req = urllib.request.Request(self.api.url + path, method=method,
+            name = "admin" if cert is True else cert
+            ctx.load_cert_chain(os.path.join(self.pki, name + ".crt"),
+                                os.path.join(self.pki, name + ".key"))
+        req = urllib.request.Request((api or self.api).url + path, method=method,
                                      data=body.encode() if body else None,
                                      headers={"Content-Type": ctype})
         try:
@@ -145,19 +147,9 @@ class Standin(unittest.TestCase):
         self.addCleanup(api.stop)
         pki.issue((os.path.join(self.pki, "ca.crt"), os.path.join(self.pki, "ca.key")),
                   self.pki, "kubelet-n1", "/O=system:nodes/CN=system:node:n1", "clientAuth")
-        ctx = ssl.create_default_context(cafile=os.path.join(self.pki, "ca.crt"))
-        ctx.load_cert_chain(os.path.join(self.pki, "kubelet-n1.crt"),
-                            os.path.join(self.pki, "kubelet-n1.key"))
 
         def call(method, path, body, ctype="application/json"):
-            req = urllib.request.Request(api.url + path, method=method,
-                                         data=json.dumps(body).encode(),
-                                         headers={"Content-Type": ctype})
-            try:
-                with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
-                    return r.status, json.loads(r.read())
-            except urllib.error.HTTPError as e:
-                return e.code, json.loads(e.read())
+            return self.call(method, path, json.dumps(body), ctype, cert="kubelet-n1", api=api)
         ready = {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
                  "nodeInfo": {"kubeletVersion": "v1.36.3"}}
         node = lambda name: {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
