@@ -1,5 +1,5 @@
-/* bootctl apply [NAME...] [--mode MODE] and bootctl upgrade talos VERSION [NAME...]:
- * start a day-2 job in bootd and follow it machine by machine until it is done or
+/* bootctl apply [NAME...] [--mode MODE] and bootctl upgrade talos|kubernetes VERSION
+ * [NAME...]: start a day-2 job in bootd and follow it machine by machine until it is done or
  * stops (exit 1, with bootd's reason). bootd runs the job itself: stopping bootctl
  * does not stop it, and a restarted bootd carries on. */
 #include "cli.h"
@@ -40,8 +40,10 @@ static int follow(struct cli *c, int64_t timeout_s)
             const char *phase = cli_or(cli_str(j, "phase"), "?"), *m = cli_str(j, "machine");
             char now[200];
             snprintf(now, sizeof now, "%s%s%s", m ? m : "", m ? ": " : "",
-                     !strcmp(phase, "call") ? "next" : !strcmp(phase, "wait") ? "away, waiting for it"
-                                                                              : phase);
+                     !strcmp(phase, "call")      ? "next"
+                     : !strcmp(phase, "wait")    ? "away, waiting for it"
+                     : !strcmp(phase, "kubelet") ? "waiting for its Node's new kubelet, Ready"
+                                                 : phase);
             if (strcmp(now, last)) {
                 printf("  %3lds  %s\n", (long)(time(NULL) - start), now);
                 fflush(stdout);
@@ -91,7 +93,9 @@ static int job_start(struct cli *c, const char *kind, const char *arg, char **na
         return 0;
     }
     const cJSON *m;
-    printf("%s %s, one machine at a time:", kind, arg);
+    /* as bootd took them (upgrade kubernetes: the version as kubelets report it) */
+    printf("%s %s, one machine at a time:", cli_or(cli_str(j, "kind"), kind),
+           cli_or(cli_str(j, "arg"), arg));
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(j, "machines")) printf(" %s", m->valuestring);
     printf("\n");
     cJSON_Delete(j);
@@ -163,27 +167,20 @@ int cli_cmd_upgrade(struct cli *c, int argc, char **argv)
     bool wait = true, show = false;
     if (argc >= 2 && !strcmp(argv[1], "status"))
         return job_status(c);
-    if (argc == 3 && !strcmp(argv[1], "kubernetes")) {
-        /* what talosctl upgrade-k8s does, patching each node's component images, is a
-         * config change here: the configs come from lab.yaml */
-        fprintf(stderr,
-                "bootctl: Kubernetes versions come from lab.yaml: set\n"
-                "  cluster:\n"
-                "    kubernetes_version: %s\n"
-                "then bootctl reload, bootctl plan (the component images change, Talos applies\n"
-                "them live) and bootctl apply (control planes first, one machine at a time)\n",
-                argv[2]);
-        return 2;
-    }
-    if (argc < 3 || strcmp(argv[1], "talos") ||
+    /* kubernetes: the version lab.yaml names (bootd refuses another), whose component
+     * images each machine's config gets, as talosctl upgrade-k8s patches them in */
+    bool k8s = argc >= 3 && !strcmp(argv[1], "kubernetes");
+    if (argc < 3 || (strcmp(argv[1], "talos") && !k8s) ||
         options(argc - 2, argv + 2, NULL, &timeout_s, &wait, &show) < 0 || show) {
         fprintf(stderr, "usage: bootctl upgrade talos VERSION [NAME...] [--timeout 10m] "
                         "[--no-wait]\n"
+                        "       bootctl upgrade kubernetes VERSION [NAME...] [--timeout 10m] "
+                        "[--no-wait]\n"
                         "       bootctl upgrade status\n"
-                        "(Kubernetes: set cluster.kubernetes_version in lab.yaml, then bootctl "
-                        "plan and bootctl apply)\n");
+                        "(kubernetes: VERSION must be lab.yaml's cluster.kubernetes_version; "
+                        "change it there and bootctl reload first)\n");
         return 2;
     }
-    return job_start(c, "upgrade-talos", argv[2], argv + 2 + optind, argc - 2 - optind, timeout_s,
-                 wait);
+    return job_start(c, k8s ? "upgrade-kubernetes" : "upgrade-talos", argv[2], argv + 2 + optind,
+                     argc - 2 - optind, timeout_s, wait);
 }

@@ -276,4 +276,5 @@ void cluster_day2_counters(struct cluster *c, struct cluster_day2_counters *out)
     out->applied = atomic_load(&c->day2_applied);
     out->upgrades = atomic_load(&c->day2_upgrades);
     out->failures = atomic_load(&c->day2_failures);
+    out->kubelets = atomic_load(&c->day2_kubelets);
 }

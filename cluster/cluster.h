@@ -173,12 +173,13 @@ struct cJSON *cluster_plan(struct cluster *c, const char *const *names, size_t n
  * mode), "unknown" (no answer). */
 const char *cluster_verdict(int rc, int code, enum talos_apply_mode mode);
 
-/* ---- day-2 jobs (day2.c): bootctl apply, bootctl upgrade talos ---- */
+/* ---- day-2 jobs (day2.c): bootctl apply, bootctl upgrade talos|kubernetes ---- */
 
-/* Starts a job: kind "apply" (arg: the apply mode name) or "upgrade-talos" (arg: the
- * version) over the machines named (none: all), control planes first, one at a time;
- * each step may take timeout_s (0: 600). NULL with err when one is under way, or a name
- * is unknown. Returns the job's status (caller frees). */
+/* Starts a job: kind "apply" (arg: the apply mode name), "upgrade-talos" or
+ * "upgrade-kubernetes" (arg: the version) over the machines named (none: all), control
+ * planes first, one at a time; each step may take timeout_s (0: 600). NULL with err when
+ * one is under way, a name is unknown, or (upgrade-kubernetes) lab.yaml's
+ * cluster.kubernetes_version is not arg. Returns the job's status (caller frees). */
 struct cJSON *cluster_day2_start(struct cluster *c, const char *kind, const char *arg,
                                  const char *const *names, size_t n, int64_t timeout_s,
                                  struct bd_err *err);
@@ -189,6 +190,7 @@ void cluster_day2_auto(struct cluster *c);
 struct cJSON *cluster_day2_status(struct cluster *c);
 struct cluster_day2_counters {
     uint64_t jobs, applied, upgrades, failures;
+    uint64_t kubelets; /* machines whose Node reached a Kubernetes upgrade's kubelet */
 };
 void cluster_day2_counters(struct cluster *c, struct cluster_day2_counters *out);
 

@@ -1,5 +1,7 @@
-/* Day-2 jobs: bootctl apply (changed configs pushed through ApplyConfiguration) and
- * bootctl upgrade talos (Upgrade with the lab's installer image at a new version).
+/* Day-2 jobs: bootctl apply (changed configs pushed through ApplyConfiguration), bootctl
+ * upgrade talos (Upgrade with the lab's installer image at a new version) and bootctl
+ * upgrade kubernetes (the configs lab.yaml now makes, whose component images name the
+ * new version, applied as for bootctl apply; each Node followed to the new kubelet).
  *
  * A job is a list of machines taken one at a time, control planes first, stored in
  * state.db so a bootd that restarts carries on where it was. The reconciler's thread
@@ -12,6 +14,8 @@
  *   wait  the machine goes away and comes back: Version answers again (an upgrade: with
  *         the new version; the old one after going away means Talos rolled back, the
  *         job fails), and a control plane's etcd answers for itself again.
+ *   kubelet  (upgrade-kubernetes, a change Talos applied live) the machine's Node
+ *         reports the new kubelet version and is Ready.
  *
  * The first failure (refused config, a machine not back in time, a rollback, etcd not
  * healthy in time) stops the job: the machines after it are not touched. */
@@ -69,7 +73,38 @@ static bool nth_machine(const struct state_day2 *j, int64_t pos, char name[64])
 
 static bool job_active(const struct state_day2 *j)
 {
-    return !strcmp(j->phase, "call") || !strcmp(j->phase, "wait");
+    return !strcmp(j->phase, "call") || !strcmp(j->phase, "wait") || !strcmp(j->phase, "kubelet");
+}
+
+static bool kind_kubernetes(const struct state_day2 *j)
+{
+    return !strcmp(j->kind, "upgrade-kubernetes");
+}
+
+/* bootctl upgrade kubernetes VERSION upgrades to what lab.yaml says: the configs come
+ * from it, and bootd does not edit it (it is the owner's, in Git). -1 with the line to
+ * change when it says another version. VERSION with or without its v (lab.yaml and
+ * Talos configs write none, kubelets report one); tag gets the kubelet's "v1.36.3". */
+static int kubernetes_version_check(const struct lab *lab, const char *version, char tag[64],
+                                    struct bd_err *err)
+{
+    const char *now = lab->cluster.kubernetes_version;
+    const struct lab_at *at = &lab->cluster.kubernetes_version_at;
+    version += version[0] == 'v';
+    snprintf(tag, 64, "v%s", now);
+    if (!strcmp(now, version))
+        return 0;
+    if (!at->file)
+        return bd_err_set(err,
+                          "%s sets no cluster.kubernetes_version (the default is %s): add "
+                          "\"kubernetes_version: %s\" under cluster:, bootctl reload, then "
+                          "bootctl upgrade kubernetes %s",
+                          lab->path, now, version, version);
+    return bd_err_set(err,
+                      "%s:%d: cluster.kubernetes_version is %s, not %s: change that line to "
+                      "\"kubernetes_version: %s\", bootctl reload, then bootctl upgrade "
+                      "kubernetes %s (bootd does not edit lab.yaml)",
+                      at->file, at->line, now, version, version, version);
 }
 
 struct cJSON *cluster_day2_start(struct cluster *c, const char *kind, const char *arg,
@@ -92,6 +127,17 @@ struct cJSON *cluster_day2_start(struct cluster *c, const char *kind, const char
     if (!l.creds) {
         bd_err_set(err, "bootd cannot call the Talos API: %s", l.creds_error);
         goto out;
+    }
+    char tag[64];
+    if (!strcmp(kind, "upgrade-kubernetes")) {
+        if (kubernetes_version_check(l.lab, arg, tag, err) < 0)
+            goto out;
+        arg = tag;
+        if (!l.kube) { /* each Node is followed to the new kubelet */
+            bd_err_set(err, "bootd cannot call the Kubernetes API: %s",
+                       l.kube_error ? l.kube_error : "?");
+            goto out;
+        }
     }
     if (order_machines(l.lab, names, n, list, sizeof list, err) < 0 ||
         state_day2_start(c->env.store, kind, arg, list, timeout_s > 0 ? timeout_s : 600, err) < 0)
@@ -228,20 +274,43 @@ static bool etcd_healthy(struct cluster *c, const struct cluster_lab *l, char *w
     return true;
 }
 
-static bool takes_away(const struct state_day2 *j, enum talos_apply_mode mode)
+/* What follows a machine's call: the next machine (NULL), or a phase that waits for it:
+ * "wait" it went away (a reboot, an upgrade), "kubelet" its Node's new kubelet. */
+static const char *after_change(const struct state_day2 *j, enum talos_apply_mode applied)
 {
-    return strcmp(j->kind, "apply") || mode == TALOS_APPLY_REBOOT;
+    if (applied == TALOS_APPLY_REBOOT)
+        return "wait";
+    return kind_kubernetes(j) && applied != TALOS_APPLY_STAGED ? "kubelet" : NULL;
 }
 
-/* apply, phase call: the change pushed; *away when the machine reboots for it. 0 done
- * (also: nothing to do), 1 not yet (etcd), -1 failed (job failed). */
+/* Nothing to apply: the next machine, unless a Kubernetes upgrade's Node is still to
+ * report the version (it was applied before: by bootctl apply, or by this job before
+ * bootd restarted). */
+static const char *after_unchanged(struct cluster *c, const struct cluster_lab *l,
+                                   const struct state_day2 *j, const struct lab_machine *m)
+{
+    char why[600];
+    if (!kind_kubernetes(j))
+        return NULL;
+    if (cluster_kube_node_ready(c, l, m, j->arg, why, sizeof why) != 1)
+        return "kubelet";
+    char msg[700];
+    snprintf(msg, sizeof msg, "already runs kubelet %s: %s", j->arg, why);
+    cluster_event(c, "day2", m, "upgrade-skipped", msg);
+    return NULL;
+}
+
+/* apply and upgrade-kubernetes, phase call: the change pushed; *then says what follows
+ * (after_change). 0 done (also: nothing to do), 1 not yet (etcd), -1 failed (job
+ * failed). */
 static int call_apply(struct cluster *c, const struct cluster_lab *l, struct state_day2 *j,
-                      const struct lab_machine *m, const struct talos_node *node, bool *away)
+                      const struct lab_machine *m, const struct talos_node *node,
+                      const char **then)
 {
     char *cfg, sha[65], mac[18];
     size_t len;
     struct bd_err err;
-    *away = false;
+    *then = NULL;
     if (talos_machine_config(l->talos, m, &cfg, &len, &err) < 0) {
         job_fail(c, j, m, "%s: %s", m->name, err.msg);
         return -1;
@@ -255,6 +324,7 @@ static int call_apply(struct cluster *c, const struct cluster_lab *l, struct sta
     if (have > 0 && !strcmp(a.sha256, sha)) {
         free(cfg);
         cluster_event(c, "day2", m, "config-unchanged", "config unchanged: nothing to apply");
+        *then = after_unchanged(c, l, j, m);
         return 0;
     }
     if (have == 0 && cluster_stored_state(c, m) < STATE_INSTALLING) {
@@ -263,8 +333,8 @@ static int call_apply(struct cluster *c, const struct cluster_lab *l, struct sta
                       "not installed yet: it gets its config when it boots");
         return 0;
     }
-    enum talos_apply_mode mode = TALOS_APPLY_AUTO;
-    if (talos_apply_mode_parse(j->arg, &mode) < 0)
+    enum talos_apply_mode mode = TALOS_APPLY_AUTO; /* upgrade-kubernetes: as Talos decides */
+    if (!strcmp(j->kind, "apply") && talos_apply_mode_parse(j->arg, &mode) < 0)
         mode = TALOS_APPLY_AUTO;
     struct talos_apply_result res;
     int code, rc;
@@ -284,7 +354,8 @@ static int call_apply(struct cluster *c, const struct cluster_lab *l, struct sta
                                    : res.mode == TALOS_APPLY_NO_REBOOT ? TALOS_APPLY_NO_REBOOT
                                                                        : TALOS_APPLY_REBOOT;
     char why[600];
-    if (takes_away(j, expect) && m->role == LAB_ROLE_CONTROLPLANE && !etcd_healthy(c, l, why, sizeof why)) {
+    if (expect == TALOS_APPLY_REBOOT && m->role == LAB_ROLE_CONTROLPLANE &&
+        !etcd_healthy(c, l, why, sizeof why)) {
         free(cfg);
         if (bd_now_ms() - j->step_started_ms > j->timeout_s * 1000) {
             job_fail(c, j, m, "etcd not healthy for %llds before %s: %s",
@@ -312,18 +383,19 @@ static int call_apply(struct cluster *c, const struct cluster_lab *l, struct sta
              res.details);
     cluster_event(c, "day2", m, "config-applied", msg);
     c->day2_applied++;
-    *away = res.mode == TALOS_APPLY_REBOOT;
+    *then = after_change(j, res.mode);
     return 0;
 }
 
 /* upgrade-talos, phase call. Same outcomes as call_apply. */
 static int call_upgrade(struct cluster *c, const struct cluster_lab *l, struct state_day2 *j,
-                        const struct lab_machine *m, const struct talos_node *node, bool *away)
+                        const struct lab_machine *m, const struct talos_node *node,
+                        const char **then)
 {
     struct talos_version v;
     int code;
     struct bd_err err;
-    *away = false;
+    *then = NULL;
     char why[1200];
     /* first the image cache: machines that boot from the network meanwhile need it */
     int ready = c->env.images_ensure ? c->env.images_ensure(c->env.ud, j->arg, why, sizeof why) : 1;
@@ -367,8 +439,47 @@ static int call_upgrade(struct cluster *c, const struct cluster_lab *l, struct s
     free(image);
     cluster_event(c, "day2", m, "upgrade-started", msg);
     c->day2_upgrades++;
-    *away = true;
+    *then = "wait";
     return 0;
+}
+
+/* A step not done within the job's timeout fails it: -1 then, 1 to wait on. */
+static int not_yet(struct cluster *c, struct state_day2 *j, const struct lab_machine *m,
+                   const char *what, const char *why)
+{
+    if (bd_now_ms() - j->step_started_ms <= j->timeout_s * 1000)
+        return 1;
+    job_fail(c, j, m, "%s %s after %llds: %s", m->name, what, (long long)j->timeout_s, why);
+    return -1;
+}
+
+/* upgrade-kubernetes: the machine's Node reports the new kubelet and is Ready. */
+static bool kubelet_done(struct cluster *c, const struct cluster_lab *l,
+                         const struct state_day2 *j, const struct lab_machine *m, char *why,
+                         size_t n)
+{
+    int rc = cluster_kube_node_ready(c, l, m, j->arg, why, n);
+    if (rc < 0)
+        snprintf(why, n, "bootd has not seen the Kubernetes API answer yet");
+    if (rc != 1)
+        return false;
+    char msg[800];
+    snprintf(msg, sizeof msg, "kubelet %s: %s", j->arg, why);
+    cluster_event(c, "day2", m, "kubelet-upgraded", msg);
+    c->day2_kubelets++;
+    return true;
+}
+
+/* phase kubelet: 0 done, 1 not yet, -1 failed. */
+static int wait_kubelet(struct cluster *c, const struct cluster_lab *l, struct state_day2 *j,
+                        const struct lab_machine *m)
+{
+    char why[600];
+    if (kubelet_done(c, l, j, m, why, sizeof why))
+        return 0;
+    char what[128];
+    snprintf(what, sizeof what, "not on kubelet %s and Ready", j->arg);
+    return not_yet(c, j, m, what, why);
 }
 
 /* phase wait: 0 back, 1 not yet, -1 failed. */
@@ -396,8 +507,12 @@ static int wait_back(struct cluster *c, const struct cluster_lab *l, struct stat
     bool back = up && j->down_seen;
     if (back && m->role == LAB_ROLE_CONTROLPLANE && !etcd_healthy(c, l, why, sizeof why))
         back = false;
-    if (back && cluster_kube_node_ready(c, l, m, why, sizeof why) == 0)
+    if (back && kind_kubernetes(j)) {
+        if (!kubelet_done(c, l, j, m, why, sizeof why))
+            back = false;
+    } else if (back && cluster_kube_node_ready(c, l, m, NULL, why, sizeof why) == 0) {
         back = false; /* Kubernetes runs: its Node must be Ready again too */
+    }
     if (back) {
         char msg[700];
         snprintf(msg, sizeof msg, "back: Talos %s%s%s%s", v.tag,
@@ -406,12 +521,7 @@ static int wait_back(struct cluster *c, const struct cluster_lab *l, struct stat
         cluster_event(c, "day2", m, "machine-back", msg);
         return 0;
     }
-    if (bd_now_ms() - j->step_started_ms > j->timeout_s * 1000) {
-        job_fail(c, j, m, "%s not back after %llds: %s", m->name, (long long)j->timeout_s,
-                 !up ? err.msg : why[0] ? why : "it never went away");
-        return -1;
-    }
-    return 1;
+    return not_yet(c, j, m, "not back", !up ? err.msg : why[0] ? why : "it never went away");
 }
 
 void cluster_day2_step(struct cluster *c, const struct cluster_lab *l, int64_t *next)
@@ -442,22 +552,23 @@ void cluster_day2_step(struct cluster *c, const struct cluster_lab *l, int64_t *
         }
         int rc;
         if (!strcmp(j.phase, "call")) {
-            bool away;
-            rc = !strcmp(j.kind, "apply") ? call_apply(c, l, &j, m, &node, &away)
-                                          : call_upgrade(c, l, &j, m, &node, &away);
+            const char *then;
+            rc = !strcmp(j.kind, "upgrade-talos") ? call_upgrade(c, l, &j, m, &node, &then)
+                                                  : call_apply(c, l, &j, m, &node, &then);
             if (rc != 0)
                 return;
-            if (away) {
-                snprintf(j.phase, sizeof j.phase, "wait");
+            if (then) {
+                snprintf(j.phase, sizeof j.phase, "%s", then);
                 j.down_seen = false;
                 j.step_started_ms = bd_now_ms();
                 job_save(c, &j);
-                return; /* give it a moment to go */
+                return; /* give it a moment to go, or its kubelet to restart */
             }
             next_machine(c, &j);
             continue; /* a live change: on to the next one now */
         }
-        rc = wait_back(c, l, &j, m, &node);
+        rc = !strcmp(j.phase, "kubelet") ? wait_kubelet(c, l, &j, m)
+                                         : wait_back(c, l, &j, m, &node);
         if (rc == 0)
             next_machine(c, &j);
         return;

@@ -15,6 +15,8 @@ struct machine_watch {
 /* One look at Kubernetes (kube_watch.c). */
 struct kube_node {
     char name[64], ip[16];
+    char kubelet[64];    /* status.nodeInfo.kubeletVersion */
+    char ready_why[300]; /* the Ready condition's reason: message */
     bool ready;
 };
 struct kube_view {
@@ -45,7 +47,7 @@ struct cluster {
     struct cluster_backup_status backup; /* under mu */
     bool secrets_pending;   /* the API answers, the bootstrap secrets are not in yet */
     /* day-2 counters for /metrics (since bootd started; read without a lock) */
-    _Atomic uint64_t day2_jobs, day2_applied, day2_upgrades, day2_failures;
+    _Atomic uint64_t day2_jobs, day2_applied, day2_upgrades, day2_failures, day2_kubelets;
     char secrets_event[1400];
     int64_t vms_next_ms, vms_backoff_ms; /* rebuild_vms.c: Proxmox retried */
     char vms_event[1024];                /* the last Proxmox error, not repeated */
@@ -87,10 +89,12 @@ void cluster_backup_step(struct cluster *c, const struct cluster_lab *l, int64_t
 void cluster_kube_look(struct cluster *c, const struct cluster_lab *l,
                        const struct kube_view *prev, struct kube_view *v);
 void cluster_kube_view_clear(struct kube_view *v);
-/* A fresh look at a machine's Node: 1 Ready, 0 not (why says), -1 bootd has not seen
- * the Kubernetes API answer yet (nothing to wait for). */
+/* A fresh look at a machine's Node: 1 Ready (and, kubelet given, its kubelet reports
+ * that version), 0 not (why says), -1 bootd has not seen the Kubernetes API answer yet
+ * (nothing to wait for). */
 int cluster_kube_node_ready(struct cluster *c, const struct cluster_lab *l,
-                            const struct lab_machine *m, char *why, size_t n);
+                            const struct lab_machine *m, const char *kubelet, char *why,
+                            size_t n);
 /* The Node of a lab machine (by hostname, else by address), or NULL. */
 const struct kube_node *cluster_kube_node_of(const struct kube_view *v,
                                              const struct lab_machine *m);

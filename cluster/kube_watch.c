@@ -45,12 +45,18 @@ static void read_node(const cJSON *item, struct kube_node *n)
     const char *name = str_at(item, "metadata", "name");
     snprintf(n->name, sizeof n->name, "%s", name ? name : "");
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(item, "status");
+    const char *kubelet = str_at(status, "nodeInfo", "kubeletVersion");
+    snprintf(n->kubelet, sizeof n->kubelet, "%s", kubelet ? kubelet : "");
     const cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(status, "conditions"))
     {
         const char *type = str_at(c, "type", NULL), *st = str_at(c, "status", NULL);
-        if (type && st && !strcmp(type, "Ready"))
+        if (type && st && !strcmp(type, "Ready")) {
             n->ready = !strcmp(st, "True");
+            const char *reason = str_at(c, "reason", NULL), *msg = str_at(c, "message", NULL);
+            snprintf(n->ready_why, sizeof n->ready_why, "%s%s%s", reason ? reason : st,
+                     msg && *msg ? ": " : "", msg ? msg : "");
+        }
     }
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(status, "addresses"))
     {
@@ -208,7 +214,8 @@ void cluster_kube_look(struct cluster *c, const struct cluster_lab *l,
 }
 
 int cluster_kube_node_ready(struct cluster *c, const struct cluster_lab *l,
-                            const struct lab_machine *m, char *why, size_t n)
+                            const struct lab_machine *m, const char *kubelet, char *why,
+                            size_t n)
 {
     pthread_mutex_lock(&c->worker.mu);
     bool seen = c->kube.api_ready;
@@ -227,9 +234,17 @@ int cluster_kube_node_ready(struct cluster *c, const struct cluster_lab *l,
     } else {
         read_nodes(&call, &v);
         const struct kube_node *node = cluster_kube_node_of(&v, m);
-        rc = node && node->ready;
-        snprintf(why, n, "its Node %s", !node ? "is not registered" : node->ready ? "is Ready"
-                                                                                  : "is not Ready");
+        bool at = !kubelet || (node && !strcmp(node->kubelet, kubelet));
+        rc = node && node->ready && at;
+        if (!node)
+            snprintf(why, n, "its Node is not registered");
+        else if (!at)
+            snprintf(why, n, "its Node %s reports kubelet %s", node->name,
+                     node->kubelet[0] ? node->kubelet : "(none)");
+        else if (!node->ready)
+            snprintf(why, n, "its Node %s is not Ready (%s)", node->name, node->ready_why);
+        else
+            snprintf(why, n, "its Node %s is Ready", node->name);
     }
     kube_call_clear(&call);
     cluster_kube_view_clear(&v);

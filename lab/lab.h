@@ -125,6 +125,7 @@ struct lab_cluster {
     bool has_vip;
     char *talos_version;
     char *kubernetes_version;
+    struct lab_at kubernetes_version_at; /* file NULL: the default */
     char *install_disk;
     char *secrets_file;
     char *bootstrap_node;

@@ -150,9 +150,14 @@ enum MHD_Result server_route_metrics(struct server *s, struct MHD_Connection *c,
                       "bootd_day2_upgrades_total %llu\n"
                       "# HELP bootd_day2_failures_total Day-2 jobs stopped by a failure.\n"
                       "# TYPE bootd_day2_failures_total counter\n"
-                      "bootd_day2_failures_total %llu\n",
+                      "bootd_day2_failures_total %llu\n"
+                      "# HELP bootd_day2_kubelet_upgrades_total Machines whose Node reached the "
+                      "kubelet of bootctl upgrade kubernetes.\n"
+                      "# TYPE bootd_day2_kubelet_upgrades_total counter\n"
+                      "bootd_day2_kubelet_upgrades_total %llu\n",
                       (unsigned long long)d.jobs, (unsigned long long)d.applied,
-                      (unsigned long long)d.upgrades, (unsigned long long)d.failures);
+                      (unsigned long long)d.upgrades, (unsigned long long)d.failures,
+                      (unsigned long long)d.kubelets);
     }
     server_gitops_metrics(s, &b);
     enum MHD_Result rc =

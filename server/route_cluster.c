@@ -225,7 +225,8 @@ static enum MHD_Result config_plan(struct server *s, struct MHD_Connection *c, s
              : server_reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "%s", err.msg);
 }
 
-/* POST /api/v1/cluster/day2 {"kind": "apply"|"upgrade-talos", "arg": mode or version,
+/* POST /api/v1/cluster/day2 {"kind": "apply"|"upgrade-talos"|"upgrade-kubernetes",
+ * "arg": mode or version,
  * "machines": [names], "timeout_s": N}: starts a day-2 job. GET: where it stands. */
 static enum MHD_Result day2(struct server *s, struct MHD_Connection *c, struct req *r, bool get)
 {
@@ -241,15 +242,18 @@ static enum MHD_Result day2(struct server *s, struct MHD_Connection *c, struct r
     if (!cJSON_IsObject(in))
         bad = "the body is not a JSON object";
     else if (!cJSON_IsString(kind) ||
-             (strcmp(kind->valuestring, "apply") && strcmp(kind->valuestring, "upgrade-talos")))
-        bad = "kind: apply or upgrade-talos";
+             (strcmp(kind->valuestring, "apply") && strcmp(kind->valuestring, "upgrade-talos") &&
+              strcmp(kind->valuestring, "upgrade-kubernetes")))
+        bad = "kind: apply, upgrade-talos or upgrade-kubernetes";
     else if (!cJSON_IsString(arg) ||
              (!strcmp(kind->valuestring, "apply")
                   ? talos_apply_mode_parse(arg->valuestring, &mode) < 0
-                  : (arg->valuestring[0] != 'v' || strlen(arg->valuestring) > 40 ||
+                  : ((arg->valuestring[0] != 'v' &&
+                      strcmp(kind->valuestring, "upgrade-kubernetes")) ||
+                     strlen(arg->valuestring) > 40 ||
                      strspn(arg->valuestring + 1, "0123456789.-abcdefghijklmnopqrstuvwxyz") !=
                          strlen(arg->valuestring + 1))))
-        bad = "arg: an apply mode (auto, no-reboot, reboot, staged, try) or a Talos version (v1.14.0)";
+        bad = "arg: an apply mode (auto, no-reboot, reboot, staged, try) or a version (v1.14.0)";
     else if (ms && (!cJSON_IsArray(ms) || cJSON_GetArraySize(ms) > 64))
         bad = "machines: a list of names";
     else if (to && !cJSON_IsNumber(to))

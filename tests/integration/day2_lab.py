@@ -2,7 +2,9 @@
 got their configs the way Talos machines do: an iPXE script from bootd, then the
 talos.config URL in it, fetched from the machine's own address. So bootd has recorded
 what each machine runs (served at PXE time), as for day-2 operations. Three control
-planes with a real etcd cluster and workers."""
+planes with a real etcd cluster and workers. With kube=True the cluster endpoint is a
+kube-apiserver stand-in (certificate from the bundle's Kubernetes CA) and every twin runs
+a kubelet that keeps its Node there."""
 import os
 import shutil
 import sqlite3
@@ -10,17 +12,27 @@ import tempfile
 
 from tests.integration.harness import Bootd, config_path, free_ports, seed_images, wait_for
 from tests.integration.twin_lab import LAB
-from tests.standins import talos_node
+from tests.standins import pki, talos_node
+from tests.standins.kube_apiserver import KubeApiServer
 
 PATCH = "day2.yaml"
 
 
 class DayTwoLab:
     def __init__(self, test, secrets, cps, workers=(), extra="", name="day2",
-                 seed_versions=("v1.14.0",), **twin_kw):
+                 seed_versions=("v1.14.0",), kube=False, **twin_kw):
         self.test = test
         self.bootd = Bootd(lab="")
         test.addCleanup(self.cleanup)
+        self.api = None
+        if kube:
+            self.kpki = os.path.join(self.bootd.root, "kube-pki")
+            os.makedirs(self.kpki)
+            self.k8s_ca = pki.bundle_ca(secrets, "k8s", self.kpki)
+            pki.make_pki(self.kpki, ca=self.k8s_ca)
+            # the controller manager's --node-monitor-grace-period, short for tests
+            self.api = KubeApiServer(self.kpki, node_grace=1.0).start()
+            extra += "  endpoint: %s\n" % self.api.url
         self.machines = []  # (name, role, host, mac)
         for i, h in enumerate(cps):
             self.machines.append(("cp-%d" % (i + 1), "controlplane", h, "52:54:00:00:02:%02x" % (i + 1)))
@@ -78,6 +90,13 @@ class DayTwoLab:
         args = dict(self.twin_kw, **kw)
         if role == "worker":
             args["trustd"] = self.twins["cp-1"]
+        if self.api:  # kubelet's client certificate, as TLS bootstrapping gets it
+            hostname = talos_node.MachineConfig(cfg).hostname or host
+            pki.issue(self.k8s_ca, self.kpki, "kubelet-" + name,
+                      "/O=system:nodes/CN=system:node:" + hostname, "clientAuth")
+            args["kube"] = (self.api.url, os.path.join(self.kpki, "ca.crt"),
+                            os.path.join(self.kpki, "kubelet-%s.crt" % name),
+                            os.path.join(self.kpki, "kubelet-%s.key" % name))
         t = talos_node.NodeTwin(cfg, host, wd, self.cps, apid_port=self.apid_port,
                                 client_port=self.cport, peer_port=self.pport, **args).start()
         self.twins[name] = t
@@ -116,3 +135,6 @@ class DayTwoLab:
             t.stop()
         self.twins = {}
         self.bootd.cleanup()
+        if self.api:
+            self.api.stop()
+            self.api = None

@@ -36,8 +36,9 @@ def tearDownModule():
 class UpgradeTest(unittest.TestCase):
     def setUp(self):
         seed = () if "missing_images" in self.id() else ("v1.14.0",)
+        # node_ready: a kube-apiserver stand-in whose Nodes the twins' kubelets keep
         self.lab = DayTwoLab(self, os.path.join(_DIR, "secrets.yaml"), CPS, WORKERS,
-                             seed_versions=seed)
+                             seed_versions=seed, kube="node_ready" in self.id())
         self.lab.start()
 
     def boot(self, **per_machine):
@@ -73,6 +74,26 @@ class UpgradeTest(unittest.TestCase):
         _, _, metrics = self.lab.bootd.get("/metrics")
         self.assertIn(b"bootd_day2_upgrades_total 4\n", metrics)
         self.lab.wait_etcd(3, 30)
+
+    def test_each_node_ready_again_before_the_next(self):
+        # kubelet takes 3 s after each boot to report Ready: the job waits for it, as it
+        # reads the Node from the API server
+        self.boot()
+        wait_for(lambda: self.lab.bootd.api("GET", "/status")[1]["cluster_state"],
+                 lambda c: c.get("kubernetes", {}).get("ready"), 60)
+        for t in self.lab.twins.values():
+            t.kubelet_start_s = 3.0
+        r = self.bootctl("upgrade", "talos", NEW, "--timeout", "90s")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr + self.lab.bootd.logs()[-3000:])
+        self.assertEqual(self.tags(), {n: NEW for n in self.tags()})
+        away = sorted((t.down_log[0], n) for n, t in self.lab.twins.items())
+        self.assertEqual([n for _, n in away], ["cp-1", "cp-2", "cp-3", "w-1"])
+        for ((_, back), n), ((nxt, _), m) in zip(away, away[1:]):
+            log = self.lab.twins[n].kubelet_log
+            self.assertIn((True, "False"), [(t > back, r) for t, _, r in log], n)  # NotReady at first
+            ready = next((t for t, _, r in log if t > back and r == "True"), None)
+            self.assertIsNotNone(ready, "%s's Node never Ready again: %s" % (n, log))
+            self.assertLess(ready, nxt, "%s went away before %s's Node was Ready again" % (m, n))
 
     def test_rollback_stops_with_the_rest_untouched(self):
         self.boot(cp_2={"fail_upgrade": True})

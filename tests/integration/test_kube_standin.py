@@ -8,6 +8,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import time
 import unittest
 import urllib.request
 
@@ -35,12 +36,14 @@ class Standin(unittest.TestCase):
         return subprocess.run([self.kubectl, "--kubeconfig", self.kc, *args], input=stdin,
                               capture_output=True, text=True, timeout=60)
 
-    def call(self, method, path, body=None, ctype="application/json", cert=True):
+    def call(self, method, path, body=None, ctype="application/json", cert=True, api=None):
+        """cert: True for admin's, a name for <pki>/<name>.crt and .key, False for none."""
         ctx = ssl.create_default_context(cafile=os.path.join(self.pki, "ca.crt"))
         if cert:
-            ctx.load_cert_chain(os.path.join(self.pki, "admin.crt"),
-                                os.path.join(self.pki, "admin.key"))
-        req = urllib.request.Request(self.api.url + path, method=method,
+            name = "admin" if cert is True else cert
+            ctx.load_cert_chain(os.path.join(self.pki, name + ".crt"),
+                                os.path.join(self.pki, name + ".key"))
+        req = urllib.request.Request((api or self.api).url + path, method=method,
                                      data=body.encode() if body else None,
                                      headers={"Content-Type": ctype})
         try:
@@ -137,6 +140,37 @@ class Standin(unittest.TestCase):
         self.assertEqual(code, 200, j)
         self.assertEqual(self.api.get("apps/v1", "deployments", "st", "d")["status"],
                          {"readyReplicas": 2})
+
+    def test_kubelets_write_only_their_own_node_and_quiet_ones_go_unknown(self):
+        from tests.standins import pki
+        api = KubeApiServer(self.pki, node_grace=0.5).start()
+        self.addCleanup(api.stop)
+        pki.issue((os.path.join(self.pki, "ca.crt"), os.path.join(self.pki, "ca.key")),
+                  self.pki, "kubelet-n1", "/O=system:nodes/CN=system:node:n1", "clientAuth")
+
+        def call(method, path, body, ctype="application/json"):
+            return self.call(method, path, json.dumps(body), ctype, cert="kubelet-n1", api=api)
+        ready = {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+                 "nodeInfo": {"kubeletVersion": "v1.36.3"}}
+        node = lambda name: {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+                             "status": ready}
+        code, j = call("POST", "/api/v1/nodes", node("n2"))
+        self.assertEqual((code, j["reason"]), (403, "Forbidden"), j)
+        self.assertEqual(j["message"], 'nodes "n2" is forbidden: node "n1" is not allowed to '
+                         'modify node "n2"')
+        self.assertEqual(call("POST", "/api/v1/nodes", node("n1"))[0], 201)
+        code, j = call("PATCH", "/api/v1/nodes/n1/status", {"status": ready},
+                       "application/strategic-merge-patch+json")
+        self.assertEqual(code, 200, j)
+        self.assertEqual(j["status"]["conditions"][0]["status"], "True")
+        time.sleep(0.8)  # the kubelet went quiet: the node lifecycle controller's Unknown
+        n = api.get("v1", "nodes", "", "n1")
+        self.assertEqual(n["status"]["conditions"][0]["status"], "True", "not before a request")
+        code, j = call("GET", "/api/v1/nodes/n1", {})
+        self.assertEqual(j["status"]["conditions"][0],
+                         {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
+                          "message": "Kubelet stopped posting node status.",
+                          "lastTransitionTime": j["status"]["conditions"][0]["lastTransitionTime"]})
 
     def test_tls_13_and_a_client_certificate_are_required(self):
         ctx = ssl.create_default_context(cafile=os.path.join(self.pki, "ca.crt"))

@@ -30,6 +30,14 @@ It follows the Kubernetes API reference and the server-side apply documentation
   (Nodes registered by kubelets, the DaemonSet Talos applies from an inline manifest).
 * /readyz, /healthz and /livez answer 200 "ok", or 500 with the failed check while
   set_ready(False) says the control plane is not up yet (as while etcd starts).
+* Nodes (core/v1) as kubelets keep them: a kubelet registers its Node (POST
+  /api/v1/nodes) and posts its status (PATCH .../nodes/NAME/status, strategic merge
+  patch). A client whose certificate names a node (CN system:node:NAME, O system:nodes)
+  may write only its own Node: the NodeRestriction admission plugin's 403 otherwise.
+  With node_grace (kube-controller-manager's --node-monitor-grace-period, 40 s there), a
+  Node whose kubelet has not posted its status for that long gets its conditions set to
+  Unknown ("Kubelet stopped posting node status."), as the node lifecycle controller
+  does (pkg/controller/nodelifecycle).
 
 Run in-process (KubeApiServer(...).start()) or as a program:
   python3 -m tests.standins.kube_apiserver --pki DIR [--auto-ready]   (prints the port)
@@ -280,8 +288,10 @@ def dotted(path):
 class Store:
     """Objects and their owners, behind one lock."""
 
-    def __init__(self, auto_ready=False, establish_delay=0.0):
+    def __init__(self, auto_ready=False, establish_delay=0.0, node_grace=None):
         self.lock = threading.RLock()
+        self.node_grace = node_grace
+        self.heartbeats = {}  # Node name -> monotonic time its kubelet last posted status
         self.objects = {}   # (gv-group, plural, ns, name) -> object
         self.owners = {}    # same key -> {manager: set(paths)}
         self.resources = {}  # gv -> {kind: (plural, namespaced, status)}
@@ -542,6 +552,30 @@ class Store:
         obj["metadata"]["resourceVersion"] = self.bump()
         return self.view(key)
 
+    # -- the node lifecycle controller --
+
+    def node_posted(self, name):
+        self.heartbeats[name] = time.monotonic()
+
+    def nodes_unknown(self):
+        """Nodes whose kubelet went quiet for node_grace: every condition Unknown
+        (tryUpdateNodeHealth in the node lifecycle controller)."""
+        if self.node_grace is None:
+            return
+        for name, t in self.heartbeats.items():
+            obj = self.objects.get(("", "nodes", "", name))
+            if obj is None or time.monotonic() - t < self.node_grace:
+                continue
+            changed = False
+            for c in (obj.get("status") or {}).get("conditions") or []:
+                if c.get("status") != "Unknown":
+                    c.update(status="Unknown", reason="NodeStatusUnknown",
+                             message="Kubelet stopped posting node status.",
+                             lastTransitionTime=now())
+                    changed = True
+            if changed:
+                obj["metadata"]["resourceVersion"] = self.bump()
+
     def delete(self, key):
         if key not in self.objects:
             raise ApiError(404, "NotFound", '%s "%s" not found' % (key[1], key[3]))
@@ -578,13 +612,16 @@ class Api:
         self.store = store
         self.headers = Headers()
 
-    def handle(self, method, target, headers, raw):
+    def handle(self, method, target, headers, raw, user=None):
+        """user: the common name of the client's certificate."""
         st = self.store
         url = urllib.parse.urlsplit(target)
         q = dict(urllib.parse.parse_qsl(url.query))
         self.headers = headers
+        self.user = user or ""
         with st.lock:
             st.requests.append((method, target))
+            st.nodes_unknown()
             try:
                 code, obj = self.route(st, method, url.path, q, raw)
             except ApiError as e:
@@ -657,6 +694,20 @@ class Api:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         group = gv.split("/")[0] if "/" in gv else ""
         key = (group, plural, ns, name)
+        if kind == "Node" and method != "GET":
+            node = self.node_admit(method, name, raw)
+            code, obj = self.route_object(st, method, q, raw, gv, kind, namespaced, has_status,
+                                          group, plural, ns, name, sub, key)
+            if method == "POST" or sub == "status":  # the kubelet posted its status
+                st.node_posted(node)
+            elif method == "DELETE":
+                st.heartbeats.pop(node, None)
+            return code, obj
+        return self.route_object(st, method, q, raw, gv, kind, namespaced, has_status, group,
+                                 plural, ns, name, sub, key)
+
+    def route_object(self, st, method, q, raw, gv, kind, namespaced, has_status, group, plural,
+                     ns, name, sub, key):
         if name is None:
             if method == "GET":
                 items = [st.view(k) for k in sorted(st.objects)
@@ -699,6 +750,20 @@ class Api:
                            "application/merge-patch+json, application/apply-patch+yaml")
         raise ApiError(405, "MethodNotAllowed", "method not allowed")
 
+    def node_admit(self, method, name, raw):
+        """NodeRestriction: a kubelet (CN system:node:NAME) writes only its own Node; the
+        name of the Node a write is for."""
+        me = self.user[len("system:node:"):] if self.user.startswith("system:node:") else None
+        target = name
+        if target is None and method == "POST":
+            body = self.parse(raw, "application/json")
+            target = (body.get("metadata") or {}).get("name") if isinstance(body, dict) else None
+        if me is not None and target != me:
+            raise ApiError(403, "Forbidden", 'nodes "%s" is forbidden: node "%s" is not allowed '
+                           'to modify node "%s"' % (target, me, target),
+                           {"name": target, "kind": "nodes"})
+        return target
+
     @staticmethod
     def openapi_gv(served, rel):
         """The PATCH operations of a group version, enough for a client to see that the
@@ -734,7 +799,7 @@ class Api:
 
 
 
-REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 404: "Not Found",
+REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 409: "Conflict", 415: "Unsupported Media Type",
            422: "Unprocessable Entity"}
 
@@ -783,7 +848,9 @@ class Server:
             return False
         n = int(headers.get("content-length") or 0)
         raw = await reader.readexactly(n) if n else b""
-        code, data = self.api.handle(parts[0], parts[1], headers, raw)
+        cert = writer.get_extra_info("peercert") or {}
+        cn = next((v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"), "")
+        code, data = self.api.handle(parts[0], parts[1], headers, raw, cn)
         close = headers.get("connection", "").lower() == "close" or parts[2] == "HTTP/1.0"
         self.respond(writer, code, data, close)
         await writer.drain()
@@ -825,8 +892,9 @@ def tls_context(pki_dir):
 
 
 class KubeApiServer:
-    def __init__(self, pki_dir, auto_ready=False, establish_delay=0.0):
-        self.store = Store(auto_ready=auto_ready, establish_delay=establish_delay)
+    def __init__(self, pki_dir, auto_ready=False, establish_delay=0.0, node_grace=None):
+        self.store = Store(auto_ready=auto_ready, establish_delay=establish_delay,
+                           node_grace=node_grace)
         self.httpd = Server(self.store, tls_context(pki_dir))
         self.port = self.httpd.port
         self.url = "https://127.0.0.1:%d" % self.port

@@ -52,12 +52,24 @@ Given the config bootd generated for a machine and the machine's address, the tw
     member voting (etcd's ValidateForUpgrade) or the call fails; then the node goes away
     for `upgrade_s` and answers Version with the new tag. `fail_upgrade` makes the
     upgrade fail the way Talos's A/B boot does: the node comes back on the old version.
+  - kubelet, given a Kubernetes API (`kube`: its URL, the cluster CA and the client
+    certificate kubelet got by TLS bootstrapping, CN system:node:<hostname>): while the
+    node is up it registers its core/v1 Node (POST /api/v1/nodes, name = hostname, as
+    kubelet's registerWithAPIServer) and posts its status every `kubelet_every` seconds
+    (PATCH /api/v1/nodes/NAME/status, strategic merge patch, as tryUpdateNodeStatus):
+    addresses InternalIP and Hostname, nodeInfo.kubeletVersion = the tag of
+    machine.kubelet.image in the config it runs, conditions Ready and the pressures.
+    Talos restarts kubelet when that image changes (an ApplyConfiguration applied live,
+    or a reboot): kubelet then reports NotReady (KubeletNotReady) for `kubelet_start_s`,
+    then Ready. `kubelet_broken` names a kubelet version that never becomes Ready (its
+    CNI never initialises). While the node is away nothing is posted: the API server's
+    node lifecycle controller marks the Node Unknown.
   - Control planes that were not bootstrapped keep trying to join (every second): when
     another control plane's etcd answers, they add themselves as a learner, start etcd
     with initial-cluster-state=existing and are promoted once etcd allows it (Talos's
     etcd.go addMember / promoteMember). Until then etcd stays "Preparing".
 
-What it does not do: boot, install, kubelet, the LifecycleService Upgrade stream, Kubernetes, trustd's API, EtcdLeaveCluster,
+What it does not do: boot, install, pods, the LifecycleService Upgrade stream, Kubernetes, trustd's API, EtcdLeaveCluster,
 Reset, etcd encryption or defragmentation, time sync, discovery (control planes are given
 their peers' addresses). Its "node" is a directory: wiping the VM is `stop()` plus a new
 twin on a fresh directory.
@@ -78,6 +90,10 @@ import subprocess
 import sys
 import threading
 import time
+
+import datetime
+import http.client
+import ssl
 
 import grpc
 import yaml
@@ -218,6 +234,8 @@ class MachineConfig:
         self.etcd_ca = (b64(etcd.get("crt")), b64(etcd.get("key")))
         self.cluster_id = c.get("id")
         self.controlplane = self.type in ("controlplane", "init")
+        image = ((m.get("kubelet") or {}).get("image") or "")
+        self.kubelet_version = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
 
 
 class EtcdError(Exception):
@@ -229,7 +247,8 @@ class NodeTwin(talos_apid.Apid):
 
     def __init__(self, config_text, host, workdir, peers=(), apid_port=50000, client_port=2379,
                  peer_port=2380, ready_after=0.0, trustd=None, reboot_s=2.0, upgrade_s=2.0,
-                 fail_upgrade=False, **kw):
+                 fail_upgrade=False, kube=None, kubelet_every=0.3, kubelet_start_s=0.6,
+                 kubelet_broken=None, **kw):
         self.config = MachineConfig(config_text)
         self.config_text = config_text     # what runs now
         self.persisted = config_text       # what the next boot runs
@@ -268,6 +287,12 @@ class NodeTwin(talos_apid.Apid):
         self.restored = None          # etcdctl's output of the last restore
         self._stop = threading.Event()
         self._joiner = None
+        self.kube = kube  # (url, ca path, crt path, key path) or None
+        self.kubelet_every, self.kubelet_start_s = kubelet_every, kubelet_start_s
+        self.kubelet_broken = kubelet_broken
+        self.kubelet_log = []     # (monotonic, kubeletVersion, Ready status) as posted, on change
+        self.applied_at = []      # monotonic time of every apply that passed (not dry runs)
+        self._kubelet = None
 
     def _ca(self, name, pair):
         paths = []
@@ -462,6 +487,7 @@ class NodeTwin(talos_apid.Apid):
                     details, diff or "No changes.")
                 return resp
             self.applied.append((MODE_NAMES[mode], False))
+            self.applied_at.append(time.monotonic())
             if mode in (NO_REBOOT, TRY):
                 if mode == NO_REBOOT:
                     self.persisted = text
@@ -676,6 +702,89 @@ class NodeTwin(talos_apid.Apid):
         resp.messages.add()
         return resp
 
+    # ---- kubelet ----
+
+    def _kube_call(self, conn, method, path, body, ctype="application/json"):
+        conn.request(method, path, json.dumps(body), {"Content-Type": ctype,
+                                                      "Accept": "application/json"})
+        r = conn.getresponse()
+        return r.status, r.read()
+
+    def _node_status(self, version, ready, why):
+        t = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        cond = lambda kind, status, reason, msg: {
+            "type": kind, "status": status, "reason": reason, "message": msg,
+            "lastHeartbeatTime": t, "lastTransitionTime": t}
+        return {
+            "addresses": [{"type": "InternalIP", "address": self.host},
+                          {"type": "Hostname", "address": self.hostname}],
+            "conditions": [
+                cond("MemoryPressure", "False", "KubeletHasSufficientMemory",
+                     "kubelet has sufficient memory available"),
+                cond("DiskPressure", "False", "KubeletHasNoDiskPressure",
+                     "kubelet has no disk pressure"),
+                cond("PIDPressure", "False", "KubeletHasSufficientPID",
+                     "kubelet has sufficient PID available"),
+                cond("Ready", "True" if ready else "False",
+                     "KubeletReady" if ready else "KubeletNotReady",
+                     "kubelet is posting ready status" if ready else why)],
+            "nodeInfo": {"kubeletVersion": version,
+                         "operatingSystem": "linux", "architecture": "amd64",
+                         "osImage": "Talos (%s)" % self.tag,
+                         "containerRuntimeVersion": "containerd://2.1.5",
+                         "kernelVersion": "6.12.57-talos", "machineID": "", "systemUUID": "",
+                         "bootID": ""}}
+
+    def _kubelet_loop(self):
+        url, ca, crt, key = self.kube
+        ctx = ssl.create_default_context(cafile=ca)
+        ctx.load_cert_chain(crt, key)
+        hostport = url.split("://", 1)[1]
+        conn, running, started, last = None, None, 0.0, None
+        while not self._stop.wait(self.kubelet_every):
+            with self.lock:
+                down, version = self.down, self.config.kubelet_version
+            if down:  # kubelet is not running: it starts again with the node
+                running = None
+                continue
+            if running != version:  # Talos (re)started kubelet with the config's image
+                running, started = version, time.monotonic()
+            ready = time.monotonic() - started >= self.kubelet_start_s and \
+                version != self.kubelet_broken
+            why = ("container runtime network not ready: NetworkReady=false "
+                   "reason:NetworkPluginNotReady message:Network plugin returns error: cni "
+                   "plugin not initialized" if version == self.kubelet_broken else
+                   "container runtime status check may not have completed yet")
+            status = self._node_status(version, ready, why)
+            try:
+                if conn is None:
+                    conn = http.client.HTTPSConnection(hostport, context=ctx, timeout=5)
+                    node = {"apiVersion": "v1", "kind": "Node",
+                            "metadata": {"name": self.hostname, "labels": {
+                                "kubernetes.io/hostname": self.hostname,
+                                "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
+                            "spec": {}, "status": status}
+                    code, body = self._kube_call(conn, "POST", "/api/v1/nodes", node)
+                    if code not in (201, 409):  # 409: registered before this boot
+                        raise OSError("registering the Node: %d %s" % (code, body[:200]))
+                code, body = self._kube_call(conn, "PATCH",
+                                             "/api/v1/nodes/%s/status" % self.hostname,
+                                             {"status": status},
+                                             "application/strategic-merge-patch+json")
+                if code != 200:
+                    raise OSError("posting the Node's status: %d %s" % (code, body[:200]))
+            except (OSError, http.client.HTTPException):
+                if conn is not None:
+                    conn.close()
+                conn = None
+                continue
+            now = (version, "True" if ready else "False")
+            if now != last:
+                self.kubelet_log.append((time.monotonic(),) + now)
+                last = now
+        if conn is not None:
+            conn.close()
+
     # ---- life ----
 
     def start(self):
@@ -683,6 +792,9 @@ class NodeTwin(talos_apid.Apid):
         if self.config.controlplane:
             self._joiner = threading.Thread(target=self._join_loop, daemon=True)
             self._joiner.start()
+        if self.kube:
+            self._kubelet = threading.Thread(target=self._kubelet_loop, daemon=True)
+            self._kubelet.start()
         return self
 
     def mount(self):
@@ -695,6 +807,9 @@ class NodeTwin(talos_apid.Apid):
         if self._joiner:
             self._joiner.join(20)
             self._joiner = None
+        if self._kubelet:
+            self._kubelet.join(20)
+            self._kubelet = None
         if self.etcd is not None:
             os.killpg(self.etcd.pid, signal.SIGKILL)
             self.etcd.wait(10)

@@ -161,6 +161,8 @@ struct job_fake {
     struct talos_kube_admin kube;
     int not_ready[NODES];  /* Node lists that still show it NotReady */
     int kube_calls;
+    char kubelet[NODES][16]; /* kubeletVersion its Node reports */
+    int applies;
 };
 
 static int node_of(struct job_fake *f, const char *host)
@@ -255,8 +257,9 @@ static void jf_kube_run(void *ud, const struct kube_target *t, const atomic_bool
             f->not_ready[i]--;
         bd_buf_printf(&b, "%s{\"metadata\": {\"name\": \"n%d\"}, \"status\": {"
                           "\"conditions\": [{\"type\": \"Ready\", \"status\": \"%s\"}],"
-                          "\"addresses\": [{\"type\": \"InternalIP\", \"address\": \"%s\"}]}}",
-                      i ? "," : "", i, ready ? "True" : "False", f->host[i]);
+                          "\"addresses\": [{\"type\": \"InternalIP\", \"address\": \"%s\"}],"
+                          "\"nodeInfo\": {\"kubeletVersion\": \"%s\"}}}",
+                      i ? "," : "", i, ready ? "True" : "False", f->host[i], f->kubelet[i]);
     }
     bd_buf_puts(&b, "]}");
     calls[0].status = 200;
@@ -264,12 +267,40 @@ static void jf_kube_run(void *ud, const struct kube_target *t, const atomic_bool
     bd_buf_free(&b);
 }
 
+/* ApplyConfiguration as Talos answers a change of component images: live; kubelet
+ * restarts with the config's image and is NotReady for a while. */
+static int jf_apply(void *ud, const struct talos_node *n, const char *data, size_t len,
+                    enum talos_apply_mode mode, bool dry_run, int64_t try_s,
+                    struct talos_apply_result *out, int *code, struct bd_err *err)
+{
+    struct job_fake *f = ud;
+    (void)err;
+    (void)try_s;
+    int i = node_of(f, n->host);
+    cr_assert_eq(mode, TALOS_APPLY_AUTO);
+    memset(out, 0, sizeof *out);
+    out->mode = TALOS_APPLY_NO_REBOOT;
+    *code = TALOS_OK;
+    if (dry_run)
+        return 0;
+    cr_assert(memmem(data, len, "kubelet:v1.28.0", 15), "the config names the new kubelet");
+    for (int k = 0; k < NODES; k++)
+        cr_assert(k == i || (f->not_ready[k] == 0), "%s changed while %s's Node was not Ready",
+                  n->host, f->host[k]);
+    size_t at = strlen(f->order);
+    snprintf(f->order + at, sizeof f->order - at, "%s%s", at ? " " : "", n->host);
+    f->applies++;
+    snprintf(f->kubelet[i], sizeof f->kubelet[i], "v1.28.0");
+    f->not_ready[i] = 2;
+    return 0;
+}
+
 static struct cluster *job_cluster(struct job_fake *f)
 {
     struct cluster_env env = {
         .store = f->store, .ud = f, .lab_get = jf_lab_get, .lab_put = jf_lab_put,
         .talos_version = jf_version, .talos_etcd_members = jf_members,
-        .talos_upgrade = jf_upgrade, .kube_run = jf_kube_run,
+        .talos_upgrade = jf_upgrade, .kube_run = jf_kube_run, .talos_apply_config = jf_apply,
     };
     return cluster_new(&env);
 }
@@ -289,6 +320,7 @@ static char *job_init(struct job_fake *f)
     for (int i = 0; i < NODES; i++) {
         f->host[i] = hosts[i];
         snprintf(f->tag[i], sizeof f->tag[i], "v1.13.9");
+        snprintf(f->kubelet[i], sizeof f->kubelet[i], "v1.35.0");
     }
     return dir;
 }
@@ -425,6 +457,49 @@ Test(day2, with_kubernetes_up_a_machine_is_back_when_its_node_is_ready)
     cr_assert_str_eq(j.phase, "done", "%s", j.error);
     cr_assert_eq(f.not_ready[0], 0);
     cr_assert_geq(f.kube_calls, 6, "asked after each machine, and again while NotReady");
+    cluster_free(c);
+    job_done(&f, dir);
+}
+
+/* upgrade kubernetes: control planes first, each Node on the new kubelet and Ready before
+ * the next, carried on by a new reconciler; a second run skips them all; another version
+ * than lab.yaml's is refused. */
+Test(day2, kubernetes_upgrade_follows_each_node_to_the_new_kubelet)
+{
+    struct job_fake f;
+    char *dir = job_init(&f);
+    f.kube.server = "https://192.0.2.11:6443";
+    struct cluster *c = job_cluster(&f);
+    c->kube.api_ready = true;
+    struct bd_err err;
+    for (size_t i = 0; i < f.lab->nmachines; i++) /* installed, on an older config */
+        cr_assert_eq(cluster_applied_record(f.store, f.tc, f.lab, &f.lab->machines[i], "a: 1\n",
+                                            5, "pxe", &err), 0, "%s", err.msg);
+    cr_assert_null(cluster_day2_start(c, "upgrade-kubernetes", "v1.37.0", NULL, 0, 60, &err));
+    assert_has(err.msg, "lab.yaml:5: cluster.kubernetes_version is 1.28.0, not 1.37.0");
+    assert_has(err.msg, "bootctl reload");
+    cJSON *st = cluster_day2_start(c, "upgrade-kubernetes", "1.28.0", NULL, 0, 60, &err);
+    cr_assert_not_null(st, "%s", err.msg);
+    cr_assert_str_eq(cJSON_GetObjectItem(st, "arg")->valuestring, "v1.28.0");
+    cJSON_Delete(st);
+    struct cluster_lab l;
+    jf_lab_get(&f, &l);
+    int64_t next = INT64_MAX;
+    cluster_day2_step(c, &l, &next); /* cp-1's config applied, its kubelet restarting */
+    cr_assert_eq(f.applies, 1);
+    cluster_free(c); /* bootd stops; a new one carries on without applying it again */
+    c = job_cluster(&f);
+    c->kube.api_ready = true;
+    struct state_day2 j;
+    run_job(c, &f, &j);
+    cr_assert_str_eq(j.phase, "done", "%s", j.error);
+    cr_assert_str_eq(f.order, "192.0.2.11 192.0.2.13 192.0.2.12");
+    for (int i = 0; i < NODES; i++)
+        cr_assert_eq(f.not_ready[i], 0, "each Node Ready before the job went on");
+    cJSON_Delete(cluster_day2_start(c, "upgrade-kubernetes", "v1.28.0", NULL, 0, 60, &err));
+    run_job(c, &f, &j);
+    cr_assert_str_eq(j.phase, "done", "%s", j.error);
+    cr_assert_eq(f.applies, 3, "nothing applied again");
     cluster_free(c);
     job_done(&f, dir);
 }
