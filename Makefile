@@ -178,19 +178,22 @@ $(FUZZ_BUILD)/libfuzzed.a: $(FUZZ_OBJ)
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_BUILD)/libfuzzed.a
 	@echo "  FUZZLD  $@"
-	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libfuzzed.a $(BD_LDLIBS)
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP -MF $@.d -o $@ $< $(FUZZ_BUILD)/libfuzzed.a $(BD_LDLIBS)
+
+# a header change rebuilds what includes it: a stale object would read structs at old offsets
+-include $(FUZZ_OBJ:.o=.d) $(FUZZ_BINS:=.d)
 
 .PHONY: fuzz fuzz-replay
 .SECONDARY: $(FUZZ_OBJ)
 fuzz: $(FUZZ_BINS)
 	@for b in $(FUZZ_BINS); do n=$${b##*/fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
 	  echo "== $$n ($(FUZZ_TIME) s)"; \
-	  $$b -max_total_time=$(FUZZ_TIME) -print_final_stats=1 $(FUZZ_BUILD)/corpus/$$n \
+	  $$b -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus/$$n \
 	    tests/fuzz/corpus/$$n 2>&1 | grep -E "stat::number_of_executed_units|ERROR|SUMMARY" \
 	    || exit 1; done
 
 fuzz-replay: $(FUZZ_BINS)
 	@for b in $(FUZZ_BINS); do n=$${b##*/fuzz_}; \
-	  $$b -runs=0 tests/fuzz/corpus/$$n >$(FUZZ_BUILD)/replay-$$n.log 2>&1 \
+	  $$b -runs=0 -artifact_prefix=$(FUZZ_BUILD)/ tests/fuzz/corpus/$$n >$(FUZZ_BUILD)/replay-$$n.log 2>&1 \
 	    && echo "  REPLAY  $$n: $$(ls tests/fuzz/corpus/$$n | wc -l) inputs" \
 	    || { cat $(FUZZ_BUILD)/replay-$$n.log; exit 1; }; done
