@@ -8,6 +8,7 @@
 #include "../talos/talos.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -225,6 +226,20 @@ static enum MHD_Result config_plan(struct server *s, struct MHD_Connection *c, s
              : server_reply_error_json(c, r, MHD_HTTP_NOT_FOUND, "%s", err.msg);
 }
 
+/* A version as a job takes it: v1.14.0 (Talos tags have the v; Kubernetes versions are
+ * written with or without it). It goes into image references and messages: digits first,
+ * then only [0-9a-z.-]. */
+static bool version_ok(const char *a, bool v_required)
+{
+    if (*a == 'v')
+        a++;
+    else if (v_required)
+        return false;
+    size_t n = strlen(a);
+    return n > 0 && n <= 40 && isdigit((unsigned char)a[0]) &&
+           strspn(a, "0123456789.-abcdefghijklmnopqrstuvwxyz") == n;
+}
+
 /* POST /api/v1/cluster/day2 {"kind": "apply"|"upgrade-talos"|"upgrade-kubernetes",
  * "arg": mode or version,
  * "machines": [names], "timeout_s": N}: starts a day-2 job. GET: where it stands. */
@@ -248,11 +263,7 @@ static enum MHD_Result day2(struct server *s, struct MHD_Connection *c, struct r
     else if (!cJSON_IsString(arg) ||
              (!strcmp(kind->valuestring, "apply")
                   ? talos_apply_mode_parse(arg->valuestring, &mode) < 0
-                  : ((arg->valuestring[0] != 'v' &&
-                      strcmp(kind->valuestring, "upgrade-kubernetes")) ||
-                     strlen(arg->valuestring) > 40 ||
-                     strspn(arg->valuestring + 1, "0123456789.-abcdefghijklmnopqrstuvwxyz") !=
-                         strlen(arg->valuestring + 1))))
+                  : !version_ok(arg->valuestring, strcmp(kind->valuestring, "upgrade-kubernetes"))))
         bad = "arg: an apply mode (auto, no-reboot, reboot, staged, try) or a version (v1.14.0)";
     else if (ms && (!cJSON_IsArray(ms) || cJSON_GetArraySize(ms) > 64))
         bad = "machines: a list of names";

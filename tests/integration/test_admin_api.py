@@ -26,6 +26,16 @@ class AdminApi(unittest.TestCase):
         self.assertEqual(status, 401)
         self.assertEqual(self.b.api("GET", "/machines")[0], 200)
 
+    def test_day2_job_arguments_are_checked(self):
+        for kind, arg in (("upgrade-kubernetes", ""), ("upgrade-kubernetes", "v"),
+                          ("upgrade-talos", "v"), ("upgrade-talos", "1.14.0"),
+                          ("upgrade-talos", "vlatest"), ("upgrade-kubernetes", "1.37.0;x"),
+                          ("upgrade-kubernetes", "1" * 41), ("apply", "sometimes")):
+            status, j = self.b.api("POST", "/cluster/day2", {"kind": kind, "arg": arg})
+            self.assertEqual(status, 400, (kind, arg, j))
+            self.assertIn("arg:", j["error"], (kind, arg))
+        self.assertIsNone(self.b.api("GET", "/cluster/day2")[1], "no job started")
+
     def test_token_file_is_private(self):
         mode = os.stat(os.path.join(self.b.state, "admin.token")).st_mode
         self.assertEqual(stat.S_IMODE(mode), 0o600)
