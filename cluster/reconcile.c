@@ -172,7 +172,9 @@ static void ask_version(struct cluster *c, const struct cluster_lab *l,
 }
 
 /* Every machine that is not ready yet (and the bootstrap node while bootstrap waits for
- * it) is asked when its turn comes. */
+ * it) is asked when its turn comes; so is a ready one whose Talos API has not answered
+ * bootd since it started (its Node can be Ready before bootd's next look): until it
+ * does, so that status shows what it answers and not the last error. */
 static void step_machines(struct cluster *c, const struct cluster_lab *l, bool bootstrap_pending,
                           int64_t *next)
 {
@@ -183,9 +185,10 @@ static void step_machines(struct cluster *c, const struct cluster_lab *l, bool b
                             !strcmp(m->name, lab->cluster.bootstrap_node);
         pthread_mutex_lock(&c->worker.mu);
         int64_t due = c->watch[i].next_ms;
-        bool boot_due = bootstrap_pending && is_boot_node && !c->watch[i].up;
+        bool answered = c->watch[i].up;
+        bool boot_due = bootstrap_pending && is_boot_node && !answered;
         pthread_mutex_unlock(&c->worker.mu);
-        if (!boot_due && cluster_stored_state(c, m) >= STATE_READY)
+        if (!boot_due && answered && cluster_stored_state(c, m) >= STATE_READY)
             continue;
         if (now_ms(c) >= due) {
             ask_version(c, l, m, i);

@@ -284,6 +284,58 @@ Test(cluster, waits_for_the_node_and_for_a_manual_request)
     fake_fini(&f);
 }
 
+/* The talos field of a machine's status from a cluster_status() text (caller frees). */
+static char *status_talos_of(struct cluster *c, const char *name)
+{
+    cJSON *st = cluster_status(c);
+    const cJSON *m;
+    char *out = NULL;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(st, "machines"))
+    {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(m, "name");
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(m, "talos");
+        if (cJSON_IsString(n) && !strcmp(n->valuestring, name))
+            out = bd_xstrdup(cJSON_IsString(t) ? t->valuestring : "(null)");
+    }
+    cJSON_Delete(st);
+    cr_assert_not_null(out, "%s in the status", name);
+    return out;
+}
+
+/* Kubernetes can see a Node Ready before bootd's next look at its Talos API: the machine
+ * is joined, and still asked until its API answers, so status does not keep the last
+ * error it saw. */
+Test(cluster, a_machine_joined_before_its_api_answered_is_still_asked)
+{
+    struct fake f;
+    fake_init(&f, "auto");
+    struct bd_err err;
+    struct state_lab_entry e[] = {{CP_MAC, "cp-1", "controlplane"}, {WK_MAC, "wk-1", "worker"}};
+    cr_assert_eq(state_lab_sync(f.store, e, 2, &err), 0, "%s", err.msg);
+    f.cp_up = true;
+    f.bootstrap_code = TALOS_OK;
+    f.api_up = true;
+    f.nodes_json = "{\"items\":[{\"metadata\":{\"name\":\"wk-1\"},\"status\":{"
+                   "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}]}";
+    struct cluster *c = new_cluster(&f);
+    run_until(c, &f, f.now + 60 * 1000);
+    cr_assert_eq(state_of(&f, WK_MAC), STATE_JOINED, "its Node is Ready");
+    char *t = status_talos_of(c, "wk-1");
+    cr_assert(strstr(t, "connection refused"), "%s", t);
+    free(t);
+
+    f.wk_up = true;
+    run_until(c, &f, f.now + 2 * 60 * 1000);
+    t = status_talos_of(c, "wk-1");
+    cr_assert_str_eq(t, "v1.13.9 (metal)", "the status shows what the API answers now");
+    free(t);
+    int calls = f.version_calls;
+    run_until(c, &f, f.now + 10 * 60 * 1000);
+    cr_assert_eq(f.version_calls, calls, "once it has answered, a joined machine is not asked again");
+    cluster_free(c);
+    fake_fini(&f);
+}
+
 Test(cluster, machines_become_ready_then_joined)
 {
     struct fake f;
