@@ -284,6 +284,17 @@ Test(cluster, waits_for_the_node_and_for_a_manual_request)
     fake_fini(&f);
 }
 
+/* Both machines in state.db, the control plane's API up and Bootstrap answering OK. */
+static void fake_init_bootstrapping(struct fake *f)
+{
+    fake_init(f, "auto");
+    struct bd_err err;
+    struct state_lab_entry e[] = {{CP_MAC, "cp-1", "controlplane"}, {WK_MAC, "wk-1", "worker"}};
+    cr_assert_eq(state_lab_sync(f->store, e, 2, &err), 0, "%s", err.msg);
+    f->cp_up = true;
+    f->bootstrap_code = TALOS_OK;
+}
+
 /* The talos field of a machine's status from a cluster_status() text (caller frees). */
 static char *status_talos_of(struct cluster *c, const char *name)
 {
@@ -308,12 +319,7 @@ static char *status_talos_of(struct cluster *c, const char *name)
 Test(cluster, a_machine_joined_before_its_api_answered_is_still_asked)
 {
     struct fake f;
-    fake_init(&f, "auto");
-    struct bd_err err;
-    struct state_lab_entry e[] = {{CP_MAC, "cp-1", "controlplane"}, {WK_MAC, "wk-1", "worker"}};
-    cr_assert_eq(state_lab_sync(f.store, e, 2, &err), 0, "%s", err.msg);
-    f.cp_up = true;
-    f.bootstrap_code = TALOS_OK;
+    fake_init_bootstrapping(&f);
     f.api_up = true;
     f.nodes_json = "{\"items\":[{\"metadata\":{\"name\":\"wk-1\"},\"status\":{"
                    "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}]}";
@@ -339,12 +345,7 @@ Test(cluster, a_machine_joined_before_its_api_answered_is_still_asked)
 Test(cluster, machines_become_ready_then_joined)
 {
     struct fake f;
-    fake_init(&f, "auto");
-    struct bd_err err;
-    struct state_lab_entry e[] = {{CP_MAC, "cp-1", "controlplane"}, {WK_MAC, "wk-1", "worker"}};
-    cr_assert_eq(state_lab_sync(f.store, e, 2, &err), 0, "%s", err.msg);
-    f.cp_up = true;
-    f.bootstrap_code = TALOS_OK;
+    fake_init_bootstrapping(&f);
     struct cluster *c = new_cluster(&f);
     run_until(c, &f, f.now + 60 * 1000);
     cr_assert_eq(state_of(&f, CP_MAC), STATE_READY);
