@@ -101,7 +101,7 @@ deps:
 unit: $(UNIT)
 	$(UNIT) --jobs 2
 
-integration: $(BOOTD) $(BOOTCTL)
+integration: $(BOOTD) $(BOOTCTL) $(UNIT)  # the mutants check lists the unit tests
 	BOOTD_BUILD=$(BUILD) $(PYTHON) -m unittest discover -s tests/integration -t . -v
 
 e2e: $(BOOTD) $(BOOTCTL)
