@@ -5,30 +5,19 @@ the next goes, with etcd taking writes throughout. What was applied is recorded 
 timeline, metrics) and bootctl plan has nothing left to do."""
 import json
 import os
-import shutil
-import tempfile
 import threading
 import time
 import unittest
 
 from tests.integration.day2_lab import DayTwoLab
 from tests.integration.harness import wait_for
-from tests.integration.twin_lab import gen_secrets
+from tests.integration.twin_lab import SharedSecrets
 from tests.standins import talos_node
 
 CPS = ["127.0.0.81", "127.0.0.82", "127.0.0.83"]
 WORKERS = ["127.0.0.84"]
-_DIR = None
-
-
-def setUpModule():
-    global _DIR
-    _DIR = tempfile.mkdtemp(prefix="bootd-day2-apply-")
-    gen_secrets(_DIR)
-
-
-def tearDownModule():
-    shutil.rmtree(_DIR, ignore_errors=True)
+SECRETS = SharedSecrets("bootd-day2-apply-")
+setUpModule, tearDownModule = SECRETS.up, SECRETS.down
 
 
 class Writer:
@@ -63,7 +52,7 @@ class Writer:
 
 class ApplyTest(unittest.TestCase):
     def setUp(self):
-        self.lab = DayTwoLab(self, os.path.join(_DIR, "secrets.yaml"), CPS, WORKERS)
+        self.lab = DayTwoLab(self, SECRETS.path, CPS, WORKERS)
         self.lab.start()
         self.lab.boot_all()
         self.lab.wait_etcd(3)
@@ -130,7 +119,7 @@ class ApplyTest(unittest.TestCase):
 
 class AutoApplyTest(unittest.TestCase):
     def test_reload_applies_by_itself(self):
-        lab = DayTwoLab(self, os.path.join(_DIR, "secrets.yaml"), CPS[:1], WORKERS,
+        lab = DayTwoLab(self, SECRETS.path, CPS[:1], WORKERS,
                         extra="  apply: auto\n")
         lab.start()
         lab.boot_all()

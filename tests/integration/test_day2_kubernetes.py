@@ -5,36 +5,24 @@ line to change named); once lab.yaml says it, control planes first, one machine 
 time, each machine's new config applied live and its Node followed until it reports the
 new kubelet and is Ready before the next; a second run skips every machine; a kubelet
 that never becomes Ready stops the job there with the rest untouched."""
-import os
 import re
-import shutil
-import tempfile
 import unittest
 
 from tests.integration.day2_lab import DayTwoLab
 from tests.integration.harness import wait_for
 from tests.integration.test_day2_apply import subprocess_run
-from tests.integration.twin_lab import gen_secrets
+from tests.integration.twin_lab import SharedSecrets
 
 CPS = ["127.0.0.95", "127.0.0.96", "127.0.0.97"]
 WORKERS = ["127.0.0.98"]
 OLD, NEW = "1.36.3", "1.37.0"
-_DIR = None
-
-
-def setUpModule():
-    global _DIR
-    _DIR = tempfile.mkdtemp(prefix="bootd-day2-k8s-")
-    gen_secrets(_DIR)
-
-
-def tearDownModule():
-    shutil.rmtree(_DIR, ignore_errors=True)
+SECRETS = SharedSecrets("bootd-day2-k8s-")
+setUpModule, tearDownModule = SECRETS.up, SECRETS.down
 
 
 class KubernetesUpgradeTest(unittest.TestCase):
     def setUp(self):
-        self.lab = DayTwoLab(self, os.path.join(_DIR, "secrets.yaml"), CPS, WORKERS,
+        self.lab = DayTwoLab(self, SECRETS.path, CPS, WORKERS,
                              extra="  kubernetes_version: %s\n" % OLD, name="day2k", kube=True)
         self.lab.start()
 

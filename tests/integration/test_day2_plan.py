@@ -5,28 +5,18 @@ no secret of the bundle ever in the output or in state.db."""
 import base64
 import json
 import os
-import shutil
 import tempfile
 import unittest
 
 import yaml
 
 from tests.integration.day2_lab import DayTwoLab
-from tests.integration.twin_lab import gen_secrets
+from tests.integration.twin_lab import SharedSecrets, gen_secrets
 
 CPS = ["127.0.0.71"]
 WORKERS = ["127.0.0.74"]
-_DIR = None
-
-
-def setUpModule():
-    global _DIR
-    _DIR = tempfile.mkdtemp(prefix="bootd-day2-plan-")
-    gen_secrets(_DIR)
-
-
-def tearDownModule():
-    shutil.rmtree(_DIR, ignore_errors=True)
+SECRETS = SharedSecrets("bootd-day2-plan-")
+setUpModule, tearDownModule = SECRETS.up, SECRETS.down
 
 
 def secret_values(path):
@@ -44,10 +34,10 @@ def secret_values(path):
 
 class PlanTest(unittest.TestCase):
     def setUp(self):
-        self.lab = DayTwoLab(self, os.path.join(_DIR, "secrets.yaml"), CPS, WORKERS)
+        self.lab = DayTwoLab(self, SECRETS.path, CPS, WORKERS)
         self.lab.start()
         self.lab.boot_all()
-        self.secrets = secret_values(os.path.join(_DIR, "secrets.yaml"))
+        self.secrets = secret_values(SECRETS.path)
 
     def plan(self, *names):
         r = self.lab.bootd.bootctl("plan", *names, "-o", "json")

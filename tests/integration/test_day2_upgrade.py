@@ -5,39 +5,27 @@ again, etcd taking writes throughout; a machine that comes back on the old versi
 rolled back) stops the upgrade with the rest untouched and the cluster healthy; bootd
 killed mid-upgrade carries on where it was after a restart."""
 import json
-import os
-import shutil
 import signal
-import tempfile
 import time
 import unittest
 
 from tests.integration.day2_lab import DayTwoLab
 from tests.integration.harness import wait_for
 from tests.integration.test_day2_apply import Writer, subprocess_run
-from tests.integration.twin_lab import gen_secrets
+from tests.integration.twin_lab import SharedSecrets
 
 CPS = ["127.0.0.91", "127.0.0.92", "127.0.0.93"]
 WORKERS = ["127.0.0.94"]
 NEW = "v1.14.0"
-_DIR = None
-
-
-def setUpModule():
-    global _DIR
-    _DIR = tempfile.mkdtemp(prefix="bootd-day2-upgrade-")
-    gen_secrets(_DIR)
-
-
-def tearDownModule():
-    shutil.rmtree(_DIR, ignore_errors=True)
+SECRETS = SharedSecrets("bootd-day2-upgrade-")
+setUpModule, tearDownModule = SECRETS.up, SECRETS.down
 
 
 class UpgradeTest(unittest.TestCase):
     def setUp(self):
         seed = () if "missing_images" in self.id() else ("v1.14.0",)
         # node_ready: a kube-apiserver stand-in whose Nodes the twins' kubelets keep
-        self.lab = DayTwoLab(self, os.path.join(_DIR, "secrets.yaml"), CPS, WORKERS,
+        self.lab = DayTwoLab(self, SECRETS.path, CPS, WORKERS,
                              seed_versions=seed, kube="node_ready" in self.id())
         self.lab.start()
 

@@ -16,24 +16,15 @@ import unittest
 import yaml
 
 from tests.integration.harness import wait_for
-from tests.integration.twin_lab import TwinLab, gen_secrets
+from tests.integration.twin_lab import TwinLab, SharedSecrets
 
 HOSTS = ["127.0.0.41", "127.0.0.42", "127.0.0.43"]
-_DIR = None
-
-
-def setUpModule():
-    global _DIR
-    _DIR = tempfile.mkdtemp(prefix="bootd-backup-")
-    gen_secrets(_DIR)
-
-
-def tearDownModule():
-    shutil.rmtree(_DIR, ignore_errors=True)
+SECRETS = SharedSecrets("bootd-backup-")
+setUpModule, tearDownModule = SECRETS.up, SECRETS.down
 
 
 def cluster_id():
-    with open(os.path.join(_DIR, "secrets.yaml")) as f:
+    with open(SECRETS.path) as f:
         return yaml.safe_load(f)["cluster"]["id"]
 
 
@@ -45,7 +36,7 @@ class EtcdBackupTest(unittest.TestCase):
         self.backups = os.path.join(tempfile.mkdtemp(prefix="backups-"), "etcd")
         self.addCleanup(shutil.rmtree, os.path.dirname(self.backups), True)
         extra = "  etcd_backup: {interval: %s, keep: %d, dir: %s}\n" % (interval, keep, self.backups)
-        return TwinLab(self, os.path.join(_DIR, "secrets.yaml"), HOSTS, extra=extra)
+        return TwinLab(self, SECRETS.path, HOSTS, extra=extra)
 
     def snapshots(self):
         try:
@@ -123,7 +114,7 @@ class EtcdBackupTest(unittest.TestCase):
         self.assertFalse([f for f in os.listdir(self.backups) if not NAME.match(f)])
 
     def test_no_backup_config_no_snapshots_and_bootctl_says_so(self):
-        lab = TwinLab(self, os.path.join(_DIR, "secrets.yaml"), HOSTS[:1])
+        lab = TwinLab(self, SECRETS.path, HOSTS[:1])
         r = lab.bootd.bootctl("etcd", "snapshots", "--lab", lab.bootd.lab_path)
         self.assertEqual(r.returncode, 1)
         self.assertIn("cluster.etcd_backup is not set", r.stderr)

@@ -3,32 +3,20 @@ etcd cluster bootstrapped by bootd: a control plane dies (its etcd with it, its 
 left behind); replace removes that member through another control plane's Talos API
 (EtcdMemberList, EtcdRemoveMemberByID), marks the machine for reinstall and follows
 until the new machine (a fresh disk) is a voting member again."""
-import os
 import re
-import shutil
-import tempfile
 import unittest
 
 from tests.integration.harness import wait_for
-from tests.integration.twin_lab import TwinLab, gen_secrets
+from tests.integration.twin_lab import TwinLab, SharedSecrets
 
 HOSTS = ["127.0.0.61", "127.0.0.62", "127.0.0.63"]
-_DIR = None
-
-
-def setUpModule():
-    global _DIR
-    _DIR = tempfile.mkdtemp(prefix="bootd-replace-")
-    gen_secrets(_DIR)
-
-
-def tearDownModule():
-    shutil.rmtree(_DIR, ignore_errors=True)
+SECRETS = SharedSecrets("bootd-replace-")
+setUpModule, tearDownModule = SECRETS.up, SECRETS.down
 
 
 class ReplaceTest(unittest.TestCase):
     def test_dead_control_plane_replaced_and_rejoined(self):
-        lab = TwinLab(self, os.path.join(_DIR, "secrets.yaml"), HOSTS)
+        lab = TwinLab(self, SECRETS.path, HOSTS)
         lab.start_twins()
         lab.start()
         self.assertEqual(wait_for(lab.voters, lambda v: len(v) == 3, 60), ["cp-1", "cp-2", "cp-3"],
@@ -56,7 +44,7 @@ class ReplaceTest(unittest.TestCase):
         self.assertTrue(ev and old in ev[0]["message"], ev)
 
     def test_unknown_machine_and_worker(self):
-        lab = TwinLab(self, os.path.join(_DIR, "secrets.yaml"), HOSTS[:1])
+        lab = TwinLab(self, SECRETS.path, HOSTS[:1])
         lab.start()
         r = lab.bootd.bootctl("machine", "replace", "nope")
         self.assertEqual(r.returncode, 1)

@@ -16,20 +16,11 @@ import time
 import unittest
 
 from tests.integration.harness import seed_images, wait_for
-from tests.integration.twin_lab import TwinLab, gen_secrets
+from tests.integration.twin_lab import TwinLab, SharedSecrets
 
 HOSTS = ["127.0.0.51", "127.0.0.52", "127.0.0.53"]
-_DIR = None
-
-
-def setUpModule():
-    global _DIR
-    _DIR = tempfile.mkdtemp(prefix="bootd-rebuild-")
-    gen_secrets(_DIR)
-
-
-def tearDownModule():
-    shutil.rmtree(_DIR, ignore_errors=True)
+SECRETS = SharedSecrets("bootd-rebuild-")
+setUpModule, tearDownModule = SECRETS.up, SECRETS.down
 
 
 class BackedUp:
@@ -39,7 +30,7 @@ class BackedUp:
         self.backups = os.path.join(tempfile.mkdtemp(prefix="backups-"), "etcd")
         self.addCleanup(shutil.rmtree, os.path.dirname(self.backups), True)
         extra = "  etcd_backup: {interval: 10s, keep: 5, dir: %s}\n" % self.backups + extra
-        return TwinLab(self, os.path.join(_DIR, "secrets.yaml"), HOSTS, extra=extra, **kw)
+        return TwinLab(self, SECRETS.path, HOSTS, extra=extra, **kw)
 
     def snapshots(self):
         try:

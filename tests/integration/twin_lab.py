@@ -37,6 +37,25 @@ def gen_secrets(d):
     return os.path.join(d, "secrets.yaml")
 
 
+class SharedSecrets:
+    """One secrets bundle for all the labs of a test module, made once (bootctl gen
+    secrets is slow): setUpModule, tearDownModule = SECRETS.up, SECRETS.down."""
+
+    def __init__(self, prefix):
+        self.prefix, self.dir = prefix, None
+
+    def up(self):
+        self.dir = tempfile.mkdtemp(prefix=self.prefix)
+        gen_secrets(self.dir)
+
+    def down(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def path(self):
+        return os.path.join(self.dir, "secrets.yaml")
+
+
 class TwinLab:
     """bootd + node twins. hosts: the control planes' addresses (cp-1, cp-2, ...)."""
 
