@@ -122,6 +122,20 @@ def check_cppcheck(problems):
         problems.append("cppcheck failed: %s" % r.stderr.strip())
 
 
+def check_pyflakes(problems):
+    # the tests are the proof of every behaviour: an unused name there is often an
+    # assertion that was meant and never written
+    try:
+        r = subprocess.run([sys.executable, "-m", "pyflakes", "tests", "scripts"], cwd=ROOT,
+                           capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        r = None
+    if r is None or "No module named pyflakes" in r.stderr:
+        problems.append("pyflakes is not installed (make deps installs it)")
+        return
+    problems.extend(line for line in (r.stdout + r.stderr).splitlines() if line.strip())
+
+
 def main():
     build = os.environ.get("BUILD", "build/release")
     problems = []
@@ -129,12 +143,13 @@ def main():
     check_prefixes(problems, build)
     if "--no-cppcheck" not in sys.argv:
         check_cppcheck(problems)
+    check_pyflakes(problems)
     for p in problems:
         print(p)
     if problems:
         print("lint: %d problem(s)" % len(problems))
         return 1
-    print("lint: layering, prefixes and cppcheck clean")
+    print("lint: layering, prefixes, cppcheck and pyflakes clean")
     return 0
 
 

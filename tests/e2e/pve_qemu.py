@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 import time
 
 from tests.e2e.netlab import OVMF_CODE, OVMF_VARS

@@ -18,7 +18,7 @@ import time
 import unittest
 
 from tests.e2e import netlab
-from tests.e2e.netlab import Bootd, Lab, VM, sha256, wait_until, VANILLA
+from tests.e2e.netlab import Bootd, Lab, VM, sha256, wait_until
 
 SLOW = os.environ.get("E2E_SLOW") == "1"
 TIMEOUT = 300

@@ -2,7 +2,6 @@
 `bootctl vm apply` creates one BIOS and one UEFI VM from lab.yaml; they PXE-boot from bootd
 to config-served through the disk-then-net boot order, and a second apply creates and
 changes nothing."""
-import os
 import subprocess
 import unittest
 

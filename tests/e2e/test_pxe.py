@@ -4,7 +4,7 @@ import subprocess
 import time
 import unittest
 
-from tests.e2e.netlab import Bootd, Lab, VM, sha256, wait_until
+from tests.e2e.netlab import Bootd, Lab, VM, sha256
 
 BIOS_TIMEOUT = 240  # software-emulated VMs on a busy 2-core machine
 UEFI_TIMEOUT = 300

@@ -15,7 +15,6 @@ Only 127.0.0.1 is used; every wait is bounded by the stop event.
 import hashlib
 import http.server
 import json
-import os
 import socketserver
 import sys
 import threading

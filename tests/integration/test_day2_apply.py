@@ -6,7 +6,6 @@ timeline, metrics) and bootctl plan has nothing left to do."""
 import json
 import os
 import threading
-import time
 import unittest
 
 from tests.integration.day2_lab import DayTwoLab
@@ -142,7 +141,6 @@ class AutoApplyTest(unittest.TestCase):
 
 def subprocess_run(lab, args, timeout):
     import subprocess
-    p = lab.bootd.bootctl  # noqa: F841 - same environment as the harness
     env = dict(os.environ, BOOTD_URL="http://127.0.0.1:%d" % lab.bootd.port,
                BOOTD_TOKEN_FILE=os.path.join(lab.bootd.state, "admin.token"), HOME=lab.bootd.root)
     from tests.integration.harness import BOOTCTL

@@ -6,7 +6,6 @@ rolled back) stops the upgrade with the rest untouched and the cluster healthy; 
 killed mid-upgrade carries on where it was after a restart."""
 import json
 import signal
-import time
 import unittest
 
 from tests.integration.day2_lab import DayTwoLab

@@ -3,7 +3,7 @@ MAC is honoured from its reserved address (full DHCP mode) or from a neighbour w
 link-layer address is that MAC; a failed claim gets no token and supersedes nothing."""
 import unittest
 
-from tests.integration.harness import Bootd, config_path, lab_text, read
+from tests.integration.harness import Bootd, config_path, read
 
 W1, W2, CP1 = "52:54:00:00:00:02", "52:54:00:00:00:03", "52:54:00:00:00:01"
 ATTACKER, ATTACKER_MAC = "127.0.0.66", "02:00:00:00:00:66"

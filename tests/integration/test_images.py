@@ -3,7 +3,6 @@ stand-in for Image Factory with faults, and bootd pulling what a booting machine
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 import threading

@@ -5,7 +5,6 @@ a volume bootd did not create."""
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -611,7 +610,7 @@ class TestVolumes(ProxmoxCase):
 class TestCsiCredentials(ProxmoxCase):
     def csi(self):
         out = os.path.join(self.root, "secret.yaml")
-        p = self.ok("csi", "-o", out)
+        self.ok("csi", "-o", out)
         self.assertEqual(os.stat(out).st_mode & 0o777, 0o600)
         with open(out) as f:
             doc = yaml.safe_load(f)

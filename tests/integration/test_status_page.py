@@ -3,10 +3,8 @@ page itself in headless Chromium (tests/ui/status_page.mjs)."""
 import http.client
 import json
 import os
-import shutil
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 import unittest

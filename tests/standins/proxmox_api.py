@@ -392,7 +392,6 @@ class Api:
     # -- validation of VM options (POST create, PUT/POST config) --
 
     def check_options(self, params, vmid, node, creating):
-        s = self.s
         out, errors = {}, {}
         for k, v in params.items():
             try:

@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import gzip
 import hashlib
-import io
 import os
 import socket
 import ssl
