@@ -524,54 +524,69 @@ static int wait_back(struct cluster *c, const struct cluster_lab *l, struct stat
     return not_yet(c, j, m, "not back", !up ? err.msg : why[0] ? why : "it never went away");
 }
 
-void cluster_day2_step(struct cluster *c, const struct cluster_lab *l, int64_t *next)
+/* One step of the job j on its current machine, with lab l. true: on to the next
+ * machine in this round (a live change). */
+static bool step_machine(struct cluster *c, const struct cluster_lab *l, struct state_day2 *j)
+{
+    char name[64], ip[16];
+    const struct lab_machine *m = nth_machine(j, j->pos, name) ? lab_machine_by_name(l->lab, name)
+                                                              : NULL;
+    if (!m) {
+        job_fail(c, j, NULL, "machine %s is no longer in lab.yaml", name);
+        return false;
+    }
+    if (!cluster_machine_addr(c->env.store, m, ip)) {
+        job_fail(c, j, m, "%s: no known address", m->name);
+        return false;
+    }
+    struct talos_node node = cluster_node_at(c, l, ip);
+    if (!j->step_started_ms) {
+        j->step_started_ms = bd_now_ms();
+        job_save(c, j);
+    }
+    int rc;
+    if (!strcmp(j->phase, "call")) {
+        const char *then;
+        rc = !strcmp(j->kind, "upgrade-talos") ? call_upgrade(c, l, j, m, &node, &then)
+                                               : call_apply(c, l, j, m, &node, &then);
+        if (rc != 0)
+            return false;
+        if (then) {
+            snprintf(j->phase, sizeof j->phase, "%s", then);
+            j->down_seen = false;
+            j->step_started_ms = bd_now_ms();
+            job_save(c, j);
+            return false; /* give it a moment to go, or its kubelet to restart */
+        }
+        next_machine(c, j);
+        return true;
+    }
+    rc = !strcmp(j->phase, "kubelet") ? wait_kubelet(c, l, j, m) : wait_back(c, l, j, m, &node);
+    if (rc == 0)
+        next_machine(c, j);
+    return false;
+}
+
+void cluster_day2_step(struct cluster *c, int64_t *next)
 {
     struct state_day2 j;
     struct bd_err err;
-    for (int guard = 0; guard < 64 && !atomic_load(&c->worker.cancel); guard++) {
+    bool more = true;
+    for (int guard = 0; more && guard < 64 && !atomic_load(&c->worker.cancel); guard++) {
         if (state_day2_get(c->env.store, &j, &err) <= 0 || !job_active(&j))
             return;
         int64_t soon = c->env.now_ms(c->env.ud) + STEP_MS;
         if (*next > soon)
             *next = soon;
-        char name[64], ip[16];
-        const struct lab_machine *m = nth_machine(&j, j.pos, name) ? lab_machine_by_name(l->lab, name)
-                                                                  : NULL;
-        if (!m) {
-            job_fail(c, &j, NULL, "machine %s is no longer in lab.yaml", name);
-            return;
-        }
-        if (!cluster_machine_addr(c->env.store, m, ip)) {
-            job_fail(c, &j, m, "%s: no known address", m->name);
-            return;
-        }
-        struct talos_node node = cluster_node_at(c, l, ip);
-        if (!j.step_started_ms) {
-            j.step_started_ms = bd_now_ms();
-            job_save(c, &j);
-        }
-        int rc;
-        if (!strcmp(j.phase, "call")) {
-            const char *then;
-            rc = !strcmp(j.kind, "upgrade-talos") ? call_upgrade(c, l, &j, m, &node, &then)
-                                                  : call_apply(c, l, &j, m, &node, &then);
-            if (rc != 0)
-                return;
-            if (then) {
-                snprintf(j.phase, sizeof j.phase, "%s", then);
-                j.down_seen = false;
-                j.step_started_ms = bd_now_ms();
-                job_save(c, &j);
-                return; /* give it a moment to go, or its kubelet to restart */
-            }
-            next_machine(c, &j);
-            continue; /* a live change: on to the next one now */
-        }
-        rc = !strcmp(j.phase, "kubelet") ? wait_kubelet(c, l, &j, m)
-                                         : wait_back(c, l, &j, m, &node);
-        if (rc == 0)
-            next_machine(c, &j);
-        return;
+        /* The lab is taken after the job is read, never before: a job is started after
+         * the reload it follows (cluster.apply: auto, or bootctl apply after bootctl
+         * reload), so this lab is at least that one. A lab taken at the start of the
+         * round, before a reload the job came from, rendered the old configs and found
+         * them unchanged. */
+        struct cluster_lab l;
+        c->env.lab_get(c->env.ud, &l);
+        more = step_machine(c, &l, &j);
+        c->env.lab_put(c->env.ud, &l);
     }
 }
 

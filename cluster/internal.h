@@ -69,7 +69,7 @@ int cluster_bootstrap_secrets_apply(struct cluster *c, const struct cluster_lab 
 bool cluster_backups_block_bootstrap(struct cluster *c, const struct cluster_lab *l, char *why,
                                      size_t n);
 /* day2.c: advances the day-2 job under way, if any, by a step. */
-void cluster_day2_step(struct cluster *c, const struct cluster_lab *l, int64_t *next);
+void cluster_day2_step(struct cluster *c, int64_t *next);
 /* rebuild_vms.c: a rebuild's Proxmox VMs in the plan ("vms": [{machine, vmid, action}];
  * nothing without a proxmox: section) and, while the rebuild's phase is "vms", created,
  * started or reset (then phase "reinstall"). */

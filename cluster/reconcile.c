@@ -453,7 +453,7 @@ int64_t cluster_round(struct cluster *c)
     if (pending && !atomic_load(&c->worker.cancel))
         pending = step_bootstrap(c, &l, &next);
     if (!atomic_load(&c->worker.cancel))
-        cluster_day2_step(c, &l, &next);
+        cluster_day2_step(c, &next);
     if (!pending && !atomic_load(&c->worker.cancel) && bootstrapped(c, &l)) {
         step_kube(c, &l, &next);
         if (!atomic_load(&c->worker.cancel))

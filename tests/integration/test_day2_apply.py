@@ -135,7 +135,8 @@ class AutoApplyTest(unittest.TestCase):
                       lambda j: j and j["phase"] in ("done", "failed"), 60)
         self.assertEqual((st["kind"], st["arg"], st["phase"]), ("apply", "auto", "done"), st)
         for n, t in lab.twins.items():
-            self.assertEqual(t.applied, [("NO_REBOOT", False)], n)
+            self.assertEqual(t.applied, [("NO_REBOOT", False)],
+                             "%s: %s" % (n, lab.bootd.events(n)))
             self.assertIn("day2: auto", t.config_text)
 
 

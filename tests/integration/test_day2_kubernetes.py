@@ -73,6 +73,16 @@ class KubernetesUpgradeTest(unittest.TestCase):
                       r.stderr)
         self.assertEqual([t.applied for t in self.lab.twins.values()], [[]] * 4)
         self.assertEqual(self.lab.bootd.api("GET", "/cluster/day2")[1], None, "no job started")
+        # without the key, the version is the default: the refusal says where to add it
+        self.lab.bootd.write("lab.yaml", re.sub(r"(?m)^  kubernetes_version: .*\n", "",
+                                                self.lab.lab_text))
+        self.lab.reload()
+        r = self.bootctl("upgrade", "kubernetes", NEW)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stderr, r"lab\.yaml sets no cluster\.kubernetes_version \(the default "
+                         r"is [0-9.]+\): add \"kubernetes_version: %s\" under cluster:"
+                         % re.escape(NEW))
+        self.assertEqual(self.lab.bootd.api("GET", "/cluster/day2")[1], None, "no job started")
 
         self.set_version(NEW)
         r = self.bootctl("upgrade", "kubernetes", NEW, "--timeout", "60s")

@@ -334,12 +334,10 @@ static void job_done(struct job_fake *f, char *dir)
 /* Steps until the job is done or failed (or 200 steps); its final state. */
 static void run_job(struct cluster *c, struct job_fake *f, struct state_day2 *j)
 {
-    struct cluster_lab l;
-    jf_lab_get(f, &l);
     struct bd_err err;
     for (int i = 0; i < 200; i++) {
         int64_t next = INT64_MAX;
-        cluster_day2_step(c, &l, &next);
+        cluster_day2_step(c, &next);
         cr_assert_eq(state_day2_get(f->store, j, &err), 1);
         if (!strcmp(j->phase, "done") || !strcmp(j->phase, "failed"))
             return;
@@ -396,11 +394,9 @@ Test(day2, no_control_plane_goes_while_etcd_is_unhealthy)
     struct cluster *c = job_cluster(&f);
     struct bd_err err;
     cJSON_Delete(cluster_day2_start(c, "upgrade-talos", "v1.14.0", NULL, 0, 1, &err));
-    struct cluster_lab l;
-    jf_lab_get(&f, &l);
     int64_t next = INT64_MAX;
     for (int i = 0; i < 5; i++)
-        cluster_day2_step(c, &l, &next);
+        cluster_day2_step(c, &next);
     cr_assert_eq(f.upgrades, 0, "etcd first");
     struct state_day2 j;
     cr_assert_eq(state_day2_get(f.store, &j, &err), 1);
@@ -423,10 +419,8 @@ Test(day2, a_new_cluster_object_carries_on_with_the_stored_job)
     struct cluster *c = job_cluster(&f);
     struct bd_err err;
     cJSON_Delete(cluster_day2_start(c, "upgrade-talos", "v1.14.0", NULL, 0, 60, &err));
-    struct cluster_lab l;
-    jf_lab_get(&f, &l);
     int64_t next = INT64_MAX;
-    cluster_day2_step(c, &l, &next); /* cp-1 asked to upgrade, away */
+    cluster_day2_step(c, &next); /* cp-1 asked to upgrade, away */
     cr_assert_eq(f.upgrades, 1);
     cluster_free(c); /* bootd stops */
     c = job_cluster(&f);
@@ -447,10 +441,8 @@ Test(day2, with_kubernetes_up_a_machine_is_back_when_its_node_is_ready)
     c->kube.api_ready = true; /* the reconciler has seen the API answer */
     struct bd_err err;
     cJSON_Delete(cluster_day2_start(c, "upgrade-talos", "v1.14.0", NULL, 0, 60, &err));
-    struct cluster_lab l;
-    jf_lab_get(&f, &l);
     int64_t next = INT64_MAX;
-    cluster_day2_step(c, &l, &next); /* cp-1 goes */
+    cluster_day2_step(c, &next); /* cp-1 goes */
     f.not_ready[0] = 3;              /* its kubelet takes a while once it is back */
     struct state_day2 j;
     run_job(c, &f, &j);
@@ -482,10 +474,8 @@ Test(day2, kubernetes_upgrade_follows_each_node_to_the_new_kubelet)
     cr_assert_not_null(st, "%s", err.msg);
     cr_assert_str_eq(cJSON_GetObjectItem(st, "arg")->valuestring, "v1.28.0");
     cJSON_Delete(st);
-    struct cluster_lab l;
-    jf_lab_get(&f, &l);
     int64_t next = INT64_MAX;
-    cluster_day2_step(c, &l, &next); /* cp-1's config applied, its kubelet restarting */
+    cluster_day2_step(c, &next); /* cp-1's config applied, its kubelet restarting */
     cr_assert_eq(f.applies, 1);
     cluster_free(c); /* bootd stops; a new one carries on without applying it again */
     c = job_cluster(&f);
