@@ -163,6 +163,12 @@ struct job_fake {
     int kube_calls;
     char kubelet[NODES][16]; /* kubeletVersion its Node reports */
     int applies;
+    int new_disk;          /* applied configs that install to the reloaded lab's disk */
+    /* a reload that lands on the next lab_get: that call still gets the old lab, then
+     * the lab is swapped for this one and an apply job started (cluster.apply: auto) */
+    struct lab *reload_lab;
+    struct talos_cluster *reload_tc;
+    struct cluster *c;
 };
 
 static int node_of(struct job_fake *f, const char *host)
@@ -174,11 +180,29 @@ static int node_of(struct job_fake *f, const char *host)
     return -1;
 }
 
+static void jf_reload(struct job_fake *f)
+{
+    struct lab *lab = f->lab;
+    struct talos_cluster *tc = f->tc;
+    f->lab = f->reload_lab;
+    f->tc = f->reload_tc;
+    f->reload_lab = lab; /* the old one, freed at the end */
+    f->reload_tc = tc;
+    struct cluster *c = f->c;
+    f->c = NULL;
+    struct bd_err err;
+    cJSON *st = cluster_day2_start(c, "apply", "auto", NULL, 0, 60, &err);
+    cr_assert_not_null(st, "%s", err.msg);
+    cJSON_Delete(st);
+}
+
 static void jf_lab_get(void *ud, struct cluster_lab *out)
 {
     struct job_fake *f = ud;
     *out = (struct cluster_lab){.lab = f->lab, .talos = f->tc, .creds = &f->creds,
                                 .kube = f->kube.server ? &f->kube : NULL};
+    if (f->c)
+        jf_reload(f);
 }
 
 static void jf_lab_put(void *ud, struct cluster_lab *l)
@@ -290,8 +314,10 @@ static int jf_apply(void *ud, const struct talos_node *n, const char *data, size
     size_t at = strlen(f->order);
     snprintf(f->order + at, sizeof f->order - at, "%s%s", at ? " " : "", n->host);
     f->applies++;
+    f->new_disk += memmem(data, len, "disk: /dev/vdb", 14) != NULL;
     snprintf(f->kubelet[i], sizeof f->kubelet[i], "v1.28.0");
-    f->not_ready[i] = 2;
+    if (f->kube.server) /* the kubelet restarts */
+        f->not_ready[i] = 2;
     return 0;
 }
 
@@ -305,14 +331,17 @@ static struct cluster *job_cluster(struct job_fake *f)
     return cluster_new(&env);
 }
 
+/* the worker first in lab.yaml: jobs take control planes first all the same */
+static const char JOB_MACHINES[] =
+    "machines:\n"
+    "  - {name: w-1, mac: \"52:54:00:00:00:02\", role: worker, ip: 192.0.2.12}\n"
+    "  - {name: cp-1, mac: \"52:54:00:00:00:01\", role: controlplane, ip: 192.0.2.11}\n"
+    "  - {name: cp-2, mac: \"52:54:00:00:00:03\", role: controlplane, ip: 192.0.2.13}\n";
+
 static char *job_init(struct job_fake *f)
 {
     memset(f, 0, sizeof *f);
-    /* the worker first in lab.yaml: jobs take control planes first all the same */
-    char *dir = fixture_lab(NULL, "machines:\n"
-                                  "  - {name: w-1, mac: \"52:54:00:00:00:02\", role: worker, ip: 192.0.2.12}\n"
-                                  "  - {name: cp-1, mac: \"52:54:00:00:00:01\", role: controlplane, ip: 192.0.2.11}\n"
-                                  "  - {name: cp-2, mac: \"52:54:00:00:00:03\", role: controlplane, ip: 192.0.2.13}\n");
+    char *dir = fixture_lab(NULL, JOB_MACHINES);
     f->tc = fixture_cluster(dir, &f->lab);
     struct bd_err err;
     cr_assert_eq(state_open(dir, &f->store, &err), 0, "%s", err.msg);
@@ -492,4 +521,35 @@ Test(day2, kubernetes_upgrade_follows_each_node_to_the_new_kubelet)
     cr_assert_eq(f.applies, 3, "nothing applied again");
     cluster_free(c);
     job_done(&f, dir);
+}
+
+/* A reload that lands while a round is under way: the job it starts (cluster.apply:
+ * auto) renders the reloaded lab, not the one the round began with. */
+Test(day2, a_job_renders_the_lab_of_the_reload_it_follows)
+{
+    struct job_fake f;
+    char *dir = job_init(&f);
+    struct cluster *c = job_cluster(&f);
+    struct bd_err err;
+    for (size_t i = 0; i < f.lab->nmachines; i++) { /* installed from the old lab */
+        char *cfg = fixture_render(f.tc, f.lab, f.lab->machines[i].name);
+        cr_assert_eq(cluster_applied_record(f.store, f.tc, f.lab, &f.lab->machines[i], cfg,
+                                            strlen(cfg), "pxe", &err), 0, "%s", err.msg);
+        free(cfg);
+    }
+    char *dir2 = fixture_lab("  install_disk: /dev/vdb\n", JOB_MACHINES);
+    f.reload_tc = fixture_cluster(dir2, &f.reload_lab);
+    f.c = c; /* the reload lands on the next lab_get */
+    int64_t next = INT64_MAX;
+    cluster_day2_step(c, &next);
+    if (f.c) /* the step took no lab while there was no job: the reload lands now */
+        jf_reload(&f);
+    struct state_day2 j;
+    run_job(c, &f, &j);
+    cr_assert_str_eq(j.phase, "done", "%s", j.error);
+    cr_assert_eq(f.applies, 3, "every machine got the reloaded lab's config");
+    cr_assert_eq(f.new_disk, 3);
+    cluster_free(c);
+    job_done(&f, dir);                                /* the reloaded lab */
+    fixture_done(f.reload_tc, f.reload_lab, dir2);    /* the old one */
 }
