@@ -41,6 +41,15 @@ class LayeringTest(unittest.TestCase):
         r = lint(tree(GOOD))
         self.assertEqual(r.returncode, 0, r.stdout)
 
+    def test_an_unused_name_in_a_test_is_named(self):
+        files = dict(GOOD)
+        files["tests/test_x.py"] = "import os\n\n\ndef test():\n    r = 1\n"
+        r = lint(tree(files))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("tests/test_x.py:1:1: 'os' imported but unused", r.stdout)
+        self.assertIn("tests/test_x.py:5:5: local variable 'r' is assigned to but never used",
+                      r.stdout)
+
     def test_a_sideways_include_is_named(self):
         files = dict(GOOD)
         files["boot/ipxe.c"] = '#include "boot.h"\n#include "../talos/talos.h"\n'
