@@ -128,12 +128,9 @@ def check_pyflakes(problems):
     dirs = [d for d in ("tests", "scripts") if os.path.isdir(os.path.join(ROOT, d))]
     if not dirs:
         return
-    try:
-        r = subprocess.run([sys.executable, "-m", "pyflakes", *dirs], cwd=ROOT,
-                           capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        r = None
-    if r is None or "No module named pyflakes" in r.stderr:
+    r = subprocess.run([sys.executable, "-m", "pyflakes", *dirs], cwd=ROOT,
+                       capture_output=True, text=True, check=False)
+    if "No module named pyflakes" in r.stderr:
         problems.append("pyflakes is not installed (make deps installs it)")
         return
     problems.extend(line for line in (r.stdout + r.stderr).splitlines() if line.strip())
