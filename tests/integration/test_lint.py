@@ -41,37 +41,30 @@ class LayeringTest(unittest.TestCase):
         r = lint(tree(GOOD))
         self.assertEqual(r.returncode, 0, r.stdout)
 
-    def test_an_unused_name_in_a_test_is_named(self):
-        files = dict(GOOD)
-        files["tests/test_x.py"] = "import os\n\n\ndef test():\n    r = 1\n"
-        r = lint(tree(files))
+    def refused(self, name, text):
+        """lint's output on GOOD plus one file, which it must refuse."""
+        r = lint(tree(dict(GOOD, **{name: text})))
         self.assertEqual(r.returncode, 1)
-        self.assertIn("tests/test_x.py:1:1: 'os' imported but unused", r.stdout)
+        return r.stdout
+
+    def test_an_unused_name_in_a_test_is_named(self):
+        out = self.refused("tests/test_x.py", "import os\n\n\ndef test():\n    r = 1\n")
+        self.assertIn("tests/test_x.py:1:1: 'os' imported but unused", out)
         self.assertIn("tests/test_x.py:5:5: local variable 'r' is assigned to but never used",
-                      r.stdout)
+                      out)
 
     def test_a_sideways_include_is_named(self):
-        files = dict(GOOD)
-        files["boot/ipxe.c"] = '#include "boot.h"\n#include "../talos/talos.h"\n'
-        r = lint(tree(files))
-        self.assertEqual(r.returncode, 1)
-        self.assertIn('boot/ipxe.c:2: include "../talos/talos.h": boot/ may not use talos/',
-                      r.stdout)
+        out = self.refused("boot/ipxe.c", '#include "boot.h"\n#include "../talos/talos.h"\n')
+        self.assertIn('boot/ipxe.c:2: include "../talos/talos.h": boot/ may not use talos/', out)
 
     def test_an_upward_include_is_named(self):
-        files = dict(GOOD)
-        files["lab/check.c"] = '#include "../cluster/cluster.h"\n'
-        r = lint(tree(files))
-        self.assertEqual(r.returncode, 1)
-        self.assertIn("lab/ may not use cluster/", r.stdout)
+        out = self.refused("lab/check.c", '#include "../cluster/cluster.h"\n')
+        self.assertIn("lab/ may not use cluster/", out)
 
     def test_another_folders_internal_header_is_named(self):
-        files = dict(GOOD)
-        files["cluster/reconcile.c"] = '#include "../talos/internal.h"\n'
-        r = lint(tree(files))
-        self.assertEqual(r.returncode, 1)
+        out = self.refused("cluster/reconcile.c", '#include "../talos/internal.h"\n')
         self.assertIn('cluster/reconcile.c:1: include "../talos/internal.h": only talos/talos.h '
-                      'is public', r.stdout)
+                      'is public', out)
 
 
 if __name__ == "__main__":
